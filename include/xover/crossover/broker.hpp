@@ -1,0 +1,66 @@
+// The broker daemon (`xover broker`) and the helpers VMs use to reach it.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "xover/error.hpp"
+#include "xover/kvm/unique_fd.hpp"
+
+namespace xover::crossover {
+
+// $XDG_RUNTIME_DIR/xover/broker.sock, or /run/xover/broker.sock.
+std::filesystem::path default_broker_path();
+
+// Connects to a listening broker. Returns an empty fd when nobody listens
+// there (no socket file, or a stale one); throws xover::Error otherwise.
+kvm::UniqueFd connect_broker(const std::filesystem::path& path);
+
+// Connects, or starts `EXE broker --broker PATH --exit-when-idle` (EXE is
+// this program by default) detached from the caller, and waits up to
+// `timeout` for it to listen. Two VMs racing here start at most one broker
+// (the broker holds a lock file next to the socket). Throws xover::Error.
+kvm::UniqueFd ensure_broker(const std::filesystem::path& path,
+                            const std::filesystem::path& exe = "/proc/self/exe",
+                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// Asks the broker at `path` for its status (text table or JSON).
+std::string request_status(const std::filesystem::path& path, bool json);
+
+class BrokerAlreadyRunning : public Error {
+public:
+    using Error::Error;
+};
+
+struct BrokerOptions {
+    std::filesystem::path socket_path;
+    // Exit when the last VM leaves, or when no VM has registered within
+    // `first_vm_timeout` of starting (a broker started for a VM that then
+    // failed must not linger).
+    bool exit_when_idle = false;
+    std::chrono::milliseconds first_vm_timeout = std::chrono::seconds(30);
+};
+
+class Broker {
+public:
+    // Creates the socket directory (0700), takes the lock file, replaces a
+    // stale socket and listens. Throws BrokerAlreadyRunning when another
+    // broker holds the lock, xover::Error for other failures.
+    explicit Broker(BrokerOptions options);
+    ~Broker();
+    Broker(const Broker&) = delete;
+    Broker& operator=(const Broker&) = delete;
+
+    // Serves clients until stop() or the idle rule ends it.
+    void run();
+    // Safe from any thread or a signal handler.
+    void stop();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xover::crossover

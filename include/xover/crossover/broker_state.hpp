@@ -1,0 +1,64 @@
+// The broker's registry, without sockets: what it holds for each
+// registered VM (its NICs' memfds and eventfds, a mapping of each NIC's
+// shared state page for counters), how it answers each message, and the
+// status report. broker.cpp feeds it messages and sends what it returns.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "xover/crossover/link_planner.hpp"
+#include "xover/crossover/protocol.hpp"
+#include "xover/crossover/shared_memory.hpp"
+
+namespace xover::crossover {
+
+using ClientId = std::uint64_t;
+
+struct Outgoing {
+    ClientId to = 0;
+    Message message;
+};
+
+class BrokerState {
+public:
+    struct Result {
+        std::vector<Outgoing> send;
+        bool close_client = false;  // protocol violation: drop the sender
+    };
+
+    // One message from client `from`.
+    Result handle(ClientId from, Message message);
+    // The client's socket hung up (exit, SIGKILL) or was dropped.
+    std::vector<Outgoing> client_gone(ClientId from);
+
+    std::size_t vm_count() const { return vms_.size(); }
+    std::string status_text() const;
+    std::string status_json() const;
+    const LinkPlanner& planner() const { return planner_; }
+
+private:
+    struct Nic {
+        NicRegistration reg;  // keeps the VM's fds open while it is registered
+        SharedMapping state;  // the NIC's state page, read for counters
+    };
+    struct Vm {
+        ClientId client = 0;
+        std::int32_t pid = 0;
+        std::map<std::uint32_t, Nic> nics;
+    };
+
+    Result on_register(ClientId from, Register reg);
+    std::vector<Outgoing> apply(const Plan& plan, const std::string& reason);
+    Outgoing link_up_for(const Link& link, const NicRef& local, const NicRef& peer, std::uint32_t slot) const;
+    const Nic* find_nic(const NicRef& ref) const;
+    const std::string* vm_of(ClientId client) const;
+
+    LinkPlanner planner_;
+    std::map<std::string, Vm> vms_;
+    std::map<ClientId, std::string> client_vm_;
+};
+
+}  // namespace xover::crossover

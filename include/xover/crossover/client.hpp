@@ -1,0 +1,120 @@
+// The VM side of the broker protocol: `xover run` registers its crossover
+// NICs and receives links on its I/O thread.
+//
+// Integration (the machine):
+//   auto client = BrokerClient::connect(config.broker.value_or(default_broker_path()));
+//   client.register_vm(std::move(registration));      // throws xover::Error with the broker's reason
+//   loop.watch(client.fd(), Readable, [&] { if (!client.on_readable(handler)) loop.unwatch(...); });
+// and `handler` forwards link_up/link_down to the NIC with that index,
+// which adds/removes the PeerLink in its PeerTable under its own lock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "xover/crossover/protocol.hpp"
+#include "xover/crossover/shared_memory.hpp"
+#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/kvm/unique_fd.hpp"
+#include "xover/vmm/guest_memory.hpp"
+
+namespace xover::crossover {
+
+// Guest-physical layout of a RAM memfd, the convention every xover VM
+// shares (DESIGN §4): RAM below 3 GiB is at memfd offset = GPA; RAM beyond
+// 3 GiB continues at GPA 4 GiB (memfd offset = GPA - 1 GiB).
+inline constexpr std::uint64_t kLowRamEnd = 3ull << 30;
+inline constexpr std::uint64_t kHighRamStart = 4ull << 30;
+
+// A peer's guest RAM seen through our mapping of its memfd; bounds-checked
+// like every GuestMemory, so a peer's descriptor pointing outside its RAM
+// gives an empty span, not a crash.
+class PeerGuestMemory final : public vmm::GuestMemory {
+public:
+    PeerGuestMemory() = default;
+    PeerGuestMemory(std::uint8_t* base, std::uint64_t ram_size) : base_(base), size_(ram_size) {}
+    std::span<std::uint8_t> span(std::uint64_t gpa, std::uint64_t len) override;
+
+private:
+    std::uint8_t* base_ = nullptr;
+    std::uint64_t size_ = 0;
+};
+
+// One established link, as the sending device uses it. Owned through a
+// shared_ptr: the NIC keeps it while its data path may touch the peer and
+// drops it on link_down; the mappings go away with the last reference.
+struct PeerLink {
+    std::uint64_t id = 0;
+    std::uint32_t local_nic = 0;
+    std::string peer_vm;
+    std::uint32_t peer_nic = 0;
+    net::MacAddress peer_mac;
+    std::string peer_model;
+    LinkMode mode = LinkMode::Copy;
+    bool automatic = false;
+    std::uint32_t producer_slot = 0;  // our counters in peer_state().slots[...]
+
+    SharedMapping peer_ram;     // whole guest RAM of the peer (MAP_SHARED)
+    SharedMapping state_page;   // the peer NIC's SharedNicState
+    SharedMapping peer_window;  // window mode: the peer's DMA window memfd (else empty)
+    PeerGuestMemory peer_memory;
+    kvm::UniqueFd peer_irq;       // write 1: interrupt the peer's guest
+    kvm::UniqueFd peer_doorbell;  // write 1: wake the peer's process
+
+    SharedNicState& peer_state() const { return *reinterpret_cast<SharedNicState*>(state_page.data()); }
+    ProducerSlot& counters() const { return peer_state().slots[producer_slot]; }
+    // One eventfd write each; no-ops if the fd is missing. Never throw.
+    void interrupt_peer() const;
+    void ring_peer_doorbell() const;
+
+    // Maps the fds of a LinkUp. Throws xover::Error (bad sizes, mmap failure).
+    static std::shared_ptr<PeerLink> from_message(LinkUp message);
+};
+
+class LinkHandler {
+public:
+    virtual ~LinkHandler() = default;
+    virtual void link_up(std::shared_ptr<PeerLink> link) = 0;
+    virtual void link_down(std::uint64_t link_id, std::uint32_t local_nic) = 0;
+    // The broker went away. Existing links keep working (the mappings stay
+    // valid); no new links will come. Default: nothing.
+    virtual void broker_lost() {}
+};
+
+class BrokerClient {
+public:
+    // Connects to the broker at `path`, starting one if `start_if_missing`
+    // (see ensure_broker). Throws xover::Error.
+    static BrokerClient connect(const std::filesystem::path& path, bool start_if_missing = true);
+    explicit BrokerClient(kvm::UniqueFd socket);
+
+    // Sends Register (the fds are sent, then closed here with the message;
+    // pass duplicates, see dup_for_broker) and waits for the answer. Throws xover::Error with the
+    // broker's reason on RegisterError ("VM 'a' refused by the broker: ...").
+    void register_vm(Register registration, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+    // The socket to watch for readability (on the VM's I/O thread).
+    int fd() const { return socket_.get(); }
+    // Handles every queued message (call on one thread only: the I/O thread). Returns false once the broker has hung
+    // up (after calling handler.broker_lost()); stop watching fd() then.
+    bool on_readable(LinkHandler& handler);
+
+    // Reports a unicast frame to an unlinked MAC (auto wiring). Never
+    // blocks, safe from any thread; returns false if it could not be sent. The caller limits how
+    // often it reports (PeerTable::should_report).
+    bool report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);
+
+private:
+    kvm::UniqueFd socket_;
+    bool lost_ = false;
+};
+
+// Builds the shared parts of a NIC registration that every VM needs:
+// duplicates of the fds (the caller keeps its own). Throws xover::Error.
+kvm::UniqueFd dup_for_broker(int fd);
+
+}  // namespace xover::crossover

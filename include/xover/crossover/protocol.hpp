@@ -1,0 +1,166 @@
+// The broker protocol: messages between `xover run` (a VM) and `xover
+// broker` over a SOCK_SEQPACKET Unix socket. One message = one packet:
+//
+//   header  magic "XOVR" (u32), version (u16), type (u16),
+//           payload length (u32), number of fds attached (u32)
+//   payload fields in native byte order (both ends are on one host);
+//           strings are u32 length + bytes; an fd field is an i32 index
+//           into the SCM_RIGHTS array attached to the packet (-1 = none).
+//
+// Every length is checked against the packet and against fixed limits;
+// anything malformed is a ProtocolError (the broker then closes that
+// client with a log line), never a crash. Fds that a message does not
+// claim are closed.
+//
+// Conversation:
+//   VM → broker   Register            → RegisterOk | RegisterError (then the VM exits)
+//   broker → VM   LinkUp / LinkDown   any time after RegisterOk
+//   VM → broker   FrameSeen           a frame to a MAC it has no link for (auto wiring)
+//   any → broker  StatusRequest       → StatusReply (`xover status`)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "xover/error.hpp"
+#include "xover/kvm/unique_fd.hpp"
+#include "xover/net/mac_address.hpp"
+
+namespace xover::crossover {
+
+inline constexpr std::uint32_t kProtocolMagic = 0x52564f58;  // "XOVR" little-endian
+inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::size_t kHeaderSize = 16;
+inline constexpr std::size_t kMaxPayloadSize = 60 * 1024;
+inline constexpr std::size_t kMaxFdsPerMessage = 48;
+inline constexpr std::size_t kMaxNicsPerVm = 8;  // 5 fds each
+inline constexpr std::size_t kMaxNameLength = 128;
+inline constexpr std::size_t kMaxPeersPerNic = 64;
+
+class ProtocolError : public Error {
+public:
+    using Error::Error;
+};
+
+enum class LinkMode : std::uint8_t { Copy = 0, Window = 1 };
+std::string_view to_string(LinkMode mode);
+std::optional<LinkMode> parse_link_mode(std::string_view text);
+
+// One NIC of a registering VM. The fds are the VM's own; the broker keeps
+// them and forwards duplicates to the peers it links this NIC with.
+struct NicRegistration {
+    std::uint32_t index = 0;              // the NIC's index in the VM
+    net::MacAddress mac;
+    std::string model;                    // "e1000" | "virtio-net"
+    std::vector<std::string> peers;       // static peers (VM names)
+    bool auto_peer = false;               // crossover = "auto"
+    LinkMode mode = LinkMode::Copy;
+    std::uint64_t ram_size = 0;           // bytes of guest RAM in `ram`
+    std::uint64_t window_size = 0;        // bytes of DMA window in `window` (0 = none)
+    kvm::UniqueFd ram;                    // guest RAM memfd (sealed against shrinking)
+    kvm::UniqueFd state;                  // shared NIC state page memfd (kSharedStateSize)
+    kvm::UniqueFd window;                 // DMA window memfd (window mode), optional
+    kvm::UniqueFd irq;                    // eventfd: writing it interrupts this NIC's guest
+    kvm::UniqueFd doorbell;               // eventfd: wakes this NIC's owner process (RX space returned)
+};
+
+struct Register {
+    std::string vm_name;
+    std::int32_t pid = 0;
+    std::vector<NicRegistration> nics;
+};
+
+struct RegisterOk {};
+
+struct RegisterError {
+    std::string reason;  // one line, printed by the VM before it exits non-zero
+};
+
+// A link between one of the receiver's NICs and a peer's NIC. The fds are
+// the peer NIC's; the receiver maps the peer's RAM (copy mode) or window
+// (window mode) and state page, writes the peer's irqfd to interrupt it and
+// the peer's doorbell to wake the peer's process.
+struct LinkUp {
+    std::uint64_t link_id = 0;
+    std::uint32_t local_nic = 0;
+    std::string peer_vm;
+    std::uint32_t peer_nic = 0;
+    net::MacAddress peer_mac;
+    std::string peer_model;
+    LinkMode mode = LinkMode::Copy;
+    bool automatic = false;               // made by the cross-talk detector
+    std::uint32_t producer_slot = 0;      // counter slot to use in the peer's state page
+    std::uint64_t peer_ram_size = 0;
+    std::uint64_t peer_window_size = 0;
+    kvm::UniqueFd peer_ram;
+    kvm::UniqueFd peer_state;
+    kvm::UniqueFd peer_window;
+    kvm::UniqueFd peer_irq;
+    kvm::UniqueFd peer_doorbell;
+};
+
+struct LinkDown {
+    std::uint64_t link_id = 0;
+    std::uint32_t local_nic = 0;
+    std::string reason;
+};
+
+// Sent by a VM whose NIC transmitted a unicast frame to a MAC it has no
+// link for (once per MAC, rate-limited by the VM). The broker's cross-talk
+// detector decides whether that MAC is a registered NIC it may link to.
+struct FrameSeen {
+    std::uint32_t nic = 0;
+    net::MacAddress dst;
+};
+
+struct StatusRequest {
+    bool json = false;
+};
+
+struct StatusReply {
+    std::string text;
+};
+
+using Message = std::variant<Register, RegisterOk, RegisterError, LinkUp, LinkDown, FrameSeen, StatusRequest,
+                             StatusReply>;
+
+std::string_view message_name(const Message& message);
+
+// A message as bytes plus the fds to attach (borrowed from the message).
+struct EncodedMessage {
+    std::vector<std::uint8_t> bytes;
+    std::vector<int> fds;
+};
+
+// Throws ProtocolError if a field exceeds the protocol's limits.
+EncodedMessage encode(const Message& message);
+// Decodes one packet; takes ownership of `fds`. Throws ProtocolError.
+Message decode(std::span<const std::uint8_t> packet, std::vector<kvm::UniqueFd> fds);
+
+// Sends one message on a SOCK_SEQPACKET socket without blocking and
+// without SIGPIPE. Returns false when the peer is gone or its queue is full
+// (the caller treats that client as dead); throws ProtocolError when the
+// message cannot be encoded.
+bool send_message(int socket, const Message& message);
+
+struct Received {
+    enum class Status { Message, WouldBlock, Closed } status = Status::Closed;
+    std::optional<Message> message;
+};
+
+// Receives one message (non-blocking if the socket is, or with
+// MSG_DONTWAIT when `dont_wait`). Throws ProtocolError on a malformed
+// packet (truncated, too many fds, bad header, bad fields).
+Received receive_message(int socket, bool dont_wait = true);
+
+// Creates a connected SOCK_SEQPACKET pair (tests, in-process brokers).
+std::pair<kvm::UniqueFd, kvm::UniqueFd> seqpacket_pair();
+
+}  // namespace xover::crossover

@@ -1,0 +1,169 @@
+// The shared NIC state page: the receive-side registers of one NIC that two
+// processes touch — the NIC's owner (the VM whose guest drives the NIC) and
+// the producers (crossover peers writing frames into this NIC's RX ring,
+// plus the owner's own slow path). One page, backed by a memfd the owner
+// creates and hands to the broker, which passes it to allowed peers.
+//
+// Ownership rules (who writes what; everything else only reads):
+//   rdh        producer position (e1000 RDH; virtio: next avail index the
+//              producers will consume). Written only while holding
+//              producer_lock, published with release; the owner reads it
+//              with acquire (guest RDH reads, its own TX-completion logic).
+//   rdt        owner-published consumer position (e1000 RDT as written by
+//              the guest; virtio: unused, the avail index lives in guest RAM).
+//              Written only by the owner (release); producers read (acquire)
+//              before touching descriptors the guest handed over.
+//   icr        interrupt causes. Producers set causes with fetch_or; the
+//              owner clears on a guest ICR read with exchange(0). Never a
+//              plain store from a producer, or bits are lost.
+//   ims        interrupt mask, written only by the owner.
+//   rx_config  the owner's RX ring description (so a producer can find the
+//              descriptors in the owner's RAM), guarded by a sequence count.
+//
+// Interrupt rule (no lost interrupts, no syscall when masked): a producer
+// does icr.fetch_or(cause) and then reads ims; if the cause is unmasked it
+// writes the owner's irqfd. The owner, after writing ims, reads icr and
+// raises its line itself if (icr & ims) != 0. Both pairs use seq_cst so at
+// least one side sees the other's write (store-load ordering, as in
+// Dekker's algorithm).
+//
+// Several producers (one-to-many, plus the owner's slow path) serialise on
+// producer_lock, taken once per batch of frames, never held across a
+// syscall. With a single producer it is uncontended: one atomic exchange
+// per batch.
+//
+// Counters: each producer that has a link into this NIC counts into its own
+// slot (the broker assigns slot numbers in LinkUp and reads the slots for
+// `xover status`); the owner counts its own transmit side in `owner`.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace xover::crossover {
+
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::size_t kSharedStateSize = 4096;  // size of the memfd
+inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
+inline constexpr std::uint32_t kSharedStateVersion = 1;
+inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
+
+// What kind of RX ring rx_config describes.
+enum class RxRingKind : std::uint32_t { None = 0, E1000Legacy = 1, VirtioSplit = 2 };
+
+// Bits of SharedNicState::link_flags (written only by the owner).
+enum LinkFlag : std::uint32_t {
+    kOwnerRxEnabled = 1u << 0,  // guest enabled receive (e1000 RCTL.EN / virtio DRIVER_OK)
+    kOwnerLinkUp = 1u << 1,     // the owner's NIC reports link up to its guest
+};
+
+struct alignas(kCacheLine) ProducerSlot {
+    std::atomic<std::uint64_t> frames{0};   // frames placed in this NIC's RX ring
+    std::atomic<std::uint64_t> bytes{0};
+    std::atomic<std::uint64_t> dropped{0};  // ring full / RX disabled / bad descriptor
+    std::atomic<std::uint64_t> copies{0};   // frames that needed a memcpy (window mode fallback)
+};
+
+struct alignas(kCacheLine) OwnerCounters {
+    std::atomic<std::uint64_t> tx_frames{0};  // frames this NIC sent over crossover links
+    std::atomic<std::uint64_t> tx_bytes{0};
+    std::atomic<std::uint64_t> tx_fallback{0};  // frames that took the physical path instead
+};
+
+// The owner's RX ring as the producers need it. Written by the owner inside
+// a seqcount: seq odd = being changed; producers retry (or skip the batch)
+// until they read the same even value before and after the fields.
+struct alignas(kCacheLine) RxConfig {
+    std::atomic<std::uint32_t> seq{0};
+    std::atomic<std::uint32_t> kind{0};          // RxRingKind
+    std::atomic<std::uint64_t> ring_gpa{0};      // e1000: RDBA; virtio: descriptor table
+    std::atomic<std::uint64_t> avail_gpa{0};     // virtio only
+    std::atomic<std::uint64_t> used_gpa{0};      // virtio only
+    std::atomic<std::uint32_t> ring_entries{0};  // e1000: RDLEN/16; virtio: queue size
+    std::atomic<std::uint32_t> buffer_size{0};   // e1000: from RCTL.BSIZE; virtio: 0 (per descriptor)
+    std::atomic<std::uint32_t> features{0};      // virtio: bit0 event idx, bit1 mrg_rxbuf; e1000: bit0 SECRC
+};
+
+struct SharedNicState {
+    // Identity, written once by the owner before the page is registered.
+    alignas(kCacheLine) std::atomic<std::uint32_t> magic{0};
+    std::atomic<std::uint32_t> version{0};
+    std::atomic<std::uint32_t> model{0};  // 0 e1000, 1 virtio-net (informational)
+
+    alignas(kCacheLine) std::atomic<std::uint32_t> rdh{0};
+    alignas(kCacheLine) std::atomic<std::uint32_t> rdt{0};
+    alignas(kCacheLine) std::atomic<std::uint32_t> icr{0};
+    alignas(kCacheLine) std::atomic<std::uint32_t> ims{0};
+
+    // Link state and the producer-side coordination words.
+    alignas(kCacheLine) std::atomic<std::uint32_t> link_flags{0};  // LinkFlag, owner-written
+    std::atomic<std::uint32_t> producer_lock{0};     // 0 free, 1 held
+    // A producer that found the ring full sets this before giving up; the
+    // owner, after publishing a new rdt, exchanges it to 0 and if it was set
+    // rings the producers' doorbells. So a full ring costs one eventfd write
+    // when space returns, and nothing otherwise.
+    std::atomic<std::uint32_t> producer_waiting{0};
+
+    RxConfig rx_config;
+    OwnerCounters owner;
+    ProducerSlot slots[kMaxProducerSlots];
+
+    // Sets identity fields and clears everything else (the owner, once).
+    void initialize(std::uint32_t model_id);
+    bool valid() const {
+        return magic.load(std::memory_order_acquire) == kSharedStateMagic &&
+               version.load(std::memory_order_relaxed) == kSharedStateVersion;
+    }
+
+    // --- producer side ---
+    bool try_lock_producer() {
+        return producer_lock.load(std::memory_order_relaxed) == 0 &&
+               producer_lock.exchange(1, std::memory_order_acquire) == 0;
+    }
+    void unlock_producer() { producer_lock.store(0, std::memory_order_release); }
+    // Sets cause bits; returns true when the owner must be interrupted (a
+    // cause that is now pending is unmasked): the caller then writes the
+    // owner's irqfd.
+    bool raise(std::uint32_t causes) {
+        icr.fetch_or(causes, std::memory_order_seq_cst);
+        return (ims.load(std::memory_order_seq_cst) & causes) != 0;
+    }
+    void publish_rdh(std::uint32_t value) { rdh.store(value, std::memory_order_release); }
+    std::uint32_t load_rdt() const { return rdt.load(std::memory_order_acquire); }
+
+    // --- owner side ---
+    void publish_rdt(std::uint32_t value) { rdt.store(value, std::memory_order_release); }
+    std::uint32_t load_rdh() const { return rdh.load(std::memory_order_acquire); }
+    // Guest read of ICR: read-to-clear.
+    std::uint32_t take_icr() { return icr.exchange(0, std::memory_order_seq_cst); }
+    // Guest write of IMS/IMC. Returns the pending unmasked causes, which the
+    // owner must raise itself (see the interrupt rule above).
+    std::uint32_t set_ims(std::uint32_t value) {
+        ims.store(value, std::memory_order_seq_cst);
+        return icr.load(std::memory_order_seq_cst) & value;
+    }
+    // Returns true if a producer was waiting for RX space.
+    bool take_producer_waiting() { return producer_waiting.exchange(0, std::memory_order_acq_rel) != 0; }
+
+    // RX ring description (owner writes, producers read consistently).
+    struct RxRing {
+        RxRingKind kind = RxRingKind::None;
+        std::uint64_t ring_gpa = 0, avail_gpa = 0, used_gpa = 0;
+        std::uint32_t ring_entries = 0, buffer_size = 0, features = 0;
+    };
+    void publish_rx_ring(const RxRing& ring);
+    // False while the owner is mid-update (caller retries later).
+    bool read_rx_ring(RxRing& out) const;
+};
+
+static_assert(std::is_standard_layout_v<SharedNicState>);
+static_assert(sizeof(SharedNicState) <= kSharedStateSize);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(offsetof(SharedNicState, rdt) - offsetof(SharedNicState, rdh) >= kCacheLine);
+static_assert(offsetof(SharedNicState, icr) - offsetof(SharedNicState, rdt) >= kCacheLine);
+static_assert(offsetof(SharedNicState, ims) - offsetof(SharedNicState, icr) >= kCacheLine);
+
+}  // namespace xover::crossover

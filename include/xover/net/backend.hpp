@@ -1,0 +1,77 @@
+// A NIC's "physical path": where frames go when they leave the guest and
+// where frames come from. Device models talk to this interface only.
+//
+// Threads: send() and rx_space_available() are called by the NIC with its
+// lock held (from a vCPU or device thread); deliver() and the tx-ready
+// callback are called by the backend from the I/O thread, and take the
+// NIC's lock. So a backend must never call deliver() or the tx-ready
+// callback from inside send() or rx_space_available().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace xover::vmm { class EventLoop; }
+
+namespace xover::net {
+
+using Counters = std::vector<std::pair<std::string, std::uint64_t>>;
+
+// The NIC side of a backend: takes frames arriving from the wire.
+class FrameReceiver {
+public:
+    virtual ~FrameReceiver() = default;
+    // Places one frame in the guest's RX ring. Returns false when the guest
+    // has no free buffer: a lossless backend keeps the frame and tries again
+    // after rx_space_available(); a lossy one drops and counts it.
+    virtual bool deliver(std::span<const std::uint8_t> frame) = 0;
+};
+
+class Backend {
+public:
+    enum class SendResult { Sent, Busy, Dropped };
+
+    virtual ~Backend() = default;
+
+    // Starts receiving on `loop`, delivering to `receiver`. `tx_ready` is
+    // called (on the I/O thread) when a backend that answered Busy can take
+    // frames again.
+    virtual void start(vmm::EventLoop& loop, FrameReceiver& receiver, std::function<void()> tx_ready) = 0;
+
+    // Sends one complete Ethernet frame (no FCS). Busy: nothing was taken,
+    // the NIC keeps the frame pending (lossless backpressure). Dropped: the
+    // frame is gone and counted (peer vanished, lossy transport full).
+    virtual SendResult send(std::span<const std::uint8_t> frame) = 0;
+
+    // The guest returned RX buffers; a backend that stopped reading because
+    // deliver() failed resumes (by waking its I/O thread, not inline).
+    virtual void rx_space_available() = 0;
+
+    // True when frames can reach anything (a crossover-only NIC is "link
+    // down" until its peer appears).
+    virtual bool link_up() const { return true; }
+
+    // key=value counters for --stats.
+    virtual Counters counters() const = 0;
+
+    virtual std::string describe() const = 0;
+};
+
+// Parses a backend spec ("none", "tap:IF", "udp:[LHOST:]LPORT@RHOST:RPORT",
+// "stream-listen:HOST:PORT", "stream-connect:HOST:PORT"; IPv6 hosts in
+// brackets) into a backend (see backend_spec.hpp for the parsed form).
+// Throws xover::Error naming the spec when it is malformed or cannot be
+// opened (bad host, port in use, no permission for the tap).
+//
+// Lifetime: destroy a started backend before its event loop, on the loop
+// thread or while the loop is not running one of its callbacks.
+std::unique_ptr<Backend> make_backend(const std::string& spec);
+// Validates a spec without opening anything (for config checking).
+void validate_backend_spec(const std::string& spec);
+
+}  // namespace xover::net

@@ -1,0 +1,43 @@
+// The parsed form of a backend spec string (see make_backend in backend.hpp).
+// Parsing checks syntax only: names are resolved and sockets opened later.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace xover::net {
+
+// A host (IPv4 literal, IPv6 literal without brackets, or a name) and a port.
+struct HostPort {
+    std::string host;
+    std::uint16_t port = 0;
+};
+
+struct NoneSpec {};
+
+struct TapSpec {
+    std::string ifname;
+};
+
+// "udp:LPORT@RHOST:RPORT" or "udp:LHOST:LPORT@RHOST:RPORT". Without LHOST
+// the socket binds the wildcard address of RHOST's family.
+struct UdpSpec {
+    std::optional<std::string> local_host;
+    std::uint16_t local_port = 0;
+    HostPort remote;
+};
+
+// "stream-listen:HOST:PORT" / "stream-connect:HOST:PORT".
+struct StreamSpec {
+    enum class Role { Listen, Connect } role = Role::Connect;
+    HostPort address;
+};
+
+using BackendSpec = std::variant<NoneSpec, TapSpec, UdpSpec, StreamSpec>;
+
+// Throws xover::Error naming the spec and what is wrong with it.
+BackendSpec parse_backend_spec(const std::string& spec);
+
+}  // namespace xover::net

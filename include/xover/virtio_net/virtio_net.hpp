@@ -1,0 +1,97 @@
+// virtio-net (virtio 1.2 §5.1) on the modern PCI transport: one receive
+// queue (0) and one transmit queue (1), the 12-byte virtio_net_hdr_v1 on
+// every frame, mergeable receive buffers, transmit checksum offload, event
+// index and indirect descriptors. No segmentation offloads are offered, so
+// the guest never hands over a frame larger than its MTU.
+//
+// Wiring (see VirtioPciDevice for BAR layout and notify addresses):
+//   backend.start(loop, net, [&net] { net.resume_tx(); });
+//   on backend link changes: net.link_changed();
+// The backend delivers received frames through deliver(); when the guest
+// has no RX buffer it returns false and calls backend.rx_space_available()
+// once the guest adds some.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "xover/net/backend.hpp"
+#include "xover/net/mac_address.hpp"
+#include "xover/virtio_net/virtio_pci_device.hpp"
+#include "xover/virtio_net/virtqueue.hpp"
+
+namespace xover::virtio_net {
+
+class VirtioNet : public VirtioPciDevice, public net::FrameReceiver {
+public:
+    static constexpr unsigned kRxQueue = 0;
+    static constexpr unsigned kTxQueue = 1;
+    static constexpr unsigned kQueueCount = 2;
+    static constexpr std::uint16_t kQueueSize = 256;
+    static constexpr std::size_t kHeaderSize = 12;  // struct virtio_net_hdr_v1
+    // Largest frame accepted from the guest: with no TSO/UFO offered a
+    // driver sends MTU-sized frames, but the MTU is the guest's choice.
+    static constexpr std::size_t kMaxFrame = 65535;
+
+    VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::IrqLine& intx, net::Backend& backend,
+              const net::MacAddress& mac);
+
+    // net::FrameReceiver: writes one frame into the guest's RX queue.
+    bool deliver(std::span<const std::uint8_t> frame) override;
+    // The backend can take frames again after answering Busy.
+    void resume_tx();
+    // backend.link_up() may have changed: update status, interrupt.
+    void link_changed();
+
+    net::Counters counters() const;
+    const net::MacAddress& mac() const { return mac_; }
+
+protected:
+    // Every transmitted frame goes through here (the crossover overrides
+    // it to steer frames to a peer). Called with the device lock held.
+    virtual net::Backend::SendResult send_frame(std::span<const std::uint8_t> frame);
+
+private:
+    enum class TxOutcome { Done, Busy };
+    enum class RxOutcome { Delivered, Dropped, Starved, Broken };
+    // A chain popped while placing one received frame.
+    struct Held {
+        std::uint16_t head;
+        std::uint32_t written;
+        bool carries_frame;  // false: unusable, returned with length 0
+    };
+
+    std::uint64_t device_features() const override;
+    void read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) override;
+    void queue_notified(unsigned queue) override;
+    void activated() override;
+    void device_reset() override;
+
+    void process_tx();
+    TxOutcome transmit_chain(const DescriptorChain& chain);
+    RxOutcome fill_rx(std::span<const std::uint8_t> frame);
+    void finish_rx();
+    void drop_tx(std::uint64_t& counter, const char* why);
+
+    net::Backend& backend_;
+    net::MacAddress mac_;
+    bool link_up_ = true;
+    bool tx_stalled_ = false;  // backend said Busy; wait for resume_tx()
+
+    DescriptorChain tx_chain_;
+    DescriptorChain rx_chain_;
+    DescriptorChain rx_first_;  // first chain of a merged receive (holds the header)
+    std::vector<std::uint8_t> tx_buffer_;
+    std::vector<Held> rx_held_;
+
+    struct Stats {
+        std::uint64_t tx_frames = 0, tx_bytes = 0, tx_busy = 0, tx_dropped_backend = 0;
+        std::uint64_t rx_frames = 0, rx_bytes = 0, rx_no_buffer = 0, rx_not_ready = 0, rx_oversize = 0;
+        // hostile or buggy guest
+        std::uint64_t tx_write_only = 0, tx_too_short = 0, tx_oversize = 0, tx_gso = 0, tx_bad_csum = 0;
+        std::uint64_t tx_csum_not_negotiated = 0, rx_bad_buffer = 0;
+    } stats_;
+};
+
+}  // namespace xover::virtio_net

@@ -1,0 +1,177 @@
+// The modern virtio-pci transport (virtio 1.2 §4.1), shared by virtio
+// devices: PCI identity, the vendor capabilities that locate the common,
+// notify, ISR and device configuration structures, MSI-X with INTx
+// fallback, feature negotiation, device status and reset, and the queue
+// registers. A device derives from it and supplies its features, its
+// configuration space and what to do when a queue is notified.
+//
+// BAR layout (one 64-bit memory BAR, kBar):
+//   0x0000 common configuration      0x3000 notify (queue q at q * 4)
+//   0x1000 ISR status                0x4000 MSI-X table
+//   0x2000 device configuration      0x5000 MSI-X PBA
+//
+// Capabilities: common/notify (multiplier 4)/ISR/device cfg and a
+// VIRTIO_PCI_CAP_PCI_CFG window (all BAR 4), and MSI-X (queues + 1
+// vectors: one per queue, one for configuration changes).
+//
+// Notifications: each queue has its own notify address (notify_offset()),
+// so the machine registers one ioeventfd per queue there (no datamatch
+// needed) and calls queue_notify(q) from the I/O thread; a guest MMIO write
+// to the same address lands in queue_notify(q) too.
+//
+// Threads: one mutex per device. BAR accesses, config space writes,
+// queue_notify and the derived device's entry points take it; hooks run
+// with it held.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "xover/net/backend.hpp"
+#include "xover/virtio_net/msix_table.hpp"
+#include "xover/virtio_net/virtqueue.hpp"
+#include "xover/vmm/guest_memory.hpp"
+#include "xover/vmm/interrupts.hpp"
+#include "xover/vmm/pci_device.hpp"
+
+namespace xover::virtio_net {
+
+class VirtioPciDevice : public vmm::PciDevice {
+public:
+    static constexpr unsigned kBar = 4;
+    static constexpr std::uint64_t kBarSize = 0x8000;
+    static constexpr std::uint64_t kCommonOffset = 0x0000;
+    static constexpr std::uint64_t kCommonLength = 0x40;
+    static constexpr std::uint64_t kIsrOffset = 0x1000;
+    static constexpr std::uint64_t kDeviceOffset = 0x2000;
+    static constexpr std::uint64_t kDeviceLength = 0x1000;
+    static constexpr std::uint64_t kNotifyOffset = 0x3000;
+    static constexpr std::uint32_t kNotifyMultiplier = 4;
+    static constexpr std::uint64_t kMsixTableOffset = 0x4000;
+    static constexpr std::uint64_t kMsixPbaOffset = 0x5000;
+    static constexpr std::uint16_t kNoVector = 0xffff;
+    static constexpr std::uint16_t kVirtioVendor = 0x1af4;
+
+    ~VirtioPciDevice() override = default;
+
+    // Which BAR holds the notify region, and queue q's offset inside it.
+    unsigned notify_bar() const { return kBar; }
+    std::uint64_t notify_offset(unsigned queue) const { return kNotifyOffset + std::uint64_t(queue) * kNotifyMultiplier; }
+    unsigned num_queues() const { return unsigned(queues_.size()); }
+
+    // The driver notified `queue` (ioeventfd or MMIO write).
+    void queue_notify(unsigned queue);
+
+    // Observers (take the lock; for tests and --stats).
+    std::uint8_t status() const;
+    std::uint64_t driver_features() const;
+    std::uint64_t offered_features() const;
+    // Re-translates ring addresses after a guest memory slot swap.
+    void remap_queues();
+
+protected:
+    struct Identity {
+        std::uint16_t virtio_device_id = 0;  // PCI device = 0x1040 + this
+        std::uint32_t class_code = 0;
+        std::uint16_t subsystem = 0;
+    };
+
+    VirtioPciDevice(const Identity& id, unsigned queues, std::uint16_t max_queue_size, vmm::GuestMemory& memory,
+                    vmm::MsiController& msi, vmm::IrqLine& intx);
+
+    // --- hooks for the device (called with mutex_ held) ---
+    // Device-specific feature bits (the transport adds VERSION_1,
+    // INDIRECT_DESC and EVENT_IDX).
+    virtual std::uint64_t device_features() const = 0;
+    virtual void read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) = 0;
+    virtual void write_device_config(std::uint64_t /*offset*/, std::span<const std::uint8_t> /*data*/) {}
+    // The driver notified a queue; only called while the device is live
+    // (DRIVER_OK, queue enabled, no reset needed).
+    virtual void queue_notified(unsigned queue) = 0;
+    // The driver set DRIVER_OK: the device starts.
+    virtual void activated() {}
+    // The driver wrote status 0: drop all device state (queues are already reset).
+    virtual void device_reset() {}
+
+    // --- helpers for the device (call with mutex_ held) ---
+    bool live() const;  // DRIVER_OK and not NEEDS_RESET
+    bool negotiated(unsigned feature_bit) const { return driver_features_ >> feature_bit & 1; }
+    Virtqueue& queue(unsigned q) { return queues_[q].ring; }
+    bool queue_live(unsigned q) const { return live() && q < queues_.size() && queues_[q].ring.enabled(); }
+    // Interrupts the driver for queue q if the ring asks for it.
+    void maybe_interrupt(unsigned q);
+    // The device configuration changed: bump config_generation, interrupt.
+    void config_changed();
+    // A malformed ring: set DEVICE_NEEDS_RESET, stop, tell the driver.
+    void needs_reset(const char* why);
+    void count_hostile() { ++hostile_; }
+    void append_transport_counters(net::Counters& out) const;
+    vmm::GuestMemory& memory() { return memory_; }
+
+    mutable std::mutex mutex_;
+
+private:
+    struct QueueState {
+        Virtqueue ring;
+        VirtqueueLayout layout;       // as programmed, applied at enable
+        std::uint16_t vector = kNoVector;
+    };
+
+    // The BAR as the bus sees it; forwards to the device under its lock.
+    class BarHandler : public vmm::IoDevice {
+    public:
+        explicit BarHandler(VirtioPciDevice& device) : device_(device) {}
+        void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
+        void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
+
+    private:
+        VirtioPciDevice& device_;
+    };
+
+    void bar_read(std::uint64_t offset, std::span<std::uint8_t> data);
+    void bar_write(std::uint64_t offset, std::span<const std::uint8_t> data);
+    void bar_read_locked(std::uint64_t offset, std::span<std::uint8_t> data, bool side_effects);
+    void bar_write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);
+    void pci_cfg_access(std::uint32_t offset, std::uint32_t length);
+    void common_read(std::uint64_t offset, std::span<std::uint8_t> data);
+    void common_write(std::uint64_t offset, std::span<const std::uint8_t> data);
+    void common_write_field(std::uint64_t offset, unsigned width, std::uint32_t value);
+    void write_status(std::uint8_t value);
+    void enable_queue(unsigned q);
+    void notify_locked(unsigned queue);
+    void reset_locked();
+    void signal_vector(std::uint16_t vector);
+    void update_intx();
+    void config_written(std::uint32_t offset, std::uint32_t length) override;
+    void build_capabilities();
+
+    vmm::GuestMemory& memory_;
+    vmm::IrqLine& intx_;
+    BarHandler bar_handler_;
+    MsixTable msix_;
+    std::uint8_t msix_cap_ = 0;
+    std::uint8_t pci_cfg_cap_ = 0;
+    std::uint16_t max_queue_size_;
+    std::vector<QueueState> queues_;
+
+    std::uint8_t status_ = 0;
+    std::uint8_t isr_ = 0;
+    std::uint8_t config_generation_ = 0;
+    bool intx_level_ = false;
+    std::uint32_t device_feature_select_ = 0;
+    std::uint32_t driver_feature_select_ = 0;
+    std::uint64_t driver_features_ = 0;
+    std::uint16_t config_vector_ = kNoVector;
+    std::uint16_t queue_select_ = 0;
+
+    std::uint64_t notifies_ = 0;
+    std::uint64_t interrupts_ = 0;
+    std::uint64_t interrupts_suppressed_ = 0;
+    std::uint64_t hostile_ = 0;
+    std::uint64_t needs_reset_ = 0;
+    std::uint64_t bad_register_accesses_ = 0;
+};
+
+}  // namespace xover::virtio_net

@@ -1,0 +1,38 @@
+// A VM's configuration, as parsed from flags and TOML (config_parser.hpp).
+// Everything here has been validated; the machine trusts it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xover/net/mac_address.hpp"
+
+namespace xover::vmm {
+
+struct NicConfig {
+    std::string model = "e1000";               // "e1000" | "virtio-net"
+    std::optional<net::MacAddress> mac;        // default: derived from VM name and index
+    std::string backend = "none";              // see net::make_backend
+    std::vector<std::string> crossover;        // peer VM names, or {"auto"}
+    std::string crossover_mode = "copy";       // "copy" | "window"
+};
+
+struct VmConfig {
+    std::string name = "vm";
+    std::filesystem::path kernel;
+    std::string cmdline;
+    std::optional<std::filesystem::path> initrd;
+    std::uint64_t memory_bytes = 128ull << 20;
+    unsigned cpus = 1;
+    std::string console = "stdout";            // "stdout" | "file:PATH" | "none"
+    bool stats = false;
+    std::string log_level = "warn";
+    std::string cpu_template;                  // "" | "baseline"
+    std::optional<std::filesystem::path> broker;
+    std::vector<NicConfig> nics;
+};
+
+}  // namespace xover::vmm

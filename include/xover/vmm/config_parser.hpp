@@ -1,0 +1,111 @@
+// Turns command-line flags and TOML files into validated VmConfigs.
+//
+// Sources and precedence: `xover run` reads the TOML file named by --config
+// (if any), then every flag that was given replaces the file's value.
+// A --nic flag replaces the file's whole [[nic]] list; --crossover applies to
+// the first NIC (creating a default e1000 NIC with backend "none" if there
+// is none). Relative paths in a file (kernel, initrd, console file:, broker)
+// are relative to the file's directory; on the command line, to the cwd.
+//
+// TOML keys mirror the flags:
+//   name, kernel, cmdline, initrd, mem ("128M" or integer bytes), cpus,
+//   console ("stdout" | "none" | "file:PATH"), stats (bool), log_level,
+//   cpu_template ("host" (= "") | "baseline"), broker (socket path),
+//   crossover (array of VM names, or "auto": applies to the first NIC),
+//   [[nic]] tables: model ("e1000" | "virtio-net"), mac, backend,
+//               crossover (array of names or "auto"), mode ("copy" | "window").
+// `xover up` files hold [[vm]] tables with the same keys, plus an optional
+// top-level broker = "PATH" used by every VM that does not set its own.
+//
+// Every error is one line naming where the value came from, the key and the
+// value, e.g.
+//   vm.toml:3: key "mem": "12Q" is not a size (use 64M, 1G)
+//   --mem: "12Q" is not a size (use 64M, 1G)
+//
+// Default MAC (a NIC without mac=): 52:54:00:XX:YY:ZZ where XX:YY:ZZ are the
+// low 24 bits of the 32-bit FNV-1a hash of "<vm name>/<nic index>" — stable
+// across runs, different per VM and NIC (a rare collision is reported as a
+// duplicate MAC; set mac= explicitly then).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "xover/net/mac_address.hpp"
+#include "xover/vmm/config.hpp"
+
+namespace xover::vmm {
+
+// Every `xover run` flag; unset optionals / empty vectors mean "not given".
+struct RunOptions {
+    std::optional<std::filesystem::path> config;   // --config FILE.toml
+    std::optional<std::string> name;               // --name
+    std::optional<std::string> kernel;             // --kernel
+    std::optional<std::string> cmdline;            // --cmdline
+    std::optional<std::string> initrd;             // --initrd
+    std::optional<std::string> mem;                // --mem 128M
+    std::optional<std::int64_t> cpus;              // --cpus (signed so "-1" gets our message)
+    std::optional<std::string> console;            // --console stdout|none|file:PATH
+    std::optional<bool> stats;                     // --stats
+    std::optional<std::string> log_level;          // --log-level
+    std::optional<std::string> cpu_template;       // --cpu-template
+    std::optional<std::string> broker;             // --broker PATH
+    std::vector<std::string> nics;                 // --nic SPEC (repeatable)
+    std::vector<std::string> crossover;            // --crossover NAME|auto (repeatable; "a+b" also splits)
+};
+
+// Reads opts.config (if set), applies the flags on top, validates.
+VmConfig resolve_run_config(const RunOptions& opts);
+
+// One VM from a TOML table (a whole `xover run` file, or one [[vm]] of an up
+// file). `where` prefixes messages ("vm.toml", "up.toml vm[2]");
+// `base_dir` anchors relative paths. Validates the result.
+VmConfig parse_vm_table(const toml::table& table, const std::string& where,
+                        const std::filesystem::path& base_dir = {});
+
+// `xover up FILE.toml`: every [[vm]]; names and MACs unique across the
+// file, crossover peers name a VM of the file (or are "auto").
+std::vector<VmConfig> load_up_file(const std::filesystem::path& path);
+
+// "e1000,mac=52:54:00:12:34:56,backend=udp:5000@127.0.0.1:5001,crossover=vm-b+vm-c,mode=window".
+// The first item may be a bare model name; all keys optional. Messages
+// start with `where`. The MAC stays unset (defaulted by validation).
+NicConfig parse_nic_spec(std::string_view spec, const std::string& where = "--nic");
+
+// "64M", "1G", "512K", "2T", "4096" (bytes); suffixes are binary (K = 1024),
+// case-insensitive, optional trailing "B"/"iB". Throws xover::Error
+// `"12Q" is not a size (use 64M, 1G)` (callers prefix the source).
+std::uint64_t parse_size(std::string_view text);
+
+// MAC text -> address (no dependency on xover_net's parser, which links
+// after this library). Throws `"zz" is not a MAC address (use 52:54:00:12:34:56)`.
+net::MacAddress parse_mac(std::string_view text);
+
+// The default MAC of NIC `index` of VM `vm_name` (see top of file).
+net::MacAddress default_mac(std::string_view vm_name, std::size_t index);
+
+// Checks the whole config (ranges, files readable, NICs) and fills default
+// MACs. `where` names the source for messages. Called by all of the above;
+// exposed for callers that build a VmConfig by hand.
+void validate_vm_config(VmConfig& config, const std::string& where);
+
+// The full backend-spec parser lives in xover_net (net::parse_backend_spec),
+// which this library cannot link against (xover_net depends on xover_vmm).
+// The CLI installs it once at startup:
+//   xover::vmm::set_backend_spec_checker([](const std::string& s) { xover::net::parse_backend_spec(s); });
+// Until then (and in addition) a local syntactic check of the spec is done.
+void set_backend_spec_checker(std::function<void(const std::string&)> checker);
+
+// Limits enforced by validation.
+inline constexpr std::uint64_t kMinMemory = 16ull << 20;
+inline constexpr std::uint64_t kMaxMemory = 64ull << 30;
+inline constexpr unsigned kMaxCpus = 64;
+
+}  // namespace xover::vmm

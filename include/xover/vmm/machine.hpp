@@ -1,0 +1,111 @@
+// One VM, assembled from a validated VmConfig: KVM VM with in-kernel
+// irqchip, guest RAM (one memfd), the buses and fixed devices (COM1, debug
+// exit, i8042 reset, PCI host bridge), NICs from a factory, the kernel
+// loaded, the MP table, and vCPUs. run() starts the I/O thread and one
+// thread per vCPU and returns the exit status when the VM stops.
+#pragma once
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "xover/kvm/system.hpp"
+#include "xover/kvm/unique_fd.hpp"
+#include "xover/kvm/vcpu.hpp"
+#include "xover/kvm/vm.hpp"
+#include "xover/vmm/config.hpp"
+#include "xover/vmm/cpuid.hpp"
+#include "xover/vmm/debug_exit.hpp"
+#include "xover/vmm/event_loop.hpp"
+#include "xover/vmm/io_bus.hpp"
+#include "xover/vmm/kvm_interrupts.hpp"
+#include "xover/vmm/loader.hpp"
+#include "xover/vmm/nic_context.hpp"
+#include "xover/vmm/pci_bus.hpp"
+#include "xover/vmm/pci_device.hpp"
+#include "xover/vmm/ram_memory.hpp"
+#include "xover/vmm/serial.hpp"
+#include "xover/vmm/vcpu_exit.hpp"
+
+namespace xover::vmm {
+
+class Machine {
+public:
+    using NicFactory = std::function<std::unique_ptr<PciDevice>(const NicConfig&, NicContext&)>;
+
+    // Builds everything up to (not including) running the vCPUs. Throws
+    // xover::Error with a one-line message on any setup failure.
+    explicit Machine(const VmConfig& config, const NicFactory& nic_factory = {});
+    ~Machine();
+    Machine(const Machine&) = delete;
+    Machine& operator=(const Machine&) = delete;
+
+    // Runs the guest until debug-exit, reset, a fatal exit, stop() or
+    // SIGINT/SIGTERM. Returns the process exit status: the debug-exit value,
+    // 0 on guest reset, 1 on triple fault / internal error, 128+sig on signal.
+    int run();
+    // Asks every vCPU out of KVM_RUN; the first status wins. Thread-safe.
+    void stop(int status);
+
+    // Prints "stats: <what> key=value ..." lines (VM, vCPUs, devices).
+    void print_stats(std::FILE* out) const;
+
+    const VmConfig& config() const { return config_; }
+    kvm::Vm& vm() { return vm_; }
+    RamMemory& memory() { return *memory_; }
+    EventLoop& loop() { return *loop_; }
+    IoBus& pio() { return pio_; }
+    IoBus& mmio() { return mmio_; }
+    PciBus& pci() { return *pci_; }
+    const BootImage& boot_image() const { return boot_image_; }
+
+private:
+    struct Nic {
+        std::unique_ptr<IrqfdLevelLine> intx;
+        std::vector<std::unique_ptr<KvmMsiController>> msi;
+        std::unique_ptr<PciDevice> device;
+        std::string name;
+    };
+
+    void setup_memory();
+    void setup_console();
+    void setup_devices();
+    void add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory);
+    void load_guest();
+    void setup_vcpus();
+    void vcpu_thread(unsigned index);
+    void report_vcpu_state(kvm::Vcpu& vcpu, const char* why);
+    void watch_signals();
+    void watch_console_input();
+
+    VmConfig config_;
+    kvm::System system_;
+    kvm::Vm vm_;
+    std::unique_ptr<RamMemory> memory_;
+    std::unique_ptr<EventLoop> loop_;
+    IoBus pio_{"pio"};
+    IoBus mmio_{"mmio"};
+    kvm::UniqueFd console_fd_;
+    std::unique_ptr<KvmIrqLine> com1_irq_;
+    std::unique_ptr<Serial16550> serial_;
+    std::unique_ptr<DebugExit> debug_exit_;
+    std::unique_ptr<ResetPort> reset_port_;
+    std::unique_ptr<PciBus> pci_;
+    std::vector<std::unique_ptr<Nic>> nics_;  // stable addresses: contexts point into them
+    BootImage boot_image_{};
+    CpuTemplate cpu_template_ = CpuTemplate::Host;
+    std::vector<kvm::Vcpu> vcpus_;
+    std::vector<std::unique_ptr<ExitCounters>> exit_counters_;
+    std::mutex threads_mutex_;  // vcpu_threads_ vs. stop() kicking them
+    std::vector<std::thread> vcpu_threads_;
+    kvm::UniqueFd signal_fd_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> exit_status_{0};
+};
+
+}  // namespace xover::vmm

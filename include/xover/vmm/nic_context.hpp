@@ -1,0 +1,29 @@
+// What the machine hands a NIC model when it creates one (see
+// src/cli/nic_factory.cpp): guest memory, the I/O thread, its interrupt
+// plumbing, and the VM for ioeventfd/coalesced-MMIO registration.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "xover/kvm/vm.hpp"
+#include "xover/vmm/event_loop.hpp"
+#include "xover/vmm/guest_memory.hpp"
+#include "xover/vmm/interrupts.hpp"
+
+namespace xover::vmm {
+
+struct NicContext {
+    std::string vm_name;
+    unsigned index = 0;       // which --nic of this VM
+    unsigned pci_slot = 0;    // where the device will sit (00:<slot>.0)
+    GuestMemory& memory;
+    EventLoop& loop;
+    IrqLine& intx;            // INTA# of the slot, already routed (level, irqfd + resample)
+    kvm::Vm& vm;
+    // Creates (once per device) an MSI-X controller with `vectors` vectors;
+    // owned by the machine, valid for the VM's lifetime.
+    std::function<MsiController&(unsigned vectors)> make_msi;
+};
+
+}  // namespace xover::vmm

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything xover needs to build, test and benchmark on Debian 12.
+# Idempotent and quiet; run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  liburing-dev libfmt-dev libspdlog-dev libcli11-dev catch2 libtomlplusplus-dev
+  qemu-system-x86 ipxe-qemu iproute2 iputils-ping procps python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

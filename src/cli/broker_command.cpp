@@ -1,0 +1,101 @@
+#include "xover/crossover/broker_command.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "xover/crossover/broker.hpp"
+
+namespace xover::cli {
+
+namespace {
+
+crossover::Broker* g_running_broker = nullptr;
+
+extern "C" void stop_broker_on_signal(int) {
+    if (g_running_broker) g_running_broker->stop();  // an eventfd write: async-signal-safe
+}
+
+std::filesystem::path socket_path(const BrokerCommandOptions& o) {
+    return o.broker.value_or(crossover::default_broker_path());
+}
+
+void add_common_options(CLI::App& cmd, BrokerCommandOptions& o) {
+    cmd.add_option_function<std::string>(
+        "--broker", [&o](const std::string& p) { o.broker = p; },
+        "broker socket path (default $XDG_RUNTIME_DIR/xover/broker.sock or /run/xover/broker.sock)");
+    cmd.add_flag("--json", o.json, "with --status: print JSON");
+}
+
+}  // namespace
+
+int run_status_command(const BrokerCommandOptions& options) {
+    try {
+        std::fputs(crossover::request_status(socket_path(options), options.json).c_str(), stdout);
+        return 0;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "xover: %s\n", e.what());
+        return 1;
+    }
+}
+
+int run_broker_command(const BrokerCommandOptions& options) {
+    if (options.status) return run_status_command(options);
+    spdlog::set_level(spdlog::level::from_str(options.log_level));
+    crossover::BrokerOptions bo;
+    bo.socket_path = socket_path(options);
+    bo.exit_when_idle = options.exit_when_idle;
+    std::unique_ptr<crossover::Broker> broker;
+    try {
+        broker = std::make_unique<crossover::Broker>(bo);
+    } catch (const crossover::BrokerAlreadyRunning& e) {
+        // Started on demand by a VM that raced another VM: the other broker serves both.
+        if (options.exit_when_idle) return 0;
+        std::fprintf(stderr, "xover: %s\n", e.what());
+        return 1;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "xover: %s\n", e.what());
+        return 1;
+    }
+    g_running_broker = broker.get();
+    std::signal(SIGINT, stop_broker_on_signal);
+    std::signal(SIGTERM, stop_broker_on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    int rc = 0;
+    try {
+        broker->run();
+    } catch (const Error& e) {
+        std::fprintf(stderr, "xover: broker: %s\n", e.what());
+        rc = 1;
+    }
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    g_running_broker = nullptr;
+    return rc;
+}
+
+void add_broker_commands(CLI::App& app) {
+    auto options = std::make_shared<BrokerCommandOptions>();
+
+    CLI::App* broker = app.add_subcommand("broker", "run the crossover broker (control plane and slow-path switch)");
+    add_common_options(*broker, *options);
+    broker->add_flag("--exit-when-idle", options->exit_when_idle, "exit when the last VM leaves");
+    broker->add_flag("--status", options->status, "print the running broker's VMs, NICs and links, then exit");
+    broker->add_option("--log-level", options->log_level, "trace|debug|info|warn|error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    broker->callback([options] {
+        if (int rc = run_broker_command(*options); rc != 0) throw CLI::RuntimeError(rc);
+    });
+
+    CLI::App* status = app.add_subcommand("status", "print the running broker's VMs, NICs and links");
+    add_common_options(*status, *options);
+    status->callback([options] {
+        if (int rc = run_status_command(*options); rc != 0) throw CLI::RuntimeError(rc);
+    });
+}
+
+}  // namespace xover::cli

@@ -1,0 +1,16 @@
+// Subcommands of the `xover` binary. Each registers its flags on the app
+// and returns the code to run after parsing.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace xover::cli {
+
+using CommandAction = std::function<int()>;
+
+// `xover run`: one VM.
+CommandAction add_run_command(CLI::App& app);
+
+}  // namespace xover::cli

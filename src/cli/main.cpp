@@ -1,0 +1,46 @@
+// The `xover` binary: subcommands over the xover libraries.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "xover/crossover/broker_command.hpp"
+#include "xover/error.hpp"
+
+int main(int argc, char** argv) {
+    // Logs go to stderr: stdout belongs to the guest console.
+    spdlog::set_default_logger(spdlog::stderr_color_mt("xover"));
+    spdlog::set_pattern("xover: %^%l%$: %v");
+    spdlog::set_level(spdlog::level::warn);
+
+    CLI::App app{"xover: a small KVM virtual machine monitor with a virtual DMA crossover between VMs"};
+    app.set_version_flag("--version", "xover " XOVER_VERSION);
+    app.require_subcommand(1);
+    app.footer("Run `xover <command> --help` for a command's flags.");
+    std::vector<xover::cli::CommandAction> actions;
+    actions.push_back(xover::cli::add_run_command(app));
+    xover::cli::add_broker_commands(app);  // `broker`, `status`: run from their parse callbacks
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        for (auto& action : actions) {
+            int status = action();
+            if (status >= 0) return status;
+        }
+    } catch (const xover::Error& e) {
+        std::fprintf(stderr, "xover: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "xover: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

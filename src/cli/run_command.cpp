@@ -1,0 +1,65 @@
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "commands.hpp"
+#include "nic_factory.hpp"
+#include "xover/error.hpp"
+#include "xover/vmm/config_parser.hpp"
+#include "xover/vmm/machine.hpp"
+
+namespace xover::cli {
+
+namespace {
+
+int run_vm(const vmm::RunOptions& options) {
+    vmm::VmConfig config = vmm::resolve_run_config(options);
+    spdlog::set_level(spdlog::level::from_str(config.log_level));
+    vmm::Machine machine(config, [](const vmm::NicConfig& nic, vmm::NicContext& context) {
+        return make_nic(nic, context);
+    });
+    int status = machine.run();
+    if (config.stats) machine.print_stats(stderr);
+    return status;
+}
+
+}  // namespace
+
+CommandAction add_run_command(CLI::App& app) {
+    auto options = std::make_shared<vmm::RunOptions>();
+    auto* run = app.add_subcommand("run", "Run one VM");
+    run->footer(R"(Examples:
+  xover run --kernel hello.elf --cmdline "hello world"
+  xover run --kernel vmlinux --initrd initrd.cpio --mem 256M --cpus 2 --cpu-template baseline \
+            --cmdline "console=ttyS0" --nic e1000,backend=tap:tap0
+  xover run --config vm-a.toml --stats
+Exit status: the value the guest wrote to the debug-exit port 0xf4, 0 when it
+reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
+    auto str = [&](const char* name, std::optional<std::string>& target, const char* help) {
+        run->add_option_function<std::string>(name, [&target](const std::string& v) { target = v; }, help);
+    };
+    auto& o = *options;
+    run->add_option_function<std::string>("--config", [&o](const std::string& v) { o.config = v; },
+                                          "TOML file with the VM's settings (flags override it)");
+    str("--kernel", o.kernel, "Kernel to boot: PVH ELF or Linux bzImage");
+    str("--cmdline", o.cmdline, "Kernel command line");
+    str("--initrd", o.initrd, "Initial ramdisk");
+    str("--mem", o.mem, "Guest memory size, e.g. 128M, 1G");
+    run->add_option_function<std::int64_t>("--cpus", [&o](std::int64_t v) { o.cpus = v; }, "Number of vCPUs");
+    str("--name", o.name, "VM name (used by the crossover broker)");
+    str("--console", o.console, "Serial console: stdout, file:PATH or none");
+    run->add_flag_function("--stats", [&o](std::int64_t) { o.stats = true; },
+                           "Print exit and device counters to stderr at exit");
+    str("--log-level", o.log_level, "trace, debug, info, warn, error or off");
+    str("--cpu-template", o.cpu_template, "CPUID template: host (default) or baseline");
+    str("--broker", o.broker, "Crossover broker socket");
+    run->add_option("--nic", o.nics, "NIC: MODEL[,mac=..][,backend=..][,crossover=a+b][,mode=copy|window] (repeatable)");
+    run->add_option("--crossover", o.crossover, "Crossover peer VM name, or auto (repeatable)");
+    return [options, run]() -> int {
+        if (!run->parsed()) return -1;
+        return run_vm(*options);
+    };
+}
+
+}  // namespace xover::cli

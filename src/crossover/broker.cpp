@@ -1,0 +1,268 @@
+#include "xover/crossover/broker.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "xover/crossover/broker_state.hpp"
+#include "xover/crossover/protocol.hpp"
+
+namespace xover::crossover {
+
+namespace {
+
+sockaddr_un socket_address(const std::filesystem::path& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string s = path.string();
+    if (s.size() >= sizeof addr.sun_path) throw Error("broker socket path '{}' is too long", s);
+    std::memcpy(addr.sun_path, s.c_str(), s.size() + 1);
+    return addr;
+}
+
+void make_socket_dir(const std::filesystem::path& path) {
+    auto dir = path.parent_path();
+    if (dir.empty()) return;
+    std::error_code ec;
+    if (std::filesystem::create_directories(dir, ec))
+        std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    if (!std::filesystem::is_directory(dir)) throw Error("cannot create broker socket directory '{}'", dir.string());
+}
+
+}  // namespace
+
+std::filesystem::path default_broker_path() {
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    if (runtime && *runtime) return std::filesystem::path(runtime) / "xover" / "broker.sock";
+    return "/run/xover/broker.sock";
+}
+
+kvm::UniqueFd connect_broker(const std::filesystem::path& path) {
+    sockaddr_un addr = socket_address(path);
+    kvm::UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!fd) throw system_error("socket(AF_UNIX, SOCK_SEQPACKET)");
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    if (errno == ENOENT || errno == ECONNREFUSED) return {};
+    throw system_error(fmt::format("connecting to broker {}", path.string()));
+}
+
+kvm::UniqueFd ensure_broker(const std::filesystem::path& path, const std::filesystem::path& exe,
+                            std::chrono::milliseconds timeout) {
+    if (auto fd = connect_broker(path)) return fd;
+    make_socket_dir(path);
+
+    // Everything the child needs is prepared before fork: after fork in a
+    // multithreaded process only async-signal-safe calls are allowed.
+    std::string exe_s = exe.string(), path_s = path.string();
+    std::vector<char*> argv = {exe_s.data(), const_cast<char*>("broker"), const_cast<char*>("--broker"),
+                               path_s.data(), const_cast<char*>("--exit-when-idle"), nullptr};
+    pid_t child = ::fork();
+    if (child < 0) throw system_error("fork (starting the broker)");
+    if (child == 0) {
+        // Double fork: the broker is re-parented to init, so the VM never
+        // has to reap it, and setsid keeps it out of the VM's terminal
+        // signals (Ctrl-C on one VM must not kill everyone's broker).
+        pid_t grandchild = ::fork();
+        if (grandchild != 0) ::_exit(grandchild < 0 ? 1 : 0);
+        ::setsid();
+        int devnull = ::open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            ::dup2(devnull, 0);
+            ::dup2(devnull, 1);
+        }
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (auto fd = connect_broker(path)) return fd;
+        if (std::chrono::steady_clock::now() >= deadline)
+            throw Error("started a broker ({} broker --broker {}) but it is not listening after {} ms", exe_s, path_s,
+                        timeout.count());
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+std::string request_status(const std::filesystem::path& path, bool json) {
+    kvm::UniqueFd fd = connect_broker(path);
+    if (!fd) throw Error("no broker is listening on {}", path.string());
+    if (!send_message(fd.get(), StatusRequest{json})) throw Error("broker {} closed the connection", path.string());
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) throw Error("broker {} did not answer the status request", path.string());
+    Received r = receive_message(fd.get());
+    if (r.status != Received::Status::Message || !std::holds_alternative<StatusReply>(*r.message))
+        throw Error("broker {} sent no status reply", path.string());
+    return std::get<StatusReply>(*r.message).text;
+}
+
+struct Broker::Impl {
+    BrokerOptions options;
+    kvm::UniqueFd lock;
+    kvm::UniqueFd listener;
+    kvm::UniqueFd stop_event;
+    std::map<ClientId, kvm::UniqueFd> clients;
+    ClientId next_client = 1;
+    BrokerState state;
+    bool had_vm = false;
+
+    void accept_clients() {
+        for (;;) {
+            int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd < 0) {
+                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                    spdlog::warn("broker: accept: {}", std::strerror(errno));
+                return;
+            }
+            clients.emplace(next_client++, kvm::UniqueFd(fd));
+        }
+    }
+
+    void drop(ClientId id) {
+        clients.erase(id);
+        deliver(state.client_gone(id));
+    }
+
+    void deliver(std::vector<Outgoing> out) {
+        std::vector<ClientId> dead;
+        for (const auto& o : out) {
+            auto it = clients.find(o.to);
+            if (it == clients.end()) continue;
+            try {
+                if (!send_message(it->second.get(), o.message)) {
+                    spdlog::warn("broker: client {} is not reading; dropping it", o.to);
+                    dead.push_back(o.to);
+                }
+            } catch (const ProtocolError& e) {
+                spdlog::error("broker: cannot encode {}: {}", message_name(o.message), e.what());
+            }
+        }
+        for (ClientId id : dead)
+            if (clients.count(id)) drop(id);
+    }
+
+    // Reads everything a client has queued. Returns false when it is gone.
+    bool serve(ClientId id) {
+        for (;;) {
+            auto it = clients.find(id);
+            if (it == clients.end()) return false;
+            Received r;
+            try {
+                r = receive_message(it->second.get());
+            } catch (const ProtocolError& e) {
+                spdlog::warn("broker: malformed message from client {}: {}; closing it", id, e.what());
+                drop(id);
+                return false;
+            }
+            if (r.status == Received::Status::WouldBlock) return true;
+            if (r.status == Received::Status::Closed) {
+                drop(id);
+                return false;
+            }
+            BrokerState::Result result = state.handle(id, std::move(*r.message));
+            deliver(std::move(result.send));
+            if (result.close_client) {
+                if (clients.count(id)) drop(id);
+                return false;
+            }
+        }
+    }
+};
+
+Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
+    impl_->options = std::move(options);
+    const auto& path = impl_->options.socket_path;
+    make_socket_dir(path);
+    sockaddr_un addr = socket_address(path);
+
+    // The lock file decides which broker owns the socket path; the socket
+    // file itself may be left behind by a broker that was killed.
+    std::string lock_path = path.string() + ".lock";
+    impl_->lock = kvm::UniqueFd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!impl_->lock) throw system_error("opening broker lock file " + lock_path);
+    if (::flock(impl_->lock.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) throw BrokerAlreadyRunning("a broker is already running on {}", path.string());
+        throw system_error("locking " + lock_path);
+    }
+    ::unlink(path.c_str());
+
+    impl_->listener = kvm::UniqueFd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!impl_->listener) throw system_error("socket(AF_UNIX, SOCK_SEQPACKET)");
+    if (::bind(impl_->listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        throw system_error("binding broker socket " + path.string());
+    ::chmod(path.c_str(), 0600);
+    if (::listen(impl_->listener.get(), 64) != 0) throw system_error("listen on " + path.string());
+    impl_->stop_event = kvm::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!impl_->stop_event) throw system_error("eventfd");
+    spdlog::info("broker: listening on {}", path.string());
+}
+
+Broker::~Broker() {
+    if (impl_ && impl_->listener) ::unlink(impl_->options.socket_path.c_str());
+}
+
+void Broker::stop() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(impl_->stop_event.get(), &one, sizeof one);
+}
+
+void Broker::run() {
+    Impl& b = *impl_;
+    auto started = std::chrono::steady_clock::now();
+    std::vector<pollfd> fds;
+    std::vector<ClientId> ids;
+    for (;;) {
+        if (b.options.exit_when_idle) {
+            if (b.state.vm_count() > 0) b.had_vm = true;
+            if (b.had_vm && b.state.vm_count() == 0) {
+                spdlog::info("broker: last VM left; exiting");
+                return;
+            }
+            if (!b.had_vm && std::chrono::steady_clock::now() - started > b.options.first_vm_timeout) {
+                spdlog::info("broker: no VM registered; exiting");
+                return;
+            }
+        }
+        fds.clear();
+        ids.clear();
+        fds.push_back({b.stop_event.get(), POLLIN, 0});
+        fds.push_back({b.listener.get(), POLLIN, 0});
+        for (const auto& [id, fd] : b.clients) {
+            fds.push_back({fd.get(), POLLIN, 0});
+            ids.push_back(id);
+        }
+        int n = ::poll(fds.data(), fds.size(), b.options.exit_when_idle ? 1000 : -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw system_error("broker poll");
+        }
+        if (fds[0].revents) return;
+        if (fds[1].revents & POLLIN) b.accept_clients();
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            short ev = fds[i + 2].revents;
+            if (!ev) continue;
+            // Read queued messages first, so a VM that registers and exits
+            // at once is still handled in order; then notice the hang-up.
+            if (b.serve(ids[i]) && (ev & (POLLHUP | POLLERR)) && b.clients.count(ids[i])) b.drop(ids[i]);
+        }
+    }
+}
+
+}  // namespace xover::crossover

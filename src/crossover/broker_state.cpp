@@ -1,0 +1,301 @@
+#include "xover/crossover/broker_state.hpp"
+
+#include <fcntl.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+namespace xover::crossover {
+
+namespace {
+
+kvm::UniqueFd dup_fd(const kvm::UniqueFd& fd) {
+    if (!fd) return {};
+    kvm::UniqueFd copy(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!copy) spdlog::warn("broker: dup of fd {} failed: {}", fd.get(), std::strerror(errno));
+    return copy;
+}
+
+// Checks the fds of a crossover NIC before anyone maps them. Returns an
+// error message, or "" when fine.
+std::string check_nic_fds(const NicRegistration& nic) {
+    auto check_memfd = [&](const kvm::UniqueFd& fd, std::uint64_t size, const char* what) -> std::string {
+        if (!fd) return fmt::format("NIC {}: no {} memfd", nic.index, what);
+        if (size == 0) return fmt::format("NIC {}: {} size is 0", nic.index, what);
+        std::uint64_t actual;
+        try {
+            actual = memfd_size(fd.get());
+        } catch (const Error& e) {
+            return fmt::format("NIC {}: {} fd: {}", nic.index, what, e.what());
+        }
+        if (actual < size) return fmt::format("NIC {}: {} memfd is {} bytes, {} declared", nic.index, what, actual, size);
+        if (!memfd_shrink_sealed(fd.get()))
+            return fmt::format("NIC {}: {} memfd is not sealed against shrinking (F_SEAL_SHRINK)", nic.index, what);
+        return "";
+    };
+    if (auto e = check_memfd(nic.ram, nic.ram_size, "guest RAM"); !e.empty()) return e;
+    if (auto e = check_memfd(nic.state, kSharedStateSize, "shared state"); !e.empty()) return e;
+    if (nic.mode == LinkMode::Window)
+        if (auto e = check_memfd(nic.window, nic.window_size, "DMA window"); !e.empty()) return e;
+    if (!nic.irq) return fmt::format("NIC {}: no irq eventfd", nic.index);
+    if (!nic.doorbell) return fmt::format("NIC {}: no doorbell eventfd", nic.index);
+    return "";
+}
+
+std::string json_escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20)
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+                else
+                    out += c;
+        }
+    }
+    return out;
+}
+
+std::string crossover_config(const PlannedNic& n) {
+    if (n.auto_peer) return n.peers.empty() ? "auto" : fmt::format("auto,{}", fmt::join(n.peers, ","));
+    return n.peers.empty() ? "-" : fmt::format("{}", fmt::join(n.peers, ","));
+}
+
+struct Direction {
+    std::uint64_t frames = 0, bytes = 0, dropped = 0;
+};
+
+}  // namespace
+
+const std::string* BrokerState::vm_of(ClientId client) const {
+    auto it = client_vm_.find(client);
+    return it == client_vm_.end() ? nullptr : &it->second;
+}
+
+const BrokerState::Nic* BrokerState::find_nic(const NicRef& ref) const {
+    auto vm = vms_.find(ref.vm);
+    if (vm == vms_.end()) return nullptr;
+    auto nic = vm->second.nics.find(ref.nic);
+    return nic == vm->second.nics.end() ? nullptr : &nic->second;
+}
+
+BrokerState::Result BrokerState::handle(ClientId from, Message message) {
+    Result result;
+    if (auto* reg = std::get_if<Register>(&message)) return on_register(from, std::move(*reg));
+    if (auto* seen = std::get_if<FrameSeen>(&message)) {
+        const std::string* vm = vm_of(from);
+        if (!vm) {
+            spdlog::warn("broker: FrameSeen from an unregistered client; closing it");
+            result.close_client = true;
+            return result;
+        }
+        Plan plan = planner_.frame_seen(*vm, seen->nic, seen->dst);
+        result.send = apply(plan, "");
+        return result;
+    }
+    if (auto* req = std::get_if<StatusRequest>(&message)) {
+        std::string text = req->json ? status_json() : status_text();
+        if (text.size() > kMaxPayloadSize - 64) text.resize(kMaxPayloadSize - 64);
+        result.send.push_back({from, StatusReply{std::move(text)}});
+        return result;
+    }
+    spdlog::warn("broker: unexpected {} message from a client; closing it", message_name(message));
+    result.close_client = true;
+    return result;
+}
+
+BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
+    Result result;
+    auto refuse = [&](std::string reason) {
+        spdlog::info("broker: refused VM '{}' (pid {}): {}", reg.vm_name, reg.pid, reason);
+        result.send.push_back({from, RegisterError{std::move(reason)}});
+        return std::move(result);
+    };
+    if (const std::string* existing = vm_of(from))
+        return refuse(fmt::format("this connection already registered VM '{}'", *existing));
+
+    PlannedVm planned{reg.vm_name, {}};
+    Vm vm{from, reg.pid, {}};
+    for (auto& nic : reg.nics) {
+        PlannedNic p{nic.index, nic.mac, nic.model, nic.peers, nic.auto_peer, nic.mode};
+        Nic entry;
+        if (p.crossover_enabled()) {
+            if (auto e = check_nic_fds(nic); !e.empty()) return refuse(e);
+            try {
+                entry.state = SharedMapping(nic.state.get(), kSharedStateSize);
+            } catch (const Error& e) {
+                return refuse(fmt::format("NIC {}: shared state page: {}", nic.index, e.what()));
+            }
+            auto* state = reinterpret_cast<const SharedNicState*>(entry.state.data());
+            if (!state->valid()) return refuse(fmt::format("NIC {}: shared state page is not initialised", nic.index));
+        }
+        planned.nics.push_back(std::move(p));
+        std::uint32_t index = nic.index;
+        entry.reg = std::move(nic);
+        vm.nics.emplace(index, std::move(entry));  // duplicates are refused by the planner below
+    }
+
+    auto added = planner_.add_vm(std::move(planned));
+    if (added.error) return refuse(*added.error);
+    spdlog::info("broker: VM '{}' (pid {}) registered with {} NIC(s)", reg.vm_name, reg.pid, vm.nics.size());
+    client_vm_[from] = reg.vm_name;
+    vms_.emplace(reg.vm_name, std::move(vm));
+    result.send.push_back({from, RegisterOk{}});
+    auto links = apply(added.plan, "");
+    result.send.insert(result.send.end(), std::make_move_iterator(links.begin()), std::make_move_iterator(links.end()));
+    return result;
+}
+
+std::vector<Outgoing> BrokerState::client_gone(ClientId from) {
+    auto it = client_vm_.find(from);
+    if (it == client_vm_.end()) return {};
+    std::string name = it->second;
+    client_vm_.erase(it);
+    Plan plan = planner_.remove_vm(name);
+    spdlog::info("broker: VM '{}' left; {} link(s) down", name, plan.down.size());
+    auto out = apply(plan, fmt::format("VM '{}' left", name));
+    vms_.erase(name);  // closes its fds and unmaps its state pages (peers keep their own mappings)
+    return out;
+}
+
+Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const NicRef& peer,
+                                  std::uint32_t slot) const {
+    const Nic& p = *find_nic(peer);
+    LinkUp up;
+    up.link_id = link.id;
+    up.local_nic = local.nic;
+    up.peer_vm = peer.vm;
+    up.peer_nic = peer.nic;
+    up.peer_mac = p.reg.mac;
+    up.peer_model = p.reg.model;
+    up.mode = link.mode;
+    up.automatic = link.automatic;
+    up.producer_slot = slot;
+    up.peer_ram_size = p.reg.ram_size;
+    up.peer_window_size = p.reg.window_size;
+    up.peer_ram = dup_fd(p.reg.ram);
+    up.peer_state = dup_fd(p.reg.state);
+    up.peer_window = dup_fd(p.reg.window);
+    up.peer_irq = dup_fd(p.reg.irq);
+    up.peer_doorbell = dup_fd(p.reg.doorbell);
+    return {vms_.at(local.vm).client, std::move(up)};
+}
+
+std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& reason) {
+    std::vector<Outgoing> out;
+    for (const Link& l : plan.down) {
+        // Tell whichever side is still here; the departed side's socket is gone.
+        for (const NicRef* side : {&l.a, &l.b}) {
+            auto vm = vms_.find(side->vm);
+            if (vm == vms_.end() || !client_vm_.count(vm->second.client)) continue;
+            out.push_back({vm->second.client, LinkDown{l.id, side->nic, reason}});
+        }
+    }
+    for (const Link& l : plan.up) {
+        const Nic* a = find_nic(l.a);
+        const Nic* b = find_nic(l.b);
+        if (!a || !b) continue;
+        // Fresh counters for the new producers.
+        for (auto [nic, slot] : {std::pair{a, l.slot_in_a}, std::pair{b, l.slot_in_b}}) {
+            auto& s = reinterpret_cast<SharedNicState*>(nic->state.data())->slots[slot];
+            s.frames.store(0, std::memory_order_relaxed);
+            s.bytes.store(0, std::memory_order_relaxed);
+            s.dropped.store(0, std::memory_order_relaxed);
+            s.copies.store(0, std::memory_order_relaxed);
+        }
+        spdlog::info("broker: link {} up: {}#{} <-> {}#{} ({}, {})", l.id, l.a.vm, l.a.nic, l.b.vm, l.b.nic,
+                     to_string(l.mode), l.automatic ? "auto" : "static");
+        // a produces into b's ring with b's slot, and the other way round.
+        out.push_back(link_up_for(l, l.a, l.b, l.slot_in_b));
+        out.push_back(link_up_for(l, l.b, l.a, l.slot_in_a));
+    }
+    return out;
+}
+
+namespace {
+Direction read_slot(const SharedMapping& state, std::uint32_t slot) {
+    Direction d;
+    if (!state) return d;
+    const auto& s = reinterpret_cast<const SharedNicState*>(state.data())->slots[slot];
+    d.frames = s.frames.load(std::memory_order_relaxed);
+    d.bytes = s.bytes.load(std::memory_order_relaxed);
+    d.dropped = s.dropped.load(std::memory_order_relaxed);
+    return d;
+}
+}  // namespace
+
+std::string BrokerState::status_text() const {
+    std::string out = fmt::format("VMs: {}\n", vms_.size());
+    out += fmt::format("  {:<20} {:>8} {:>5}  {:<17} {:<10} {:<6} {}\n", "VM", "PID", "NIC", "MAC", "MODEL", "MODE",
+                       "CROSSOVER");
+    for (const auto& [name, vm] : vms_) {
+        const PlannedVm& planned = planner_.vms().at(name);
+        for (const auto& n : planned.nics)
+            out += fmt::format("  {:<20} {:>8} {:>5}  {:<17} {:<10} {:<6} {}\n", name, vm.pid, n.index,
+                               n.mac.to_string(), n.model, to_string(n.mode), crossover_config(n));
+        if (planned.nics.empty()) out += fmt::format("  {:<20} {:>8} {:>5}\n", name, vm.pid, "-");
+    }
+    out += fmt::format("Links: {}\n", planner_.links().size());
+    if (!planner_.links().empty())
+        out += fmt::format("  {:>4}  {:<24} {:<24} {:<6} {:<6} {:>10} {:>12} {:>8} {:>10} {:>12} {:>8}\n", "ID", "A",
+                           "B", "MODE", "WIRING", "A>B FRAMES", "A>B BYTES", "A>B DROP", "B>A FRAMES", "B>A BYTES",
+                           "B>A DROP");
+    for (const auto& [id, l] : planner_.links()) {
+        const Nic* a = find_nic(l.a);
+        const Nic* b = find_nic(l.b);
+        Direction ab = b ? read_slot(b->state, l.slot_in_b) : Direction{};
+        Direction ba = a ? read_slot(a->state, l.slot_in_a) : Direction{};
+        out += fmt::format("  {:>4}  {:<24} {:<24} {:<6} {:<6} {:>10} {:>12} {:>8} {:>10} {:>12} {:>8}\n", id,
+                           fmt::format("{}#{}", l.a.vm, l.a.nic), fmt::format("{}#{}", l.b.vm, l.b.nic),
+                           to_string(l.mode), l.automatic ? "auto" : "static", ab.frames, ab.bytes, ab.dropped,
+                           ba.frames, ba.bytes, ba.dropped);
+    }
+    return out;
+}
+
+std::string BrokerState::status_json() const {
+    std::string out = "{\"vms\":[";
+    bool first_vm = true;
+    for (const auto& [name, vm] : vms_) {
+        if (!first_vm) out += ",";
+        first_vm = false;
+        out += fmt::format("{{\"name\":\"{}\",\"pid\":{},\"nics\":[", json_escape(name), vm.pid);
+        bool first_nic = true;
+        for (const auto& n : planner_.vms().at(name).nics) {
+            if (!first_nic) out += ",";
+            first_nic = false;
+            std::string peers;
+            for (const auto& p : n.peers) peers += (peers.empty() ? "" : ",") + fmt::format("\"{}\"", json_escape(p));
+            out += fmt::format(
+                "{{\"index\":{},\"mac\":\"{}\",\"model\":\"{}\",\"mode\":\"{}\",\"auto\":{},\"peers\":[{}]}}", n.index,
+                n.mac.to_string(), json_escape(n.model), to_string(n.mode), n.auto_peer ? "true" : "false", peers);
+        }
+        out += "]}";
+    }
+    out += "],\"links\":[";
+    bool first_link = true;
+    for (const auto& [id, l] : planner_.links()) {
+        if (!first_link) out += ",";
+        first_link = false;
+        const Nic* a = find_nic(l.a);
+        const Nic* b = find_nic(l.b);
+        Direction ab = b ? read_slot(b->state, l.slot_in_b) : Direction{};
+        Direction ba = a ? read_slot(a->state, l.slot_in_a) : Direction{};
+        auto dir = [](const Direction& d) {
+            return fmt::format("{{\"frames\":{},\"bytes\":{},\"dropped\":{}}}", d.frames, d.bytes, d.dropped);
+        };
+        out += fmt::format(
+            "{{\"id\":{},\"a\":{{\"vm\":\"{}\",\"nic\":{}}},\"b\":{{\"vm\":\"{}\",\"nic\":{}}},\"mode\":\"{}\","
+            "\"wiring\":\"{}\",\"a_to_b\":{},\"b_to_a\":{}}}",
+            id, json_escape(l.a.vm), l.a.nic, json_escape(l.b.vm), l.b.nic, to_string(l.mode),
+            l.automatic ? "auto" : "static", dir(ab), dir(ba));
+    }
+    out += "]}\n";
+    return out;
+}
+
+}  // namespace xover::crossover

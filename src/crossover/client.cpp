@@ -1,0 +1,144 @@
+#include "xover/crossover/client.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "xover/crossover/broker.hpp"
+
+namespace xover::crossover {
+
+std::span<std::uint8_t> PeerGuestMemory::span(std::uint64_t gpa, std::uint64_t len) {
+    if (len == 0 || gpa + len < gpa) return {};
+    std::uint64_t offset;
+    if (gpa + len <= kLowRamEnd) {
+        offset = gpa;
+    } else if (gpa >= kHighRamStart) {
+        offset = gpa - (kHighRamStart - kLowRamEnd);
+    } else {
+        return {};  // in or across the 32-bit hole
+    }
+    if (offset > size_ || len > size_ - offset) return {};
+    return {base_ + offset, static_cast<std::size_t>(len)};
+}
+
+namespace {
+void signal_eventfd(const kvm::UniqueFd& fd) {
+    if (!fd) return;
+    std::uint64_t one = 1;
+    // EAGAIN only when the counter would overflow: the wake-up is pending anyway.
+    [[maybe_unused]] auto n = ::write(fd.get(), &one, sizeof one);
+}
+}  // namespace
+
+void PeerLink::interrupt_peer() const { signal_eventfd(peer_irq); }
+void PeerLink::ring_peer_doorbell() const { signal_eventfd(peer_doorbell); }
+
+std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
+    if (m.producer_slot >= kMaxProducerSlots) throw Error("link {}: counter slot {} out of range", m.link_id, m.producer_slot);
+    if (!m.peer_ram || !m.peer_state) throw Error("link {}: the broker sent no memory fds", m.link_id);
+    auto link = std::make_shared<PeerLink>();
+    link->id = m.link_id;
+    link->local_nic = m.local_nic;
+    link->peer_vm = std::move(m.peer_vm);
+    link->peer_nic = m.peer_nic;
+    link->peer_mac = m.peer_mac;
+    link->peer_model = std::move(m.peer_model);
+    link->mode = m.mode;
+    link->automatic = m.automatic;
+    link->producer_slot = m.producer_slot;
+    link->peer_ram = SharedMapping(m.peer_ram.get(), m.peer_ram_size);
+    link->state_page = SharedMapping(m.peer_state.get(), kSharedStateSize);
+    if (m.peer_window && m.peer_window_size) link->peer_window = SharedMapping(m.peer_window.get(), m.peer_window_size);
+    link->peer_memory = PeerGuestMemory(link->peer_ram.data(), link->peer_ram.size());
+    link->peer_irq = std::move(m.peer_irq);
+    link->peer_doorbell = std::move(m.peer_doorbell);
+    if (!link->peer_state().valid()) throw Error("link {}: the peer's state page is not initialised", link->id);
+    return link;  // memfds close here; the mappings keep the memory alive
+}
+
+BrokerClient BrokerClient::connect(const std::filesystem::path& path, bool start_if_missing) {
+    kvm::UniqueFd fd = start_if_missing ? ensure_broker(path) : connect_broker(path);
+    if (!fd) throw Error("no crossover broker is listening on {} (start one with `xover broker`)", path.string());
+    return BrokerClient(std::move(fd));
+}
+
+BrokerClient::BrokerClient(kvm::UniqueFd socket) : socket_(std::move(socket)) {}
+
+void BrokerClient::register_vm(Register registration, std::chrono::milliseconds timeout) {
+    const std::string name = registration.vm_name;
+    if (!send_message(socket_.get(), Message(std::move(registration))))
+        throw Error("VM '{}': the crossover broker closed the connection", name);
+    pollfd p{socket_.get(), POLLIN, 0};
+    int n;
+    do {
+        n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) throw Error("VM '{}': the crossover broker did not answer within {} ms", name, timeout.count());
+    Received r;
+    try {
+        r = receive_message(socket_.get());
+    } catch (const ProtocolError& e) {
+        throw Error("VM '{}': bad answer from the crossover broker: {}", name, e.what());
+    }
+    if (r.status != Received::Status::Message)
+        throw Error("VM '{}': the crossover broker closed the connection", name);
+    if (auto* err = std::get_if<RegisterError>(&*r.message))
+        throw Error("VM '{}' refused by the crossover broker: {}", name, err->reason);
+    if (!std::holds_alternative<RegisterOk>(*r.message))
+        throw Error("VM '{}': unexpected {} from the crossover broker", name, message_name(*r.message));
+}
+
+bool BrokerClient::on_readable(LinkHandler& handler) {
+    if (lost_) return false;
+    for (;;) {
+        Received r;
+        try {
+            r = receive_message(socket_.get(), true);
+        } catch (const ProtocolError& e) {
+            spdlog::error("crossover: malformed message from the broker ({}); disconnecting", e.what());
+            r.status = Received::Status::Closed;
+        }
+        if (r.status == Received::Status::WouldBlock) return true;
+        if (r.status == Received::Status::Closed) {
+            lost_ = true;
+            spdlog::warn("crossover: the broker went away; existing links stay, no new ones");
+            handler.broker_lost();
+            return false;
+        }
+        if (auto* up = std::get_if<LinkUp>(&*r.message)) {
+            std::uint64_t id = up->link_id;
+            std::shared_ptr<PeerLink> link;
+            try {
+                link = PeerLink::from_message(std::move(*up));
+            } catch (const Error& e) {
+                spdlog::error("crossover: cannot set up link {}: {}", id, e.what());
+                continue;
+            }
+            spdlog::info("crossover: link {} up: NIC {} <-> {}#{} {} ({})", link->id, link->local_nic, link->peer_vm,
+                         link->peer_nic, link->peer_mac.to_string(), to_string(link->mode));
+            handler.link_up(std::move(link));
+        } else if (auto* down = std::get_if<LinkDown>(&*r.message)) {
+            spdlog::info("crossover: link {} down ({})", down->link_id, down->reason);
+            handler.link_down(down->link_id, down->local_nic);
+        } else {
+            spdlog::warn("crossover: ignoring unexpected {} from the broker", message_name(*r.message));
+        }
+    }
+}
+
+// Safe from any thread (a vCPU thread included): one non-blocking sendmsg,
+// atomic per packet on a SOCK_SEQPACKET socket; touches no client state.
+bool BrokerClient::report_frame_seen(std::uint32_t nic, const net::MacAddress& dst) {
+    return send_message(socket_.get(), FrameSeen{nic, dst});
+}
+
+kvm::UniqueFd dup_for_broker(int fd) {
+    kvm::UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!copy) throw system_error("dup fd for the broker");
+    return copy;
+}
+
+}  // namespace xover::crossover

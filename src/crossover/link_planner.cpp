@@ -1,0 +1,155 @@
+#include "xover/crossover/link_planner.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "xover/crossover/shared_nic_state.hpp"
+
+namespace xover::crossover {
+
+bool PlannedNic::lists(const std::string& vm) const { return std::find(peers.begin(), peers.end(), vm) != peers.end(); }
+
+const PlannedNic* PlannedVm::nic(std::uint32_t index) const {
+    for (const auto& n : nics)
+        if (n.index == index) return &n;
+    return nullptr;
+}
+
+Allowance LinkPlanner::allowance(const std::string& vm_a, const PlannedNic& a, const std::string& vm_b,
+                                 const PlannedNic& b) {
+    if (vm_a == vm_b || !a.crossover_enabled() || !b.crossover_enabled()) return Allowance::Never;
+    if (a.lists(vm_b) || b.lists(vm_a)) return Allowance::Static;
+    if (a.auto_peer || b.auto_peer) return Allowance::Auto;
+    return Allowance::Never;
+}
+
+std::optional<NicRef> LinkPlanner::find_mac(const net::MacAddress& mac) const {
+    for (const auto& [name, vm] : vms_)
+        for (const auto& n : vm.nics)
+            if (n.mac == mac) return NicRef{name, n.index};
+    return std::nullopt;
+}
+
+const PlannedNic* LinkPlanner::nic(const NicRef& ref) const {
+    auto it = vms_.find(ref.vm);
+    return it == vms_.end() ? nullptr : it->second.nic(ref.nic);
+}
+
+bool LinkPlanner::linked(const NicRef& x, const NicRef& y) const {
+    return std::any_of(links_.begin(), links_.end(), [&](const auto& entry) {
+        const Link& l = entry.second;
+        return (l.a == x && l.b == y) || (l.a == y && l.b == x);
+    });
+}
+
+LinkPlanner::AddResult LinkPlanner::add_vm(PlannedVm vm) {
+    auto refuse = [](std::string reason) { return AddResult{std::move(reason), {}}; };
+    if (vm.name.empty()) return refuse("the VM name is empty");
+    if (vms_.count(vm.name)) return refuse(fmt::format("a VM named '{}' is already registered with the broker", vm.name));
+    std::set<std::uint32_t> indices;
+    std::set<net::MacAddress> macs;
+    for (const auto& n : vm.nics) {
+        if (!indices.insert(n.index).second) return refuse(fmt::format("NIC index {} registered twice", n.index));
+        if (n.mac.is_multicast())
+            return refuse(fmt::format("NIC {} has a multicast MAC {}", n.index, n.mac.to_string()));
+        if (!macs.insert(n.mac).second)
+            return refuse(fmt::format("MAC {} is used by two NICs of VM '{}'", n.mac.to_string(), vm.name));
+        if (auto owner = find_mac(n.mac))
+            return refuse(fmt::format("MAC {} is already used by VM '{}' (NIC {})", n.mac.to_string(), owner->vm,
+                                      owner->nic));
+    }
+
+    std::string name = vm.name;
+    vms_.emplace(name, std::move(vm));
+    AddResult result;
+    const PlannedVm& added = vms_.at(name);
+    for (const auto& n : added.nics) {
+        for (const auto& [other_name, other] : vms_) {
+            if (other_name == name) continue;
+            for (const auto& m : other.nics) {
+                if (allowance(name, n, other_name, m) != Allowance::Static) continue;
+                // Existing VM first: a = the one that was there, b = newcomer.
+                if (auto link = make_link(NicRef{other_name, m.index}, NicRef{name, n.index}, false))
+                    result.plan.up.push_back(*link);
+            }
+        }
+    }
+    return result;
+}
+
+Plan LinkPlanner::remove_vm(const std::string& name) {
+    Plan plan;
+    if (!vms_.count(name)) return plan;
+    for (auto it = links_.begin(); it != links_.end();) {
+        const Link& l = it->second;
+        if (l.a.vm == name || l.b.vm == name) {
+            free_slot(l.a, l.slot_in_a);
+            free_slot(l.b, l.slot_in_b);
+            plan.down.push_back(l);
+            it = links_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (const auto& n : vms_.at(name).nics) used_slots_.erase(NicRef{name, n.index});
+    vms_.erase(name);
+    return plan;
+}
+
+Plan LinkPlanner::frame_seen(const std::string& vm, std::uint32_t nic_index, const net::MacAddress& dst) {
+    Plan plan;
+    if (dst.is_multicast()) return plan;  // broadcast/multicast stay on the slow path
+    NicRef src{vm, nic_index};
+    const PlannedNic* s = nic(src);
+    if (!s) return plan;
+    auto target = find_mac(dst);
+    if (!target || target->vm == vm) return plan;
+    const PlannedNic* t = nic(*target);
+    Allowance allowed = allowance(vm, *s, target->vm, *t);
+    if (allowed == Allowance::Never || linked(src, *target)) return plan;
+    if (auto link = make_link(src, *target, allowed == Allowance::Auto)) plan.up.push_back(*link);
+    return plan;
+}
+
+std::optional<Link> LinkPlanner::make_link(const NicRef& a, const NicRef& b, bool automatic) {
+    if (linked(a, b)) return std::nullopt;
+    auto slot_a = take_slot(a);
+    if (!slot_a) return std::nullopt;
+    auto slot_b = take_slot(b);
+    if (!slot_b) {
+        free_slot(a, *slot_a);
+        return std::nullopt;
+    }
+    const PlannedNic* na = nic(a);
+    const PlannedNic* nb = nic(b);
+    Link link;
+    link.id = next_link_id_++;
+    link.a = a;
+    link.b = b;
+    link.mode = (na->mode == LinkMode::Window && nb->mode == LinkMode::Window) ? LinkMode::Window : LinkMode::Copy;
+    link.automatic = automatic;
+    link.slot_in_a = *slot_a;
+    link.slot_in_b = *slot_b;
+    links_.emplace(link.id, link);
+    return link;
+}
+
+std::optional<std::uint32_t> LinkPlanner::take_slot(const NicRef& ref) {
+    std::uint32_t& used = used_slots_[ref];
+    for (std::uint32_t i = 0; i < kMaxProducerSlots; ++i) {
+        if (!(used & (1u << i))) {
+            used |= 1u << i;
+            return i;
+        }
+    }
+    return std::nullopt;
+}
+
+void LinkPlanner::free_slot(const NicRef& ref, std::uint32_t slot) {
+    auto it = used_slots_.find(ref);
+    if (it != used_slots_.end()) it->second &= ~(1u << slot);
+}
+
+}  // namespace xover::crossover

@@ -1,0 +1,335 @@
+// Transmit: walks descriptors from TDH to TDT, assembles frames (legacy,
+// context and data descriptors, several descriptors per frame), applies
+// checksum offloads, VLAN insertion and TCP segmentation, and hands each
+// frame to send_frame(), the one place a frame leaves the NIC.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "checksum.hpp"
+#include "xover/e1000/e1000.hpp"
+
+namespace xover::e1000 {
+
+namespace {
+constexpr std::size_t kEthernetHeader = 14;
+constexpr std::size_t kMinFrame = 60;  // without FCS
+constexpr std::uint8_t kTcpFin = 0x01;
+constexpr std::uint8_t kTcpPsh = 0x08;
+
+std::uint64_t le64(const std::uint8_t* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+std::uint32_t le32(const std::uint8_t* p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+std::uint16_t le16(const std::uint8_t* p) { return std::uint16_t(p[0] | p[1] << 8); }
+}  // namespace
+
+std::uint32_t E1000::tx_ring_size() const { return r(reg::TDLEN) / kDescriptorSize; }
+
+void E1000::reset_tx_frame() { tx_frame_ = {}; }
+
+void E1000::process_tx() {
+    if (!(r(reg::TCTL) & tctl::EN) || tx_pending_.active) return;
+    std::uint32_t n = tx_ring_size();
+    std::uint32_t head = r(reg::TDH);
+    std::uint32_t tail = r(reg::TDT);
+    if (n == 0 || head == tail) return;
+    if (head >= n || tail >= n) {
+        ++counters_.tx_bad_ring;
+        log_.warn("{}: transmit ring head {} / tail {} outside a ring of {} descriptors", name_, head, tail, n);
+        return;
+    }
+    if (!bus_master_) {
+        ++counters_.dma_without_bus_master;
+        log_.warn("{}: TDT written while PCI bus mastering is off; descriptors not fetched", name_);
+        return;
+    }
+    std::uint64_t base = (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL);
+
+    while (head != tail) {
+        auto raw = memory_.span(base + std::uint64_t(head) * kDescriptorSize, kDescriptorSize);
+        if (raw.empty()) {
+            ++counters_.tx_bad_address;
+            log_.warn("{}: transmit descriptor {} at {:#x} outside guest memory", name_, head,
+                      base + std::uint64_t(head) * kDescriptorSize);
+            reset_tx_frame();
+            head = (head + 1) % n;
+            continue;
+        }
+        std::uint8_t d[kDescriptorSize];
+        std::memcpy(d, raw.data(), kDescriptorSize);
+        std::uint32_t dw2 = le32(d + 8);
+        std::uint8_t cmd = std::uint8_t(dw2 >> 24);
+        bool extended = cmd & txd::CMD_DEXT;
+        std::uint8_t dtyp = (dw2 >> 20) & 0xF;
+
+        if (extended && dtyp == txd::DTYP_CONTEXT) {
+            TxContext& c = tx_context_;
+            c.ipcss = d[0];
+            c.ipcso = d[1];
+            c.ipcse = le16(d + 2);
+            c.tucss = d[4];
+            c.tucso = d[5];
+            c.tucse = le16(d + 6);
+            c.paylen = dw2 & 0xFFFFF;
+            c.tucmd = cmd;
+            c.hdrlen = d[13];
+            c.mss = le16(d + 14);
+            complete_tx_descriptor(head, cmd);
+            head = (head + 1) % n;
+            continue;
+        }
+        if (extended && dtyp != txd::DTYP_DATA) {
+            ++counters_.tx_malformed;
+            log_.warn("{}: transmit descriptor {} has unknown type {}", name_, head, dtyp);
+            complete_tx_descriptor(head, cmd);
+            head = (head + 1) % n;
+            continue;
+        }
+
+        std::uint64_t address = le64(d);
+        std::uint32_t length = extended ? (dw2 & 0xFFFFF) : (dw2 & 0xFFFF);
+        TxFrameState& f = tx_frame_;
+        if (!f.started) {
+            f.started = true;
+            f.extended = extended;
+            f.tse = extended && (cmd & txd::CMD_TSE);
+            f.popts = extended ? d[13] : 0;
+        }
+        if (!extended && (cmd & txd::CMD_IC)) {
+            f.legacy_ic = true;
+            f.legacy_cso = std::uint8_t(dw2 >> 16);
+            f.legacy_css = d[13];
+        }
+        if (length != 0 && !f.broken) {
+            if (f.length + length > kMaxTxFrame) {
+                ++counters_.tx_oversize;
+                log_.warn("{}: transmit frame longer than {} bytes dropped", name_, kMaxTxFrame);
+                f.broken = true;
+            } else {
+                auto data = memory_.span(address, length);
+                if (data.empty()) {
+                    ++counters_.tx_bad_address;
+                    log_.warn("{}: transmit buffer {:#x}+{} outside guest memory", name_, address, length);
+                    f.broken = true;
+                } else {
+                    std::memcpy(tx_buffer_.data() + f.length, data.data(), length);
+                    f.length += length;
+                }
+            }
+        }
+        if (cmd & txd::CMD_EOP) {
+            f.vlan = cmd & txd::CMD_VLE;
+            f.vlan_tag = le16(d + 14);
+            if (!finish_frame(cmd)) {
+                r(reg::TDH) = head;  // the backend is busy: resume at this frame's EOP
+                return;
+            }
+        }
+        complete_tx_descriptor(head, cmd);
+        head = (head + 1) % n;
+    }
+    r(reg::TDH) = head;
+    raise(icr::TXQE);
+}
+
+void E1000::complete_tx_descriptor(std::uint32_t index, std::uint8_t cmd) {
+    if (!(cmd & txd::CMD_RS)) return;
+    std::uint64_t base = (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL);
+    auto status = memory_.span(base + std::uint64_t(index) * kDescriptorSize + 12, 1);
+    if (status.empty()) return;
+    // The data was read before DD becomes visible to a polling driver.
+    std::atomic_thread_fence(std::memory_order_release);
+    status[0] = std::uint8_t(status[0] | txd::STA_DD);
+    signal_tx_written_back(cmd & txd::CMD_IDE);
+}
+
+void E1000::resume_tx() {
+    std::lock_guard lock(mutex_);
+    if (tx_pending_.active) {
+        TxPending p = tx_pending_;
+        if (!send_prepared(p.segment, p.length)) return;  // still busy
+        tx_pending_ = {};
+        if (p.segment && p.next_segment < p.segments) {
+            if (!send_tso(p.next_segment, p.eop_cmd)) return;
+        } else {
+            if (p.segment) stat_add(reg::TSCTC);
+            reset_tx_frame();
+        }
+        std::uint32_t n = tx_ring_size();
+        std::uint32_t head = r(reg::TDH);
+        complete_tx_descriptor(head, p.eop_cmd);
+        if (n != 0) r(reg::TDH) = (head + 1) % n;
+    }
+    process_tx();
+}
+
+bool E1000::finish_frame(std::uint8_t eop_cmd) {
+    TxFrameState& f = tx_frame_;
+    if (f.broken) {
+        reset_tx_frame();
+        return true;
+    }
+    if (f.tse) return send_tso(0, eop_cmd);
+    if (f.length < kEthernetHeader) {
+        ++counters_.tx_malformed;
+        log_.warn("{}: {}-byte transmit frame dropped", name_, f.length);
+        reset_tx_frame();
+        return true;
+    }
+    std::span<std::uint8_t> buffer(tx_buffer_);
+    std::size_t length = f.length;
+    if (f.extended) {
+        const TxContext& c = tx_context_;
+        if (f.popts & txd::POPTS_IXSM) insert_checksum(buffer, length, c.ipcss, c.ipcse, c.ipcso, 0, false);
+        if (f.popts & txd::POPTS_TXSM)
+            insert_checksum(buffer, length, c.tucss, c.tucse, c.tucso, 0, !(c.tucmd & txd::TUCMD_TCP));
+    } else if (f.legacy_ic) {
+        insert_checksum(buffer, length, f.legacy_css, 0, f.legacy_cso, 0, false);
+    }
+    length = finalize_frame(buffer, length);
+    if (!send_prepared(false, length)) {
+        tx_pending_ = {.active = true, .segment = false, .length = length, .eop_cmd = eop_cmd};
+        return false;
+    }
+    reset_tx_frame();
+    return true;
+}
+
+// TCP segmentation: the frame in tx_buffer_ is hdrlen bytes of headers
+// followed by the payload; each segment gets a copy of the headers with
+// IP length/ID, TCP sequence/flags (or UDP length) and checksums fixed.
+bool E1000::send_tso(std::uint32_t first_segment, std::uint8_t eop_cmd) {
+    const TxContext& c = tx_context_;
+    const TxFrameState& f = tx_frame_;
+    std::size_t header = c.hdrlen;
+    bool ipv4 = c.tucmd & txd::TUCMD_IP;
+    bool tcp = c.tucmd & txd::TUCMD_TCP;
+    bool valid = c.mss != 0 && header >= kEthernetHeader && header <= f.length &&
+                 std::size_t(c.ipcss) + (ipv4 ? 20 : 40) <= header &&
+                 std::size_t(c.tucss) + (tcp ? 20 : 8) <= header && std::size_t(c.tucso) + 2 <= header &&
+                 std::size_t(c.ipcso) + 2 <= header && header + c.mss <= kMaxTxFrame;
+    if (!valid) {
+        ++counters_.tx_bad_offload;
+        stat_add(reg::TSCTFC);
+        log_.warn("{}: TSO context rejected (hdrlen {}, mss {}, frame {} bytes)", name_, header, c.mss, f.length);
+        reset_tx_frame();
+        return true;
+    }
+    std::size_t payload = f.length - header;
+    std::uint32_t segments = payload == 0 ? 1 : std::uint32_t((payload + c.mss - 1) / c.mss);
+    const std::uint8_t* src = tx_buffer_.data();
+    std::uint16_t first_id = load_be16(src + c.ipcss + 4);
+    std::uint32_t first_seq = load_be32(src + c.tucss + 4);
+    std::span<std::uint8_t> seg(tx_segment_);
+
+    for (std::uint32_t k = first_segment; k < segments; ++k) {
+        std::size_t offset = std::size_t(k) * c.mss;
+        std::size_t chunk = std::min<std::size_t>(c.mss, payload - offset);
+        bool last = k + 1 == segments;
+        std::memcpy(seg.data(), src, header);
+        std::memcpy(seg.data() + header, src + header + offset, chunk);
+        std::size_t length = header + chunk;
+        std::uint8_t* p = seg.data();
+        if (ipv4) {
+            store_be16(p + c.ipcss + 2, std::uint16_t(length - c.ipcss));
+            store_be16(p + c.ipcss + 4, std::uint16_t(first_id + k));
+        } else {
+            store_be16(p + c.ipcss + 4, std::uint16_t(length - c.ipcss - 40));
+        }
+        if (tcp) {
+            store_be32(p + c.tucss + 4, first_seq + std::uint32_t(offset));
+            if (!last) p[c.tucss + 13] &= std::uint8_t(~(kTcpFin | kTcpPsh));
+        } else {
+            store_be16(p + c.tucss + 4, std::uint16_t(length - c.tucss));
+        }
+        if (f.popts & txd::POPTS_IXSM) insert_checksum(seg, length, c.ipcss, c.ipcse, c.ipcso, 0, false);
+        // The driver seeded the pseudo-header sum without the length; the
+        // NIC adds each segment's own TCP/UDP length.
+        if (f.popts & txd::POPTS_TXSM)
+            insert_checksum(seg, length, c.tucss, c.tucse, c.tucso, std::uint32_t(length - c.tucss), !tcp);
+        length = finalize_frame(seg, length);
+        ++counters_.tx_tso_segments;
+        if (!send_prepared(true, length)) {
+            tx_pending_ = {.active = true, .segment = true, .length = length, .next_segment = k + 1,
+                           .segments = segments, .eop_cmd = eop_cmd};
+            return false;
+        }
+    }
+    stat_add(reg::TSCTC);
+    reset_tx_frame();
+    return true;
+}
+
+// Ones' complement sum over [start, end] (end 0: to the end of the frame),
+// stored complemented at `at`. UDP sends a computed 0 as 0xFFFF.
+void E1000::insert_checksum(std::span<std::uint8_t> frame, std::size_t length, std::size_t start, std::size_t end,
+                            std::size_t at, std::uint32_t extra, bool udp) {
+    std::size_t stop = end == 0 ? length : std::min(end + 1, length);
+    if (start >= stop || at + 2 > length) {
+        ++counters_.tx_bad_offload;
+        log_.warn("{}: checksum offload offsets start {} end {} at {} outside a {}-byte frame", name_, start, end,
+                  at, length);
+        return;
+    }
+    std::uint16_t sum = std::uint16_t(~fold_checksum(add_checksum(frame.subspan(start, stop - start), extra)));
+    if (udp && sum == 0) sum = 0xFFFF;
+    store_be16(frame.data() + at, sum);
+}
+
+// VLAN tag insertion (VLE with CTRL.VME) and short-packet padding (TCTL.PSP).
+std::size_t E1000::finalize_frame(std::span<std::uint8_t> buffer, std::size_t length) {
+    if (tx_frame_.vlan && (r(reg::CTRL) & ctrl::VME)) {
+        std::memmove(buffer.data() + 16, buffer.data() + 12, length - 12);
+        store_be16(buffer.data() + 12, std::uint16_t(r(reg::VET)));
+        store_be16(buffer.data() + 14, tx_frame_.vlan_tag);
+        length += 4;
+    }
+    if ((r(reg::TCTL) & tctl::PSP) && length < kMinFrame) {
+        std::memset(buffer.data() + length, 0, kMinFrame - length);
+        length = kMinFrame;
+    }
+    return length;
+}
+
+bool E1000::send_prepared(bool segment, std::size_t length) {
+    const std::vector<std::uint8_t>& buffer = segment ? tx_segment_ : tx_buffer_;
+    if (send_frame({buffer.data(), length}) == net::Backend::SendResult::Busy) {
+        ++counters_.tx_busy;
+        return false;
+    }
+    return true;
+}
+
+// The frame sink: today every frame goes to the backend. The crossover
+// engine hooks in here to place frames for a peer straight into its ring.
+net::Backend::SendResult E1000::send_frame(std::span<const std::uint8_t> frame) {
+    auto result = backend_.send(frame);
+    if (result == net::Backend::SendResult::Busy) return result;
+    if (result == net::Backend::SendResult::Sent) {
+        ++counters_.tx_frames;
+        counters_.tx_bytes += frame.size();
+    } else {
+        ++counters_.tx_dropped_backend;
+    }
+    // The wire saw it either way: count it as the hardware would (with FCS).
+    std::size_t wire = frame.size() + 4;
+    stat_add(reg::GPTC);
+    stat_add(reg::TPT);
+    stat_add_octets(reg::GOTCL, wire);
+    stat_add_octets(reg::TOTL, wire);
+    count_size_bin(reg::PTC64, wire);
+    if (frame[0] & 1) {
+        bool broadcast = std::all_of(frame.begin(), frame.begin() + 6, [](std::uint8_t b) { return b == 0xFF; });
+        stat_add(broadcast ? reg::BPTC : reg::MPTC);
+    }
+    return result;
+}
+
+}  // namespace xover::e1000

@@ -1,0 +1,27 @@
+// make_backend / validate_backend_spec: spec string → backend.
+#include <type_traits>
+
+#include "none_backend.hpp"
+#include "stream_backend.hpp"
+#include "tap_backend.hpp"
+#include "udp_backend.hpp"
+#include "xover/net/backend.hpp"
+#include "xover/net/backend_spec.hpp"
+
+namespace xover::net {
+
+void validate_backend_spec(const std::string& spec) { (void)parse_backend_spec(spec); }
+
+std::unique_ptr<Backend> make_backend(const std::string& spec) {
+    return std::visit(
+        [](const auto& parsed) -> std::unique_ptr<Backend> {
+            using T = std::decay_t<decltype(parsed)>;
+            if constexpr (std::is_same_v<T, NoneSpec>) return make_none_backend();
+            else if constexpr (std::is_same_v<T, TapSpec>) return make_tap_backend(parsed);
+            else if constexpr (std::is_same_v<T, UdpSpec>) return make_udp_backend(parsed);
+            else return make_stream_backend(parsed);
+        },
+        parse_backend_spec(spec));
+}
+
+}  // namespace xover::net

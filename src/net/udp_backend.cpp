@@ -1,0 +1,162 @@
+// udp:[LHOST:]LPORT@RHOST:RPORT — one frame per datagram, no header: the
+// format of QEMU's "-netdev dgram,local...,remote..." and of the older
+// "-netdev socket,udp=RHOST:RPORT,localaddr=LHOST:LPORT".
+//
+// The socket binds LHOST:LPORT, or the wildcard address of RHOST's family
+// when LHOST is omitted, and is not connect()ed: like QEMU it accepts
+// datagrams from any sender and sends with sendto() to RHOST:RPORT, so it
+// never sees ICMP "port unreachable" errors from a peer that is not up yet.
+//
+// Lossy on purpose (UDP is): a full socket buffer or any send error drops
+// and counts the frame (Dropped, never Busy); a frame the NIC has no buffer
+// for is dropped and counted. 4 MiB socket buffers make drops rare.
+// TX is a direct sendto() from the NIC's thread; RX is recvmmsg() batches on
+// the I/O thread.
+#include "udp_backend.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "counter.hpp"
+#include "log_limiter.hpp"
+#include "loop_backend.hpp"
+#include "socket_address.hpp"
+#include "xover/error.hpp"
+#include "xover/kvm/unique_fd.hpp"
+
+namespace xover::net {
+namespace {
+
+constexpr std::size_t kMaxDatagram = 65536;  // larger than any UDP payload, so MSG_TRUNC means "too big"
+constexpr unsigned kBatch = 16;              // datagrams per recvmmsg()
+constexpr int kBatchesPerWakeup = 4;
+constexpr int kSocketBuffer = 4 << 20;
+
+void set_buffer(int fd, int force_option, int option, const char* name) {
+    int size = kSocketBuffer;
+    // The *FORCE variants exceed net.core.[rw]mem_max but need CAP_NET_ADMIN.
+    if (::setsockopt(fd, SOL_SOCKET, force_option, &size, sizeof size) == 0) return;
+    if (::setsockopt(fd, SOL_SOCKET, option, &size, sizeof size) < 0)
+        spdlog::debug("udp: setsockopt {}: {}", name, std::strerror(errno));
+}
+
+class UdpBackend final : public LoopBackend {
+public:
+    explicit UdpBackend(const UdpSpec& spec) : rx_buffers_(kBatch * kMaxDatagram) {
+        std::string desc = describe_spec(spec);
+        remote_ = resolve(spec.remote, SOCK_DGRAM, desc + ": remote address");
+        SocketAddress local = spec.local_host
+                                  ? resolve(HostPort{*spec.local_host, spec.local_port}, SOCK_DGRAM, desc + ": local address")
+                                  : any_address(remote_.family(), spec.local_port);
+        if (local.family() != remote_.family())
+            throw Error("{}: local {} and remote {} are different address families", desc, local.to_string(),
+                        remote_.to_string());
+        fd_ = kvm::UniqueFd(::socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (!fd_) throw system_error(desc + ": socket");
+        if (::bind(fd_.get(), local.get(), local.length) < 0)
+            throw system_error(fmt::format("{}: bind {}", desc, local.to_string()));
+        set_buffer(fd_.get(), SO_RCVBUFFORCE, SO_RCVBUF, "SO_RCVBUF");
+        set_buffer(fd_.get(), SO_SNDBUFFORCE, SO_SNDBUF, "SO_SNDBUF");
+        description_ = fmt::format("udp:{}@{}", local.to_string(), remote_.to_string());
+
+        for (unsigned i = 0; i < kBatch; ++i) {
+            iovs_[i] = iovec{rx_buffers_.data() + i * kMaxDatagram, kMaxDatagram};
+            msgs_[i].msg_hdr = msghdr{};
+            msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+            msgs_[i].msg_hdr.msg_iovlen = 1;
+        }
+    }
+
+    void start(vmm::EventLoop& loop, FrameReceiver& receiver, std::function<void()>) override {
+        attach(loop);
+        receiver_ = &receiver;
+        loop.watch(fd_.get(), vmm::EventLoop::Interest::Readable, guarded([this] { on_readable(); }));
+    }
+
+    SendResult send(std::span<const std::uint8_t> frame) override {
+        ssize_t n = ::sendto(fd_.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL, remote_.get(),
+                             remote_.length);
+        if (n == ssize_t(frame.size())) {
+            tx_frames_.add();
+            tx_bytes_.add(frame.size());
+            return SendResult::Sent;
+        }
+        if (n < 0 && errno != EAGAIN && errno != ENOBUFS && tx_log_.allow())
+            spdlog::warn("{}: sendto: {} (frame dropped)", description_, std::strerror(errno));
+        tx_dropped_.add();
+        return SendResult::Dropped;
+    }
+
+    void rx_space_available() override {}  // lossy: nothing is held back
+
+    Counters counters() const override {
+        return {{"tx_frames", tx_frames_.get()},   {"tx_bytes", tx_bytes_.get()},
+                {"tx_dropped", tx_dropped_.get()}, {"rx_frames", rx_frames_.get()},
+                {"rx_bytes", rx_bytes_.get()},     {"rx_dropped", rx_dropped_.get()},
+                {"rx_oversize", rx_oversize_.get()}};
+    }
+
+    std::string describe() const override { return description_; }
+
+private:
+    static std::string describe_spec(const UdpSpec& spec) {
+        return fmt::format("udp:{}{}@{}:{}", spec.local_host ? *spec.local_host + ":" : "", spec.local_port,
+                           spec.remote.host, spec.remote.port);
+    }
+
+    void on_readable() {
+        for (int batch = 0; batch < kBatchesPerWakeup; ++batch) {
+            int n = ::recvmmsg(fd_.get(), msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+            if (n < 0) {
+                if (errno != EAGAIN && errno != EINTR && rx_log_.allow())
+                    spdlog::warn("{}: recvmmsg: {}", description_, std::strerror(errno));
+                return;
+            }
+            for (int i = 0; i < n; ++i) {
+                const mmsghdr& m = msgs_[i];
+                if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+                    rx_oversize_.add();
+                    continue;
+                }
+                auto frame = std::span<const std::uint8_t>(rx_buffers_.data() + i * kMaxDatagram, m.msg_len);
+                if (receiver_->deliver(frame)) {
+                    rx_frames_.add();
+                    rx_bytes_.add(m.msg_len);
+                } else {
+                    rx_dropped_.add();
+                }
+                msgs_[i].msg_hdr.msg_flags = 0;
+            }
+            if (unsigned(n) < kBatch) return;  // drained
+        }
+    }
+
+    void close_on_loop() override {
+        if (attached()) loop().unwatch(fd_.get(), vmm::EventLoop::Interest::Readable);
+    }
+
+    SocketAddress remote_;
+    kvm::UniqueFd fd_;
+    std::string description_;
+    FrameReceiver* receiver_ = nullptr;
+    std::vector<std::uint8_t> rx_buffers_;
+    std::array<iovec, kBatch> iovs_{};
+    std::array<mmsghdr, kBatch> msgs_{};
+    Counter tx_frames_, tx_bytes_, tx_dropped_, rx_frames_, rx_bytes_, rx_dropped_, rx_oversize_;
+    LogLimiter tx_log_, rx_log_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_udp_backend(const UdpSpec& spec) {
+    return std::make_unique<OwnedBackend>(std::make_shared<UdpBackend>(spec));
+}
+
+}  // namespace xover::net

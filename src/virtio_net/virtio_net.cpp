@@ -1,0 +1,356 @@
+#include "xover/virtio_net/virtio_net.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <linux/virtio_ids.h>
+#include <spdlog/spdlog.h>
+
+#include "internet_checksum.hpp"
+#include "rate_limited_log.hpp"
+#include "xover/virtio_net/virtio_spec.hpp"
+
+namespace xover::virtio_net {
+
+namespace {
+
+constexpr std::uint32_t kClassEthernet = 0x020000;
+constexpr std::size_t kEthernetHeader = 14;
+
+// Copies the chain's device-readable bytes [skip, skip + dst.size()) to dst.
+void gather(const DescriptorChain& chain, std::size_t skip, std::span<std::uint8_t> dst) {
+    std::size_t done = 0;
+    for (const BufferSegment& s : chain.segments()) {
+        if (s.device_writable) continue;
+        if (skip >= s.bytes.size()) {
+            skip -= s.bytes.size();
+            continue;
+        }
+        std::size_t n = std::min(s.bytes.size() - skip, dst.size() - done);
+        std::memcpy(dst.data() + done, s.bytes.data() + skip, n);
+        done += n;
+        skip = 0;
+        if (done == dst.size()) return;
+    }
+}
+
+// Writes src into the chain's device-writable bytes from `skip` on.
+// Returns how many bytes fitted.
+std::size_t scatter(const DescriptorChain& chain, std::size_t skip, std::span<const std::uint8_t> src) {
+    std::size_t done = 0;
+    for (const BufferSegment& s : chain.segments()) {
+        if (!s.device_writable) continue;
+        if (done == src.size()) break;
+        if (skip >= s.bytes.size()) {
+            skip -= s.bytes.size();
+            continue;
+        }
+        std::size_t n = std::min(s.bytes.size() - skip, src.size() - done);
+        std::memcpy(s.bytes.data() + skip, src.data() + done, n);
+        done += n;
+        skip = 0;
+    }
+    return done;
+}
+
+// The frame bytes of a TX chain when they sit in one readable segment
+// right after the header: sent straight from guest memory, no copy.
+std::span<const std::uint8_t> contiguous_frame(const DescriptorChain& chain, std::size_t frame_len) {
+    std::size_t skip = VirtioNet::kHeaderSize;
+    for (const BufferSegment& s : chain.segments()) {
+        if (skip >= s.bytes.size()) {
+            skip -= s.bytes.size();
+            continue;
+        }
+        if (s.bytes.size() - skip >= frame_len) return s.bytes.subspan(skip, frame_len);
+        return {};
+    }
+    return {};
+}
+
+RateLimitedLog g_tx_log;
+RateLimitedLog g_rx_log;
+
+}  // namespace
+
+VirtioNet::VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::IrqLine& intx, net::Backend& backend,
+                     const net::MacAddress& mac)
+    : VirtioPciDevice(Identity{.virtio_device_id = VIRTIO_ID_NET, .class_code = kClassEthernet, .subsystem = 1},
+                      kQueueCount, kQueueSize, memory, msi, intx),
+      backend_(backend),
+      mac_(mac),
+      link_up_(backend.link_up()),
+      tx_buffer_(kMaxFrame) {
+    rx_held_.reserve(Virtqueue::kMaxSize);
+}
+
+std::uint64_t VirtioNet::device_features() const {
+    return (1ull << spec::net::kFeatureMac) | (1ull << spec::net::kFeatureStatus) | (1ull << spec::net::kFeatureMrgRxbuf) |
+           (1ull << spec::net::kFeatureCsum) | (1ull << spec::net::kFeatureGuestCsum);
+}
+
+void VirtioNet::read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) {
+    // struct virtio_net_config up to max_virtqueue_pairs.
+    std::uint8_t cfg[10] = {};
+    std::memcpy(cfg, mac_.bytes.data(), 6);
+    cfg[6] = link_up_ ? spec::net::kStatusLinkUp : 0;
+    cfg[8] = 1;  // max_virtqueue_pairs
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = offset + i < sizeof cfg ? cfg[offset + i] : 0;
+}
+
+void VirtioNet::queue_notified(unsigned index) {
+    if (index == kTxQueue) {
+        process_tx();
+    } else if (index == kRxQueue) {
+        // The guest added RX buffers; a backend holding a frame retries
+        // (from its own thread). Further RX notifications are not needed
+        // until we run dry again.
+        queue(kRxQueue).disable_notifications();
+        backend_.rx_space_available();
+    }
+}
+
+void VirtioNet::activated() {
+    link_up_ = backend_.link_up();
+    queue(kRxQueue).disable_notifications();
+    backend_.rx_space_available();
+    process_tx();
+}
+
+void VirtioNet::device_reset() {
+    tx_stalled_ = false;
+    link_up_ = backend_.link_up();
+}
+
+void VirtioNet::resume_tx() {
+    std::lock_guard lock(mutex_);
+    tx_stalled_ = false;
+    process_tx();
+}
+
+void VirtioNet::link_changed() {
+    std::lock_guard lock(mutex_);
+    bool up = backend_.link_up();
+    if (up == link_up_) return;
+    link_up_ = up;
+    config_changed();
+}
+
+// ---------------------------------------------------------------------- TX
+
+net::Backend::SendResult VirtioNet::send_frame(std::span<const std::uint8_t> frame) { return backend_.send(frame); }
+
+void VirtioNet::drop_tx(std::uint64_t& counter, const char* why) {
+    ++counter;
+    count_hostile();
+    if (g_tx_log.allow()) spdlog::warn("virtio-net {}: dropping TX chain: {}", mac_.to_string(), why);
+}
+
+void VirtioNet::process_tx() {
+    if (tx_stalled_ || !queue_live(kTxQueue)) return;
+    Virtqueue& q = queue(kTxQueue);
+    bool completed = false;
+    for (;;) {
+        auto st = q.pop(tx_chain_);
+        if (st == Virtqueue::PopStatus::Empty) {
+            if (q.enable_notifications()) continue;  // more arrived while re-arming
+            break;
+        }
+        if (st == Virtqueue::PopStatus::Broken) {
+            count_hostile();
+            needs_reset(to_string(q.error()));
+            break;
+        }
+        if (transmit_chain(tx_chain_) == TxOutcome::Busy) {
+            // Lossless: the chain stays available and is retried first.
+            q.unpop();
+            tx_stalled_ = true;
+            ++stats_.tx_busy;
+            break;
+        }
+        q.add_used(tx_chain_.head(), 0);
+        q.publish_used();  // the guest may reuse buffers as soon as possible
+        completed = true;
+    }
+    if (completed) maybe_interrupt(kTxQueue);  // one interrupt per batch
+}
+
+VirtioNet::TxOutcome VirtioNet::transmit_chain(const DescriptorChain& chain) {
+    if (chain.writable_bytes() != 0) {
+        drop_tx(stats_.tx_write_only, "device-writable descriptor in a TX chain");
+        return TxOutcome::Done;
+    }
+    std::uint64_t total = chain.readable_bytes();
+    if (total < kHeaderSize + kEthernetHeader) {
+        drop_tx(stats_.tx_too_short, "shorter than header + Ethernet header");
+        return TxOutcome::Done;
+    }
+    std::size_t frame_len = std::size_t(total - kHeaderSize);
+    if (frame_len > kMaxFrame) {
+        drop_tx(stats_.tx_oversize, "frame larger than 64 KiB");
+        return TxOutcome::Done;
+    }
+    spec::net::Header hdr;
+    static_assert(sizeof hdr == kHeaderSize);
+    gather(chain, 0, std::span(reinterpret_cast<std::uint8_t*>(&hdr), sizeof hdr));
+    if (hdr.gso_type != spec::net::kGsoNone) {
+        drop_tx(stats_.tx_gso, "segmentation offload requested but not offered");
+        return TxOutcome::Done;
+    }
+    bool needs_csum = hdr.flags & spec::net::kHeaderNeedsCsum;
+    if (needs_csum && !negotiated(spec::net::kFeatureCsum)) {
+        // Not allowed without CSUM; send the frame as the guest built it.
+        ++stats_.tx_csum_not_negotiated;
+        count_hostile();
+        needs_csum = false;
+    }
+
+    std::span<const std::uint8_t> frame = needs_csum ? std::span<const std::uint8_t>{}
+                                                     : contiguous_frame(chain, frame_len);
+    if (frame.empty()) {
+        // Split across descriptors, or we must write the checksum (never
+        // into the guest's buffer): copy once.
+        std::span<std::uint8_t> copy(tx_buffer_.data(), frame_len);
+        gather(chain, kHeaderSize, copy);
+        if (needs_csum && !complete_checksum(copy, hdr.csum_start, hdr.csum_offset)) {
+            drop_tx(stats_.tx_bad_csum, "csum_start/csum_offset outside the frame");
+            return TxOutcome::Done;
+        }
+        frame = copy;
+    }
+
+    switch (send_frame(frame)) {
+    case net::Backend::SendResult::Busy: return TxOutcome::Busy;
+    case net::Backend::SendResult::Dropped: ++stats_.tx_dropped_backend; break;
+    case net::Backend::SendResult::Sent:
+        ++stats_.tx_frames;
+        stats_.tx_bytes += frame.size();
+        break;
+    }
+    return TxOutcome::Done;
+}
+
+// ---------------------------------------------------------------------- RX
+
+bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
+    std::lock_guard lock(mutex_);
+    if (!queue_live(kRxQueue)) {
+        ++stats_.rx_not_ready;
+        return false;
+    }
+    RxOutcome r = fill_rx(frame);
+    if (r == RxOutcome::Starved && queue(kRxQueue).enable_notifications()) {
+        // Buffers arrived while we were asking to be told about them.
+        r = fill_rx(frame);
+    }
+    switch (r) {
+    case RxOutcome::Delivered:
+    case RxOutcome::Dropped: return true;
+    case RxOutcome::Starved: ++stats_.rx_no_buffer; return false;
+    case RxOutcome::Broken: return false;
+    }
+    return false;
+}
+
+VirtioNet::RxOutcome VirtioNet::fill_rx(std::span<const std::uint8_t> frame) {
+    Virtqueue& q = queue(kRxQueue);
+    const bool merge = negotiated(spec::net::kFeatureMrgRxbuf);
+    rx_held_.clear();
+    std::size_t placed = 0;    // frame bytes written so far
+    std::uint16_t buffers = 0;  // chains holding part of this frame
+    auto give_back = [&] { q.unpop(std::uint16_t(rx_held_.size())); };
+
+    for (;;) {
+        // Never hold more chains than the ring has: a frame that cannot fit
+        // even in a full ring is dropped instead of waiting forever.
+        if (rx_held_.size() >= q.layout().size) {
+            give_back();
+            ++stats_.rx_oversize;
+            return RxOutcome::Dropped;
+        }
+        DescriptorChain& chain = buffers == 0 ? rx_first_ : rx_chain_;
+        auto st = q.pop(chain);
+        if (st == Virtqueue::PopStatus::Empty) {
+            give_back();
+            return RxOutcome::Starved;
+        }
+        if (st == Virtqueue::PopStatus::Broken) {
+            count_hostile();
+            needs_reset(to_string(q.error()));
+            return RxOutcome::Broken;
+        }
+        std::size_t skip = buffers == 0 ? kHeaderSize : 0;
+        if (chain.writable_bytes() == 0 || chain.writable_bytes() < skip) {
+            // No room for anything (or not even for the header): a driver
+            // bug. Return the chain unused.
+            ++stats_.rx_bad_buffer;
+            count_hostile();
+            if (g_rx_log.allow()) spdlog::warn("virtio-net {}: RX buffer too small to use", mac_.to_string());
+            rx_held_.push_back(Held{chain.head(), 0, false});
+            continue;
+        }
+        std::size_t n = scatter(chain, skip, frame.subspan(placed));
+        if (!merge && placed + n < frame.size()) {
+            // Without mergeable buffers a frame must fit one chain; this
+            // one is too small for this frame (maybe not for the next).
+            q.unpop();
+            ++stats_.rx_oversize;
+            finish_rx();
+            return RxOutcome::Dropped;
+        }
+        placed += n;
+        ++buffers;
+        rx_held_.push_back(Held{chain.head(), std::uint32_t(skip + n), true});
+        if (placed == frame.size()) break;
+    }
+
+    spec::net::Header hdr{};
+    hdr.gso_type = spec::net::kGsoNone;
+    hdr.num_buffers = merge ? buffers : 1;
+    scatter(rx_first_, 0, std::span(reinterpret_cast<const std::uint8_t*>(&hdr), sizeof hdr));
+    finish_rx();
+    ++stats_.rx_frames;
+    stats_.rx_bytes += frame.size();
+    return RxOutcome::Delivered;
+}
+
+void VirtioNet::finish_rx() {
+    // Frame buffers first (in order, as num_buffers requires), then any
+    // unusable chains we consumed on the way.
+    Virtqueue& q = queue(kRxQueue);
+    for (const Held& h : rx_held_)
+        if (h.carries_frame) q.add_used(h.head, h.written);
+    for (const Held& h : rx_held_)
+        if (!h.carries_frame) q.add_used(h.head, 0);
+    if (rx_held_.empty()) return;
+    q.publish_used();
+    maybe_interrupt(kRxQueue);
+}
+
+// ------------------------------------------------------------------- stats
+
+net::Counters VirtioNet::counters() const {
+    std::lock_guard lock(mutex_);
+    net::Counters out = {
+        {"tx_frames", stats_.tx_frames},
+        {"tx_bytes", stats_.tx_bytes},
+        {"tx_busy", stats_.tx_busy},
+        {"tx_dropped_backend", stats_.tx_dropped_backend},
+        {"rx_frames", stats_.rx_frames},
+        {"rx_bytes", stats_.rx_bytes},
+        {"rx_no_buffer", stats_.rx_no_buffer},
+        {"rx_not_ready", stats_.rx_not_ready},
+        {"rx_oversize", stats_.rx_oversize},
+        {"tx_write_only", stats_.tx_write_only},
+        {"tx_too_short", stats_.tx_too_short},
+        {"tx_oversize", stats_.tx_oversize},
+        {"tx_gso", stats_.tx_gso},
+        {"tx_bad_csum", stats_.tx_bad_csum},
+        {"tx_csum_not_negotiated", stats_.tx_csum_not_negotiated},
+        {"rx_bad_buffer", stats_.rx_bad_buffer},
+    };
+    append_transport_counters(out);
+    return out;
+}
+
+}  // namespace xover::virtio_net

@@ -1,0 +1,60 @@
+// The `xover run` flags as a ConfigLayer; messages name the flag.
+#include <fmt/format.h>
+
+#include "config_internal.hpp"
+#include "xover/error.hpp"
+
+namespace xover::vmm::config_detail {
+
+ConfigLayer layer_from_flags(const RunOptions& opts) {
+    ConfigLayer layer;
+    auto set = [&](auto& field, const auto& value, const std::string& key, const std::string& flag) {
+        field = value;
+        layer.origin[key] = flag;
+    };
+    if (opts.name) set(layer.name, check_name(*opts.name, "--name"), "name", "--name");
+    if (opts.kernel) set(layer.kernel, std::filesystem::path(*opts.kernel), "kernel", "--kernel");
+    if (opts.cmdline) set(layer.cmdline, *opts.cmdline, "cmdline", "--cmdline");
+    if (opts.initrd) set(layer.initrd, std::filesystem::path(*opts.initrd), "initrd", "--initrd");
+    if (opts.mem) {
+        std::uint64_t bytes = 0;
+        try {
+            bytes = parse_size(*opts.mem);
+        } catch (const Error& e) {
+            throw Error("--mem: {}", e.what());
+        }
+        set(layer.memory_bytes, check_memory(bytes, *opts.mem, "--mem"), "mem", "--mem");
+    }
+    if (opts.cpus) set(layer.cpus, check_cpus(*opts.cpus, "--cpus"), "cpus", "--cpus");
+    if (opts.console) set(layer.console, check_console(*opts.console, "--console"), "console", "--console");
+    if (opts.stats) set(layer.stats, *opts.stats, "stats", "--stats");
+    if (opts.log_level)
+        set(layer.log_level, check_log_level(*opts.log_level, "--log-level"), "log_level", "--log-level");
+    if (opts.cpu_template)
+        set(layer.cpu_template, check_cpu_template(*opts.cpu_template, "--cpu-template"), "cpu_template",
+            "--cpu-template");
+    if (opts.broker) {
+        if (opts.broker->empty()) throw Error("--broker: the broker socket path is empty");
+        set(layer.broker, std::filesystem::path(*opts.broker), "broker", "--broker");
+    }
+    if (!opts.nics.empty()) {
+        std::vector<NicConfig> nics;
+        for (std::size_t i = 0; i < opts.nics.size(); ++i) {
+            const std::string origin = fmt::format("--nic {}", quote_value(opts.nics[i]));
+            nics.push_back(parse_nic_spec(opts.nics[i], origin));
+            for (const char* sub : {"", ".mac", ".crossover"})
+                layer.origin[fmt::format("nic[{}]{}", i, sub)] = origin;
+        }
+        layer.nics = std::move(nics);
+        layer.origin["nic"] = "--nic";
+    }
+    if (!opts.crossover.empty()) {
+        std::vector<std::string> names;
+        for (const auto& item : opts.crossover)
+            for (auto& name : split_peers(item)) names.push_back(std::move(name));
+        set(layer.crossover, check_crossover(names, "--crossover"), "crossover", "--crossover");
+    }
+    return layer;
+}
+
+}  // namespace xover::vmm::config_detail

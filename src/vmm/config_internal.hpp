@@ -1,0 +1,87 @@
+// Private to src/vmm/config_*.cpp: one source of settings (a TOML table or
+// the flags) as a "layer" of optional values, each remembering where it came
+// from so a later error can name the file, line and key (or the flag).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "xover/vmm/config.hpp"
+#include "xover/vmm/config_parser.hpp"
+
+namespace xover::vmm::config_detail {
+
+// Values already checked one by one (syntax, ranges); what needs more than
+// one value (files readable after overrides, MACs, peers) is checked when the
+// layers are merged.
+struct ConfigLayer {
+    std::optional<std::string> name, cmdline, console, log_level, cpu_template;
+    std::optional<std::filesystem::path> kernel, initrd, broker;
+    std::optional<std::uint64_t> memory_bytes;
+    std::optional<unsigned> cpus;
+    std::optional<bool> stats;
+    std::optional<std::vector<NicConfig>> nics;
+    std::optional<std::vector<std::string>> crossover;
+    // Field name ("mem", "nic[1]", "nic[1].mac", ...) -> message prefix
+    // ("vm.toml:3: key \"mem\"" or "--mem").
+    std::map<std::string, std::string> origin;
+};
+
+// Flags layered over a file: every field `over` sets wins.
+ConfigLayer merge(ConfigLayer base, const ConfigLayer& over);
+
+// Defaults + cross-value checks -> the final config. `where` names the
+// source of defaults ("--kernel" is missing, etc.).
+VmConfig finalize(const ConfigLayer& layer, const std::string& where);
+
+// A TOML table of VM keys -> layer. `file` is the label used in messages,
+// `key_prefix` is prepended to key names ("vm[1]."), `base_dir` anchors
+// relative paths.
+ConfigLayer layer_from_table(const toml::table& table, const std::string& file, const std::string& key_prefix,
+                             const std::filesystem::path& base_dir);
+
+// The flags -> layer (file not read).
+ConfigLayer layer_from_flags(const RunOptions& opts);
+
+// The recorded origin of `key`, else `<where>: key "<key>"`.
+std::string origin_of(const ConfigLayer& layer, const std::string& key, const std::string& where);
+
+// "vm.toml:12: key \"mem\"" (line omitted when unknown).
+std::string key_origin(const std::string& file, const toml::node& node, const std::string& key);
+
+// Single-value checks, each throwing `<origin>: <problem>` on bad input.
+std::string check_name(const std::string& value, const std::string& origin);
+std::uint64_t check_memory(std::uint64_t bytes, const std::string& shown, const std::string& origin);
+unsigned check_cpus(std::int64_t value, const std::string& origin);
+std::string check_console(const std::string& value, const std::string& origin);
+std::string check_log_level(const std::string& value, const std::string& origin);
+std::string check_cpu_template(const std::string& value, const std::string& origin);
+std::string check_model(const std::string& value, const std::string& origin);
+std::string check_mode(const std::string& value, const std::string& origin);
+std::string check_backend(const std::string& value, const std::string& origin);
+// Peer names: each a VM name, or exactly {"auto"}; duplicates dropped.
+std::vector<std::string> check_crossover(const std::vector<std::string>& names, const std::string& origin);
+// Splits "a+b" / "a,b" into names.
+std::vector<std::string> split_peers(std::string_view text);
+
+// Relative `p` is taken relative to `base_dir` (if non-empty).
+std::filesystem::path anchor(const std::filesystem::path& p, const std::filesystem::path& base_dir);
+
+// Throws `<origin>: "<path>" cannot be read: <reason>` unless `path` is a
+// readable regular file.
+void check_readable_file(const std::filesystem::path& path, const std::string& origin);
+
+// "52:54:00:12:34:56" (net::MacAddress::to_string lives in xover_net).
+std::string mac_text(const net::MacAddress& mac);
+
+// `"value"` quoted for messages (escapes quotes and control characters).
+std::string quote_value(std::string_view text);
+
+}  // namespace xover::vmm::config_detail

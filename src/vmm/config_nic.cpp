@@ -1,0 +1,144 @@
+// NIC settings: the --nic spec string, and the backend-spec check.
+#include <charconv>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "config_internal.hpp"
+#include "xover/error.hpp"
+
+namespace xover::vmm {
+
+namespace {
+
+std::function<void(const std::string&)>& backend_checker() {
+    static std::function<void(const std::string&)> checker;
+    return checker;
+}
+
+// The local syntactic check. Returns "" when fine, else what is wrong.
+// Kept in step with net::parse_backend_spec, which does the same and more.
+std::string backend_problem(std::string_view s) {
+    auto port_ok = [](std::string_view p) {
+        unsigned v = 0;
+        auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+        return !p.empty() && ec == std::errc{} && end == p.data() + p.size() && v >= 1 && v <= 65535;
+    };
+    // HOST:PORT or [V6]:PORT with a non-empty host.
+    auto host_port_ok = [&](std::string_view hp) {
+        std::string_view host, port;
+        if (!hp.empty() && hp.front() == '[') {
+            auto close = hp.find("]:");
+            if (close == std::string_view::npos) return false;
+            host = hp.substr(1, close - 1), port = hp.substr(close + 2);
+        } else {
+            auto colon = hp.rfind(':');
+            if (colon == std::string_view::npos) return false;
+            host = hp.substr(0, colon), port = hp.substr(colon + 1);
+            if (host.find(':') != std::string_view::npos) return false;
+        }
+        return !host.empty() && port_ok(port);
+    };
+    auto rest_after = [&](std::string_view prefix) -> std::optional<std::string_view> {
+        if (s.substr(0, prefix.size()) != prefix) return std::nullopt;
+        return s.substr(prefix.size());
+    };
+
+    if (s == "none") return "";
+    if (auto ifname = rest_after("tap:")) {
+        if (ifname->empty() || ifname->size() > 15) return "the tap interface name must be 1 to 15 characters";
+        if (ifname->find_first_of("/: \t\n") != std::string_view::npos)
+            return "the tap interface name may not contain '/', ':' or spaces";
+        return "";
+    }
+    if (auto udp = rest_after("udp:")) {
+        auto at = udp->find('@');
+        if (at == std::string_view::npos) return "udp needs [LHOST:]LPORT@RHOST:RPORT";
+        std::string_view local = udp->substr(0, at), remote = udp->substr(at + 1);
+        const bool local_ok = port_ok(local) || host_port_ok(local);
+        if (!local_ok) return fmt::format("bad local port/address '{}'", local);
+        if (!host_port_ok(remote)) return fmt::format("bad remote address '{}' (use HOST:PORT)", remote);
+        return "";
+    }
+    for (std::string_view prefix : {"stream-listen:", "stream-connect:"}) {
+        if (auto hp = rest_after(prefix)) {
+            if (!host_port_ok(*hp)) return fmt::format("bad address '{}' (use HOST:PORT, [V6]:PORT)", *hp);
+            return "";
+        }
+    }
+    return s.empty() ? "it is empty" : "unknown backend type";
+}
+
+}  // namespace
+
+void set_backend_spec_checker(std::function<void(const std::string&)> checker) {
+    backend_checker() = std::move(checker);
+}
+
+namespace config_detail {
+
+std::string check_backend(const std::string& value, const std::string& origin) {
+    const std::string problem = backend_problem(value);
+    if (!problem.empty())
+        throw Error("{}: {} is not a valid backend: {} (use none, tap:IFNAME, udp:[LHOST:]LPORT@RHOST:RPORT, "
+                    "stream-listen:HOST:PORT or stream-connect:HOST:PORT)",
+                    origin, quote_value(value), problem);
+    if (auto& checker = backend_checker()) {
+        try {
+            checker(value);
+        } catch (const std::exception& e) {
+            throw Error("{}: {}", origin, e.what());
+        }
+    }
+    return value;
+}
+
+}  // namespace config_detail
+
+NicConfig parse_nic_spec(std::string_view spec, const std::string& where) {
+    using namespace config_detail;
+    NicConfig nic;
+    bool first = true;
+    std::size_t start = 0;
+    while (start <= spec.size()) {
+        std::size_t end = spec.find(',', start);
+        if (end == std::string_view::npos) end = spec.size();
+        const std::string_view item = spec.substr(start, end - start);
+        start = end + 1;
+
+        const auto eq = item.find('=');
+        if (eq == std::string_view::npos) {
+            // Only the first item may be a bare model name ("e1000,mac=...").
+            if (!first || item.empty())
+                throw Error("{}: {} is not key=value (keys: model, mac, backend, crossover, mode)", where,
+                            quote_value(item));
+            nic.model = check_model(std::string(item), where);
+            first = false;
+            continue;
+        }
+        first = false;
+        const std::string key(item.substr(0, eq));
+        const std::string value(item.substr(eq + 1));
+        const std::string origin = fmt::format("{}: {}", where, key);
+        if (key == "model") {
+            nic.model = check_model(value, origin);
+        } else if (key == "mac") {
+            try {
+                nic.mac = parse_mac(value);
+            } catch (const Error& e) {
+                throw Error("{}: {}", origin, e.what());
+            }
+        } else if (key == "backend") {
+            nic.backend = check_backend(value, origin);
+        } else if (key == "crossover") {
+            nic.crossover = check_crossover(split_peers(value), origin);
+        } else if (key == "mode") {
+            nic.crossover_mode = check_mode(value, origin);
+        } else {
+            throw Error("{}: unknown key {} (keys: model, mac, backend, crossover, mode)", where, quote_value(key));
+        }
+    }
+    return nic;
+}
+
+}  // namespace xover::vmm

@@ -1,0 +1,158 @@
+// The public entry points: `xover run` (file + flags), one [[vm]] table,
+// and `xover up` files with their cross-VM checks.
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "config_internal.hpp"
+#include "xover/error.hpp"
+
+namespace xover::vmm {
+
+namespace {
+
+using namespace config_detail;
+
+toml::table parse_toml_file(const std::filesystem::path& path, const std::string& origin) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        check_readable_file(path, origin);  // throws with the reason
+    }
+    try {
+        return toml::parse_file(path.string());
+    } catch (const toml::parse_error& e) {
+        const auto& pos = e.source().begin;
+        throw Error("{}:{}:{}: TOML syntax error: {}", path.string(), pos.line, pos.column, e.description());
+    }
+}
+
+// A config built by hand, as a layer with every field set and no origins,
+// so finalize() can check it like any other.
+ConfigLayer layer_from_config(const VmConfig& cfg, const std::string& where) {
+    auto origin = [&](const char* key) { return fmt::format("{}: key \"{}\"", where, key); };
+    ConfigLayer layer;
+    layer.name = check_name(cfg.name, origin("name"));
+    layer.kernel = cfg.kernel;
+    layer.cmdline = cfg.cmdline;
+    layer.initrd = cfg.initrd;
+    layer.memory_bytes = check_memory(cfg.memory_bytes, std::to_string(cfg.memory_bytes), origin("mem"));
+    layer.cpus = check_cpus(cfg.cpus, origin("cpus"));
+    layer.console = check_console(cfg.console, origin("console"));
+    layer.stats = cfg.stats;
+    layer.log_level = check_log_level(cfg.log_level, origin("log_level"));
+    layer.cpu_template = check_cpu_template(cfg.cpu_template, origin("cpu_template"));
+    layer.broker = cfg.broker;
+    layer.nics = cfg.nics;
+    for (std::size_t i = 0; i < cfg.nics.size(); ++i) {
+        auto& nic = (*layer.nics)[i];
+        const std::string prefix = fmt::format("{}: key \"nic[{}].", where, i);
+        check_model(nic.model, prefix + "model\"");
+        check_backend(nic.backend, prefix + "backend\"");
+        check_mode(nic.crossover_mode, prefix + "mode\"");
+        nic.crossover = check_crossover(nic.crossover, prefix + "crossover\"");
+        if (nic.mac && (nic.mac->is_multicast() || nic.mac->bytes == decltype(nic.mac->bytes){}))
+            throw Error("{}mac\": {} is not a unicast MAC address", prefix, mac_text(*nic.mac));
+    }
+    return layer;
+}
+
+}  // namespace
+
+VmConfig resolve_run_config(const RunOptions& opts) {
+    ConfigLayer file_layer;
+    std::string where = "command line";
+    if (opts.config) {
+        const auto table = parse_toml_file(*opts.config, "--config");
+        where = opts.config->string();
+        file_layer = layer_from_table(table, where, "", opts.config->parent_path());
+    }
+    return finalize(merge(std::move(file_layer), layer_from_flags(opts)), where);
+}
+
+VmConfig parse_vm_table(const toml::table& table, const std::string& where, const std::filesystem::path& base_dir) {
+    return finalize(layer_from_table(table, where, "", base_dir), where);
+}
+
+void validate_vm_config(VmConfig& config, const std::string& where) {
+    config = finalize(layer_from_config(config, where), where);
+}
+
+std::vector<VmConfig> load_up_file(const std::filesystem::path& path) {
+    const std::string file = path.string();
+    const auto table = parse_toml_file(path, file);
+    const auto base_dir = path.parent_path();
+
+    std::optional<std::filesystem::path> broker;
+    const toml::array* vms = nullptr;
+    for (const auto& [k, node] : table) {
+        const std::string key(k.str());
+        const std::string origin = key_origin(file, node, key);
+        if (key == "broker") {
+            auto s = node.as_string();
+            if (!s || s->get().empty()) throw Error("{}: expected the broker socket path (a string)", origin);
+            broker = anchor(s->get(), base_dir);
+        } else if (key == "vm") {
+            vms = node.as_array();
+            if (!vms || !vms->is_array_of_tables()) throw Error("{}: expected [[vm]] tables", origin);
+        } else {
+            throw Error("{}: unknown key (known at top level: broker, vm; VM settings go in [[vm]] tables)", origin);
+        }
+    }
+    if (!vms || vms->empty()) throw Error("{}: no [[vm]] tables; an up file describes its VMs as [[vm]] tables", file);
+
+    std::vector<ConfigLayer> layers;
+    std::vector<VmConfig> configs;
+    for (std::size_t i = 0; i < vms->size(); ++i) {
+        const std::string where = fmt::format("{}: vm[{}]", file, i);
+        ConfigLayer layer = layer_from_table(*vms->get(i)->as_table(), file, fmt::format("vm[{}].", i), base_dir);
+        if (!layer.broker && broker) layer.broker = broker;
+        configs.push_back(finalize(layer, where));
+        layers.push_back(std::move(layer));
+    }
+
+    // Names unique.
+    std::map<std::string, std::size_t> by_name;
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+        auto [it, fresh] = by_name.emplace(configs[i].name, i);
+        if (!fresh)
+            throw Error("{}: VM name {} is also used by vm[{}] (give each [[vm]] its own name = \"...\")",
+                        origin_of(layers[i], "name", fmt::format("{}: vm[{}]", file, i)), quote_value(configs[i].name),
+                        it->second);
+    }
+
+    // MACs unique across the file (a NIC's own duplicates were caught per VM).
+    std::map<net::MacAddress, std::pair<std::size_t, std::size_t>> by_mac;
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+        for (std::size_t n = 0; n < configs[i].nics.size(); ++n) {
+            const auto& mac = *configs[i].nics[n].mac;
+            auto [it, fresh] = by_mac.emplace(mac, std::pair{i, n});
+            if (!fresh) {
+                const auto [vi, ni] = it->second;
+                throw Error("{}: MAC {} is also used by nic[{}] of VM {}",
+                            origin_of(layers[i], fmt::format("nic[{}].mac", n),
+                                      fmt::format("{}: vm[{}] (VM {}) nic[{}]", file, i, quote_value(configs[i].name), n)),
+                            mac_text(mac), ni, quote_value(configs[vi].name));
+            }
+        }
+    }
+
+    // Peers must be VMs of this file.
+    std::string all_names;
+    for (const auto& cfg : configs) all_names += (all_names.empty() ? "" : ", ") + cfg.name;
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+        for (std::size_t n = 0; n < configs[i].nics.size(); ++n) {
+            for (const auto& peer : configs[i].nics[n].crossover) {
+                if (peer == "auto" || by_name.count(peer)) continue;
+                const std::string fallback = fmt::format("{}: vm[{}]", file, i);
+                std::string origin = origin_of(layers[i], fmt::format("nic[{}].crossover", n), fallback);
+                if (n == 0 && layers[i].crossover) origin = origin_of(layers[i], "crossover", fallback);
+                throw Error("{}: crossover peer {} is not a VM in this file (VMs: {})", origin, quote_value(peer),
+                            all_names);
+            }
+        }
+    }
+    return configs;
+}
+
+}  // namespace xover::vmm

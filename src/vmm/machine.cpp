@@ -1,0 +1,317 @@
+#include "xover/vmm/machine.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "xover/error.hpp"
+#include "xover/vmm/layout.hpp"
+#include "xover/vmm/mptable.hpp"
+#include "xover/vmm/vcpu_boot.hpp"
+
+namespace xover::vmm {
+
+namespace {
+
+// The signal that kicks a vCPU thread out of KVM_RUN. Its handler does
+// nothing: the point is the EINTR (together with kvm_run.immediate_exit,
+// which covers a kick that lands just before KVM_RUN).
+const int kKickSignal = SIGUSR1;
+
+void install_kick_handler() {
+    struct sigaction action{};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    if (::sigaction(kKickSignal, &action, nullptr) < 0) throw system_error("sigaction for vCPU kick signal");
+}
+
+std::vector<E820Entry> memory_map(std::uint64_t memory) {
+    std::vector<E820Entry> map;
+    std::uint64_t low = layout::ram_below_hole(memory);
+    map.push_back({0, layout::kLowRamEnd, E820Entry::kRam});
+    map.push_back({layout::kEbdaAddr, layout::kHighRamStart - layout::kEbdaAddr, E820Entry::kReserved});
+    if (low > layout::kHighRamStart) map.push_back({layout::kHighRamStart, low - layout::kHighRamStart, E820Entry::kRam});
+    if (std::uint64_t high = layout::ram_above_hole(memory)) map.push_back({layout::kMmioHoleEnd, high, E820Entry::kRam});
+    return map;
+}
+
+}  // namespace
+
+Machine::Machine(const VmConfig& config, const NicFactory& nic_factory)
+    : config_(config), system_(kvm::System::open()), vm_(system_.create_vm()) {
+    cpu_template_ = parse_cpu_template(config_.cpu_template);
+    if (config_.cpus == 0 || config_.cpus > 64) throw Error("--cpus {}: expected 1..64", config_.cpus);
+    vm_.set_identity_map_addr(layout::kKvmIdentityMapAddr);
+    vm_.set_tss_addr(layout::kKvmTssAddr);
+    vm_.create_irqchip();
+    setup_memory();
+    loop_ = make_event_loop();
+    setup_console();
+    setup_devices();
+    for (unsigned i = 0; i < config_.nics.size(); ++i) add_nic(config_.nics[i], i, nic_factory);
+    load_guest();
+    setup_vcpus();
+}
+
+Machine::~Machine() {
+    // run() joins its threads before returning; nothing runs here any more.
+    // The PCI bus goes first: it detaches from the NIC devices it points to.
+    pci_.reset();
+    if (loop_) loop_->stop();
+}
+
+void Machine::setup_memory() {
+    memory_ = std::make_unique<RamMemory>(config_.memory_bytes);
+    std::uint32_t slot = 0;
+    for (const auto& region : memory_->regions()) vm_.set_memory_region(slot++, region.gpa, region.size, region.host);
+}
+
+void Machine::setup_console() {
+    const std::string& console = config_.console;
+    if (console == "stdout") {
+        int fd = ::dup(STDOUT_FILENO);
+        if (fd < 0) throw system_error("dup stdout for the console");
+        console_fd_.reset(fd);
+    } else if (console.rfind("file:", 0) == 0) {
+        std::string path = console.substr(5);
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) throw system_error(fmt::format("--console {}: cannot open {}", console, path));
+        console_fd_.reset(fd);
+    } else if (console != "none") {
+        throw Error("--console {}: expected stdout, file:PATH or none", console);
+    }
+}
+
+void Machine::setup_devices() {
+    com1_irq_ = std::make_unique<KvmIrqLine>(vm_, layout::kCom1Irq);
+    int console_fd = console_fd_.get();
+    serial_ = std::make_unique<Serial16550>(com1_irq_.get(), [console_fd](std::uint8_t byte) {
+        if (console_fd >= 0) [[maybe_unused]] auto n = ::write(console_fd, &byte, 1);
+    });
+    pio_.insert(layout::kCom1Port, 8, *serial_, "serial");
+    debug_exit_ = std::make_unique<DebugExit>([this](int status) { stop(status); });
+    pio_.insert(layout::kDebugExitPort, 1, *debug_exit_, "debug-exit");
+    reset_port_ = std::make_unique<ResetPort>([this](int status) {
+        spdlog::info("guest requested a reset through the i8042; stopping");
+        stop(status);
+    });
+    pio_.insert(0x64, 1, *reset_port_, "i8042-reset");
+    pci_ = std::make_unique<PciBus>(pio_, mmio_);
+    pci_->attach_config_ports();
+}
+
+void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory) {
+    if (!factory) throw Error("--nic {}: no NIC models are built into this binary", nic.model);
+    auto& entry = *nics_.emplace_back(std::make_unique<Nic>());
+    unsigned slot = pci_->next_slot();
+    std::uint32_t gsi = layout::pci_intx_gsi(slot, 0);
+    entry.intx = std::make_unique<IrqfdLevelLine>(vm_, *loop_, gsi);
+    entry.name = fmt::format("nic{}-{}", index, nic.model);
+    NicContext context{config_.name, index, slot, *memory_, *loop_, *entry.intx, vm_,
+                       [this, &entry](unsigned vectors) -> MsiController& {
+                           entry.msi.push_back(std::make_unique<KvmMsiController>(vm_, vectors));
+                           return *entry.msi.back();
+                       }};
+    entry.device = factory(nic, context);
+    if (!entry.device) throw Error("--nic {}: the factory made no device", nic.model);
+    pci_->add_device(*entry.device, entry.name, std::uint8_t(gsi));
+}
+
+void Machine::load_guest() {
+    LoadRequest request;
+    request.kernel = config_.kernel;
+    request.cmdline = config_.cmdline;
+    request.initrd = config_.initrd;
+    request.memory_map = memory_map(config_.memory_bytes);
+    request.memory_bytes = config_.memory_bytes;
+    boot_image_ = load_kernel(*memory_, request);
+}
+
+void Machine::setup_vcpus() {
+    auto supported = system_.supported_cpuid();
+    std::uint32_t signature = 0x600, features = 0x201;
+    for (const auto& e : supported)
+        if (e.function == 1) signature = e.eax, features = e.edx;
+    write_mptable(*memory_, MpTableConfig{config_.cpus, layout::kMpTableAddr, signature, features});
+    for (unsigned i = 0; i < config_.cpus; ++i) {
+        kvm::Vcpu vcpu = vm_.create_vcpu(i);
+        vcpu.set_cpuid(make_vcpu_cpuid(supported, i, config_.cpus, cpu_template_));
+        if (i == 0) {
+            setup_boot_vcpu(vcpu, *memory_, boot_image_);
+        } else {
+            // Application processors wait in the in-kernel LAPIC for the
+            // INIT/SIPI sequence the guest sends.
+            vcpu.set_mp_state(KVM_MP_STATE_UNINITIALIZED);
+        }
+        vcpus_.push_back(std::move(vcpu));
+        exit_counters_.push_back(std::make_unique<ExitCounters>());
+    }
+}
+
+void Machine::stop(int status) {
+    bool expected = false;
+    if (stopping_.compare_exchange_strong(expected, true)) exit_status_.store(status);
+    std::lock_guard lock(threads_mutex_);
+    for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+        vcpus_[i].set_immediate_exit(true);
+        if (i < vcpu_threads_.size() && vcpu_threads_[i].joinable())
+            ::pthread_kill(vcpu_threads_[i].native_handle(), kKickSignal);
+    }
+}
+
+void Machine::report_vcpu_state(kvm::Vcpu& vcpu, const char* why) {
+    try {
+        kvm_regs r = vcpu.regs();
+        kvm_sregs s = vcpu.sregs();
+        spdlog::error("vCPU {}: {}", vcpu.id(), why);
+        spdlog::error("  rip={:#018x} rsp={:#018x} rflags={:#x}", r.rip, r.rsp, r.rflags);
+        spdlog::error("  rax={:#x} rbx={:#x} rcx={:#x} rdx={:#x} rsi={:#x} rdi={:#x} rbp={:#x}", r.rax, r.rbx, r.rcx,
+                      r.rdx, r.rsi, r.rdi, r.rbp);
+        spdlog::error("  cr0={:#x} cr2={:#x} cr3={:#x} cr4={:#x} efer={:#x}", s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+        spdlog::error("  cs={:#x} (base {:#x} l={} db={}) ss={:#x} idt={:#x}/{:#x} gdt={:#x}/{:#x}", s.cs.selector,
+                      s.cs.base, s.cs.l, s.cs.db, s.ss.selector, s.idt.base, s.idt.limit, s.gdt.base, s.gdt.limit);
+    } catch (const std::exception& e) {
+        spdlog::error("vCPU {}: {} (registers unavailable: {})", vcpu.id(), why, e.what());
+    }
+}
+
+void Machine::vcpu_thread(unsigned index) {
+    kvm::Vcpu& vcpu = vcpus_[index];
+    ExitCounters& counters = *exit_counters_[index];
+    kvm_run& run = vcpu.run_state();
+    while (!stopping_.load(std::memory_order_acquire)) {
+        int r = vcpu.run();
+        if (r == -EINTR || r == -EAGAIN) {
+            counters.by_reason[KVM_EXIT_INTR].fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        if (r < 0) {
+            spdlog::error("vCPU {}: KVM_RUN failed: {}", index, std::strerror(-r));
+            stop(1);
+            break;
+        }
+        switch (handle_exit(run, pio_, mmio_, counters)) {
+        case ExitOutcome::Continue:
+        case ExitOutcome::Interrupted:
+        case ExitOutcome::Halted: break;
+        case ExitOutcome::TripleFault:
+            report_vcpu_state(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)");
+            stop(1);
+            break;
+        case ExitOutcome::SystemEvent:
+            spdlog::info("vCPU {}: system event type {}; stopping", index, run.system_event.type);
+            stop(run.system_event.type == KVM_SYSTEM_EVENT_CRASH ? 1 : 0);
+            break;
+        case ExitOutcome::InternalError:
+            report_vcpu_state(vcpu, fmt::format("KVM internal error, suberror {} (1 = emulation failure)",
+                                                run.internal.suberror)
+                                        .c_str());
+            stop(1);
+            break;
+        case ExitOutcome::FailEntry:
+            report_vcpu_state(vcpu, fmt::format("VM entry failed, hardware reason {:#x}",
+                                                run.fail_entry.hardware_entry_failure_reason)
+                                        .c_str());
+            stop(1);
+            break;
+        case ExitOutcome::Unhandled:
+            report_vcpu_state(vcpu, fmt::format("unhandled exit reason {}", run.exit_reason).c_str());
+            stop(1);
+            break;
+        }
+    }
+}
+
+void Machine::watch_signals() {
+    // SIGINT/SIGTERM are blocked in every thread (run() blocks them before
+    // starting any) and read here, on the I/O thread, through a signalfd.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) throw system_error("signalfd");
+    signal_fd_.reset(fd);
+    loop_->watch(fd, EventLoop::Interest::Readable, [this] {
+        signalfd_siginfo info{};
+        if (::read(signal_fd_.get(), &info, sizeof info) != sizeof info) return;
+        spdlog::info("signal {} received; stopping the VM", info.ssi_signo);
+        stop(128 + int(info.ssi_signo));
+    });
+}
+
+void Machine::watch_console_input() {
+    // Keyboard input only from an interactive terminal: a test harness's
+    // stdin (a pipe or /dev/null) must not feed the guest by accident.
+    if (config_.console != "stdout" || !::isatty(STDIN_FILENO)) return;
+    loop_->watch(STDIN_FILENO, EventLoop::Interest::Readable, [this] {
+        std::uint8_t buffer[64];
+        ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+        if (n > 0) serial_->receive(std::span<const std::uint8_t>(buffer, std::size_t(n)));
+        if (n == 0) loop_->unwatch(STDIN_FILENO, EventLoop::Interest::Readable);
+    });
+}
+
+int Machine::run() {
+    install_kick_handler();
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) throw Error("cannot block SIGINT/SIGTERM");
+    watch_signals();
+    watch_console_input();
+
+    std::thread io_thread([this] { loop_->run(); });
+    {
+        std::lock_guard lock(threads_mutex_);
+        for (unsigned i = 0; i < vcpus_.size(); ++i) vcpu_threads_.emplace_back([this, i] { vcpu_thread(i); });
+    }
+    // A stop() before all threads existed could not kick the later ones.
+    if (stopping_.load()) stop(exit_status_.load());
+    for (auto& t : vcpu_threads_) t.join();
+    {
+        std::lock_guard lock(threads_mutex_);
+        vcpu_threads_.clear();
+    }
+    loop_->stop();
+    io_thread.join();
+    loop_->unwatch(signal_fd_.get(), EventLoop::Interest::Readable);
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    return exit_status_.load();
+}
+
+void Machine::print_stats(std::FILE* out) const {
+    auto reasons = [](const ExitCounters& c) {
+        std::string line;
+        for (std::size_t r = 0; r < ExitCounters::kReasons; ++r) {
+            std::uint64_t n = c.by_reason[r].load(std::memory_order_relaxed);
+            if (n) line += fmt::format(" {}={}", exit_reason_name(std::uint32_t(r)), n);
+        }
+        return line;
+    };
+    ExitCounters total;
+    for (const auto& c : exit_counters_)
+        for (std::size_t r = 0; r < ExitCounters::kReasons; ++r)
+            total.by_reason[r].fetch_add(c->by_reason[r].load(std::memory_order_relaxed));
+    fmt::print(out, "stats: vm name={} cpus={} memory={} exits={}{}\n", config_.name, config_.cpus,
+               config_.memory_bytes, total.total(), reasons(total));
+    for (std::size_t i = 0; i < exit_counters_.size(); ++i)
+        fmt::print(out, "stats: vcpu{} exits={}{}\n", i, exit_counters_[i]->total(), reasons(*exit_counters_[i]));
+    for (const IoBus* bus : {&pio_, &mmio_}) {
+        for (const auto* c : bus->counters())
+            fmt::print(out, "stats: {} bus={} reads={} writes={}\n", c->name, bus->name(),
+                       c->reads.load(std::memory_order_relaxed), c->writes.load(std::memory_order_relaxed));
+        fmt::print(out, "stats: {}-unclaimed accesses={}\n", bus->name(), bus->unclaimed_accesses());
+    }
+    for (const auto& nic : nics_)
+        fmt::print(out, "stats: {} intx_gsi={} resamples={}\n", nic->name, nic->intx->gsi(), nic->intx->resamples());
+    std::fflush(out);
+}
+
+}  // namespace xover::vmm

@@ -1,0 +1,97 @@
+/*
+ * nettest.elf: a polled network test kernel for e1000 and virtio-net.
+ *   nic=e1000|virtio role=tx|rx|echo|ping|responder count= size= dst= batch=
+ *   gap_ns= ip= timeout_ms= (see the role files for what each does)
+ * Prints `nettest: nic=... mac=... link=up`, then the role's RESULT line.
+ */
+#include "frame.h"
+#include "guest.h"
+#include "nettest.h"
+
+#define VENDOR_INTEL   0x8086
+#define DEVICE_82540EM 0x100e
+#define VENDOR_VIRTIO  0x1af4
+#define DEVICE_VNET    0x1041
+
+/* The NIC asked for with nic=, or the first one on the bus. */
+static bool find_nic(struct nic *nic, const char *want)
+{
+	struct pci_dev *devs;
+	int n = pci_scan(&devs);
+
+	for (int i = 0; i < n; i++) {
+		struct pci_dev *d = &devs[i];
+		bool is_e1000 = d->vendor == VENDOR_INTEL && d->device == DEVICE_82540EM;
+		bool is_vnet = d->vendor == VENDOR_VIRTIO && d->device == DEVICE_VNET;
+
+		if (is_e1000 && (!*want || !strncmp(want, "e1000", 6)))
+			return e1000_probe(nic, d);
+		if (is_vnet && (!*want || !strncmp(want, "virtio", 7)))
+			return virtio_net_probe(nic, d);
+	}
+	return false;
+}
+
+static void parse_options(struct options *o)
+{
+	char buf[32];
+
+	o->count = cmdline_uint("count", 0);
+	uint64_t size = cmdline_uint("size", 64);
+	if (size < ETH_MIN_LEN || size > ETH_MAX_LEN) {
+		printf("nettest: size=%lu out of [%u, %u], clamped\n", size, ETH_MIN_LEN, ETH_MAX_LEN);
+		size = size < ETH_MIN_LEN ? ETH_MIN_LEN : ETH_MAX_LEN;
+	}
+	o->size = (uint16_t)size;
+	o->batch = (unsigned)cmdline_uint("batch", 32);
+	if (o->batch == 0)
+		o->batch = 1;
+	o->gap_ns = cmdline_uint("gap_ns", 0);
+	o->timeout_ms = cmdline_uint("timeout_ms", 10000);
+	o->have_dst = cmdline_mac("dst", o->dst);
+	if (cmdline_get("ip", buf, sizeof(buf))) {
+		if (!parse_ipv4(buf, o->ip))
+			panic("nettest: ip=%s is not an IPv4 address", buf);
+		o->have_ip = true;
+	}
+}
+
+int main(void)
+{
+	char want[16] = "", role[16] = "", mac[18];
+	struct options o = { 0 };
+	struct nic nic = { 0 };
+
+	cmdline_get("nic", want, sizeof(want));
+	cmdline_get("role", role, sizeof(role));
+	parse_options(&o);
+	if (cmdline_has("window"))
+		printf("nettest: window=1 is not implemented yet, ignored\n");
+
+	if (!find_nic(&nic, want)) {
+		printf("nettest: no usable NIC%s%s\n", *want ? " for nic=" : "", want);
+		return 1;
+	}
+	uint64_t deadline = deadline_ms(o.timeout_ms);
+	while (!nic_link_up(&nic) && !deadline_passed(deadline))
+		cpu_relax();
+	bool up = nic_link_up(&nic);
+	format_mac(mac, nic.mac);
+	printf("nettest: nic=%s mac=%s link=%s\n", nic.model, mac, up ? "up" : "down");
+	printf("nettest: tsc_hz=%lu (%s)\n", tsc_hz(), tsc_source());
+	if (!up)
+		return 1;
+
+	if (!strncmp(role, "tx", 3))
+		return role_tx(&nic, &o);
+	if (!strncmp(role, "rx", 3))
+		return role_rx(&nic, &o);
+	if (!strncmp(role, "echo", 5))
+		return role_echo(&nic, &o);
+	if (!strncmp(role, "ping", 5))
+		return role_ping(&nic, &o);
+	if (!strncmp(role, "responder", 10))
+		return role_responder(&nic, &o);
+	printf("nettest: role=%s unknown (tx, rx, echo, ping, responder)\n", role);
+	return 2;
+}

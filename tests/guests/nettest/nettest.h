@@ -1,0 +1,33 @@
+/* The roles of nettest.elf and the options they share (from the command line). */
+#ifndef NETTEST_NETTEST_H
+#define NETTEST_NETTEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nic.h"
+
+struct options {
+	uint64_t count;      /* count=N; 0 if absent */
+	uint16_t size;       /* size=S: frame bytes without FCS */
+	unsigned batch;      /* batch=B: frames per TX doorbell */
+	uint64_t gap_ns;     /* gap_ns=G: pace tx to one frame per G ns (0: flat out) */
+	uint64_t timeout_ms; /* timeout_ms=T: give up after this long without traffic */
+	uint8_t dst[6];      /* dst=MAC */
+	bool have_dst;
+	uint8_t ip[4];       /* ip=A.B.C.D (responder) */
+	bool have_ip;
+};
+
+int role_tx(struct nic *nic, const struct options *o);
+int role_rx(struct nic *nic, const struct options *o);
+int role_echo(struct nic *nic, const struct options *o);
+int role_ping(struct nic *nic, const struct options *o);
+int role_responder(struct nic *nic, const struct options *o);
+
+/* A free TX buffer, reaping completions while the ring is full; NULL on timeout. */
+uint8_t *tx_slot_wait(struct nic *nic, uint64_t timeout_ms);
+/* Waits until the device has sent everything; false on timeout. */
+bool tx_drain(struct nic *nic, uint64_t timeout_ms);
+
+#endif

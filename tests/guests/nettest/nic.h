@@ -1,0 +1,57 @@
+/*
+ * What the roles need from a NIC driver: polled TX and RX rings with
+ * preallocated buffers, no interrupts. Every call is made at CPL3; only the
+ * doorbells (tx_kick, and rx_done every few frames) touch the device.
+ */
+#ifndef NETTEST_NIC_H
+#define NETTEST_NIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pci.h"
+
+#define ETH_HLEN    14
+#define ETH_MAX_LEN 1514 /* without FCS */
+#define ETH_MIN_LEN 60
+
+struct nic;
+
+struct nic_ops {
+	bool (*link_up)(struct nic *nic);
+	/* The next free TX buffer (ETH_MAX_LEN bytes), or NULL while the ring is full. */
+	uint8_t *(*tx_slot)(struct nic *nic);
+	/* Queues the buffer tx_slot() returned, holding len bytes. */
+	void (*tx_commit)(struct nic *nic, uint16_t len);
+	/* Hands every committed frame to the device: one doorbell. */
+	void (*tx_kick)(struct nic *nic);
+	/* Reaps completions; returns how many frames the device still holds. */
+	unsigned (*tx_pending)(struct nic *nic);
+	/* The oldest received frame, or NULL; stays valid until rx_done(). */
+	const uint8_t *(*rx_peek)(struct nic *nic, uint16_t *len);
+	/* Gives the rx_peek() buffer back to the device (doorbells are batched). */
+	void (*rx_done)(struct nic *nic);
+	/* Prints ring state after a failure, to tell driver from device bugs. */
+	void (*dump)(struct nic *nic);
+};
+
+struct nic {
+	const char *model;
+	uint8_t mac[6];
+	const struct nic_ops *ops;
+};
+
+/* Driver probes: true if the device was brought up (MAC known, rings live). */
+bool e1000_probe(struct nic *nic, struct pci_dev *dev);
+bool virtio_net_probe(struct nic *nic, struct pci_dev *dev);
+
+static inline uint8_t *nic_tx_slot(struct nic *n) { return n->ops->tx_slot(n); }
+static inline void nic_tx_commit(struct nic *n, uint16_t len) { n->ops->tx_commit(n, len); }
+static inline void nic_tx_kick(struct nic *n) { n->ops->tx_kick(n); }
+static inline unsigned nic_tx_pending(struct nic *n) { return n->ops->tx_pending(n); }
+static inline const uint8_t *nic_rx_peek(struct nic *n, uint16_t *len) { return n->ops->rx_peek(n, len); }
+static inline void nic_rx_done(struct nic *n) { n->ops->rx_done(n); }
+static inline void nic_dump(struct nic *n) { n->ops->dump(n); }
+static inline bool nic_link_up(struct nic *n) { return n->ops->link_up(n); }
+
+#endif

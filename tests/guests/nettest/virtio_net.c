@@ -1,0 +1,298 @@
+/*
+ * virtio-net over modern virtio-pci (1AF4:1041), polled split virtqueues.
+ *
+ * Queue 0 receives, queue 1 transmits. Descriptor i of each queue always
+ * points at buffer i, so a buffer is identified by its descriptor id and
+ * nothing is allocated per frame. Every frame is preceded by the 12-byte
+ * virtio_net_hdr of VERSION_1 (all zero on TX: no offloads negotiated).
+ * Notifications are MMIO writes to the notify BAR — the only exits.
+ */
+#include "guest.h"
+#include "nic.h"
+
+#define PCI_CAP_VENDOR 0x09
+#define CFG_COMMON     1
+#define CFG_NOTIFY     2
+#define CFG_DEVICE     4
+
+/* Common configuration structure offsets. */
+#define COMMON_DFSELECT   0x00
+#define COMMON_DF         0x04
+#define COMMON_GFSELECT   0x08
+#define COMMON_GF         0x0c
+#define COMMON_STATUS     0x14
+#define COMMON_Q_SELECT   0x16
+#define COMMON_Q_SIZE     0x18
+#define COMMON_Q_ENABLE   0x1c
+#define COMMON_Q_NOFF     0x1e
+#define COMMON_Q_DESC     0x20
+#define COMMON_Q_AVAIL    0x28
+#define COMMON_Q_USED     0x30
+
+#define STATUS_ACK         1
+#define STATUS_DRIVER      2
+#define STATUS_DRIVER_OK   4
+#define STATUS_FEATURES_OK 8
+#define STATUS_FAILED      0x80
+
+#define F_MAC       (1ull << 5)
+#define F_STATUS    (1ull << 16)
+#define F_VERSION_1 (1ull << 32)
+
+#define NET_S_LINK_UP 1
+#define DESC_F_WRITE  2
+
+#define QSIZE       256
+#define BUF_SIZE    2048
+#define HDR_LEN     12
+#define RX_BATCH    32
+
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct vq_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[QSIZE];
+	uint16_t used_event;
+};
+
+struct vq_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct vq_used {
+	uint16_t flags;
+	uint16_t idx;
+	struct vq_used_elem ring[QSIZE];
+	uint16_t avail_event;
+};
+
+struct vq {
+	unsigned size;
+	volatile struct vq_desc *desc;
+	volatile struct vq_avail *avail;
+	volatile struct vq_used *used;
+	uint8_t *buf;
+	uint64_t notify; /* MMIO address of this queue's doorbell */
+	uint16_t index;
+	uint16_t avail_idx; /* ours, published to avail->idx on kick */
+	uint16_t used_seen; /* next used entry to look at */
+	unsigned unpublished;
+};
+
+static struct {
+	uint64_t common, device, notify_base;
+	uint32_t notify_mult;
+	uint64_t features;
+	struct vq rx, tx;
+} v;
+
+/* Where a virtio capability of this type points, as an address; 0 if none. */
+static uint64_t find_cfg(struct pci_dev *dev, uint8_t type, uint8_t *cap_out)
+{
+	for (uint8_t cap = pci_find_cap(dev, PCI_CAP_VENDOR, 0); cap;
+	     cap = pci_find_cap(dev, PCI_CAP_VENDOR, cap)) {
+		if (pci_read8(dev, cap + 3) != type)
+			continue;
+		uint8_t bar = pci_read8(dev, cap + 4);
+		if (bar > 5 || dev->bar[bar].kind == BAR_NONE || dev->bar[bar].kind == BAR_IO)
+			continue;
+		if (cap_out)
+			*cap_out = cap;
+		return dev->bar[bar].addr + pci_read32(dev, cap + 8);
+	}
+	return 0;
+}
+
+static void vq_kick(struct vq *q)
+{
+	dma_barrier();
+	q->avail->idx = q->avail_idx;
+	q->unpublished = 0;
+	mmio_write16(q->notify, q->index);
+}
+
+static bool vq_setup(struct vq *q, uint16_t index, bool device_writes)
+{
+	mmio_write16(v.common + COMMON_Q_SELECT, index);
+	unsigned max = mmio_read16(v.common + COMMON_Q_SIZE);
+	if (max == 0)
+		return false;
+	q->size = max < QSIZE ? max : QSIZE;
+	if (q->size & (q->size - 1))
+		return false; /* split rings need a power of two */
+	mmio_write16(v.common + COMMON_Q_SIZE, q->size);
+	q->index = index;
+	q->desc = dma_alloc(sizeof(struct vq_desc) * QSIZE, 16);
+	q->avail = dma_alloc(sizeof(struct vq_avail), 2);
+	q->used = dma_alloc(sizeof(struct vq_used), 4);
+	q->buf = dma_alloc(QSIZE * BUF_SIZE, 4096);
+	for (unsigned i = 0; i < q->size; i++) {
+		q->desc[i].addr = dma_addr(q->buf + i * BUF_SIZE);
+		q->desc[i].len = BUF_SIZE;
+		q->desc[i].flags = device_writes ? DESC_F_WRITE : 0;
+	}
+	mmio_write64(v.common + COMMON_Q_DESC, dma_addr(q->desc));
+	mmio_write64(v.common + COMMON_Q_AVAIL, dma_addr(q->avail));
+	mmio_write64(v.common + COMMON_Q_USED, dma_addr(q->used));
+	q->notify = v.notify_base + (uint64_t)mmio_read16(v.common + COMMON_Q_NOFF) * v.notify_mult;
+	mmio_write16(v.common + COMMON_Q_ENABLE, 1);
+	return true;
+}
+
+static bool vnet_link_up(struct nic *nic)
+{
+	(void)nic;
+	if (!(v.features & F_STATUS))
+		return true; /* no status field: the link is always up */
+	return mmio_read16(v.device + 6) & NET_S_LINK_UP;
+}
+
+static uint8_t *vnet_tx_slot(struct nic *nic)
+{
+	(void)nic;
+	if ((uint16_t)(v.tx.avail_idx - v.tx.used_seen) >= v.tx.size)
+		return NULL;
+	return v.tx.buf + (v.tx.avail_idx % v.tx.size) * BUF_SIZE + HDR_LEN;
+}
+
+static void vnet_tx_commit(struct nic *nic, uint16_t len)
+{
+	unsigned slot = v.tx.avail_idx % v.tx.size;
+
+	(void)nic;
+	memset(v.tx.buf + slot * BUF_SIZE, 0, HDR_LEN);
+	v.tx.desc[slot].len = HDR_LEN + len;
+	v.tx.avail->ring[slot] = slot;
+	v.tx.avail_idx++;
+}
+
+static void vnet_tx_kick(struct nic *nic)
+{
+	(void)nic;
+	vq_kick(&v.tx);
+}
+
+/* TX buffers are used in order, so only the count of used entries matters. */
+static unsigned vnet_tx_pending(struct nic *nic)
+{
+	(void)nic;
+	v.tx.used_seen = v.tx.used->idx;
+	return (uint16_t)(v.tx.avail_idx - v.tx.used_seen);
+}
+
+static const uint8_t *vnet_rx_peek(struct nic *nic, uint16_t *len)
+{
+	(void)nic;
+	if (v.rx.used->idx == v.rx.used_seen)
+		return NULL;
+	volatile struct vq_used_elem *u = &v.rx.used->ring[v.rx.used_seen % v.rx.size];
+	uint32_t id = u->id, n = u->len;
+	if (id >= v.rx.size || n < HDR_LEN)
+		panic("virtio-net: bad used entry id=%u len=%u", id, n);
+	*len = n - HDR_LEN;
+	return v.rx.buf + id * BUF_SIZE + HDR_LEN;
+}
+
+static void vnet_rx_done(struct nic *nic)
+{
+	uint32_t id = v.rx.used->ring[v.rx.used_seen % v.rx.size].id;
+
+	(void)nic;
+	v.rx.used_seen++;
+	v.rx.avail->ring[v.rx.avail_idx % v.rx.size] = id;
+	v.rx.avail_idx++;
+	if (++v.rx.unpublished >= RX_BATCH)
+		vq_kick(&v.rx);
+}
+
+static void vnet_dump(struct nic *nic)
+{
+	(void)nic;
+	printf("virtio-net: status=%#x rx avail=%u used=%u seen=%u tx avail=%u used=%u seen=%u\n",
+	       mmio_read8(v.common + COMMON_STATUS), v.rx.avail_idx, v.rx.used->idx,
+	       v.rx.used_seen, v.tx.avail_idx, v.tx.used->idx, v.tx.used_seen);
+}
+
+static const struct nic_ops vnet_ops = {
+	.link_up = vnet_link_up,
+	.tx_slot = vnet_tx_slot,
+	.tx_commit = vnet_tx_commit,
+	.tx_kick = vnet_tx_kick,
+	.tx_pending = vnet_tx_pending,
+	.rx_peek = vnet_rx_peek,
+	.rx_done = vnet_rx_done,
+	.dump = vnet_dump,
+};
+
+static bool negotiate(void)
+{
+	uint64_t offered;
+
+	mmio_write32(v.common + COMMON_DFSELECT, 0);
+	offered = mmio_read32(v.common + COMMON_DF);
+	mmio_write32(v.common + COMMON_DFSELECT, 1);
+	offered |= (uint64_t)mmio_read32(v.common + COMMON_DF) << 32;
+	if (!(offered & F_VERSION_1)) {
+		printf("virtio-net: device does not offer VERSION_1\n");
+		return false;
+	}
+	v.features = offered & (F_VERSION_1 | F_MAC | F_STATUS);
+	mmio_write32(v.common + COMMON_GFSELECT, 0);
+	mmio_write32(v.common + COMMON_GF, (uint32_t)v.features);
+	mmio_write32(v.common + COMMON_GFSELECT, 1);
+	mmio_write32(v.common + COMMON_GF, (uint32_t)(v.features >> 32));
+	mmio_write8(v.common + COMMON_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK);
+	return mmio_read8(v.common + COMMON_STATUS) & STATUS_FEATURES_OK;
+}
+
+bool virtio_net_probe(struct nic *nic, struct pci_dev *dev)
+{
+	uint8_t notify_cap = 0;
+
+	pci_enable(dev);
+	v.common = find_cfg(dev, CFG_COMMON, NULL);
+	v.device = find_cfg(dev, CFG_DEVICE, NULL);
+	v.notify_base = find_cfg(dev, CFG_NOTIFY, &notify_cap);
+	if (!v.common || !v.device || !v.notify_base) {
+		printf("virtio-net: missing virtio-pci capabilities\n");
+		return false;
+	}
+	v.notify_mult = pci_read32(dev, notify_cap + 16);
+
+	/* Reset, then wait for the device to acknowledge it. */
+	mmio_write8(v.common + COMMON_STATUS, 0);
+	uint64_t deadline = deadline_ms(100);
+	while (mmio_read8(v.common + COMMON_STATUS) && !deadline_passed(deadline))
+		cpu_relax();
+	mmio_write8(v.common + COMMON_STATUS, STATUS_ACK | STATUS_DRIVER);
+
+	if (!negotiate() || !vq_setup(&v.rx, 0, true) || !vq_setup(&v.tx, 1, false)) {
+		mmio_write8(v.common + COMMON_STATUS, STATUS_FAILED);
+		printf("virtio-net: setup failed\n");
+		return false;
+	}
+	if (v.features & F_MAC)
+		for (int i = 0; i < 6; i++)
+			nic->mac[i] = mmio_read8(v.device + i);
+	else
+		memcpy(nic->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, 6);
+
+	/* Every RX buffer goes to the device before it starts. */
+	for (unsigned i = 0; i < v.rx.size; i++)
+		v.rx.avail->ring[i] = i;
+	v.rx.avail_idx = v.rx.size;
+	mmio_write8(v.common + COMMON_STATUS,
+		    STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+	vq_kick(&v.rx);
+
+	nic->model = "virtio";
+	nic->ops = &vnet_ops;
+	return true;
+}

@@ -1,0 +1,56 @@
+#!/bin/bash
+# labels: integration boot
+# How a VM ends, with two throw-away PVH guests assembled here: one spins
+# forever (SIGINT/SIGTERM must stop it, also with parked APs: 128+signal),
+# one executes ud2 without an IDT (triple fault: registers reported, exit 1).
+set -u
+B=${XOVER_BUILD:?}
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: no usable /dev/kvm"; exit 77; }
+CC=${CC:-cc}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; echo "--- stderr"; cat "$tmp/err" 2>/dev/null; exit 1; }
+
+cat >"$tmp/guest.S" <<'ASM'
+	.section .note.Xen, "a"
+	.p2align 2
+	.long 4, 4, 18          /* namesz, descsz, XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.long entry
+	.text
+	.code32
+	.globl entry
+entry:
+#ifdef SPIN
+1:	jmp 1b
+#else
+	ud2
+#endif
+ASM
+printf 'ENTRY(entry)\nSECTIONS { . = 0x200000; .text : { *(.text) } .note.Xen : { *(.note.Xen) } /DISCARD/ : { *(.note.gnu*) } }\n' >"$tmp/guest.ld"
+for kind in SPIN FAULT; do
+	"$CC" -m32 -nostdlib -static -D$kind -Wl,-T,"$tmp/guest.ld" -Wl,--build-id=none \
+		-o "$tmp/$kind.elf" "$tmp/guest.S" 2>"$tmp/cc.err" ||
+		{ echo "SKIP: cannot assemble a 32-bit guest with $CC"; cat "$tmp/cc.err"; exit 77; }
+done
+
+for sig in INT TERM; do
+	"$B/xover" run --kernel "$tmp/SPIN.elf" --cpus 2 --stats >/dev/null 2>"$tmp/err" &
+	pid=$!
+	sleep 1
+	kill -$sig $pid
+	wait $pid
+	rc=$?
+	expected=$((128 + $(kill -l $sig)))
+	[ $rc -eq $expected ] || fail "SIG$sig: exit status $rc, expected $expected"
+	grep -q "^stats: vcpu1 exits=" "$tmp/err" || fail "SIG$sig: no stats after the signal"
+	echo "ok: SIG$sig stops a spinning 2-vCPU guest (status $rc)"
+done
+
+timeout 60 "$B/xover" run --kernel "$tmp/FAULT.elf" --stats >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] || fail "triple fault: exit status $rc, expected 1"
+grep -q "triple fault" "$tmp/err" || fail "triple fault not reported"
+grep -q "rip=0x0000000000200000" "$tmp/err" || fail "registers not reported"
+grep -q "shutdown=1" "$tmp/err" || fail "shutdown exit not counted"
+echo "ok: triple fault reported with registers (status 1)"
+echo PASS

@@ -1,0 +1,405 @@
+// TOML files and flags: precedence, and one test per validation error.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "xover/error.hpp"
+#include "xover/vmm/config_parser.hpp"
+
+using namespace xover::vmm;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A scratch directory with a fake kernel in it; removed at the end.
+struct ConfigDir {
+    fs::path dir;
+    fs::path kernel;
+
+    ConfigDir() {
+        static int counter = 0;
+        dir = fs::temp_directory_path() / ("xover-config-test-" + std::to_string(::getpid()) + "-" +
+                                           std::to_string(counter++));
+        fs::create_directories(dir);
+        kernel = write("kernel.elf", "\x7f" "ELF");
+    }
+    ~ConfigDir() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    fs::path write(const std::string& name, const std::string& text) const {
+        const fs::path p = dir / name;
+        std::ofstream(p) << text;
+        return p;
+    }
+    // A vm.toml whose first line names the kernel, followed by `rest`.
+    fs::path vm_toml(const std::string& rest) const {
+        return write("vm.toml", "kernel = \"kernel.elf\"\n" + rest);
+    }
+};
+
+template <typename F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const xover::Error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+std::string run_error(const fs::path& config) {
+    RunOptions opts;
+    opts.config = config;
+    return error_of([&] { resolve_run_config(opts); });
+}
+
+}  // namespace
+
+TEST_CASE("a full vm.toml", "[config]") {
+    ConfigDir d;
+    d.write("initrd.img", "rd");
+    RunOptions opts;
+    opts.config = d.vm_toml(R"(
+name = "vm-a"
+cmdline = "console=ttyS0"
+initrd = "initrd.img"
+mem = "256M"
+cpus = 2
+console = "file:serial.log"
+stats = true
+log_level = "debug"
+cpu_template = "baseline"
+broker = "/run/xover.sock"
+crossover = ["vm-b"]
+
+[[nic]]
+model = "virtio-net"
+mac = "52:54:00:00:00:01"
+backend = "udp:5000@127.0.0.1:5001"
+mode = "window"
+
+[[nic]]
+crossover = "auto"
+)");
+    const VmConfig cfg = resolve_run_config(opts);
+    CHECK(cfg.name == "vm-a");
+    CHECK(cfg.kernel == d.kernel);  // relative to the file's directory
+    CHECK(cfg.cmdline == "console=ttyS0");
+    CHECK(cfg.initrd == d.dir / "initrd.img");
+    CHECK(cfg.memory_bytes == 256ull << 20);
+    CHECK(cfg.cpus == 2);
+    CHECK(cfg.console == "file:" + (d.dir / "serial.log").string());
+    CHECK(cfg.stats);
+    CHECK(cfg.log_level == "debug");
+    CHECK(cfg.cpu_template == "baseline");
+    CHECK(cfg.broker == fs::path("/run/xover.sock"));
+    REQUIRE(cfg.nics.size() == 2);
+    CHECK(cfg.nics[0].model == "virtio-net");
+    CHECK(cfg.nics[0].mac == parse_mac("52:54:00:00:00:01"));
+    CHECK(cfg.nics[0].backend == "udp:5000@127.0.0.1:5001");
+    CHECK(cfg.nics[0].crossover == std::vector<std::string>{"vm-b"});  // top-level crossover -> first NIC
+    CHECK(cfg.nics[0].crossover_mode == "window");
+    CHECK(cfg.nics[1].model == "e1000");
+    CHECK(cfg.nics[1].mac == default_mac("vm-a", 1));
+    CHECK(cfg.nics[1].crossover == std::vector<std::string>{"auto"});
+}
+
+TEST_CASE("defaults: flags only", "[config]") {
+    ConfigDir d;
+    RunOptions opts;
+    opts.kernel = d.kernel.string();
+    const VmConfig cfg = resolve_run_config(opts);
+    CHECK(cfg.name == "vm");
+    CHECK(cfg.memory_bytes == 128ull << 20);
+    CHECK(cfg.cpus == 1);
+    CHECK(cfg.console == "stdout");
+    CHECK(cfg.log_level == "warn");
+    CHECK(cfg.nics.empty());
+    CHECK_FALSE(cfg.broker);
+}
+
+TEST_CASE("flags override the file", "[config]") {
+    ConfigDir d;
+    const fs::path other = d.write("other.elf", "x");
+    RunOptions opts;
+    opts.config = d.vm_toml(R"(
+name = "from-file"
+mem = "64M"
+cpus = 4
+console = "none"
+stats = true
+crossover = ["vm-x"]
+[[nic]]
+model = "virtio-net"
+)");
+    opts.name = "from-flag";
+    opts.kernel = other.string();
+    opts.mem = "1G";
+    opts.cpus = 3;
+    opts.stats = false;
+    opts.nics = {"e1000,backend=tap:xt0", "virtio-net"};
+    opts.crossover = {"vm-y+vm-z"};
+    const VmConfig cfg = resolve_run_config(opts);
+    CHECK(cfg.name == "from-flag");
+    CHECK(cfg.kernel == other);
+    CHECK(cfg.memory_bytes == 1ull << 30);
+    CHECK(cfg.cpus == 3);
+    CHECK(cfg.console == "none");  // not overridden: file value stays
+    CHECK_FALSE(cfg.stats);
+    REQUIRE(cfg.nics.size() == 2);  // --nic replaces the file's list
+    CHECK(cfg.nics[0].model == "e1000");
+    CHECK(cfg.nics[0].backend == "tap:xt0");
+    CHECK(cfg.nics[0].crossover == std::vector<std::string>{"vm-y", "vm-z"});
+    CHECK(cfg.nics[0].mac == default_mac("from-flag", 0));
+}
+
+TEST_CASE("a flag kernel rescues a file naming a missing kernel", "[config]") {
+    ConfigDir d;
+    RunOptions opts;
+    opts.config = d.write("vm.toml", "kernel = \"gone.elf\"\n");
+    CHECK_THAT(error_of([&] { resolve_run_config(opts); }), Catch::Contains("gone.elf\" cannot be read"));
+    opts.kernel = d.kernel.string();
+    CHECK(resolve_run_config(opts).kernel == d.kernel);
+}
+
+TEST_CASE("crossover flag without a NIC adds a default e1000", "[config]") {
+    ConfigDir d;
+    RunOptions opts;
+    opts.kernel = d.kernel.string();
+    opts.name = "vm-a";
+    opts.crossover = {"auto"};
+    const VmConfig cfg = resolve_run_config(opts);
+    REQUIRE(cfg.nics.size() == 1);
+    CHECK(cfg.nics[0].model == "e1000");
+    CHECK(cfg.nics[0].backend == "none");
+    CHECK(cfg.nics[0].crossover == std::vector<std::string>{"auto"});
+}
+
+TEST_CASE("file errors name the file, line, key and value", "[config][errors]") {
+    ConfigDir d;
+    const std::string f = (d.dir / "vm.toml").string();
+
+    SECTION("malformed size") {
+        CHECK(run_error(d.vm_toml("mem = \"12Q\"\n")) == f + ":2: key \"mem\": \"12Q\" is not a size (use 64M, 1G)");
+    }
+    SECTION("unknown key") {
+        CHECK_THAT(run_error(d.vm_toml("memory = \"64M\"\n")),
+                   Catch::StartsWith(f + ":2: key \"memory\": unknown key (known: name, kernel,"));
+    }
+    SECTION("unknown key in [[nic]]") {
+        CHECK_THAT(run_error(d.vm_toml("[[nic]]\nspeed = 10\n")),
+                   Catch::StartsWith(f + ":3: key \"nic[0].speed\": unknown key"));
+    }
+    SECTION("wrong types") {
+        CHECK(run_error(d.vm_toml("cpus = \"4\"\n")) == f + ":2: key \"cpus\": expected an integer, got the string \"4\"");
+        CHECK(run_error(d.vm_toml("stats = 1\n")) == f + ":2: key \"stats\": expected true or false, got the integer 1");
+        CHECK(run_error(d.vm_toml("name = 3\n")) == f + ":2: key \"name\": expected a string, got the integer 3");
+        CHECK_THAT(run_error(d.vm_toml("mem = 1.5\n")), Catch::Contains("expected a size such as \"128M\""));
+        CHECK_THAT(run_error(d.vm_toml("nic = 1\n")), Catch::Contains("expected [[nic]] tables"));
+        CHECK_THAT(run_error(d.vm_toml("crossover = [1]\n")), Catch::Contains("expected VM names"));
+    }
+    SECTION("memory limits") {
+        CHECK(run_error(d.vm_toml("mem = \"8M\"\n")) == f + ":2: key \"mem\": \"8M\" is less than the minimum memory of 16M");
+        CHECK(run_error(d.vm_toml("mem = \"65G\"\n")) == f + ":2: key \"mem\": \"65G\" is more than the maximum memory of 64G");
+        CHECK_THAT(run_error(d.vm_toml("mem = 1000\n")), Catch::Contains("less than the minimum"));
+        CHECK_THAT(run_error(d.vm_toml("mem = -5\n")), Catch::Contains("is not a size"));
+        CHECK_THAT(run_error(d.vm_toml("mem = 100000001\n")), Catch::Contains("not a multiple of 4K"));
+        RunOptions opts;
+        opts.config = d.vm_toml("mem = 67108864\n");
+        CHECK(resolve_run_config(opts).memory_bytes == 64ull << 20);
+    }
+    SECTION("cpus") {
+        CHECK(run_error(d.vm_toml("cpus = 0\n")) == f + ":2: key \"cpus\": 0 vCPUs is out of range (1 to 64)");
+        CHECK_THAT(run_error(d.vm_toml("cpus = 65\n")), Catch::Contains("65 vCPUs is out of range"));
+    }
+    SECTION("missing kernel") {
+        CHECK(run_error(d.write("vm.toml", "name = \"a\"\n")) ==
+              f + ": no kernel given (use --kernel PATH or kernel = \"PATH\")");
+    }
+    SECTION("unreadable kernel") {
+        CHECK_THAT(run_error(d.write("vm.toml", "kernel = \"nope.elf\"\n")),
+                   Catch::StartsWith(f + ":1: key \"kernel\": \"" + (d.dir / "nope.elf").string() + "\" cannot be read"));
+        CHECK_THAT(run_error(d.write("vm.toml", "kernel = \".\"\n")), Catch::Contains("not a regular file"));
+    }
+    SECTION("unreadable initrd") {
+        CHECK_THAT(run_error(d.vm_toml("initrd = \"rd.img\"\n")), Catch::Contains("key \"initrd\": \""));
+    }
+    SECTION("malformed MAC") {
+        CHECK(run_error(d.vm_toml("[[nic]]\nmac = \"52:54:00:zz:00:01\"\n")) ==
+              f + ":3: key \"nic[0].mac\": \"52:54:00:zz:00:01\" is not a MAC address (use 52:54:00:12:34:56)");
+    }
+    SECTION("model") {
+        CHECK(run_error(d.vm_toml("[[nic]]\nmodel = \"rtl8139\"\n")) ==
+              f + ":3: key \"nic[0].model\": \"rtl8139\" is not a NIC model (use e1000 or virtio-net)");
+    }
+    SECTION("backend") {
+        CHECK_THAT(run_error(d.vm_toml("[[nic]]\nbackend = \"udp:5000\"\n")),
+                   Catch::StartsWith(f + ":3: key \"nic[0].backend\": \"udp:5000\" is not a valid backend"));
+    }
+    SECTION("crossover mode") {
+        CHECK(run_error(d.vm_toml("[[nic]]\nmode = \"zero\"\n")) ==
+              f + ":3: key \"nic[0].mode\": \"zero\" is not a crossover mode (use copy or window)");
+    }
+    SECTION("duplicate MAC within a VM") {
+        CHECK(run_error(d.vm_toml("[[nic]]\nmac = \"52:54:00:00:00:01\"\n[[nic]]\nmac = \"52:54:00:00:00:01\"\n")) ==
+              f + ":5: key \"nic[1].mac\": MAC 52:54:00:00:00:01 is already used by nic[0] of VM \"vm\"");
+    }
+    SECTION("console") {
+        CHECK(run_error(d.vm_toml("console = \"serial\"\n")) ==
+              f + ":2: key \"console\": \"serial\" is not a console (use stdout, none or file:PATH)");
+        CHECK_THAT(run_error(d.vm_toml("console = \"file:\"\n")), Catch::Contains("is not a console"));
+    }
+    SECTION("log level, cpu template, name") {
+        CHECK_THAT(run_error(d.vm_toml("log_level = \"loud\"\n")), Catch::Contains("\"loud\" is not a log level"));
+        CHECK_THAT(run_error(d.vm_toml("cpu_template = \"T2\"\n")), Catch::Contains("\"T2\" is not a CPU template"));
+        CHECK_THAT(run_error(d.vm_toml("name = \"my vm\"\n")), Catch::Contains("\"my vm\" is not a valid VM name"));
+        CHECK_THAT(run_error(d.vm_toml("name = \"auto\"\n")), Catch::Contains("reserved"));
+    }
+    SECTION("self crossover") {
+        CHECK(run_error(d.vm_toml("name = \"a\"\ncrossover = [\"a\"]\n")) ==
+              f + ":3: key \"crossover\": VM \"a\" cannot be its own crossover peer");
+    }
+    SECTION("TOML syntax") {
+        CHECK_THAT(run_error(d.vm_toml("mem = \n")), Catch::StartsWith(f + ":2:"));
+        CHECK_THAT(run_error(d.vm_toml("mem = \n")), Catch::Contains("TOML syntax error"));
+    }
+    SECTION("config file missing") {
+        CHECK_THAT(run_error(d.dir / "absent.toml"), Catch::StartsWith("--config: \""));
+    }
+}
+
+TEST_CASE("flag errors name the flag and value", "[config][errors]") {
+    ConfigDir d;
+    RunOptions base;
+    base.kernel = d.kernel.string();
+    auto err = [&](auto change) {
+        RunOptions o = base;
+        change(o);
+        return error_of([&] { resolve_run_config(o); });
+    };
+    CHECK(err([](RunOptions& o) { o.mem = "12Q"; }) == "--mem: \"12Q\" is not a size (use 64M, 1G)");
+    CHECK(err([](RunOptions& o) { o.mem = "15M"; }) == "--mem: \"15M\" is less than the minimum memory of 16M");
+    CHECK(err([](RunOptions& o) { o.mem = "128G"; }) == "--mem: \"128G\" is more than the maximum memory of 64G");
+    CHECK(err([](RunOptions& o) { o.cpus = 0; }) == "--cpus: 0 vCPUs is out of range (1 to 64)");
+    CHECK(err([](RunOptions& o) { o.cpus = -1; }) == "--cpus: -1 vCPUs is out of range (1 to 64)");
+    CHECK(err([](RunOptions& o) { o.cpus = 65; }) == "--cpus: 65 vCPUs is out of range (1 to 64)");
+    CHECK(err([](RunOptions& o) { o.console = "tty"; }) ==
+          "--console: \"tty\" is not a console (use stdout, none or file:PATH)");
+    CHECK(err([](RunOptions& o) { o.kernel = "/no/such/kernel"; }) ==
+          "--kernel: \"/no/such/kernel\" cannot be read: No such file or directory");
+    CHECK(err([](RunOptions& o) { o.kernel.reset(); }) ==
+          "command line: no kernel given (use --kernel PATH or kernel = \"PATH\")");
+    CHECK(err([](RunOptions& o) { o.initrd = "/no/initrd"; }) ==
+          "--initrd: \"/no/initrd\" cannot be read: No such file or directory");
+    CHECK(err([](RunOptions& o) { o.nics = {"e1000,mac=52:54:00:00:00:xx"}; }) ==
+          "--nic \"e1000,mac=52:54:00:00:00:xx\": mac: \"52:54:00:00:00:xx\" is not a MAC address (use "
+          "52:54:00:12:34:56)");
+    CHECK(err([](RunOptions& o) { o.nics = {"ne2k"}; }) ==
+          "--nic \"ne2k\": \"ne2k\" is not a NIC model (use e1000 or virtio-net)");
+    CHECK(err([](RunOptions& o) { o.nics = {"e1000,mac=52:54:00:00:00:01", "virtio-net,mac=52:54:00:00:00:01"}; }) ==
+          "--nic \"virtio-net,mac=52:54:00:00:00:01\": MAC 52:54:00:00:00:01 is already used by nic[0] of VM \"vm\"");
+    CHECK_THAT(err([](RunOptions& o) { o.nics = {"e1000,mode=zerocopy"}; }),
+               Catch::Contains("is not a crossover mode"));
+    CHECK_THAT(err([](RunOptions& o) { o.nics = {"e1000,backend=tcp:1"}; }), Catch::Contains("is not a valid backend"));
+    CHECK(err([](RunOptions& o) { o.name = "a"; o.crossover = {"a"}; }) ==
+          "--crossover: VM \"a\" cannot be its own crossover peer");
+    CHECK_THAT(err([](RunOptions& o) { o.crossover = {"auto", "b"}; }), Catch::Contains("\"auto\" cannot be combined"));
+    CHECK_THAT(err([](RunOptions& o) { o.log_level = "verbose"; }), Catch::StartsWith("--log-level: "));
+    CHECK_THAT(err([](RunOptions& o) { o.cpu_template = "x"; }), Catch::StartsWith("--cpu-template: "));
+    CHECK(err([](RunOptions& o) { o.cpu_template = "host"; }) == "(no error)");
+    CHECK_THAT(err([](RunOptions& o) { o.name = ""; }), Catch::StartsWith("--name: "));
+}
+
+TEST_CASE("parse_vm_table and validate_vm_config", "[config]") {
+    ConfigDir d;
+    auto table = toml::parse("kernel = \"" + d.kernel.string() + "\"\nname = \"t\"\n");
+    const VmConfig cfg = parse_vm_table(table, "inline");
+    CHECK(cfg.name == "t");
+
+    VmConfig manual;
+    manual.kernel = d.kernel;
+    manual.nics.emplace_back();
+    validate_vm_config(manual, "manual");
+    CHECK(manual.nics[0].mac == default_mac("vm", 0));
+
+    manual.memory_bytes = 1;
+    CHECK(error_of([&] { validate_vm_config(manual, "manual"); }) ==
+          "manual: key \"mem\": \"1\" is less than the minimum memory of 16M");
+}
+
+TEST_CASE("up files", "[config][up]") {
+    ConfigDir d;
+    const std::string f = (d.dir / "up.toml").string();
+    auto up = [&](const std::string& text) { return d.write("up.toml", text); };
+    auto up_error = [&](const std::string& text) {
+        const auto p = up(text);
+        return error_of([&] { load_up_file(p); });
+    };
+
+    SECTION("a crossover pair") {
+        const auto vms = load_up_file(up(R"(
+broker = "broker.sock"
+[[vm]]
+name = "vm-a"
+kernel = "kernel.elf"
+crossover = ["vm-b"]
+[[vm]]
+name = "vm-b"
+kernel = "kernel.elf"
+broker = "/other.sock"
+[[vm.nic]]
+model = "virtio-net"
+crossover = ["vm-a"]
+[[vm]]
+name = "vm-c"
+kernel = "kernel.elf"
+crossover = "auto"
+)"));
+        REQUIRE(vms.size() == 3);
+        CHECK(vms[0].broker == d.dir / "broker.sock");
+        CHECK(vms[1].broker == fs::path("/other.sock"));
+        CHECK(vms[0].nics[0].crossover == std::vector<std::string>{"vm-b"});
+        CHECK(vms[1].nics[0].model == "virtio-net");
+        CHECK(vms[0].nics[0].mac != vms[1].nics[0].mac);
+        CHECK(vms[2].nics[0].crossover == std::vector<std::string>{"auto"});
+    }
+    SECTION("duplicate names") {
+        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n") ==
+              f + ":5: key \"vm[1].name\": VM name \"a\" is also used by vm[0] (give each [[vm]] its own name = \"...\")");
+    }
+    SECTION("duplicate MACs across VMs") {
+        CHECK(up_error(R"([[vm]]
+name = "a"
+kernel = "kernel.elf"
+[[vm.nic]]
+mac = "52:54:00:00:00:01"
+[[vm]]
+name = "b"
+kernel = "kernel.elf"
+[[vm.nic]]
+mac = "52:54:00:00:00:01"
+)") == f + ":10: key \"vm[1].nic[0].mac\": MAC 52:54:00:00:00:01 is also used by nic[0] of VM \"a\"");
+    }
+    SECTION("peer that is not in the file") {
+        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\ncrossover = [\"ghost\"]\n") ==
+              f + ":4: key \"vm[0].crossover\": crossover peer \"ghost\" is not a VM in this file (VMs: a)");
+        CHECK_THAT(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.nic]]\ncrossover = [\"b\", \"ghost\"]\n"
+                            "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\n"),
+                   Catch::StartsWith(f + ":5: key \"vm[0].nic[0].crossover\": crossover peer \"ghost\""));
+    }
+    SECTION("errors inside a [[vm]] name its index") {
+        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmem = \"1X\"\n") ==
+              f + ":4: key \"vm[0].mem\": \"1X\" is not a size (use 64M, 1G)");
+        CHECK(up_error("[[vm]]\nname = \"a\"\n") ==
+              f + ": vm[0]: no kernel given (use --kernel PATH or kernel = \"PATH\")");
+    }
+    SECTION("top level") {
+        CHECK_THAT(up_error("kernel = \"kernel.elf\"\n"), Catch::StartsWith(f + ":1: key \"kernel\": unknown key"));
+        CHECK_THAT(up_error("broker = \"b.sock\"\n"), Catch::Contains("no [[vm]] tables"));
+        CHECK_THAT(up_error("vm = 3\n"), Catch::Contains("expected [[vm]] tables"));
+    }
+}

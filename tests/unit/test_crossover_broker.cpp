@@ -1,0 +1,329 @@
+// The broker end to end, in-process: a broker thread on a temporary socket,
+// VMs played by BrokerClients with real memfds and eventfds.
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "test_crossover_util.hpp"
+#include "xover/crossover/broker.hpp"
+#include "xover/crossover/broker_state.hpp"
+#include "xover/crossover/client.hpp"
+#include "xover/crossover/detector.hpp"
+
+using namespace xover::crossover;
+using xover::crossover::test::FakeNic;
+using xover::crossover::test::mac;
+
+namespace {
+
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/xover-broker-test-XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+// A broker serving on its own thread for the duration of a test.
+struct BrokerThread {
+    Broker broker;
+    std::thread thread;
+    explicit BrokerThread(BrokerOptions o) : broker(std::move(o)), thread([this] { broker.run(); }) {}
+    ~BrokerThread() {
+        broker.stop();
+        thread.join();
+    }
+};
+
+struct Recorder : LinkHandler {
+    std::vector<std::shared_ptr<PeerLink>> up;
+    std::vector<std::uint64_t> down;
+    bool lost = false;
+    void link_up(std::shared_ptr<PeerLink> link) override { up.push_back(std::move(link)); }
+    void link_down(std::uint64_t id, std::uint32_t) override {
+        down.push_back(id);
+        std::erase_if(up, [id](const auto& l) { return l->id == id; });
+    }
+    void broker_lost() override { lost = true; }
+};
+
+// A fake VM: one NIC, a client, a handler.
+struct FakeVm {
+    std::string name;
+    FakeNic nic;
+    BrokerClient client;
+    Recorder links;
+
+    FakeVm(const std::filesystem::path& sock, std::string vm_name, std::uint8_t mac_last,
+           std::vector<std::string> peers, bool auto_peer = false)
+        : name(std::move(vm_name)), nic(name), client(connect_broker(sock)) {
+        Register reg{name, static_cast<std::int32_t>(::getpid()), {}};
+        reg.nics.push_back(nic.registration(0, mac(mac_last), std::move(peers), auto_peer));
+        client.register_vm(std::move(reg));
+    }
+
+    // Runs the VM's I/O loop until `done` holds (or 5 s pass).
+    bool pump_until(const std::function<bool()>& done) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!done()) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            pollfd p{client.fd(), POLLIN, 0};
+            if (::poll(&p, 1, 50) > 0) client.on_readable(links);
+        }
+        return true;
+    }
+    void pump_briefly() {
+        pollfd p{client.fd(), POLLIN, 0};
+        if (::poll(&p, 1, 100) > 0) client.on_readable(links);
+    }
+};
+
+std::uint8_t* own_ram(FakeVm& vm, SharedMapping& keep) {
+    keep = SharedMapping(vm.nic.ram.get(), vm.nic.ram_size);
+    return keep.data();
+}
+
+bool eventfd_fired(int fd) {
+    std::uint64_t v = 0;
+    return ::read(fd, &v, sizeof v) == sizeof v && v > 0;
+}
+
+}  // namespace
+
+TEST_CASE("broker: static pair links, shares memory, tears down and re-links", "[crossover][broker]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    BrokerThread b({sock});
+
+    FakeVm a(sock, "vm-a", 1, {"vm-b"});
+    auto b1 = std::make_unique<FakeVm>(sock, "vm-b", 2, std::vector<std::string>{"vm-a"});
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    REQUIRE(b1->pump_until([&] { return b1->links.up.size() == 1; }));
+
+    PeerLink& ab = *a.links.up[0];
+    PeerLink& ba = *b1->links.up[0];
+    CHECK(ab.id == ba.id);
+    CHECK(ab.peer_vm == "vm-b");
+    CHECK(ab.peer_mac == mac(2));
+    CHECK(ab.peer_model == "e1000");
+    CHECK(ab.mode == LinkMode::Copy);
+    CHECK_FALSE(ab.automatic);
+    CHECK(ba.peer_vm == "vm-a");
+
+    // B's guest writes its RAM; A reads it through the peer mapping, and the other way round.
+    SharedMapping b_ram_keep, a_ram_keep;
+    std::memcpy(own_ram(*b1, b_ram_keep) + 0x2000, "from b", 6);
+    auto seen = ab.peer_memory.span(0x2000, 6);
+    REQUIRE(seen.size() == 6);
+    CHECK(std::memcmp(seen.data(), "from b", 6) == 0);
+    std::memcpy(ba.peer_memory.span(0x3000, 6).data(), "from a", 6);
+    CHECK(std::memcmp(own_ram(a, a_ram_keep) + 0x3000, "from a", 6) == 0);
+    CHECK(ab.peer_memory.span(a.nic.ram_size, 1).empty());  // out of the peer's RAM
+
+    // A produces into B's state page and interrupts B.
+    b1->nic.state.state().set_ims(0x80);
+    CHECK(ab.peer_state().raise(0x80));
+    ab.interrupt_peer();
+    CHECK(eventfd_fired(b1->nic.irq.get()));
+    CHECK(b1->nic.state.state().take_icr() == 0x80);
+    ba.ring_peer_doorbell();
+    CHECK(eventfd_fired(a.nic.doorbell.get()));
+
+    // Per-link counters reach `xover status`.
+    ab.counters().frames.fetch_add(5);
+    ab.counters().bytes.fetch_add(300);
+    std::string json = request_status(sock, true);
+    CHECK_THAT(json, Catch::Contains("\"a_to_b\":{\"frames\":5,\"bytes\":300"));
+    CHECK_THAT(json, Catch::Contains("\"name\":\"vm-b\""));
+    std::string table = request_status(sock, false);
+    CHECK_THAT(table, Catch::Contains("VMs: 2"));
+    CHECK_THAT(table, Catch::Contains("Links: 1"));
+    CHECK_THAT(table, Catch::Contains("vm-a#0"));
+
+    // B dies (its socket hangs up, as on SIGKILL): A is told.
+    std::uint64_t old_id = ab.id;
+    b1.reset();
+    REQUIRE(a.pump_until([&] { return a.links.down.size() == 1; }));
+    CHECK(a.links.down[0] == old_id);
+    CHECK(a.links.up.empty());
+
+    // B restarts under the same name and MAC: linked again.
+    FakeVm b2(sock, "vm-b", 2, {"vm-a"});
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    CHECK(a.links.up[0]->id != old_id);
+    CHECK(a.links.up[0]->producer_slot < kMaxProducerSlots);
+}
+
+TEST_CASE("broker: duplicate name and MAC are refused with the reason", "[crossover][broker]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    BrokerThread b({sock});
+    FakeVm a(sock, "vm-a", 1, {"vm-b"});
+    try {
+        FakeVm dup(sock, "vm-a", 3, {"vm-b"});
+        FAIL("duplicate name accepted");
+    } catch (const xover::Error& e) {
+        CHECK_THAT(e.what(), Catch::Contains("VM 'vm-a' refused by the crossover broker: a VM named 'vm-a' is already registered"));
+    }
+    CHECK_THROWS_WITH(FakeVm(sock, "vm-c", 1, {"vm-a"}), Catch::Contains("MAC 52:54:00:12:34:01 is already used by VM 'vm-a'"));
+    // The refused VMs left no trace.
+    CHECK_THAT(request_status(sock, false), Catch::Contains("VMs: 1"));
+}
+
+TEST_CASE("broker: a memfd that could shrink under a peer is refused", "[crossover][broker]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    BrokerThread b({sock});
+    FakeNic nic("unsealed");
+    BrokerClient c(connect_broker(sock));
+    Register reg{"vm-u", 1, {}};
+    reg.nics.push_back(nic.registration(0, mac(5), {"x"}));
+    reg.nics[0].ram = xover::kvm::UniqueFd(::memfd_create("plain", MFD_CLOEXEC));
+    REQUIRE(::ftruncate(reg.nics[0].ram.get(), nic.ram_size) == 0);
+    CHECK_THROWS_WITH(c.register_vm(std::move(reg)), Catch::Contains("not sealed against shrinking"));
+}
+
+TEST_CASE("broker: auto wiring via FrameSeen", "[crossover][broker]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    BrokerThread b({sock});
+    FakeVm a(sock, "vm-a", 1, {}, true);
+    FakeVm c(sock, "vm-c", 3, {"vm-x"});
+    FakeVm d(sock, "vm-d", 4, {});  // no crossover at all
+    a.pump_briefly();
+    CHECK(a.links.up.empty());  // auto waits for traffic
+
+    // The VM's detector: vm-a sends a frame to vm-c's MAC, has no link, reports it.
+    PeerTable table;
+    std::uint8_t frame[60] = {0x52, 0x54, 0x00, 0x12, 0x34, 3, 0x52, 0x54, 0x00, 0x12, 0x34, 1, 0x08, 0x00};
+    auto verdict = table.classify(frame);
+    CHECK(verdict.verdict == PeerTable::Verdict::Unknown);
+    auto now = std::chrono::steady_clock::now();
+    REQUIRE(table.should_report(mac(3), now));
+    CHECK_FALSE(table.should_report(mac(3), now));  // rate-limited
+    REQUIRE(a.client.report_frame_seen(0, mac(3)));
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    REQUIRE(c.pump_until([&] { return c.links.up.size() == 1; }));
+    CHECK(a.links.up[0]->automatic);
+    CHECK(a.links.up[0]->peer_vm == "vm-c");
+    REQUIRE(table.add(a.links.up[0]));
+    verdict = table.classify(frame);
+    CHECK(verdict.verdict == PeerTable::Verdict::Peer);
+    CHECK(verdict.peer->peer_vm == "vm-c");
+
+    // vm-d never configured crossover: a frame to it makes no link.
+    REQUIRE(a.client.report_frame_seen(0, mac(4)));
+    a.pump_briefly();
+    d.pump_briefly();
+    CHECK(a.links.up.size() == 1);
+    CHECK(d.links.up.empty());
+    CHECK_THAT(request_status(sock, true), Catch::Contains("\"wiring\":\"auto\""));
+}
+
+TEST_CASE("broker: a malformed client is dropped, others are served", "[crossover][broker]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    BrokerThread b({sock});
+    FakeVm a(sock, "vm-a", 1, {"vm-b"});
+    auto bad = connect_broker(sock);
+    REQUIRE(bad);
+    std::uint8_t junk[20] = {1, 2, 3};
+    REQUIRE(::send(bad.get(), junk, sizeof junk, 0) == sizeof junk);
+    pollfd p{bad.get(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 5000) == 1);
+    CHECK(receive_message(bad.get()).status == Received::Status::Closed);  // broker hung up on it
+    // A registered VM that misbehaves is removed (its peers would get LinkDown).
+    FakeVm b2(sock, "vm-b", 2, {"vm-a"});
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    REQUIRE(send_message(b2.client.fd(), RegisterOk{}));  // not something a VM may send
+    REQUIRE(a.pump_until([&] { return a.links.down.size() == 1; }));
+    CHECK_THAT(request_status(sock, false), Catch::Contains("VMs: 1"));
+}
+
+TEST_CASE("broker: --exit-when-idle ends after the last VM leaves", "[crossover][broker]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    Broker broker({sock, true});
+    std::atomic<bool> finished{false};
+    std::thread t([&] {
+        broker.run();
+        finished = true;
+    });
+    {
+        FakeVm a(sock, "vm-a", 1, {"vm-b"});
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        CHECK_FALSE(finished.load());
+    }
+    for (int i = 0; i < 300 && !finished; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(finished.load());
+    if (!finished) broker.stop();
+    t.join();
+}
+
+TEST_CASE("broker: one broker per socket path", "[crossover][broker]") {
+    TempDir dir;
+    auto sock = dir.path / "sub" / "broker.sock";  // the directory is created
+    BrokerThread b({sock});
+    CHECK_THROWS_AS(Broker({sock}), BrokerAlreadyRunning);
+    auto fd = ensure_broker(sock);  // already listening: just connects
+    CHECK(fd);
+    CHECK_FALSE(connect_broker(dir.path / "nobody.sock"));
+}
+
+TEST_CASE("ensure_broker starts `xover broker --exit-when-idle` when none listens", "[crossover][broker]") {
+    auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "xover";
+    if (!std::filesystem::exists(exe)) {
+        WARN("no xover binary next to the test binary; skipped");
+        return;
+    }
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    {
+        BrokerClient c(ensure_broker(sock, exe));
+        Register reg{"vm-a", 1, {}};
+        c.register_vm(std::move(reg));
+        CHECK_THAT(request_status(sock, false), Catch::Contains("vm-a"));
+    }
+    // The last (only) VM left: the broker exits and stops listening.
+    bool gone = false;
+    for (int i = 0; i < 300 && !gone; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        gone = !connect_broker(sock);
+    }
+    CHECK(gone);
+}
+
+TEST_CASE("default broker path follows XDG_RUNTIME_DIR", "[crossover][broker]") {
+    const char* old = std::getenv("XDG_RUNTIME_DIR");
+    std::string saved = old ? old : "";
+    ::setenv("XDG_RUNTIME_DIR", "/tmp/rt", 1);
+    CHECK(default_broker_path() == "/tmp/rt/xover/broker.sock");
+    ::unsetenv("XDG_RUNTIME_DIR");
+    CHECK(default_broker_path() == "/run/xover/broker.sock");
+    if (old) ::setenv("XDG_RUNTIME_DIR", saved.c_str(), 1);
+}
+
+TEST_CASE("PeerGuestMemory follows the 32-bit hole layout", "[crossover][broker]") {
+    std::vector<std::uint8_t> ram(16);
+    PeerGuestMemory small(ram.data(), ram.size());
+    CHECK(small.span(0, 16).size() == 16);
+    CHECK(small.span(8, 9).empty());
+    CHECK(small.span(~0ull, 2).empty());
+    CHECK(small.span(0, 0).empty());
+    // A 4 GiB guest: bytes 3G..4G of the memfd appear at GPA 4G..5G.
+    PeerGuestMemory big(reinterpret_cast<std::uint8_t*>(0x1000), 4ull << 30);
+    CHECK(big.span(kLowRamEnd - 4, 4).data() == reinterpret_cast<std::uint8_t*>(0x1000 + kLowRamEnd - 4));
+    CHECK(big.span(kLowRamEnd - 4, 8).empty());  // runs into the hole
+    CHECK(big.span(kHighRamStart, 4).data() == reinterpret_cast<std::uint8_t*>(0x1000 + kLowRamEnd));
+    CHECK(big.span(kHighRamStart + (1ull << 30) - 4, 8).empty());
+}

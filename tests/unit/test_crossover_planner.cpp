@@ -1,0 +1,168 @@
+// LinkPlanner: who gets linked with whom, and when.
+#include <catch2/catch.hpp>
+
+#include "test_crossover_util.hpp"
+#include "xover/crossover/link_planner.hpp"
+
+#include <set>
+
+using namespace xover::crossover;
+using xover::crossover::test::mac;
+
+namespace {
+
+xover::net::MacAddress net_broadcast() { return xover::net::MacAddress{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}; }
+
+PlannedVm vm(std::string name, std::uint8_t mac_last, std::vector<std::string> peers, bool auto_peer = false,
+             LinkMode mode = LinkMode::Copy) {
+    return PlannedVm{std::move(name), {PlannedNic{0, mac(mac_last), "e1000", std::move(peers), auto_peer, mode}}};
+}
+
+bool connects(const Link& l, const std::string& x, const std::string& y) {
+    return (l.a.vm == x && l.b.vm == y) || (l.a.vm == y && l.b.vm == x);
+}
+
+}  // namespace
+
+TEST_CASE("static link when both list each other, in either order", "[crossover][planner]") {
+    LinkPlanner p;
+    bool a_first = GENERATE(true, false);
+    auto first = a_first ? vm("a", 1, {"b"}) : vm("b", 2, {"a"});
+    auto second = a_first ? vm("b", 2, {"a"}) : vm("a", 1, {"b"});
+    auto r1 = p.add_vm(first);
+    REQUIRE_FALSE(r1.error);
+    CHECK(r1.plan.empty());  // the peer is not here yet
+    auto r2 = p.add_vm(second);
+    REQUIRE_FALSE(r2.error);
+    REQUIRE(r2.plan.up.size() == 1);
+    const Link& l = r2.plan.up[0];
+    CHECK(connects(l, "a", "b"));
+    CHECK_FALSE(l.automatic);
+    CHECK(l.mode == LinkMode::Copy);
+    CHECK(p.links().size() == 1);
+}
+
+TEST_CASE("one side listing the other is enough; the other must enable crossover", "[crossover][planner]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"})).error);
+    SECTION("b lists someone else") {
+        auto r = p.add_vm(vm("b", 2, {"c"}));
+        REQUIRE(r.plan.up.size() == 1);
+        CHECK(connects(r.plan.up[0], "a", "b"));
+    }
+    SECTION("b has no crossover configuration: never linked, never mapped") {
+        auto r = p.add_vm(vm("b", 2, {}));
+        CHECK(r.plan.empty());
+        CHECK(p.frame_seen("a", 0, mac(2)).empty());
+        CHECK(LinkPlanner::allowance("a", *p.vms().at("a").nic(0), "b", *p.vms().at("b").nic(0)) ==
+              Allowance::Never);
+    }
+}
+
+TEST_CASE("a VM that is nobody's peer gets no link, not even from frames", "[crossover][planner]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"})).error);
+    REQUIRE_FALSE(p.add_vm(vm("b", 2, {"a"})).error);
+    auto r = p.add_vm(vm("c", 3, {"d"}));
+    CHECK(r.plan.empty());
+    CHECK(p.frame_seen("c", 0, mac(1)).empty());
+    CHECK(p.frame_seen("a", 0, mac(3)).empty());
+    CHECK(p.links().size() == 1);
+}
+
+TEST_CASE("auto: linked on the first frame, only once, unicast only", "[crossover][planner]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {}, true)).error);
+    auto r = p.add_vm(vm("b", 2, {"x"}));  // crossover-enabled, doesn't name a
+    CHECK(r.plan.empty());                 // auto waits for traffic
+    CHECK(p.frame_seen("a", 0, net_broadcast()).empty());
+    CHECK(p.frame_seen("a", 0, mac(99)).empty());  // nobody has that MAC
+    CHECK(p.frame_seen("a", 7, mac(2)).empty());   // no such NIC
+    auto seen = p.frame_seen("b", 0, mac(1));      // either direction may trigger it
+    REQUIRE(seen.up.size() == 1);
+    CHECK(seen.up[0].automatic);
+    CHECK(connects(seen.up[0], "a", "b"));
+    CHECK(p.frame_seen("a", 0, mac(2)).empty());  // already linked
+}
+
+TEST_CASE("window mode only when both NICs ask for it", "[crossover][planner]") {
+    LinkPlanner p;
+    bool b_window = GENERATE(true, false);
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"}, false, LinkMode::Window)).error);
+    auto r = p.add_vm(vm("b", 2, {"a"}, false, b_window ? LinkMode::Window : LinkMode::Copy));
+    REQUIRE(r.plan.up.size() == 1);
+    CHECK(r.plan.up[0].mode == (b_window ? LinkMode::Window : LinkMode::Copy));
+}
+
+TEST_CASE("teardown on disconnect and re-link on restart", "[crossover][planner]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"})).error);
+    auto first = p.add_vm(vm("b", 2, {"a"})).plan.up.at(0);
+    auto gone = p.remove_vm("b");
+    REQUIRE(gone.down.size() == 1);
+    CHECK(gone.down[0].id == first.id);
+    CHECK(p.links().empty());
+    CHECK(p.remove_vm("b").empty());  // twice is harmless
+
+    auto again = p.add_vm(vm("b", 2, {"a"}));  // same name and MAC: allowed again
+    REQUIRE_FALSE(again.error);
+    REQUIRE(again.plan.up.size() == 1);
+    CHECK(again.plan.up[0].id != first.id);
+    CHECK(connects(again.plan.up[0], "a", "b"));
+}
+
+TEST_CASE("duplicates are refused with a clear reason and change nothing", "[crossover][planner]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"})).error);
+    SECTION("name") {
+        auto r = p.add_vm(vm("a", 5, {"b"}));
+        REQUIRE(r.error);
+        CHECK_THAT(*r.error, Catch::Contains("a VM named 'a' is already registered"));
+    }
+    SECTION("MAC of another VM") {
+        auto r = p.add_vm(vm("b", 1, {"a"}));
+        REQUIRE(r.error);
+        CHECK_THAT(*r.error, Catch::Contains("52:54:00:12:34:01 is already used by VM 'a'"));
+        CHECK(p.links().empty());
+        CHECK(p.vms().size() == 1);
+    }
+    SECTION("MAC twice within one VM") {
+        PlannedVm two{"c", {PlannedNic{0, mac(7), "e1000", {"a"}}, PlannedNic{1, mac(7), "e1000", {"a"}}}};
+        auto r = p.add_vm(two);
+        REQUIRE(r.error);
+        CHECK_THAT(*r.error, Catch::Contains("used by two NICs"));
+    }
+    SECTION("multicast MAC") {
+        PlannedVm m{"c", {PlannedNic{0, net_broadcast(), "e1000", {"a"}}}};
+        CHECK(p.add_vm(m).error);
+    }
+    CHECK(p.vms().size() == 1);
+}
+
+TEST_CASE("one-to-many: a NIC links with every allowed peer, up to the slot limit", "[crossover][planner]") {
+    LinkPlanner p;
+    std::vector<std::string> all;
+    for (unsigned i = 0; i < kMaxProducerSlots + 2; ++i) all.push_back("p" + std::to_string(i));
+    REQUIRE_FALSE(p.add_vm(vm("hub", 200, all)).error);
+    for (unsigned i = 0; i < kMaxProducerSlots + 2; ++i)
+        REQUIRE_FALSE(p.add_vm(vm(all[i], static_cast<std::uint8_t>(i + 1), {})).error);
+    CHECK(p.links().empty());  // peers without crossover config are never linked
+    // Now peers that name the hub.
+    LinkPlanner q;
+    REQUIRE_FALSE(q.add_vm(vm("hub", 200, all)).error);
+    std::set<std::uint32_t> hub_slots;
+    for (unsigned i = 0; i < kMaxProducerSlots + 2; ++i) {
+        auto r = q.add_vm(vm(all[i], static_cast<std::uint8_t>(i + 1), {"hub"}));
+        REQUIRE_FALSE(r.error);
+        if (i < kMaxProducerSlots) {
+            REQUIRE(r.plan.up.size() == 1);
+            hub_slots.insert(r.plan.up[0].slot_in_a);  // a = hub (registered first)
+        } else {
+            CHECK(r.plan.up.empty());  // no free counter slot on the hub
+        }
+    }
+    CHECK(hub_slots.size() == kMaxProducerSlots);  // distinct slots
+    // A slot freed by a departure is reused.
+    q.remove_vm(all[0]);
+    CHECK(q.frame_seen(all[kMaxProducerSlots], 0, mac(200)).up.size() == 1);
+}

@@ -1,0 +1,215 @@
+// Broker protocol: every message survives a trip through a SOCK_SEQPACKET
+// socket pair with its fds, and malformed packets are refused cleanly.
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+
+#include "test_crossover_util.hpp"
+
+using namespace xover::crossover;
+using xover::crossover::test::FakeNic;
+using xover::crossover::test::mac;
+using xover::crossover::test::same_file;
+
+namespace {
+
+Message round_trip(Message m) {
+    auto [a, b] = seqpacket_pair();
+    REQUIRE(send_message(a.get(), m));
+    Received r = receive_message(b.get());
+    REQUIRE(r.status == Received::Status::Message);
+    return std::move(*r.message);
+}
+
+// Sends raw bytes (with optional fds) as one packet.
+void send_raw(int sock, const std::vector<std::uint8_t>& bytes, std::vector<int> fds = {}) {
+    iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<std::uint8_t> control(CMSG_SPACE(fds.size() * sizeof(int)));
+    if (!fds.empty()) {
+        msg.msg_control = control.data();
+        msg.msg_controllen = control.size();
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+        std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+    }
+    REQUIRE(::sendmsg(sock, &msg, 0) == static_cast<ssize_t>(bytes.size()));
+}
+
+int open_fd_count() {
+    int n = 0;
+    for (int fd = 0; fd < 1024; ++fd)
+        if (::fcntl(fd, F_GETFD) >= 0) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("Register round trip carries every field and the NICs' fds", "[crossover][protocol]") {
+    FakeNic n0("a0"), n1("a1", 2 << 20);
+    Register reg;
+    reg.vm_name = "vm-a";
+    reg.pid = 4242;
+    reg.nics.push_back(n0.registration(0, mac(1), {"vm-b", "vm-c"}));
+    reg.nics.push_back(n1.registration(3, mac(2), {}, true, LinkMode::Window));
+    reg.nics[1].window_size = 0;  // no window fd: encoded as "none"
+
+    Message m = round_trip(Message(std::move(reg)));
+    REQUIRE(std::holds_alternative<Register>(m));
+    auto& r = std::get<Register>(m);
+    CHECK(r.vm_name == "vm-a");
+    CHECK(r.pid == 4242);
+    REQUIRE(r.nics.size() == 2);
+    CHECK(r.nics[0].index == 0);
+    CHECK(r.nics[0].mac == mac(1));
+    CHECK(r.nics[0].model == "e1000");
+    CHECK(r.nics[0].peers == std::vector<std::string>{"vm-b", "vm-c"});
+    CHECK_FALSE(r.nics[0].auto_peer);
+    CHECK(r.nics[0].mode == LinkMode::Copy);
+    CHECK(r.nics[0].ram_size == 1 << 20);
+    CHECK(same_file(r.nics[0].ram.get(), n0.ram.get()));
+    CHECK(same_file(r.nics[0].state.get(), n0.state.fd()));
+    CHECK(same_file(r.nics[0].irq.get(), n0.irq.get()));
+    CHECK(same_file(r.nics[0].doorbell.get(), n0.doorbell.get()));
+    CHECK_FALSE(r.nics[0].window);
+    CHECK(r.nics[1].index == 3);
+    CHECK(r.nics[1].auto_peer);
+    CHECK(r.nics[1].mode == LinkMode::Window);
+    CHECK(r.nics[1].ram_size == 2 << 20);
+    CHECK(same_file(r.nics[1].ram.get(), n1.ram.get()));
+}
+
+TEST_CASE("LinkUp round trip: the receiver can map the peer's memory", "[crossover][protocol]") {
+    FakeNic peer("peer");
+    LinkUp up;
+    up.link_id = 77;
+    up.local_nic = 1;
+    up.peer_vm = "vm-b";
+    up.peer_nic = 2;
+    up.peer_mac = mac(9);
+    up.peer_model = "virtio-net";
+    up.mode = LinkMode::Window;
+    up.automatic = true;
+    up.producer_slot = 5;
+    up.peer_ram_size = peer.ram_size;
+    NicRegistration fds = peer.registration(0, mac(9), {"x"});
+    up.peer_ram = std::move(fds.ram);
+    up.peer_state = std::move(fds.state);
+    up.peer_irq = std::move(fds.irq);
+    up.peer_doorbell = std::move(fds.doorbell);
+
+    Message m = round_trip(Message(std::move(up)));
+    auto& r = std::get<LinkUp>(m);
+    CHECK(r.link_id == 77);
+    CHECK(r.local_nic == 1);
+    CHECK(r.peer_vm == "vm-b");
+    CHECK(r.peer_nic == 2);
+    CHECK(r.peer_mac == mac(9));
+    CHECK(r.peer_model == "virtio-net");
+    CHECK(r.mode == LinkMode::Window);
+    CHECK(r.automatic);
+    CHECK(r.producer_slot == 5);
+    SharedMapping theirs(r.peer_ram.get(), r.peer_ram_size);
+    SharedMapping ours(peer.ram.get(), peer.ram_size);
+    std::memcpy(ours.data() + 4096, "crossover", 9);
+    CHECK(std::memcmp(theirs.data() + 4096, "crossover", 9) == 0);
+}
+
+TEST_CASE("small messages round trip", "[crossover][protocol]") {
+    CHECK(std::holds_alternative<RegisterOk>(round_trip(RegisterOk{})));
+    CHECK(std::get<RegisterError>(round_trip(RegisterError{"MAC taken"})).reason == "MAC taken");
+    auto down = std::get<LinkDown>(round_trip(LinkDown{12, 3, "VM 'b' left"}));
+    CHECK((down.link_id == 12 && down.local_nic == 3 && down.reason == "VM 'b' left"));
+    auto seen = std::get<FrameSeen>(round_trip(FrameSeen{2, mac(7)}));
+    CHECK((seen.nic == 2 && seen.dst == mac(7)));
+    CHECK(std::get<StatusRequest>(round_trip(StatusRequest{true})).json);
+    CHECK(std::get<StatusReply>(round_trip(StatusReply{"VMs: 0\n"})).text == "VMs: 0\n");
+}
+
+TEST_CASE("closed and empty sockets", "[crossover][protocol]") {
+    auto [a, b] = seqpacket_pair();
+    CHECK(receive_message(b.get()).status == Received::Status::WouldBlock);
+    a.reset();
+    CHECK(receive_message(b.get()).status == Received::Status::Closed);
+    CHECK_FALSE(send_message(b.get(), RegisterOk{}));  // no SIGPIPE, just false
+}
+
+TEST_CASE("malformed packets are ProtocolErrors and leak no fds", "[crossover][protocol]") {
+    auto [a, b] = seqpacket_pair();
+    EncodedMessage good = encode(FrameSeen{1, mac(1)});
+    int before = open_fd_count();
+
+    SECTION("shorter than a header") { send_raw(a.get(), {1, 2, 3}); }
+    SECTION("bad magic") {
+        auto bytes = good.bytes;
+        bytes[0] ^= 0xff;
+        send_raw(a.get(), bytes);
+    }
+    SECTION("other protocol version") {
+        auto bytes = good.bytes;
+        bytes[4] = 99;
+        send_raw(a.get(), bytes);
+    }
+    SECTION("unknown type") {
+        auto bytes = good.bytes;
+        bytes[6] = 200;
+        send_raw(a.get(), bytes);
+    }
+    SECTION("payload shorter than declared") {
+        auto bytes = good.bytes;
+        bytes.pop_back();
+        send_raw(a.get(), bytes);
+    }
+    SECTION("trailing bytes") {
+        auto bytes = good.bytes;
+        bytes.push_back(0);
+        bytes[8] += 1;  // keep the length field consistent with the packet
+        send_raw(a.get(), bytes);
+    }
+    SECTION("fds attached that the header does not declare") {
+        FakeNic n("x");
+        send_raw(a.get(), good.bytes, {n.irq.get(), n.doorbell.get()});
+    }
+    SECTION("fd index out of range") {
+        FakeNic n("x");
+        Register reg;
+        reg.vm_name = "v";
+        reg.nics.push_back(n.registration(0, mac(1), {"w"}));
+        Message keep(std::move(reg));  // owns the fds while they are sent
+        EncodedMessage e = encode(keep);
+        // Declare and attach only 2 of the 4 fds the payload refers to.
+        std::uint32_t two = 2;
+        std::memcpy(e.bytes.data() + 12, &two, 4);
+        e.fds.resize(2);
+        send_raw(a.get(), e.bytes, e.fds);
+    }
+    SECTION("oversize string length") {
+        EncodedMessage e = encode(RegisterError{"x"});
+        std::uint32_t huge = 0x7fffffff;
+        std::memcpy(e.bytes.data() + kHeaderSize, &huge, 4);
+        send_raw(a.get(), e.bytes);
+    }
+    SECTION("bad boolean") {
+        EncodedMessage e = encode(StatusRequest{false});
+        e.bytes[kHeaderSize] = 7;
+        send_raw(a.get(), e.bytes);
+    }
+    CHECK_THROWS_AS(receive_message(b.get()), ProtocolError);
+    CHECK(open_fd_count() <= before + 0);
+}
+
+TEST_CASE("encode refuses fields beyond the limits", "[crossover][protocol]") {
+    Register reg;
+    reg.vm_name = std::string(kMaxNameLength + 1, 'x');
+    CHECK_THROWS_AS(encode(Message(std::move(reg))), ProtocolError);
+    Register many;
+    many.vm_name = "v";
+    many.nics.resize(kMaxNicsPerVm + 1);
+    CHECK_THROWS_AS(encode(Message(std::move(many))), ProtocolError);
+}

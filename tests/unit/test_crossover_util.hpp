@@ -1,0 +1,56 @@
+// Builders for crossover tests: a fake VM's NIC with real memfds and
+// eventfds, as `xover run` would register it.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "xover/crossover/protocol.hpp"
+#include "xover/crossover/shared_memory.hpp"
+
+namespace xover::crossover::test {
+
+inline net::MacAddress mac(std::uint8_t last) { return net::MacAddress{{0x52, 0x54, 0x00, 0x12, 0x34, last}}; }
+
+inline kvm::UniqueFd eventfd_for_test() { return kvm::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)); }
+
+// What a VM keeps for one NIC: its RAM, state page and eventfds.
+struct FakeNic {
+    kvm::UniqueFd ram;
+    std::uint64_t ram_size = 0;
+    SharedStatePage state;
+    kvm::UniqueFd irq = eventfd_for_test();
+    kvm::UniqueFd doorbell = eventfd_for_test();
+
+    FakeNic(const std::string& name, std::uint64_t size = 1 << 20)
+        : ram(create_sealed_memfd(name + "-ram", size)), ram_size(size), state(SharedStatePage::create(name + "-state", 0)) {}
+
+    // A registration carrying duplicates of this NIC's fds.
+    NicRegistration registration(std::uint32_t index, net::MacAddress m, std::vector<std::string> peers,
+                                 bool auto_peer = false, LinkMode mode = LinkMode::Copy) const {
+        NicRegistration r;
+        r.index = index;
+        r.mac = m;
+        r.model = "e1000";
+        r.peers = std::move(peers);
+        r.auto_peer = auto_peer;
+        r.mode = mode;
+        r.ram_size = ram_size;
+        r.ram = kvm::UniqueFd(::fcntl(ram.get(), F_DUPFD_CLOEXEC, 0));
+        r.state = state.dup_fd();
+        r.irq = kvm::UniqueFd(::fcntl(irq.get(), F_DUPFD_CLOEXEC, 0));
+        r.doorbell = kvm::UniqueFd(::fcntl(doorbell.get(), F_DUPFD_CLOEXEC, 0));
+        return r;
+    }
+};
+
+inline bool same_file(int a, int b) {
+    struct stat sa {}, sb {};
+    return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+}  // namespace xover::crossover::test
