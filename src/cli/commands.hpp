@@ -13,4 +13,7 @@ using CommandAction = std::function<int()>;
 // `xover run`: one VM.
 CommandAction add_run_command(CLI::App& app);
 
+// `xover up FILE.toml`: broker + every VM of the file, consoles prefixed.
+CommandAction add_up_command(CLI::App& app);
+
 }  // namespace xover::cli

@@ -10,6 +10,8 @@
 #include "commands.hpp"
 #include "xover/crossover/broker_command.hpp"
 #include "xover/error.hpp"
+#include "xover/net/backend_spec.hpp"
+#include "xover/vmm/config_parser.hpp"
 
 int main(int argc, char** argv) {
     // Logs go to stderr: stdout belongs to the guest console.
@@ -17,12 +19,16 @@ int main(int argc, char** argv) {
     spdlog::set_pattern("xover: %^%l%$: %v");
     spdlog::set_level(spdlog::level::warn);
 
+    // Configuration checks backend specs with the real parser (src/net).
+    xover::vmm::set_backend_spec_checker([](const std::string& spec) { xover::net::parse_backend_spec(spec); });
+
     CLI::App app{"xover: a small KVM virtual machine monitor with a virtual DMA crossover between VMs"};
     app.set_version_flag("--version", "xover " XOVER_VERSION);
     app.require_subcommand(1);
     app.footer("Run `xover <command> --help` for a command's flags.");
     std::vector<xover::cli::CommandAction> actions;
     actions.push_back(xover::cli::add_run_command(app));
+    actions.push_back(xover::cli::add_up_command(app));
     xover::cli::add_broker_commands(app);  // `broker`, `status`: run from their parse callbacks
 
     try {

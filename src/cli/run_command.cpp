@@ -13,8 +13,20 @@ namespace xover::cli {
 
 namespace {
 
-int run_vm(const vmm::RunOptions& options) {
-    vmm::VmConfig config = vmm::resolve_run_config(options);
+// The VM's configuration: one [[vm]] of an `xover up` file, or the flags
+// (and --config file) of `xover run`.
+vmm::VmConfig resolve(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm) {
+    if (up_file.empty()) return vmm::resolve_run_config(options);
+    for (auto& vm : vmm::load_up_file(up_file))
+        if (vm.name == up_vm) {
+            if (options.stats) vm.stats = *options.stats;
+            return vm;
+        }
+    throw Error("{}: no [[vm]] named \"{}\"", up_file, up_vm);
+}
+
+int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm) {
+    vmm::VmConfig config = resolve(options, up_file, up_vm);
     spdlog::set_level(spdlog::level::from_str(config.log_level));
     vmm::Machine machine(config, [](const vmm::NicConfig& nic, vmm::NicContext& context) {
         return make_nic(nic, context);
@@ -56,9 +68,14 @@ reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
     str("--broker", o.broker, "Crossover broker socket");
     run->add_option("--nic", o.nics, "NIC: MODEL[,mac=..][,backend=..][,crossover=a+b][,mode=copy|window] (repeatable)");
     run->add_option("--crossover", o.crossover, "Crossover peer VM name, or auto (repeatable)");
-    return [options, run]() -> int {
+    // Used by `xover up` to start one VM of its file.
+    auto up_file = std::make_shared<std::string>();
+    auto up_vm = std::make_shared<std::string>();
+    run->add_option("--from-up", *up_file)->group("");
+    run->add_option("--vm", *up_vm)->group("");
+    return [options, run, up_file, up_vm]() -> int {
         if (!run->parsed()) return -1;
-        return run_vm(*options);
+        return run_vm(*options, *up_file, *up_vm);
     };
 }
 

@@ -190,7 +190,7 @@ VirtioNet::TxOutcome VirtioNet::transmit_chain(const DescriptorChain& chain) {
         drop_tx(stats_.tx_oversize, "frame larger than 64 KiB");
         return TxOutcome::Done;
     }
-    spec::net::Header hdr;
+    spec::net::Header hdr{};
     static_assert(sizeof hdr == kHeaderSize);
     gather(chain, 0, std::span(reinterpret_cast<std::uint8_t*>(&hdr), sizeof hdr));
     if (hdr.gso_type != spec::net::kGsoNone) {

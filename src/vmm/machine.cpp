@@ -117,6 +117,7 @@ void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& fa
                            entry.msi.push_back(std::make_unique<KvmMsiController>(vm_, vectors));
                            return *entry.msi.back();
                        }};
+    context.vm_config = &config_;
     entry.device = factory(nic, context);
     if (!entry.device) throw Error("--nic {}: the factory made no device", nic.model);
     pci_->add_device(*entry.device, entry.name, std::uint8_t(gsi));
@@ -309,8 +310,12 @@ void Machine::print_stats(std::FILE* out) const {
                        c->reads.load(std::memory_order_relaxed), c->writes.load(std::memory_order_relaxed));
         fmt::print(out, "stats: {}-unclaimed accesses={}\n", bus->name(), bus->unclaimed_accesses());
     }
-    for (const auto& nic : nics_)
-        fmt::print(out, "stats: {} intx_gsi={} resamples={}\n", nic->name, nic->intx->gsi(), nic->intx->resamples());
+    for (const auto& nic : nics_) {
+        std::string device_counters;
+        for (const auto& [key, value] : nic->device->counters()) device_counters += fmt::format(" {}={}", key, value);
+        fmt::print(out, "stats: {} intx_gsi={} resamples={}{}\n", nic->name, nic->intx->gsi(), nic->intx->resamples(),
+                   device_counters);
+    }
     std::fflush(out);
 }
 

@@ -1,0 +1,182 @@
+// `xover up FILE.toml`: the launcher. Starts the crossover broker (when a VM
+// uses the crossover and none is listening), then every [[vm]] of the file
+// as its own `xover run` process; prefixes each line a VM prints with its
+// name, forwards SIGINT/SIGTERM to the VMs, and returns when all have
+// exited — non-zero if any failed. It ends with a summary of what the VMs
+// reported (nettest RESULT lines, crossover and copy counters).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "xover/crossover/broker.hpp"
+#include "xover/error.hpp"
+#include "xover/vmm/config_parser.hpp"
+
+namespace xover::cli {
+
+namespace {
+
+volatile std::sig_atomic_t g_forward_signal = 0;
+
+// One child VM and the two pipes carrying its console and its log/stats.
+struct Child {
+    std::string name;
+    pid_t pid = -1;
+    int out = -1;  // guest console (stdout)
+    int err = -1;  // xover logs and --stats (stderr)
+    std::string partial_out, partial_err;
+    int status = -1;
+    std::vector<std::string> summary;  // lines worth repeating at the end
+};
+
+bool worth_summarizing(const std::string& line) {
+    if (line.rfind("RESULT", 0) == 0) return true;
+    if (line.rfind("stats: nic", 0) != 0) return false;
+    return true;
+}
+
+// Emits complete lines from `buffer` with the VM's name in front.
+void flush_lines(Child& child, std::string& buffer, std::FILE* to, bool final) {
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = buffer.find('\n', start)) != std::string::npos; start = nl + 1) {
+        std::string line = buffer.substr(start, nl - start);
+        fmt::print(to, "[{}] {}\n", child.name, line);
+        if (worth_summarizing(line)) child.summary.push_back(line);
+    }
+    buffer.erase(0, start);
+    if (final && !buffer.empty()) {
+        fmt::print(to, "[{}] {}\n", child.name, buffer);
+        buffer.clear();
+    }
+    std::fflush(to);
+}
+
+Child spawn_vm(const std::filesystem::path& file, const vmm::VmConfig& vm, bool stats) {
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw system_error("pipe for a VM's console");
+    std::vector<std::string> args = {"xover", "run", "--from-up", file.string(), "--vm", vm.name};
+    if (stats) args.push_back("--stats");
+    pid_t pid = ::fork();
+    if (pid < 0) throw system_error("fork for VM " + vm.name);
+    if (pid == 0) {
+        ::dup2(out[1], STDOUT_FILENO);
+        ::dup2(err[1], STDERR_FILENO);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv("/proc/self/exe", argv.data());
+        std::perror("xover up: exec");
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    Child child;
+    child.name = vm.name;
+    child.pid = pid;
+    child.out = out[0];
+    child.err = err[0];
+    return child;
+}
+
+int run_up(const std::filesystem::path& file, bool stats) {
+    std::vector<vmm::VmConfig> vms = vmm::load_up_file(file);
+    if (vms.empty()) throw Error("{}: no [[vm]] tables", file.string());
+
+    // One broker for every VM that uses the crossover, started before them
+    // so that they all find it (each `xover run` would start one otherwise).
+    std::map<std::filesystem::path, bool> brokers;
+    for (const auto& vm : vms)
+        for (const auto& nic : vm.nics)
+            if (!nic.crossover.empty()) brokers[vm.broker.value_or(crossover::default_broker_path())] = true;
+    for (const auto& [path, _] : brokers) crossover::ensure_broker(path);
+
+    struct sigaction action{};
+    action.sa_handler = [](int sig) { g_forward_signal = sig; };
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+
+    std::vector<Child> children;
+    for (const auto& vm : vms) children.push_back(spawn_vm(file, vm, stats || vm.stats));
+
+    std::size_t running = children.size();
+    bool forwarded = false;
+    while (running > 0) {
+        if (g_forward_signal && !forwarded) {
+            for (auto& c : children)
+                if (c.status < 0) ::kill(c.pid, SIGTERM);
+            forwarded = true;
+        }
+        std::vector<pollfd> fds;
+        std::vector<std::pair<Child*, bool>> owners;  // (child, is_stdout)
+        for (auto& c : children) {
+            if (c.out >= 0) fds.push_back({c.out, POLLIN, 0}), owners.push_back({&c, true});
+            if (c.err >= 0) fds.push_back({c.err, POLLIN, 0}), owners.push_back({&c, false});
+        }
+        if (!fds.empty()) ::poll(fds.data(), fds.size(), 200);
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            auto [child, is_out] = owners[i];
+            char buf[4096];
+            ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+            std::string& partial = is_out ? child->partial_out : child->partial_err;
+            if (n > 0) {
+                partial.append(buf, std::size_t(n));
+                flush_lines(*child, partial, is_out ? stdout : stderr, false);
+            } else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                flush_lines(*child, partial, is_out ? stdout : stderr, true);
+                ::close(fds[i].fd);
+                (is_out ? child->out : child->err) = -1;
+            }
+        }
+        for (auto& c : children) {
+            if (c.status >= 0 || c.out >= 0 || c.err >= 0) continue;
+            int wstatus = 0;
+            if (::waitpid(c.pid, &wstatus, 0) == c.pid) {
+                c.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+                --running;
+            }
+        }
+    }
+
+    int failed = 0;
+    fmt::print("\n== xover up: summary ==\n");
+    for (const auto& c : children) {
+        fmt::print("{}: exit status {}{}\n", c.name, c.status, c.status == 0 ? "" : "  (FAILED)");
+        for (const auto& line : c.summary) fmt::print("  {}\n", line);
+        if (c.status != 0) ++failed;
+    }
+    std::fflush(stdout);
+    return failed ? 1 : 0;
+}
+
+}  // namespace
+
+CommandAction add_up_command(CLI::App& app) {
+    auto file = std::make_shared<std::string>();
+    auto stats = std::make_shared<bool>(false);
+    auto* up = app.add_subcommand("up", "Start the broker and every VM of a TOML file; wait for them");
+    up->add_option("file", *file, "TOML file with [[vm]] tables")->required();
+    up->add_flag("--stats", *stats, "Ask every VM for --stats");
+    up->footer(R"(Example:
+  xover up configs/crossover-pair.toml
+Each [[vm]] table takes the keys of `xover run --config`; console lines are
+prefixed with the VM name. Exit status: 0 when every VM exited 0.)");
+    return [file, stats, up]() -> int {
+        if (!up->parsed()) return -1;
+        return run_up(*file, *stats);
+    };
+}
+
+}  // namespace xover::cli
