@@ -7,6 +7,7 @@
 #include <string>
 
 #include "xover/kvm/vm.hpp"
+#include "xover/vmm/config.hpp"
 #include "xover/vmm/event_loop.hpp"
 #include "xover/vmm/guest_memory.hpp"
 #include "xover/vmm/interrupts.hpp"
@@ -24,6 +25,9 @@ struct NicContext {
     // Creates (once per device) an MSI-X controller with `vectors` vectors;
     // owned by the machine, valid for the VM's lifetime.
     std::function<MsiController&(unsigned vectors)> make_msi;
+    // The whole VM's configuration (the crossover registers all of a VM's
+    // crossover NICs with the broker at once, at the last one). May be null.
+    const VmConfig* vm_config = nullptr;
 };
 
 }  // namespace xover::vmm
