@@ -103,8 +103,11 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
     std::lock_guard lock(mutex_);
     std::uint32_t rctl = r(reg::RCTL);
     if (!(rctl & rctl::EN)) {
+        // Not ready yet, like QEMU's e1000: a lossless backend keeps the
+        // frame until RCTL.EN is set (which calls rx_space_available());
+        // a lossy one drops and counts it.
         ++counters_.rx_dropped_disabled;
-        return true;
+        return false;
     }
     if (frame.size() < kEthernetHeader) {
         ++counters_.rx_malformed;

@@ -348,7 +348,18 @@ private:
         rx_blocked_.store(false);
         connects_.add();
         spdlog::info("{}: connected", description_);
+        set_connected(true);
         loop().watch(conn_fd_, Interest::Readable, guarded([this] { on_readable(); }));
+    }
+
+    // The link follows the connection, like a cable with a peer at its
+    // other end: a guest waiting for link up does not send into the void
+    // before its peer is there.
+    bool link_up() const override { return connected_.load(std::memory_order_acquire); }
+
+    void set_connected(bool connected) {
+        connected_.store(connected, std::memory_order_release);
+        if (receiver_) receiver_->link_state_changed();
     }
 
     void teardown() {
@@ -374,6 +385,7 @@ private:
         rx_blocked_.store(false);
         disconnects_.add();
         spdlog::info("{}: peer went away", description_);
+        set_connected(false);
         if (listening_) watch_listener();
         else arm_retry();
         // A NIC waiting for tx_ready must hear that sending now fails fast.
@@ -501,6 +513,7 @@ private:
     kvm::UniqueFd timer_;       // connect side: retry timer
     kvm::UniqueFd connecting_;  // connect side: a connect() in progress
     FrameReceiver* receiver_ = nullptr;
+    std::atomic<bool> connected_{false};
     std::function<void()> tx_ready_;
 
     // TX, shared between send() and the I/O thread.

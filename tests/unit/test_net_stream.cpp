@@ -297,17 +297,21 @@ TEST_CASE("stream backend: connect side drops while the peer is away and reconne
     REQUIRE(wait_until([&] { return counter(*connector, "connect_failures") >= 1; }));
     CHECK(connector->send(test_frame(1)) == Backend::SendResult::Dropped);
     CHECK(counter(*connector, "tx_dropped") == 1);
-    CHECK(connector->link_up());
+    CHECK_FALSE(connector->link_up());  // the cable's other end is unplugged
 
     {
         auto listener = make_listener(port);
         listener->start(lt.loop(), rx_l, [] {});
         REQUIRE(wait_until([&] { return counter(*connector, "connects") == 1; }));
+        CHECK(connector->link_up());
+        CHECK(rx_c.link_changes.load() == 1);
         REQUIRE(connector->send(test_frame(2)) == Backend::SendResult::Sent);
         REQUIRE(wait_until([&] { return rx_l.count() == 1; }));
     }  // the listening VM goes away
 
     REQUIRE(wait_until([&] { return counter(*connector, "disconnects") == 1; }));
+    CHECK_FALSE(connector->link_up());
+    CHECK(rx_c.link_changes.load() == 2);
     CHECK(connector->send(test_frame(3)) == Backend::SendResult::Dropped);
 
     auto listener = make_listener(port);

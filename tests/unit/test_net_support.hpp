@@ -38,6 +38,9 @@ class FakeReceiver : public net::FrameReceiver {
 public:
     std::atomic<bool> accepting{true};
     std::atomic<int> refusals{0};
+    std::atomic<int> link_changes{0};
+
+    void link_state_changed() override { ++link_changes; }
 
     bool deliver(std::span<const std::uint8_t> frame) override {
         if (!accepting.load()) {

@@ -87,6 +87,7 @@ public:
     // The backend's link state changed: updates STATUS.LU / the PHY and
     // raises ICR.LSC.
     void link_changed();
+    void link_state_changed() override { link_changed(); }
 
     void set_interrupt_timer(InterruptTimer timer);
     void on_timer();

@@ -30,6 +30,9 @@ public:
     // has no free buffer: a lossless backend keeps the frame and tries again
     // after rx_space_available(); a lossy one drops and counts it.
     virtual bool deliver(std::span<const std::uint8_t> frame) = 0;
+    // The backend's link_up() changed (a stream peer connected or went
+    // away). Called on the I/O thread, never from inside send().
+    virtual void link_state_changed() {}
 };
 
 class Backend {

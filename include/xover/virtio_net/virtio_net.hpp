@@ -43,6 +43,7 @@ public:
     void resume_tx();
     // backend.link_up() may have changed: update status, interrupt.
     void link_changed();
+    void link_state_changed() override { link_changed(); }
 
     net::Counters counters() const;
     const net::MacAddress& mac() const { return mac_; }
