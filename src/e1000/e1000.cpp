@@ -36,8 +36,10 @@ void E1000::config_written(std::uint32_t, std::uint32_t) {
     // Cache the COMMAND bits the data path needs, under the device lock,
     // so DMA and the interrupt line never race with the host bridge.
     std::lock_guard lock(mutex_);
+    bool was_master = bus_master_;
     bus_master_ = bus_master();
     intx_disabled_ = intx_disabled();
+    if (bus_master_ != was_master) publish_rx_config();
     update_irq();
 }
 
@@ -55,7 +57,9 @@ bool E1000::irq_level() const {
 
 void E1000::link_changed() {
     std::lock_guard lock(mutex_);
-    link_up_ = backend_.link_up();
+    bool up = carrier();
+    if (up == link_up_) return;
+    link_up_ = up;
     phy_.set_link(link_up_);
     raise(icr::LSC);
 }
@@ -65,7 +69,7 @@ RxRingState E1000::rx_ring_state() const {
     RxRingState s;
     s.base = (std::uint64_t(r(reg::RDBAH)) << 32) | r(reg::RDBAL);
     s.descriptors = rx_ring_size();
-    s.head = r(reg::RDH);
+    s.head = rdh();
     s.tail = r(reg::RDT);
     s.buffer_size = rx_buffer_size();
     s.enabled = r(reg::RCTL) & rctl::EN;
@@ -76,7 +80,7 @@ RxRingState E1000::rx_ring_state() const {
 net::Counters E1000::counters() const {
     std::lock_guard lock(mutex_);
     const HostCounters& c = counters_;
-    return {
+    net::Counters out = {
         {"tx_frames", c.tx_frames},
         {"tx_bytes", c.tx_bytes},
         {"rx_frames", c.rx_frames},
@@ -102,6 +106,8 @@ net::Counters E1000::counters() const {
         {"tx_bad_offload", c.tx_bad_offload},
         {"dma_without_bus_master", c.dma_without_bus_master},
     };
+    if (port_) port_->append_counters(out);
+    return out;
 }
 
 // BAR0: registers are 32 bits wide; narrower or wider accesses are split

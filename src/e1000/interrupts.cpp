@@ -12,7 +12,7 @@ constexpr std::uint64_t kDelayUnitNs = 1024;  // RDTR/RADV/TIDV/TADV count 1.024
 std::uint64_t E1000::now() { return timer_.now_ns(); }
 
 void E1000::raise(std::uint32_t causes) {
-    icr_ |= causes;
+    or_icr(causes);
     update_irq();
 }
 
@@ -20,7 +20,7 @@ void E1000::raise(std::uint32_t causes) {
 // sooner than ITR * 256 ns after the previous one; a held-back edge is
 // delivered by the timer.
 void E1000::update_irq() {
-    bool want = (icr_ & ims_) != 0 && !intx_disabled_;
+    bool want = (icr_value() & ims_) != 0 && !intx_disabled_;
     if (!want) {
         itr_deadline_ = 0;
         if (level_) {
@@ -110,7 +110,7 @@ void E1000::on_timer() {
         causes |= icr::RXT0;
     }
     if (due(itr_deadline_)) itr_deadline_ = 0;
-    icr_ |= causes;
+    or_icr(causes);
     update_irq();  // also delivers an edge the throttle held back
     arm_timer();
 }

@@ -39,8 +39,8 @@ void E1000::write_register(std::uint32_t offset, std::uint32_t value) {
 void E1000::reset_locked() {
     std::fill(regs_.begin(), regs_.end(), 0);
     stats_.fill(0);
-    icr_ = 0;
-    ims_ = 0;
+    take_icr();
+    set_ims_value(0);
     io_address_ = 0;
     r(reg::CTRL) = ctrl::FD | ctrl::ASDE | ctrl::SPEED_1000;
     r(reg::LEDCTL) = kLedctlDefault;
@@ -57,6 +57,11 @@ void E1000::reset_locked() {
     tx_pending_ = {};
     itr_deadline_ = tx_delay_deadline_ = tx_abs_deadline_ = rx_delay_deadline_ = rx_abs_deadline_ = 0;
     raised_before_ = false;
+    if (shared_) {
+        set_rdh(0);
+        shared_->publish_rdt(0);
+        publish_rx_config();
+    }
     update_irq();
 }
 
@@ -68,10 +73,11 @@ std::uint32_t E1000::read_locked(std::uint32_t offset) {
         return link_up_ ? status::LU | status::FD | status::SPEED_1000 : 0;
     case reg::EECD:
         return eecd_value();
+    case reg::RDH:
+        return rdh();
     case reg::ICR: {
         // Read-to-clear: the driver's interrupt handler acknowledges here.
-        std::uint32_t value = icr_;
-        icr_ = 0;
+        std::uint32_t value = take_icr();
         update_irq();
         return value;
     }
@@ -109,18 +115,18 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         write_mdic(value);
         return;
     case reg::ICR:
-        icr_ &= ~value;  // write-1-to-clear
+        clear_icr(value);  // write-1-to-clear
         update_irq();
         return;
     case reg::ICS:
         raise(value & icr::VALID);
         return;
     case reg::IMS:
-        ims_ |= value & icr::VALID;
+        set_ims_value(ims_ | (value & icr::VALID));
         update_irq();
         return;
     case reg::IMC:
-        ims_ &= ~value;
+        set_ims_value(ims_ & ~value);
         update_irq();
         return;
     case reg::ITR:
@@ -129,23 +135,33 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
     case reg::RCTL: {
         bool was_enabled = r(reg::RCTL) & rctl::EN;
         r(offset) = value;
-        if (!was_enabled && (value & rctl::EN)) backend_.rx_space_available();
+        if (shared_)
+            publish_rx_config();  // also wakes producers
+        else if (!was_enabled && (value & rctl::EN))
+            backend_.rx_space_available();
         return;
     }
     case reg::RDBAL:
     case reg::TDBAL:
         r(offset) = value & ~0xFu;  // descriptor rings are 16-byte aligned
+        if (offset == reg::RDBAL) publish_rx_config();
+        return;
+    case reg::RDBAH:
+        r(offset) = value;
+        publish_rx_config();
         return;
     case reg::RDLEN:
     case reg::TDLEN:
         r(offset) = value & 0xFFF80;  // multiple of 128 bytes, 20 bits
+        if (offset == reg::RDLEN) publish_rx_config();
         return;
     case reg::RDH:
-        r(offset) = value & 0xFFFF;
+        set_rdh(value & 0xFFFF);
         return;
     case reg::RDT:
         r(offset) = value & 0xFFFF;
-        backend_.rx_space_available();
+        if (shared_) shared_->publish_rdt(value & 0xFFFF);
+        rx_space_returned();
         return;
     case reg::RDTR:
         r(offset) = value & 0xFFFF;

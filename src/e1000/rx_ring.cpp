@@ -101,6 +101,18 @@ void E1000::rx_checksum(std::uint16_t ether_type, std::span<const std::uint8_t> 
 
 bool E1000::deliver(std::span<const std::uint8_t> frame) {
     std::lock_guard lock(mutex_);
+    if (!shared_) return deliver_locked(frame);
+    // Crossover peers fill this ring too: one producer at a time.
+    crossover::ProducerLock producer(shared_);
+    if (producer.failed()) {
+        ++counters_.rx_dropped_no_buffer;
+        log_.warn("{}: RX ring lock held too long by a crossover peer; frame dropped", name_);
+        return true;
+    }
+    return deliver_locked(frame);
+}
+
+bool E1000::deliver_locked(std::span<const std::uint8_t> frame) {
     std::uint32_t rctl = r(reg::RCTL);
     if (!(rctl & rctl::EN)) {
         // Not ready yet, like QEMU's e1000: a lossless backend keeps the
@@ -136,7 +148,7 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
     }
 
     std::uint32_t n = rx_ring_size();
-    std::uint32_t head = r(reg::RDH);
+    std::uint32_t head = rdh();
     std::uint32_t tail = r(reg::RDT);
     if (n != 0 && (head >= n || tail >= n)) {
         ++counters_.rx_bad_ring;
@@ -228,6 +240,7 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
         d[12] = std::uint8_t(rxd::STA_DD | (last ? rxd::STA_EOP | status : 0));
     }
     r(reg::RDH) = (head + needed) % n;
+    if (shared_) shared_->publish_rdh(r(reg::RDH));
 
     std::size_t wire = frame.size() + 4;
     ++counters_.rx_frames;

@@ -35,6 +35,11 @@ std::uint32_t E1000::tx_ring_size() const { return r(reg::TDLEN) / kDescriptorSi
 void E1000::reset_tx_frame() { tx_frame_ = {}; }
 
 void E1000::process_tx() {
+    process_tx_ring();
+    if (port_) port_->end_batch();  // peers see the batch, one interrupt each
+}
+
+void E1000::process_tx_ring() {
     if (!(r(reg::TCTL) & tctl::EN) || tx_pending_.active) return;
     std::uint32_t n = tx_ring_size();
     std::uint32_t head = r(reg::TDH);
@@ -154,10 +159,16 @@ void E1000::resume_tx() {
     std::lock_guard lock(mutex_);
     if (tx_pending_.active) {
         TxPending p = tx_pending_;
-        if (!send_prepared(p.segment, p.length)) return;  // still busy
+        if (!send_prepared(p.segment, p.length)) {  // still busy
+            if (port_) port_->end_batch();
+            return;
+        }
         tx_pending_ = {};
         if (p.segment && p.next_segment < p.segments) {
-            if (!send_tso(p.next_segment, p.eop_cmd)) return;
+            if (!send_tso(p.next_segment, p.eop_cmd)) {
+                if (port_) port_->end_batch();
+                return;
+            }
         } else {
             if (p.segment) stat_add(reg::TSCTC);
             reset_tx_frame();
@@ -307,10 +318,10 @@ bool E1000::send_prepared(bool segment, std::size_t length) {
     return true;
 }
 
-// The frame sink: today every frame goes to the backend. The crossover
-// engine hooks in here to place frames for a peer straight into its ring.
+// The frame sink: to the backend, or, with crossover configured, through
+// the port (which places frames for a peer straight into its RX ring).
 net::Backend::SendResult E1000::send_frame(std::span<const std::uint8_t> frame) {
-    auto result = backend_.send(frame);
+    auto result = port_ ? port_->send(frame) : backend_.send(frame);
     if (result == net::Backend::SendResult::Busy) return result;
     if (result == net::Backend::SendResult::Sent) {
         ++counters_.tx_frames;

@@ -34,25 +34,6 @@ void gather(const DescriptorChain& chain, std::size_t skip, std::span<std::uint8
     }
 }
 
-// Writes src into the chain's device-writable bytes from `skip` on.
-// Returns how many bytes fitted.
-std::size_t scatter(const DescriptorChain& chain, std::size_t skip, std::span<const std::uint8_t> src) {
-    std::size_t done = 0;
-    for (const BufferSegment& s : chain.segments()) {
-        if (!s.device_writable) continue;
-        if (done == src.size()) break;
-        if (skip >= s.bytes.size()) {
-            skip -= s.bytes.size();
-            continue;
-        }
-        std::size_t n = std::min(s.bytes.size() - skip, src.size() - done);
-        std::memcpy(s.bytes.data() + skip, src.data() + done, n);
-        done += n;
-        skip = 0;
-    }
-    return done;
-}
-
 // The frame bytes of a TX chain when they sit in one readable segment
 // right after the header: sent straight from guest memory, no copy.
 std::span<const std::uint8_t> contiguous_frame(const DescriptorChain& chain, std::size_t frame_len) {
@@ -80,9 +61,7 @@ VirtioNet::VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::Irq
       backend_(backend),
       mac_(mac),
       link_up_(backend.link_up()),
-      tx_buffer_(kMaxFrame) {
-    rx_held_.reserve(Virtqueue::kMaxSize);
-}
+      tx_buffer_(kMaxFrame) {}
 
 std::uint64_t VirtioNet::device_features() const {
     return (1ull << spec::net::kFeatureMac) | (1ull << spec::net::kFeatureStatus) | (1ull << spec::net::kFeatureMrgRxbuf) |
@@ -105,21 +84,27 @@ void VirtioNet::queue_notified(unsigned index) {
         // The guest added RX buffers; a backend holding a frame retries
         // (from its own thread). Further RX notifications are not needed
         // until we run dry again.
+        // With crossover, producers continue from the shared position.
+        if (shared_) queue(kRxQueue).resume_at(std::uint16_t(shared_->load_rdh()));
         queue(kRxQueue).disable_notifications();
-        backend_.rx_space_available();
+        rx_space_returned();
     }
 }
 
 void VirtioNet::activated() {
-    link_up_ = backend_.link_up();
+    link_up_ = carrier();
     queue(kRxQueue).disable_notifications();
-    backend_.rx_space_available();
+    if (shared_)
+        publish_rx_config();  // also wakes producers
+    else
+        backend_.rx_space_available();
     process_tx();
 }
 
 void VirtioNet::device_reset() {
     tx_stalled_ = false;
-    link_up_ = backend_.link_up();
+    link_up_ = carrier();
+    publish_rx_config();
 }
 
 void VirtioNet::resume_tx() {
@@ -130,7 +115,7 @@ void VirtioNet::resume_tx() {
 
 void VirtioNet::link_changed() {
     std::lock_guard lock(mutex_);
-    bool up = backend_.link_up();
+    bool up = carrier();
     if (up == link_up_) return;
     link_up_ = up;
     config_changed();
@@ -138,7 +123,9 @@ void VirtioNet::link_changed() {
 
 // ---------------------------------------------------------------------- TX
 
-net::Backend::SendResult VirtioNet::send_frame(std::span<const std::uint8_t> frame) { return backend_.send(frame); }
+net::Backend::SendResult VirtioNet::send_frame(std::span<const std::uint8_t> frame) {
+    return port_ ? port_->send(frame) : backend_.send(frame);
+}
 
 void VirtioNet::drop_tx(std::uint64_t& counter, const char* why) {
     ++counter;
@@ -172,6 +159,7 @@ void VirtioNet::process_tx() {
         q.publish_used();  // the guest may reuse buffers as soon as possible
         completed = true;
     }
+    if (port_) port_->end_batch();  // peers see the batch, one interrupt each
     if (completed) maybe_interrupt(kTxQueue);  // one interrupt per batch
 }
 
@@ -234,6 +222,22 @@ VirtioNet::TxOutcome VirtioNet::transmit_chain(const DescriptorChain& chain) {
 
 bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
     std::lock_guard lock(mutex_);
+    if (!shared_) return deliver_locked(frame);
+    // Crossover peers fill this queue too: one producer at a time, each
+    // continuing from the position the previous one published.
+    crossover::ProducerLock producer(shared_);
+    if (producer.failed()) {
+        ++stats_.rx_no_buffer;
+        if (g_rx_log.allow()) spdlog::warn("virtio-net {}: RX queue lock held too long by a crossover peer", mac_.to_string());
+        return true;
+    }
+    if (queue_live(kRxQueue)) queue(kRxQueue).resume_at(std::uint16_t(shared_->load_rdh()));
+    bool taken = deliver_locked(frame);
+    if (queue_live(kRxQueue)) shared_->publish_rdh(queue(kRxQueue).next_avail());
+    return taken;
+}
+
+bool VirtioNet::deliver_locked(std::span<const std::uint8_t> frame) {
     if (!queue_live(kRxQueue)) {
         ++stats_.rx_not_ready;
         return false;
@@ -254,77 +258,82 @@ bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
 
 VirtioNet::RxOutcome VirtioNet::fill_rx(std::span<const std::uint8_t> frame) {
     Virtqueue& q = queue(kRxQueue);
-    const bool merge = negotiated(spec::net::kFeatureMrgRxbuf);
-    rx_held_.clear();
-    std::size_t placed = 0;    // frame bytes written so far
-    std::uint16_t buffers = 0;  // chains holding part of this frame
-    auto give_back = [&] { q.unpop(std::uint16_t(rx_held_.size())); };
-
-    for (;;) {
-        // Never hold more chains than the ring has: a frame that cannot fit
-        // even in a full ring is dropped instead of waiting forever.
-        if (rx_held_.size() >= q.layout().size) {
-            give_back();
-            ++stats_.rx_oversize;
-            return RxOutcome::Dropped;
-        }
-        DescriptorChain& chain = buffers == 0 ? rx_first_ : rx_chain_;
-        auto st = q.pop(chain);
-        if (st == Virtqueue::PopStatus::Empty) {
-            give_back();
-            return RxOutcome::Starved;
-        }
-        if (st == Virtqueue::PopStatus::Broken) {
-            count_hostile();
-            needs_reset(to_string(q.error()));
-            return RxOutcome::Broken;
-        }
-        std::size_t skip = buffers == 0 ? kHeaderSize : 0;
-        if (chain.writable_bytes() == 0 || chain.writable_bytes() < skip) {
-            // No room for anything (or not even for the header): a driver
-            // bug. Return the chain unused.
-            ++stats_.rx_bad_buffer;
-            count_hostile();
-            if (g_rx_log.allow()) spdlog::warn("virtio-net {}: RX buffer too small to use", mac_.to_string());
-            rx_held_.push_back(Held{chain.head(), 0, false});
-            continue;
-        }
-        std::size_t n = scatter(chain, skip, frame.subspan(placed));
-        if (!merge && placed + n < frame.size()) {
-            // Without mergeable buffers a frame must fit one chain; this
-            // one is too small for this frame (maybe not for the next).
-            q.unpop();
-            ++stats_.rx_oversize;
-            finish_rx();
-            return RxOutcome::Dropped;
-        }
-        placed += n;
-        ++buffers;
-        rx_held_.push_back(Held{chain.head(), std::uint32_t(skip + n), true});
-        if (placed == frame.size()) break;
+    std::uint16_t used_before = q.used_index();
+    std::uint64_t bad_before = rx_placer_.bad_buffers();
+    auto outcome = rx_placer_.place(q, negotiated(spec::net::kFeatureMrgRxbuf), frame);
+    for (std::uint64_t i = bad_before; i < rx_placer_.bad_buffers(); ++i) {
+        ++stats_.rx_bad_buffer;
+        count_hostile();
+        if (g_rx_log.allow()) spdlog::warn("virtio-net {}: RX buffer too small to use", mac_.to_string());
     }
-
-    spec::net::Header hdr{};
-    hdr.gso_type = spec::net::kGsoNone;
-    hdr.num_buffers = merge ? buffers : 1;
-    scatter(rx_first_, 0, std::span(reinterpret_cast<const std::uint8_t*>(&hdr), sizeof hdr));
-    finish_rx();
-    ++stats_.rx_frames;
-    stats_.rx_bytes += frame.size();
-    return RxOutcome::Delivered;
+    if (q.used_index() != used_before) maybe_interrupt(kRxQueue);
+    switch (outcome) {
+    case RxPlacer::Outcome::Delivered:
+        ++stats_.rx_frames;
+        stats_.rx_bytes += frame.size();
+        return RxOutcome::Delivered;
+    case RxPlacer::Outcome::Oversize: ++stats_.rx_oversize; return RxOutcome::Dropped;
+    case RxPlacer::Outcome::Starved: return RxOutcome::Starved;
+    case RxPlacer::Outcome::Broken:
+        count_hostile();
+        needs_reset(to_string(q.error()));
+        return RxOutcome::Broken;
+    }
+    return RxOutcome::Broken;
 }
 
-void VirtioNet::finish_rx() {
-    // Frame buffers first (in order, as num_buffers requires), then any
-    // unusable chains we consumed on the way.
-    Virtqueue& q = queue(kRxQueue);
-    for (const Held& h : rx_held_)
-        if (h.carries_frame) q.add_used(h.head, h.written);
-    for (const Held& h : rx_held_)
-        if (!h.carries_frame) q.add_used(h.head, 0);
-    if (rx_held_.empty()) return;
-    q.publish_used();
-    maybe_interrupt(kRxQueue);
+// ----------------------------------------------------------------- crossover
+
+void VirtioNet::attach_crossover(crossover::NicPort& port) {
+    std::lock_guard lock(mutex_);
+    port_ = &port;
+    shared_ = &port.shared();
+    link_up_ = carrier();
+    publish_rx_config();
+}
+
+// What a producer needs: where the RX queue is, what was negotiated, and
+// the device-side position (next avail == used idx: every chain we pop
+// for a frame is returned through the used ring).
+void VirtioNet::publish_rx_config() {
+    if (!shared_) return;
+    crossover::SharedNicState::RxRing ring;
+    bool live_rx = queue_live(kRxQueue);
+    if (live_rx) {
+        const VirtqueueLayout& l = queue(kRxQueue).layout();
+        ring.kind = crossover::RxRingKind::VirtioSplit;
+        ring.ring_gpa = l.desc;
+        ring.avail_gpa = l.avail;
+        ring.used_gpa = l.used;
+        ring.ring_entries = l.size;
+        ring.features = (negotiated(spec::kFeatureEventIdx) ? crossover::kRxEventIdx : 0) |
+                        (negotiated(spec::net::kFeatureMrgRxbuf) ? crossover::kRxMergeable : 0) |
+                        (negotiated(spec::kFeatureIndirectDesc) ? crossover::kRxIndirect : 0);
+    }
+    {
+        // Once this returns no producer writes with the old description.
+        crossover::ProducerLock producer(shared_);
+        shared_->publish_rx_ring(ring);
+        shared_->publish_rdh(live_rx ? queue(kRxQueue).next_avail() : 0);
+        if (live_rx)
+            shared_->link_flags.fetch_or(crossover::kOwnerRxEnabled, std::memory_order_release);
+        else
+            shared_->link_flags.fetch_and(~std::uint32_t(crossover::kOwnerRxEnabled), std::memory_order_release);
+    }
+    // Peers write the irqfd of kCrossoverRxVector only while the RX queue
+    // really uses it (ims bit 0 = "peer interrupts wanted"). A driver that
+    // put RX elsewhere polls or relies on its own interrupts.
+    bool direct = live_rx && queue_signals_vector(kRxQueue, kCrossoverRxVector);
+    if (live_rx && !direct && msix_in_use() && msi_enabled_for_rx_warned_++ == 0)
+        spdlog::warn("virtio-net {}: RX queue does not use MSI-X vector {}; crossover peers will not interrupt it",
+                     mac_.to_string(), kCrossoverRxVector);
+    shared_->set_ims(direct ? 1u : 0u);
+    rx_space_returned();
+}
+
+void VirtioNet::rx_space_returned() {
+    if (port_) port_->rx_space_returned();
+    backend_.rx_space_available();
 }
 
 // ------------------------------------------------------------------- stats
@@ -350,6 +359,7 @@ net::Counters VirtioNet::counters() const {
         {"rx_bad_buffer", stats_.rx_bad_buffer},
     };
     append_transport_counters(out);
+    if (port_) port_->append_counters(out);
     return out;
 }
 

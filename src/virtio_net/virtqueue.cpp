@@ -108,6 +108,11 @@ void Virtqueue::restore(Position p) {
     signalled_valid_ = false;  // unknown: the next check interrupts
 }
 
+void Virtqueue::resume_at(std::uint16_t index) {
+    next_avail_ = avail_shadow_ = used_idx_ = signalled_used_ = index;
+    signalled_valid_ = true;
+}
+
 void Virtqueue::disable() {
     memory_ = nullptr;
     layout_ = {};

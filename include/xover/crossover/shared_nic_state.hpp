@@ -59,6 +59,12 @@ enum LinkFlag : std::uint32_t {
     kOwnerLinkUp = 1u << 1,     // the owner's NIC reports link up to its guest
 };
 
+// Bits of RxConfig::features.
+inline constexpr std::uint32_t kRxEventIdx = 1u << 0;   // virtio: VIRTIO_RING_F_EVENT_IDX negotiated
+inline constexpr std::uint32_t kRxMergeable = 1u << 1;  // virtio: VIRTIO_NET_F_MRG_RXBUF negotiated
+inline constexpr std::uint32_t kRxIndirect = 1u << 2;   // virtio: VIRTIO_RING_F_INDIRECT_DESC negotiated
+inline constexpr std::uint32_t kRxStripCrc = 1u << 0;   // e1000: RCTL.SECRC (no FCS after the frame)
+
 struct alignas(kCacheLine) ProducerSlot {
     std::atomic<std::uint64_t> frames{0};   // frames placed in this NIC's RX ring
     std::atomic<std::uint64_t> bytes{0};
@@ -157,6 +163,45 @@ struct SharedNicState {
     // False while the owner is mid-update (caller retries later).
     bool read_rx_ring(RxRing& out) const;
 };
+
+// Inline so that device models (which must not link the crossover library)
+// can publish their ring description.
+// A seqcount without fences (fences are invisible to ThreadSanitizer):
+// the writer makes seq odd, stores the fields with release, then makes seq
+// even with release; the reader loads the fields with acquire. A reader
+// that sees any new field value therefore also sees the odd seq store
+// before it, so its second seq load differs from the first and it retries.
+// On x86 these orderings cost nothing extra.
+inline void SharedNicState::publish_rx_ring(const RxRing& ring) {
+    constexpr auto rel = std::memory_order_release;
+    std::uint32_t s = rx_config.seq.load(std::memory_order_relaxed);
+    rx_config.seq.store(s + 1, std::memory_order_relaxed);
+    rx_config.kind.store(static_cast<std::uint32_t>(ring.kind), rel);
+    rx_config.ring_gpa.store(ring.ring_gpa, rel);
+    rx_config.avail_gpa.store(ring.avail_gpa, rel);
+    rx_config.used_gpa.store(ring.used_gpa, rel);
+    rx_config.ring_entries.store(ring.ring_entries, rel);
+    rx_config.buffer_size.store(ring.buffer_size, rel);
+    rx_config.features.store(ring.features, rel);
+    rx_config.seq.store(s + 2, rel);
+}
+
+inline bool SharedNicState::read_rx_ring(RxRing& out) const {
+    constexpr auto acq = std::memory_order_acquire;
+    std::uint32_t before = rx_config.seq.load(acq);
+    if (before & 1) return false;
+    RxRing r;
+    r.kind = static_cast<RxRingKind>(rx_config.kind.load(acq));
+    r.ring_gpa = rx_config.ring_gpa.load(acq);
+    r.avail_gpa = rx_config.avail_gpa.load(acq);
+    r.used_gpa = rx_config.used_gpa.load(acq);
+    r.ring_entries = rx_config.ring_entries.load(acq);
+    r.buffer_size = rx_config.buffer_size.load(acq);
+    r.features = rx_config.features.load(acq);
+    if (rx_config.seq.load(std::memory_order_relaxed) != before) return false;
+    out = r;
+    return true;
+}
 
 static_assert(std::is_standard_layout_v<SharedNicState>);
 static_assert(sizeof(SharedNicState) <= kSharedStateSize);

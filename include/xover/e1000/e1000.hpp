@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "xover/crossover/nic_port.hpp"
 #include "xover/e1000/eeprom.hpp"
 #include "xover/e1000/phy.hpp"
 #include "xover/e1000/registers.hpp"
@@ -91,6 +92,17 @@ public:
 
     void set_interrupt_timer(InterruptTimer timer);
     void on_timer();
+
+    // Crossover (before the guest runs): RDH, ICR and IMS move into the
+    // port's shared page so that peers in other processes can fill this
+    // NIC's RX ring and raise its causes; every transmitted frame goes
+    // through port.send(). The port outlives the device.
+    void attach_crossover(crossover::NicPort& port);
+    // Runs `fn` with the device lock held (crossover link changes).
+    void run_locked(const std::function<void()>& fn) {
+        std::lock_guard lock(mutex_);
+        fn();
+    }
 
     net::Counters counters() const;
     RxRingState rx_ring_state() const;
@@ -205,7 +217,8 @@ private:
     bool timers_enabled() const { return bool(timer_.arm); }
 
     // tx_ring.cpp
-    void process_tx();
+    void process_tx();  // walks the ring, then ends the crossover batch
+    void process_tx_ring();
     bool finish_frame(std::uint8_t eop_cmd);                           // false: backend busy
     bool send_tso(std::uint32_t first_segment, std::uint8_t eop_cmd);  // false: backend busy
     bool send_prepared(bool segment, std::size_t length);
@@ -217,7 +230,20 @@ private:
     void reset_tx_frame();
     std::uint32_t tx_ring_size() const;
 
+    // crossover.cpp: where the shared registers live
+    std::uint32_t icr_value() const;
+    void or_icr(std::uint32_t causes);
+    std::uint32_t take_icr();
+    void clear_icr(std::uint32_t causes);
+    void set_ims_value(std::uint32_t value);
+    std::uint32_t rdh() const;
+    void set_rdh(std::uint32_t value);
+    void publish_rx_config();
+    void rx_space_returned();
+    bool carrier() const;
+
     // rx_ring.cpp
+    bool deliver_locked(std::span<const std::uint8_t> frame);
     bool accept_address(std::span<const std::uint8_t> frame) const;
     bool vlan_filter_passes(std::uint16_t tci) const;
     std::uint32_t rx_ring_size() const;
@@ -227,6 +253,8 @@ private:
 
     vmm::GuestMemory& memory_;
     vmm::IrqLine& irq_;
+    crossover::NicPort* port_ = nullptr;           // set: crossover configured
+    crossover::SharedNicState* shared_ = nullptr;  // port_->shared()
     net::Backend& backend_;
     std::string name_;
     Eeprom eeprom_;

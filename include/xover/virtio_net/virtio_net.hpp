@@ -13,11 +13,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
+#include "xover/crossover/nic_port.hpp"
 #include "xover/net/backend.hpp"
 #include "xover/net/mac_address.hpp"
+#include "xover/virtio_net/rx_placement.hpp"
 #include "xover/virtio_net/virtio_pci_device.hpp"
 #include "xover/virtio_net/virtqueue.hpp"
 
@@ -48,6 +51,25 @@ public:
     net::Counters counters() const;
     const net::MacAddress& mac() const { return mac_; }
 
+    // Crossover (before the guest runs): the RX queue's layout and
+    // device-side position are published in the port's shared page, so
+    // peers in other processes can fill it; every transmitted frame goes
+    // through port.send(). The port outlives the device.
+    //
+    // Peers interrupt this device by writing the eventfd of MSI-X vector
+    // kCrossoverRxVector directly (no exit, no wake-up of this process).
+    // That bypasses MSI-X masking and assumes the driver put the RX queue
+    // on that vector (Linux and nettest do: config 0, RX 1, TX 2); a
+    // driver that does otherwise gets a warning and polls or misses
+    // crossover RX interrupts.
+    static constexpr unsigned kCrossoverRxVector = 1;
+    void attach_crossover(crossover::NicPort& port);
+    // Runs `fn` with the device lock held (crossover link changes).
+    void run_locked(const std::function<void()>& fn) {
+        std::lock_guard lock(mutex_);
+        fn();
+    }
+
 protected:
     // Every transmitted frame goes through here (the crossover overrides
     // it to steer frames to a peer). Called with the device lock held.
@@ -56,12 +78,6 @@ protected:
 private:
     enum class TxOutcome { Done, Busy };
     enum class RxOutcome { Delivered, Dropped, Starved, Broken };
-    // A chain popped while placing one received frame.
-    struct Held {
-        std::uint16_t head;
-        std::uint32_t written;
-        bool carries_frame;  // false: unusable, returned with length 0
-    };
 
     std::uint64_t device_features() const override;
     void read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) override;
@@ -72,19 +88,24 @@ private:
     void process_tx();
     TxOutcome transmit_chain(const DescriptorChain& chain);
     RxOutcome fill_rx(std::span<const std::uint8_t> frame);
-    void finish_rx();
+    bool deliver_locked(std::span<const std::uint8_t> frame);
     void drop_tx(std::uint64_t& counter, const char* why);
+    bool carrier() const { return port_ ? port_->carrier() : backend_.link_up(); }
+    void publish_rx_config();
+    void rx_space_returned();
 
     net::Backend& backend_;
     net::MacAddress mac_;
     bool link_up_ = true;
     bool tx_stalled_ = false;  // backend said Busy; wait for resume_tx()
+    unsigned msi_enabled_for_rx_warned_ = 0;
+
+    crossover::NicPort* port_ = nullptr;           // set: crossover configured
+    crossover::SharedNicState* shared_ = nullptr;  // port_->shared()
 
     DescriptorChain tx_chain_;
-    DescriptorChain rx_chain_;
-    DescriptorChain rx_first_;  // first chain of a merged receive (holds the header)
+    RxPlacer rx_placer_;
     std::vector<std::uint8_t> tx_buffer_;
-    std::vector<Held> rx_held_;
 
     struct Stats {
         std::uint64_t tx_frames = 0, tx_bytes = 0, tx_busy = 0, tx_dropped_backend = 0;

@@ -108,6 +108,13 @@ protected:
     void needs_reset(const char* why);
     void count_hostile() { ++hostile_; }
     void append_transport_counters(net::Counters& out) const;
+    // Whether queue q's interrupts go out as MSI-X vector `vector` now
+    // (MSI-X enabled, that vector assigned to q and unmasked).
+    bool msix_in_use() const { return msix_.enabled(); }
+    bool queue_signals_vector(unsigned q, std::uint16_t vector) const {
+        return msix_.enabled() && !msix_.function_masked() && q < queues_.size() && queues_[q].vector == vector &&
+               !msix_.masked(vector);
+    }
     vmm::GuestMemory& memory() { return memory_; }
 
     mutable std::mutex mutex_;

@@ -132,6 +132,10 @@ public:
     };
     Position position() const { return {next_avail_, used_idx_}; }
     void restore(Position p);
+    // Continues an RX queue whose every popped chain has been used (so
+    // next avail == used idx == `index`) after another producer moved it:
+    // interrupt decisions then cover exactly what is added from here on.
+    void resume_at(std::uint16_t index);
 
 private:
     bool translate(vmm::GuestMemory& memory);

@@ -1,0 +1,107 @@
+// CrossoverPort: the crossover engine of one NIC, in its VM's process. The
+// NIC model sees it as a NicPort (every transmitted frame goes through
+// send()); the VM agent adds and removes links as the broker says.
+//
+// Transmit path (copy mode), per frame, no syscall, no allocation:
+//   classify by destination MAC (PeerTable) →
+//     peer:    the peer's PeerRxWriter copies it into the peer's RX ring
+//              (under the peer's producer lock, held for the batch)
+//     group:   the backend, then every peer (best effort)
+//     unknown: the backend (and, rate-limited, a FrameSeen to the broker)
+// end_batch() publishes each touched peer's RX position and writes each
+// peer's irqfd at most once. A full peer ring keeps the frame pending
+// (Busy), sets the peer's producer_waiting, and the peer rings our
+// doorbell when its guest returns buffers: the model's resume_tx() runs.
+//
+// Threads: everything runs under the owning NIC's device lock (the model
+// calls send/end_batch/rx_space_returned with it held; the agent uses the
+// model's run_locked() for add_link/remove_link).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "xover/crossover/detector.hpp"
+#include "xover/crossover/nic_port.hpp"
+#include "xover/crossover/peer_rx_writer.hpp"
+#include "xover/crossover/shared_memory.hpp"
+#include "xover/kvm/event_fd.hpp"
+#include "xover/net/backend.hpp"
+
+namespace xover::crossover {
+
+class CrossoverPort final : public NicPort {
+public:
+    // `model_id`: 0 e1000, 1 virtio-net (written into the state page).
+    // `backend_is_none`: the NIC has no physical path, so its carrier is
+    // "some link is up". Throws xover::Error (memfd/eventfd creation).
+    CrossoverPort(std::string name, std::uint32_t model_id, net::Backend& backend, bool backend_is_none);
+    ~CrossoverPort() override;
+
+    // --- NicPort (device lock held) ---
+    SharedNicState& shared() override { return page_.state(); }
+    net::Backend::SendResult send(std::span<const std::uint8_t> frame) override;
+    void end_batch() override;
+    void rx_space_returned() override;
+    bool carrier() const override;
+    void append_counters(net::Counters& out) const override;
+
+    // --- links (device lock held) ---
+    // False (link ignored, logged) for an unknown peer model or a full table.
+    bool add_link(std::shared_ptr<PeerLink> link);
+    // The removed link (drop it outside the lock: that unmaps the peer).
+    std::shared_ptr<PeerLink> remove_link(std::uint64_t link_id);
+    std::size_t link_count() const { return table_.peers().size(); }
+
+    // Auto wiring: called (rate-limited per MAC) for unicast frames to
+    // MACs with no link. Set before the guest runs.
+    void set_frame_seen_reporter(std::function<void(const net::MacAddress&)> report) { report_ = std::move(report); }
+
+    // What the VM registers with the broker.
+    const SharedStatePage& page() const { return page_; }
+    const kvm::EventFd& doorbell() const { return doorbell_; }
+    const std::string& name() const { return name_; }
+
+private:
+    struct Peer {
+        std::shared_ptr<PeerLink> link;
+        std::unique_ptr<PeerRxWriter> writer;
+        PeerRxWriter::Begin begin = PeerRxWriter::Begin::NotReady;
+        bool irq_pending = false;
+        std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into the peer's counter slot
+    };
+    enum class Mode { Lossless, BestEffort };
+
+    Peer* find(const PeerLink* link);
+    net::Backend::SendResult to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode);
+    net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
+    bool open(Peer& peer);
+    void close_open();
+
+    std::string name_;
+    net::Backend& backend_;
+    bool backend_is_none_;
+    SharedStatePage page_;
+    kvm::EventFd doorbell_;
+    PeerTable table_;
+    std::array<Peer, kMaxProducerSlots> peers_{};
+    Peer* open_ = nullptr;  // whose producer lock this batch holds
+    std::function<void(const net::MacAddress&)> report_;
+
+    struct Counters {
+        std::uint64_t tx_crossover_frames = 0, tx_crossover_bytes = 0, bytes_copied = 0;
+        std::uint64_t tx_backend_frames = 0, tx_backend_bytes = 0, tx_group_frames = 0;
+        std::uint64_t tx_busy_peer_full = 0, tx_busy_peer_not_ready = 0;
+        std::uint64_t dropped_oversize = 0, dropped_bad_descriptor = 0, dropped_bad_ring = 0;
+        std::uint64_t dropped_lock_timeout = 0, dropped_group_peer_full = 0, dropped_backend = 0;
+        std::uint64_t peer_interrupts = 0, batches = 0, doorbells_rung = 0, frames_seen_reported = 0;
+        std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;
+        std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
+    } c_;
+};
+
+}  // namespace xover::crossover

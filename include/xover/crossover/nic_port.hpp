@@ -1,0 +1,91 @@
+// The seam between a NIC model and the crossover engine. A model with a
+// crossover configuration gets a NicPort (see attach_crossover() in the
+// e1000 and virtio-net models); the model stays ignorant of links, peers
+// and the broker, and the crossover library implements the port
+// (CrossoverPort). Header-only on purpose: device models must not link the
+// crossover library (it depends on them, not the other way round).
+//
+// Threads: every call is made with the NIC's device lock held.
+#pragma once
+
+#include <sched.h>
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+
+#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/net/backend.hpp"
+
+namespace xover::crossover {
+
+class NicPort {
+public:
+    virtual ~NicPort() = default;
+
+    // This NIC's own shared state page (RDH/ICR/IMS/RX ring description).
+    virtual SharedNicState& shared() = 0;
+
+    // Transmit: the model's single frame sink. Routes the frame to a peer
+    // (copied into its RX ring), to every peer and the backend (group), or
+    // to the backend. Busy: nothing was taken, keep the frame pending; the
+    // model's resume_tx() is called when it can go (doorbell or backend).
+    virtual net::Backend::SendResult send(std::span<const std::uint8_t> frame) = 0;
+    // End of a transmit batch (TDT write, queue notify, resume): publishes
+    // the peers' RX positions and interrupts each peer at most once.
+    // Idempotent; the model calls it before dropping its lock.
+    virtual void end_batch() = 0;
+
+    // The owner's guest returned RX buffers (RDT write, RX queue notify)
+    // or (re)configured its RX ring: wakes producers that found it full.
+    virtual void rx_space_returned() = 0;
+
+    // Link state the model reports to its guest: the backend's, or, for a
+    // crossover-only NIC (backend none), whether any link is up.
+    virtual bool carrier() const = 0;
+
+    // key=value counters for --stats.
+    virtual void append_counters(net::Counters& out) const = 0;
+};
+
+// Takes `state`'s producer lock, spinning (then yielding) for at most
+// `budget`. A holder only keeps it for one batch without syscalls, so the
+// budget is only exhausted when a holder died mid-batch: the caller then
+// treats the ring as unusable instead of hanging.
+inline bool lock_producer(SharedNicState& state,
+                          std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
+    for (unsigned i = 0; i < 256; ++i) {
+        if (state.try_lock_producer()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    auto deadline = std::chrono::steady_clock::now() + budget;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (state.try_lock_producer()) return true;
+        ::sched_yield();
+    }
+    return false;
+}
+
+// RAII holder for the owner's own producer-side work (its backend's
+// deliver(), RDH writes, ring reset).
+class ProducerLock {
+public:
+    explicit ProducerLock(SharedNicState* state) : state_(state) {
+        if (state_ && !lock_producer(*state_)) state_ = nullptr, failed_ = true;
+    }
+    ~ProducerLock() {
+        if (state_) state_->unlock_producer();
+    }
+    ProducerLock(const ProducerLock&) = delete;
+    ProducerLock& operator=(const ProducerLock&) = delete;
+    // True when a page was given and its lock could not be taken.
+    bool failed() const { return failed_; }
+
+private:
+    SharedNicState* state_;
+    bool failed_ = false;
+};
+
+}  // namespace xover::crossover

@@ -1,0 +1,52 @@
+// Writing frames straight into a crossover peer's RX ring, from the
+// sender's process, through the sender's mapping of the peer's RAM (copy
+// mode: one memcpy per frame). One implementation per receiving model
+// (e1000 legacy descriptors, virtio-net split queue), used by every sending
+// model: any model to any model.
+//
+// Protocol (the caller, CrossoverPort, holds the peer's producer lock from
+// begin() to finish()):
+//   begin(memory, state)  reads the ring description and position
+//   write(frame) ...      places frames (never blocks, never allocates)
+//   finish()              publishes the new position, sets the RX cause;
+//                         true: the peer must be interrupted (unmasked)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/vmm/guest_memory.hpp"
+
+namespace xover::crossover {
+
+class PeerRxWriter {
+public:
+    enum class Begin {
+        Ready,     // frames may be written
+        NotReady,  // the peer has not enabled receive (yet): wait for it
+        Broken,    // the ring description is unusable: drop
+    };
+    enum class Status {
+        Written,   // in the peer's ring
+        Full,      // no room now: keep the frame, wait for the peer's doorbell
+        Oversize,  // can never fit this ring: dropped
+        Bad,       // descriptor or buffer outside the peer's RAM: dropped
+    };
+
+    virtual ~PeerRxWriter() = default;
+    virtual Begin begin(vmm::GuestMemory& memory, SharedNicState& state) = 0;
+    virtual Status write(std::span<const std::uint8_t> frame) = 0;
+    // After Full, before giving up: asks the peer's guest to tell its
+    // device when it adds buffers (virtio notifications); returns true if
+    // room appeared meanwhile (write again). e1000: RDT writes always exit.
+    virtual bool arm_space_notification() { return false; }
+    virtual bool finish() = 0;
+};
+
+// "e1000" or "virtio-net"; nullptr for an unknown model.
+std::unique_ptr<PeerRxWriter> make_peer_rx_writer(std::string_view peer_model);
+
+}  // namespace xover::crossover

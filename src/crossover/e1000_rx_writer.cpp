@@ -1,0 +1,120 @@
+// PeerRxWriter for an e1000 peer: legacy receive descriptors from RDH up
+// to RDT (both in the peer's shared page), the frame copied into as many
+// buffers as it needs, length and DD|EOP written back, RDH advanced.
+// Unlike the peer's own receive path there is no address filtering (the
+// sender already chose this peer by its MAC) and no checksum offload: the
+// descriptor says IXSM, "ignore checksum indication".
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+
+#include "crc32.hpp"
+#include "xover/crossover/peer_rx_writer.hpp"
+#include "xover/e1000/registers.hpp"
+
+namespace xover::crossover {
+
+namespace {
+
+constexpr std::size_t kDescriptor = 16;
+constexpr std::size_t kMaxFrame = 16384;  // RCTL.LPE limit of the receiving model
+
+class E1000RxWriter final : public PeerRxWriter {
+public:
+    Begin begin(vmm::GuestMemory& memory, SharedNicState& state) override {
+        memory_ = &memory;
+        state_ = &state;
+        wrote_ = false;
+        SharedNicState::RxRing ring;
+        if (!state.read_rx_ring(ring)) return Begin::NotReady;  // owner mid-update
+        if (!(state.link_flags.load(std::memory_order_acquire) & kOwnerRxEnabled)) return Begin::NotReady;
+        if (ring.kind != RxRingKind::E1000Legacy || ring.ring_entries < 2 || ring.buffer_size == 0)
+            return Begin::NotReady;
+        base_ = ring.ring_gpa;
+        entries_ = ring.ring_entries;
+        buffer_size_ = ring.buffer_size;
+        fcs_ = !(ring.features & kRxStripCrc);
+        head_ = state.load_rdh();
+        if (head_ >= entries_) return Begin::Broken;
+        return Begin::Ready;
+    }
+
+    Status write(std::span<const std::uint8_t> frame) override {
+        std::uint32_t tail = state_->load_rdt();  // acquire: descriptors it covers are the guest's
+        if (tail >= entries_) return Status::Bad;
+        std::size_t total = frame.size() + (fcs_ ? 4 : 0);
+        if (frame.size() > kMaxFrame) return Status::Oversize;
+        std::uint32_t needed = std::uint32_t((total + buffer_size_ - 1) / buffer_size_);
+        if (needed > entries_ - 1) return Status::Oversize;
+        std::uint32_t free = (tail + entries_ - head_) % entries_;
+        if (free < needed) return Status::Full;
+
+        // Resolve every descriptor and buffer first: a bad address drops
+        // the frame without touching the ring.
+        std::array<std::span<std::uint8_t>, kMaxDescriptors> descriptors;
+        std::array<std::span<std::uint8_t>, kMaxDescriptors> buffers;
+        if (needed > kMaxDescriptors) return Status::Oversize;
+        std::size_t remaining = total;
+        for (std::uint32_t i = 0; i < needed; ++i) {
+            std::uint32_t index = (head_ + i) % entries_;
+            descriptors[i] = memory_->span(base_ + std::uint64_t(index) * kDescriptor, kDescriptor);
+            if (descriptors[i].empty()) return Status::Bad;
+            std::uint64_t address;
+            std::memcpy(&address, descriptors[i].data(), 8);
+            std::size_t chunk = std::min<std::size_t>(remaining, buffer_size_);
+            buffers[i] = memory_->span(address, chunk);
+            if (buffers[i].empty()) return Status::Bad;
+            remaining -= chunk;
+        }
+        std::uint8_t crc[4] = {};
+        if (fcs_) {
+            std::uint32_t c = crc32(frame);
+            for (int i = 0; i < 4; ++i) crc[i] = std::uint8_t(c >> (8 * i));
+        }
+        std::size_t offset = 0;  // into [frame | crc]
+        for (std::uint32_t i = 0; i < needed; ++i) {
+            std::span<std::uint8_t> out = buffers[i];
+            std::size_t from_frame = offset < frame.size() ? std::min(out.size(), frame.size() - offset) : 0;
+            if (from_frame) std::memcpy(out.data(), frame.data() + offset, from_frame);
+            for (std::size_t k = from_frame; k < out.size(); ++k) out[k] = crc[offset + k - frame.size()];
+            offset += out.size();
+            bool last = i + 1 == needed;
+            std::uint8_t* d = descriptors[i].data();
+            std::uint16_t length = std::uint16_t(out.size());
+            std::memcpy(d + 8, &length, 2);
+            d[10] = d[11] = 0;  // packet checksum: not provided
+            d[13] = 0;          // errors
+            d[14] = d[15] = 0;  // special (no VLAN stripped)
+            // Data and length are visible before DD tells a polling driver.
+            std::atomic_ref<std::uint8_t>(d[12]).store(
+                std::uint8_t(e1000::rxd::STA_DD | e1000::rxd::STA_IXSM | (last ? e1000::rxd::STA_EOP : 0)),
+                std::memory_order_release);
+        }
+        head_ = (head_ + needed) % entries_;
+        wrote_ = true;
+        return Status::Written;
+    }
+
+    bool finish() override {
+        state_->publish_rdh(head_);
+        if (!wrote_) return false;
+        return state_->raise(e1000::icr::RXT0);
+    }
+
+private:
+    static constexpr std::uint32_t kMaxDescriptors = (kMaxFrame + 4 + 255) / 256;
+
+    vmm::GuestMemory* memory_ = nullptr;
+    SharedNicState* state_ = nullptr;
+    std::uint64_t base_ = 0;
+    std::uint32_t entries_ = 0, buffer_size_ = 0, head_ = 0;
+    bool fcs_ = false;
+    bool wrote_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<PeerRxWriter> make_e1000_rx_writer() { return std::make_unique<E1000RxWriter>(); }
+
+}  // namespace xover::crossover

@@ -1,0 +1,96 @@
+// The e1000's crossover side: with a NicPort attached, the registers that
+// producers in other processes touch (RDH, ICR, IMS) live in the port's
+// shared page, and the RX ring description is published there whenever the
+// guest changes it. Without a port everything stays in the device (the
+// fast local path, no atomics).
+#include "xover/e1000/e1000.hpp"
+
+namespace xover::e1000 {
+
+void E1000::attach_crossover(crossover::NicPort& port) {
+    std::lock_guard lock(mutex_);
+    port_ = &port;
+    shared_ = &port.shared();
+    shared_->icr.store(icr_, std::memory_order_seq_cst);
+    shared_->set_ims(ims_);
+    {
+        crossover::ProducerLock producer(shared_);
+        shared_->publish_rdh(r(reg::RDH));
+    }
+    shared_->publish_rdt(r(reg::RDT));
+    publish_rx_config();
+    link_up_ = carrier();
+    phy_.set_link(link_up_);
+}
+
+bool E1000::carrier() const { return port_ ? port_->carrier() : backend_.link_up(); }
+
+std::uint32_t E1000::icr_value() const { return shared_ ? shared_->icr.load(std::memory_order_seq_cst) : icr_; }
+
+void E1000::or_icr(std::uint32_t causes) {
+    if (shared_)
+        shared_->icr.fetch_or(causes, std::memory_order_seq_cst);
+    else
+        icr_ |= causes;
+}
+
+std::uint32_t E1000::take_icr() {
+    if (shared_) return shared_->take_icr();
+    std::uint32_t value = icr_;
+    icr_ = 0;
+    return value;
+}
+
+void E1000::clear_icr(std::uint32_t causes) {
+    if (shared_)
+        shared_->icr.fetch_and(~causes, std::memory_order_seq_cst);
+    else
+        icr_ &= ~causes;
+}
+
+// After the mask changes, causes a producer set meanwhile are seen by
+// update_irq() (it reads ICR after this store: the shared-page rule).
+void E1000::set_ims_value(std::uint32_t value) {
+    ims_ = value;
+    if (shared_) shared_->set_ims(value);
+}
+
+std::uint32_t E1000::rdh() const { return shared_ ? shared_->load_rdh() : r(reg::RDH); }
+
+void E1000::set_rdh(std::uint32_t value) {
+    r(reg::RDH) = value;
+    if (!shared_) return;
+    crossover::ProducerLock producer(shared_);  // no producer is mid-frame
+    shared_->publish_rdh(value);
+}
+
+// What a producer needs to place frames: ring base and size, buffer size,
+// whether the FCS is stripped, and whether receiving is on at all.
+void E1000::publish_rx_config() {
+    if (!shared_) return;
+    crossover::SharedNicState::RxRing ring;
+    ring.kind = crossover::RxRingKind::E1000Legacy;
+    ring.ring_gpa = (std::uint64_t(r(reg::RDBAH)) << 32) | r(reg::RDBAL);
+    ring.ring_entries = rx_ring_size();
+    ring.buffer_size = rx_buffer_size();
+    ring.features = (r(reg::RCTL) & rctl::SECRC) ? crossover::kRxStripCrc : 0;
+    {
+        // Under the producer lock: once this returns no producer still
+        // writes with the old description (the guest may reuse the memory).
+        crossover::ProducerLock producer(shared_);
+        shared_->publish_rx_ring(ring);
+        bool enabled = (r(reg::RCTL) & rctl::EN) && bus_master_;
+        if (enabled)
+            shared_->link_flags.fetch_or(crossover::kOwnerRxEnabled, std::memory_order_release);
+        else
+            shared_->link_flags.fetch_and(~std::uint32_t(crossover::kOwnerRxEnabled), std::memory_order_release);
+    }
+    rx_space_returned();
+}
+
+void E1000::rx_space_returned() {
+    if (port_) port_->rx_space_returned();
+    backend_.rx_space_available();
+}
+
+}  // namespace xover::e1000

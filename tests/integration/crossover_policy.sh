@@ -1,0 +1,37 @@
+#!/bin/bash
+# labels: integration crossover
+# Who gets a link: a VM that is not a configured peer (and does not list
+# the other) gets none, and its frames go to its backend; a second VM with
+# a registered VM's name is refused before it runs.
+source "$(dirname "$0")/crossover_common.inc"
+A=52:54:00:c3:00:01; C=52:54:00:c3:00:03
+vm a e1000 $A b "role=rx count=10 timeout_ms=4000"; sleep 0.3
+# c lists only "d" (absent), a lists only "b": no link between a and c.
+# c has a physical path (udp to a port nobody reads), so its link is up.
+port=$((20000 + $$ % 20000))
+NICX="backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))" vm c e1000 $C d "role=tx count=10 size=64 dst=$A timeout_ms=3000"
+for i in $(seq 50); do
+	st=$("$X" status --broker "$BROKER" 2>&1)
+	echo "$st" | grep -q "^VMs: 2" && break
+	sleep 0.05
+done
+echo "$st" | grep -q "^VMs: 2" || fail "a and c not both registered: $st"
+echo "$st" | grep -q "^Links: 0" || fail "unexpected link: $st"
+waitvm c >/dev/null
+[ "$(stat c xover_tx_frames)" = 0 ] || fail "c sent frames over a crossover link"
+[ "$(stat c xover_tx_backend_frames)" = 10 ] || fail "c's frames did not go to its backend"
+echo "ok: no link between VMs that do not list each other; frames went to the backend"
+# a's NIC has no link and backend none: its guest saw the link down.
+waitvm a >/dev/null
+grep -q "link=down" "$tmp/a.out" || fail "a reported link up without any link"
+echo "ok: crossover-only NIC without a link shows link down"
+rm -f "$tmp/a.rc"
+
+vm a e1000 $A b "role=rx count=1 timeout_ms=3000"; sleep 0.5
+( timeout 30 "$X" run --name a --broker "$BROKER" --kernel "$G" --cmdline "role=rx count=1 timeout_ms=1000" \
+	--nic e1000,mac=52:54:00:c3:00:07,crossover=b >"$tmp/dup.out" 2>&1; echo $? >"$tmp/dup.rc" )
+[ "$(cat "$tmp/dup.rc")" != 0 ] || fail "a duplicate VM name was accepted"
+grep -qi "refused" "$tmp/dup.out" || fail "no refusal message: $(cat "$tmp/dup.out")"
+echo "ok: duplicate VM name refused: $(grep -i refused "$tmp/dup.out" | head -1)"
+waitvm a >/dev/null
+echo PASS

@@ -1,0 +1,197 @@
+// The crossover copy-mode data path in one process: a sending e1000 whose
+// CrossoverPort writes into a peer's RX ring through a PeerLink over fake
+// memory — an e1000 peer (its real register logic, with its own port) and
+// a virtio-net RX queue (driven by VirtqueueBuilder).
+#include <catch2/catch.hpp>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "e1000_ring_builder.hpp"
+#include "virtqueue_builder.hpp"
+#include "xover/crossover/crossover_port.hpp"
+#include "xover/crossover/shared_memory.hpp"
+#include "xover/virtio_net/virtio_spec.hpp"
+
+using namespace xover;
+using namespace xover::test;
+
+namespace {
+
+const net::MacAddress kPeerE1000{{0x52, 0x54, 0x00, 0x77, 0x00, 0x01}};
+const net::MacAddress kPeerVirtio{{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}};
+
+// A link to a peer whose RAM is `memory` and whose state page is `page`.
+std::shared_ptr<crossover::PeerLink> make_link(std::uint64_t id, const net::MacAddress& mac, std::string model,
+                                               FakeGuestMemory& memory, const crossover::SharedStatePage& page,
+                                               int irq_eventfd) {
+    auto link = std::make_shared<crossover::PeerLink>();
+    link->id = id;
+    link->peer_vm = "peer";
+    link->peer_mac = mac;
+    link->peer_model = std::move(model);
+    link->state_page = crossover::SharedMapping(page.fd(), crossover::kSharedStateSize);
+    link->peer_memory = crossover::PeerGuestMemory(memory.bytes.data(), memory.bytes.size());
+    link->peer_irq = kvm::UniqueFd(::dup(irq_eventfd));
+    return link;
+}
+
+std::uint64_t drain(int fd) {
+    std::uint64_t v = 0;
+    return ::read(fd, &v, sizeof v) == sizeof v ? v : 0;
+}
+
+struct Sender {
+    E1000Rig rig;
+    crossover::CrossoverPort port{"sender", 0, rig.backend, true};
+    TxRing tx{rig};
+    Sender() { rig.nic.attach_crossover(port); }
+    void add(std::shared_ptr<crossover::PeerLink> link) {
+        rig.nic.run_locked([&] { REQUIRE(port.add_link(std::move(link))); });
+    }
+    std::uint64_t counter(const std::string& name) { return rig.counter(name); }
+};
+
+}  // namespace
+
+TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one interrupt per batch") {
+    Sender a;
+    E1000Rig b;
+    crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
+    b.nic.attach_crossover(b_port);
+    RxRing rx(b, 8);  // RDT = 7: 7 free descriptors
+    b.wr(e1000::reg::IMS, e1000::icr::RXT0);
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a.add(make_link(1, kPeerE1000, "e1000", b.memory, b_port.page(), irq));
+
+    auto frame = ethernet(kPeerE1000, kNicMac, 0x0800, 100);
+    for (int i = 0; i < 3; ++i) a.tx.legacy(frame);
+    a.tx.kick();
+
+    CHECK(b.rd(e1000::reg::RDH) == 3);  // the owner reads the producer's RDH
+    for (int i = 0; i < 3; ++i) {
+        CHECK((rx.status(i) & (e1000::rxd::STA_DD | e1000::rxd::STA_EOP)) == (e1000::rxd::STA_DD | e1000::rxd::STA_EOP));
+        CHECK(rx.frame(i) == frame);  // SECRC: no FCS
+    }
+    CHECK(drain(irq) == 1);  // one interrupt for the batch
+    CHECK((b.rd(e1000::reg::ICR) & e1000::icr::RXT0) != 0);
+    CHECK(a.counter("xover_tx_frames") == 3);
+    CHECK(a.counter("xover_bytes_copied") == 3 * frame.size());
+    CHECK(a.rig.backend.sent.empty());
+    ::close(irq);
+}
+
+TEST_CASE("crossover: a full e1000 peer ring keeps the frame pending until the peer returns buffers") {
+    Sender a;
+    E1000Rig b;
+    crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
+    b.nic.attach_crossover(b_port);
+    RxRing rx(b, 8);
+    b.wr(e1000::reg::RDT, 2);  // two free descriptors
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    auto to_b = make_link(1, kPeerE1000, "e1000", b.memory, b_port.page(), irq);
+    a.add(to_b);
+    // b knows a as its peer too (links are symmetric): its doorbell is a's.
+    auto to_a = make_link(2, kNicMac, "e1000", a.rig.memory, a.port.page(), irq);
+    to_a->peer_doorbell = kvm::UniqueFd(::dup(doorbell));
+    b.nic.run_locked([&] { REQUIRE(b_port.add_link(to_a)); });
+
+    auto frame = ethernet(kPeerE1000, kNicMac, 0x0800, 50);
+    for (int i = 0; i < 4; ++i) a.tx.legacy(frame);
+    a.tx.kick();
+    CHECK(b.rd(e1000::reg::RDH) == 2);
+    CHECK(a.rig.rd(e1000::reg::TDH) == 2);  // the third frame waits
+    CHECK(a.counter("xover_busy_peer_full") >= 1);
+    CHECK(drain(doorbell) == 0);
+
+    b.wr(e1000::reg::RDT, 7);  // the guest returns buffers: the producer's doorbell rings
+    CHECK(drain(doorbell) == 1);
+    a.rig.nic.resume_tx();  // what the sender's I/O thread does on its doorbell
+    CHECK(a.rig.rd(e1000::reg::TDH) == 4);
+    CHECK(b.rd(e1000::reg::RDH) == 4);
+    CHECK(a.counter("xover_tx_frames") == 4);
+    ::close(irq);
+    ::close(doorbell);
+}
+
+TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer's RX queue") {
+    Sender a;
+    FakeGuestMemory vmem(1 << 20);
+    auto page = crossover::SharedStatePage::create("test-virtio-peer", 1);
+    VirtqueueBuilder vq(vmem, 0x1000, 8);
+    for (int i = 0; i < 4; ++i) vq.add({vq.writable(2048)});
+    crossover::SharedNicState::RxRing ring;
+    ring.kind = crossover::RxRingKind::VirtioSplit;
+    ring.ring_gpa = vq.layout().desc;
+    ring.avail_gpa = vq.layout().avail;
+    ring.used_gpa = vq.layout().used;
+    ring.ring_entries = 8;
+    ring.features = crossover::kRxMergeable | crossover::kRxEventIdx;
+    page.state().publish_rx_ring(ring);
+    page.state().link_flags.fetch_or(crossover::kOwnerRxEnabled);
+    page.state().set_ims(1);  // the owner's RX queue uses the vector we interrupt
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a.add(make_link(1, kPeerVirtio, "virtio-net", vmem, page, irq));
+
+    auto frame = ethernet(kPeerVirtio, kNicMac, 0x0800, 200);
+    a.tx.legacy(frame);
+    a.tx.legacy(frame);
+    a.tx.kick();
+
+    REQUIRE(vq.used_idx() == 2);
+    CHECK(page.state().load_rdh() == 2);
+    auto used = vq.used(0);
+    CHECK(used.len == 12 + frame.size());
+    // The first buffer: virtio_net_hdr_v1 with num_buffers = 1, then the frame.
+    std::uint64_t buffer = vmem.at<std::uint64_t>(vq.layout().desc + 16 * used.id);
+    auto hdr = vmem.at<virtio_net::spec::net::Header>(buffer);
+    CHECK(hdr.num_buffers == 1);
+    CHECK(hdr.gso_type == virtio_net::spec::net::kGsoNone);
+    Bytes got(frame.size());
+    vmem.peek(buffer + 12, got.data(), got.size());
+    CHECK(got == frame);
+    CHECK(drain(irq) == 1);
+
+    SECTION("a full queue: Busy, producer_waiting set, notifications re-armed") {
+        for (int i = 0; i < 3; ++i) a.tx.legacy(frame);
+        a.tx.kick();
+        CHECK(vq.used_idx() == 4);
+        CHECK(page.state().producer_waiting.load() == 1);
+        CHECK(vq.avail_event() == 4);  // the owner's guest will notify
+        CHECK(a.counter("xover_busy_peer_full") >= 1);
+        vq.add({vq.writable(2048)});
+        a.rig.nic.resume_tx();
+        CHECK(vq.used_idx() == 5);
+        CHECK(a.counter("xover_tx_frames") == 5);
+    }
+    ::close(irq);
+}
+
+TEST_CASE("crossover: broadcast goes to the backend and every peer; unknown MACs to the backend") {
+    Sender a;
+    E1000Rig b;
+    crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
+    b.nic.attach_crossover(b_port);
+    RxRing rx(b, 8);
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a.add(make_link(1, kPeerE1000, "e1000", b.memory, b_port.page(), irq));
+    const net::MacAddress broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+    const net::MacAddress stranger{{0x52, 0x54, 0x00, 0x99, 0x99, 0x99}};
+    a.tx.legacy(ethernet(broadcast, kNicMac, 0x0806, 46));
+    a.tx.legacy(ethernet(stranger, kNicMac, 0x0800, 46));
+    a.tx.kick();
+    CHECK(b.rd(e1000::reg::RDH) == 1);
+    CHECK(a.rig.backend.sent.size() == 2);
+    CHECK(a.counter("xover_tx_group_frames") == 1);
+
+    SECTION("after link down, frames for the old peer take the backend") {
+        a.rig.nic.run_locked([&] { CHECK(a.port.remove_link(1) != nullptr); });
+        a.tx.legacy(ethernet(kPeerE1000, kNicMac, 0x0800, 46));
+        a.tx.kick();
+        CHECK(b.rd(e1000::reg::RDH) == 1);
+        CHECK(a.rig.backend.sent.size() == 3);
+        CHECK(a.counter("xover_links_torn_down") == 1);
+    }
+    ::close(irq);
+}
