@@ -40,10 +40,50 @@ struct Child {
     std::vector<std::string> summary;  // lines worth repeating at the end
 };
 
+// What the summary keeps from a VM's output: its result lines, the VM's
+// exit count, the TSC rate a nettest guest reports, and the NIC counters
+// that say what crossed and what was copied.
 bool worth_summarizing(const std::string& line) {
-    if (line.rfind("RESULT", 0) == 0) return true;
-    if (line.rfind("stats: nic", 0) != 0) return false;
-    return true;
+    return line.rfind("RESULT", 0) == 0 || line.rfind("stats: vm ", 0) == 0 ||
+           line.find("tsc_hz=") != std::string::npos || (line.rfind("stats: nic", 0) == 0 && line.find("tx_frames=") != std::string::npos);
+}
+
+// The value of `key=` in a "k=v k=v" line, or empty.
+std::string field(const std::string& line, const std::string& key) {
+    std::size_t at = line.find(" " + key + "=");
+    if (at == std::string::npos) return {};
+    at += key.size() + 2;
+    return line.substr(at, line.find(' ', at) - at);
+}
+
+// Condenses a VM's kept lines into the few numbers a reader wants.
+std::vector<std::string> summarize(const std::vector<std::string>& lines) {
+    std::vector<std::string> out;
+    double tsc_hz = 0;
+    for (const auto& line : lines)
+        if (auto hz = field(" " + line, "tsc_hz"); !hz.empty()) tsc_hz = std::stod(hz);
+    for (const auto& line : lines) {
+        if (line.rfind("RESULT", 0) == 0) {
+            std::string text = line;
+            auto frames = field(line, "frames"), bytes = field(line, "bytes"), cycles = field(line, "cycles");
+            if (tsc_hz > 0 && !frames.empty() && !bytes.empty() && !cycles.empty() && std::stod(cycles) > 0) {
+                double seconds = std::stod(cycles) / tsc_hz;
+                text += fmt::format("  => {:.0f} frames/s, {:.1f} Mbit/s", std::stod(frames) / seconds,
+                                    std::stod(bytes) * 8 / seconds / 1e6);
+            }
+            out.push_back(text);
+        } else if (line.rfind("stats: vm ", 0) == 0) {
+            out.push_back("VM exits: " + field(line, "exits"));
+        } else if (line.rfind("stats: nic", 0) == 0) {
+            std::string nic = line.substr(7, line.find(' ', 7) - 7);
+            std::string text = nic + ":";
+            for (const char* key : {"tx_frames", "rx_frames", "xover_tx_frames", "xover_tx_bytes", "xover_bytes_copied",
+                                    "xover_tx_backend_frames", "xover_links_made"})
+                if (auto v = field(line, key); !v.empty()) text += fmt::format(" {}={}", key, v);
+            out.push_back(text);
+        }
+    }
+    return out;
 }
 
 // Emits complete lines from `buffer` with the VM's name in front.
@@ -154,7 +194,7 @@ int run_up(const std::filesystem::path& file, bool stats) {
     fmt::print("\n== xover up: summary ==\n");
     for (const auto& c : children) {
         fmt::print("{}: exit status {}{}\n", c.name, c.status, c.status == 0 ? "" : "  (FAILED)");
-        for (const auto& line : c.summary) fmt::print("  {}\n", line);
+        for (const auto& line : summarize(c.summary)) fmt::print("  {}\n", line);
         if (c.status != 0) ++failed;
     }
     std::fflush(stdout);

@@ -37,7 +37,29 @@ CpuTemplate parse_cpu_template(const std::string& name) {
 }
 
 std::vector<kvm_cpuid_entry2> make_vcpu_cpuid(std::vector<kvm_cpuid_entry2> entries, unsigned cpu_index,
-                                             unsigned cpu_count, CpuTemplate cpu_template) {
+                                             unsigned cpu_count, CpuTemplate cpu_template, std::uint32_t tsc_khz) {
+    if (tsc_khz) {
+        constexpr std::uint32_t kTimingLeaf = 0x40000010;
+        constexpr std::uint32_t kApicBusKhz = 1'000'000;  // KVM's LAPIC timer runs at 1 GHz
+        bool have_base = false;
+        for (auto& e : entries)
+            if (e.function == 0x40000000) e.eax = std::max(e.eax, kTimingLeaf), have_base = true;
+        if (!have_base) {
+            kvm_cpuid_entry2 base{};
+            base.function = 0x40000000;
+            base.eax = kTimingLeaf;
+            base.ebx = 0x4b4d564b, base.ecx = 0x564b4d56, base.edx = 0x4d;  // "KVMKVMKVM"
+            entries.push_back(base);
+        }
+        entries.erase(std::remove_if(entries.begin(), entries.end(),
+                                     [](const kvm_cpuid_entry2& e) { return e.function == kTimingLeaf; }),
+                      entries.end());
+        kvm_cpuid_entry2 timing{};
+        timing.function = kTimingLeaf;
+        timing.eax = tsc_khz;
+        timing.ebx = kApicBusKhz;
+        entries.push_back(timing);
+    }
     const bool baseline = cpu_template == CpuTemplate::Baseline;
     if (baseline) {
         // Without XSAVE there is nothing to describe in leaf 0xD.

@@ -1,8 +1,10 @@
 #include "xover/vmm/machine.hpp"
 
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -141,7 +143,9 @@ void Machine::setup_vcpus() {
     write_mptable(*memory_, MpTableConfig{config_.cpus, layout::kMpTableAddr, signature, features});
     for (unsigned i = 0; i < config_.cpus; ++i) {
         kvm::Vcpu vcpu = vm_.create_vcpu(i);
-        vcpu.set_cpuid(make_vcpu_cpuid(supported, i, config_.cpus, cpu_template_));
+        int tsc_khz = ::ioctl(vcpu.fd(), KVM_GET_TSC_KHZ, 0);
+        vcpu.set_cpuid(make_vcpu_cpuid(supported, i, config_.cpus, cpu_template_,
+                                       tsc_khz > 0 ? std::uint32_t(tsc_khz) : 0));
         if (i == 0) {
             setup_boot_vcpu(vcpu, *memory_, boot_image_);
         } else {

@@ -87,8 +87,8 @@ TEST_CASE("pci: address register reads back, disabled means no device", "[pci]")
 }
 
 TEST_CASE("pci: devices get the next slot, pre-assigned BARs, decoding on", "[pci]") {
+    TestNic nic;  // declared first: it outlives the bus pointing to it
     Fixture f;
-    TestNic nic;
     CHECK(f.pci.next_slot() == 1);
     unsigned slot = f.pci.add_device(nic, "nic", 17);
     CHECK(slot == 1);
@@ -107,8 +107,8 @@ TEST_CASE("pci: devices get the next slot, pre-assigned BARs, decoding on", "[pc
 }
 
 TEST_CASE("pci: BAR sizing by writing all-ones", "[pci]") {
+    TestNic nic;  // declared first: it outlives the bus pointing to it
     Fixture f;
-    TestNic nic;
     f.pci.add_device(nic, "nic");
     f.cfg_write(1, 0x04, 0, 2);  // decoding off while sizing, as Linux does
     f.cfg_write(1, 0x10, 0xffffffff);
@@ -118,8 +118,8 @@ TEST_CASE("pci: BAR sizing by writing all-ones", "[pci]") {
 }
 
 TEST_CASE("pci: moving a BAR or toggling COMMAND re-maps it on the bus", "[pci]") {
+    TestNic nic;  // declared first: it outlives the bus pointing to it
     Fixture f;
-    TestNic nic;
     f.pci.add_device(nic, "nic");
     const std::uint64_t old_base = xover::vmm::layout::kPciMmioStart;
     const std::uint64_t new_base = 0xd0000000;
@@ -140,8 +140,8 @@ TEST_CASE("pci: moving a BAR or toggling COMMAND re-maps it on the bus", "[pci]"
 }
 
 TEST_CASE("pci: a BAR moved over another device is left unmapped", "[pci]") {
+    TestNic a, b;  // declared first: they outlive the bus pointing to them
     Fixture f;
-    TestNic a, b;
     f.pci.add_device(a, "a");
     f.pci.add_device(b, "b");
     std::uint32_t a_base = f.cfg_read(1, 0x10);
