@@ -7,6 +7,10 @@ scripts/install-deps.sh
 
 echo "== build (Release)"
 BUILD_DIR=build scripts/build.sh
+echo "== Linux test guest (cached; built once, ~5-10 min cold)"
+# Tests labelled `linux` boot it; without it they skip.
+scripts/linux-guest.sh >/dev/null || echo "Linux test guest unavailable: linux tests will skip"
+
 echo "== tests (Release)"
 ctest --test-dir build --output-on-failure -j2 ${CTEST_ARGS:-}
 
