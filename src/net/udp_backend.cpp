@@ -8,8 +8,11 @@
 // never sees ICMP "port unreachable" errors from a peer that is not up yet.
 //
 // Lossy on purpose (UDP is): a full socket buffer or any send error drops
-// and counts the frame (Dropped, never Busy); a frame the NIC has no buffer
-// for is dropped and counted. 4 MiB socket buffers make drops rare.
+// and counts the frame (Dropped, never Busy). When the NIC has no buffer,
+// reading pauses (the refused datagrams are kept) until
+// rx_space_available(), as QEMU does: the 4 MiB receive buffer absorbs a
+// guest that falls behind for a moment (a descheduled vCPU), and the kernel
+// drops only what overflows it.
 // TX is a direct sendto() from the NIC's thread; RX is recvmmsg() batches on
 // the I/O thread.
 #include "udp_backend.hpp"
@@ -18,6 +21,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -94,12 +98,18 @@ public:
         return SendResult::Dropped;
     }
 
-    void rx_space_available() override {}  // lossy: nothing is held back
+    void rx_space_available() override {
+        // rx_blocked_ is set before every deliver() and cleared after a
+        // successful one, so a refusal is always visible here (the NIC's
+        // lock orders the two calls).
+        if (!attached() || !rx_blocked_.load()) return;
+        if (!resume_posted_.exchange(true)) loop().post(guarded([this] { resume_rx(); }));
+    }
 
     Counters counters() const override {
         return {{"tx_frames", tx_frames_.get()},   {"tx_bytes", tx_bytes_.get()},
                 {"tx_dropped", tx_dropped_.get()}, {"rx_frames", rx_frames_.get()},
-                {"rx_bytes", rx_bytes_.get()},     {"rx_dropped", rx_dropped_.get()},
+                {"rx_bytes", rx_bytes_.get()},     {"rx_stalls", rx_stalls_.get()},
                 {"rx_oversize", rx_oversize_.get()}};
     }
 
@@ -112,6 +122,7 @@ private:
     }
 
     void on_readable() {
+        if (!deliver_held()) return;
         for (int batch = 0; batch < kBatchesPerWakeup; ++batch) {
             int n = ::recvmmsg(fd_.get(), msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
             if (n < 0) {
@@ -119,27 +130,53 @@ private:
                     spdlog::warn("{}: recvmmsg: {}", description_, std::strerror(errno));
                 return;
             }
-            for (int i = 0; i < n; ++i) {
-                const mmsghdr& m = msgs_[i];
-                if (m.msg_hdr.msg_flags & MSG_TRUNC) {
-                    rx_oversize_.add();
-                    continue;
-                }
-                auto frame = std::span<const std::uint8_t>(rx_buffers_.data() + i * kMaxDatagram, m.msg_len);
-                if (receiver_->deliver(frame)) {
-                    rx_frames_.add();
-                    rx_bytes_.add(m.msg_len);
-                } else {
-                    rx_dropped_.add();
-                }
-                msgs_[i].msg_hdr.msg_flags = 0;
-            }
+            held_next_ = 0;
+            held_end_ = unsigned(n);
+            if (!deliver_held()) return;
             if (unsigned(n) < kBatch) return;  // drained
         }
     }
 
+    // Hands the received datagrams [held_next_, held_end_) to the NIC.
+    // Returns false when it is full: reading pauses, the rest stays held.
+    bool deliver_held() {
+        for (; held_next_ < held_end_; ++held_next_) {
+            mmsghdr& m = msgs_[held_next_];
+            if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+                rx_oversize_.add();
+                m.msg_hdr.msg_flags = 0;
+                continue;
+            }
+            auto frame = std::span<const std::uint8_t>(rx_buffers_.data() + held_next_ * kMaxDatagram, m.msg_len);
+            rx_blocked_.store(true);
+            if (!receiver_->deliver(frame)) {
+                pause_rx();
+                return false;
+            }
+            rx_blocked_.store(false);
+            rx_frames_.add();
+            rx_bytes_.add(m.msg_len);
+        }
+        return true;
+    }
+
+    void pause_rx() {
+        if (rx_paused_) return;
+        rx_paused_ = true;
+        rx_stalls_.add();
+        loop().unwatch(fd_.get(), vmm::EventLoop::Interest::Readable);
+    }
+
+    void resume_rx() {
+        resume_posted_.store(false);
+        if (!rx_paused_) return;
+        rx_paused_ = false;
+        if (!deliver_held()) return;
+        loop().watch(fd_.get(), vmm::EventLoop::Interest::Readable, guarded([this] { on_readable(); }));
+    }
+
     void close_on_loop() override {
-        if (attached()) loop().unwatch(fd_.get(), vmm::EventLoop::Interest::Readable);
+        if (attached() && !rx_paused_) loop().unwatch(fd_.get(), vmm::EventLoop::Interest::Readable);
     }
 
     SocketAddress remote_;
@@ -149,7 +186,12 @@ private:
     std::vector<std::uint8_t> rx_buffers_;
     std::array<iovec, kBatch> iovs_{};
     std::array<mmsghdr, kBatch> msgs_{};
-    Counter tx_frames_, tx_bytes_, tx_dropped_, rx_frames_, rx_bytes_, rx_dropped_, rx_oversize_;
+    // Loop-thread state: datagrams received but not yet taken by the NIC.
+    unsigned held_next_ = 0, held_end_ = 0;
+    bool rx_paused_ = false;
+    std::atomic<bool> rx_blocked_{false};
+    std::atomic<bool> resume_posted_{false};
+    Counter tx_frames_, tx_bytes_, tx_dropped_, rx_frames_, rx_bytes_, rx_stalls_, rx_oversize_;
     LogLimiter tx_log_, rx_log_;
 };
 

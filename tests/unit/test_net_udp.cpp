@@ -39,7 +39,7 @@ TEST_CASE("udp backend: a pair on loopback exchanges frames both ways", "[net][u
     CHECK(a->link_up());
 }
 
-TEST_CASE("udp backend: frames the NIC cannot take are dropped and counted", "[net][udp]") {
+TEST_CASE("udp backend: frames the NIC cannot take wait in the socket until it has room", "[net][udp]") {
     auto pa = xover::test::test_port(2), pb = xover::test::test_port(3);
     xover::test::FakeReceiver rx_a, rx_b;
     xover::test::LoopThread lt;
@@ -48,13 +48,16 @@ TEST_CASE("udp backend: frames the NIC cannot take are dropped and counted", "[n
     a->start(lt.loop(), rx_a, [] {});
     b->start(lt.loop(), rx_b, [] {});
     rx_b.accepting = false;
-    for (int i = 0; i < 5; ++i) REQUIRE(a->send(test_frame(i)) == Backend::SendResult::Sent);
-    REQUIRE(wait_until([&] { return counter(*b, "rx_dropped") == 5; }));
+    for (int i = 0; i < 40; ++i) REQUIRE(a->send(test_frame(i)) == Backend::SendResult::Sent);
+    // Reading paused at the first refusal: one stall, nothing lost.
+    REQUIRE(wait_until([&] { return counter(*b, "rx_stalls") == 1; }));
+    CHECK(rx_b.refusals.load() == 1);
     rx_b.accepting = true;
-    b->rx_space_available();  // no effect on a lossy backend, but harmless
-    REQUIRE(a->send(test_frame(9)) == Backend::SendResult::Sent);
-    REQUIRE(wait_until([&] { return rx_b.count() == 1; }));
-    CHECK(rx_b.frames()[0] == test_frame(9));
+    b->rx_space_available();
+    REQUIRE(wait_until([&] { return rx_b.count() == 40; }));
+    auto got = rx_b.frames();
+    for (int i = 0; i < 40; ++i) CHECK(got[i] == test_frame(i));
+    CHECK(counter(*b, "rx_frames") == 40);
 }
 
 TEST_CASE("udp backend: sending with no peer listening is not an error", "[net][udp]") {

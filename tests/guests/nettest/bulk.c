@@ -4,8 +4,12 @@
  *   doorbell per B; with G, no faster than one frame per G ns on average
  *   (a peer without flow control, like QEMU's -netdev dgram, drops the
  *   excess).
- *   role=rx count=N: counts frames until N are accounted for (received or
- *   known lost from gaps in the sequence) and checks every one.
+ *   role=rx count=N [delay_ns=D] [start_timeout_ms=S]: counts frames until
+ *   N are accounted for (received or known lost from gaps in the sequence)
+ *   and checks every one, spending D ns on each (a receiver slower than its
+ *   sender). It waits S ms for the first frame (a slow-booting sender),
+ *   timeout_ms= for each later one (default S = timeout_ms).
+ *   role=txrx: both at once, see role_txrx().
  * Cycles are TSC ticks from the first frame to the last.
  */
 #include "frame.h"
@@ -80,20 +84,56 @@ int role_tx(struct nic *nic, const struct options *o)
 	return sent == o->count && drained ? 0 : 1;
 }
 
+void spin_ns(uint64_t ns)
+{
+	uint64_t until = rdtsc() + ns * (tsc_hz() / 1000000) / 1000;
+
+	while ((int64_t)(rdtsc() - until) < 0)
+		cpu_relax();
+}
+
+bool rx_tally_frame(struct rx_tally *t, const uint8_t *f, uint16_t len)
+{
+	uint32_t seq;
+	enum frame_status st = test_frame_check(f, len, &seq);
+
+	if (st == FRAME_OTHER || (st == FRAME_OK && seq == SEQ_PROBE))
+		return false;
+	t->last = rdtsc();
+	if (!t->frames && !t->lost)
+		t->start = t->last;
+	t->frames++;
+	t->bytes += len;
+	if (st == FRAME_CORRUPT) {
+		t->errors++;
+	} else if (seq >= t->expected) {
+		t->lost += seq - t->expected;
+		t->expected = seq + 1;
+	} else {
+		t->errors++; /* duplicated or reordered */
+	}
+	return true;
+}
+
+/* After a timeout: frames never seen at the end of the run are lost too. */
+static void rx_tally_close(struct rx_tally *t, uint64_t count)
+{
+	if (t->frames + t->lost < count)
+		t->lost = count > t->frames ? count - t->frames : 0;
+}
+
 int role_rx(struct nic *nic, const struct options *o)
 {
-	uint64_t frames = 0, bytes = 0, errors = 0, lost = 0, start = 0, last = 0;
-	uint32_t expected = 0;
-	uint64_t deadline = deadline_ms(o->timeout_ms);
+	struct rx_tally t = { 0 };
+	uint64_t deadline = deadline_ms(o->start_timeout_ms);
 	bool timed_out = false;
 
 	if (!o->count) {
 		printf("nettest: role=rx needs count=\n");
 		return 2;
 	}
-	while (frames + lost < o->count) {
+	while (t.frames + t.lost < o->count) {
 		uint16_t len;
-		uint32_t seq;
 		const uint8_t *f = nic_rx_peek(nic, &len);
 
 		if (!f) {
@@ -103,21 +143,9 @@ int role_rx(struct nic *nic, const struct options *o)
 			}
 			continue;
 		}
-		enum frame_status st = test_frame_check(f, len, &seq);
-		if (st != FRAME_OTHER) {
-			last = rdtsc();
-			if (!frames && !lost)
-				start = last;
-			frames++;
-			bytes += len;
-			if (st == FRAME_CORRUPT) {
-				errors++;
-			} else if (seq >= expected) {
-				lost += seq - expected;
-				expected = seq + 1;
-			} else {
-				errors++; /* duplicated or reordered */
-			}
+		if (rx_tally_frame(&t, f, len)) {
+			if (o->delay_ns)
+				spin_ns(o->delay_ns); /* a slow consumer: the ring fills up */
 			deadline = deadline_ms(o->timeout_ms);
 		}
 		nic_rx_done(nic);
@@ -125,10 +153,123 @@ int role_rx(struct nic *nic, const struct options *o)
 	if (timed_out) {
 		printf("nettest: rx timeout after %lu ms without a frame\n", o->timeout_ms);
 		nic_dump(nic);
-		/* Frames never seen at the end of the run are lost too. */
-		lost = o->count - frames > lost ? o->count - frames : lost;
+		rx_tally_close(&t, o->count);
 	}
-	printf("RESULT role=rx frames=%lu bytes=%lu errors=%lu lost=%lu cycles=%lu\n", frames, bytes,
-	       errors, lost, last - start);
-	return !timed_out && !errors && !lost ? 0 : 1;
+	printf("RESULT role=rx frames=%lu bytes=%lu errors=%lu lost=%lu cycles=%lu\n", t.frames, t.bytes,
+	       t.errors, t.lost, t.last - t.start);
+	return !timed_out && !t.errors && !t.lost ? 0 : 1;
+}
+
+/*
+ * Both at once over one link: once the peer is heard from (probes, see
+ * txrx_wait_peer), sends count= frames to dst= (paced by gap_ns= like tx,
+ * in bursts of at most batch=) while receiving and checking the count=
+ * frames the peer sends (each spending delay_ns=, like rx). Neither
+ * direction waits for the other: a full TX ring just means "receive for a
+ * while", so two txrx peers cannot deadlock on each other's backpressure.
+ */
+/*
+ * Until the peer is heard from, sends a probe frame every PROBE_MS: over a
+ * lossy link (udp) whatever is sent before the peer's NIC is up is lost.
+ * Test frames that arrive meanwhile are accounted, not dropped.
+ */
+#define PROBE_MS 50
+static bool txrx_wait_peer(struct nic *nic, const struct options *o, struct rx_tally *t)
+{
+	uint64_t deadline = deadline_ms(o->timeout_ms), next_probe = rdtsc();
+	uint16_t len;
+	uint32_t seq;
+
+	for (;;) {
+		if (deadline_passed(next_probe)) {
+			uint8_t *buf = nic_tx_slot(nic);
+
+			nic_tx_pending(nic);
+			if (buf) {
+				test_frame_build(buf, o->dst, nic->mac, SEQ_PROBE, o->size);
+				nic_tx_commit(nic, o->size);
+				nic_tx_kick(nic);
+			}
+			next_probe = deadline_ms(PROBE_MS);
+		}
+		const uint8_t *f = nic_rx_peek(nic, &len);
+		if (!f) {
+			if (deadline_passed(deadline))
+				return false;
+			continue;
+		}
+		bool heard = test_frame_check(f, len, &seq) == FRAME_OK;
+		if (heard && seq != SEQ_PROBE)
+			rx_tally_frame(t, f, len);
+		nic_rx_done(nic);
+		if (heard)
+			return true;
+	}
+}
+
+int role_txrx(struct nic *nic, const struct options *o)
+{
+	struct rx_tally t = { 0 };
+	uint64_t sent = 0, start = rdtsc(), deadline = deadline_ms(o->timeout_ms);
+	uint64_t per_frame = o->gap_ns * (tsc_hz() / 1000000) / 1000;
+	bool timed_out = false;
+
+	if (!o->have_dst || !o->count) {
+		printf("nettest: role=txrx needs count= and dst=\n");
+		return 2;
+	}
+	if (!txrx_wait_peer(nic, o, &t)) {
+		printf("nettest: txrx: the peer never answered\n");
+		printf("RESULT role=txrx tx_frames=0 frames=0 bytes=0 errors=0 lost=%lu cycles=0\n", o->count);
+		return 1;
+	}
+	start = rdtsc();
+	deadline = deadline_ms(o->timeout_ms);
+	while (sent < o->count || t.frames + t.lost < o->count || nic_tx_pending(nic)) {
+		bool progress = false;
+		unsigned queued = 0;
+		uint8_t *buf;
+
+		nic_tx_pending(nic); /* reaps completions: tx_slot() does not */
+		while (queued < o->batch && sent < o->count &&
+		       (!per_frame || (int64_t)(rdtsc() - (start + sent * per_frame)) >= 0) &&
+		       (buf = nic_tx_slot(nic)) != NULL) {
+			test_frame_build(buf, o->dst, nic->mac, (uint32_t)sent, o->size);
+			nic_tx_commit(nic, o->size);
+			queued++;
+			sent++;
+		}
+		if (queued) {
+			nic_tx_kick(nic);
+			progress = true;
+		}
+		for (unsigned i = 0; i < o->batch; i++) {
+			uint16_t len;
+			const uint8_t *f = nic_rx_peek(nic, &len);
+
+			if (!f)
+				break;
+			if (rx_tally_frame(&t, f, len) && o->delay_ns)
+				spin_ns(o->delay_ns);
+			nic_rx_done(nic);
+			progress = true;
+		}
+		if (progress) {
+			deadline = deadline_ms(o->timeout_ms);
+		} else if (deadline_passed(deadline)) {
+			timed_out = true;
+			break;
+		}
+	}
+	if (timed_out) {
+		printf("nettest: txrx timeout after %lu ms without progress (sent %lu, tx pending %u)\n",
+		       o->timeout_ms, sent, nic_tx_pending(nic));
+		nic_dump(nic);
+		rx_tally_close(&t, o->count);
+	}
+	uint64_t cycles = rdtsc() - start;
+
+	printf("RESULT role=txrx tx_frames=%lu frames=%lu bytes=%lu errors=%lu lost=%lu cycles=%lu\n",
+	       sent, t.frames, t.bytes, t.errors, t.lost, cycles);
+	return !timed_out && sent == o->count && !t.errors && !t.lost ? 0 : 1;
 }

@@ -9,6 +9,7 @@
  */
 #include "guest.h"
 #include "nic.h"
+#include "window.h"
 
 #define REG_CTRL   0x0000
 #define REG_STATUS 0x0008
@@ -84,6 +85,7 @@ static struct {
 	unsigned rx_next, rx_unreturned;
 	unsigned tx_tail, tx_clean; /* free-running; slot = index % RING_SIZE */
 	uint64_t next_poke;
+	struct window win; /* window=1: buffers in the crossover DMA window (BAR2) */
 } e;
 
 static uint32_t rd(uint32_t reg) { return mmio_read32(e.regs + reg); }
@@ -224,7 +226,7 @@ static const struct nic_ops e1000_ops = {
 static void setup_rx(void)
 {
 	e.rx = dma_alloc(RING_SIZE * sizeof(struct rx_desc), 128);
-	e.rx_buf = dma_alloc(RING_SIZE * BUF_SIZE, 4096);
+	e.rx_buf = e.win.rx ? e.win.rx : dma_alloc(RING_SIZE * BUF_SIZE, 4096);
 	for (unsigned i = 0; i < RING_SIZE; i++)
 		e.rx[i].addr = dma_addr(e.rx_buf + i * BUF_SIZE);
 	wr(REG_RDBAL, (uint32_t)dma_addr(e.rx));
@@ -238,7 +240,7 @@ static void setup_rx(void)
 static void setup_tx(void)
 {
 	e.tx = dma_alloc(RING_SIZE * sizeof(struct tx_desc), 128);
-	e.tx_buf = dma_alloc(RING_SIZE * BUF_SIZE, 4096);
+	e.tx_buf = e.win.tx ? e.win.tx : dma_alloc(RING_SIZE * BUF_SIZE, 4096);
 	for (unsigned i = 0; i < RING_SIZE; i++)
 		e.tx[i].addr = dma_addr(e.tx_buf + i * BUF_SIZE);
 	wr(REG_TDBAL, (uint32_t)dma_addr(e.tx));
@@ -272,6 +274,7 @@ bool e1000_probe(struct nic *nic, struct pci_dev *dev)
 	for (int i = 0; i < 128; i++)
 		wr(REG_MTA + 4 * i, 0);
 
+	window_find(dev, 2, RING_SIZE, &e.win); /* slot k at k*BUF_SIZE, BUF_SIZE == WINDOW_SLOT */
 	setup_rx();
 	setup_tx();
 	nic->model = "e1000";

@@ -1,7 +1,9 @@
 /*
  * nettest.elf: a polled network test kernel for e1000 and virtio-net.
- *   nic=e1000|virtio role=tx|rx|echo|ping|responder count= size= dst= batch=
- *   gap_ns= ip= timeout_ms= (see the role files for what each does)
+ *   nic=e1000|virtio role=tx|rx|txrx|echo|ping|responder count= size= dst=
+ *   batch= gap_ns= delay_ns= ip= timeout_ms= start_timeout_ms= tsc_khz= window=1 (e1000: buffers
+ *   in the crossover DMA window, see window.h) (see the role files
+ *   for what each does)
  * Prints `nettest: nic=... mac=... link=up`, then the role's RESULT line.
  */
 #include "frame.h"
@@ -47,7 +49,9 @@ static void parse_options(struct options *o)
 	if (o->batch == 0)
 		o->batch = 1;
 	o->gap_ns = cmdline_uint("gap_ns", 0);
+	o->delay_ns = cmdline_uint("delay_ns", 0);
 	o->timeout_ms = cmdline_uint("timeout_ms", 10000);
+	o->start_timeout_ms = cmdline_uint("start_timeout_ms", o->timeout_ms);
 	o->have_dst = cmdline_mac("dst", o->dst);
 	if (cmdline_get("ip", buf, sizeof(buf))) {
 		if (!parse_ipv4(buf, o->ip))
@@ -65,8 +69,6 @@ int main(void)
 	cmdline_get("nic", want, sizeof(want));
 	cmdline_get("role", role, sizeof(role));
 	parse_options(&o);
-	if (cmdline_has("window"))
-		printf("nettest: window=1 is not implemented yet, ignored\n");
 
 	if (!find_nic(&nic, want)) {
 		printf("nettest: no usable NIC%s%s\n", *want ? " for nic=" : "", want);
@@ -92,6 +94,8 @@ int main(void)
 		return role_ping(&nic, &o);
 	if (!strncmp(role, "responder", 10))
 		return role_responder(&nic, &o);
-	printf("nettest: role=%s unknown (tx, rx, echo, ping, responder)\n", role);
+	if (!strncmp(role, "txrx", 5))
+		return role_txrx(&nic, &o);
+	printf("nettest: role=%s unknown (tx, rx, txrx, echo, ping, responder)\n", role);
 	return 2;
 }

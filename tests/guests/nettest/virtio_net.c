@@ -41,6 +41,7 @@
 
 #define NET_S_LINK_UP 1
 #define DESC_F_WRITE  2
+#define AVAIL_F_NO_INTERRUPT 1
 
 #define QSIZE       256
 #define BUF_SIZE    2048
@@ -132,6 +133,7 @@ static bool vq_setup(struct vq *q, uint16_t index, bool device_writes)
 	q->desc = dma_alloc(sizeof(struct vq_desc) * QSIZE, 16);
 	q->avail = dma_alloc(sizeof(struct vq_avail), 2);
 	q->used = dma_alloc(sizeof(struct vq_used), 4);
+	q->avail->flags = AVAIL_F_NO_INTERRUPT; /* polled: interrupts are wasted work */
 	q->buf = dma_alloc(QSIZE * BUF_SIZE, 4096);
 	for (unsigned i = 0; i < q->size; i++) {
 		q->desc[i].addr = dma_addr(q->buf + i * BUF_SIZE);
