@@ -12,12 +12,16 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
 #include "xover/crossover/crossover_port.hpp"
+#include "xover/crossover/dma_window.hpp"
 #include "xover/crossover/vm_agent.hpp"
 #include "xover/crossover/broker.hpp"
+#include "xover/crossover/broker_backend.hpp"
 #include "xover/e1000/e1000.hpp"
 #include "xover/error.hpp"
 #include "xover/kvm/event_fd.hpp"
@@ -30,10 +34,23 @@ namespace xover::cli {
 
 namespace {
 
+std::uint64_t monotonic_ns();
+
+// The NIC's physical path. "broker" (the broker's slow-path switch) needs
+// what only the VM knows: the broker socket, the VM's name, the NIC's MAC.
+std::unique_ptr<net::Backend> make_nic_backend(const vmm::NicConfig& config, const net::MacAddress& mac,
+                                               const vmm::NicContext& context) {
+    if (config.backend != "broker") return net::make_backend(config.backend);
+    std::filesystem::path broker = crossover::default_broker_path();
+    if (context.vm_config && context.vm_config->broker) broker = *context.vm_config->broker;
+    return crossover::make_broker_backend(broker, context.vm_name, context.index, mac);
+}
+
 // Base-from-member: the backend must exist before the device that holds a
 // reference to it, and is stopped before the device goes away.
 struct BackendOwner {
-    explicit BackendOwner(const vmm::NicConfig& config) : backend(net::make_backend(config.backend)) {}
+    BackendOwner(const vmm::NicConfig& config, const net::MacAddress& mac, const vmm::NicContext& context)
+        : backend(make_nic_backend(config, mac, context)) {}
     std::unique_ptr<net::Backend> backend;
 };
 
@@ -43,11 +60,15 @@ struct BackendOwner {
 // through the process's agent, and applies links to the model under its
 // lock. `Model` is E1000 or VirtioNet.
 template <class Model>
-class CrossoverAttachment final : public crossover::LinkedNic {
+class CrossoverAttachment final : public crossover::LinkedNic, public net::FrameReceiver {
 public:
+    // `window`: the NIC's DMA window in window mode (else null; then a
+    // mode=window configuration falls back to copy mode).
     CrossoverAttachment(Model& model, const vmm::NicConfig& config, const net::MacAddress& mac,
-                        vmm::NicContext& context, net::Backend& backend, std::uint32_t model_id, int irq_fd)
-        : model_(model), loop_(context.loop), index_(context.index) {
+                        vmm::NicContext& context, net::Backend& backend, std::uint32_t model_id, int irq_fd,
+                        crossover::DmaWindow* window = nullptr)
+        : model_(model), loop_(context.loop), index_(context.index), window_(window),
+          pause_(context.with_vcpus_paused) {
         auto* ram = dynamic_cast<vmm::RamMemory*>(&context.memory);
         if (!ram) throw Error("--nic {}: crossover needs the VM's RAM memfd", config.model);
         std::string name = fmt::format("{}.nic{}", context.vm_name, context.index);
@@ -64,6 +85,9 @@ public:
                 crossover::VmAgent::instance().report_frame_seen(index, dst);
             });
         }
+        port_->set_window(window_);
+        port_->set_own_mac(mac);
+        make_retry_timer();
         model_.attach_crossover(*port_);
 
         crossover::NicRegistration reg;
@@ -73,9 +97,14 @@ public:
         if (!is_auto) reg.peers = config.crossover;
         reg.auto_peer = is_auto;
         reg.mode = crossover::parse_link_mode(config.crossover_mode).value_or(crossover::LinkMode::Copy);
-        if (reg.mode == crossover::LinkMode::Window) {
-            spdlog::warn("{}: crossover window mode is not implemented yet; using copy mode", name);
+        if (reg.mode == crossover::LinkMode::Window && !window_) {
+            spdlog::warn("{}: crossover window mode is not implemented for {} yet; using copy mode", name,
+                         config.model);
             reg.mode = crossover::LinkMode::Copy;
+        }
+        if (reg.mode == crossover::LinkMode::Window) {
+            reg.window = crossover::dup_for_broker(window_->tx_element_fd());
+            reg.window_size = window_->half_size();
         }
         reg.ram_size = ram->size();
         reg.ram = crossover::dup_for_broker(ram->memfd());
@@ -91,22 +120,122 @@ public:
         }
     }
     ~CrossoverAttachment() override {
+        if (retry_timer_) loop_.unwatch(retry_timer_.get(), vmm::EventLoop::Interest::Readable);
         if (registered_) crossover::VmAgent::instance().remove_nic(index_);
         if (port_) loop_.unwatch(port_->doorbell().fd(), vmm::EventLoop::Interest::Readable);
     }
 
+    // The backend delivers through here (see slow_path_receiver()): each
+    // frame it placed is counted, so that a peer switching from the slow
+    // path to a link knows when nothing it sent is still on the way.
+    bool deliver(std::span<const std::uint8_t> frame) override {
+        if (!model_.deliver(frame)) return false;
+        port_->note_slow_arrival(frame);
+        return true;
+    }
+    void link_state_changed() override { model_.link_state_changed(); }
+
     void crossover_link_up(std::shared_ptr<crossover::PeerLink> link) override {
-        model_.run_locked([&] { port_->add_link(std::move(link)); });
+        bool window = link->mode == crossover::LinkMode::Window && window_ && link->peer_window_fd &&
+                      port_->window_link() == 0;
+        if (!window) {
+            model_.run_locked([&] { port_->add_link(std::move(link)); });
+            model_.link_changed();
+            return;
+        }
+        // The remapper: with every vCPU parked and the device quiet, our TX
+        // half moves onto our element (contents copied in) and our RX half
+        // onto the peer's element (the peer's TX half: its contents rule).
+        std::uint64_t id = link->id;
+        int element = link->peer_window_fd.get();
+        with_vcpus_paused([&] {
+            model_.run_locked([&] {
+                if (!port_->add_link(std::move(link))) return;
+                try {
+                    window_->attach(crossover::DmaWindow::Half::Tx, window_->tx_element_fd(), true);
+                    window_->attach(crossover::DmaWindow::Half::Rx, element, false);
+                } catch (const std::exception& e) {
+                    spdlog::error("{}: window link {}: {}; staying in copy mode", port_->name(), id, e.what());
+                    unmap_window();
+                    return;
+                }
+                crossover::SharedNicState& own = port_->shared();
+                own.window_rx_gpa.store(window_->half_gpa(crossover::DmaWindow::Half::Rx), std::memory_order_release);
+                own.window_rx_link.store(id, std::memory_order_release);
+                port_->set_window_link(id);
+                spdlog::info("{}: window link {}: TX and RX halves remapped ({} remaps so far)", port_->name(), id,
+                             window_->remaps());
+            });
+        });
         model_.link_changed();
     }
     void crossover_link_down(std::uint64_t link_id) override {
         std::shared_ptr<crossover::PeerLink> gone;
-        model_.run_locked([&] { gone = port_->remove_link(link_id); });
+        bool window = window_ && port_->window_link() == link_id;
+        auto apply = [&] {
+            model_.run_locked([&] {
+                if (window) {
+                    crossover::SharedNicState& own = port_->shared();
+                    own.window_rx_gpa.store(0, std::memory_order_release);
+                    own.window_rx_link.store(0, std::memory_order_release);
+                }
+                gone = port_->remove_link(link_id);
+                if (window) unmap_window();
+            });
+        };
+        if (window)
+            with_vcpus_paused(apply);
+        else
+            apply();
         gone.reset();  // unmaps the peer, outside the device lock
+        // TX slots lent to the peer complete now (the peer is gone).
+        if (window) model_.resume_tx();
         model_.link_changed();
     }
 
 private:
+    // send() answered Busy while waiting for something no doorbell
+    // announces (a drain, a group frame's patience): resume_tx() after
+    // `delay`. Called under the device lock; one timerfd, never pushed later.
+    void make_retry_timer() {
+        int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (fd < 0) throw system_error("timerfd_create for the crossover retry timer");
+        retry_timer_.reset(fd);
+        loop_.watch(fd, vmm::EventLoop::Interest::Readable, [this, fd] {
+            std::uint64_t expirations;
+            if (::read(fd, &expirations, sizeof expirations) <= 0) return;
+            retry_due_ns_.store(0, std::memory_order_relaxed);
+            model_.resume_tx();
+        });
+        port_->set_retry_scheduler([this, fd](std::chrono::milliseconds delay) {
+            std::uint64_t due = monotonic_ns() + std::uint64_t(delay.count()) * 1'000'000ull;
+            std::uint64_t armed = retry_due_ns_.load(std::memory_order_relaxed);
+            if (armed != 0 && armed <= due) return;
+            retry_due_ns_.store(due, std::memory_order_relaxed);
+            itimerspec spec{};
+            spec.it_value.tv_sec = time_t(due / 1'000'000'000ull);
+            spec.it_value.tv_nsec = long(due % 1'000'000'000ull);
+            ::timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, nullptr);
+        });
+    }
+
+    void with_vcpus_paused(const std::function<void()>& fn) {
+        if (pause_)
+            pause_(fn);
+        else
+            fn();
+    }
+    // Both halves back on private memory (contents copied back).
+    void unmap_window() {
+        for (auto half : {crossover::DmaWindow::Half::Tx, crossover::DmaWindow::Half::Rx}) {
+            try {
+                window_->detach(half);
+            } catch (const std::exception& e) {
+                spdlog::error("{}: restoring the DMA window: {}", port_->name(), e.what());
+            }
+        }
+    }
+
     static bool is_last_crossover_nic(const vmm::NicContext& context) {
         if (!context.vm_config) return true;
         const auto& nics = context.vm_config->nics;
@@ -119,8 +248,20 @@ private:
     vmm::EventLoop& loop_;
     unsigned index_;
     std::unique_ptr<crossover::CrossoverPort> port_;
+    crossover::DmaWindow* window_;
+    std::function<void(const std::function<void()>&)> pause_;
     bool registered_ = false;
+    kvm::UniqueFd retry_timer_;
+    std::atomic<std::uint64_t> retry_due_ns_{0};
 };
+
+// Where a NIC's backend delivers: through its crossover attachment when it
+// has one (to count arrivals), else straight to the model.
+template <class Attachment>
+net::FrameReceiver& slow_path_receiver(Attachment* crossover, net::FrameReceiver& model) {
+    if (crossover) return *crossover;
+    return model;
+}
 
 std::uint64_t monotonic_ns() {
     timespec ts{};
@@ -131,7 +272,7 @@ std::uint64_t monotonic_ns() {
 class E1000Nic final : private BackendOwner, public e1000::E1000 {
 public:
     E1000Nic(const vmm::NicConfig& config, const net::MacAddress& mac, vmm::NicContext& context)
-        : BackendOwner(config),
+        : BackendOwner(config, mac, context),
           E1000(context.memory, context.intx, *backend, mac, fmt::format("{}.nic{}", context.vm_name, context.index)),
           loop_(context.loop) {
         int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -153,22 +294,49 @@ public:
         if (!config.crossover.empty()) {
             auto* line = dynamic_cast<vmm::IrqfdLevelLine*>(&context.intx);
             if (!line) throw Error("--nic e1000: crossover needs an irqfd INTx line");
+            if (config.crossover_mode == "window") make_window(context);
             // Peers write the INTx trigger eventfd: the line goes up
             // without an exit; the guest's EOI (resample) lowers it.
             crossover_ = std::make_unique<CrossoverAttachment<e1000::E1000>>(*this, config, mac, context, *backend,
-                                                                              0, line->trigger_fd());
+                                                                              0, line->trigger_fd(), window_.get());
         }
-        backend->start(context.loop, *this, [this] { resume_tx(); });
+        backend->start(context.loop, slow_path_receiver(crossover_.get(), *this), [this] { resume_tx(); });
     }
     ~E1000Nic() override {
         crossover_.reset();
         backend.reset();
+        window_.reset();
         loop_.unwatch(timer_.get(), vmm::EventLoop::Interest::Readable);
     }
 
+    // The window is RAM for the guest (memory slots), not MMIO: its BAR
+    // has no handler, so the bus leaves it alone; the slots follow it here.
+    void bars_mapped() override {
+        if (!window_) return;
+        try {
+            window_->place(bar_decodes(kWindowBar) ? bar_address(kWindowBar) : 0);
+        } catch (const std::exception& e) {
+            spdlog::error("{}: placing the DMA window: {}", name(), e.what());
+        }
+    }
+
 private:
+    // BAR2: the crossover DMA window (32-bit memory, 2 MiB). The 82540EM
+    // has only BAR0 (MMIO) and BAR1 (I/O); drivers ignore a third.
+    static constexpr unsigned kWindowBar = 2;
+
+    void make_window(vmm::NicContext& context) {
+        auto* ram = dynamic_cast<vmm::RamMemory*>(&context.memory);
+        if (!ram) throw Error("--nic e1000: window mode needs the VM's RAM");
+        // Two memory slots per NIC after the RAM slots (0, 1).
+        window_ = std::make_unique<crossover::DmaWindow>(name(), crossover::kDefaultWindowSize, context.vm, *ram,
+                                                         8 + 2 * context.index);
+        define_bar(kWindowBar, {vmm::PciBar::Kind::Mmio32, window_->size(), nullptr});
+    }
+
     vmm::EventLoop& loop_;
     kvm::UniqueFd timer_;
+    std::unique_ptr<crossover::DmaWindow> window_;
     std::unique_ptr<CrossoverAttachment<e1000::E1000>> crossover_;
 };
 
@@ -182,7 +350,7 @@ struct MsiOwner {
 class VirtioNetNic final : private BackendOwner, private MsiOwner, public virtio_net::VirtioNet {
 public:
     VirtioNetNic(const vmm::NicConfig& config, const net::MacAddress& mac, vmm::NicContext& context)
-        : BackendOwner(config),
+        : BackendOwner(config, mac, context),
           MsiOwner(context, kMsixVectors),
           VirtioNet(context.memory, msi, context.intx, *backend, mac),
           vm_(context.vm),
@@ -201,7 +369,7 @@ public:
             crossover_ = std::make_unique<CrossoverAttachment<virtio_net::VirtioNet>>(
                 *this, config, mac, context, *backend, 1, msi.eventfd(kCrossoverRxVector));
         }
-        backend->start(context.loop, *this, [this] { resume_tx(); });
+        backend->start(context.loop, slow_path_receiver(crossover_.get(), *this), [this] { resume_tx(); });
     }
     ~VirtioNetNic() override {
         crossover_.reset();

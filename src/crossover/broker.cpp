@@ -18,6 +18,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "xover/crossover/broker_backend.hpp"
 #include "xover/crossover/broker_state.hpp"
 #include "xover/crossover/protocol.hpp"
 
@@ -121,6 +122,7 @@ struct Broker::Impl {
     std::map<ClientId, kvm::UniqueFd> clients;
     ClientId next_client = 1;
     BrokerState state;
+    std::unique_ptr<SlowPathSwitch> slow_path;  // backend = "broker" NICs
     bool had_vm = false;
 
     void accept_clients() {
@@ -209,6 +211,7 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
         throw system_error("binding broker socket " + path.string());
     ::chmod(path.c_str(), 0600);
     if (::listen(impl_->listener.get(), 64) != 0) throw system_error("listen on " + path.string());
+    impl_->slow_path = std::make_unique<SlowPathSwitch>(switch_socket_path(path));
     impl_->stop_event = kvm::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!impl_->stop_event) throw system_error("eventfd");
     spdlog::info("broker: listening on {}", path.string());
@@ -230,8 +233,9 @@ void Broker::run() {
     std::vector<ClientId> ids;
     for (;;) {
         if (b.options.exit_when_idle) {
-            if (b.state.vm_count() > 0) b.had_vm = true;
-            if (b.had_vm && b.state.vm_count() == 0) {
+            const bool busy = b.state.vm_count() > 0 || b.slow_path->port_count() > 0;
+            if (busy) b.had_vm = true;
+            if (b.had_vm && !busy) {
                 spdlog::info("broker: last VM left; exiting");
                 return;
             }
@@ -248,6 +252,8 @@ void Broker::run() {
             fds.push_back({fd.get(), POLLIN, 0});
             ids.push_back(id);
         }
+        const std::size_t switch_first = fds.size();
+        b.slow_path->add_pollfds(fds);
         int n = ::poll(fds.data(), fds.size(), b.options.exit_when_idle ? 1000 : -1);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -262,6 +268,11 @@ void Broker::run() {
             // at once is still handled in order; then notice the hang-up.
             if (b.serve(ids[i]) && (ev & (POLLHUP | POLLERR)) && b.clients.count(ids[i])) b.drop(ids[i]);
         }
+        // The slow-path switch; unicast it carried between two registered
+        // NICs is the cross-talk detector's input (auto wiring).
+        std::vector<SlowPathSwitch::Seen> seen;
+        b.slow_path->handle(std::span<const pollfd>(fds).subspan(switch_first), seen);
+        for (const auto& s : seen) b.deliver(b.state.frame_switched(s.src, s.dst));
     }
 }
 

@@ -162,6 +162,12 @@ std::vector<Outgoing> BrokerState::client_gone(ClientId from) {
     return out;
 }
 
+std::vector<Outgoing> BrokerState::frame_switched(const net::MacAddress& src, const net::MacAddress& dst) {
+    auto from = planner_.find_mac(src);
+    if (!from) return {};
+    return apply(planner_.frame_seen(from->vm, from->nic, dst), "");
+}
+
 Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const NicRef& peer,
                                   std::uint32_t slot) const {
     const Nic& p = *find_nic(peer);

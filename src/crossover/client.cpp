@@ -51,7 +51,10 @@ std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
     link->producer_slot = m.producer_slot;
     link->peer_ram = SharedMapping(m.peer_ram.get(), m.peer_ram_size);
     link->state_page = SharedMapping(m.peer_state.get(), kSharedStateSize);
-    if (m.peer_window && m.peer_window_size) link->peer_window = SharedMapping(m.peer_window.get(), m.peer_window_size);
+    if (m.peer_window && m.peer_window_size) {
+        link->peer_window = SharedMapping(m.peer_window.get(), m.peer_window_size);
+        link->peer_window_fd = std::move(m.peer_window);
+    }
     link->peer_memory = PeerGuestMemory(link->peer_ram.data(), link->peer_ram.size());
     link->peer_irq = std::move(m.peer_irq);
     link->peer_doorbell = std::move(m.peer_doorbell);

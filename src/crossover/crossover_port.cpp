@@ -45,6 +45,7 @@ bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
     slot->link = std::move(link);
     slot->writer = std::move(writer);
     slot->irq_pending = false;
+    start_drain(*slot);
     ++c_.links_made;
     // The peer may have found our ring full before the link existed here.
     rx_space_returned();
@@ -55,7 +56,9 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
     for (Peer& p : peers_) {
         if (!p.link || p.link->id != link_id) continue;
         if (open_ == &p) close_open();  // never happens between batches; be safe
+        if (window_peer_ == &p) window_peer_ = nullptr, window_link_ = 0;
         table_.remove(link_id);
+        forget_group_peer(p);
         ++c_.links_torn_down;
         std::shared_ptr<PeerLink> gone = std::move(p.link);
         p = Peer{};
@@ -70,19 +73,12 @@ net::Backend::SendResult CrossoverPort::send(std::span<const std::uint8_t> frame
     auto result = table_.classify(frame);
     switch (result.verdict) {
     case PeerTable::Verdict::Peer:
-        if (Peer* p = find(result.peer)) return to_peer(*p, frame, Mode::Lossless);
+        if (Peer* p = find(result.peer)) {
+            if (p->draining && !drained(*p)) return net::Backend::SendResult::Busy;
+            return to_peer(*p, frame, Mode::Lossless);
+        }
         return to_backend(frame);
-    case PeerTable::Verdict::Group: {
-        // The physical path first: if it is busy the frame stays pending
-        // and no peer has seen it yet (no duplicates on retry).
-        auto r = to_backend(frame);
-        if (r == net::Backend::SendResult::Busy) return r;
-        ++c_.tx_group_frames;
-        bool any = r == net::Backend::SendResult::Sent;
-        for (Peer& p : peers_)
-            if (p.link && to_peer(p, frame, Mode::BestEffort) == net::Backend::SendResult::Sent) any = true;
-        return any ? net::Backend::SendResult::Sent : net::Backend::SendResult::Dropped;
-    }
+    case PeerTable::Verdict::Group: return send_group(frame);
     case PeerTable::Verdict::Unknown:
         if (report_) {
             if (auto dst = frame_destination(frame); dst && table_.should_report(*dst, std::chrono::steady_clock::now())) {
@@ -90,7 +86,11 @@ net::Backend::SendResult CrossoverPort::send(std::span<const std::uint8_t> frame
                 report_(*dst);
             }
         }
-        return to_backend(frame);
+        {
+            auto r = to_backend(frame);
+            if (r == net::Backend::SendResult::Sent) tally_.count(mac_key(frame.data()));
+            return r;
+        }
     case PeerTable::Verdict::Malformed: break;
     }
     return to_backend(frame);
@@ -129,8 +129,8 @@ void CrossoverPort::close_open() {
     if (p.batch_frames) {
         slot.frames.fetch_add(p.batch_frames, std::memory_order_relaxed);
         slot.bytes.fetch_add(p.batch_bytes, std::memory_order_relaxed);
-        slot.copies.fetch_add(p.batch_frames, std::memory_order_relaxed);
-        p.batch_frames = p.batch_bytes = 0;
+        slot.copies.fetch_add(p.batch_copies, std::memory_order_relaxed);
+        p.batch_frames = p.batch_bytes = p.batch_copies = 0;
     }
     p.link->peer_state().unlock_producer();
 }
@@ -151,6 +151,10 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         std::atomic_thread_fence(std::memory_order_seq_cst);
     };
     if (peer.begin == PeerRxWriter::Begin::NotReady) {
+        if (mode == Mode::Group) {
+            ++oc_.group_peer_not_ready;
+            return R::Dropped;
+        }
         if (mode == Mode::BestEffort) {
             ++c_.dropped_group_peer_full;
             return R::Dropped;
@@ -188,6 +192,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         c_.tx_crossover_bytes += frame.size();
         c_.bytes_copied += frame.size();
         ++peer.batch_frames;
+        ++peer.batch_copies;
         peer.batch_bytes += frame.size();
         ++c_.batch_frames;
         c_.batch_bytes += frame.size();
@@ -259,7 +264,94 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_batches", c_.batches},
         {"xover_doorbells_rung", c_.doorbells_rung},
         {"xover_frames_seen_reported", c_.frames_seen_reported},
+        {"xover_window_frames", c_.window_frames},
+        {"xover_window_busy", c_.window_busy},
+        {"xover_window_not_in_place", c_.window_not_in_place},
+        {"xover_remaps", window_ ? window_->remaps() : 0},
     });
+    append_order_counters(out);
+}
+
+// ---------------------------------------------------------------- window
+
+void CrossoverPort::set_window_link(std::uint64_t link_id) {
+    window_link_ = link_id;
+    window_peer_ = nullptr;
+    for (Peer& p : peers_)
+        if (p.link && p.link->id == link_id) window_peer_ = &p;
+}
+
+// Zero copy: our TX half and the peer's RX half are one element, so a
+// frame in TX slot k (at TX-half offset k*2048) already is in the buffer
+// of the peer's RX descriptor k, if the peer's guest put it at RX-half
+// offset k*2048 and its ring is at k. Only the descriptor is written.
+NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
+                                                  std::span<const std::uint8_t> frame) {
+    Peer* peer = window_peer_;
+    if (!peer || !window_ || !window_->attached(DmaWindow::Half::Tx)) return WindowSend::NotApplicable;
+    std::uint64_t slot_offset = std::uint64_t(tx_index) * kWindowSlotBytes;
+    std::uint64_t tx_half = window_->half_gpa(DmaWindow::Half::Tx);
+    if (!tx_half || buffer_gpa != tx_half + slot_offset || slot_offset + kWindowSlotBytes > window_->half_size() ||
+        frame.size() > kWindowSlotBytes)
+        return WindowSend::NotApplicable;
+    SharedNicState& state = peer->link->peer_state();
+    std::uint64_t rx_half = state.window_rx_gpa.load(std::memory_order_acquire);
+    if (!rx_half || state.window_rx_link.load(std::memory_order_acquire) != peer->link->id)
+        return WindowSend::NotApplicable;  // the peer has not mapped our element (yet)
+    auto verdict = table_.classify(frame);
+    if (verdict.verdict != PeerTable::Verdict::Peer || verdict.peer != peer->link.get())
+        return WindowSend::NotApplicable;
+    if (!open(*peer)) return WindowSend::NotApplicable;  // the copy path counts the drop
+    auto wait_for_peer = [&] {
+        state.producer_waiting.store(1, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    };
+    if (peer->begin == PeerRxWriter::Begin::NotReady) {
+        wait_for_peer();
+        peer->begin = peer->writer->begin(peer->link->peer_memory, state);
+        if (peer->begin == PeerRxWriter::Begin::NotReady) {
+            ++c_.tx_busy_peer_not_ready;
+            return WindowSend::Busy;
+        }
+    }
+    if (peer->begin != PeerRxWriter::Begin::Ready) return WindowSend::NotApplicable;
+    std::uint32_t length = std::uint32_t(frame.size());
+    auto st = peer->writer->place(tx_index, rx_half + slot_offset, length);
+    if (st == PeerRxWriter::Status::Full) {
+        wait_for_peer();
+        st = peer->writer->place(tx_index, rx_half + slot_offset, length);
+        if (st == PeerRxWriter::Status::Full) {
+            ++c_.window_busy;
+            return WindowSend::Busy;
+        }
+    }
+    if (st != PeerRxWriter::Status::Written) {
+        ++c_.window_not_in_place;
+        return WindowSend::NotApplicable;
+    }
+    ++c_.window_frames;
+    ++c_.tx_crossover_frames;
+    c_.tx_crossover_bytes += length;
+    ++peer->batch_frames;
+    peer->batch_bytes += length;
+    ++c_.batch_frames;
+    c_.batch_bytes += length;
+    return WindowSend::Placed;
+}
+
+bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) {
+    Peer* peer = window_peer_;
+    if (!peer) return false;
+    SharedNicState& state = peer->link->peer_state();
+    if (arm) {
+        // Set the flag, then read RDT: the peer publishes RDT, then takes
+        // the flag (one side sees the other, as in to_peer()).
+        state.producer_waiting.store(1, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+    rdt = state.load_rdt();
+    rdh = state.rdh.load(std::memory_order_acquire);
+    return true;
 }
 
 }  // namespace xover::crossover

@@ -96,6 +96,30 @@ public:
         return Status::Written;
     }
 
+    // Window mode: the sender's TX buffer is this descriptor's buffer
+    // (one shared element behind both); only the descriptor is written.
+    Status place(std::uint32_t index, std::uint64_t buffer_gpa, std::uint32_t length) override {
+        std::uint32_t tail = state_->load_rdt();
+        if (tail >= entries_) return Status::Bad;
+        if (fcs_ || head_ != index || length > buffer_size_) return Status::Bad;  // copy path instead
+        if ((tail + entries_ - head_) % entries_ == 0) return Status::Full;
+        auto d = memory_->span(base_ + std::uint64_t(head_) * kDescriptor, kDescriptor);
+        if (d.empty()) return Status::Bad;
+        std::uint64_t address;
+        std::memcpy(&address, d.data(), 8);
+        if (address != buffer_gpa) return Status::Bad;
+        std::uint16_t len16 = std::uint16_t(length);
+        std::memcpy(d.data() + 8, &len16, 2);
+        d[10] = d[11] = 0;
+        d[13] = 0;
+        d[14] = d[15] = 0;
+        std::atomic_ref<std::uint8_t>(d[12]).store(
+            std::uint8_t(e1000::rxd::STA_DD | e1000::rxd::STA_IXSM | e1000::rxd::STA_EOP), std::memory_order_release);
+        head_ = (head_ + 1) % entries_;
+        wrote_ = true;
+        return Status::Written;
+    }
+
     bool finish() override {
         state_->publish_rdh(head_);
         if (!wrote_) return false;

@@ -21,6 +21,7 @@ void SharedNicState::initialize(std::uint32_t model_id) {
         slot.dropped.store(0, relaxed);
         slot.copies.store(0, relaxed);
     }
+    slow_arrivals.clear();
     model.store(model_id, relaxed);
     version.store(kSharedStateVersion, relaxed);
     magic.store(kSharedStateMagic, std::memory_order_release);  // last: marks the page valid

@@ -105,6 +105,8 @@ net::Counters E1000::counters() const {
         {"rx_bad_ring", c.rx_bad_ring},
         {"tx_bad_offload", c.tx_bad_offload},
         {"dma_without_bus_master", c.dma_without_bus_master},
+        {"tx_window_frames", c.tx_window_frames},
+        {"tx_window_completed", c.tx_window_completed},
     };
     if (port_) port_->append_counters(out);
     return out;

@@ -55,6 +55,7 @@ void E1000::reset_locked() {
     tx_context_ = {};
     reset_tx_frame();
     tx_pending_ = {};
+    tx_window_active_ = false;
     itr_deadline_ = tx_delay_deadline_ = tx_abs_deadline_ = rx_delay_deadline_ = rx_abs_deadline_ = 0;
     raised_before_ = false;
     if (shared_) {
@@ -75,6 +76,9 @@ std::uint32_t E1000::read_locked(std::uint32_t offset) {
         return eecd_value();
     case reg::RDH:
         return rdh();
+    case reg::TDH:
+        // Window mode: slots still lent to the peer are not done yet.
+        return tx_window_active_ ? tx_done_ : r(reg::TDH);
     case reg::ICR: {
         // Read-to-clear: the driver's interrupt handler acknowledges here.
         std::uint32_t value = take_icr();
@@ -192,6 +196,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         r(offset) = value & 0xFFFF;
         reset_tx_frame();
         tx_pending_ = {};
+        tx_window_active_ = false;
         return;
     case reg::TDT:
         r(offset) = value & 0xFFFF;

@@ -36,7 +36,71 @@ void E1000::reset_tx_frame() { tx_frame_ = {}; }
 
 void E1000::process_tx() {
     process_tx_ring();
-    if (port_) port_->end_batch();  // peers see the batch, one interrupt each
+    if (!port_) return;
+    port_->end_batch();  // peers see the batch, one interrupt each
+    complete_window_slots();
+}
+
+// Window mode: a legacy single-descriptor frame whose buffer the port can
+// hand to the peer in place (no copy). True: placed (completion deferred).
+// busy: the peer's ring is full, stop the walk here.
+bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t length, std::uint8_t cmd,
+                       bool& busy) {
+    busy = false;
+    if (!(cmd & txd::CMD_EOP) || (cmd & (txd::CMD_IC | txd::CMD_VLE)) || tx_frame_.started) return false;
+    if (length < kEthernetHeader || ((r(reg::TCTL) & tctl::PSP) && length < kMinFrame)) return false;
+    auto frame = memory_.span(address, length);
+    if (frame.empty()) return false;
+    switch (port_->send_in_window(index, address, frame)) {
+    case crossover::NicPort::WindowSend::NotApplicable: return false;
+    case crossover::NicPort::WindowSend::Busy:
+        ++counters_.tx_busy;
+        busy = true;
+        return false;
+    case crossover::NicPort::WindowSend::Placed: break;
+    }
+    ++counters_.tx_window_frames;
+    account_tx(frame, net::Backend::SendResult::Sent);
+    if (!tx_window_active_) {
+        tx_window_active_ = true;
+        tx_done_ = index;
+    }
+    return true;
+}
+
+// Completes window slots from tx_done_ up to the first one whose buffer
+// the peer's guest still holds (RX descriptors [RDT, RDH) of the peer are
+// the guest's). The peer gone: everything completes. Slots in between
+// that took the copy path were completed already; completing again only
+// sets DD once more.
+void E1000::complete_window_slots() {
+    if (!tx_window_active_) return;
+    std::uint32_t n = tx_ring_size();
+    std::uint32_t cursor = r(reg::TDH);
+    if (n == 0 || tx_done_ >= n) {
+        tx_window_active_ = false;
+        return;
+    }
+    std::uint64_t base = (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL);
+    auto complete_until = [&](auto still_held) {
+        while (tx_done_ != cursor && !still_held(tx_done_)) {
+            auto raw = memory_.span(base + std::uint64_t(tx_done_) * kDescriptorSize, kDescriptorSize);
+            if (!raw.empty()) complete_tx_descriptor(tx_done_, raw[11]);
+            ++counters_.tx_window_completed;
+            tx_done_ = (tx_done_ + 1) % n;
+        }
+    };
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        std::uint32_t rdt = 0, rdh = 0;
+        if (!port_->window_returned(rdt, rdh, attempt == 1)) {
+            complete_until([](std::uint32_t) { return false; });
+            break;
+        }
+        std::uint32_t held = rdt == rdh ? n : (rdh + n - rdt) % n;
+        complete_until([&](std::uint32_t p) { return (p + n - rdt) % n < held; });
+        if (tx_done_ == cursor) break;
+    }
+    if (tx_done_ == cursor) tx_window_active_ = false;
 }
 
 void E1000::process_tx_ring() {
@@ -100,6 +164,17 @@ void E1000::process_tx_ring() {
 
         std::uint64_t address = le64(d);
         std::uint32_t length = extended ? (dw2 & 0xFFFFF) : (dw2 & 0xFFFF);
+        if (port_ && !extended) {
+            bool busy = false;
+            if (try_window(head, address, length, cmd, busy)) {
+                head = (head + 1) % n;
+                continue;
+            }
+            if (busy) {
+                r(reg::TDH) = head;
+                return;
+            }
+        }
         TxFrameState& f = tx_frame_;
         if (!f.started) {
             f.started = true;
@@ -323,6 +398,11 @@ bool E1000::send_prepared(bool segment, std::size_t length) {
 net::Backend::SendResult E1000::send_frame(std::span<const std::uint8_t> frame) {
     auto result = port_ ? port_->send(frame) : backend_.send(frame);
     if (result == net::Backend::SendResult::Busy) return result;
+    account_tx(frame, result);
+    return result;
+}
+
+void E1000::account_tx(std::span<const std::uint8_t> frame, net::Backend::SendResult result) {
     if (result == net::Backend::SendResult::Sent) {
         ++counters_.tx_frames;
         counters_.tx_bytes += frame.size();
@@ -340,7 +420,6 @@ net::Backend::SendResult E1000::send_frame(std::span<const std::uint8_t> frame) 
         bool broadcast = std::all_of(frame.begin(), frame.begin() + 6, [](std::uint8_t b) { return b == 0xFF; });
         stat_add(broadcast ? reg::BPTC : reg::MPTC);
     }
-    return result;
 }
 
 }  // namespace xover::e1000

@@ -7,6 +7,7 @@
 #include "udp_backend.hpp"
 #include "xover/net/backend.hpp"
 #include "xover/net/backend_spec.hpp"
+#include "xover/error.hpp"
 
 namespace xover::net {
 
@@ -19,7 +20,8 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
             if constexpr (std::is_same_v<T, NoneSpec>) return make_none_backend();
             else if constexpr (std::is_same_v<T, TapSpec>) return make_tap_backend(parsed);
             else if constexpr (std::is_same_v<T, UdpSpec>) return make_udp_backend(parsed);
-            else return make_stream_backend(parsed);
+            else if constexpr (std::is_same_v<T, StreamSpec>) return make_stream_backend(parsed);
+            else throw Error("network backend 'broker' is made by the VM (it needs the broker socket)");
         },
         parse_backend_spec(spec));
 }

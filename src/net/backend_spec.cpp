@@ -10,7 +10,7 @@ namespace xover::net {
 namespace {
 
 [[noreturn]] void bad(const std::string& spec, std::string_view why) {
-    throw Error("invalid network backend '{}': {} (expected none, tap:IFNAME, udp:[LHOST:]LPORT@RHOST:RPORT, "
+    throw Error("invalid network backend '{}': {} (expected none, broker, tap:IFNAME, udp:[LHOST:]LPORT@RHOST:RPORT, "
                 "stream-listen:HOST:PORT or stream-connect:HOST:PORT)",
                 spec, why);
 }
@@ -84,6 +84,7 @@ BackendSpec parse_backend_spec(const std::string& spec) {
         return true;
     };
     if (s == "none") return NoneSpec{};
+    if (s == "broker") return BrokerSpec{};
     if (starts("tap:")) {
         check_ifname(spec, s);
         return TapSpec{std::string(s)};

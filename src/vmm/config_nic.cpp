@@ -44,7 +44,7 @@ std::string backend_problem(std::string_view s) {
         return s.substr(prefix.size());
     };
 
-    if (s == "none") return "";
+    if (s == "none" || s == "broker") return "";  // broker: the broker's slow-path switch
     if (auto ifname = rest_after("tap:")) {
         if (ifname->empty() || ifname->size() > 15) return "the tap interface name must be 1 to 15 characters";
         if (ifname->find_first_of("/: \t\n") != std::string_view::npos)
@@ -80,7 +80,7 @@ namespace config_detail {
 std::string check_backend(const std::string& value, const std::string& origin) {
     const std::string problem = backend_problem(value);
     if (!problem.empty())
-        throw Error("{}: {} is not a valid backend: {} (use none, tap:IFNAME, udp:[LHOST:]LPORT@RHOST:RPORT, "
+        throw Error("{}: {} is not a valid backend: {} (use none, broker, tap:IFNAME, udp:[LHOST:]LPORT@RHOST:RPORT, "
                     "stream-listen:HOST:PORT or stream-connect:HOST:PORT)",
                     origin, quote_value(value), problem);
     if (auto& checker = backend_checker()) {

@@ -51,6 +51,10 @@ Machine::Machine(const VmConfig& config, const NicFactory& nic_factory)
     vm_.set_identity_map_addr(layout::kKvmIdentityMapAddr);
     vm_.set_tss_addr(layout::kKvmTssAddr);
     vm_.create_irqchip();
+    // Linux checks at boot that IRQ0 of an i8254 reaches the IOAPIC (and
+    // calibrates the TSC with it); the PIT raises nothing until a guest
+    // programs it, so guests that do not use it never see it.
+    vm_.create_pit();
     setup_memory();
     loop_ = make_event_loop();
     setup_console();
@@ -120,6 +124,7 @@ void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& fa
                            return *entry.msi.back();
                        }};
     context.vm_config = &config_;
+    context.with_vcpus_paused = [this](const std::function<void()>& fn) { with_vcpus_paused(fn); };
     entry.device = factory(nic, context);
     if (!entry.device) throw Error("--nic {}: the factory made no device", nic.model);
     pci_->add_device(*entry.device, entry.name, std::uint8_t(gsi));
@@ -169,6 +174,46 @@ void Machine::stop(int status) {
     }
 }
 
+void Machine::with_vcpus_paused(const std::function<void()>& fn) {
+    std::unique_lock lock(pause_mutex_);
+    if (pause_requests_++ == 0) {
+        pause_requested_.store(true, std::memory_order_seq_cst);
+        std::lock_guard threads(threads_mutex_);
+        for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+            vcpus_[i].set_immediate_exit(true);
+            if (i < vcpu_threads_.size() && vcpu_threads_[i].joinable())
+                ::pthread_kill(vcpu_threads_[i].native_handle(), kKickSignal);
+        }
+    }
+    // Threads not started yet park before their first KVM_RUN.
+    pause_cv_.wait(lock, [&] { return parked_ + vcpus_gone_ >= vcpus_.size(); });
+    lock.unlock();
+    struct Release {
+        Machine& m;
+        ~Release() {
+            std::lock_guard lock(m.pause_mutex_);
+            if (--m.pause_requests_ == 0) {
+                m.pause_requested_.store(false, std::memory_order_seq_cst);
+                m.pause_cv_.notify_all();
+            }
+        }
+    } release{*this};
+    fn();
+}
+
+void Machine::park_if_paused(kvm::Vcpu& vcpu) {
+    if (!pause_requested_.load(std::memory_order_seq_cst)) return;
+    std::unique_lock lock(pause_mutex_);
+    if (pause_requests_ == 0) return;
+    ++parked_;
+    pause_cv_.notify_all();
+    pause_cv_.wait(lock, [&] { return pause_requests_ == 0; });
+    --parked_;
+    // The kick's immediate_exit is not wanted any more (unless stopping).
+    if (!stopping_.load(std::memory_order_acquire)) vcpu.set_immediate_exit(false);
+    if (stopping_.load(std::memory_order_acquire)) vcpu.set_immediate_exit(true);
+}
+
 void Machine::report_vcpu_state(kvm::Vcpu& vcpu, const char* why) {
     try {
         kvm_regs r = vcpu.regs();
@@ -189,7 +234,17 @@ void Machine::vcpu_thread(unsigned index) {
     kvm::Vcpu& vcpu = vcpus_[index];
     ExitCounters& counters = *exit_counters_[index];
     kvm_run& run = vcpu.run_state();
+    struct Gone {
+        Machine& m;
+        ~Gone() {
+            std::lock_guard lock(m.pause_mutex_);
+            ++m.vcpus_gone_;
+            m.pause_cv_.notify_all();
+        }
+    } gone{*this};
     while (!stopping_.load(std::memory_order_acquire)) {
+        park_if_paused(vcpu);
+        if (stopping_.load(std::memory_order_acquire)) break;
         int r = vcpu.run();
         if (r == -EINTR || r == -EAGAIN) {
             counters.by_reason[KVM_EXIT_INTR].fetch_add(1, std::memory_order_relaxed);

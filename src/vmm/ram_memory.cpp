@@ -36,7 +36,34 @@ std::span<std::uint8_t> RamMemory::span(std::uint64_t gpa, std::uint64_t len) {
         if (gpa >= r.gpa && gpa - r.gpa < r.size && len <= r.size - (gpa - r.gpa))
             return {r.host + (gpa - r.gpa), std::size_t(len)};
     }
+    for (Extra& e : extra_) {
+        std::uint64_t size = e.size.load(std::memory_order_acquire);
+        if (size == 0) continue;
+        std::uint64_t base = e.gpa.load(std::memory_order_acquire);
+        if (gpa >= base && gpa - base < size && len <= size - (gpa - base))
+            return {e.host.load(std::memory_order_acquire) + (gpa - base), std::size_t(len)};
+    }
     return {};
+}
+
+unsigned RamMemory::add_region(std::uint64_t gpa, std::uint64_t size, std::uint8_t* host) {
+    for (unsigned i = 0; i < kMaxExtra; ++i) {
+        Extra& e = extra_[i];
+        bool expected = false;
+        if (!e.used.compare_exchange_strong(expected, true)) continue;
+        e.host.store(host, std::memory_order_release);
+        e.gpa.store(gpa, std::memory_order_release);
+        e.size.store(size, std::memory_order_release);
+        return i;
+    }
+    throw Error("guest memory: more than {} extra regions", kMaxExtra);
+}
+
+void RamMemory::remove_region(unsigned handle) {
+    if (handle >= kMaxExtra) return;
+    Extra& e = extra_[handle];
+    e.size.store(0, std::memory_order_release);
+    e.used.store(false, std::memory_order_release);
 }
 
 }  // namespace xover::vmm

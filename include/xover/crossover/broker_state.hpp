@@ -33,6 +33,9 @@ public:
     Result handle(ClientId from, Message message);
     // The client's socket hung up (exit, SIGKILL) or was dropped.
     std::vector<Outgoing> client_gone(ClientId from);
+    // The slow-path switch carried a unicast frame from `src` to `dst`:
+    // the cross-talk detector may link the two NICs.
+    std::vector<Outgoing> frame_switched(const net::MacAddress& src, const net::MacAddress& dst);
 
     std::size_t vm_count() const { return vms_.size(); }
     std::string status_text() const;

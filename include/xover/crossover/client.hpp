@@ -61,6 +61,7 @@ struct PeerLink {
     SharedMapping peer_ram;     // whole guest RAM of the peer (MAP_SHARED)
     SharedMapping state_page;   // the peer NIC's SharedNicState
     SharedMapping peer_window;  // window mode: the peer's DMA window memfd (else empty)
+    kvm::UniqueFd peer_window_fd;  // window mode: the same memfd, to map it into our own window
     PeerGuestMemory peer_memory;
     kvm::UniqueFd peer_irq;       // write 1: interrupt the peer's guest
     kvm::UniqueFd peer_doorbell;  // write 1: wake the peer's process

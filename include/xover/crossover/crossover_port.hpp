@@ -26,9 +26,11 @@
 #include <string>
 
 #include "xover/crossover/detector.hpp"
+#include "xover/crossover/dma_window.hpp"
 #include "xover/crossover/nic_port.hpp"
 #include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/crossover/shared_memory.hpp"
+#include "xover/crossover/slow_path_arrivals.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/net/backend.hpp"
 
@@ -49,6 +51,18 @@ public:
     void rx_space_returned() override;
     bool carrier() const override;
     void append_counters(net::Counters& out) const override;
+    WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
+                              std::span<const std::uint8_t> frame) override;
+    bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override;
+
+    // --- window mode (device lock held) ---
+    // This NIC's DMA window (set once, before the guest runs; may stay null).
+    void set_window(DmaWindow* window) { window_ = window; }
+    DmaWindow* window() const { return window_; }
+    // The link whose shared elements the window's halves are mapped onto
+    // (0: none). Frames to that peer are placed in place when they can be.
+    void set_window_link(std::uint64_t link_id);
+    std::uint64_t window_link() const { return window_link_; }
 
     // --- links (device lock held) ---
     // False (link ignored, logged) for an unknown peer model or a full table.
@@ -61,6 +75,16 @@ public:
     // MACs with no link. Set before the guest runs.
     void set_frame_seen_reporter(std::function<void(const net::MacAddress&)> report) { report_ = std::move(report); }
 
+    // Ordering across the switch from the slow path to a link (see
+    // slow_path_arrivals.hpp). Set before the guest runs. `retry(delay)`
+    // must make the model call resume_tx() after `delay` (a timer): send()
+    // answered Busy while waiting for something no doorbell announces.
+    void set_own_mac(const net::MacAddress& mac) { own_key_ = mac_key(mac.bytes.data()); }
+    void set_retry_scheduler(std::function<void(std::chrono::milliseconds)> retry) { retry_ = std::move(retry); }
+    // A frame from the backend is now in our RX ring (the I/O thread, the
+    // only caller; no lock needed: the arrivals table has one writer).
+    void note_slow_arrival(std::span<const std::uint8_t> frame);
+
     // What the VM registers with the broker.
     const SharedStatePage& page() const { return page_; }
     const kvm::EventFd& doorbell() const { return doorbell_; }
@@ -72,14 +96,28 @@ private:
         std::unique_ptr<PeerRxWriter> writer;
         PeerRxWriter::Begin begin = PeerRxWriter::Begin::NotReady;
         bool irq_pending = false;
-        std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into the peer's counter slot
+        // Switching from the slow path: hold frames for this peer until
+        // what we sent it over the backend has arrived (or stopped coming).
+        bool draining = false;
+        std::uint64_t drain_seen = 0;
+        std::chrono::steady_clock::time_point drain_since{};
+        std::uint64_t batch_frames = 0, batch_bytes = 0, batch_copies = 0;  // flushed into the peer's counter slot
     };
-    enum class Mode { Lossless, BestEffort };
+    // Group: lossless for a peer whose ring is full, but a peer that has
+    // not enabled receive is skipped (a broadcast never waits for it).
+    enum class Mode { Lossless, BestEffort, Group };
 
     Peer* find(const PeerLink* link);
     net::Backend::SendResult to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode);
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
+    // crossover_port_order.cpp: ordering across the path switch, and
+    // group frames delivered to every peer exactly once.
+    void start_drain(Peer& peer);
+    bool drained(Peer& peer);
+    net::Backend::SendResult send_group(std::span<const std::uint8_t> frame);
+    void forget_group_peer(const Peer& peer);
+    void append_order_counters(net::Counters& out) const;
     void close_open();
 
     std::string name_;
@@ -91,6 +129,23 @@ private:
     std::array<Peer, kMaxProducerSlots> peers_{};
     Peer* open_ = nullptr;  // whose producer lock this batch holds
     std::function<void(const net::MacAddress&)> report_;
+    std::uint64_t own_key_ = 0;
+    SlowPathTally tally_;
+    std::function<void(std::chrono::milliseconds)> retry_;
+    // A group frame some receivers already have (the model retries the same
+    // frame after Busy): bit i = peers_[i], kGroupBackendDone = the backend.
+    static constexpr std::uint32_t kGroupBackendDone = 1u << 31;
+    std::uint32_t group_done_ = 0;
+    bool group_any_ = false;
+    std::uint64_t group_fingerprint_ = 0;
+    std::chrono::steady_clock::time_point group_busy_since_{};
+    struct OrderCounters {
+        std::uint64_t drains = 0, drain_waits = 0, drain_timeouts = 0;
+        std::uint64_t group_retries = 0, group_peer_timeouts = 0, group_peer_not_ready = 0;
+    } oc_;
+    DmaWindow* window_ = nullptr;
+    std::uint64_t window_link_ = 0;
+    Peer* window_peer_ = nullptr;
 
     struct Counters {
         std::uint64_t tx_crossover_frames = 0, tx_crossover_bytes = 0, bytes_copied = 0;
@@ -100,6 +155,7 @@ private:
         std::uint64_t dropped_lock_timeout = 0, dropped_group_peer_full = 0, dropped_backend = 0;
         std::uint64_t peer_interrupts = 0, batches = 0, doorbells_rung = 0, frames_seen_reported = 0;
         std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;
+        std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0;
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
     } c_;
 };

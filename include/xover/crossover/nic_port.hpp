@@ -46,6 +46,26 @@ public:
 
     // key=value counters for --stats.
     virtual void append_counters(net::Counters& out) const = 0;
+
+    // --- window mode (zero copy); the defaults say "no window" ---
+    enum class WindowSend {
+        NotApplicable,  // not a window frame: take the normal (copy) path
+        Placed,         // now in the peer's RX ring, in place: do not complete it yet
+        Busy,           // the peer's ring is full: stop here, resume_tx() comes later
+    };
+    // The frame of TX descriptor `tx_index` (one buffer at guest-physical
+    // `buffer_gpa`, `frame` its bytes) if it lies at this NIC's TX-half
+    // offset tx_index*2048 and the peer's RX descriptor tx_index points
+    // at the same memory: hands it over without copying.
+    virtual WindowSend send_in_window(std::uint32_t /*tx_index*/, std::uint64_t /*buffer_gpa*/,
+                                      std::span<const std::uint8_t> /*frame*/) {
+        return WindowSend::NotApplicable;
+    }
+    // Where the window peer's guest has returned its RX buffers up to
+    // (its RDT): TX slots placed in window mode before it may complete.
+    // False when there is no window peer any more (complete everything).
+    // `arm`: ask the peer to ring our doorbell when it returns more.
+    virtual bool window_returned(std::uint32_t& /*rdt*/, std::uint32_t& /*rdh*/, bool /*arm*/) { return false; }
 };
 
 // Takes `state`'s producer lock, spinning (then yielding) for at most

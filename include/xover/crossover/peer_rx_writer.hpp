@@ -44,6 +44,13 @@ public:
     // room appeared meanwhile (write again). e1000: RDT writes always exit.
     virtual bool arm_space_notification() { return false; }
     virtual bool finish() = 0;
+    // Window mode: the frame is already in the buffer of the next RX
+    // descriptor, if that descriptor is number `index` and points at
+    // `buffer_gpa`; writes length and status only (no copy). Bad: not
+    // in place (the caller copies instead). Default: never in place.
+    virtual Status place(std::uint32_t /*index*/, std::uint64_t /*buffer_gpa*/, std::uint32_t /*length*/) {
+        return Status::Bad;
+    }
 };
 
 // "e1000" or "virtio-net"; nullptr for an unknown model.

@@ -42,6 +42,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "xover/crossover/slow_path_arrivals.hpp"
+
 namespace xover::crossover {
 
 inline constexpr std::size_t kCacheLine = 64;
@@ -115,6 +117,17 @@ struct SharedNicState {
     RxConfig rx_config;
     OwnerCounters owner;
     ProducerSlot slots[kMaxProducerSlots];
+    // Unicast frames the owner's backend placed in its RX ring, per
+    // source MAC: a sender switching to a link waits for these (see
+    // slow_path_arrivals.hpp). Owner-written.
+    SlowPathArrivals slow_arrivals;
+
+    // Window mode (owner-written): the guest-physical address of this
+    // NIC's RX half while it is mapped onto link `window_rx_link`'s shared
+    // element (0: not mapped). A producer places frames in place only
+    // while both say so: its TX half and our RX half are the same memory.
+    alignas(kCacheLine) std::atomic<std::uint64_t> window_rx_gpa{0};
+    std::atomic<std::uint64_t> window_rx_link{0};
 
     // Sets identity fields and clears everything else (the owner, once).
     void initialize(std::uint32_t model_id);

@@ -189,6 +189,7 @@ private:
         std::uint64_t tx_bad_address = 0, rx_bad_address = 0, tx_oversize = 0, rx_oversize = 0;
         std::uint64_t tx_malformed = 0, rx_malformed = 0, tx_bad_ring = 0, rx_bad_ring = 0;
         std::uint64_t tx_bad_offload = 0, dma_without_bus_master = 0;
+        std::uint64_t tx_window_frames = 0, tx_window_completed = 0;
     };
 
     // registers.cpp
@@ -227,6 +228,10 @@ private:
                          std::size_t at, std::uint32_t extra, bool udp);
     std::size_t finalize_frame(std::span<std::uint8_t> buffer, std::size_t length);
     void complete_tx_descriptor(std::uint32_t index, std::uint8_t cmd);
+    void account_tx(std::span<const std::uint8_t> frame, net::Backend::SendResult result);
+    bool try_window(std::uint32_t index, std::uint64_t address, std::uint32_t length, std::uint8_t cmd,
+                    bool& busy);
+    void complete_window_slots();
     void reset_tx_frame();
     std::uint32_t tx_ring_size() const;
 
@@ -288,6 +293,10 @@ private:
     TxPending tx_pending_;
     std::vector<std::uint8_t> tx_buffer_;
     std::vector<std::uint8_t> tx_segment_;
+    // Window mode: TX slots [tx_done_, TDH) were handed to the peer in
+    // place and complete only when the peer's guest returns its buffers.
+    bool tx_window_active_ = false;
+    std::uint32_t tx_done_ = 0;
 
     HostCounters counters_;
     vmm::RateLimitedLog log_;

@@ -31,7 +31,7 @@ public:
     void set_tss_addr(std::uint64_t gpa);
     void set_identity_map_addr(std::uint64_t gpa);
     void create_irqchip();
-    void create_pit();  // in-kernel i8254 (not used by default)
+    void create_pit();  // in-kernel i8254 + port 0x61 (silent until the guest programs it)
     Vcpu create_vcpu(unsigned id);
 
     // Memory slots. A size of 0 deletes the slot (the way to swap backing).

@@ -17,6 +17,10 @@ struct HostPort {
 
 struct NoneSpec {};
 
+// "broker": the crossover broker's slow-path switch. The VM makes this
+// backend itself (it needs the broker socket; see crossover::make_broker_backend).
+struct BrokerSpec {};
+
 struct TapSpec {
     std::string ifname;
 };
@@ -35,7 +39,7 @@ struct StreamSpec {
     HostPort address;
 };
 
-using BackendSpec = std::variant<NoneSpec, TapSpec, UdpSpec, StreamSpec>;
+using BackendSpec = std::variant<NoneSpec, TapSpec, UdpSpec, StreamSpec, BrokerSpec>;
 
 // Throws xover::Error naming the spec and what is wrong with it.
 BackendSpec parse_backend_spec(const std::string& spec);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -52,6 +53,13 @@ public:
     // Asks every vCPU out of KVM_RUN; the first status wins. Thread-safe.
     void stop(int status);
 
+    // Runs `fn` with every vCPU parked outside KVM_RUN (kicked with the
+    // stop signal + immediate_exit, each acknowledging before `fn` runs),
+    // then lets them go. For memory slot swaps. Call from a non-vCPU
+    // thread (the I/O thread); nested calls are fine. If the VM is
+    // stopping, `fn` still runs (the vCPUs are leaving anyway).
+    void with_vcpus_paused(const std::function<void()>& fn);
+
     // Prints "stats: <what> key=value ..." lines (VM, vCPUs, devices).
     void print_stats(std::FILE* out) const;
 
@@ -79,6 +87,7 @@ private:
     void load_guest();
     void setup_vcpus();
     void vcpu_thread(unsigned index);
+    void park_if_paused(kvm::Vcpu& vcpu);
     void report_vcpu_state(kvm::Vcpu& vcpu, const char* why);
     void watch_signals();
     void watch_console_input();
@@ -106,6 +115,14 @@ private:
     kvm::UniqueFd signal_fd_;
     std::atomic<bool> stopping_{false};
     std::atomic<int> exit_status_{0};
+    // Pause protocol (with_vcpus_paused): requests counted under
+    // pause_mutex_; vCPU threads check pause_requested_ after each exit.
+    std::mutex pause_mutex_;
+    std::condition_variable pause_cv_;
+    unsigned pause_requests_ = 0;
+    unsigned parked_ = 0;
+    unsigned vcpus_gone_ = 0;  // threads that left their loop
+    std::atomic<bool> pause_requested_{false};
 };
 
 }  // namespace xover::vmm

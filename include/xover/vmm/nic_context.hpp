@@ -28,6 +28,9 @@ struct NicContext {
     // The whole VM's configuration (the crossover registers all of a VM's
     // crossover NICs with the broker at once, at the last one). May be null.
     const VmConfig* vm_config = nullptr;
+    // Runs a function with every vCPU parked outside KVM_RUN (memory slot
+    // swaps of the crossover window). Not from a vCPU thread. May be empty.
+    std::function<void(const std::function<void()>&)> with_vcpus_paused = {};
 };
 
 }  // namespace xover::vmm

@@ -3,6 +3,8 @@
 // crossover can hand it to a peer process (copy mode maps the peer's RAM).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -32,6 +34,15 @@ public:
 
     std::span<std::uint8_t> span(std::uint64_t gpa, std::uint64_t len) override;
 
+    // Extra guest-physical ranges backed by host memory outside the RAM
+    // memfd (a NIC's crossover DMA window, placed by the PCI bus). `host`
+    // must stay mapped, at least `size` bytes, until remove_region(). The
+    // backing behind `host` may be swapped (MAP_FIXED) while the vCPUs are
+    // paused; readers need no lock (fixed table, atomic fields). Returns a
+    // handle; throws xover::Error when the table is full.
+    unsigned add_region(std::uint64_t gpa, std::uint64_t size, std::uint8_t* host);
+    void remove_region(unsigned handle);
+
     std::uint64_t size() const { return size_; }
     int memfd() const { return memfd_.get(); }
     std::uint8_t* host_base() const { return base_; }  // memfd offset 0
@@ -42,6 +53,15 @@ private:
     std::uint64_t size_ = 0;
     std::uint8_t* base_ = nullptr;
     std::vector<Region> regions_;
+
+    struct Extra {
+        std::atomic<std::uint64_t> gpa{0};
+        std::atomic<std::uint64_t> size{0};  // 0: free
+        std::atomic<std::uint8_t*> host{nullptr};
+        std::atomic<bool> used{false};
+    };
+    static constexpr unsigned kMaxExtra = 8;
+    std::array<Extra, kMaxExtra> extra_;
 };
 
 }  // namespace xover::vmm

@@ -1,0 +1,98 @@
+// Window mode (zero copy), the parts that need no KVM: the e1000's
+// deferred TX completion against a fake port (slots lent to the peer
+// complete only when the peer's RDT passes them, or when the peer goes
+// away), and RamMemory's extra regions (the window's guest-memory view).
+#include <catch2/catch.hpp>
+
+#include "e1000_ring_builder.hpp"
+#include "xover/crossover/nic_port.hpp"
+#include "xover/crossover/shared_memory.hpp"
+#include "xover/vmm/ram_memory.hpp"
+
+using namespace xover;
+using namespace xover::test;
+
+namespace {
+
+constexpr std::uint64_t kTxHalf = 0x200000;  // fake TX half in the rig's memory
+
+// Places every frame whose buffer is TX-half slot k (k = its descriptor);
+// the peer's RDT/RDH are whatever the test says.
+struct FakeWindowPort final : crossover::NicPort {
+    crossover::SharedStatePage page = crossover::SharedStatePage::create("window-test", 0);
+    bool peer_present = true;
+    std::uint32_t peer_rdt = 0, peer_rdh = 0;
+    int placed = 0, copied = 0, armed = 0;
+
+    crossover::SharedNicState& shared() override { return page.state(); }
+    net::Backend::SendResult send(std::span<const std::uint8_t>) override {
+        ++copied;
+        return net::Backend::SendResult::Sent;
+    }
+    void end_batch() override {}
+    void rx_space_returned() override {}
+    bool carrier() const override { return true; }
+    void append_counters(net::Counters&) const override {}
+    WindowSend send_in_window(std::uint32_t index, std::uint64_t gpa, std::span<const std::uint8_t>) override {
+        if (!peer_present || gpa != kTxHalf + std::uint64_t(index) * 2048) return WindowSend::NotApplicable;
+        ++placed;
+        peer_rdh = index + 1;
+        return WindowSend::Placed;
+    }
+    bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override {
+        if (!peer_present) return false;
+        armed += arm;
+        rdt = peer_rdt;
+        rdh = peer_rdh;
+        return true;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them") {
+    E1000Rig rig;
+    FakeWindowPort port;
+    rig.nic.attach_crossover(port);
+    TxRing tx(rig, 16);
+    auto frame = ethernet(kNicMac, kNicMac, 0x88b5, 64);
+    for (std::uint32_t k = 0; k < 4; ++k) {
+        rig.memory.poke(kTxHalf + k * 2048, frame.data(), frame.size());
+        tx.legacy_raw(kTxHalf + k * 2048, std::uint16_t(frame.size()));
+    }
+    tx.legacy(frame);  // slot 4: its buffer is elsewhere, copied
+    port.peer_rdt = 15;  // the peer's guest holds nothing yet: RX [15, 0) is its
+    tx.kick();
+    CHECK(port.placed == 4);
+    CHECK(port.copied == 1);
+    for (std::uint32_t k = 0; k < 4; ++k) CHECK((tx.status(k) & e1000::txd::STA_DD) == 0);
+    CHECK(rig.rd(e1000::reg::TDH) == 0);  // the lent slots are not done
+    CHECK(port.armed > 0);                // and the peer was asked to ring us
+
+    port.peer_rdt = 2;  // the peer's guest returned RX 0 and 1
+    rig.nic.resume_tx();
+    CHECK((tx.status(0) & e1000::txd::STA_DD) != 0);
+    CHECK((tx.status(1) & e1000::txd::STA_DD) != 0);
+    CHECK((tx.status(2) & e1000::txd::STA_DD) == 0);
+    CHECK(rig.rd(e1000::reg::TDH) == 2);
+
+    port.peer_present = false;  // link down: everything comes back
+    rig.nic.resume_tx();
+    for (std::uint32_t k = 0; k < 5; ++k) CHECK((tx.status(k) & e1000::txd::STA_DD) != 0);
+    CHECK(rig.rd(e1000::reg::TDH) == 5);
+    CHECK(rig.counter("tx_window_frames") == 4);
+    CHECK(rig.counter("tx_frames") == 5);
+}
+
+TEST_CASE("window: RamMemory translates extra regions and forgets removed ones") {
+    vmm::RamMemory ram(4 << 20);
+    std::vector<std::uint8_t> window(8192, 0);
+    unsigned h = ram.add_region(0xc0200000, window.size(), window.data());
+    auto s = ram.span(0xc0200000 + 100, 16);
+    REQUIRE(s.size() == 16);
+    CHECK(s.data() == window.data() + 100);
+    CHECK(ram.span(0xc0200000 + 8190, 4).empty());  // crosses the end
+    CHECK(ram.span(0x1000, 4).data() == ram.host_base() + 0x1000);
+    ram.remove_region(h);
+    CHECK(ram.span(0xc0200000, 4).empty());
+}
