@@ -21,7 +21,7 @@ run_auto() {  # TXMODEL RXMODEL TAG [broker]
 	NICX=$txb vm $tx "$1" $txmac auto \
 		"role=tx count=$N size=64 dst=$rxmac timeout_ms=20000"
 	local json="" i
-	for i in $(seq 200); do
+	for i in $(seq 600); do
 		json=$("$X" status --broker "$BROKER" --json 2>/dev/null)
 		echo "$json" | grep -q '"wiring":"auto"' && break
 		[ -f "$tmp/$tx.rc" ] && break

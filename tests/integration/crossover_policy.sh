@@ -10,7 +10,7 @@ vm a e1000 $A b "role=rx count=10 timeout_ms=4000"; sleep 0.3
 # c has a physical path (udp to a port nobody reads), so its link is up.
 port=$((20000 + $$ % 20000))
 NICX="backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))" vm c e1000 $C d "role=tx count=10 size=64 dst=$A timeout_ms=3000"
-for i in $(seq 50); do
+for i in $(seq 600); do
 	st=$("$X" status --broker "$BROKER" 2>&1)
 	echo "$st" | grep -q "^VMs: 2" && break
 	sleep 0.05

@@ -35,7 +35,7 @@ links() { "$X" status --broker "$BROKER" | sed -n 's/^Links: //p'; }
 vmpid() { "$X" status --broker "$BROKER" | awk -v n="$1" '$1 == n { print $2; exit }'; }
 vm rx e1000 $RX tx "role=rx count=$M window=1 timeout_ms=20000"; sleep 0.3
 vm tx e1000 $TX rx "role=tx count=$M size=64 dst=$RX window=1 timeout_ms=5000"
-for i in $(seq 100); do [ "$(links)" = 1 ] && break; sleep 0.1; done
+for i in $(seq 300); do [ "$(links)" = 1 ] && break; sleep 0.1; done
 [ "$(links)" = 1 ] || fail "no link before the kill"
 sleep 1.5
 rxpid=$(vmpid rx)
@@ -53,7 +53,7 @@ echo "ok: receiver killed: tx exited (status $trc), window frames=$(stat tx xove
 rm -f "$tmp"/*.rc
 vm rx e1000 $RX tx "role=rx count=$M window=1 timeout_ms=2000"; sleep 0.3
 vm tx e1000 $TX rx "role=tx count=$M size=64 dst=$RX window=1 timeout_ms=20000"
-for i in $(seq 100); do [ "$(links)" = 1 ] && break; sleep 0.1; done
+for i in $(seq 300); do [ "$(links)" = 1 ] && break; sleep 0.1; done
 sleep 1.5
 txpid=$(vmpid tx)
 [ -n "$txpid" ] || fail "cannot find tx's pid"
