@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 build_type=${BUILD_TYPE:-Release}
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "$@" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+cmake --build "$build_dir" -j"$(nproc)" ${XOVER_TARGET:+--target "$XOVER_TARGET"}

@@ -11,8 +11,8 @@ N=${XOVER_BCAST_FRAMES:-5000}
 A=52:54:00:c5:00:01; Bm=52:54:00:c5:00:02; Cm=52:54:00:c5:00:03
 vm bb e1000 $Bm aa "role=rx count=$N timeout_ms=20000"
 vm cc virtio $Cm aa "role=rx count=$N timeout_ms=20000"
-for i in $(seq 300); do grep -q 'link=' "$tmp/bb.out" 2>/dev/null && grep -q 'link=' "$tmp/cc.out" 2>/dev/null && break; sleep 0.1; done
-sleep 0.5
+# Both receivers registered (they wait for link up) before the sender starts.
+for i in $(seq 300); do "$X" status --broker "$BROKER" 2>/dev/null | grep -q "^VMs: 2" && break; sleep 0.1; done
 vm aa e1000 $A bb+cc "role=tx count=$N size=128 dst=ff:ff:ff:ff:ff:ff timeout_ms=20000"
 arc=$(waitvm aa) brc=$(waitvm bb) crc=$(waitvm cc)
 [ "$arc" = 0 ] || fail "sender exit status $arc"

@@ -5,7 +5,7 @@
 # a registered VM's name is refused before it runs.
 source "$(dirname "$0")/crossover_common.inc"
 A=52:54:00:c3:00:01; C=52:54:00:c3:00:03
-vm a e1000 $A b "role=rx count=10 timeout_ms=4000"; sleep 0.3
+vm a e1000 $A b "role=rx count=10 timeout_ms=12000"; sleep 0.3
 # c lists only "d" (absent), a lists only "b": no link between a and c.
 # c has a physical path (udp to a port nobody reads), so its link is up.
 port=$((20000 + $$ % 20000))

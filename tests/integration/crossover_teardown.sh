@@ -22,7 +22,7 @@ vm tx e1000 $P rx "role=tx count=$N size=64 dst=$E timeout_ms=20000"
 for i in $(seq 300); do [ "$(links)" = 1 ] && break; sleep 0.1; done
 [ "$(links)" = 1 ] || fail "no link before the kill"
 sleep 1.5
-txpid=$(grep -o "VM 'tx' (pid [0-9]*" "$tmp/rx.out" | grep -o '[0-9]*$')
+txpid=$(cat "$tmp/broker.log" "$tmp"/*.out | grep -o "VM 'tx' (pid [0-9]*" | tail -1 | grep -o '[0-9]*$')
 [ -n "$txpid" ] || fail "cannot find tx's pid"
 kill -9 "$txpid"
 rc=$(waitvm rx)
