@@ -3,7 +3,8 @@
 # mean anything across machines). Prints one Markdown table and appends it,
 # dated, to bench/RESULTS.md.
 #
-#   scripts/bench.sh [BUILD_DIR]        (a Release build; default build/)
+#   scripts/bench.sh [BUILD_DIR]        (a Release build; default $BUILD_DIR,
+#                                        else build/)
 #
 # Rows:
 #   boot    hello.elf start -> exit: wall time and peak RSS, median of RUNS;
@@ -23,10 +24,24 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
-export XOVER_BUILD=$(cd "${1:-$src/build}" && pwd)
+export XOVER_BUILD=$(cd "${1:-${BUILD_DIR:-$src/build}}" && pwd)
 . "$src/tests/integration/lib.sh"
 need_xover
 need_qemu
+# Host CPU of each VMM process: xover runs (lib.sh's start, redefined here)
+# and QEMU runs (scripts/bench/timed-qemu.sh) go under /usr/bin/time, which
+# writes "USER SYS" seconds, children included, to $tmp/NAME.cpu.
+start() {
+	local name=$1 secs=$2
+	shift 2
+	secs=$(awk -v s="$secs" -v k="$TIME_SCALE" 'BEGIN { printf "%d\n", s * k }')
+	( /usr/bin/time -f "%U %S" -o "$tmp/$name.cpu" timeout -k 5 "$secs" "$@" >"$tmp/$name.out" 2>&1 </dev/null
+	  echo $? >"$tmp/$name.rc" ) &
+	lib_pids+=($!)
+}
+export QEMU_REAL=$QEMU
+QEMU=$here/bench/timed-qemu.sh
+qvm() { CPU_OUT=$tmp/$1.cpu qemu_vm "$@"; }
 HELLO=$B/guests/hello.elf
 runs=${RUNS:-5}
 count_small=${COUNT_SMALL:-50000}
@@ -50,7 +65,7 @@ boot_rows() {
 	for ((i = 0; i < runs; i++)); do
 		measure "$X" run --kernel "$HELLO" --cmdline bench >>"$tmp/boot.x"
 		measure "$X" run --kernel "$HELLO" --cmdline bench --mem 8M >>"$tmp/boot.x8"
-		measure "$QEMU" -M microvm -enable-kvm -cpu qemu64 -m 128M -kernel "$HELLO" -append bench \
+		measure "$QEMU_REAL" -M microvm -enable-kvm -cpu qemu64 -m 128M -kernel "$HELLO" -append bench \
 			-device isa-debug-exit,iobase=0xf4,iosize=0x04 -display none -serial none -monitor none \
 			-no-reboot >>"$tmp/boot.q"
 	done
@@ -64,10 +79,21 @@ boot_rows() {
 
 # ---------------------------------------------------------------- network
 nic() { [ "$1" = e1000 ] && echo e1000 || echo virtio-net; }
+# MODELS: "e1000", "virtio" (both ends) or "TX-RX", e.g. "e1000-virtio".
+txm() { echo "${1%%-*}"; }
+rxm() { echo "${1##*-}"; }
 
 # rate NAME: "frames/s Mbit/s" from the receiver's RESULT line.
+# guest_khz NAME: the TSC rate the guest counted cycles with: its CPUID
+# 0x40000010 leaf under xover (printed as "tsc_hz=N (cpuid ..."), else the
+# host's (passed to QEMU guests as tsc_khz=).
+guest_khz() {
+	local hz
+	hz=$(grep -ao 'tsc_hz=[0-9]* (cpuid' "$tmp/$1.out" 2>/dev/null | head -1 | sed 's/tsc_hz=\([0-9]*\).*/\1/')
+	[ -n "$hz" ] && [ "$hz" -gt 0 ] && echo $((hz / 1000)) || echo "$tsc"
+}
 rate() {
-	awk -v f="$(field "$1" frames)" -v b="$(field "$1" bytes)" -v c="$(field "$1" cycles)" -v k="$tsc" \
+	awk -v f="$(field "$1" frames)" -v b="$(field "$1" bytes)" -v c="$(field "$1" cycles)" -v k="$(guest_khz "$1")" \
 		'BEGIN { if (c + 0 == 0) { print "n/a n/a"; exit } s = c / (k * 1000); printf "%.0f %.1f\n", f / s, b * 8 / s / 1e6 }'
 }
 loss() { awk -v l="$(field "$1" lost)" -v f="$(field "$1" frames)" 'BEGIN { if (l + f > 0) printf "%.1f%%\n", 100 * l / (l + f); else print "n/a" }'; }
@@ -84,11 +110,11 @@ x_pair() {
 	else
 		ba="stream-listen:127.0.0.1:$port"; bb="stream-connect:127.0.0.1:$port"
 	fi
-	xover_vm "$name-rx" "role=rx count=$n timeout_ms=2000 start_timeout_ms=60000 tsc_khz=$tsc" "$(nic "$model"),mac=$mac_a,backend=$ba"
+	xover_vm "$name-rx" "role=rx count=$n timeout_ms=2000 start_timeout_ms=60000 tsc_khz=$tsc" "$(nic "$(rxm "$model")"),mac=$mac_a,backend=$ba"
 	# A stream listener's link comes up with the connection: just let it bind.
 	if [ "$transport" = udp ]; then wait_output "$name-rx" "link=up" 60; else sleep 0.5; fi
 	xover_vm "$name-tx" "role=tx count=$n size=$size dst=$mac_a timeout_ms=2000 tsc_khz=$tsc" \
-		"$(nic "$model"),mac=$mac_b,backend=$bb"
+		"$(nic "$(txm "$model")"),mac=$mac_b,backend=$bb"
 	wait_vm "$name-tx" >/dev/null; wait_vm "$name-rx" >/dev/null
 }
 q_pair() {
@@ -100,11 +126,12 @@ q_pair() {
 	else
 		na="socket,id=n0,listen=127.0.0.1:$port"; nb="socket,id=n0,connect=127.0.0.1:$port"
 	fi
-	qemu_vm "$name-rx" "nic=$model role=rx count=$n timeout_ms=2000 start_timeout_ms=60000 tsc_khz=$tsc" "$na" "$(qemu_device "$model" "$mac_a")"
+	qvm "$name-rx" "nic=$(rxm "$model") role=rx count=$n timeout_ms=2000 start_timeout_ms=60000 tsc_khz=$tsc" "$na" \
+		"$(qemu_device "$(rxm "$model")" "$mac_a")"
 	wait_output "$name-rx" "link=up" 60
 	sleep 1 # QEMU's e1000 RX stalls on frames that arrive right after it is enabled
-	qemu_vm "$name-tx" "nic=$model role=tx count=$n size=$size dst=$mac_a timeout_ms=2000 tsc_khz=$tsc" \
-		"$nb" "$(qemu_device "$model" "$mac_b")"
+	qvm "$name-tx" "nic=$(txm "$model") role=tx count=$n size=$size dst=$mac_a timeout_ms=2000 tsc_khz=$tsc" \
+		"$nb" "$(qemu_device "$(txm "$model")" "$mac_b")"
 	wait_vm "$name-tx" >/dev/null; wait_vm "$name-rx" >/dev/null
 }
 
@@ -138,14 +165,13 @@ rtt_rows() {
 			"$(nic "$model"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
 		wait_vm "$x-$model-ping" >/dev/null; wait_vm "$x-$model-echo" >/dev/null
 		port=$(free_port 2) || return
-		qemu_vm "$q-$model-echo" "nic=$model role=echo count=$pings tsc_khz=$tsc" \
+		qvm "$q-$model-echo" "nic=$model role=echo count=$pings tsc_khz=$tsc" \
 			"dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$port,remote.type=inet,remote.host=127.0.0.1,remote.port=$((port + 1))" \
 			"$(qemu_device "$model" "$mac_a")"
-		qemu_vm "$q-$model-ping" "nic=$model role=ping count=$pings size=64 dst=$mac_a tsc_khz=$tsc" \
+		qvm "$q-$model-ping" "nic=$model role=ping count=$pings size=64 dst=$mac_a tsc_khz=$tsc" \
 			"dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$((port + 1)),remote.type=inet,remote.host=127.0.0.1,remote.port=$port" \
 			"$(qemu_device "$model" "$mac_b")"
 		wait_vm "$q-$model-ping" >/dev/null; wait_vm "$q-$model-echo" >/dev/null
-		us() { awk -v c="$(field "$1" "$2")" -v k="$tsc" 'BEGIN { if (c + 0 > 0) printf "%.1f\n", c / k * 1000; else print "n/a" }'; }
 		xs="$(us "$x-$model-ping" median_cycles) / $(us "$x-$model-ping" p99_cycles) us"
 		qs="$(us "$q-$model-ping" median_cycles) / $(us "$q-$model-ping" p99_cycles) us"
 		row "rtt median / p99" "$model" "udp" "64" "$xs" "-" "-" \
@@ -154,27 +180,181 @@ rtt_rows() {
 	done
 }
 
-# Crossover rows go here (the crossover engineer's): run a crossover pair
-# (xover up / --broker) with the same nettest roles and add rows with
-#   row "crossover tx->rx" MODEL crossover SIZE FRAMES/S MBIT/S LOSS EXITS/FRAME - - - RATIO
-# using rate/loss/exits above; compare against the udp/stream rows.
-crossover_rows() { :; }
+# ---------------------------------------------------------------- crossover
+# Two VMs wired NIC to NIC by the crossover (copy mode, and window mode:
+# e1000 <-> e1000 with nettest window=1 and mode=window on both NICs), one
+# private broker for the whole run, against the same nettest over xover's
+# own udp: path and QEMU's -netdev socket (stream) with the same models,
+# size and count. Extra columns: exits per frame of each end, bytes copied
+# per frame (xover_bytes_copied of both ends / frames received) and host
+# CPU seconds per million frames (user+sys of both VMM processes, whole
+# run: boot and waiting included, and the polling guests keep their vCPU
+# busy, so it mostly follows the run's length; the broker's CPU is listed
+# once below the table).
+bench_dir=/tmp/xover-bench-$$
+broker=$bench_dir/b.sock
+xrows=()
+xrow() { xrows+=("| $(IFS='|'; echo "$*" | sed 's/|/ | /g') |"); }
+# vexits NAME FRAMES: one VM's vCPU exits per frame.
+vexits() { awk -v a="$(grep -ao 'vcpu0 exits=[0-9]*' "$tmp/$1.out" | head -1 | cut -d= -f2)" -v f="$2" \
+	'BEGIN { if (f + 0 > 0 && a != "") printf "%.3f\n", a / f; else print "n/a" }'; }
+# cpu_per_m FRAMES NAME...: the runs' host CPU seconds per million frames.
+cpu_per_m() {
+	local f=$1 n s=0 c
+	shift
+	for n; do
+		c=$(tail -1 "$tmp/$n.cpu" 2>/dev/null | awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { print $1 + $2 }')
+		[ -n "$c" ] || { echo n/a; return; }
+		s=$(awk -v s="$s" -v c="$c" 'BEGIN { print s + c }')
+	done
+	awk -v s="$s" -v f="$f" 'BEGIN { if (f + 0 > 0) printf "%.1f\n", s * 1e6 / f; else print "n/a" }'
+}
+# copied NAME NAME FRAMES: xover_bytes_copied of both ends per frame.
+copied() { awk -v a="$(stat "$1" xover_bytes_copied)" -v b="$(stat "$2" xover_bytes_copied)" -v f="$3" \
+	'BEGIN { if (f + 0 > 0) printf "%.1f\n", (a + b) / f; else print "n/a" }'; }
+# us NAME KEY: a cycle count of the RESULT line in microseconds.
+us() { awk -v c="$(field "$1" "$2")" -v k="$(guest_khz "$1")" 'BEGIN { if (c + 0 > 0) printf "%.1f\n", c / k * 1000; else print "n/a" }'; }
+mp() { echo "$(us "$1" median_cycles) / $(us "$1" p99_cycles)"; }
 
-boot_rows
-net_rows
-rtt_rows
-crossover_rows
+# xc_nics MODELS MODE NAME PEER MAC END: the --nic of one crossover end.
+xc_nic() {
+	local m
+	[ "$6" = tx ] && m=$(txm "$1") || m=$(rxm "$1")
+	echo "$(nic "$m"),mac=$5,crossover=$4$([ "$2" = window ] && echo ,mode=window)"
+}
+# xc_pair MODELS MODE SIZE COUNT: tx -> rx over the crossover, receiver first.
+xc_pair() {
+	local models=$1 mode=$2 size=$3 n=$4 name=xc-$1-$2-$3 w=
+	[ "$mode" = window ] && w=" window=1"
+	xover_vm "$name-rx" "role=rx count=$n timeout_ms=2000 start_timeout_ms=60000$w" \
+		"$(xc_nic "$models" "$mode" "$name-rx" "$name-tx" "$mac_a" rx)" --broker "$broker"
+	# Unlike the udp pairs, a crossover NIC's link is up only once the peer
+	# is there, and nettest gives up soon after boot: start both now.
+	sleep 0.3
+	xover_vm "$name-tx" "role=tx count=$n size=$size dst=$mac_a timeout_ms=2000$w" \
+		"$(xc_nic "$models" "$mode" "$name-tx" "$name-rx" "$mac_b" tx)" --broker "$broker"
+	wait_vm "$name-tx" >/dev/null; wait_vm "$name-rx" >/dev/null
+}
+# xc_rtt MODELS MODE: role=ping (tx model) -> role=echo (rx model), 64 B.
+xc_rtt() {
+	local models=$1 mode=$2 name=xr-$1-$2 w=
+	[ "$mode" = window ] && w=" window=1"
+	xover_vm "$name-echo" "role=echo count=$pings start_timeout_ms=60000$w" \
+		"$(xc_nic "$models" "$mode" "$name-echo" "$name-ping" "$mac_a" rx)" --broker "$broker"
+	sleep 0.3 # see xc_pair
+	xover_vm "$name-ping" "role=ping count=$pings size=64 dst=$mac_a$w" \
+		"$(xc_nic "$models" "$mode" "$name-ping" "$name-echo" "$mac_b" tx)" --broker "$broker"
+	wait_vm "$name-ping" >/dev/null; wait_vm "$name-echo" >/dev/null
+}
+# x_rtt MODELS (xover udp:) / q_rtt MODELS (QEMU -netdev socket, stream).
+x_rtt() {
+	local models=$1 name=x-rtt-$1 port
+	port=$(free_port 2) || return
+	xover_vm "$name-echo" "role=echo count=$pings start_timeout_ms=60000" \
+		"$(nic "$(rxm "$models")"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
+	wait_output "$name-echo" "link=up" 60
+	xover_vm "$name-ping" "role=ping count=$pings size=64 dst=$mac_a" \
+		"$(nic "$(txm "$models")"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
+	wait_vm "$name-ping" >/dev/null; wait_vm "$name-echo" >/dev/null
+}
+q_rtt() {
+	local models=$1 name=qs-$1 port
+	port=$(free_port 2) || return
+	qvm "$name-echo" "nic=$(rxm "$models") role=echo count=$pings start_timeout_ms=60000 tsc_khz=$tsc" \
+		"socket,id=n0,listen=127.0.0.1:$port" "$(qemu_device "$(rxm "$models")" "$mac_a")"
+	wait_output "$name-echo" "link=up" 60
+	sleep 1 # see q_pair
+	qvm "$name-ping" "nic=$(txm "$models") role=ping count=$pings size=64 dst=$mac_a tsc_khz=$tsc" \
+		"socket,id=n0,connect=127.0.0.1:$port" "$(qemu_device "$(txm "$models")" "$mac_b")"
+	wait_vm "$name-ping" >/dev/null; wait_vm "$name-echo" >/dev/null
+}
+
+crossover_rows() {
+	local spec models mode size n x u q fr xr xm ur qr qm cx cu cq i bpid t0
+	mkdir -p "$bench_dir"
+	"$X" broker --broker "$broker" >"$tmp/broker.out" 2>&1 </dev/null &
+	bpid=$!
+	at_exit "kill $bpid; rm -rf $bench_dir"
+	for i in $(seq 100); do [ -S "$broker" ] && break; sleep 0.1; done
+	for spec in ${XSPECS:-e1000:copy virtio:copy e1000-virtio:copy e1000:window}; do
+		models=${spec%%:*}; mode=${spec#*:}
+		for size in 64 1514; do
+			[ "$size" = 64 ] && n=$count_small || n=$count_large
+			x=xc-$models-$mode-$size; u=x-$models-udp-$size; q=q-$models-stream-$size
+			xc_pair "$models" "$mode" "$size" "$n"
+			# net_rows ran the udp and stream pairs for e1000 and virtio already.
+			[ -f "$tmp/$u-rx.out" ] || x_pair "$models" udp "$size" "$n"
+			[ -f "$tmp/$q-rx.out" ] || q_pair "$models" stream "$size" "$n"
+			fr=$(field "$x-rx" frames)
+			read -r xr xm <<<"$(rate "$x-rx")"
+			read -r ur _ <<<"$(rate "$u-rx")"
+			read -r qr qm <<<"$(rate "$q-rx")"
+			cx=$(cpu_per_m "$fr" "$x-tx" "$x-rx")
+			cu=$(cpu_per_m "$(field "$u-rx" frames)" "$u-tx" "$u-rx")
+			cq=$(cpu_per_m "$(field "$q-rx" frames)" "$q-tx" "$q-rx")
+			row "crossover tx->rx" "$models" "crossover $mode (vs QEMU stream)" "$size" "$xr" "$xm" "$(loss "$x-rx")" \
+				"$(exits "$x-tx" "$x-rx" "$fr")" "$qr" "$qm" "$(loss "$q-rx")" "$(ratio "$xr" "$qr")"
+			xrow "$mode" "$(txm "$models")->$(rxm "$models")" "$size" "$xr" "$xm" "$(loss "$x-rx")" \
+				"$(vexits "$x-tx" "$fr") / $(vexits "$x-rx" "$fr")" "$(copied "$x-tx" "$x-rx" "$fr")" "$cx" \
+				"$ur ($(loss "$u-rx") lost)" "$cu" "$qr ($(loss "$q-rx") lost)" "$cq" \
+				"**$(ratio "$xr" "$qr")x**" "$(ratio "$xr" "$ur")x" "$(ratio "$cq" "$cx")x"
+		done
+	done
+	for spec in ${XSPECS:-e1000:copy virtio:copy e1000-virtio:copy e1000:window}; do
+		models=${spec%%:*}; mode=${spec#*:}
+		x=xr-$models-$mode; u=x-rtt-$models; q=qs-$models
+		xc_rtt "$models" "$mode"
+		[ -f "$tmp/$u-ping.out" ] || x_rtt "$models"
+		[ -f "$tmp/$q-ping.out" ] || q_rtt "$models"
+		fr=$(field "$x-ping" frames)
+		row "crossover rtt median / p99" "$models" "crossover $mode (vs QEMU stream)" 64 "$(mp "$x-ping") us" - - \
+			"$(exits "$x-ping" "$x-echo" "$((2 * ${fr:-0}))")" "$(mp "$q-ping") us" - - \
+			"$(ratio "$(us "$q-ping" median_cycles)" "$(us "$x-ping" median_cycles)")"
+		xrtt+=("| $mode | $(txm "$models")->$(rxm "$models") | $(mp "$x-ping") | $(vexits "$x-ping" "$fr") / $(vexits "$x-echo" "$fr") | $(copied "$x-ping" "$x-echo" "$((2 * ${fr:-0}))") | $(mp "$u-ping") | $(mp "$q-ping") | **$(ratio "$(us "$q-ping" median_cycles)" "$(us "$x-ping" median_cycles)")x** | $(ratio "$(us "$u-ping" median_cycles)" "$(us "$x-ping" median_cycles)")x |")
+	done
+	broker_cpu=$(awk '{ printf "%.2f\n", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$bpid/stat" 2>/dev/null || echo n/a)
+	kill "$bpid" 2>/dev/null
+}
+xrtt=()
+broker_cpu=n/a
+
+# SECTIONS (default all): which of boot net rtt crossover to run.
+sections=" ${SECTIONS:-boot net rtt crossover} "
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+t_start=$(now)
+[[ $sections == *" boot "* ]] && boot_rows
+[[ $sections == *" net "* ]] && net_rows
+[[ $sections == *" rtt "* ]] && rtt_rows
+[[ $sections == *" crossover "* ]] && crossover_rows
 
 header="| test | model | transport | size | xover | xover Mbit/s | xover loss | xover exits/frame | QEMU | QEMU Mbit/s | QEMU loss | xover/QEMU |"
 sep="|---|---|---|---|---|---|---|---|---|---|---|---|"
 {
-	echo "### $(date -u '+%Y-%m-%d %H:%M UTC') — $(uname -r), $(nproc) CPUs, TSC $tsc kHz, $($QEMU --version | head -1)"
+	echo "### $(date -u '+%Y-%m-%d %H:%M UTC') — $(uname -r), $(nproc) CPUs, TSC $tsc kHz, $($QEMU_REAL --version | head -1)"
 	echo
 	echo "Rates are frames/s at the receiver; rtt ratio is QEMU/xover (higher: xover faster); boot ratio QEMU/xover."
 	echo
 	echo "$header"
 	echo "$sep"
 	printf '%s\n' "${rows[@]}"
+	echo
+	if [ ${#xrows[@]} -gt 0 ]; then
+		echo "Crossover detail (tx->rx; beside each crossover row, the same nettest pair over xover's udp: backend and QEMU -netdev socket stream; loss is at the receiver):"
+		echo
+		echo "| mode | tx->rx | size | frames/s | Mbit/s | loss | exits/frame tx / rx | bytes copied/frame | host CPU s/Mframe | xover udp frames/s | udp CPU s/Mframe | QEMU stream frames/s | QEMU CPU s/Mframe | frames/s vs QEMU | vs xover udp | CPU QEMU/xover |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+		printf '%s\n' "${xrows[@]}"
+		echo
+	fi
+	if [ ${#xrtt[@]} -gt 0 ]; then
+		echo "Crossover round trip, role=ping -> role=echo, 64 B, $pings pings (microseconds, median / p99; each VM's exits per round trip):"
+		echo
+		echo "| mode | ping->echo | crossover median / p99 | exits/round trip ping / echo | bytes copied/frame | xover udp median / p99 | QEMU stream median / p99 | QEMU/xover median | udp/crossover median |"
+		echo "|---|---|---|---|---|---|---|---|---|"
+		printf '%s\n' "${xrtt[@]}"
+		echo
+	fi
+	echo "Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg); bench wall time $(elapsed "$t_start") s; broker CPU (whole crossover section) $broker_cpu s."
 	echo
 } >"$tmp/table.md"
 cat "$tmp/table.md"

@@ -308,7 +308,13 @@ void VirtioPciDevice::write_status(std::uint8_t value) {
     // DRIVER_OK without FEATURES_OK is a driver bug: do not start.
     if (!(next & VIRTIO_CONFIG_S_FEATURES_OK)) next &= std::uint8_t(~VIRTIO_CONFIG_S_DRIVER_OK);
     status_ = next;
-    if ((next & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK) && live()) activated();
+    if ((next & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        // One line per driver start: what a real driver chose (features,
+        // interrupt mode) is the first thing to check when one misbehaves.
+        spdlog::debug("virtio-pci: DRIVER_OK features={:#x} msix={} config_vector={}", driver_features_,
+                      msix_.enabled() ? "on" : "off", config_vector_);
+        if (live()) activated();
+    }
 }
 
 void VirtioPciDevice::enable_queue(unsigned q) {

@@ -107,6 +107,8 @@ void Machine::setup_devices() {
         stop(status);
     });
     pio_.insert(0x64, 1, *reset_port_, "i8042-reset");
+    rtc_ = std::make_unique<CmosRtc>();
+    pio_.insert(0x70, 2, *rtc_, "cmos-rtc");
     pci_ = std::make_unique<PciBus>(pio_, mmio_);
     pci_->attach_config_ports();
 }

@@ -21,11 +21,14 @@ run_pair() {  # RXMODEL TXMODEL ORDER TAG
 	local sent=$(stat $tx xover_tx_bytes) copied=$(stat $tx xover_bytes_copied) frames=$(stat $tx xover_tx_frames)
 	[ "$frames" = $N ] || fail "$2 -> $1 ($3): $frames frames over the link, expected $N"
 	[ "$sent" = $((N * 64)) ] && [ "$copied" = "$sent" ] || fail "$2 -> $1: bytes_copied=$copied sent=$sent"
-	# The receiver's exits: its own register accesses only (RDT writes or
-	# notifies per batch, the link-up wait), far below one per frame.
-	local rexits=$(grep -o '^stats: vm .* exits=[0-9]*' "$tmp/$rx.out" | grep -o 'exits=[0-9]*' | cut -d= -f2)
-	[ "$rexits" -lt $((N / 4)) ] || fail "$2 -> $1: receiver had $rexits exits for $N frames"
-	echo "ok: $2 -> $1 ($3): $N frames, bytes_copied=$copied, receiver exits=$rexits, $(result $tx | grep -o 'cycles=[0-9]*')"
+	# The receiver is not woken per frame: its NIC's own register writes
+	# (RDT writes, or RX notifies, once per batch of returned buffers) stay
+	# far below one per frame. (Its total exits also count the link-up
+	# wait, which depends on how long the sender takes to boot.)
+	local rwrites
+	if [ "$1" = e1000 ]; then rwrites=$(stat $rx mmio_writes); else rwrites=$(stat $rx notifies); fi
+	[ "$rwrites" -lt $((N / 4)) ] || fail "$2 -> $1: receiver NIC had $rwrites register writes for $N frames"
+	echo "ok: $2 -> $1 ($3): $N frames, bytes_copied=$copied, receiver NIC register writes=$rwrites, $(result $tx | grep -o 'cycles=[0-9]*')"
 }
 run_pair e1000 e1000 rxfirst 11
 run_pair e1000 e1000 txfirst 12

@@ -21,6 +21,7 @@
 #include "xover/kvm/vm.hpp"
 #include "xover/vmm/config.hpp"
 #include "xover/vmm/cpuid.hpp"
+#include "xover/vmm/cmos_rtc.hpp"
 #include "xover/vmm/debug_exit.hpp"
 #include "xover/vmm/event_loop.hpp"
 #include "xover/vmm/io_bus.hpp"
@@ -104,6 +105,7 @@ private:
     std::unique_ptr<Serial16550> serial_;
     std::unique_ptr<DebugExit> debug_exit_;
     std::unique_ptr<ResetPort> reset_port_;
+    std::unique_ptr<CmosRtc> rtc_;
     std::unique_ptr<PciBus> pci_;
     std::vector<std::unique_ptr<Nic>> nics_;  // stable addresses: contexts point into them
     BootImage boot_image_{};
