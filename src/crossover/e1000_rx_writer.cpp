@@ -9,7 +9,7 @@
 #include <atomic>
 #include <cstring>
 
-#include "crc32.hpp"
+#include "../e1000/checksum.hpp"  // the e1000 model's Ethernet FCS
 #include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/e1000/registers.hpp"
 
@@ -69,7 +69,7 @@ public:
         }
         std::uint8_t crc[4] = {};
         if (fcs_) {
-            std::uint32_t c = crc32(frame);
+            std::uint32_t c = e1000::crc32_final(e1000::crc32_update(e1000::kCrc32Init, frame));
             for (int i = 0; i < 4; ++i) crc[i] = std::uint8_t(c >> (8 * i));
         }
         std::size_t offset = 0;  // into [frame | crc]
