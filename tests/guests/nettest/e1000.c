@@ -56,7 +56,6 @@
 
 #define RING_SIZE 256 /* both rings; a multiple of 8 as RDLEN/TDLEN require */
 #define BUF_SIZE  2048
-#define RDT_BATCH 32  /* return RX buffers to the device this many at a time */
 
 struct rx_desc {
 	uint64_t addr;
@@ -83,6 +82,7 @@ static struct {
 	volatile struct tx_desc *tx;
 	uint8_t *rx_buf, *tx_buf;
 	unsigned rx_next, rx_unreturned;
+	unsigned rx_batch; /* return RX buffers to the device this many at a time */
 	unsigned tx_tail, tx_clean; /* free-running; slot = index % RING_SIZE */
 	uint64_t next_poke;
 	struct window win; /* window=1: buffers in the crossover DMA window (BAR2) */
@@ -195,7 +195,7 @@ static void e1000_rx_done(struct nic *nic)
 	/* RDT points at the last descriptor we gave back (one slot stays empty). */
 	unsigned returned = e.rx_next;
 	e.rx_next = (e.rx_next + 1) % RING_SIZE;
-	if (++e.rx_unreturned >= RDT_BATCH) {
+	if (++e.rx_unreturned >= e.rx_batch) {
 		dma_barrier();
 		wr(REG_RDT, returned);
 		e.rx_unreturned = 0;
@@ -274,6 +274,7 @@ bool e1000_probe(struct nic *nic, struct pci_dev *dev)
 	for (int i = 0; i < 128; i++)
 		wr(REG_MTA + 4 * i, 0);
 
+	e.rx_batch = nic_rx_batch(RING_SIZE);
 	window_find(dev, 2, RING_SIZE, &e.win); /* slot k at k*BUF_SIZE, BUF_SIZE == WINDOW_SLOT */
 	setup_rx();
 	setup_tx();

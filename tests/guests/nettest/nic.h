@@ -45,6 +45,14 @@ struct nic {
 bool e1000_probe(struct nic *nic, struct pci_dev *dev);
 bool virtio_net_probe(struct nic *nic, struct pci_dev *dev);
 
+/*
+ * rx_batch=R: how many received buffers a driver gives back per doorbell
+ * (default 32). Each doorbell is a VM exit, so benchmarks raise it; it is
+ * capped at half the ring so that the device (or a window-mode peer whose
+ * TX completions wait for our returns) always has buffers in flight.
+ */
+unsigned nic_rx_batch(unsigned ring_size);
+
 static inline uint8_t *nic_tx_slot(struct nic *n) { return n->ops->tx_slot(n); }
 static inline void nic_tx_commit(struct nic *n, uint16_t len) { n->ops->tx_commit(n, len); }
 static inline void nic_tx_kick(struct nic *n) { n->ops->tx_kick(n); }

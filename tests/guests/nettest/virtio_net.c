@@ -46,7 +46,6 @@
 #define QSIZE       256
 #define BUF_SIZE    2048
 #define HDR_LEN     12
-#define RX_BATCH    32
 
 struct vq_desc {
 	uint64_t addr;
@@ -85,6 +84,7 @@ struct vq {
 	uint16_t avail_idx; /* ours, published to avail->idx on kick */
 	uint16_t used_seen; /* next used entry to look at */
 	unsigned unpublished;
+	unsigned batch; /* RX: publish returned buffers this many at a time */
 };
 
 static struct {
@@ -210,7 +210,7 @@ static void vnet_rx_done(struct nic *nic)
 	v.rx.used_seen++;
 	v.rx.avail->ring[v.rx.avail_idx % v.rx.size] = id;
 	v.rx.avail_idx++;
-	if (++v.rx.unpublished >= RX_BATCH)
+	if (++v.rx.unpublished >= v.rx.batch)
 		vq_kick(&v.rx);
 }
 
@@ -286,6 +286,7 @@ bool virtio_net_probe(struct nic *nic, struct pci_dev *dev)
 	else
 		memcpy(nic->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, 6);
 
+	v.rx.batch = nic_rx_batch(v.rx.size);
 	/* Every RX buffer goes to the device before it starts. */
 	for (unsigned i = 0; i < v.rx.size; i++)
 		v.rx.avail->ring[i] = i;
