@@ -205,13 +205,15 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
     }
     ::unlink(path.c_str());
 
+    // The switch first: a VM that sees the broker socket may connect its
+    // `backend=broker` NIC to the switch at once.
+    impl_->slow_path = std::make_unique<SlowPathSwitch>(switch_socket_path(path));
     impl_->listener = kvm::UniqueFd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!impl_->listener) throw system_error("socket(AF_UNIX, SOCK_SEQPACKET)");
     if (::bind(impl_->listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
         throw system_error("binding broker socket " + path.string());
     ::chmod(path.c_str(), 0600);
     if (::listen(impl_->listener.get(), 64) != 0) throw system_error("listen on " + path.string());
-    impl_->slow_path = std::make_unique<SlowPathSwitch>(switch_socket_path(path));
     impl_->stop_event = kvm::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!impl_->stop_event) throw system_error("eventfd");
     spdlog::info("broker: listening on {}", path.string());

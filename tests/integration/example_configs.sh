@@ -1,0 +1,45 @@
+#!/bin/bash
+# labels: integration crossover
+# The crossover examples shipped in configs/ (the README's demo first) run
+# as a user would run them, `xover up FILE`, and do what their comments
+# say: every VM exits 0, frames cross with nothing lost, window pairs copy
+# no byte. Each file is copied with its kernel path pointed at this build
+# and gets a private broker (XDG_RUNTIME_DIR), so tests can run in parallel.
+source "$(dirname "$0")/lib.sh"
+need_xover
+need_kvm
+src=$(cd "$(dirname "$0")/../.." && pwd)
+
+# up NAME: runs configs/NAME.toml; its output is in $tmp/NAME.out.
+up() {
+	sed "s#\.\./build/#$B/#" "$src/configs/$1.toml" >"$tmp/$1.toml"
+	mkdir -p "$tmp/run-$1"
+	XDG_RUNTIME_DIR=$tmp/run-$1 timeout 180 "$B/xover" up "$tmp/$1.toml" >"$tmp/$1.out" 2>&1
+	local rc=$?
+	[ $rc = 0 ] || { tail -30 "$tmp/$1.out"; fail "$1.toml: xover up exited $rc"; }
+	grep -q "== xover up: summary ==" "$tmp/$1.out" || fail "$1.toml: no summary"
+}
+# copied NAME: the sum of xover_bytes_copied over the file's NICs.
+copied() {
+	grep -a '\] stats: nic' "$tmp/$1.out" | grep -ao ' xover_bytes_copied=[0-9]*' | cut -d= -f2 |
+		awk '{ s += $1 } END { print s + 0 }'
+}
+
+up crossover-pair
+grep -q "RESULT role=txrx tx_frames=100000 frames=100000 .*errors=0 lost=0" "$tmp/crossover-pair.out" ||
+	fail "demo: $(grep -a 'RESULT' "$tmp/crossover-pair.out")"
+grep -q "RESULT role=echo frames=100000" "$tmp/crossover-pair.out" || fail "demo: the echo side did not echo 100000"
+[ "$(copied crossover-pair)" = $((2 * 100001 * 64)) ] || fail "demo: bytes copied $(copied crossover-pair)"
+echo "ok: demo: 100000 frames each way, $(grep -ao '=> [0-9]* frames/s' "$tmp/crossover-pair.out")"
+
+for pair in "$src"/configs/crossover-window*.toml; do
+	name=$(basename "$pair" .toml)
+	up "$name"
+	grep -aq "RESULT role=rx frames=100000 .*errors=0 lost=0" "$tmp/$name.out" || fail "$name: $(grep -a RESULT "$tmp/$name.out")"
+	[ "$(copied "$name")" = 0 ] || fail "$name: $(copied "$name") bytes copied in window mode"
+	echo "ok: $name: 100000 frames, 0 bytes copied"
+done
+
+up auto-trio
+[ "$(grep -ac '^\[vm-.*RESULT role=ping frames=200 ' "$tmp/auto-trio.out")" = 2 ] || fail "auto-trio: $(grep -a RESULT "$tmp/auto-trio.out")"
+echo "ok: auto-trio: both pingers made 200 round trips"
