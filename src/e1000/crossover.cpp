@@ -27,10 +27,15 @@ bool E1000::carrier() const { return port_ ? port_->carrier() : backend_.link_up
 
 std::uint32_t E1000::icr_value() const { return shared_ ? shared_->icr.load(std::memory_order_seq_cst) : icr_; }
 
+// Only this process clears ICR bits, under the device lock we hold, so a
+// cause seen set stays set: skipping the locked OR then loses nothing and
+// keeps the shared cache line clean in the common case (a polled guest
+// never reads ICR, so TXDW stays set frame after frame).
 void E1000::or_icr(std::uint32_t causes) {
-    if (shared_)
-        shared_->icr.fetch_or(causes, std::memory_order_seq_cst);
-    else
+    if (shared_) {
+        if ((shared_->icr.load(std::memory_order_seq_cst) & causes) != causes)
+            shared_->icr.fetch_or(causes, std::memory_order_seq_cst);
+    } else
         icr_ |= causes;
 }
 
