@@ -16,9 +16,9 @@
 namespace xover::test {
 
 // A link to a peer whose RAM is `memory` and whose state page is `page`.
-inline std::shared_ptr<crossover::PeerLink> make_link(std::uint64_t id, const net::MacAddress& mac, std::string model,
-                                               FakeGuestMemory& memory, const crossover::SharedStatePage& page,
-                                               int irq_eventfd) {
+inline std::shared_ptr<crossover::PeerLink> make_link(std::uint64_t id, const net::MacAddress& mac,
+                                                      std::string model, FakeGuestMemory& memory,
+                                                      const crossover::SharedStatePage& page, int irq_eventfd) {
     auto link = std::make_shared<crossover::PeerLink>();
     link->id = id;
     link->peer_vm = "peer";

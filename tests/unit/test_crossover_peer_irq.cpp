@@ -178,7 +178,8 @@ TEST_CASE("crossover: a link coming up interrupts a virtio-net receiver's config
     E1000Rig other;
     crossover::SharedStatePage other_page = crossover::SharedStatePage::create("test-other", 0);
     int other_irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    b.r.net.run_locked([&] { REQUIRE(b.port.add_link(make_link(7, kNicMac, "e1000", other.memory, other_page, other_irq))); });
+    auto link = make_link(7, kNicMac, "e1000", other.memory, other_page, other_irq);
+    b.r.net.run_locked([&] { REQUIRE(b.port.add_link(link)); });
     b.r.net.link_changed();  // what the agent does after link up: the carrier came up
     CHECK(b.r.drv.common(vcfg::kGeneration, 1) != generation);
     CHECK(b.r.msi.count(0) == 0);

@@ -42,9 +42,9 @@ struct PeerInterrupt {
     // What a producer's raise() did, for its counters.
     enum class Outcome { Signalled, WokeOwner, LeftPending, Merged };
 
-    std::atomic<std::uint32_t> route{Off};      // owner-written
-    std::atomic<std::uint32_t> pending{0};      // bit 0: RX interrupt owed to the guest
-    std::atomic<std::uint32_t> in_flight{0};    // producers between reading route and acting on it
+    std::atomic<std::uint32_t> route{Off};        // owner-written
+    std::atomic<std::uint32_t> pending{0};        // bit 0: RX interrupt owed to the guest
+    std::atomic<std::uint32_t> in_flight{0};      // producers between reading route and acting on it
     std::atomic<std::uint32_t> wait_timeouts{0};  // owner: a producer stayed in flight too long
 
     void clear() {
