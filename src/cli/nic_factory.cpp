@@ -76,7 +76,12 @@ public:
         int doorbell = port_->doorbell().fd();
         loop_.watch(doorbell, vmm::EventLoop::Interest::Readable, [this] {
             port_->doorbell().drain();
-            model_.resume_tx();
+            // virtio-net: peers also ring it for RX interrupts only this
+            // process can raise (INTx, or a vector they hold no fd for).
+            if constexpr (requires { model_.doorbell_rang(); })
+                model_.doorbell_rang();
+            else
+                model_.resume_tx();
         });
         bool is_auto = config.crossover.size() == 1 && config.crossover[0] == "auto";
         if (is_auto) {
@@ -364,8 +369,8 @@ public:
             });
         }
         if (!config.crossover.empty()) {
-            // Peers write the RX vector's irqfd directly (see
-            // VirtioNet::kCrossoverRxVector for what that assumes).
+            // Peers write the RX vector's irqfd directly while the guest
+            // leaves it unmasked (see VirtioNet::kCrossoverRxVector).
             crossover_ = std::make_unique<CrossoverAttachment<virtio_net::VirtioNet>>(
                 *this, config, mac, context, *backend, 1, msi.eventfd(kCrossoverRxVector));
         }

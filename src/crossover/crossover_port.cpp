@@ -45,6 +45,7 @@ bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
     slot->link = std::move(link);
     slot->writer = std::move(writer);
     slot->irq_pending = false;
+    slot->routed_irq = slot->link->peer_model == "virtio-net";
     start_drain(*slot);
     ++c_.links_made;
     // The peer may have found our ring full before the link existed here.
@@ -211,8 +212,7 @@ void CrossoverPort::end_batch() {
     for (Peer& p : peers_) {
         if (!p.irq_pending) continue;
         p.irq_pending = false;
-        p.link->interrupt_peer();
-        ++c_.peer_interrupts;
+        interrupt(p);
         any = true;
     }
     if (c_.batch_frames) {
@@ -223,6 +223,27 @@ void CrossoverPort::end_batch() {
         any = true;
     }
     if (any) ++c_.batches;
+}
+
+// e1000 peers: the writer already set ICR and checked IMS (finish()), so
+// the irqfd (the peer's INTx line) is written. virtio-net peers: the
+// owner's route says whether the irqfd (its RX MSI-X vector) may be
+// written, the owner must raise the interrupt itself (doorbell), or the
+// vector is masked and the interrupt stays pending (peer_interrupt.hpp).
+void CrossoverPort::interrupt(Peer& p) {
+    if (!p.routed_irq) {
+        p.link->interrupt_peer();
+        ++c_.peer_interrupts;
+        return;
+    }
+    PeerLink& link = *p.link;
+    auto outcome = link.peer_state().peer_irq.raise([&] { link.interrupt_peer(); }, [&] { link.ring_peer_doorbell(); });
+    switch (outcome) {
+    case PeerInterrupt::Outcome::Signalled: ++c_.peer_interrupts; break;
+    case PeerInterrupt::Outcome::WokeOwner: ++c_.peer_irq_via_owner; break;
+    case PeerInterrupt::Outcome::LeftPending: ++c_.peer_irq_masked; break;
+    case PeerInterrupt::Outcome::Merged: ++c_.peer_irq_merged; break;
+    }
 }
 
 // ------------------------------------------------------------------- RX
@@ -261,6 +282,9 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_dropped_group_peer_full", c_.dropped_group_peer_full},
         {"xover_dropped_backend", c_.dropped_backend},
         {"xover_peer_interrupts", c_.peer_interrupts},
+        {"xover_peer_irq_via_owner", c_.peer_irq_via_owner},
+        {"xover_peer_irq_masked", c_.peer_irq_masked},
+        {"xover_peer_irq_merged", c_.peer_irq_merged},
         {"xover_batches", c_.batches},
         {"xover_doorbells_rung", c_.doorbells_rung},
         {"xover_frames_seen_reported", c_.frames_seen_reported},

@@ -22,6 +22,7 @@ void SharedNicState::initialize(std::uint32_t model_id) {
         slot.copies.store(0, relaxed);
     }
     slow_arrivals.clear();
+    peer_irq.clear();
     model.store(model_id, relaxed);
     version.store(kSharedStateVersion, relaxed);
     magic.store(kSharedStateMagic, std::memory_order_release);  // last: marks the page valid

@@ -47,10 +47,10 @@ public:
 
     bool finish() override {
         state_->publish_rdh(queue_.next_avail());
-        // The ring decides (event idx / NO_INTERRUPT), then the owner's
-        // "peer interrupts wanted" bit (its RX queue uses the vector whose
-        // irqfd we hold).
-        bool interrupt = wrote_ && queue_.should_interrupt() && state_->raise(1);
+        // The ring decides (event idx / NO_INTERRUPT); how the interrupt
+        // reaches the guest (its MSI-X masking, INTx) is the owner's
+        // route, applied by CrossoverPort::end_batch() outside the lock.
+        bool interrupt = wrote_ && queue_.should_interrupt();
         queue_.disable();
         return interrupt;
     }

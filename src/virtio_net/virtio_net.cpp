@@ -320,15 +320,52 @@ void VirtioNet::publish_rx_config() {
         else
             shared_->link_flags.fetch_and(~std::uint32_t(crossover::kOwnerRxEnabled), std::memory_order_release);
     }
-    // Peers write the irqfd of kCrossoverRxVector only while the RX queue
-    // really uses it (ims bit 0 = "peer interrupts wanted"). A driver that
-    // put RX elsewhere polls or relies on its own interrupts.
-    bool direct = live_rx && queue_signals_vector(kRxQueue, kCrossoverRxVector);
-    if (live_rx && !direct && msix_in_use() && msi_enabled_for_rx_warned_++ == 0)
-        spdlog::warn("virtio-net {}: RX queue does not use MSI-X vector {}; crossover peers will not interrupt it",
-                     mac_.to_string(), kCrossoverRxVector);
-    shared_->set_ims(direct ? 1u : 0u);
+    interrupt_routing_changed();
     rx_space_returned();
+}
+
+// Where a peer's RX interrupt goes now (see kCrossoverRxVector).
+crossover::PeerInterrupt::Route VirtioNet::peer_irq_route() const {
+    using Route = crossover::PeerInterrupt::Route;
+    if (!queue_live(kRxQueue)) return Route::Off;
+    if (!msix_in_use()) return Route::ViaOwner;  // INTx: ISR bit and level are ours to raise
+    std::uint16_t vector = queue_vector(kRxQueue);
+    if (!vector_deliverable(vector)) return Route::Off;  // masked or NO_VECTOR: PBA / nothing
+    return vector == kCrossoverRxVector ? Route::Direct : Route::ViaOwner;
+}
+
+void VirtioNet::interrupt_routing_changed() {
+    if (!shared_) return;
+    auto route = peer_irq_route();
+    if (route == peer_route_) return;
+    peer_route_ = route;
+    // Returns once no peer can still signal the old route (a masked
+    // vector stays quiet); true: an interrupt was left pending meanwhile.
+    if (shared_->peer_irq.set_route(route)) deliver_peer_interrupt();
+    if (!queue_live(kRxQueue)) shared_->peer_irq.take_pending();  // reset: nothing is owed
+}
+
+// While the route is Off (masked), peers' interrupts wait in the shared
+// page; the MSI-X table takes them over as its own pending bit (PBA), so an
+// unmask delivers them once, with whatever the device itself left pending.
+void VirtioNet::collect_external_interrupts() {
+    if (!shared_ || peer_route_ != crossover::PeerInterrupt::Off || !queue_live(kRxQueue)) return;
+    if (shared_->peer_irq.take_pending()) deliver_peer_interrupt();
+}
+
+// The producer already asked the ring (should_interrupt); only the
+// transport decides now: vector (or its pending bit) or ISR + INTx.
+void VirtioNet::deliver_peer_interrupt() {
+    ++stats_.rx_peer_interrupts;
+    interrupt_queue(kRxQueue);
+}
+
+void VirtioNet::doorbell_rang() {
+    std::lock_guard lock(mutex_);
+    if (shared_ && peer_route_ == crossover::PeerInterrupt::ViaOwner && shared_->peer_irq.take_pending())
+        deliver_peer_interrupt();
+    tx_stalled_ = false;
+    process_tx();
 }
 
 void VirtioNet::rx_space_returned() {
@@ -357,6 +394,7 @@ net::Counters VirtioNet::counters() const {
         {"tx_bad_csum", stats_.tx_bad_csum},
         {"tx_csum_not_negotiated", stats_.tx_csum_not_negotiated},
         {"rx_bad_buffer", stats_.rx_bad_buffer},
+        {"rx_peer_interrupts", stats_.rx_peer_interrupts},
     };
     append_transport_counters(out);
     if (port_) port_->append_counters(out);

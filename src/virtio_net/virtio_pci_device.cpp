@@ -161,6 +161,7 @@ void VirtioPciDevice::bar_read_locked(std::uint64_t offset, std::span<std::uint8
     } else if (in(offset, data.size(), kMsixTableOffset, msix_.table_bytes())) {
         msix_.table_read(offset - kMsixTableOffset, data);
     } else if (in(offset, data.size(), kMsixPbaOffset, msix_.pba_bytes())) {
+        collect_external_interrupts();
         msix_.pba_read(offset - kMsixPbaOffset, data);
     }
 }
@@ -168,13 +169,16 @@ void VirtioPciDevice::bar_read_locked(std::uint64_t offset, std::span<std::uint8
 void VirtioPciDevice::bar_write_locked(std::uint64_t offset, std::span<const std::uint8_t> data) {
     if (in(offset, data.size(), kCommonOffset, kCommonLength)) {
         common_write(offset - kCommonOffset, data);
+        interrupt_routing_changed();  // status, a queue's vector or enable
     } else if (in(offset, data.size(), kNotifyOffset, std::uint64_t(num_queues()) * kNotifyMultiplier)) {
         std::uint64_t rel = offset - kNotifyOffset;
         if (rel % kNotifyMultiplier == 0) notify_locked(unsigned(rel / kNotifyMultiplier));
     } else if (in(offset, data.size(), kDeviceOffset, kDeviceLength)) {
         write_device_config(offset - kDeviceOffset, data);
     } else if (in(offset, data.size(), kMsixTableOffset, msix_.table_bytes())) {
+        collect_external_interrupts();  // an unmask delivers them with the table's own
         msix_.table_write(offset - kMsixTableOffset, data);
+        interrupt_routing_changed();
     }
     // ISR and PBA are read-only; everything else is unused.
 }
@@ -363,6 +367,11 @@ void VirtioPciDevice::maybe_interrupt(unsigned q) {
         ++interrupts_suppressed_;
         return;
     }
+    interrupt_queue(q);
+}
+
+void VirtioPciDevice::interrupt_queue(unsigned q) {
+    if (q >= queues_.size()) return;
     ++interrupts_;
     if (msix_.enabled()) {
         signal_vector(queues_[q].vector);
@@ -409,7 +418,11 @@ void VirtioPciDevice::config_written(std::uint32_t offset, std::uint32_t length)
     std::uint32_t control = msix_cap_ + 2u;
     if (offset < control + 2 && offset + length > control) {
         std::uint16_t mc = config16(control);
+        // Pending while the function was masked: into the table, to be sent
+        // on unmask. (MSI-X turned off: they stay outside and go out as INTx.)
+        if (mc & kMsixEnable) collect_external_interrupts();
         msix_.set_control(mc & kMsixEnable, mc & kMsixFunctionMask);
+        interrupt_routing_changed();
     }
     update_intx();  // MSI-X enable or COMMAND.INTx-disable may have changed
     pci_cfg_access(offset, length);

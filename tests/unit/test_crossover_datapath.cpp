@@ -7,10 +7,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "e1000_ring_builder.hpp"
+#include "crossover_sender.hpp"
 #include "virtqueue_builder.hpp"
-#include "xover/crossover/crossover_port.hpp"
-#include "xover/crossover/shared_memory.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
 
 using namespace xover;
@@ -20,37 +18,6 @@ namespace {
 
 const net::MacAddress kPeerE1000{{0x52, 0x54, 0x00, 0x77, 0x00, 0x01}};
 const net::MacAddress kPeerVirtio{{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}};
-
-// A link to a peer whose RAM is `memory` and whose state page is `page`.
-std::shared_ptr<crossover::PeerLink> make_link(std::uint64_t id, const net::MacAddress& mac, std::string model,
-                                               FakeGuestMemory& memory, const crossover::SharedStatePage& page,
-                                               int irq_eventfd) {
-    auto link = std::make_shared<crossover::PeerLink>();
-    link->id = id;
-    link->peer_vm = "peer";
-    link->peer_mac = mac;
-    link->peer_model = std::move(model);
-    link->state_page = crossover::SharedMapping(page.fd(), crossover::kSharedStateSize);
-    link->peer_memory = crossover::PeerGuestMemory(memory.bytes.data(), memory.bytes.size());
-    link->peer_irq = kvm::UniqueFd(::dup(irq_eventfd));
-    return link;
-}
-
-std::uint64_t drain(int fd) {
-    std::uint64_t v = 0;
-    return ::read(fd, &v, sizeof v) == sizeof v ? v : 0;
-}
-
-struct Sender {
-    E1000Rig rig;
-    crossover::CrossoverPort port{"sender", 0, rig.backend, true};
-    TxRing tx{rig};
-    Sender() { rig.nic.attach_crossover(port); }
-    void add(std::shared_ptr<crossover::PeerLink> link) {
-        rig.nic.run_locked([&] { REQUIRE(port.add_link(std::move(link))); });
-    }
-    std::uint64_t counter(const std::string& name) { return rig.counter(name); }
-};
 
 }  // namespace
 
@@ -130,7 +97,7 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
     ring.features = crossover::kRxMergeable | crossover::kRxEventIdx;
     page.state().publish_rx_ring(ring);
     page.state().link_flags.fetch_or(crossover::kOwnerRxEnabled);
-    page.state().set_ims(1);  // the owner's RX queue uses the vector we interrupt
+    page.state().peer_irq.set_route(crossover::PeerInterrupt::Direct);  // the owner's RX vector, unmasked
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     a.add(make_link(1, kPeerVirtio, "virtio-net", vmem, page, irq));
 

@@ -8,9 +8,10 @@
 //              (under the peer's producer lock, held for the batch)
 //     group:   the backend, then every peer (best effort)
 //     unknown: the backend (and, rate-limited, a FrameSeen to the broker)
-// end_batch() publishes each touched peer's RX position and writes each
-// peer's irqfd at most once. A full peer ring keeps the frame pending
-// (Busy), sets the peer's producer_waiting, and the peer rings our
+// end_batch() publishes each touched peer's RX position and interrupts each
+// peer at most once (an e1000 peer's irqfd if IMS allows; a virtio-net
+// peer as its MSI-X/INTx route says, see peer_interrupt.hpp). A full peer
+// ring keeps the frame pending (Busy), sets the peer's producer_waiting, and the peer rings our
 // doorbell when its guest returns buffers: the model's resume_tx() runs.
 //
 // Threads: everything runs under the owning NIC's device lock (the model
@@ -96,6 +97,7 @@ private:
         std::unique_ptr<PeerRxWriter> writer;
         PeerRxWriter::Begin begin = PeerRxWriter::Begin::NotReady;
         bool irq_pending = false;
+        bool routed_irq = false;  // virtio-net peer: interrupts follow its PeerInterrupt route
         // Switching from the slow path: hold frames for this peer until
         // what we sent it over the backend has arrived (or stopped coming).
         bool draining = false;
@@ -119,6 +121,7 @@ private:
     void forget_group_peer(const Peer& peer);
     void append_order_counters(net::Counters& out) const;
     void close_open();
+    void interrupt(Peer& peer);
 
     std::string name_;
     net::Backend& backend_;
@@ -154,6 +157,7 @@ private:
         std::uint64_t dropped_oversize = 0, dropped_bad_descriptor = 0, dropped_bad_ring = 0;
         std::uint64_t dropped_lock_timeout = 0, dropped_group_peer_full = 0, dropped_backend = 0;
         std::uint64_t peer_interrupts = 0, batches = 0, doorbells_rung = 0, frames_seen_reported = 0;
+        std::uint64_t peer_irq_via_owner = 0, peer_irq_masked = 0, peer_irq_merged = 0;
         std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;
         std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0;
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters

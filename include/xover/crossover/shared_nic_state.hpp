@@ -16,7 +16,10 @@
 //   icr        interrupt causes. Producers set causes with fetch_or; the
 //              owner clears on a guest ICR read with exchange(0). Never a
 //              plain store from a producer, or bits are lost.
-//   ims        interrupt mask, written only by the owner.
+//   ims        interrupt mask, written only by the owner (e1000).
+//   peer_irq   virtio-net: the RX interrupt's route (owner-written) and
+//              pending bit, so producers honour MSI-X masking and the INTx
+//              fallback (rules in peer_interrupt.hpp).
 //   rx_config  the owner's RX ring description (so a producer can find the
 //              descriptors in the owner's RAM), guarded by a sequence count.
 //
@@ -42,6 +45,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "xover/crossover/peer_interrupt.hpp"
 #include "xover/crossover/slow_path_arrivals.hpp"
 
 namespace xover::crossover {
@@ -49,7 +53,7 @@ namespace xover::crossover {
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kSharedStateSize = 4096;  // size of the memfd
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
-inline constexpr std::uint32_t kSharedStateVersion = 1;
+inline constexpr std::uint32_t kSharedStateVersion = 2;  // 2: peer_irq
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 
 // What kind of RX ring rx_config describes.
@@ -128,6 +132,9 @@ struct SharedNicState {
     // while both say so: its TX half and our RX half are the same memory.
     alignas(kCacheLine) std::atomic<std::uint64_t> window_rx_gpa{0};
     std::atomic<std::uint64_t> window_rx_link{0};
+
+    // virtio-net owners: how producers interrupt the RX queue.
+    alignas(kCacheLine) PeerInterrupt peer_irq;
 
     // Sets identity fields and clears everything else (the owner, once).
     void initialize(std::uint32_t model_id);

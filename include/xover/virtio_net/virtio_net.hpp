@@ -56,14 +56,19 @@ public:
     // peers in other processes can fill it; every transmitted frame goes
     // through port.send(). The port outlives the device.
     //
-    // Peers interrupt this device by writing the eventfd of MSI-X vector
-    // kCrossoverRxVector directly (no exit, no wake-up of this process).
-    // That bypasses MSI-X masking and assumes the driver put the RX queue
-    // on that vector (Linux and nettest do: config 0, RX 1, TX 2); a
-    // driver that does otherwise gets a warning and polls or misses
-    // crossover RX interrupts.
+    // Peers interrupt this device's RX queue as the route published in
+    // the shared page says (crossover/peer_interrupt.hpp): while the RX
+    // queue uses MSI-X vector kCrossoverRxVector (Linux does: config 0,
+    // RX 1, TX 2) and it is unmasked, by writing that vector's eventfd
+    // directly (no exit, no wake-up of this process); while it is masked,
+    // by leaving a pending bit this device shows in the PBA and delivers
+    // on unmask; with INTx or another vector, by ringing our doorbell so
+    // that doorbell_rang() raises the interrupt here.
     static constexpr unsigned kCrossoverRxVector = 1;
     void attach_crossover(crossover::NicPort& port);
+    // The port's doorbell rang: a peer returned RX space (resume TX) or
+    // left an RX interrupt for us to deliver.
+    void doorbell_rang();
     // Runs `fn` with the device lock held (crossover link changes).
     void run_locked(const std::function<void()>& fn) {
         std::lock_guard lock(mutex_);
@@ -84,6 +89,8 @@ private:
     void queue_notified(unsigned queue) override;
     void activated() override;
     void device_reset() override;
+    void collect_external_interrupts() override;
+    void interrupt_routing_changed() override;
 
     void process_tx();
     TxOutcome transmit_chain(const DescriptorChain& chain);
@@ -93,12 +100,14 @@ private:
     bool carrier() const { return port_ ? port_->carrier() : backend_.link_up(); }
     void publish_rx_config();
     void rx_space_returned();
+    crossover::PeerInterrupt::Route peer_irq_route() const;
+    void deliver_peer_interrupt();
 
     net::Backend& backend_;
     net::MacAddress mac_;
     bool link_up_ = true;
     bool tx_stalled_ = false;  // backend said Busy; wait for resume_tx()
-    unsigned msi_enabled_for_rx_warned_ = 0;
+    crossover::PeerInterrupt::Route peer_route_ = crossover::PeerInterrupt::Off;  // as published
 
     crossover::NicPort* port_ = nullptr;           // set: crossover configured
     crossover::SharedNicState* shared_ = nullptr;  // port_->shared()
@@ -113,6 +122,7 @@ private:
         // hostile or buggy guest
         std::uint64_t tx_write_only = 0, tx_too_short = 0, tx_oversize = 0, tx_gso = 0, tx_bad_csum = 0;
         std::uint64_t tx_csum_not_negotiated = 0, rx_bad_buffer = 0;
+        std::uint64_t rx_peer_interrupts = 0;  // crossover RX interrupts this process raised for peers
     } stats_;
 };
 

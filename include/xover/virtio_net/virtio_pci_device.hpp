@@ -102,19 +102,28 @@ protected:
     bool queue_live(unsigned q) const { return live() && q < queues_.size() && queues_[q].ring.enabled(); }
     // Interrupts the driver for queue q if the ring asks for it.
     void maybe_interrupt(unsigned q);
+    // Interrupts the driver for queue q (its vector, or ISR + INTx).
+    void interrupt_queue(unsigned q);
     // The device configuration changed: bump config_generation, interrupt.
     void config_changed();
     // A malformed ring: set DEVICE_NEEDS_RESET, stop, tell the driver.
     void needs_reset(const char* why);
     void count_hostile() { ++hostile_; }
     void append_transport_counters(net::Counters& out) const;
-    // Whether queue q's interrupts go out as MSI-X vector `vector` now
-    // (MSI-X enabled, that vector assigned to q and unmasked).
     bool msix_in_use() const { return msix_.enabled(); }
-    bool queue_signals_vector(unsigned q, std::uint16_t vector) const {
-        return msix_.enabled() && !msix_.function_masked() && q < queues_.size() && queues_[q].vector == vector &&
-               !msix_.masked(vector);
+    // Queue q's MSI-X vector (kNoVector: none).
+    std::uint16_t queue_vector(unsigned q) const { return q < queues_.size() ? queues_[q].vector : kNoVector; }
+    // A message for `vector` would be sent now (MSI-X on, neither the
+    // function nor the vector masked).
+    bool vector_deliverable(std::uint16_t vector) const {
+        return msix_.enabled() && !msix_.function_masked() && vector < msix_.size() && !msix_.masked(vector);
     }
+    // Interrupts raised outside this process (crossover peers): before the
+    // driver reads the PBA or changes masking, the device moves what they
+    // left pending into the MSI-X table; after masking, MSI-X enable or a
+    // queue's vector may have changed, it republishes where they go.
+    virtual void collect_external_interrupts() {}
+    virtual void interrupt_routing_changed() {}
     vmm::GuestMemory& memory() { return memory_; }
 
     mutable std::mutex mutex_;

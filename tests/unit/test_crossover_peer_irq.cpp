@@ -1,0 +1,276 @@
+// A crossover peer interrupting a virtio-net receiver must obey what the
+// receiver's guest set up, as a real MSI-X device would: a masked vector
+// (per vector or function mask) sends nothing and shows its PBA bit, an
+// unmask delivers it once; without MSI-X the owner raises ISR + INTx.
+// The sender is an e1000 with a CrossoverPort; the receiver a real
+// VirtioNet with its own port, driven through its BAR like a guest.
+#include <catch2/catch.hpp>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "crossover_sender.hpp"
+#include "virtio_fakes.hpp"
+
+using namespace xover;
+using namespace xover::test;
+using Route = crossover::PeerInterrupt::Route;
+
+namespace {
+
+const net::MacAddress kReceiverMac{{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}};
+
+// The virtio-net receiver: RX queue on `rx_vector` (1 is the vector whose
+// eventfd peers hold), TX on 2, configuration changes on 0.
+struct Receiver {
+    // No event index: every batch asks for an interrupt.
+    static constexpr std::uint64_t kFeatures = VirtioNetRig::kFeatures & ~(1ull << virtio_net::spec::kFeatureEventIdx);
+
+    VirtioNetRig r;
+    crossover::CrossoverPort port{"receiver", 1, r.backend, true};
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);       // vector 1's irqfd, as the broker hands it out
+    int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // the receiver's doorbell
+    std::uint64_t buffer = r.rx.alloc(2048);
+
+    Receiver() { r.net.attach_crossover(port); }
+    ~Receiver() {
+        ::close(irq);
+        ::close(doorbell);
+    }
+    void bring_up(bool msix = true, std::uint16_t rx_vector = 1) {
+        REQUIRE(r.drv.negotiate(kFeatures));
+        if (msix) {
+            r.drv.set_msix_control(true, false);
+            for (unsigned v = 0; v < 3; ++v) r.drv.setup_vector(v);
+            r.drv.set_common(vcfg::kMsix, 2, 0);
+        }
+        constexpr auto none = VirtioDriver::Dev::kNoVector;
+        r.drv.setup_queue(0, r.rx.layout(), msix ? rx_vector : none);
+        r.drv.setup_queue(1, r.tx.layout(), msix ? 2 : none);
+        r.drv.driver_ok();
+    }
+    std::shared_ptr<crossover::PeerLink> link_from_sender() {
+        auto link = make_link(1, kReceiverMac, "virtio-net", r.mem, port.page(), irq);
+        link->peer_doorbell = kvm::UniqueFd(::dup(doorbell));
+        return link;
+    }
+    // The guest posts one RX buffer (the same memory each time: the test
+    // never reads frames back).
+    void post_buffer() { r.rx.add({VirtqueueBuilder::Buf{buffer, 2048, true}}); }
+    std::uint64_t pba() { return r.drv.pba(); }
+    crossover::PeerInterrupt& peer_irq() { return port.shared().peer_irq; }
+};
+
+struct Pair {
+    Receiver b;
+    Sender a;
+    explicit Pair(bool msix = true, std::uint16_t rx_vector = 1) {
+        b.bring_up(msix, rx_vector);
+        a.add(b.link_from_sender());
+    }
+    // One batch with one frame for the receiver.
+    void send_frame() {
+        b.post_buffer();
+        a.tx.legacy(ethernet(kReceiverMac, kNicMac, 0x0800, 64));
+        a.tx.kick();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("crossover: virtio-net peer interrupts honour the receiver's MSI-X vector mask", "[crossover][msix]") {
+    Pair p;
+    p.send_frame();
+    CHECK(p.b.r.rx.used_idx() == 1);
+    CHECK(drain(p.b.irq) == 1);  // unmasked: the peer writes the vector's irqfd itself
+    CHECK(p.b.r.msi.count(1) == 0);
+
+    p.b.r.drv.mask_vector(1, true);
+    p.send_frame();
+    p.send_frame();
+    CHECK(p.b.r.rx.used_idx() == 3);  // frames still arrive ...
+    CHECK(drain(p.b.irq) == 0);       // ... but a masked vector sends nothing
+    CHECK(p.b.r.msi.count(1) == 0);
+    CHECK(p.a.counter("xover_peer_irq_masked") >= 1);
+
+    SECTION("the PBA shows it pending; unmask delivers it once") {
+        CHECK(p.b.pba() == 0b010);
+        CHECK(p.b.pba() == 0b010);  // reading is no acknowledgement
+        p.b.r.drv.mask_vector(1, false);
+        CHECK(p.b.r.msi.count(1) == 1);
+        CHECK(drain(p.b.irq) == 0);
+        CHECK(p.b.pba() == 0);
+    }
+    SECTION("unmask without a PBA read delivers it once") {
+        p.b.r.drv.mask_vector(1, false);
+        CHECK(p.b.r.msi.count(1) + drain(p.b.irq) == 1);
+        CHECK(p.b.pba() == 0);
+    }
+    // Unmasked again: the direct path is back.
+    p.send_frame();
+    CHECK(drain(p.b.irq) == 1);
+    CHECK(p.b.r.msi.count(1) == 1);
+    CHECK(p.b.r.counter("rx_peer_interrupts") == 1);
+}
+
+TEST_CASE("crossover: virtio-net peer interrupts honour the MSI-X function mask", "[crossover][msix]") {
+    Pair p;
+    p.b.r.drv.set_msix_control(true, true);
+    p.send_frame();
+    CHECK(drain(p.b.irq) == 0);
+    CHECK(p.b.r.msi.count(1) == 0);
+    CHECK(p.b.pba() == 0b010);
+    p.b.r.drv.set_msix_control(true, false);
+    CHECK(p.b.r.msi.count(1) == 1);
+    CHECK(p.b.pba() == 0);
+    p.send_frame();
+    CHECK(drain(p.b.irq) == 1);
+    CHECK(p.b.r.msi.count(1) == 1);
+
+    SECTION("disabling MSI-X while one is pending raises it as INTx") {
+        p.b.r.drv.mask_vector(1, true);
+        p.send_frame();
+        p.b.r.drv.set_msix_control(false, false);
+        CHECK(p.b.r.intx.level);
+        CHECK(p.b.r.drv.isr() == virtio_net::spec::kIsrQueue);
+        CHECK(drain(p.b.irq) == 0);
+    }
+}
+
+TEST_CASE("crossover: virtio-net peer interrupts without MSI-X go through the owner as INTx", "[crossover][intx]") {
+    Pair p(/*msix=*/false);
+    p.send_frame();
+    p.send_frame();  // second batch before the owner woke: one doorbell covers both
+    CHECK(drain(p.b.irq) == 0);  // never the MSI-X irqfd
+    CHECK(drain(p.b.doorbell) == 1);
+    CHECK_FALSE(p.b.r.intx.level);
+    p.b.r.net.doorbell_rang();  // the receiver's I/O thread
+    CHECK(p.b.r.intx.level);
+    CHECK(p.b.r.drv.isr() == virtio_net::spec::kIsrQueue);
+    CHECK_FALSE(p.b.r.intx.level);
+    CHECK(p.b.r.msi.fired.empty());
+
+    p.send_frame();
+    CHECK(drain(p.b.doorbell) == 1);
+    p.b.r.net.doorbell_rang();
+    CHECK(p.b.r.intx.level);
+}
+
+TEST_CASE("crossover: virtio-net RX on a vector the peers hold no fd for is raised by the owner", "[crossover][msix]") {
+    Pair p(/*msix=*/true, /*rx_vector=*/2);
+    p.send_frame();
+    CHECK(drain(p.b.irq) == 0);
+    CHECK(drain(p.b.doorbell) == 1);
+    p.b.r.net.doorbell_rang();
+    CHECK(p.b.r.msi.count(2) == 1);
+    CHECK(p.b.r.msi.count(1) == 0);
+}
+
+TEST_CASE("crossover: a link coming up interrupts a virtio-net receiver's config vector only when unmasked",
+          "[crossover][msix]") {
+    Receiver b;
+    b.bring_up();
+    std::uint8_t generation = std::uint8_t(b.r.drv.common(vcfg::kGeneration, 1));
+    b.r.drv.mask_vector(0, true);
+    E1000Rig other;
+    crossover::SharedStatePage other_page = crossover::SharedStatePage::create("test-other", 0);
+    int other_irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    auto link = make_link(7, kNicMac, "e1000", other.memory, other_page, other_irq);
+    b.r.net.run_locked([&] { REQUIRE(b.port.add_link(link)); });
+    b.r.net.link_changed();  // what the agent does after link up: the carrier came up
+    CHECK(b.r.drv.common(vcfg::kGeneration, 1) != generation);
+    CHECK(b.r.msi.count(0) == 0);
+    CHECK(b.pba() == 0b001);
+    b.r.drv.mask_vector(0, false);
+    CHECK(b.r.msi.count(0) == 1);
+    CHECK(b.pba() == 0);
+    ::close(other_irq);
+}
+
+// The route protocol alone, two threads: the owner flips a vector between
+// masked and unmasked while a producer raises interrupts for frames it
+// publishes. Never an irqfd write while masked; the last frame is always
+// covered by an interrupt (the producer's or the owner's on unmask).
+TEST_CASE("crossover: hammer peer interrupt route against mask/unmask", "[crossover][shared-state]") {
+    auto page = crossover::SharedStatePage::create("test-peer-irq-hammer", 1);
+    crossover::PeerInterrupt& irq = page.state().peer_irq;
+    irq.set_route(Route::Direct);
+    constexpr std::uint32_t kFrames = 20000;
+    std::atomic<std::uint32_t> published{0};
+    std::atomic<std::uint32_t> covered{0};  // highest frame count an interrupt was sent after
+    std::atomic<bool> masked{false};
+    std::atomic<std::uint32_t> sent_while_masked{0};
+    std::atomic<bool> done{false};
+    auto cover = [&] {
+        std::uint32_t seen = published.load(std::memory_order_acquire);
+        std::uint32_t old = covered.load();
+        while (old < seen && !covered.compare_exchange_weak(old, seen)) {
+        }
+    };
+
+    std::thread producer([&] {
+        for (std::uint32_t i = 1; i <= kFrames; ++i) {
+            published.store(i, std::memory_order_release);
+            irq.raise(
+                [&] {
+                    if (masked.load()) sent_while_masked.fetch_add(1);
+                    cover();
+                },
+                [] {});
+        }
+        done.store(true);
+    });
+    std::uint64_t flips = 0;
+    while (!done.load()) {
+        irq.set_route(Route::Off);  // returns once no producer can still signal
+        masked.store(true);
+        std::this_thread::yield();
+        masked.store(false);
+        if (irq.set_route(Route::Direct)) cover();
+        ++flips;
+    }
+    producer.join();
+    // The guest's final state: unmasked, nothing owed.
+    if (irq.set_route(Route::Direct)) cover();
+    CHECK(sent_while_masked.load() == 0);
+    CHECK(covered.load() == kFrames);
+    CHECK_FALSE(irq.is_pending());
+    CHECK(irq.wait_timeouts.load() == 0);
+    CHECK(flips > 0);
+}
+
+// The same race through the real devices: the receiver's guest masks and
+// unmasks vector 1 through its BAR (vCPU thread) while the sender's
+// device transmits (its own thread). Frames in flight while masked stay
+// pending; the irqfd stays quiet between a mask write and the unmask.
+TEST_CASE("crossover: hammer virtio-net MSI-X mask/unmask while a peer transmits", "[crossover][shared-state]") {
+    Pair p;
+    constexpr int kFrames = 2000;
+    std::atomic<bool> done{false};
+    std::thread producer([&] {
+        for (int i = 0; i < kFrames; ++i) p.send_frame();
+        done.store(true);
+    });
+    unsigned masked_irqs = 0, cycles = 0;
+    std::uint64_t delivered = 0;
+    while (!done.load()) {
+        p.b.r.drv.mask_vector(1, true);
+        delivered += drain(p.b.irq);  // sent before the mask completed
+        std::this_thread::yield();
+        (void)p.b.pba();
+        masked_irqs += unsigned(drain(p.b.irq));  // must stay 0
+        p.b.r.drv.mask_vector(1, false);
+        ++cycles;
+    }
+    producer.join();
+    delivered += drain(p.b.irq) + p.b.r.msi.count(1);
+    CHECK(masked_irqs == 0);
+    CHECK(p.b.r.rx.used_idx() == kFrames);
+    CHECK(delivered >= 1);
+    CHECK_FALSE(p.b.peer_irq().is_pending());  // unmasked at the end: nothing left owed
+    CHECK(p.b.pba() == 0);
+    CHECK(cycles > 0);
+}
