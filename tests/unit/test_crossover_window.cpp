@@ -33,7 +33,8 @@ struct FakeWindowPort final : crossover::NicPort {
     void rx_space_returned() override {}
     bool carrier() const override { return true; }
     void append_counters(net::Counters&) const override {}
-    WindowSend send_in_window(std::uint32_t index, std::uint64_t gpa, std::span<const std::uint8_t>) override {
+    WindowSend send_in_window(std::uint32_t index, std::uint64_t gpa, std::uint32_t,
+                              std::span<const std::uint8_t>) override {
         if (!peer_present || gpa != kTxHalf + std::uint64_t(index) * 2048) return WindowSend::NotApplicable;
         ++placed;
         peer_rdh = index + 1;

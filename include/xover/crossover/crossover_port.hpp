@@ -31,6 +31,7 @@
 #include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/crossover/shared_memory.hpp"
 #include "xover/crossover/slow_path_arrivals.hpp"
+#include "xover/crossover/window_loans.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/net/backend.hpp"
 
@@ -51,9 +52,10 @@ public:
     void rx_space_returned() override;
     bool carrier() const override;
     void append_counters(net::Counters& out) const override;
-    WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
+    WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa, std::uint32_t frame_offset,
                               std::span<const std::uint8_t> frame) override;
     bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override;
+    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& peer_present) override;
 
     // --- window mode (device lock held) ---
     // This NIC's DMA window (set once, before the guest runs; may stay null).
@@ -102,6 +104,8 @@ private:
         std::uint64_t drain_seen = 0;
         std::chrono::steady_clock::time_point drain_since{};
         std::uint64_t batch_frames = 0, batch_bytes = 0, batch_copies = 0;  // flushed into the peer's counter slot
+        bool virtio = false;               // a virtio-net peer: window loans are returned by head id
+        bool window_mismatch_logged = false;
     };
     // Group: lossless for a peer whose ring is full, but a peer that has
     // not enabled receive is skipped (a broadcast never waits for it).
@@ -146,6 +150,7 @@ private:
     DmaWindow* window_ = nullptr;
     std::uint64_t window_link_ = 0;
     Peer* window_peer_ = nullptr;
+    WindowLoans loans_;  // a virtio-net window peer's RX heads holding our frames
 
     struct Counters {
         std::uint64_t tx_crossover_frames = 0, tx_crossover_bytes = 0, bytes_copied = 0;
@@ -155,7 +160,7 @@ private:
         std::uint64_t dropped_lock_timeout = 0, dropped_group_peer_full = 0, dropped_backend = 0;
         std::uint64_t peer_interrupts = 0, batches = 0, doorbells_rung = 0, frames_seen_reported = 0;
         std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;
-        std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0;
+        std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0, window_layout_mismatch = 0;
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
     } c_;
 };

@@ -1,8 +1,8 @@
 /*
  * nettest.elf: a polled network test kernel for e1000 and virtio-net.
  *   nic=e1000|virtio role=tx|rx|txrx|echo|ping|responder count= size= dst=
- *   batch= gap_ns= delay_ns= ip= timeout_ms= start_timeout_ms= tsc_khz= window=1 (e1000: buffers
- *   in the crossover DMA window, see window.h) (see the role files
+ *   batch= gap_ns= delay_ns= ip= timeout_ms= start_timeout_ms= tsc_khz= window=1 (buffers in
+ *   the crossover DMA window, BAR2 of either NIC, see window.h) (see the role files
  *   for what each does)
  * Prints `nettest: nic=... mac=... link=up`, then the role's RESULT line.
  */
