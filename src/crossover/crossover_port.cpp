@@ -120,8 +120,20 @@ bool CrossoverPort::open(Peer& peer) {
     SharedNicState& state = peer.link->peer_state();
     if (!lock_producer(state)) return false;
     open_ = &peer;
-    peer.begin = peer.writer->begin(peer.link->peer_memory, state);
+    peer.begin = peer.writer->begin(peer_memory(peer), state);
     return true;
+}
+
+// The window peer's RX half is our TX element while both sides have it
+// mapped: its RX buffers there are reachable (see peer_window_memory.hpp).
+vmm::GuestMemory& CrossoverPort::peer_memory(Peer& peer) {
+    if (&peer != window_peer_ || !window_ || !window_->attached(DmaWindow::Half::Tx)) return peer.link->peer_memory;
+    SharedNicState& state = peer.link->peer_state();
+    std::uint64_t rx_half = state.window_rx_gpa.load(std::memory_order_acquire);
+    if (!rx_half || state.window_rx_link.load(std::memory_order_acquire) != peer.link->id)
+        return peer.link->peer_memory;
+    window_memory_.bind(peer.link->peer_memory, rx_half, window_->host(DmaWindow::Half::Tx), window_->half_size());
+    return window_memory_;
 }
 
 void CrossoverPort::close_open() {

@@ -29,6 +29,7 @@
 #include "xover/crossover/dma_window.hpp"
 #include "xover/crossover/nic_port.hpp"
 #include "xover/crossover/peer_rx_writer.hpp"
+#include "xover/crossover/peer_window_memory.hpp"
 #include "xover/crossover/shared_memory.hpp"
 #include "xover/crossover/slow_path_arrivals.hpp"
 #include "xover/crossover/window_loans.hpp"
@@ -115,6 +116,7 @@ private:
     net::Backend::SendResult to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode);
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
+    vmm::GuestMemory& peer_memory(Peer& peer);
     // crossover_port_order.cpp: ordering across the path switch, and
     // group frames delivered to every peer exactly once.
     void start_drain(Peer& peer);
@@ -151,6 +153,7 @@ private:
     std::uint64_t window_link_ = 0;
     Peer* window_peer_ = nullptr;
     WindowLoans loans_;  // a virtio-net window peer's RX heads holding our frames
+    PeerWindowMemory window_memory_;
 
     struct Counters {
         std::uint64_t tx_crossover_frames = 0, tx_crossover_bytes = 0, bytes_copied = 0;
