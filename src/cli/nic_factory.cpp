@@ -161,8 +161,11 @@ public:
                 }
                 crossover::SharedNicState& own = port_->shared();
                 own.window_rx_gpa.store(window_->half_gpa(crossover::DmaWindow::Half::Rx), std::memory_order_release);
-                own.window_rx_link.store(id, std::memory_order_release);
+                own.window_rx_link.store(id, std::memory_order_seq_cst);
                 port_->set_window_link(id);
+                // A peer may have found our RX buffers in the window out of
+                // its reach until now (see awaiting_peer_window): wake it.
+                port_->rx_space_returned();
                 spdlog::info("{}: window link {}: TX and RX halves remapped ({} remaps so far)", port_->name(), id,
                              window_->remaps());
             });

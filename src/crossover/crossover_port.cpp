@@ -214,7 +214,10 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         c_.batch_bytes += frame.size();
         return R::Sent;
     case PeerRxWriter::Status::Oversize: ++c_.dropped_oversize; break;
-    case PeerRxWriter::Status::Bad: ++c_.dropped_bad_descriptor; break;
+    case PeerRxWriter::Status::Bad:
+        if (mode == Mode::Lossless && awaiting_peer_window(peer)) return R::Busy;
+        ++c_.dropped_bad_descriptor;
+        break;
     case PeerRxWriter::Status::Full: break;
     }
     peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
@@ -284,12 +287,47 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_window_busy", c_.window_busy},
         {"xover_window_not_in_place", c_.window_not_in_place},
         {"xover_window_layout_mismatch", c_.window_layout_mismatch},
+        {"xover_window_map_waits", c_.window_map_waits},
         {"xover_remaps", window_ ? window_->remaps() : 0},
     });
     append_order_counters(out);
 }
 
 // ---------------------------------------------------------------- window
+
+namespace {
+// How long frames wait for a window peer to map its halves (it does so
+// right after the link is up; only a failed remap takes longer).
+constexpr std::chrono::milliseconds kWindowMapPatience{2000};
+}  // namespace
+
+// A window link is up on our side before the peer has moved its RX half
+// onto our element (each VM remaps on its own). Until then the peer's RX
+// buffers in its window are out of our reach: the frame waits (Busy) and
+// the peer rings our doorbell once it has mapped (see the factory's
+// crossover_link_up), rather than being dropped.
+bool CrossoverPort::awaiting_peer_window(Peer& peer) {
+    if (peer.link->mode != LinkMode::Window) return false;
+    SharedNicState& state = peer.link->peer_state();
+    if (state.window_rx_link.load(std::memory_order_acquire) == peer.link->id) return false;  // truly bad
+    auto now = std::chrono::steady_clock::now();
+    if (peer.window_wait_since == std::chrono::steady_clock::time_point{}) peer.window_wait_since = now;
+    if (now - peer.window_wait_since >= kWindowMapPatience) {
+        if (!peer.window_warned) {
+            peer.window_warned = true;
+            spdlog::warn("{}: window peer {} never mapped its window; frames for buffers there are dropped", name_,
+                         peer.link->peer_vm);
+        }
+        return false;
+    }
+    // Flag, then look again: the peer publishes, then takes the flag.
+    state.producer_waiting.store(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    bool mapped = state.window_rx_link.load(std::memory_order_seq_cst) == peer.link->id;
+    ++c_.window_map_waits;
+    if (retry_) retry_(mapped ? std::chrono::milliseconds(1) : kWindowMapPatience);
+    return true;
+}
 
 void CrossoverPort::set_window_link(std::uint64_t link_id) {
     window_link_ = link_id;
@@ -320,8 +358,8 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
         // e1000 <-> virtio-net: one puts the frame at the buffer's start,
         // the other after virtio_net_hdr. Such a link stays in copy mode.
         ++c_.window_layout_mismatch;
-        if (!peer->window_mismatch_logged) {
-            peer->window_mismatch_logged = true;
+        if (!peer->window_warned) {
+            peer->window_warned = true;
             spdlog::info("{}: window link {} to {} ({}): buffer layouts differ, frames are copied", name_,
                          peer->link->id, peer->link->peer_vm, peer->link->peer_model);
         }

@@ -6,8 +6,9 @@
 # rx, none lost, no bad frame, not one byte copied: every frame crossed in
 # place (xover_window_frames) and every TX head lent to the peer was used
 # once the receiver's guest made its RX buffer available again
-# (tx_window_completed). Then the receiver is SIGKILLed mid-stream: the
-# sender gets its heads back with the link and ends (no hang, no crash).
+# (tx_window_completed). The same with both VMs started at once. Then the
+# receiver is SIGKILLed mid-stream: the sender gets its heads back with
+# the link and ends (no hang, no crash).
 source "$(dirname "$0")/crossover_common.inc"
 N=20000
 RX=52:54:00:c9:01:01; TX=52:54:00:c9:01:02
@@ -29,6 +30,18 @@ result rx | grep -q "frames=$N .*errors=0 lost=0" || fail "window pair: $(result
 echo "ok: virtio window pair: $N frames, bytes_copied=0, window_frames=$(stat tx xover_window_frames)," \
 	"completed=$(stat tx tx_window_completed), busy=$(stat tx xover_window_busy)," \
 	"remaps tx=$(stat tx xover_remaps) rx=$(stat rx xover_remaps), $(result rx | grep -o 'cycles=[0-9]*')"
+
+# Both started at once (as `xover up` does): the sender may find the link
+# up before the receiver has moved its RX half onto the shared element;
+# its frames wait for that instead of being dropped.
+rm -f "$tmp"/*.rc
+vm rx virtio $RX tx "role=rx count=$N window=1 timeout_ms=20000"
+vm tx virtio $TX rx "role=tx count=$N size=64 dst=$RX window=1 timeout_ms=20000"
+rrc=$(waitvm rx); trc=$(waitvm tx)
+[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "simultaneous start: exit status rx=$rrc tx=$trc"
+result rx | grep -q "frames=$N .*errors=0 lost=0" || fail "simultaneous start: $(result rx)"
+[ "$(stat tx xover_bytes_copied)" = 0 ] || fail "simultaneous start: bytes_copied=$(stat tx xover_bytes_copied)"
+echo "ok: simultaneous start: $N frames, none lost, map waits=$(stat tx xover_window_map_waits)"
 
 # The receiver dies mid-stream; the sender's lent heads come back with the
 # link, it finishes (its frames now go nowhere) and exits.

@@ -106,7 +106,8 @@ private:
         std::chrono::steady_clock::time_point drain_since{};
         std::uint64_t batch_frames = 0, batch_bytes = 0, batch_copies = 0;  // flushed into the peer's counter slot
         bool virtio = false;               // a virtio-net peer: window loans are returned by head id
-        bool window_mismatch_logged = false;
+        bool window_warned = false;  // one window complaint per link in the log
+        std::chrono::steady_clock::time_point window_wait_since{};  // first frame that waited for its mapping
     };
     // Group: lossless for a peer whose ring is full, but a peer that has
     // not enabled receive is skipped (a broadcast never waits for it).
@@ -117,6 +118,7 @@ private:
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
     vmm::GuestMemory& peer_memory(Peer& peer);
+    bool awaiting_peer_window(Peer& peer);
     // crossover_port_order.cpp: ordering across the path switch, and
     // group frames delivered to every peer exactly once.
     void start_drain(Peer& peer);
@@ -164,6 +166,7 @@ private:
         std::uint64_t peer_interrupts = 0, batches = 0, doorbells_rung = 0, frames_seen_reported = 0;
         std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;
         std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0, window_layout_mismatch = 0;
+        std::uint64_t window_map_waits = 0;
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
     } c_;
 };
