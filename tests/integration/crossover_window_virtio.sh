@@ -6,7 +6,8 @@
 # rx, none lost, no bad frame, not one byte copied: every frame crossed in
 # place (xover_window_frames) and every TX head lent to the peer was used
 # once the receiver's guest made its RX buffer available again
-# (tx_window_completed). The same with both VMs started at once. Then the
+# (tx_window_completed). The same with both VMs started at once. A mixed
+# e1000 -> virtio-net pair gets a copy link instead. Then the
 # receiver is SIGKILLed mid-stream: the sender gets its heads back with
 # the link and ends (no hang, no crash).
 source "$(dirname "$0")/crossover_common.inc"
@@ -42,6 +43,20 @@ rrc=$(waitvm rx); trc=$(waitvm tx)
 result rx | grep -q "frames=$N .*errors=0 lost=0" || fail "simultaneous start: $(result rx)"
 [ "$(stat tx xover_bytes_copied)" = 0 ] || fail "simultaneous start: bytes_copied=$(stat tx xover_bytes_copied)"
 echo "ok: simultaneous start: $N frames, none lost, map waits=$(stat tx xover_window_map_waits)"
+
+# e1000 -> virtio-net, both asking for window mode: the models lay frames
+# out differently, so the broker makes a copy link (and says so) and the
+# windows stay private; the sender's window buffers are copied from.
+rm -f "$tmp"/*.rc
+vm rx virtio $RX tx "role=rx count=$N timeout_ms=20000"; sleep 0.3
+vm tx e1000 $TX rx "role=tx count=$N size=64 dst=$RX window=1 timeout_ms=20000"
+rrc=$(waitvm rx); trc=$(waitvm tx)
+[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "mixed pair: exit status rx=$rrc tx=$trc"
+result rx | grep -q "frames=$N .*errors=0 lost=0" || fail "mixed pair: $(result rx)"
+grep -q "window mode needs the same NIC model" "$tmp/broker.log" || fail "the broker did not say why it chose copy mode"
+[ "$(stat tx xover_bytes_copied)" = $((N * 64)) ] || fail "mixed pair: bytes_copied=$(stat tx xover_bytes_copied)"
+[ "$(stat tx xover_remaps)" = 0 ] || fail "mixed pair: windows remapped"
+echo "ok: mixed e1000 -> virtio window request: copy link, $N frames, none lost"
 
 # The receiver dies mid-stream; the sender's lent heads come back with the
 # link, it finishes (its frames now go nowhere) and exits.
