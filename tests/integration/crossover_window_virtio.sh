@@ -15,18 +15,8 @@ N=20000
 RX=52:54:00:c9:01:01; TX=52:54:00:c9:01:02
 NICX=mode=window
 
-vm rx virtio $RX tx "role=rx count=$N window=1 timeout_ms=20000"; sleep 0.3
-vm tx virtio $TX rx "role=tx count=$N size=64 dst=$RX window=1 timeout_ms=20000"
-rrc=$(waitvm rx); trc=$(waitvm tx)
-[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "window pair: exit status rx=$rrc tx=$trc"
-grep -q "nettest: window at" "$tmp/rx.out" || fail "rx guest found no window BAR"
-grep -q "nettest: window at" "$tmp/tx.out" || fail "tx guest found no window BAR"
-result rx | grep -q "frames=$N .*errors=0 lost=0" || fail "window pair: $(result rx)"
-[ "$(stat tx xover_window_frames)" = $N ] || fail "window frames: $(stat tx xover_window_frames), expected $N"
-[ "$(stat tx xover_bytes_copied)" = 0 ] || fail "bytes_copied=$(stat tx xover_bytes_copied) in window mode"
-[ "$(stat tx xover_tx_bytes)" = $((N * 64)) ] || fail "xover_tx_bytes=$(stat tx xover_tx_bytes)"
+window_pair virtio $N
 [ "$(stat tx tx_window_completed)" = $N ] || fail "$(stat tx tx_window_completed) of $N TX heads completed"
-[ "$(stat tx xover_remaps)" -gt 0 ] && [ "$(stat rx xover_remaps)" -gt 0 ] || fail "no remaps"
 [ "$(stat tx hostile)" = 0 ] && [ "$(stat rx hostile)" = 0 ] || fail "hostile counters moved"
 echo "ok: virtio window pair: $N frames, bytes_copied=0, window_frames=$(stat tx xover_window_frames)," \
 	"completed=$(stat tx tx_window_completed), busy=$(stat tx xover_window_busy)," \
@@ -60,26 +50,9 @@ echo "ok: mixed e1000 -> virtio window request: copy link, $N frames, none lost"
 
 # The receiver dies mid-stream; the sender's lent heads come back with the
 # link, it finishes (its frames now go nowhere) and exits.
-rm -f "$tmp"/*.rc
-M=2000000
-links() { "$X" status --broker "$BROKER" | sed -n 's/^Links: //p'; }
-vmpid() { "$X" status --broker "$BROKER" | awk -v n="$1" '$1 == n { print $2; exit }'; }
-vm rx virtio $RX tx "role=rx count=$M window=1 timeout_ms=20000"; sleep 0.3
-vm tx virtio $TX rx "role=tx count=$M size=64 dst=$RX window=1 timeout_ms=5000"
-for i in $(seq 300); do [ "$(links)" = 1 ] && break; sleep 0.1; done
-[ "$(links)" = 1 ] || fail "no link before the kill"
-sleep 1.5
-rxpid=$(vmpid rx)
-[ -n "$rxpid" ] || fail "cannot find rx's pid"
-kill -9 "$rxpid"
-trc=$(waitvm tx)
-[ "$trc" != timeout ] || fail "tx hung after its window peer was killed"
-grep -q "stats: vm name=tx" "$tmp/tx.out" || fail "tx did not exit cleanly (status $trc)"
-[ "$(stat tx xover_links_torn_down)" = 1 ] || fail "tx did not see the link go down"
-[ "$(links)" = 0 ] || fail "the broker still shows $(links) link(s)"
-[ "$(stat tx xover_remaps)" = 4 ] || fail "tx remaps=$(stat tx xover_remaps), expected 4 (2 up, 2 back)"
+window_receiver_killed virtio
 [ "$(stat tx tx_window_completed)" = "$(stat tx tx_window_frames)" ] ||
 	fail "lent heads not all completed: $(stat tx tx_window_completed) of $(stat tx tx_window_frames)"
-echo "ok: receiver killed: tx exited (status $trc), window frames=$(stat tx xover_window_frames)," \
+echo "ok: receiver killed: tx exited (status $survivor_rc), window frames=$(stat tx xover_window_frames)," \
 	"completed=$(stat tx tx_window_completed), remaps=$(stat tx xover_remaps)"
 echo PASS

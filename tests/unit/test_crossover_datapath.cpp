@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "crossover_fakes.hpp"
 #include "e1000_ring_builder.hpp"
 #include "virtqueue_builder.hpp"
 #include "xover/crossover/crossover_port.hpp"
@@ -121,15 +122,7 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
     auto page = crossover::SharedStatePage::create("test-virtio-peer", 1);
     VirtqueueBuilder vq(vmem, 0x1000, 8);
     for (int i = 0; i < 4; ++i) vq.add({vq.writable(2048)});
-    crossover::SharedNicState::RxRing ring;
-    ring.kind = crossover::RxRingKind::VirtioSplit;
-    ring.ring_gpa = vq.layout().desc;
-    ring.avail_gpa = vq.layout().avail;
-    ring.used_gpa = vq.layout().used;
-    ring.ring_entries = 8;
-    ring.features = crossover::kRxMergeable | crossover::kRxEventIdx;
-    page.state().publish_rx_ring(ring);
-    page.state().link_flags.fetch_or(crossover::kOwnerRxEnabled);
+    publish_virtio_rx(page.state(), vq, crossover::kRxMergeable | crossover::kRxEventIdx);
     page.state().set_ims(1);  // the owner's RX queue uses the vector we interrupt
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     a.add(make_link(1, kPeerVirtio, "virtio-net", vmem, page, irq));

@@ -14,8 +14,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "crossover_fakes.hpp"
 #include "virtio_fakes.hpp"
-#include "xover/crossover/nic_port.hpp"
 #include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/crossover/shared_memory.hpp"
 #include "xover/crossover/window_loans.hpp"
@@ -45,21 +45,12 @@ std::vector<std::uint8_t> with_header(std::span<const std::uint8_t> frame, spec:
 
 // Places every frame whose buffer is TX-half slot `head` after a 12-byte
 // header; hands back whatever heads the test says the peer returned.
-struct FakeVirtioWindowPort final : crossover::NicPort {
-    crossover::SharedStatePage page = crossover::SharedStatePage::create("virtio-window-test", 1);
+struct FakeVirtioWindowPort final : FakeNicPort {
+    FakeVirtioWindowPort() : FakeNicPort("virtio-window-test", 1) {}
     bool peer_present = true, peer_full = false;
     std::vector<std::uint16_t> placed, returned;
-    int copied = 0, arms = 0;
+    int arms = 0;
 
-    crossover::SharedNicState& shared() override { return page.state(); }
-    net::Backend::SendResult send(std::span<const std::uint8_t>) override {
-        ++copied;
-        return net::Backend::SendResult::Sent;
-    }
-    void end_batch() override {}
-    void rx_space_returned() override {}
-    bool carrier() const override { return true; }
-    void append_counters(net::Counters&) const override {}
     WindowSend send_in_window(std::uint32_t head, std::uint64_t gpa, std::uint32_t offset,
                               std::span<const std::uint8_t> frame) override {
         if (!peer_present || offset != kHdr || gpa != kTxHalf + std::uint64_t(head) * 2048 || frame.size() < 14)
@@ -211,17 +202,7 @@ struct WindowReceiver {
     crossover::SharedStatePage page = crossover::SharedStatePage::create("virtio-window-rx", 1);
     VirtqueueBuilder vq{mem, 0x1000, 8};
 
-    explicit WindowReceiver(std::uint32_t features = crossover::kRxEventIdx) {
-        crossover::SharedNicState::RxRing ring;
-        ring.kind = crossover::RxRingKind::VirtioSplit;
-        ring.ring_gpa = vq.layout().desc;
-        ring.avail_gpa = vq.layout().avail;
-        ring.used_gpa = vq.layout().used;
-        ring.ring_entries = 8;
-        ring.features = features;
-        page.state().publish_rx_ring(ring);
-        page.state().link_flags.fetch_or(crossover::kOwnerRxEnabled);
-    }
+    WindowReceiver() { publish_virtio_rx(page.state(), vq, crossover::kRxEventIdx); }
     // RX buffer k: one device-writable descriptor at RX-half slot k.
     void post(std::uint16_t k, std::uint32_t len = 2048) {
         vq.write_desc(k, kRxHalf + std::uint64_t(k) * 2048, len, spec::kDescWrite, 0);
