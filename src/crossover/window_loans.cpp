@@ -97,7 +97,12 @@ void WindowLoans::lend(std::uint16_t head, std::uint16_t next_position, vmm::Gue
     } else {
         scan(ring, next_position);  // earlier posts of `head` are not its return
     }
-    if (lent_[head]) return;  // lent twice without coming back: the guest's confusion, one loan
+    // The sender only lends a head it holds no loan of; a return of an
+    // older loan of it still waiting here (the sender reset meanwhile) must
+    // not complete this one.
+    auto end = std::remove(ready_.begin(), ready_.begin() + std::ptrdiff_t(ready_count_), head);
+    ready_count_ = std::size_t(end - ready_.begin());
+    if (lent_[head]) return;  // an older loan never came back: one loan covers both
     lent_[head] = true;
     ++outstanding_;
 }

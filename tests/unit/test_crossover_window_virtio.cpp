@@ -323,6 +323,13 @@ TEST_CASE("virtio window: a lent head is back once its RX buffer is made availab
         std::sort(back.begin(), back.end());
         CHECK(back == std::vector<std::uint16_t>{1, 2});
     }
+    SECTION("a stale return of a head does not complete its new loan") {
+        loans.lend(1, 11, r.mem, r.page.state());
+        r.vq.publish(1);  // position 11: returned, not yet reclaimed (the sender reset meanwhile)
+        loans.lend(1, 12, r.mem, r.page.state());  // and lent again from position 11
+        CHECK(reclaim().empty());
+        CHECK(loans.outstanding() == 1);
+    }
     SECTION("arming asks the peer's guest to notify at its next post") {
         loans.lend(1, 11, r.mem, r.page.state());
         loans.arm(r.mem, r.page.state());
