@@ -103,7 +103,7 @@ public:
         reg.auto_peer = is_auto;
         reg.mode = crossover::parse_link_mode(config.crossover_mode).value_or(crossover::LinkMode::Copy);
         if (reg.mode == crossover::LinkMode::Window && !window_) {
-            spdlog::warn("{}: crossover window mode is not implemented for {} yet; using copy mode", name,
+            spdlog::warn("{}: {} has no DMA window; crossover window mode falls back to copy mode", name,
                          config.model);
             reg.mode = crossover::LinkMode::Copy;
         }
@@ -166,8 +166,11 @@ public:
                 }
                 crossover::SharedNicState& own = port_->shared();
                 own.window_rx_gpa.store(window_->half_gpa(crossover::DmaWindow::Half::Rx), std::memory_order_release);
-                own.window_rx_link.store(id, std::memory_order_release);
+                own.window_rx_link.store(id, std::memory_order_seq_cst);
                 port_->set_window_link(id);
+                // A peer may have found our RX buffers in the window out of
+                // its reach until now (see awaiting_peer_window): wake it.
+                port_->rx_space_returned();
                 spdlog::info("{}: window link {}: TX and RX halves remapped ({} remaps so far)", port_->name(), id,
                              window_->remaps());
             });
@@ -260,6 +263,30 @@ private:
     std::atomic<std::uint64_t> retry_due_ns_{0};
 };
 
+// Window mode: the NIC's DMA window. The model advertises it as a memory
+// BAR with window_bar() — RAM for the guest: the BAR has no handler, the
+// window's memory slots follow it in place_window().
+std::unique_ptr<crossover::DmaWindow> make_window(const std::string& name, vmm::NicContext& context) {
+    auto* ram = dynamic_cast<vmm::RamMemory*>(&context.memory);
+    if (!ram) throw Error("{}: window mode needs the VM's RAM", name);
+    // Two memory slots per NIC after the RAM slots (0, 1).
+    return std::make_unique<crossover::DmaWindow>(name, crossover::kDefaultWindowSize, context.vm, *ram,
+                                                  8 + 2 * context.index);
+}
+
+vmm::PciBar window_bar(const crossover::DmaWindow& window) {
+    return {vmm::PciBar::Kind::Mmio32, window.size(), nullptr};
+}
+
+void place_window(crossover::DmaWindow* window, const vmm::PciDevice& device, unsigned bar, const std::string& name) {
+    if (!window) return;
+    try {
+        window->place(device.bar_decodes(bar) ? device.bar_address(bar) : 0);
+    } catch (const std::exception& e) {
+        spdlog::error("{}: placing the DMA window: {}", name, e.what());
+    }
+}
+
 // Where a NIC's backend delivers: through its crossover attachment when it
 // has one (to count arrivals), else straight to the model.
 template <class Attachment>
@@ -299,7 +326,10 @@ public:
         if (!config.crossover.empty()) {
             auto* line = dynamic_cast<vmm::IrqfdLevelLine*>(&context.intx);
             if (!line) throw Error("--nic e1000: crossover needs an irqfd INTx line");
-            if (config.crossover_mode == "window") make_window(context);
+            if (config.crossover_mode == "window") {
+                window_ = make_window(name(), context);
+                define_bar(kWindowBar, window_bar(*window_));
+            }
             // Peers write the INTx trigger eventfd: the line goes up
             // without an exit; the guest's EOI (resample) lowers it.
             crossover_ = std::make_unique<CrossoverAttachment<e1000::E1000>>(*this, config, mac, context, *backend,
@@ -316,28 +346,12 @@ public:
 
     // The window is RAM for the guest (memory slots), not MMIO: its BAR
     // has no handler, so the bus leaves it alone; the slots follow it here.
-    void bars_mapped() override {
-        if (!window_) return;
-        try {
-            window_->place(bar_decodes(kWindowBar) ? bar_address(kWindowBar) : 0);
-        } catch (const std::exception& e) {
-            spdlog::error("{}: placing the DMA window: {}", name(), e.what());
-        }
-    }
+    void bars_mapped() override { place_window(window_.get(), *this, kWindowBar, name()); }
 
 private:
     // BAR2: the crossover DMA window (32-bit memory, 2 MiB). The 82540EM
     // has only BAR0 (MMIO) and BAR1 (I/O); drivers ignore a third.
     static constexpr unsigned kWindowBar = 2;
-
-    void make_window(vmm::NicContext& context) {
-        auto* ram = dynamic_cast<vmm::RamMemory*>(&context.memory);
-        if (!ram) throw Error("--nic e1000: window mode needs the VM's RAM");
-        // Two memory slots per NIC after the RAM slots (0, 1).
-        window_ = std::make_unique<crossover::DmaWindow>(name(), crossover::kDefaultWindowSize, context.vm, *ram,
-                                                         8 + 2 * context.index);
-        define_bar(kWindowBar, {vmm::PciBar::Kind::Mmio32, window_->size(), nullptr});
-    }
 
     vmm::EventLoop& loop_;
     kvm::UniqueFd timer_;
@@ -359,7 +373,8 @@ public:
           MsiOwner(context, kMsixVectors),
           VirtioNet(context.memory, msi, context.intx, *backend, mac),
           vm_(context.vm),
-          loop_(context.loop) {
+          loop_(context.loop),
+          name_(fmt::format("{}.nic{}", context.vm_name, context.index)) {
         for (unsigned q = 0; q < kQueueCount; ++q) {
             notifiers_[q] = kvm::EventFd::create();
             int fd = notifiers_[q].fd();
@@ -369,16 +384,21 @@ public:
             });
         }
         if (!config.crossover.empty()) {
+            if (config.crossover_mode == "window") {
+                window_ = make_window(name_, context);
+                define_bar(kWindowBar, window_bar(*window_));
+            }
             // Peers write the RX vector's irqfd directly while the guest
             // leaves it unmasked (see VirtioNet::kCrossoverRxVector).
             crossover_ = std::make_unique<CrossoverAttachment<virtio_net::VirtioNet>>(
-                *this, config, mac, context, *backend, 1, msi.eventfd(kCrossoverRxVector));
+                *this, config, mac, context, *backend, 1, msi.eventfd(kCrossoverRxVector), window_.get());
         }
         backend->start(context.loop, slow_path_receiver(crossover_.get(), *this), [this] { resume_tx(); });
     }
     ~VirtioNetNic() override {
         crossover_.reset();
         backend.reset();
+        window_.reset();
         unregister_notifiers();
         for (auto& n : notifiers_) loop_.unwatch(n.fd(), vmm::EventLoop::Interest::Readable);
     }
@@ -386,6 +406,7 @@ public:
     // A queue notify is a guest MMIO write that KVM turns into an eventfd
     // signal (no exit to userspace); follow the BAR wherever it is mapped.
     void bars_mapped() override {
+        place_window(window_.get(), *this, kWindowBar, name_);
         std::uint64_t base = bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
         if (base == registered_base_) return;
         unregister_notifiers();
@@ -396,6 +417,11 @@ public:
 
 private:
     static constexpr unsigned kMsixVectors = 3;
+    // BAR2: the crossover DMA window (32-bit memory, 2 MiB), next to the
+    // transport's 64-bit BAR4; virtio drivers look only where the
+    // capabilities point.
+    static constexpr unsigned kWindowBar = 2;
+    static_assert(kWindowBar + 1 < VirtioNet::kBar || kWindowBar > VirtioNet::kBar + 1);
 
     void unregister_notifiers() {
         if (registered_base_ == 0) return;
@@ -413,6 +439,8 @@ private:
     vmm::EventLoop& loop_;
     std::array<kvm::EventFd, kQueueCount> notifiers_;
     std::uint64_t registered_base_ = 0;
+    std::string name_;
+    std::unique_ptr<crossover::DmaWindow> window_;
     std::unique_ptr<CrossoverAttachment<virtio_net::VirtioNet>> crossover_;
 };
 

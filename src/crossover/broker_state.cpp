@@ -215,6 +215,10 @@ std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& re
         }
         spdlog::info("broker: link {} up: {}#{} <-> {}#{} ({}, {})", l.id, l.a.vm, l.a.nic, l.b.vm, l.b.nic,
                      to_string(l.mode), l.automatic ? "auto" : "static");
+        if (l.mode == LinkMode::Copy && a->reg.mode == LinkMode::Window && b->reg.mode == LinkMode::Window)
+            spdlog::warn("broker: link {}: window mode needs the same NIC model on both ends ({} and {}); "
+                         "copy mode, the DMA windows stay private",
+                         l.id, a->reg.model, b->reg.model);
         // a produces into b's ring with b's slot, and the other way round.
         out.push_back(link_up_for(l, l.a, l.b, l.slot_in_b));
         out.push_back(link_up_for(l, l.b, l.a, l.slot_in_a));

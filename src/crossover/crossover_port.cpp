@@ -42,6 +42,7 @@ bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
         spdlog::error("{}: crossover link {} to {}: too many links", name_, link->id, link->peer_vm);
         return false;
     }
+    slot->virtio = link->peer_model == "virtio-net";
     slot->link = std::move(link);
     slot->writer = std::move(writer);
     slot->irq_pending = false;
@@ -57,7 +58,10 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
     for (Peer& p : peers_) {
         if (!p.link || p.link->id != link_id) continue;
         if (open_ == &p) close_open();  // never happens between batches; be safe
-        if (window_peer_ == &p) window_peer_ = nullptr, window_link_ = 0;
+        if (window_peer_ == &p) {
+            window_peer_ = nullptr, window_link_ = 0;
+            loans_.clear();  // the model completes every lent head (window_reclaim: peer gone)
+        }
         table_.remove(link_id);
         forget_group_peer(p);
         ++c_.links_torn_down;
@@ -117,8 +121,20 @@ bool CrossoverPort::open(Peer& peer) {
     SharedNicState& state = peer.link->peer_state();
     if (!lock_producer(state)) return false;
     open_ = &peer;
-    peer.begin = peer.writer->begin(peer.link->peer_memory, state);
+    peer.begin = peer.writer->begin(peer_memory(peer), state);
     return true;
+}
+
+// The window peer's RX half is our TX element while both sides have it
+// mapped: its RX buffers there are reachable (see peer_window_memory.hpp).
+vmm::GuestMemory& CrossoverPort::peer_memory(Peer& peer) {
+    if (&peer != window_peer_ || !window_ || !window_->attached(DmaWindow::Half::Tx)) return peer.link->peer_memory;
+    SharedNicState& state = peer.link->peer_state();
+    std::uint64_t rx_half = state.window_rx_gpa.load(std::memory_order_acquire);
+    if (!rx_half || state.window_rx_link.load(std::memory_order_acquire) != peer.link->id)
+        return peer.link->peer_memory;
+    window_memory_.bind(peer.link->peer_memory, rx_half, window_->host(DmaWindow::Half::Tx), window_->half_size());
+    return window_memory_;
 }
 
 void CrossoverPort::close_open() {
@@ -199,7 +215,10 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         c_.batch_bytes += frame.size();
         return R::Sent;
     case PeerRxWriter::Status::Oversize: ++c_.dropped_oversize; break;
-    case PeerRxWriter::Status::Bad: ++c_.dropped_bad_descriptor; break;
+    case PeerRxWriter::Status::Bad:
+        if (mode == Mode::Lossless && awaiting_peer_window(peer)) return R::Busy;
+        ++c_.dropped_bad_descriptor;
+        break;
     case PeerRxWriter::Status::Full: break;
     }
     peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
@@ -291,6 +310,8 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_window_frames", c_.window_frames},
         {"xover_window_busy", c_.window_busy},
         {"xover_window_not_in_place", c_.window_not_in_place},
+        {"xover_window_layout_mismatch", c_.window_layout_mismatch},
+        {"xover_window_map_waits", c_.window_map_waits},
         {"xover_remaps", window_ ? window_->remaps() : 0},
     });
     append_order_counters(out);
@@ -298,9 +319,44 @@ void CrossoverPort::append_counters(net::Counters& out) const {
 
 // ---------------------------------------------------------------- window
 
+namespace {
+// How long frames wait for a window peer to map its halves (it does so
+// right after the link is up; only a failed remap takes longer).
+constexpr std::chrono::milliseconds kWindowMapPatience{2000};
+}  // namespace
+
+// A window link is up on our side before the peer has moved its RX half
+// onto our element (each VM remaps on its own). Until then the peer's RX
+// buffers in its window are out of our reach: the frame waits (Busy) and
+// the peer rings our doorbell once it has mapped (see the factory's
+// crossover_link_up), rather than being dropped.
+bool CrossoverPort::awaiting_peer_window(Peer& peer) {
+    if (peer.link->mode != LinkMode::Window) return false;
+    SharedNicState& state = peer.link->peer_state();
+    if (state.window_rx_link.load(std::memory_order_acquire) == peer.link->id) return false;  // truly bad
+    auto now = std::chrono::steady_clock::now();
+    if (peer.window_wait_since == std::chrono::steady_clock::time_point{}) peer.window_wait_since = now;
+    if (now - peer.window_wait_since >= kWindowMapPatience) {
+        if (!peer.window_warned) {
+            peer.window_warned = true;
+            spdlog::warn("{}: window peer {} never mapped its window; frames for buffers there are dropped", name_,
+                         peer.link->peer_vm);
+        }
+        return false;
+    }
+    // Flag, then look again: the peer publishes, then takes the flag.
+    state.producer_waiting.store(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    bool mapped = state.window_rx_link.load(std::memory_order_seq_cst) == peer.link->id;
+    ++c_.window_map_waits;
+    if (retry_) retry_(mapped ? std::chrono::milliseconds(1) : kWindowMapPatience);
+    return true;
+}
+
 void CrossoverPort::set_window_link(std::uint64_t link_id) {
     window_link_ = link_id;
     window_peer_ = nullptr;
+    loans_.clear();
     for (Peer& p : peers_)
         if (p.link && p.link->id == link_id) window_peer_ = &p;
 }
@@ -308,20 +364,31 @@ void CrossoverPort::set_window_link(std::uint64_t link_id) {
 // Zero copy: our TX half and the peer's RX half are one element, so a
 // frame in TX slot k (at TX-half offset k*2048) already is in the buffer
 // of the peer's RX descriptor k, if the peer's guest put it at RX-half
-// offset k*2048 and its ring is at k. Only the descriptor is written.
+// offset k*2048 and its ring is at k. Only the completion is written.
 NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
-                                                  std::span<const std::uint8_t> frame) {
+                                                  std::uint32_t frame_offset, std::span<const std::uint8_t> frame) {
     Peer* peer = window_peer_;
     if (!peer || !window_ || !window_->attached(DmaWindow::Half::Tx)) return WindowSend::NotApplicable;
     std::uint64_t slot_offset = std::uint64_t(tx_index) * kWindowSlotBytes;
     std::uint64_t tx_half = window_->half_gpa(DmaWindow::Half::Tx);
     if (!tx_half || buffer_gpa != tx_half + slot_offset || slot_offset + kWindowSlotBytes > window_->half_size() ||
-        frame.size() > kWindowSlotBytes)
+        frame_offset + frame.size() > kWindowSlotBytes)
         return WindowSend::NotApplicable;
     SharedNicState& state = peer->link->peer_state();
     std::uint64_t rx_half = state.window_rx_gpa.load(std::memory_order_acquire);
     if (!rx_half || state.window_rx_link.load(std::memory_order_acquire) != peer->link->id)
         return WindowSend::NotApplicable;  // the peer has not mapped our element (yet)
+    if (frame_offset != peer->writer->window_frame_offset()) {
+        // e1000 <-> virtio-net: one puts the frame at the buffer's start,
+        // the other after virtio_net_hdr. Such a link stays in copy mode.
+        ++c_.window_layout_mismatch;
+        if (!peer->window_warned) {
+            peer->window_warned = true;
+            spdlog::info("{}: window link {} to {} ({}): buffer layouts differ, frames are copied", name_,
+                         peer->link->id, peer->link->peer_vm, peer->link->peer_model);
+        }
+        return WindowSend::NotApplicable;
+    }
     auto verdict = table_.classify(frame);
     if (verdict.verdict != PeerTable::Verdict::Peer || verdict.peer != peer->link.get())
         return WindowSend::NotApplicable;
@@ -343,6 +410,7 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     auto st = peer->writer->place(tx_index, rx_half + slot_offset, length);
     if (st == PeerRxWriter::Status::Full) {
         wait_for_peer();
+        peer->writer->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
         st = peer->writer->place(tx_index, rx_half + slot_offset, length);
         if (st == PeerRxWriter::Status::Full) {
             ++c_.window_busy;
@@ -353,6 +421,8 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
         ++c_.window_not_in_place;
         return WindowSend::NotApplicable;
     }
+    if (peer->virtio)
+        loans_.lend(std::uint16_t(tx_index), std::uint16_t(peer->writer->position()), peer->link->peer_memory, state);
     ++c_.window_frames;
     ++c_.tx_crossover_frames;
     c_.tx_crossover_bytes += length;
@@ -376,6 +446,30 @@ bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool
     rdt = state.load_rdt();
     rdh = state.rdh.load(std::memory_order_acquire);
     return true;
+}
+
+// Virtio-net peer: its guest returns RX buffer k (holding our TX head
+// k's frame) by making head k available again; loans_ watches for that.
+std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& peer_present) {
+    Peer* peer = window_peer_;
+    peer_present = peer != nullptr;
+    if (!peer) return 0;
+    SharedNicState& state = peer->link->peer_state();
+    if (arm && loans_.outstanding() != 0) {
+        // Under the producer lock: the peer's own producers write the same
+        // notification fields. Then the flag, then the caller looks again.
+        if (open_ != peer) {
+            if (lock_producer(state)) {
+                loans_.arm(peer->link->peer_memory, state);
+                state.unlock_producer();
+            }
+        } else {
+            loans_.arm(peer->link->peer_memory, state);
+        }
+        state.producer_waiting.store(1, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+    return loans_.reclaim(peer->link->peer_memory, state, heads);
 }
 
 }  // namespace xover::crossover

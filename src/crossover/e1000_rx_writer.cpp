@@ -120,6 +120,9 @@ public:
         return Status::Written;
     }
 
+    std::uint32_t window_frame_offset() const override { return 0; }
+    std::uint32_t position() const override { return head_; }
+
     bool finish() override {
         state_->publish_rdh(head_);
         if (!wrote_) return false;

@@ -128,7 +128,13 @@ std::optional<Link> LinkPlanner::make_link(const NicRef& a, const NicRef& b, boo
     link.id = next_link_id_++;
     link.a = a;
     link.b = b;
-    link.mode = (na->mode == LinkMode::Window && nb->mode == LinkMode::Window) ? LinkMode::Window : LinkMode::Copy;
+    // Window mode needs one model on both ends: e1000 and virtio-net place
+    // a frame differently in its buffer (virtio_net_hdr first), so neither
+    // can take the other's buffer in place, and copying between two
+    // windows mapped onto each other would overwrite buffers a guest holds.
+    link.mode = (na->mode == LinkMode::Window && nb->mode == LinkMode::Window && na->model == nb->model)
+                    ? LinkMode::Window
+                    : LinkMode::Copy;
     link.automatic = automatic;
     link.slot_in_a = *slot_a;
     link.slot_in_b = *slot_b;

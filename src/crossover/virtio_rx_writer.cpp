@@ -3,13 +3,18 @@
 // our mapping of its RAM. The device-side position (next avail == used
 // idx) lives in the peer's shared page (rdh), so whoever produces next —
 // this sender, another peer, the owner's backend — continues from it.
+#include <cstring>
+
 #include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/virtio_net/rx_placement.hpp"
+#include "xover/virtio_net/virtio_spec.hpp"
 #include "xover/virtio_net/virtqueue.hpp"
 
 namespace xover::crossover {
 
 namespace {
+
+constexpr std::uint32_t kHeader = sizeof(virtio_net::spec::net::Header);  // virtio_net_hdr_v1
 
 class VirtioRxWriter final : public PeerRxWriter {
 public:
@@ -45,6 +50,35 @@ public:
 
     bool arm_space_notification() override { return queue_.enable_notifications(); }
 
+    // Window mode: the next available chain must be head `index`, one
+    // device-writable buffer at `buffer_gpa` with room for the header and
+    // the frame, which is already there. Only the header and the used
+    // entry are written.
+    Status place(std::uint32_t index, std::uint64_t buffer_gpa, std::uint32_t length) override {
+        switch (queue_.pop(window_chain_)) {
+        case virtio_net::Virtqueue::PopStatus::Empty: return Status::Full;
+        case virtio_net::Virtqueue::PopStatus::Broken: return Status::Bad;
+        case virtio_net::Virtqueue::PopStatus::Chain: break;
+        }
+        auto segments = window_chain_.segments();
+        bool in_place = window_chain_.head() == index && segments.size() == 1 && segments[0].device_writable &&
+                        segments[0].gpa == buffer_gpa && segments[0].bytes.size() >= kHeader + std::size_t(length);
+        if (!in_place) {
+            queue_.unpop();  // the copy path takes this chain instead
+            return Status::Bad;
+        }
+        virtio_net::spec::net::Header hdr{};
+        hdr.gso_type = virtio_net::spec::net::kGsoNone;
+        hdr.num_buffers = 1;
+        std::memcpy(segments[0].bytes.data(), &hdr, kHeader);
+        queue_.add_used(window_chain_.head(), std::uint32_t(kHeader + length));
+        queue_.publish_used();
+        wrote_ = true;
+        return Status::Written;
+    }
+    std::uint32_t window_frame_offset() const override { return kHeader; }
+    std::uint32_t position() const override { return queue_.next_avail(); }
+
     bool finish() override {
         state_->publish_rdh(queue_.next_avail());
         // The ring decides (event idx / NO_INTERRUPT); how the interrupt
@@ -59,6 +93,7 @@ private:
     SharedNicState* state_ = nullptr;
     virtio_net::Virtqueue queue_;
     virtio_net::RxPlacer placer_;
+    virtio_net::DescriptorChain window_chain_;
     bool mergeable_ = false;
     bool wrote_ = false;
 };

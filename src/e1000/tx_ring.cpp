@@ -51,7 +51,7 @@ bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t
     if (length < kEthernetHeader || ((r(reg::TCTL) & tctl::PSP) && length < kMinFrame)) return false;
     auto frame = memory_.span(address, length);
     if (frame.empty()) return false;
-    switch (port_->send_in_window(index, address, frame)) {
+    switch (port_->send_in_window(index, address, 0, frame)) {
     case crossover::NicPort::WindowSend::NotApplicable: return false;
     case crossover::NicPort::WindowSend::Busy:
         ++counters_.tx_busy;

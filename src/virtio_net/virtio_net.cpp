@@ -103,6 +103,7 @@ void VirtioNet::activated() {
 
 void VirtioNet::device_reset() {
     tx_stalled_ = false;
+    forget_window_heads();
     link_up_ = carrier();
     publish_rx_config();
 }
@@ -148,6 +149,14 @@ void VirtioNet::process_tx() {
             needs_reset(to_string(q.error()));
             break;
         }
+        WindowTx w = try_window(tx_chain_);
+        if (w == WindowTx::Lent) continue;  // used later, when the peer's guest returns the buffer
+        if (w == WindowTx::Busy) {
+            q.unpop();
+            tx_stalled_ = true;
+            ++stats_.tx_busy;
+            break;
+        }
         if (transmit_chain(tx_chain_) == TxOutcome::Busy) {
             // Lossless: the chain stays available and is retried first.
             q.unpop();
@@ -161,6 +170,7 @@ void VirtioNet::process_tx() {
     }
     if (port_) port_->end_batch();  // peers see the batch, one interrupt each
     if (completed) maybe_interrupt(kTxQueue);  // one interrupt per batch
+    complete_window_heads();
 }
 
 VirtioNet::TxOutcome VirtioNet::transmit_chain(const DescriptorChain& chain) {
@@ -395,6 +405,9 @@ net::Counters VirtioNet::counters() const {
         {"tx_csum_not_negotiated", stats_.tx_csum_not_negotiated},
         {"rx_bad_buffer", stats_.rx_bad_buffer},
         {"rx_peer_interrupts", stats_.rx_peer_interrupts},
+        {"tx_window_frames", stats_.tx_window_frames},
+        {"tx_window_completed", stats_.tx_window_completed},
+        {"tx_window_head_reused", stats_.tx_window_head_reused},
     };
     append_transport_counters(out);
     if (port_) port_->append_counters(out);

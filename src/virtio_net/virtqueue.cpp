@@ -163,7 +163,7 @@ bool Virtqueue::add_segment(DescriptorChain& out, std::uint64_t addr, std::uint3
     if (out.segments_.size() >= kMaxSegments) return fail(RingError::ChainTooLong);
     auto bytes = memory_->span(addr, len);
     if (bytes.empty()) return fail(RingError::AddressOutOfRange);
-    out.segments_.push_back(BufferSegment{bytes, writable});
+    out.segments_.push_back(BufferSegment{bytes, writable, addr});
     (writable ? out.writable_bytes_ : out.readable_bytes_) += len;
     return true;
 }

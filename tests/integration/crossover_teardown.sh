@@ -5,7 +5,6 @@
 # shows the link gone; a restarted peer with the same name links again.
 source "$(dirname "$0")/crossover_common.inc"
 E=52:54:00:c2:00:01; P=52:54:00:c2:00:02
-links() { "$X" status --broker "$BROKER" | sed -n 's/^Links: //p'; }
 
 # 1. ping <-> echo (e1000 <-> virtio-net), then a SIGKILL mid-stream.
 vm echo virtio $E ping "role=echo timeout_ms=3000"; sleep 0.3

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "crossover_fakes.hpp"
 #include "crossover_sender.hpp"
 #include "virtqueue_builder.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
@@ -88,15 +89,7 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
     auto page = crossover::SharedStatePage::create("test-virtio-peer", 1);
     VirtqueueBuilder vq(vmem, 0x1000, 8);
     for (int i = 0; i < 4; ++i) vq.add({vq.writable(2048)});
-    crossover::SharedNicState::RxRing ring;
-    ring.kind = crossover::RxRingKind::VirtioSplit;
-    ring.ring_gpa = vq.layout().desc;
-    ring.avail_gpa = vq.layout().avail;
-    ring.used_gpa = vq.layout().used;
-    ring.ring_entries = 8;
-    ring.features = crossover::kRxMergeable | crossover::kRxEventIdx;
-    page.state().publish_rx_ring(ring);
-    page.state().link_flags.fetch_or(crossover::kOwnerRxEnabled);
+    publish_virtio_rx(page.state(), vq, crossover::kRxMergeable | crossover::kRxEventIdx);
     page.state().peer_irq.set_route(crossover::PeerInterrupt::Direct);  // the owner's RX vector, unmasked
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     a.add(make_link(1, kPeerVirtio, "virtio-net", vmem, page, irq));
@@ -161,4 +154,40 @@ TEST_CASE("crossover: broadcast goes to the backend and every peer; unknown MACs
         CHECK(a.counter("xover_links_torn_down") == 1);
     }
     ::close(irq);
+}
+
+TEST_CASE("crossover: a window link waits for the peer to map its window instead of dropping") {
+    Sender a;
+    E1000Rig b;
+    crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
+    b.nic.attach_crossover(b_port);
+    // The peer's guest put its RX buffers in its DMA window, which is out
+    // of our reach until the peer has moved it onto our element.
+    RxRing rx(b, 8, e1000::rctl::BAM | e1000::rctl::SECRC, 2048, 0x20000, 0xc0000000);
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    auto to_b = make_link(1, kPeerE1000, "e1000", b.memory, b_port.page(), irq);
+    to_b->mode = crossover::LinkMode::Window;
+    a.add(to_b);
+    auto to_a = make_link(1, kNicMac, "e1000", a.rig.memory, a.port.page(), irq);
+    to_a->peer_doorbell = kvm::UniqueFd(::dup(doorbell));
+    b.nic.run_locked([&] { REQUIRE(b_port.add_link(to_a)); });
+
+    a.tx.legacy(ethernet(kPeerE1000, kNicMac, 0x0800, 60));
+    a.tx.kick();
+    CHECK(a.rig.rd(e1000::reg::TDH) == 0);  // waits: not dropped
+    CHECK(a.counter("xover_dropped_bad_descriptor") == 0);
+    CHECK(a.counter("xover_window_map_waits") >= 1);
+    CHECK(b_port.page().state().producer_waiting.load() == 1);
+
+    // The peer maps its window, publishes that, and wakes its producers.
+    b_port.page().state().window_rx_link.store(1);
+    b_port.rx_space_returned();
+    CHECK(drain(doorbell) == 1);
+    a.rig.nic.resume_tx();
+    // Mapped and still unreachable (this test has no window): truly bad.
+    CHECK(a.counter("xover_dropped_bad_descriptor") == 1);
+    CHECK(a.rig.rd(e1000::reg::TDH) == 1);
+    ::close(irq);
+    ::close(doorbell);
 }

@@ -94,6 +94,16 @@ TEST_CASE("window mode only when both NICs ask for it", "[crossover][planner]") 
     CHECK(r.plan.up[0].mode == (b_window ? LinkMode::Window : LinkMode::Copy));
 }
 
+TEST_CASE("window mode only between NICs of the same model", "[crossover][planner]") {
+    LinkPlanner p;
+    auto b = vm("b", 2, {"a"}, false, LinkMode::Window);
+    b.nics[0].model = "virtio-net";
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"}, false, LinkMode::Window)).error);
+    auto r = p.add_vm(b);
+    REQUIRE(r.plan.up.size() == 1);
+    CHECK(r.plan.up[0].mode == LinkMode::Copy);
+}
+
 TEST_CASE("teardown on disconnect and re-link on restart", "[crossover][planner]") {
     LinkPlanner p;
     REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"})).error);

@@ -4,6 +4,7 @@
 // away), and RamMemory's extra regions (the window's guest-memory view).
 #include <catch2/catch.hpp>
 
+#include "crossover_fakes.hpp"
 #include "e1000_ring_builder.hpp"
 #include "xover/crossover/nic_port.hpp"
 #include "xover/crossover/shared_memory.hpp"
@@ -18,22 +19,14 @@ constexpr std::uint64_t kTxHalf = 0x200000;  // fake TX half in the rig's memory
 
 // Places every frame whose buffer is TX-half slot k (k = its descriptor);
 // the peer's RDT/RDH are whatever the test says.
-struct FakeWindowPort final : crossover::NicPort {
-    crossover::SharedStatePage page = crossover::SharedStatePage::create("window-test", 0);
+struct FakeWindowPort final : FakeNicPort {
+    FakeWindowPort() : FakeNicPort("window-test", 0) {}
     bool peer_present = true;
     std::uint32_t peer_rdt = 0, peer_rdh = 0;
-    int placed = 0, copied = 0, armed = 0;
+    int placed = 0, armed = 0;
 
-    crossover::SharedNicState& shared() override { return page.state(); }
-    net::Backend::SendResult send(std::span<const std::uint8_t>) override {
-        ++copied;
-        return net::Backend::SendResult::Sent;
-    }
-    void end_batch() override {}
-    void rx_space_returned() override {}
-    bool carrier() const override { return true; }
-    void append_counters(net::Counters&) const override {}
-    WindowSend send_in_window(std::uint32_t index, std::uint64_t gpa, std::span<const std::uint8_t>) override {
+    WindowSend send_in_window(std::uint32_t index, std::uint64_t gpa, std::uint32_t,
+                              std::span<const std::uint8_t>) override {
         if (!peer_present || gpa != kTxHalf + std::uint64_t(index) * 2048) return WindowSend::NotApplicable;
         ++placed;
         peer_rdh = index + 1;

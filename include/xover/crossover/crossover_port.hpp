@@ -30,8 +30,10 @@
 #include "xover/crossover/dma_window.hpp"
 #include "xover/crossover/nic_port.hpp"
 #include "xover/crossover/peer_rx_writer.hpp"
+#include "xover/crossover/peer_window_memory.hpp"
 #include "xover/crossover/shared_memory.hpp"
 #include "xover/crossover/slow_path_arrivals.hpp"
+#include "xover/crossover/window_loans.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/net/backend.hpp"
 
@@ -52,9 +54,10 @@ public:
     void rx_space_returned() override;
     bool carrier() const override;
     void append_counters(net::Counters& out) const override;
-    WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
+    WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa, std::uint32_t frame_offset,
                               std::span<const std::uint8_t> frame) override;
     bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override;
+    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& peer_present) override;
 
     // --- window mode (device lock held) ---
     // This NIC's DMA window (set once, before the guest runs; may stay null).
@@ -104,6 +107,9 @@ private:
         std::uint64_t drain_seen = 0;
         std::chrono::steady_clock::time_point drain_since{};
         std::uint64_t batch_frames = 0, batch_bytes = 0, batch_copies = 0;  // flushed into the peer's counter slot
+        bool virtio = false;               // a virtio-net peer: window loans are returned by head id
+        bool window_warned = false;  // one window complaint per link in the log
+        std::chrono::steady_clock::time_point window_wait_since{};  // first frame that waited for its mapping
     };
     // Group: lossless for a peer whose ring is full, but a peer that has
     // not enabled receive is skipped (a broadcast never waits for it).
@@ -113,6 +119,8 @@ private:
     net::Backend::SendResult to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode);
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
+    vmm::GuestMemory& peer_memory(Peer& peer);
+    bool awaiting_peer_window(Peer& peer);
     // crossover_port_order.cpp: ordering across the path switch, and
     // group frames delivered to every peer exactly once.
     void start_drain(Peer& peer);
@@ -149,6 +157,8 @@ private:
     DmaWindow* window_ = nullptr;
     std::uint64_t window_link_ = 0;
     Peer* window_peer_ = nullptr;
+    WindowLoans loans_;  // a virtio-net window peer's RX heads holding our frames
+    PeerWindowMemory window_memory_;
 
     struct Counters {
         std::uint64_t tx_crossover_frames = 0, tx_crossover_bytes = 0, bytes_copied = 0;
@@ -159,7 +169,8 @@ private:
         std::uint64_t peer_interrupts = 0, batches = 0, doorbells_rung = 0, frames_seen_reported = 0;
         std::uint64_t peer_irq_via_owner = 0, peer_irq_masked = 0, peer_irq_merged = 0;
         std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;
-        std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0;
+        std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0, window_layout_mismatch = 0;
+        std::uint64_t window_map_waits = 0;
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
     } c_;
 };

@@ -64,6 +64,9 @@ public:
     // Back to the private memfd, copying the element's contents back.
     void detach(Half half);
     bool attached(Half half) const { return attached_[unsigned(half)]; }
+    // Host view of `half` (whatever backs it now: private memory or the
+    // link's element). Stable for the window's lifetime.
+    std::uint8_t* host(Half half) const { return base_ + offset(half); }
     std::uint64_t remaps() const { return remaps_.load(std::memory_order_relaxed); }
 
 private:

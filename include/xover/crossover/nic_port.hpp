@@ -11,6 +11,7 @@
 #include <sched.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -53,12 +54,15 @@ public:
         Placed,         // now in the peer's RX ring, in place: do not complete it yet
         Busy,           // the peer's ring is full: stop here, resume_tx() comes later
     };
-    // The frame of TX descriptor `tx_index` (one buffer at guest-physical
-    // `buffer_gpa`, `frame` its bytes) if it lies at this NIC's TX-half
-    // offset tx_index*2048 and the peer's RX descriptor tx_index points
-    // at the same memory: hands it over without copying.
+    // The frame of TX slot `tx_index` (e1000: descriptor index; virtio:
+    // chain head) if its one buffer, at guest-physical `buffer_gpa`, lies at
+    // this NIC's TX-half offset tx_index*2048 and the peer's RX slot
+    // tx_index points at the same memory: hands it over without copying.
+    // The buffer holds `frame_offset` bytes of model header (e1000 0,
+    // virtio-net 12: virtio_net_hdr) and then `frame`; a peer whose model
+    // lays its buffers out otherwise gets the frame copied.
     virtual WindowSend send_in_window(std::uint32_t /*tx_index*/, std::uint64_t /*buffer_gpa*/,
-                                      std::span<const std::uint8_t> /*frame*/) {
+                                      std::uint32_t /*frame_offset*/, std::span<const std::uint8_t> /*frame*/) {
         return WindowSend::NotApplicable;
     }
     // Where the window peer's guest has returned its RX buffers up to
@@ -66,6 +70,16 @@ public:
     // False when there is no window peer any more (complete everything).
     // `arm`: ask the peer to ring our doorbell when it returns more.
     virtual bool window_returned(std::uint32_t& /*rdt*/, std::uint32_t& /*rdh*/, bool /*arm*/) { return false; }
+    // Virtio-net peers (a used RX buffer goes back by its head id, in any
+    // order): fills `heads` with TX heads placed by send_in_window whose RX
+    // buffer the peer's guest has made available again since, and returns
+    // how many (more may follow on the next call). False in `peer_present`:
+    // no window peer any more, every lent head may complete. `arm`: ask
+    // the peer to ring our doorbell when its guest returns more buffers.
+    virtual std::size_t window_reclaim(std::span<std::uint16_t> /*heads*/, bool /*arm*/, bool& peer_present) {
+        peer_present = false;
+        return 0;
+    }
 };
 
 // Takes `state`'s producer lock, spinning (then yielding) for at most

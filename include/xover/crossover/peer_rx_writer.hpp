@@ -46,11 +46,19 @@ public:
     virtual bool finish() = 0;
     // Window mode: the frame is already in the buffer of the next RX
     // descriptor, if that descriptor is number `index` and points at
-    // `buffer_gpa`; writes length and status only (no copy). Bad: not
-    // in place (the caller copies instead). Default: never in place.
+    // `buffer_gpa` (the frame after window_frame_offset() bytes of model
+    // header); writes the completion only (no copy). Bad: not in place
+    // (the caller copies instead). Default: never in place.
     virtual Status place(std::uint32_t /*index*/, std::uint64_t /*buffer_gpa*/, std::uint32_t /*length*/) {
         return Status::Bad;
     }
+    // Where this model's RX buffer holds the frame (e1000 0, virtio-net
+    // 12, after virtio_net_hdr): a sender whose buffer layout differs
+    // cannot hand its buffers over in place.
+    virtual std::uint32_t window_frame_offset() const { return ~0u; }
+    // The peer ring's producer position after the last frame written
+    // (e1000 RDH, virtio-net next avail index).
+    virtual std::uint32_t position() const { return 0; }
 };
 
 // "e1000" or "virtio-net"; nullptr for an unknown model.

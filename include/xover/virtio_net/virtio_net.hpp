@@ -12,6 +12,7 @@
 // once the guest adds some.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -94,6 +95,11 @@ private:
 
     void process_tx();
     TxOutcome transmit_chain(const DescriptorChain& chain);
+    // tx_window.cpp: window mode (zero copy) through the crossover port.
+    enum class WindowTx { NotApplicable, Lent, Busy };
+    WindowTx try_window(const DescriptorChain& chain);
+    void complete_window_heads();
+    void forget_window_heads();
     RxOutcome fill_rx(std::span<const std::uint8_t> frame);
     bool deliver_locked(std::span<const std::uint8_t> frame);
     void drop_tx(std::uint64_t& counter, const char* why);
@@ -112,6 +118,12 @@ private:
     crossover::NicPort* port_ = nullptr;           // set: crossover configured
     crossover::SharedNicState* shared_ = nullptr;  // port_->shared()
 
+    // Window mode: TX heads whose frame sits in a peer's RX buffer; they
+    // are used (completed) when the peer's guest gives that buffer back.
+    std::array<bool, kQueueSize> tx_lent_{};
+    unsigned tx_lent_count_ = 0;
+    std::array<std::uint16_t, kQueueSize> tx_reclaimed_{};
+
     DescriptorChain tx_chain_;
     RxPlacer rx_placer_;
     std::vector<std::uint8_t> tx_buffer_;
@@ -121,7 +133,8 @@ private:
         std::uint64_t rx_frames = 0, rx_bytes = 0, rx_no_buffer = 0, rx_not_ready = 0, rx_oversize = 0;
         // hostile or buggy guest
         std::uint64_t tx_write_only = 0, tx_too_short = 0, tx_oversize = 0, tx_gso = 0, tx_bad_csum = 0;
-        std::uint64_t tx_csum_not_negotiated = 0, rx_bad_buffer = 0;
+        std::uint64_t tx_csum_not_negotiated = 0, rx_bad_buffer = 0, tx_window_head_reused = 0;
+        std::uint64_t tx_window_frames = 0, tx_window_completed = 0;
         std::uint64_t rx_peer_interrupts = 0;  // crossover RX interrupts this process raised for peers
     } stats_;
 };

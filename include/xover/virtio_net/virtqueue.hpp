@@ -32,6 +32,7 @@ struct VirtqueueLayout {
 struct BufferSegment {
     std::span<std::uint8_t> bytes;
     bool device_writable = false;
+    std::uint64_t gpa = 0;  // where the driver put it (window mode checks the address)
 };
 
 // A descriptor chain, flattened (indirect tables expanded). Storage is

@@ -2,8 +2,8 @@
  * nettest.elf: a polled network test kernel for e1000 and virtio-net.
  *   nic=e1000|virtio role=tx|rx|txrx|echo|ping|responder count= size= dst=
  *   batch= rx_batch= gap_ns= delay_ns= ip= timeout_ms= start_timeout_ms= tsc_khz= window=1
- *   (e1000: buffers in the crossover DMA window, see window.h) (see the role files
- *   for what each does; rx_batch= in nic.h)
+ *   (buffers in the crossover DMA window, BAR2 of either NIC, see window.h) (see the role
+ *   files for what each does; rx_batch= in nic.h)
  * Prints `nettest: nic=... mac=... link=up`, then the role's RESULT line.
  */
 #include "frame.h"

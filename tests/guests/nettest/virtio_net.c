@@ -6,9 +6,16 @@
  * nothing is allocated per frame. Every frame is preceded by the 12-byte
  * virtio_net_hdr of VERSION_1 (all zero on TX: no offloads negotiated).
  * Notifications are MMIO writes to the notify BAR — the only exits.
+ *
+ * window=1: the buffers live in the crossover DMA window (BAR2, see
+ * window.h): TX buffer k (header + frame) at TX half + k*2048, RX buffer k
+ * at RX half + k*2048. A TX head then stays with the device until the
+ * peer's guest gives its RX buffer k back, so TX completions may come out
+ * of order: each TX slot is tracked by its used id.
  */
 #include "guest.h"
 #include "nic.h"
+#include "window.h"
 
 #define PCI_CAP_VENDOR 0x09
 #define CFG_COMMON     1
@@ -92,6 +99,9 @@ static struct {
 	uint32_t notify_mult;
 	uint64_t features;
 	struct vq rx, tx;
+	struct window win;           /* window=1: buffers in the DMA window */
+	uint8_t tx_busy[QSIZE];      /* the device holds TX slot i */
+	unsigned tx_outstanding;
 } v;
 
 /* Where a virtio capability of this type points, as an address; 0 if none. */
@@ -134,7 +144,8 @@ static bool vq_setup(struct vq *q, uint16_t index, bool device_writes)
 	q->avail = dma_alloc(sizeof(struct vq_avail), 2);
 	q->used = dma_alloc(sizeof(struct vq_used), 4);
 	q->avail->flags = AVAIL_F_NO_INTERRUPT; /* polled: interrupts are wasted work */
-	q->buf = dma_alloc(QSIZE * BUF_SIZE, 4096);
+	uint8_t *window_half = device_writes ? v.win.rx : v.win.tx;
+	q->buf = window_half ? window_half : dma_alloc(QSIZE * BUF_SIZE, 4096);
 	for (unsigned i = 0; i < q->size; i++) {
 		q->desc[i].addr = dma_addr(q->buf + i * BUF_SIZE);
 		q->desc[i].len = BUF_SIZE;
@@ -159,7 +170,7 @@ static bool vnet_link_up(struct nic *nic)
 static uint8_t *vnet_tx_slot(struct nic *nic)
 {
 	(void)nic;
-	if ((uint16_t)(v.tx.avail_idx - v.tx.used_seen) >= v.tx.size)
+	if (v.tx_busy[v.tx.avail_idx % v.tx.size])
 		return NULL;
 	return v.tx.buf + (v.tx.avail_idx % v.tx.size) * BUF_SIZE + HDR_LEN;
 }
@@ -173,6 +184,8 @@ static void vnet_tx_commit(struct nic *nic, uint16_t len)
 	v.tx.desc[slot].len = HDR_LEN + len;
 	v.tx.avail->ring[slot] = slot;
 	v.tx.avail_idx++;
+	v.tx_busy[slot] = 1;
+	v.tx_outstanding++;
 }
 
 static void vnet_tx_kick(struct nic *nic)
@@ -181,12 +194,22 @@ static void vnet_tx_kick(struct nic *nic)
 	vq_kick(&v.tx);
 }
 
-/* TX buffers are used in order, so only the count of used entries matters. */
+/* Reaps used TX entries by id: window mode completes them out of order. */
 static unsigned vnet_tx_pending(struct nic *nic)
 {
+	uint16_t used = v.tx.used->idx;
+
 	(void)nic;
-	v.tx.used_seen = v.tx.used->idx;
-	return (uint16_t)(v.tx.avail_idx - v.tx.used_seen);
+	while (v.tx.used_seen != used) {
+		uint32_t id = v.tx.used->ring[v.tx.used_seen % v.tx.size].id;
+
+		if (id >= v.tx.size || !v.tx_busy[id])
+			panic("virtio-net: bad TX used entry id=%u", id);
+		v.tx_busy[id] = 0;
+		v.tx_outstanding--;
+		v.tx.used_seen++;
+	}
+	return v.tx_outstanding;
 }
 
 static const uint8_t *vnet_rx_peek(struct nic *nic, uint16_t *len)
@@ -275,6 +298,7 @@ bool virtio_net_probe(struct nic *nic, struct pci_dev *dev)
 		cpu_relax();
 	mmio_write8(v.common + COMMON_STATUS, STATUS_ACK | STATUS_DRIVER);
 
+	window_find(dev, 2, QSIZE, &v.win); /* slot k at k*BUF_SIZE, BUF_SIZE == WINDOW_SLOT */
 	if (!negotiate() || !vq_setup(&v.rx, 0, true) || !vq_setup(&v.tx, 1, false)) {
 		mmio_write8(v.common + COMMON_STATUS, STATUS_FAILED);
 		printf("virtio-net: setup failed\n");

@@ -1,0 +1,351 @@
+// Window mode (zero copy) with virtio-net, the parts that need no KVM:
+//  - the transmit side of the model against a fake port: a chain that is
+//    one buffer at TX-half offset head*2048 goes in place and its used
+//    entry waits until the peer's guest gives the RX buffer back (in any
+//    order), a full peer stops the walk losslessly, everything else is
+//    copied;
+//  - the virtio RX writer's place(): only the next available chain, head
+//    k, one device-writable buffer at the right address, big enough;
+//  - WindowLoans: a lent head comes back when the peer's guest makes it
+//    available again after the loan, never earlier, whatever the guest
+//    writes into its avail ring.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+#include "crossover_fakes.hpp"
+#include "virtio_fakes.hpp"
+#include "xover/crossover/peer_rx_writer.hpp"
+#include "xover/crossover/shared_memory.hpp"
+#include "xover/crossover/window_loans.hpp"
+
+using namespace xover;
+using namespace xover::test;
+namespace spec = xover::virtio_net::spec;
+
+namespace {
+
+constexpr std::uint64_t kTxHalf = 0x300000;  // fake TX half in the sender rig's memory
+constexpr std::uint64_t kRxHalf = 0x80000;   // fake RX half in the receiver's memory
+constexpr std::size_t kHdr = sizeof(spec::net::Header);
+
+std::vector<std::uint8_t> frame_of(std::size_t n, std::uint8_t seed = 1) {
+    std::vector<std::uint8_t> f(n);
+    for (std::size_t i = 0; i < n; ++i) f[i] = std::uint8_t(seed + i * 7);
+    return f;
+}
+
+std::vector<std::uint8_t> with_header(std::span<const std::uint8_t> frame, spec::net::Header hdr = {}) {
+    std::vector<std::uint8_t> out(kHdr + frame.size());
+    std::memcpy(out.data(), &hdr, kHdr);
+    std::copy(frame.begin(), frame.end(), out.begin() + kHdr);
+    return out;
+}
+
+// Places every frame whose buffer is TX-half slot `head` after a 12-byte
+// header; hands back whatever heads the test says the peer returned.
+struct FakeVirtioWindowPort final : FakeNicPort {
+    FakeVirtioWindowPort() : FakeNicPort("virtio-window-test", 1) {}
+    bool peer_present = true, peer_full = false;
+    std::vector<std::uint16_t> placed, returned;
+    int arms = 0;
+
+    WindowSend send_in_window(std::uint32_t head, std::uint64_t gpa, std::uint32_t offset,
+                              std::span<const std::uint8_t> frame) override {
+        if (!peer_present || offset != kHdr || gpa != kTxHalf + std::uint64_t(head) * 2048 || frame.size() < 14)
+            return WindowSend::NotApplicable;
+        if (peer_full) return WindowSend::Busy;
+        placed.push_back(std::uint16_t(head));
+        return WindowSend::Placed;
+    }
+    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& present) override {
+        present = peer_present;
+        arms += arm;
+        std::size_t n = std::min(heads.size(), returned.size());
+        std::copy_n(returned.begin(), n, heads.begin());
+        returned.erase(returned.begin(), returned.begin() + std::ptrdiff_t(n));
+        return n;
+    }
+};
+
+struct WindowSender {
+    VirtioNetRig rig;
+    FakeVirtioWindowPort port;
+    explicit WindowSender(std::uint64_t features = VirtioNetRig::kFeatures) {
+        rig.net.attach_crossover(port);
+        rig.bring_up(features);
+    }
+    // TX chain `head`: one descriptor at TX-half slot `head` (or `at`).
+    void post(std::uint16_t head, std::span<const std::uint8_t> frame, spec::net::Header hdr = {},
+              std::uint64_t at = 0) {
+        auto bytes = with_header(frame, hdr);
+        std::uint64_t gpa = at ? at : kTxHalf + std::uint64_t(head) * 2048;
+        rig.mem.poke(gpa, bytes.data(), bytes.size());
+        rig.tx.write_desc(head, gpa, std::uint32_t(bytes.size()), 0, 0);
+        rig.tx.publish(head);
+    }
+    std::vector<std::uint32_t> used_ids() {
+        std::vector<std::uint32_t> ids;
+        for (std::uint16_t i = 0; i < rig.tx.used_idx(); ++i) ids.push_back(rig.tx.used(i).id);
+        return ids;
+    }
+};
+
+constexpr std::uint64_t kNoEventIdx = VirtioNetRig::kFeatures & ~(1ull << spec::kFeatureEventIdx);
+
+}  // namespace
+
+TEST_CASE("virtio window: lent TX heads are used when the peer's guest returns their RX buffers", "[virtio][window]") {
+    WindowSender s(kNoEventIdx);
+    auto frame = frame_of(64);
+    for (std::uint16_t k = 0; k < 3; ++k) s.post(k, frame);
+    s.rig.tx.set_next_free(3);
+    s.rig.tx.add({s.rig.tx.readable(with_header(frame))});  // head 3: outside the window, copied
+    s.rig.queue_notify_tx();
+
+    CHECK(s.port.placed == std::vector<std::uint16_t>{0, 1, 2});
+    CHECK(s.port.copied == 1);
+    CHECK(s.used_ids() == std::vector<std::uint32_t>{3});  // the lent heads are not done
+    CHECK(s.port.arms > 0);                                // the peer was asked to ring us
+    CHECK(s.rig.counter("tx_window_frames") == 3);
+    CHECK(s.rig.counter("tx_frames") == 4);
+
+    unsigned irqs = s.rig.msi.count(1);
+    s.port.returned = {1};  // out of order: the peer's guest returned RX buffer 1 first
+    s.rig.net.resume_tx();  // what the doorbell does
+    CHECK(s.used_ids() == std::vector<std::uint32_t>{3, 1});
+    CHECK(s.rig.msi.count(1) == irqs + 1);  // the TX queue's vector
+
+    s.port.returned = {1, 7};  // again, and one never lent: both ignored
+    s.rig.net.resume_tx();
+    CHECK(s.rig.tx.used_idx() == 2);
+
+    s.port.peer_present = false;  // link down: everything comes back
+    s.rig.net.resume_tx();
+    auto ids = s.used_ids();
+    REQUIRE(ids.size() == 4);
+    std::sort(ids.begin(), ids.end());
+    CHECK(ids == std::vector<std::uint32_t>{0, 1, 2, 3});
+    CHECK(s.rig.counter("tx_window_completed") == 3);
+    CHECK(s.rig.counter("hostile") == 0);
+}
+
+TEST_CASE("virtio window: a full peer ring stops TX at that chain until the peer returns buffers", "[virtio][window]") {
+    WindowSender s;
+    auto frame = frame_of(100);
+    s.port.peer_full = true;
+    s.post(0, frame);
+    s.post(1, frame);
+    s.rig.queue_notify_tx();
+    CHECK(s.port.placed.empty());
+    CHECK(s.port.copied == 0);  // lossless: not copied, not dropped
+    CHECK(s.rig.tx.used_idx() == 0);
+    CHECK(s.rig.counter("tx_busy") == 1);
+
+    s.rig.queue_notify_tx();  // a notify while stalled does not retry (the doorbell will)
+    CHECK(s.port.placed.empty());
+
+    s.port.peer_full = false;
+    s.rig.net.resume_tx();
+    CHECK(s.port.placed == std::vector<std::uint16_t>{0, 1});
+    s.port.returned = {0, 1};
+    s.rig.net.resume_tx();
+    CHECK(s.used_ids() == std::vector<std::uint32_t>{0, 1});
+}
+
+TEST_CASE("virtio window: chains that cannot go in place take the normal path", "[virtio][window]") {
+    WindowSender s;
+    auto frame = frame_of(80);
+    spec::net::Header csum{};
+    csum.flags = spec::net::kHeaderNeedsCsum;  // we would have to edit the frame
+    csum.csum_start = 14;
+    csum.csum_offset = 16;
+    s.post(0, frame, csum);
+    s.post(1, frame, {}, kTxHalf + 5 * 2048);  // not at its own slot
+    // Head 2: header and frame in two descriptors, both in slot 2.
+    auto bytes = with_header(frame);
+    s.rig.mem.poke(kTxHalf + 2 * 2048, bytes.data(), bytes.size());
+    s.rig.tx.write_desc(2, kTxHalf + 2 * 2048, kHdr, spec::kDescNext, 3);
+    s.rig.tx.write_desc(3, kTxHalf + 2 * 2048 + kHdr, std::uint32_t(frame.size()), 0, 0);
+    s.rig.tx.publish(2);
+    s.rig.queue_notify_tx();
+    CHECK(s.port.placed.empty());
+    CHECK(s.port.copied == 3);
+    CHECK(s.used_ids() == std::vector<std::uint32_t>{0, 1, 2});
+    CHECK(s.rig.counter("tx_window_frames") == 0);
+}
+
+TEST_CASE("virtio window: a head reused while lent goes the normal way and counts as hostile", "[virtio][window]") {
+    WindowSender s;
+    auto frame = frame_of(64);
+    s.post(0, frame);
+    s.rig.queue_notify_tx();
+    REQUIRE(s.port.placed.size() == 1);
+    s.post(0, frame);  // the driver bug: head 0 is still the device's
+    s.rig.queue_notify_tx();
+    CHECK(s.port.placed.size() == 1);
+    CHECK(s.port.copied == 1);
+    CHECK(s.rig.counter("tx_window_head_reused") == 1);
+    CHECK(s.rig.counter("hostile") == 1);
+    CHECK(!s.rig.needs_reset());
+}
+
+// ------------------------------------------------------------ RX writer
+
+namespace {
+
+// A virtio-net receiver's RX queue (8 entries) as a sender sees it: its
+// RAM and its shared state page with the ring published.
+struct WindowReceiver {
+    FakeGuestMemory mem{1 << 20};
+    crossover::SharedStatePage page = crossover::SharedStatePage::create("virtio-window-rx", 1);
+    VirtqueueBuilder vq{mem, 0x1000, 8};
+
+    WindowReceiver() { publish_virtio_rx(page.state(), vq, crossover::kRxEventIdx); }
+    // RX buffer k: one device-writable descriptor at RX-half slot k.
+    void post(std::uint16_t k, std::uint32_t len = 2048) {
+        vq.write_desc(k, kRxHalf + std::uint64_t(k) * 2048, len, spec::kDescWrite, 0);
+        vq.publish(k);
+    }
+    std::uint64_t slot(std::uint16_t k) const { return kRxHalf + std::uint64_t(k) * 2048; }
+};
+
+}  // namespace
+
+TEST_CASE("virtio window: the RX writer places only the chain that is the sender's slot", "[virtio][window]") {
+    WindowReceiver r;
+    for (std::uint16_t k = 0; k < 4; ++k) r.post(k);
+    auto w = crossover::make_peer_rx_writer("virtio-net");
+    REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+    CHECK(w->window_frame_offset() == kHdr);
+    using St = crossover::PeerRxWriter::Status;
+
+    REQUIRE(w->place(0, r.slot(0), 64) == St::Written);
+    CHECK(r.vq.used_idx() == 1);
+    CHECK(r.vq.used(0).id == 0);
+    CHECK(r.vq.used(0).len == kHdr + 64);
+    auto hdr = r.mem.at<spec::net::Header>(r.slot(0));
+    CHECK(hdr.num_buffers == 1);
+    CHECK(hdr.flags == 0);
+    CHECK(w->position() == 1);
+
+    // Anything else leaves the chain for the copy path.
+    CHECK(w->place(2, r.slot(2), 64) == St::Bad);                // not the next head
+    CHECK(w->place(1, r.slot(1) + 16, 64) == St::Bad);           // not its buffer
+    CHECK(w->place(1, r.slot(1), 2048 - kHdr + 1) == St::Bad);   // does not fit
+    CHECK(r.vq.used_idx() == 1);
+    CHECK(w->position() == 1);
+
+    CHECK(w->place(1, r.slot(1), 2048 - kHdr) == St::Written);
+    CHECK(w->place(2, r.slot(2), 60) == St::Written);
+    CHECK(w->place(3, r.slot(3), 60) == St::Written);
+    CHECK(w->place(4, r.slot(4), 60) == St::Full);  // ring empty: wait for the peer
+    w->finish();
+    CHECK(r.page.state().load_rdh() == 4);
+}
+
+TEST_CASE("virtio window: hostile RX chains are never placed", "[virtio][window]") {
+    WindowReceiver r;
+    auto w = crossover::make_peer_rx_writer("virtio-net");
+    using St = crossover::PeerRxWriter::Status;
+
+    SECTION("two descriptors") {
+        r.vq.write_desc(0, r.slot(0), kHdr, spec::kDescWrite | spec::kDescNext, 1);
+        r.vq.write_desc(1, r.slot(0) + kHdr, 2000, spec::kDescWrite, 0);
+        r.vq.publish(0);
+        REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+        CHECK(w->place(0, r.slot(0), 64) == St::Bad);
+    }
+    SECTION("device-readable buffer") {
+        r.vq.write_desc(0, r.slot(0), 2048, 0, 0);
+        r.vq.publish(0);
+        REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+        CHECK(w->place(0, r.slot(0), 64) == St::Bad);
+    }
+    SECTION("head id out of range") {
+        r.vq.publish(100);
+        REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+        CHECK(w->place(100, r.slot(0), 64) == St::Bad);
+    }
+    SECTION("buffer outside the peer's memory") {
+        r.vq.write_desc(0, 0xfffff000, 2048, spec::kDescWrite, 0);
+        r.vq.publish(0);
+        REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+        CHECK(w->place(0, 0xfffff000, 64) == St::Bad);
+    }
+    CHECK(r.vq.used_idx() == 0);
+    w->finish();
+}
+
+// ---------------------------------------------------------- WindowLoans
+
+TEST_CASE("virtio window: a lent head is back once its RX buffer is made available again", "[virtio][window]") {
+    WindowReceiver r;
+    crossover::WindowLoans loans;
+    std::array<std::uint16_t, 8> out{};
+    auto reclaim = [&] {
+        std::size_t n = loans.reclaim(r.mem, r.page.state(), out);
+        return std::vector<std::uint16_t>(out.begin(), out.begin() + std::ptrdiff_t(n));
+    };
+    for (std::uint16_t k = 0; k < 8; ++k) r.post(k);  // positions 0..7 hold heads 0..7
+
+    loans.lend(0, 1, r.mem, r.page.state());  // head 0 consumed at position 0
+    loans.lend(3, 4, r.mem, r.page.state());  // position 3 held head 3 before it was lent: not a return
+    CHECK(loans.outstanding() == 2);
+    CHECK(reclaim().empty());  // positions 4..7 hold heads 4..7
+
+    r.vq.publish(5);
+    CHECK(reclaim().empty());
+    r.vq.publish(3);  // position 9
+    CHECK(reclaim() == std::vector<std::uint16_t>{3});
+    r.vq.publish(0);
+    CHECK(reclaim() == std::vector<std::uint16_t>{0});
+    CHECK(loans.outstanding() == 0);
+
+    SECTION("head ids out of range are ignored") {
+        loans.lend(2000, 11, r.mem, r.page.state());
+        CHECK(loans.outstanding() == 0);
+    }
+    SECTION("a wild avail idx is walked at most one ring's worth") {
+        loans.lend(1, 11, r.mem, r.page.state());
+        r.vq.set_avail_idx(std::uint16_t(r.vq.avail_idx() + 30000));
+        CHECK(reclaim().empty());  // the ring holds no head 1
+        r.vq.set_avail_idx(std::uint16_t(r.vq.avail_idx() - 30010));  // and back, behind the cursor
+        CHECK(reclaim().empty());
+        CHECK(loans.outstanding() == 1);
+    }
+    SECTION("the peer's RX queue going away returns every loan") {
+        loans.lend(1, 11, r.mem, r.page.state());
+        loans.lend(2, 12, r.mem, r.page.state());
+        r.page.state().link_flags.fetch_and(~std::uint32_t(crossover::kOwnerRxEnabled));
+        auto back = reclaim();
+        std::sort(back.begin(), back.end());
+        CHECK(back == std::vector<std::uint16_t>{1, 2});
+    }
+    SECTION("a stale return of a head does not complete its new loan") {
+        loans.lend(1, 11, r.mem, r.page.state());
+        r.vq.publish(1);  // position 11: returned, not yet reclaimed (the sender reset meanwhile)
+        loans.lend(1, 12, r.mem, r.page.state());  // and lent again from position 11
+        CHECK(reclaim().empty());
+        CHECK(loans.outstanding() == 1);
+    }
+    SECTION("arming asks the peer's guest to notify at its next post") {
+        loans.lend(1, 11, r.mem, r.page.state());
+        loans.arm(r.mem, r.page.state());
+        CHECK(r.vq.avail_event() == r.vq.avail_idx());
+    }
+}
+
+TEST_CASE("virtio window: returns that do not fit come on the next call", "[virtio][window]") {
+    WindowReceiver r;
+    crossover::WindowLoans loans;
+    for (std::uint16_t k = 0; k < 8; ++k) r.post(k);
+    for (std::uint16_t k = 0; k < 4; ++k) loans.lend(k, std::uint16_t(k + 1), r.mem, r.page.state());
+    for (std::uint16_t k = 0; k < 4; ++k) r.vq.publish(k);
+    std::array<std::uint16_t, 3> out{};
+    CHECK(loans.reclaim(r.mem, r.page.state(), out) == 3);
+    CHECK(loans.reclaim(r.mem, r.page.state(), out) == 1);
+    CHECK(out[0] == 3);
+    CHECK(loans.outstanding() == 0);
+}
