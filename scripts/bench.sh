@@ -188,7 +188,8 @@ rtt_rows() {
 
 # ---------------------------------------------------------------- crossover
 # Two VMs wired NIC to NIC by the crossover (copy mode, and window mode:
-# e1000 <-> e1000 with nettest window=1 and mode=window on both NICs), one
+# e1000 <-> e1000 and virtio <-> virtio with nettest window=1 and
+# mode=window on both NICs), one
 # private broker for the whole run, against the same nettest over xover's
 # own udp: path and QEMU's -netdev socket (stream) with the same models,
 # size and count. Extra columns: exits per frame of each end, bytes copied
@@ -282,7 +283,7 @@ crossover_rows() {
 	bpid=$!
 	at_exit "kill $bpid; rm -rf $bench_dir"
 	for i in $(seq 100); do [ -S "$broker" ] && break; sleep 0.1; done
-	for spec in ${XSPECS:-e1000:copy virtio:copy e1000-virtio:copy e1000:window}; do
+	for spec in ${XSPECS:-e1000:copy virtio:copy e1000-virtio:copy e1000:window virtio:window}; do
 		models=${spec%%:*}; mode=${spec#*:}
 		for size in 64 1514; do
 			[ "$size" = 64 ] && n=$count_small || n=$count_large
@@ -306,7 +307,7 @@ crossover_rows() {
 				"**$(ratio "$xr" "$qr")x**" "$(ratio "$xr" "$ur")x" "$(ratio "$cq" "$cx")x"
 		done
 	done
-	for spec in ${XSPECS:-e1000:copy virtio:copy e1000-virtio:copy e1000:window}; do
+	for spec in ${XSPECS:-e1000:copy virtio:copy e1000-virtio:copy e1000:window virtio:window}; do
 		models=${spec%%:*}; mode=${spec#*:}
 		x=xr-$models-$mode; u=x-rtt-$models; q=qs-$models
 		xc_rtt "$models" "$mode"
