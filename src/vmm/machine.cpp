@@ -329,10 +329,19 @@ int Machine::run() {
     watch_signals();
     watch_console_input();
 
-    std::thread io_thread([this] { loop_->run(); });
+    // Named threads (15 characters at most) so that `top -H` and `perf`
+    // tell a VM's I/O thread from its vCPUs.
+    std::thread io_thread([this] {
+        ::pthread_setname_np(::pthread_self(), "xover-io");
+        loop_->run();
+    });
     {
         std::lock_guard lock(threads_mutex_);
-        for (unsigned i = 0; i < vcpus_.size(); ++i) vcpu_threads_.emplace_back([this, i] { vcpu_thread(i); });
+        for (unsigned i = 0; i < vcpus_.size(); ++i)
+            vcpu_threads_.emplace_back([this, i] {
+                ::pthread_setname_np(::pthread_self(), fmt::format("xover-vcpu{}", i).c_str());
+                vcpu_thread(i);
+            });
     }
     // A stop() before all threads existed could not kick the later ones.
     if (stopping_.load()) stop(exit_status_.load());
