@@ -15,16 +15,8 @@
 # Skips without root, network namespaces or /dev/net/tun.
 . "$(dirname "$0")/lib.sh"
 need_xover
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tap)"
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
-command -v ip >/dev/null && command -v ping >/dev/null || skip "needs ip and ping"
-
-n=$((RANDOM % 200 + 20))
-ns=xover-uplink-$$-$n
-ip netns add "$ns" 2>/dev/null || skip "cannot create a network namespace"
-at_exit "ip netns delete $ns"
+need_netns xover-uplink
 inns() { ip netns exec "$ns" "$@"; }
-inns ip link set lo up
 tap=xup$n
 host=10.98.$n.1 vm_ip=10.98.$n.2
 inns ip tuntap add "$tap" mode tap || fail "ip tuntap add $tap"

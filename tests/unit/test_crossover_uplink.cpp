@@ -2,7 +2,6 @@
 // switch itself with a socket pair standing in for the tap (one frame per
 // read/write, like IFF_TAP|IFF_NO_PI), so no CAP_NET_ADMIN is needed.
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -13,6 +12,7 @@
 #include "xover/crossover/switch_route.hpp"
 #include "xover/crossover/switch_uplink.hpp"
 #include "xover/error.hpp"
+#include "test_crossover_util.hpp"
 
 using namespace xover;
 using namespace xover::crossover;
@@ -61,13 +61,8 @@ struct SwitchWithUplink {
         std::filesystem::remove_all(dir);
     }
     int connect(std::uint8_t last) {
-        int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strcpy(addr.sun_path, path.c_str());
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        auto hello = SwitchHello{"vm" + std::to_string(last), 0, mac(last)}.encode();
-        REQUIRE(::send(fd, hello.data(), hello.size(), 0) == ssize_t(hello.size()));
+        int fd = test::connect_switch_port(path, "vm" + std::to_string(last), mac(last));
+        REQUIRE(fd >= 0);
         return fd;
     }
     void round() {
