@@ -49,6 +49,7 @@ int run_broker_command(const BrokerCommandOptions& options) {
     crossover::BrokerOptions bo;
     bo.socket_path = socket_path(options);
     bo.exit_when_idle = options.exit_when_idle;
+    bo.uplink = options.uplink;
     std::unique_ptr<crossover::Broker> broker;
     try {
         broker = std::make_unique<crossover::Broker>(bo);
@@ -84,6 +85,9 @@ void add_broker_commands(CLI::App& app) {
     CLI::App* broker = app.add_subcommand("broker", "run the crossover broker (control plane and slow-path switch)");
     add_common_options(*broker, *options);
     broker->add_flag("--exit-when-idle", options->exit_when_idle, "exit when the last VM leaves");
+    broker->add_option("--uplink", options->uplink,
+                       "the slow-path switch's uplink: tap:NAME, an existing tap (ip tuntap add NAME mode tap); "
+                       "frames for no VM's MAC, and broadcast, go out there");
     broker->add_flag("--status", options->status, "print the running broker's VMs, NICs and links, then exit");
     broker->add_option("--log-level", options->log_level, "trace|debug|info|warn|error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -20,6 +20,7 @@
 
 #include "commands.hpp"
 #include "xover/crossover/broker.hpp"
+#include "xover/crossover/switch_uplink.hpp"
 #include "xover/error.hpp"
 #include "xover/vmm/config_parser.hpp"
 
@@ -129,10 +130,34 @@ Child spawn_vm(const std::filesystem::path& file, const vmm::VmConfig& vm, bool 
     return child;
 }
 
+// The file's broker with its switch uplink. The tap is tried here first, so
+// that a missing tap or a missing permission is one line before anything
+// starts (the broker itself runs detached). A broker already listening
+// there must have the same uplink: it would not get one now.
+void start_uplink_broker(const std::filesystem::path& file, const std::filesystem::path& path,
+                         const std::string& uplink) {
+    if (crossover::connect_broker(path)) {
+        std::string running = crossover::running_uplink(path);
+        if (running != uplink)
+            throw Error("{}: uplink \"{}\": the broker already running on {} has {} (stop it, or set another broker = "
+                        "\"PATH\")",
+                        file.string(), uplink, path.string(), running.empty() ? "no uplink" : "uplink " + running);
+        return;
+    }
+    try {
+        crossover::SwitchUplink::open(uplink);
+    } catch (const Error& e) {
+        throw Error("{}: uplink: {}", file.string(), e.what());
+    }
+    crossover::ensure_broker(path, "/proc/self/exe", std::chrono::seconds(5), {"--uplink", uplink});
+}
+
 int run_up(const std::filesystem::path& file, bool stats) {
-    std::vector<vmm::VmConfig> vms = vmm::load_up_file(file);
+    vmm::UpConfig up = vmm::read_up_file(file);
+    std::vector<vmm::VmConfig>& vms = up.vms;
     if (vms.empty()) throw Error("{}: no [[vm]] tables", file.string());
 
+    if (up.uplink) start_uplink_broker(file, up.broker.value_or(crossover::default_broker_path()), *up.uplink);
     // One broker for every VM that uses the crossover, started before them
     // so that they all find it (each `xover run` would start one otherwise).
     std::map<std::filesystem::path, bool> brokers;
@@ -212,7 +237,9 @@ CommandAction add_up_command(CLI::App& app) {
     up->footer(R"(Example:
   xover up configs/crossover-pair.toml
 Each [[vm]] table takes the keys of `xover run --config`; console lines are
-prefixed with the VM name. Exit status: 0 when every VM exited 0.)");
+prefixed with the VM name. Exit status: 0 when every VM exited 0.
+Top-level keys: broker = "PATH" (the broker every VM uses by default) and
+uplink = "tap:NAME" (that broker's switch uplink; an existing tap).)");
     return [file, stats, up]() -> int {
         if (!up->parsed()) return -1;
         return run_up(*file, *stats);

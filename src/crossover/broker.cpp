@@ -62,15 +62,18 @@ kvm::UniqueFd connect_broker(const std::filesystem::path& path) {
 }
 
 kvm::UniqueFd ensure_broker(const std::filesystem::path& path, const std::filesystem::path& exe,
-                            std::chrono::milliseconds timeout) {
+                            std::chrono::milliseconds timeout, const std::vector<std::string>& broker_args) {
     if (auto fd = connect_broker(path)) return fd;
     make_socket_dir(path);
 
     // Everything the child needs is prepared before fork: after fork in a
     // multithreaded process only async-signal-safe calls are allowed.
     std::string exe_s = exe.string(), path_s = path.string();
+    std::vector<std::string> args = broker_args;
     std::vector<char*> argv = {exe_s.data(), const_cast<char*>("broker"), const_cast<char*>("--broker"),
-                               path_s.data(), const_cast<char*>("--exit-when-idle"), nullptr};
+                               path_s.data(), const_cast<char*>("--exit-when-idle")};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_t child = ::fork();
     if (child < 0) throw system_error("fork (starting the broker)");
     if (child == 0) {
@@ -112,6 +115,17 @@ std::string request_status(const std::filesystem::path& path, bool json) {
     if (r.status != Received::Status::Message || !std::holds_alternative<StatusReply>(*r.message))
         throw Error("broker {} sent no status reply", path.string());
     return std::get<StatusReply>(*r.message).text;
+}
+
+std::string running_uplink(const std::filesystem::path& path) {
+    // The JSON status names it as "uplink":{"port":"tap:NAME",...} (switch_uplink.cpp).
+    const std::string json = request_status(path, true);
+    const std::string key = "\"uplink\":{\"port\":\"";
+    auto at = json.find(key);
+    if (at == std::string::npos) return "";
+    at += key.size();
+    auto end = json.find('"', at);
+    return end == std::string::npos ? "" : json.substr(at, end - at);
 }
 
 struct Broker::Impl {
@@ -203,11 +217,19 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
         if (errno == EWOULDBLOCK) throw BrokerAlreadyRunning("a broker is already running on {}", path.string());
         throw system_error("locking " + lock_path);
     }
+    // Before listening: a VM must never reach a broker whose uplink failed.
+    std::unique_ptr<SwitchUplink> uplink;
+    if (!impl_->options.uplink.empty()) uplink = SwitchUplink::open(impl_->options.uplink);
     ::unlink(path.c_str());
 
     // The switch first: a VM that sees the broker socket may connect its
     // `backend=broker` NIC to the switch at once.
-    impl_->slow_path = std::make_unique<SlowPathSwitch>(switch_socket_path(path));
+    impl_->slow_path = std::make_unique<SlowPathSwitch>(switch_socket_path(path), std::move(uplink));
+    impl_->state.add_to_status([sw = impl_->slow_path.get()](bool json) -> std::string {
+        const SwitchUplink* up = sw->uplink();
+        if (!up) return "";
+        return json ? "\"uplink\":" + up->status_json() : up->status_text();
+    });
     impl_->listener = kvm::UniqueFd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!impl_->listener) throw system_error("socket(AF_UNIX, SOCK_SEQPACKET)");
     if (::bind(impl_->listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)

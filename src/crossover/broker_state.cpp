@@ -6,6 +6,8 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "xover/crossover/json_text.hpp"
+
 namespace xover::crossover {
 
 namespace {
@@ -41,23 +43,6 @@ std::string check_nic_fds(const NicRegistration& nic) {
     if (!nic.irq) return fmt::format("NIC {}: no irq eventfd", nic.index);
     if (!nic.doorbell) return fmt::format("NIC {}: no doorbell eventfd", nic.index);
     return "";
-}
-
-std::string json_escape(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20)
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-                else
-                    out += c;
-        }
-    }
-    return out;
 }
 
 std::string crossover_config(const PlannedNic& n) {
@@ -264,6 +249,7 @@ std::string BrokerState::status_text() const {
                            to_string(l.mode), l.automatic ? "auto" : "static", ab.frames, ab.bytes, ab.dropped,
                            ba.frames, ba.bytes, ba.dropped);
     }
+    if (status_section_) out += status_section_(false);
     return out;
 }
 
@@ -304,7 +290,9 @@ std::string BrokerState::status_json() const {
             id, json_escape(l.a.vm), l.a.nic, json_escape(l.b.vm), l.b.nic, to_string(l.mode),
             l.automatic ? "auto" : "static", dir(ab), dir(ba));
     }
-    out += "]}\n";
+    out += "]";
+    if (std::string more = status_section_ ? status_section_(true) : ""; !more.empty()) out += "," + more;
+    out += "}\n";
     return out;
 }
 

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "xover/crossover/broker_backend.hpp"
+#include "xover/crossover/switch_route.hpp"
 #include "xover/error.hpp"
 
 namespace xover::crossover {
@@ -25,6 +26,8 @@ constexpr unsigned kReadBurst = 64;
 constexpr std::size_t kHardLimit = 16384;
 // The detector hears about a (source, destination) pair at most this often.
 constexpr std::chrono::milliseconds kSeenInterval{500};
+// Port ids start at 1: "every port" when the frame came from the uplink.
+constexpr std::uint64_t kNoPort = 0;
 }  // namespace
 
 struct SlowPathSwitch::Port {
@@ -36,7 +39,8 @@ struct SlowPathSwitch::Port {
     bool broken = false;
 };
 
-SlowPathSwitch::SlowPathSwitch(const std::filesystem::path& path) : path_(path), buffer_(65536) {
+SlowPathSwitch::SlowPathSwitch(const std::filesystem::path& path, std::unique_ptr<SwitchUplink> uplink)
+    : path_(path), uplink_(std::move(uplink)), buffer_(65536) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     const std::string s = path.string();
@@ -73,6 +77,10 @@ void SlowPathSwitch::add_pollfds(std::vector<pollfd>& fds) {
         fds.push_back({port->fd.get(), events, 0});
         polled_.push_back(id);
     }
+    // The uplink is read under the same rule: while a port is backed up,
+    // frames wait in the tap's own queue (which drops when full, as a wire would).
+    uplink_polled_ = uplink_ && uplink_->receiving();
+    if (uplink_polled_) fds.push_back({uplink_->fd(), short(stop_reading ? 0 : POLLIN), 0});
 }
 
 void SlowPathSwitch::handle(std::span<const pollfd> fds, std::vector<Seen>& seen) {
@@ -89,6 +97,13 @@ void SlowPathSwitch::handle(std::span<const pollfd> fds, std::vector<Seen>& seen
         it = ports_.find(id);
         if (it == ports_.end()) continue;
         if ((ev & (POLLHUP | POLLERR)) && !(ev & POLLIN)) it->second->broken = true;
+    }
+    if (uplink_polled_ && polled_.size() + 1 < fds.size()) {
+        short ev = fds[polled_.size() + 1].revents;
+        if (ev & POLLIN)
+            read_uplink();
+        else if (ev & (POLLERR | POLLHUP | POLLNVAL))
+            uplink_->receive_failed("the tap reported an error");
     }
     for (auto it = ports_.begin(); it != ports_.end();) {
         auto next = std::next(it);
@@ -149,15 +164,31 @@ bool SlowPathSwitch::read_port(PortId id, std::vector<Seen>& seen) {
     return true;
 }
 
+SlowPathSwitch::Port* SlowPathSwitch::owner_of(const net::MacAddress& mac, PortId except) {
+    for (auto& [id, port] : ports_)
+        if (id != except && port->greeted && port->hello.mac == mac) return port.get();
+    return nullptr;
+}
+
+bool SlowPathSwitch::flood(PortId except, std::span<const std::uint8_t> frame) {
+    bool all = true;
+    for (auto& [id, port] : ports_)
+        if (id != except && port->greeted) all = to_port(*port, frame) && all;
+    return all;
+}
+
 void SlowPathSwitch::forward(PortId from, std::span<const std::uint8_t> frame, std::vector<Seen>& seen) {
     ++totals_.frames;
     net::MacAddress dst;
     std::memcpy(dst.bytes.data(), frame.data(), 6);
     Port& src = *ports_.at(from);
-    if (!dst.is_multicast()) {
-        for (auto& [id, port] : ports_) {
-            if (id == from || !port->greeted || !(port->hello.mac == dst)) continue;
-            to_port(*port, frame);
+    Port* owner = dst.is_multicast() ? nullptr : owner_of(dst, from);
+    FrameFacts facts;
+    facts.multicast_dst = dst.is_multicast();
+    facts.dst_is_port = owner != nullptr;
+    switch (route_frame(facts, uplink_ != nullptr)) {
+        case Route::ToOwner: {
+            to_port(*owner, frame);
             auto now = std::chrono::steady_clock::now();
             auto& last = src.reported[dst];
             if (now - last >= kSeenInterval) {
@@ -166,30 +197,78 @@ void SlowPathSwitch::forward(PortId from, std::span<const std::uint8_t> frame, s
             }
             return;
         }
+        case Route::ToUplink: uplink_->send(frame); return;
+        case Route::FloodPortsAndUplink: uplink_->send(frame); [[fallthrough]];
+        case Route::FloodPorts:
+            ++totals_.flooded;  // broadcast, multicast (and unknown unicast without an uplink)
+            flood(from, frame);
+            return;
+        case Route::DropUnknown:
+        case Route::DropLooped: return;  // only for frames from the uplink
     }
-    ++totals_.flooded;  // broadcast, multicast, unknown unicast
-    for (auto& [id, port] : ports_)
-        if (id != from && port->greeted) to_port(*port, frame);
 }
 
-void SlowPathSwitch::to_port(Port& port, std::span<const std::uint8_t> frame) {
-    if (port.broken) return;
+void SlowPathSwitch::read_uplink() {
+    for (unsigned i = 0; i < kReadBurst; ++i) {
+        auto n = uplink_->receive(buffer_);
+        if (!n) return;
+        std::span<const std::uint8_t> frame(buffer_.data(), *n);
+        if (frame.size() < 14) {
+            uplink_->count_drop(SwitchUplink::Drop::Runt);
+            continue;
+        }
+        forward_from_uplink(frame);
+    }
+}
+
+void SlowPathSwitch::forward_from_uplink(std::span<const std::uint8_t> frame) {
+    ++totals_.frames;
+    net::MacAddress dst, src;
+    std::memcpy(dst.bytes.data(), frame.data(), 6);
+    std::memcpy(src.bytes.data(), frame.data() + 6, 6);
+    Port* owner = dst.is_multicast() ? nullptr : owner_of(dst, kNoPort);
+    FrameFacts facts;
+    facts.from_uplink = true;
+    facts.multicast_dst = dst.is_multicast();
+    facts.dst_is_port = owner != nullptr;
+    facts.src_is_port = owner_of(src, kNoPort) != nullptr;
+    bool delivered = true;
+    switch (route_frame(facts, true)) {
+        case Route::ToOwner: delivered = to_port(*owner, frame); break;
+        case Route::FloodPorts:
+            ++totals_.flooded;
+            delivered = flood(kNoPort, frame);
+            break;
+        case Route::DropUnknown: uplink_->count_drop(SwitchUplink::Drop::UnknownDst); return;
+        case Route::DropLooped: uplink_->count_drop(SwitchUplink::Drop::Looped); return;
+        case Route::ToUplink:
+        case Route::FloodPortsAndUplink: return;  // never back out where it came from
+    }
+    if (delivered)
+        uplink_->count_delivered(frame.size());
+    else
+        uplink_->count_drop(SwitchUplink::Drop::PortFull);
+}
+
+bool SlowPathSwitch::to_port(Port& port, std::span<const std::uint8_t> frame) {
+    if (port.broken) return true;  // leaving: its frames go with it, not counted as drops
     if (port.out.empty()) {
         ssize_t n;
         do {
             n = ::send(port.fd.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         } while (n < 0 && errno == EINTR);
-        if (n >= 0) return;
+        if (n >= 0) return true;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             port.broken = true;
-            return;
+            return true;
         }
     }
     if (port.out.size() >= kHardLimit) {
         ++totals_.dropped;
-        return;
+        return false;
     }
     port.out.emplace_back(frame.begin(), frame.end());
+    return true;
 }
 
 bool SlowPathSwitch::flush(Port& port) {

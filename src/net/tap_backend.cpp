@@ -9,11 +9,6 @@
 // fails drops the frame and counts it: Dropped, never Busy.
 #include "tap_backend.hpp"
 
-#include <fcntl.h>
-#include <linux/if.h>
-#include <linux/if_tun.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,6 +22,7 @@
 #include "loop_backend.hpp"
 #include "xover/error.hpp"
 #include "xover/kvm/unique_fd.hpp"
+#include "xover/net/tap_device.hpp"
 
 namespace xover::net {
 namespace {
@@ -34,38 +30,11 @@ namespace {
 constexpr std::size_t kMaxFrame = 65535;
 constexpr int kReadBudget = 64;  // frames per wakeup before yielding to other fds
 
-kvm::UniqueFd open_tap(const std::string& ifname) {
-    kvm::UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) throw system_error(fmt::format("tap:{}: open /dev/net/tun", ifname));
-    ifreq req{};
-    req.ifr_flags = IFF_TAP | IFF_NO_PI;
-    std::strncpy(req.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-    if (::ioctl(fd.get(), TUNSETIFF, &req) < 0)
-        throw system_error(fmt::format("tap:{}: TUNSETIFF (needs CAP_NET_ADMIN, or a persistent tap owned by you)",
-                                       ifname));
-    return fd;
-}
-
-// Brings the interface up. Not fatal: a persistent tap prepared by an
-// administrator may be attachable without the right to change its flags.
-void bring_up(const std::string& ifname) {
-    kvm::UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    ifreq req{};
-    std::strncpy(req.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-    if (!sock || ::ioctl(sock.get(), SIOCGIFFLAGS, &req) < 0) {
-        spdlog::warn("tap:{}: cannot read interface flags: {}", ifname, std::strerror(errno));
-        return;
-    }
-    if (req.ifr_flags & IFF_UP) return;
-    req.ifr_flags |= IFF_UP;
-    if (::ioctl(sock.get(), SIOCSIFFLAGS, &req) < 0)
-        spdlog::warn("tap:{}: cannot bring the interface up ({}); bring it up yourself", ifname, std::strerror(errno));
-}
-
 class TapBackend final : public LoopBackend {
 public:
-    explicit TapBackend(const TapSpec& spec) : ifname_(spec.ifname), fd_(open_tap(spec.ifname)), rx_buffer_(kMaxFrame) {
-        bring_up(ifname_);
+    explicit TapBackend(const TapSpec& spec)
+        : ifname_(spec.ifname), fd_(open_tap(spec.ifname, TapMissing::Create)), rx_buffer_(kMaxFrame) {
+        bring_tap_up(ifname_);
     }
 
     void start(vmm::EventLoop& loop, FrameReceiver& receiver, std::function<void()>) override {

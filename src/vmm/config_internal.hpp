@@ -66,6 +66,8 @@ std::string check_cpu_template(const std::string& value, const std::string& orig
 std::string check_model(const std::string& value, const std::string& origin);
 std::string check_mode(const std::string& value, const std::string& origin);
 std::string check_backend(const std::string& value, const std::string& origin);
+// An `xover up` file's uplink: "tap:IFNAME" (syntax only; the broker opens it).
+std::string check_uplink(const std::string& value, const std::string& origin);
 // Peer names: each a VM name, or exactly {"auto"}; duplicates dropped.
 std::vector<std::string> check_crossover(const std::vector<std::string>& names, const std::string& origin);
 // Splits "a+b" / "a,b" into names.

@@ -93,6 +93,15 @@ std::string check_backend(const std::string& value, const std::string& origin) {
     return value;
 }
 
+std::string check_uplink(const std::string& value, const std::string& origin) {
+    const std::string problem = value.rfind("tap:", 0) == 0 ? backend_problem(value) : "it is not a tap";
+    if (!problem.empty())
+        throw Error("{}: {} is not a valid uplink: {} (use \"tap:IFNAME\" with an existing tap: "
+                    "ip tuntap add IFNAME mode tap)",
+                    origin, quote_value(value), problem);
+    return value;
+}
+
 }  // namespace config_detail
 
 NicConfig parse_nic_spec(std::string_view spec, const std::string& where) {

@@ -78,12 +78,16 @@ void validate_vm_config(VmConfig& config, const std::string& where) {
     config = finalize(layer_from_config(config, where), where);
 }
 
-std::vector<VmConfig> load_up_file(const std::filesystem::path& path) {
+std::vector<VmConfig> load_up_file(const std::filesystem::path& path) { return read_up_file(path).vms; }
+
+UpConfig read_up_file(const std::filesystem::path& path) {
     const std::string file = path.string();
     const auto table = parse_toml_file(path, file);
     const auto base_dir = path.parent_path();
 
     std::optional<std::filesystem::path> broker;
+    std::optional<std::string> uplink;
+    std::string uplink_origin;
     const toml::array* vms = nullptr;
     for (const auto& [k, node] : table) {
         const std::string key(k.str());
@@ -92,11 +96,16 @@ std::vector<VmConfig> load_up_file(const std::filesystem::path& path) {
             auto s = node.as_string();
             if (!s || s->get().empty()) throw Error("{}: expected the broker socket path (a string)", origin);
             broker = anchor(s->get(), base_dir);
+        } else if (key == "uplink") {
+            auto s = node.as_string();
+            if (!s) throw Error("{}: expected \"tap:IFNAME\" (a string)", origin);
+            uplink = check_uplink(s->get(), origin);
+            uplink_origin = origin;
         } else if (key == "vm") {
             vms = node.as_array();
             if (!vms || !vms->is_array_of_tables()) throw Error("{}: expected [[vm]] tables", origin);
         } else {
-            throw Error("{}: unknown key (known at top level: broker, vm; VM settings go in [[vm]] tables)", origin);
+            throw Error("{}: unknown key (known at top level: broker, uplink, vm; VM settings go in [[vm]] tables)", origin);
         }
     }
     if (!vms || vms->empty()) throw Error("{}: no [[vm]] tables; an up file describes its VMs as [[vm]] tables", file);
@@ -152,7 +161,19 @@ std::vector<VmConfig> load_up_file(const std::filesystem::path& path) {
             }
         }
     }
-    return configs;
+
+    // The uplink is a port of the file's broker's switch: useless unless
+    // some NIC is on that switch.
+    if (uplink) {
+        bool used = false;
+        for (const auto& cfg : configs)
+            for (const auto& nic : cfg.nics) used = used || (nic.backend == "broker" && cfg.broker == broker);
+        if (!used)
+            throw Error("{}: no NIC has backend = \"broker\" on this file's broker (the uplink is a port of the "
+                        "broker's switch)",
+                        uplink_origin);
+    }
+    return UpConfig{std::move(configs), broker, uplink};
 }
 
 }  // namespace xover::vmm

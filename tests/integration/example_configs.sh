@@ -43,7 +43,4 @@ for pair in "$src"/configs/crossover-window*.toml; do
 	[ "$(copied "$name")" = 0 ] || fail "$name: $(copied "$name") bytes copied in window mode"
 	echo "ok: $name: 100000 frames, 0 bytes copied"
 done
-
-up auto-trio
-[ "$(grep -ac '^\[vm-.*RESULT role=ping frames=200 ' "$tmp/auto-trio.out")" = 2 ] || fail "auto-trio: $(grep -a RESULT "$tmp/auto-trio.out")"
-echo "ok: auto-trio: both pingers made 200 round trips"
+# auto-trio.toml needs its tap uplink: crossover_uplink.sh runs it in a netns.

@@ -52,6 +52,19 @@ need_xover() {
 	[ -x "$X" ] && [ -f "$NETTEST" ] || skip "xover or nettest.elf not built in $B"
 	need_kvm
 }
+# need_netns PREFIX: skips without root, /dev/net/tun, ip and ping, or
+# network namespaces; else sets $n (20-219, for names and addresses) and
+# $ns, a private namespace PREFIX-PID-N with its loopback up, deleted at exit.
+need_netns() {
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tap)"
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+	command -v ip >/dev/null && command -v ping >/dev/null || skip "needs ip and ping"
+	n=$((RANDOM % 200 + 20))
+	ns=$1-$$-$n
+	ip netns add "$ns" 2>/dev/null || skip "cannot create a network namespace"
+	at_exit "ip netns delete $ns"
+	ip netns exec "$ns" ip link set lo up
+}
 need_qemu() { command -v "$QEMU" >/dev/null || skip "$QEMU not installed"; need_kvm; }
 
 # free_port [N]: the first of N consecutive ports (TCP and UDP) nobody

@@ -7,15 +7,7 @@
 # virtio-net. Skips without root, network namespaces or /dev/net/tun.
 . "$(dirname "$0")/lib.sh"
 need_xover
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tap)"
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
-command -v ip >/dev/null && command -v ping >/dev/null || skip "needs ip and ping"
-
-n=$((RANDOM % 200 + 20))
-ns=xover-test-$$-$n
-ip netns add "$ns" 2>/dev/null || skip "cannot create a network namespace"
-at_exit "ip netns delete $ns"
-ip netns exec "$ns" ip link set lo up
+need_netns xover-test
 pings=${PINGS:-20}
 
 # run MODEL

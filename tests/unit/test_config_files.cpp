@@ -402,4 +402,25 @@ mac = "52:54:00:00:00:01"
         CHECK_THAT(up_error("broker = \"b.sock\"\n"), Catch::Contains("no [[vm]] tables"));
         CHECK_THAT(up_error("vm = 3\n"), Catch::Contains("expected [[vm]] tables"));
     }
+    SECTION("uplink: the broker's switch port to a tap") {
+        const std::string vm = "[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.nic]]\nbackend = \"broker\"\n";
+        const auto cfg = read_up_file(up("broker = \"b.sock\"\nuplink = \"tap:xtrio0\"\n" + vm));
+        CHECK(cfg.uplink == "tap:xtrio0");
+        CHECK(cfg.broker == d.dir / "b.sock");
+        CHECK(cfg.vms.size() == 1);
+        CHECK_FALSE(read_up_file(up(vm)).uplink);
+        CHECK(up_error("uplink = \"eth0\"\n" + vm) ==
+              f + ":1: key \"uplink\": \"eth0\" is not a valid uplink: it is not a tap (use \"tap:IFNAME\" with an "
+                  "existing tap: ip tuntap add IFNAME mode tap)");
+        CHECK_THAT(up_error("uplink = \"tap:a/b\"\n" + vm),
+                   Catch::StartsWith(f + ":1: key \"uplink\": \"tap:a/b\" is not a valid uplink: the tap interface"));
+        CHECK(up_error("uplink = 3\n" + vm) == f + ":1: key \"uplink\": expected \"tap:IFNAME\" (a string)");
+        // A port of the file's broker: some NIC must be on that switch.
+        CHECK(up_error("uplink = \"tap:x0\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n") ==
+              f + ":1: key \"uplink\": no NIC has backend = \"broker\" on this file's broker (the uplink is a port "
+                  "of the broker's switch)");
+        CHECK_THAT(up_error("uplink = \"tap:x0\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n"
+                            "broker = \"/elsewhere.sock\"\n[[vm.nic]]\nbackend = \"broker\"\n"),
+                   Catch::Contains("no NIC has backend = \"broker\" on this file's broker"));
+    }
 }

@@ -211,8 +211,11 @@ TEST_CASE("crossover: hammer peer interrupt route against mask/unmask", "[crosso
         }
     };
 
+    std::atomic<std::uint64_t> flips{0};
     std::thread producer([&] {
         for (std::uint32_t i = 1; i <= kFrames; ++i) {
+            // Interleave for sure: every 1000 frames, wait for one more flip.
+            while (i % 1000 == 0 && flips.load() <= i / 1000) std::this_thread::yield();
             published.store(i, std::memory_order_release);
             irq.raise(
                 [&] {
@@ -223,13 +226,14 @@ TEST_CASE("crossover: hammer peer interrupt route against mask/unmask", "[crosso
         }
         done.store(true);
     });
-    std::uint64_t flips = 0;
+    // A patience no scheduling hiccup outlasts: this test is about ordering.
+    constexpr auto kPatience = std::chrono::seconds(1);
     while (!done.load()) {
-        irq.set_route(Route::Off);  // returns once no producer can still signal
+        irq.set_route(Route::Off, kPatience);  // returns once no producer can still signal
         masked.store(true);
         std::this_thread::yield();
         masked.store(false);
-        if (irq.set_route(Route::Direct)) cover();
+        if (irq.set_route(Route::Direct, kPatience)) cover();
         ++flips;
     }
     producer.join();
@@ -250,11 +254,17 @@ TEST_CASE("crossover: hammer virtio-net MSI-X mask/unmask while a peer transmits
     Pair p;
     constexpr int kFrames = 2000;
     std::atomic<bool> done{false};
+    std::atomic<unsigned> cycles{0};
     std::thread producer([&] {
-        for (int i = 0; i < kFrames; ++i) p.send_frame();
+        for (int i = 0; i < kFrames; ++i) {
+            // Interleave for sure, however the threads are scheduled: every
+            // 100 frames, wait for one more mask/unmask cycle.
+            while (i % 100 == 0 && cycles.load() <= unsigned(i / 100)) std::this_thread::yield();
+            p.send_frame();
+        }
         done.store(true);
     });
-    unsigned masked_irqs = 0, cycles = 0;
+    unsigned masked_irqs = 0;
     std::uint64_t delivered = 0;
     while (!done.load()) {
         p.b.r.drv.mask_vector(1, true);

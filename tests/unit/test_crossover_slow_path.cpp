@@ -10,6 +10,7 @@
 
 #include "xover/crossover/broker_backend.hpp"
 #include "xover/crossover/slow_path_arrivals.hpp"
+#include "test_crossover_util.hpp"
 #include "xover/net/backend_spec.hpp"
 
 using namespace xover;
@@ -68,13 +69,8 @@ TEST_CASE("the broker's switch forwards unicast by MAC and floods broadcast", "[
     auto path = dir / "s.sock";
     SlowPathSwitch sw(path);
     auto connect = [&](std::uint8_t last) {
-        int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strcpy(addr.sun_path, path.c_str());
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        auto hello = SwitchHello{"vm" + std::to_string(last), 0, mac(last)}.encode();
-        REQUIRE(::send(fd, hello.data(), hello.size(), 0) == ssize_t(hello.size()));
+        int fd = test::connect_switch_port(path, "vm" + std::to_string(last), mac(last));
+        REQUIRE(fd >= 0);
         return fd;
     };
     int a = connect(1), b = connect(2), c = connect(3);

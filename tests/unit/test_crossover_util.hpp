@@ -4,11 +4,18 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
 
 #include <string>
 #include <vector>
 
+#include "xover/crossover/broker_backend.hpp"
 #include "xover/crossover/protocol.hpp"
 #include "xover/crossover/shared_memory.hpp"
 
@@ -51,6 +58,22 @@ struct FakeNic {
 inline bool same_file(int a, int b) {
     struct stat sa {}, sb {};
     return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+// A VM's NIC joining the broker's switch listening at `path`: connected
+// and greeted as VM `vm`, NIC 0. -1 when either step failed.
+inline int connect_switch_port(const std::filesystem::path& path, const std::string& vm, const net::MacAddress& m) {
+    int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    auto hello = SwitchHello{vm, 0, m}.encode();
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::send(fd, hello.data(), hello.size(), 0) != ssize_t(hello.size())) {
+        if (fd >= 0) ::close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 }  // namespace xover::crossover::test

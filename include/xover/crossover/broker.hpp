@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "xover/error.hpp"
 #include "xover/kvm/unique_fd.hpp"
@@ -22,9 +23,15 @@ kvm::UniqueFd connect_broker(const std::filesystem::path& path);
 // this program by default) detached from the caller, and waits up to
 // `timeout` for it to listen. Two VMs racing here start at most one broker
 // (the broker holds a lock file next to the socket). Throws xover::Error.
+// `broker_args` are added to the broker's command line (`--uplink tap:NAME`).
 kvm::UniqueFd ensure_broker(const std::filesystem::path& path,
                             const std::filesystem::path& exe = "/proc/self/exe",
-                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                            std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                            const std::vector<std::string>& broker_args = {});
+
+// The uplink ("tap:NAME") of the broker listening on `path`, "" when it
+// has none. Throws xover::Error when no broker answers there.
+std::string running_uplink(const std::filesystem::path& path);
 
 // Asks the broker at `path` for its status (text table or JSON).
 std::string request_status(const std::filesystem::path& path, bool json);
@@ -41,13 +48,16 @@ struct BrokerOptions {
     // failed must not linger).
     bool exit_when_idle = false;
     std::chrono::milliseconds first_vm_timeout = std::chrono::seconds(30);
+    // "tap:NAME": the slow-path switch's uplink (switch_uplink.hpp); "" for none.
+    std::string uplink{};
 };
 
 class Broker {
 public:
     // Creates the socket directory (0700), takes the lock file, replaces a
-    // stale socket and listens. Throws BrokerAlreadyRunning when another
-    // broker holds the lock, xover::Error for other failures.
+    // stale socket, attaches the uplink and listens. Throws
+    // BrokerAlreadyRunning when another broker holds the lock, xover::Error
+    // for other failures (an uplink tap that cannot be opened among them).
     explicit Broker(BrokerOptions options);
     ~Broker();
     Broker(const Broker&) = delete;

@@ -9,6 +9,8 @@
 // learning-free switch whose table is the NICs' configured MACs. Unicast
 // between two registered crossover NICs is also the cross-talk detector's
 // input: an auto NIC gets a link, and its later frames skip the broker.
+// An optional uplink (a tap; switch_uplink.hpp, rules in switch_route.hpp)
+// connects the switch to the host.
 //
 // Lossless: the VM's send() answers Busy when its socket is full; the
 // broker stops reading every port while some port's output queue is long,
@@ -27,6 +29,7 @@
 
 #include <poll.h>
 
+#include "xover/crossover/switch_uplink.hpp"
 #include "xover/kvm/unique_fd.hpp"
 #include "xover/net/backend.hpp"
 #include "xover/net/mac_address.hpp"
@@ -59,8 +62,9 @@ public:
         net::MacAddress src, dst;
     };
 
-    // Binds and listens on `path` (replacing a stale socket). Throws xover::Error.
-    explicit SlowPathSwitch(const std::filesystem::path& path);
+    // Binds and listens on `path` (replacing a stale socket). Throws
+    // xover::Error. `uplink` (may be null) becomes the switch's uplink port.
+    explicit SlowPathSwitch(const std::filesystem::path& path, std::unique_ptr<SwitchUplink> uplink = nullptr);
     ~SlowPathSwitch();
     SlowPathSwitch(const SlowPathSwitch&) = delete;
     SlowPathSwitch& operator=(const SlowPathSwitch&) = delete;
@@ -75,6 +79,7 @@ public:
         std::uint64_t frames = 0, flooded = 0, dropped = 0, stalls = 0;
     };
     const Totals& totals() const { return totals_; }
+    const SwitchUplink* uplink() const { return uplink_.get(); }
 
 private:
     struct Port;
@@ -83,7 +88,14 @@ private:
     void accept_ports();
     bool read_port(PortId id, std::vector<Seen>& seen);
     void forward(PortId from, std::span<const std::uint8_t> frame, std::vector<Seen>& seen);
-    void to_port(Port& port, std::span<const std::uint8_t> frame);
+    void read_uplink();
+    void forward_from_uplink(std::span<const std::uint8_t> frame);
+    // The greeted port (other than `except`) whose NIC has `mac`, or null.
+    Port* owner_of(const net::MacAddress& mac, PortId except);
+    // Every greeted port but `except`; true if none of them dropped it.
+    bool flood(PortId except, std::span<const std::uint8_t> frame);
+    // False when the frame was dropped (the port's queue is at its hard limit).
+    bool to_port(Port& port, std::span<const std::uint8_t> frame);
     bool flush(Port& port);
     void drop(PortId id);
     bool backed_up() const;
@@ -92,6 +104,8 @@ private:
     kvm::UniqueFd listener_;
     std::map<PortId, std::unique_ptr<Port>> ports_;
     std::vector<PortId> polled_;  // port ids in add_pollfds order
+    std::unique_ptr<SwitchUplink> uplink_;
+    bool uplink_polled_ = false;  // its pollfd follows the ports'
     PortId next_id_ = 1;
     Totals totals_;
     std::vector<std::uint8_t> buffer_;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ public:
     std::size_t vm_count() const { return vms_.size(); }
     std::string status_text() const;
     std::string status_json() const;
+    // What the status report adds about parts the registry does not own
+    // (the switch's uplink): text lines, or JSON members ("key":value,...);
+    // empty adds nothing.
+    void add_to_status(std::function<std::string(bool json)> section) { status_section_ = std::move(section); }
     const LinkPlanner& planner() const { return planner_; }
 
 private:
@@ -62,6 +67,7 @@ private:
     LinkPlanner planner_;
     std::map<std::string, Vm> vms_;
     std::map<ClientId, std::string> client_vm_;
+    std::function<std::string(bool json)> status_section_;
 };
 
 }  // namespace xover::crossover

@@ -93,7 +93,10 @@ struct PeerInterrupt {
     // --- owner side (under the owner's device lock) ---
     // Publishes a new route. Returns true when an interrupt is pending that
     // the owner must now deliver itself (the route is open again).
-    bool set_route(Route next, std::chrono::microseconds patience = std::chrono::milliseconds(5)) {
+    // `patience` outlasts a live producer preempted inside its few
+    // instructions on a loaded host; only a producer that died there makes
+    // it expire.
+    bool set_route(Route next, std::chrono::microseconds patience = std::chrono::milliseconds(20)) {
         constexpr auto sc = std::memory_order_seq_cst;
         Route old = Route(route.exchange(next, sc));
         if (old == Direct && next != Direct) wait_for_producers(patience);

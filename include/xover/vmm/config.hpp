@@ -35,4 +35,11 @@ struct VmConfig {
     std::vector<NicConfig> nics;
 };
 
+// An `xover up` file: its VMs and the settings of the broker it starts.
+struct UpConfig {
+    std::vector<VmConfig> vms;
+    std::optional<std::filesystem::path> broker;  // top-level broker = (also each VM's default)
+    std::optional<std::string> uplink;            // top-level uplink = "tap:IFNAME"
+};
+
 }  // namespace xover::vmm

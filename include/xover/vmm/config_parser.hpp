@@ -14,8 +14,12 @@
 //   crossover (array of VM names, or "auto": applies to the first NIC),
 //   [[nic]] tables: model ("e1000" | "virtio-net"), mac, backend,
 //               crossover (array of names or "auto"), mode ("copy" | "window").
-// `xover up` files hold [[vm]] tables with the same keys, plus an optional
-// top-level broker = "PATH" used by every VM that does not set its own.
+// `xover up` files hold [[vm]] tables with the same keys, plus optional
+// top-level keys for the broker `xover up` starts:
+//   broker = "PATH"      used by every VM that does not set its own;
+//   uplink = "tap:NAME"  that broker's switch uplink, an existing tap
+//                        (ip tuntap add NAME mode tap): some NIC must have
+//                        backend = "broker" on that broker.
 //
 // Every error is one line naming where the value came from, the key and the
 // value, e.g.
@@ -73,6 +77,8 @@ VmConfig parse_vm_table(const toml::table& table, const std::string& where,
 // `xover up FILE.toml`: every [[vm]]; names and MACs unique across the
 // file, crossover peers name a VM of the file (or are "auto").
 std::vector<VmConfig> load_up_file(const std::filesystem::path& path);
+// The same, with the file's broker settings.
+UpConfig read_up_file(const std::filesystem::path& path);
 
 // "e1000,mac=52:54:00:12:34:56,backend=udp:5000@127.0.0.1:5001,crossover=vm-b+vm-c,mode=window".
 // The first item may be a bare model name; all keys optional. Messages

@@ -1,8 +1,10 @@
 /*
  * role=responder ip=A.B.C.D [count=N]: answers ARP requests for ip and ICMP
  * echo requests to it, so that `ping` from the host (over a tap device)
- * reaches the VM. Exits 0 after N echo replies, or, without count=, at the
- * first idle timeout if it answered at least one.
+ * reaches the VM; also sends nettest's test frames back to their source as
+ * role=echo does, so a role=ping VM can talk to it at the same time. Exits
+ * 0 after N ICMP echo replies, or, without count=, at the first idle
+ * timeout if it answered anything.
  */
 #include "frame.h"
 #include "guest.h"
@@ -54,6 +56,23 @@ static bool answer_arp(struct nic *nic, const struct options *o, const uint8_t *
 	return true;
 }
 
+/* A test frame (role=ping's): the same frame back to its sender. */
+static bool echo_test_frame(struct nic *nic, const struct options *o, const uint8_t *f, uint16_t len)
+{
+	uint32_t seq;
+
+	if (test_frame_check(f, len, &seq) == FRAME_OTHER)
+		return false;
+	uint8_t *out = tx_slot_wait(nic, o->timeout_ms);
+	if (!out)
+		return false;
+	memcpy(out, f, len);
+	eth_reply(out, nic->mac);
+	nic_tx_commit(nic, len);
+	nic_tx_kick(nic);
+	return true;
+}
+
 /* ICMP echo request to us: the same packet back with addresses swapped. */
 static bool answer_icmp(struct nic *nic, const struct options *o, const uint8_t *f, uint16_t len)
 {
@@ -93,7 +112,7 @@ static bool answer_icmp(struct nic *nic, const struct options *o, const uint8_t 
 
 int role_responder(struct nic *nic, const struct options *o)
 {
-	uint64_t arps = 0, echoes = 0, deadline = deadline_ms(o->timeout_ms);
+	uint64_t arps = 0, echoes = 0, tests = 0, deadline = deadline_ms(o->timeout_ms);
 	bool timed_out = false;
 
 	if (!o->have_ip) {
@@ -118,13 +137,15 @@ int role_responder(struct nic *nic, const struct options *o)
 				arps++;
 			else if (type == ETHERTYPE_IPV4 && answer_icmp(nic, o, f, len))
 				echoes++;
+			else if (echo_test_frame(nic, o, f, len))
+				tests++;
 		}
 		deadline = deadline_ms(o->timeout_ms);
 		nic_rx_done(nic);
 	}
 	tx_drain(nic, o->timeout_ms);
-	printf("RESULT role=responder arp=%lu icmp=%lu\n", arps, echoes);
+	printf("RESULT role=responder arp=%lu icmp=%lu echoed=%lu\n", arps, echoes, tests);
 	if (timed_out && o->count)
 		return 1;
-	return echoes ? 0 : 1;
+	return echoes || tests ? 0 : 1;
 }
