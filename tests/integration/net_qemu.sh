@@ -9,7 +9,8 @@
 # disagreement with QEMU's. The dgram runs are paced (gap_ns=): QEMU drops
 # what it cannot take.
 # Environment: COUNT (5000 over udp, 4x that over stream), GAP_NS (100000),
-# SIZE (256), MAX_QEMU_LOSS_PCT (10: what a QEMU receiver may lose; xover
+# SIZE (256), MAX_QEMU_LOSS_PCT (25: what a QEMU receiver may lose — QEMU 7.2's
+# e1000 RX sometimes stalls for good on a loaded host, see below; xover
 # receivers must lose nothing).
 . "$(dirname "$0")/lib.sh"
 need_xover
@@ -17,7 +18,7 @@ need_qemu
 
 count=${COUNT:-5000}
 size=${SIZE:-256}
-max_qemu_loss_pct=${MAX_QEMU_LOSS_PCT:-10}
+max_qemu_loss_pct=${MAX_QEMU_LOSS_PCT:-25}
 gap_ns=${GAP_NS:-100000}
 tsc=$(host_tsc_khz)
 mac_x=52:54:00:5c:00:01
