@@ -23,7 +23,7 @@ const net::MacAddress kPeerVirtio{{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}};
 
 TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one interrupt per batch") {
     Sender a;
-    E1000Rig b;
+    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
     crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
     b.nic.attach_crossover(b_port);
     RxRing rx(b, 8);  // RDT = 7: 7 free descriptors
@@ -50,7 +50,7 @@ TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one int
 
 TEST_CASE("crossover: a full e1000 peer ring keeps the frame pending until the peer returns buffers") {
     Sender a;
-    E1000Rig b;
+    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
     crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
     b.nic.attach_crossover(b_port);
     RxRing rx(b, 8);
@@ -137,7 +137,7 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
 
 TEST_CASE("crossover: broadcast goes to the backend and every peer; unknown MACs to the backend") {
     Sender a;
-    E1000Rig b;
+    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
     crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
     b.nic.attach_crossover(b_port);
     RxRing rx(b, 8);
