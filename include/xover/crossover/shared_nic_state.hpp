@@ -209,15 +209,17 @@ struct SharedNicState {
     // Returns true if producers placed frames whose RXT0 the owner delivers.
     bool take_rx_irq_deferred() { return rx_irq_deferred.exchange(0, std::memory_order_seq_cst) != 0; }
 
-    // --- producer side, moderated owners ---
-    // Returns true when the caller must ring the owner's doorbell (it is
-    // the one that set the flag).
-    bool defer_rx_irq() { return rx_irq_deferred.exchange(1, std::memory_order_seq_cst) == 0; }
-    // A receive-filter word (both sides hold producer_lock).
-    std::uint32_t filter_word(unsigned index) const { return rx_filter[index].load(std::memory_order_relaxed); }
+    // A receive-filter word: the owner writes, producers read, both
+    // holding producer_lock (which orders them; see rx_filter above).
     void set_filter_word(unsigned index, std::uint32_t value) {
         rx_filter[index].store(value, std::memory_order_relaxed);
     }
+    std::uint32_t filter_word(unsigned index) const { return rx_filter[index].load(std::memory_order_relaxed); }
+
+    // --- producer side, owners that moderate RXT0 ---
+    // After publishing RDH. True: the caller set the flag and must ring the
+    // owner's doorbell (after releasing the lock).
+    bool defer_rx_irq() { return rx_irq_deferred.exchange(1, std::memory_order_seq_cst) == 0; }
 
     // RX ring description (owner writes, producers read consistently).
     struct RxRing {
