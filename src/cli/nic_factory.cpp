@@ -56,7 +56,8 @@ struct BackendOwner {
 
 // The crossover side of one NIC (only for NICs with a crossover
 // configuration): owns the port, watches its doorbell (a peer returned RX
-// buffers we were waiting for: resume transmit), registers with the broker
+// buffers we were waiting for: resume transmit; or placed frames whose RX
+// interrupt only we may deliver), registers with the broker
 // through the process's agent, and applies links to the model under its
 // lock. `Model` is E1000 or VirtioNet.
 template <class Model>
@@ -76,12 +77,10 @@ public:
         int doorbell = port_->doorbell().fd();
         loop_.watch(doorbell, vmm::EventLoop::Interest::Readable, [this] {
             port_->doorbell().drain();
-            // virtio-net: peers also ring it for RX interrupts only this
-            // process can raise (INTx, or a vector they hold no fd for).
-            if constexpr (requires { model_.doorbell_rang(); })
-                model_.doorbell_rang();
-            else
-                model_.resume_tx();
+            // Peers also ring it for RX interrupts only this process can
+            // raise: virtio-net INTx or a vector they hold no fd for;
+            // e1000 RXT0 under RDTR/RADV delay or ITR throttling.
+            model_.doorbell_rang();
         });
         bool is_auto = config.crossover.size() == 1 && config.crossover[0] == "auto";
         if (is_auto) {

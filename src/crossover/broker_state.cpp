@@ -197,6 +197,7 @@ std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& re
             s.bytes.store(0, std::memory_order_relaxed);
             s.dropped.store(0, std::memory_order_relaxed);
             s.copies.store(0, std::memory_order_relaxed);
+            s.filtered.store(0, std::memory_order_relaxed);
         }
         spdlog::info("broker: link {} up: {}#{} <-> {}#{} ({}, {})", l.id, l.a.vm, l.a.nic, l.b.vm, l.b.nic,
                      to_string(l.mode), l.automatic ? "auto" : "static");

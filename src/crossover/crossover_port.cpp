@@ -141,7 +141,13 @@ void CrossoverPort::close_open() {
     if (!open_) return;
     Peer& p = *open_;
     open_ = nullptr;
-    if (p.begin == PeerRxWriter::Begin::Ready && p.writer->finish()) p.irq_pending = true;
+    if (p.begin == PeerRxWriter::Begin::Ready) {
+        switch (p.writer->finish()) {
+        case PeerRxWriter::Notify::None: break;
+        case PeerRxWriter::Notify::Interrupt: p.irq_pending = true; break;
+        case PeerRxWriter::Notify::Owner: p.wake_pending = true; break;
+        }
+    }
     ProducerSlot& slot = p.link->counters();
     if (p.batch_frames) {
         slot.frames.fetch_add(p.batch_frames, std::memory_order_relaxed);
@@ -188,6 +194,13 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
+    if (!peer.writer->accepts(frame)) {
+        // What the peer's NIC does with it: gone, whatever the mode (a
+        // lossless link never waits for a filter to change).
+        ++c_.dropped_filtered;
+        peer.link->counters().filtered.fetch_add(1, std::memory_order_relaxed);
+        return R::Dropped;
+    }
     auto st = peer.writer->write(frame);
     if (st == PeerRxWriter::Status::Full) {
         if (mode == Mode::BestEffort) {
@@ -229,6 +242,13 @@ void CrossoverPort::end_batch() {
     close_open();
     bool any = false;
     for (Peer& p : peers_) {
+        if (p.wake_pending) {
+            // Outside the peer's lock: a syscall (shared_nic_state.hpp).
+            p.wake_pending = false;
+            p.link->ring_peer_doorbell();
+            ++c_.peer_irq_via_owner;
+            any = true;
+        }
         if (!p.irq_pending) continue;
         p.irq_pending = false;
         interrupt(p);
@@ -280,6 +300,14 @@ void CrossoverPort::rx_space_returned() {
     }
 }
 
+// Frames producers dropped because our own receive filter rejects them
+// (their counter slots in our page): the receiving side's view.
+std::uint64_t CrossoverPort::peer_filtered() const {
+    std::uint64_t sum = 0;
+    for (const ProducerSlot& slot : page_.state().slots) sum += slot.filtered.load(std::memory_order_relaxed);
+    return sum;
+}
+
 void CrossoverPort::append_counters(net::Counters& out) const {
     out.insert(out.end(), {
         {"xover_links", table_.peers().size()},
@@ -300,6 +328,8 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_dropped_lock_timeout", c_.dropped_lock_timeout},
         {"xover_dropped_group_peer_full", c_.dropped_group_peer_full},
         {"xover_dropped_backend", c_.dropped_backend},
+        {"xover_dropped_filtered", c_.dropped_filtered},
+        {"xover_rx_peer_filtered", peer_filtered()},
         {"xover_peer_interrupts", c_.peer_interrupts},
         {"xover_peer_irq_via_owner", c_.peer_irq_via_owner},
         {"xover_peer_irq_masked", c_.peer_irq_masked},
@@ -406,6 +436,7 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
         }
     }
     if (peer->begin != PeerRxWriter::Begin::Ready) return WindowSend::NotApplicable;
+    if (!peer->writer->accepts(frame)) return WindowSend::NotApplicable;  // the copy path drops and counts it
     std::uint32_t length = std::uint32_t(frame.size());
     auto st = peer->writer->place(tx_index, rx_half + slot_offset, length);
     if (st == PeerRxWriter::Status::Full) {

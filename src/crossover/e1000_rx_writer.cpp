@@ -1,9 +1,13 @@
 // PeerRxWriter for an e1000 peer: legacy receive descriptors from RDH up
 // to RDT (both in the peer's shared page), the frame copied into as many
 // buffers as it needs, length and DD|EOP written back, RDH advanced.
-// Unlike the peer's own receive path there is no address filtering (the
-// sender already chose this peer by its MAC) and no checksum offload: the
-// descriptor says IXSM, "ignore checksum indication".
+// The peer's receive filter applies as in its own receive path (the same
+// rx_filter::check(), over the registers the owner publishes in its shared
+// page): the sender chose this peer by the MAC the broker knows, but the
+// guest may since have changed its address, cleared BAM, or left a
+// multicast group out of its MTA. No checksum offload: the descriptor
+// says IXSM, "ignore checksum indication". RXT0 is raised here, or handed
+// to the owner when it moderates interrupts (shared_nic_state.hpp).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -12,6 +16,7 @@
 #include "../e1000/checksum.hpp"  // the e1000 model's Ethernet FCS
 #include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/e1000/registers.hpp"
+#include "xover/e1000/rx_filter.hpp"
 
 namespace xover::crossover {
 
@@ -37,7 +42,15 @@ public:
         fcs_ = !(ring.features & kRxStripCrc);
         head_ = state.load_rdh();
         if (head_ >= entries_) return Begin::Broken;
+        filter_ = state.link_flags.load(std::memory_order_acquire) & kOwnerRxFilter;
         return Begin::Ready;
+    }
+
+    bool accepts(std::span<const std::uint8_t> frame) const override {
+        if (!filter_) return true;  // an owner that publishes no filter
+        const SharedNicState& s = *state_;
+        auto read = [&s](std::uint32_t offset) { return s.filter_word(e1000::rx_filter::word_index(offset)); };
+        return e1000::rx_filter::check(frame, read) == e1000::rx_filter::Verdict::Accept;
     }
 
     Status write(std::span<const std::uint8_t> frame) override {
@@ -123,10 +136,17 @@ public:
     std::uint32_t window_frame_offset() const override { return 0; }
     std::uint32_t position() const override { return head_; }
 
-    bool finish() override {
+    Notify finish() override {
         state_->publish_rdh(head_);
-        if (!wrote_) return false;
-        return state_->raise(e1000::icr::RXT0);
+        if (!wrote_) return Notify::None;
+        // Moderated and unmasked: the owner's timers decide when RXT0 is
+        // set and the line rises. Masked (a polling driver, or NAPI with
+        // IMC): set the cause now, no interrupt either way.
+        constexpr std::uint32_t rxt0 = e1000::icr::RXT0;
+        if ((state_->link_flags.load(std::memory_order_acquire) & kOwnerRxIrqModerated) &&
+            (state_->ims.load(std::memory_order_seq_cst) & rxt0))
+            return state_->defer_rx_irq() ? Notify::Owner : Notify::None;
+        return state_->raise(rxt0) ? Notify::Interrupt : Notify::None;
     }
 
 private:
@@ -137,6 +157,7 @@ private:
     std::uint64_t base_ = 0;
     std::uint32_t entries_ = 0, buffer_size_ = 0, head_ = 0;
     bool fcs_ = false;
+    bool filter_ = false;  // the owner published its receive filter
     bool wrote_ = false;
 };
 

@@ -11,6 +11,8 @@ void SharedNicState::initialize(std::uint32_t model_id) {
     link_flags.store(0, relaxed);
     producer_lock.store(0, relaxed);
     producer_waiting.store(0, relaxed);
+    rx_irq_deferred.store(0, relaxed);
+    for (auto& word : rx_filter) word.store(0, relaxed);
     publish_rx_ring(RxRing{});
     owner.tx_frames.store(0, relaxed);
     owner.tx_bytes.store(0, relaxed);
@@ -20,6 +22,7 @@ void SharedNicState::initialize(std::uint32_t model_id) {
         slot.bytes.store(0, relaxed);
         slot.dropped.store(0, relaxed);
         slot.copies.store(0, relaxed);
+        slot.filtered.store(0, relaxed);
     }
     slow_arrivals.clear();
     peer_irq.clear();

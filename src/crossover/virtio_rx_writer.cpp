@@ -79,14 +79,14 @@ public:
     std::uint32_t window_frame_offset() const override { return kHeader; }
     std::uint32_t position() const override { return queue_.next_avail(); }
 
-    bool finish() override {
+    Notify finish() override {
         state_->publish_rdh(queue_.next_avail());
         // The ring decides (event idx / NO_INTERRUPT); how the interrupt
         // reaches the guest (its MSI-X masking, INTx) is the owner's
         // route, applied by CrossoverPort::end_batch() outside the lock.
         bool interrupt = wrote_ && queue_.should_interrupt();
         queue_.disable();
-        return interrupt;
+        return interrupt ? Notify::Interrupt : Notify::None;
     }
 
 private:

@@ -1,11 +1,15 @@
 // The e1000's crossover side: with a NicPort attached, the registers that
 // producers in other processes touch (RDH, ICR, IMS) live in the port's
-// shared page, and the RX ring description is published there whenever the
-// guest changes it. Without a port everything stays in the device (the
-// fast local path, no atomics).
+// shared page, and what producers must honour is published there whenever
+// the guest changes it: the RX ring description, the receive filter's
+// registers and whether RXT0 is moderated (RDTR/ITR). Without a port
+// everything stays in the device (the fast local path, no atomics).
 #include "xover/e1000/e1000.hpp"
+#include "xover/e1000/rx_filter.hpp"
 
 namespace xover::e1000 {
+
+static_assert(rx_filter::kWords == crossover::kRxFilterWords, "the shared page holds every filter register");
 
 void E1000::attach_crossover(crossover::NicPort& port) {
     std::lock_guard lock(mutex_);
@@ -19,6 +23,8 @@ void E1000::attach_crossover(crossover::NicPort& port) {
     }
     shared_->publish_rdt(r(reg::RDT));
     publish_rx_config();
+    publish_rx_filter();
+    publish_irq_moderation();
     link_up_ = carrier();
     phy_.set_link(link_up_);
 }
@@ -84,6 +90,7 @@ void E1000::publish_rx_config() {
         // writes with the old description (the guest may reuse the memory).
         crossover::ProducerLock producer(shared_);
         shared_->publish_rx_ring(ring);
+        shared_->set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
         bool enabled = (r(reg::RCTL) & rctl::EN) && bus_master_;
         if (enabled)
             shared_->link_flags.fetch_or(crossover::kOwnerRxEnabled, std::memory_order_release);
@@ -96,6 +103,54 @@ void E1000::publish_rx_config() {
 void E1000::rx_space_returned() {
     if (port_) port_->rx_space_returned();
     backend_.rx_space_available();
+}
+
+}  // namespace xover::e1000
+
+namespace xover::e1000 {
+
+// Every filter register, then the flag that makes producers use them.
+// Under the producer lock, like each later change (publish_filter_word):
+// a producer's batch sees the filter before or after, never half of it.
+void E1000::publish_rx_filter() {
+    if (!shared_) return;
+    crossover::ProducerLock producer(shared_);
+    for (unsigned i = 0; i < rx_filter::kWords; ++i) shared_->set_filter_word(i, r(rx_filter::word_offset(i)));
+    shared_->link_flags.fetch_or(crossover::kOwnerRxFilter, std::memory_order_release);
+}
+
+void E1000::publish_filter_word(std::uint32_t offset) {
+    unsigned index = rx_filter::word_index(offset);
+    if (!shared_ || index == rx_filter::kWords) return;
+    crossover::ProducerLock producer(shared_);
+    shared_->set_filter_word(index, r(offset));
+}
+
+// Producers inject RXT0 themselves only while nothing delays or throttles
+// it; otherwise they hand it to doorbell_rang() (shared_nic_state.hpp).
+// Without timers every delay counts as zero (interrupts.cpp), so the fast
+// path stays correct then.
+void E1000::publish_irq_moderation() {
+    if (!shared_) return;
+    bool moderated = timers_enabled() && (r(reg::RDTR) != 0 || r(reg::ITR) != 0);
+    constexpr std::uint32_t flag = crossover::kOwnerRxIrqModerated;
+    if (moderated)
+        shared_->link_flags.fetch_or(flag, std::memory_order_release);
+    else
+        shared_->link_flags.fetch_and(~flag, std::memory_order_release);
+}
+
+// The doorbell: a producer placed frames whose RXT0 we deliver with our
+// delay timers and throttle, or returned the RX space we were waiting for.
+void E1000::doorbell_rang() {
+    {
+        std::lock_guard lock(mutex_);
+        if (shared_ && shared_->take_rx_irq_deferred()) {
+            ++counters_.rx_peer_moderated;
+            signal_rx_frame();
+        }
+    }
+    resume_tx();
 }
 
 }  // namespace xover::e1000

@@ -48,6 +48,7 @@ void E1000::set_interrupt_timer(InterruptTimer timer) {
     if (!timer.now_ns) timer.now_ns = timer_.now_ns;
     timer_ = std::move(timer);
     armed_deadline_ = 0;
+    publish_irq_moderation();
 }
 
 bool E1000::irq_level() const {
@@ -107,6 +108,7 @@ net::Counters E1000::counters() const {
         {"dma_without_bus_master", c.dma_without_bus_master},
         {"tx_window_frames", c.tx_window_frames},
         {"tx_window_completed", c.tx_window_completed},
+        {"rx_peer_moderated", c.rx_peer_moderated},
     };
     if (port_) port_->append_counters(out);
     return out;

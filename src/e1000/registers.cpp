@@ -62,6 +62,9 @@ void E1000::reset_locked() {
         set_rdh(0);
         shared_->publish_rdt(0);
         publish_rx_config();
+        publish_rx_filter();
+        publish_irq_moderation();
+        shared_->take_rx_irq_deferred();  // frames of the old ring owe nothing
     }
     update_irq();
 }
@@ -135,6 +138,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         return;
     case reg::ITR:
         r(offset) = value & 0xFFFF;
+        publish_irq_moderation();
         return;
     case reg::RCTL: {
         bool was_enabled = r(reg::RCTL) & rctl::EN;
@@ -169,6 +173,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         return;
     case reg::RDTR:
         r(offset) = value & 0xFFFF;
+        publish_irq_moderation();
         if ((value & DELAY_FPD) && (rx_delay_deadline_ || rx_abs_deadline_)) {
             rx_delay_deadline_ = rx_abs_deadline_ = 0;
             raise(icr::RXT0);
@@ -207,6 +212,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         if (is_statistic(offset)) return;  // read-only counters
         if (is_rah(offset)) value &= kRahWritable;
         r(offset) = value;
+        publish_filter_word(offset);  // RAL/RAH, MTA, VFTA, VET: crossover producers filter too
         return;
     }
 }

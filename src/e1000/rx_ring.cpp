@@ -7,11 +7,12 @@
 
 #include "checksum.hpp"
 #include "xover/e1000/e1000.hpp"
+#include "xover/e1000/rx_filter.hpp"
 
 namespace xover::e1000 {
 
 namespace {
-constexpr std::size_t kEthernetHeader = 14;
+constexpr std::size_t kEthernetHeader = rx_filter::kEthernetHeader;
 constexpr std::size_t kMaxStandardFrame = 1522;  // with FCS and one VLAN tag
 constexpr std::size_t kMaxLongFrame = 16384;     // RCTL.LPE
 constexpr std::uint32_t kMinBufferSize = 256;
@@ -41,34 +42,6 @@ std::uint32_t E1000::rx_buffer_size() const {
     static constexpr std::uint32_t kNormal[] = {2048, 1024, 512, 256};
     static constexpr std::uint32_t kExtended[] = {2048, 16384, 8192, 4096};
     return (rctl & rctl::BSEX) ? kExtended[bsize] : kNormal[bsize];
-}
-
-bool E1000::accept_address(std::span<const std::uint8_t> frame) const {
-    const std::uint8_t* dst = frame.data();
-    std::uint32_t rctl = r(reg::RCTL);
-    bool multicast = dst[0] & 1;
-    bool broadcast = std::all_of(dst, dst + 6, [](std::uint8_t b) { return b == 0xFF; });
-    if (broadcast) return rctl & (rctl::BAM | rctl::MPE);
-    if (multicast ? (rctl & rctl::MPE) : (rctl & rctl::UPE)) return true;
-    std::uint32_t low = std::uint32_t(dst[0]) | std::uint32_t(dst[1]) << 8 | std::uint32_t(dst[2]) << 16 |
-                        std::uint32_t(dst[3]) << 24;
-    std::uint32_t high = std::uint32_t(dst[4]) | std::uint32_t(dst[5]) << 8;
-    for (unsigned i = 0; i < kReceiveAddresses; ++i) {
-        std::uint32_t rah = r(reg::RAH(i));
-        if ((rah & RAH_AV) && (rah & 0xFFFF) == high && r(reg::RAL(i)) == low) return true;
-    }
-    if (!multicast) return false;
-    // Inexact multicast filter: 12 bits of the address, chosen by RCTL.MO,
-    // index a 4096-bit table.
-    unsigned mo = (rctl >> rctl::MO_SHIFT) & 3;
-    std::uint32_t hash = mo == 3 ? (dst[4] | dst[5] << 8) : (dst[4] >> (4 - mo) | dst[5] << (4 + mo));
-    hash &= 0xFFF;
-    return r(reg::MTA + 4 * (hash >> 5)) & (1u << (hash & 31));
-}
-
-bool E1000::vlan_filter_passes(std::uint16_t tci) const {
-    unsigned vid = tci & 0xFFF;
-    return r(reg::VFTA + 4 * (vid >> 5)) & (1u << (vid & 31));
 }
 
 // Receive checksum offload (RXCSUM.IPOFL/TUOFL) for IPv4 TCP/UDP: status
@@ -121,21 +94,17 @@ bool E1000::deliver_locked(std::span<const std::uint8_t> frame) {
         ++counters_.rx_dropped_disabled;
         return false;
     }
-    if (frame.size() < kEthernetHeader) {
-        ++counters_.rx_malformed;
-        return true;
-    }
-    if (!accept_address(frame)) {
-        ++counters_.rx_filtered;
-        return true;
+    // The same decision a crossover producer makes from our published
+    // copy of these registers (rx_filter.hpp).
+    switch (rx_filter::check(frame, [this](std::uint32_t offset) { return r(offset); })) {
+    case rx_filter::Verdict::Accept: break;
+    case rx_filter::Verdict::Malformed: ++counters_.rx_malformed; return true;
+    case rx_filter::Verdict::Address:
+    case rx_filter::Verdict::Vlan: ++counters_.rx_filtered; return true;
     }
     std::uint16_t vet = std::uint16_t(r(reg::VET));
     bool tagged = frame.size() >= kEthernetHeader + 4 && load_be16(frame.data() + 12) == vet;
     std::uint16_t tci = tagged ? load_be16(frame.data() + 14) : 0;
-    if (tagged && (rctl & rctl::VFE) && !vlan_filter_passes(tci)) {
-        ++counters_.rx_filtered;
-        return true;
-    }
     if (frame.size() + 4 > ((rctl & rctl::LPE) ? kMaxLongFrame : kMaxStandardFrame)) {
         ++counters_.rx_oversize;
         stat_add(reg::ROC);

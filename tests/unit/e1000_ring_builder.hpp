@@ -29,7 +29,9 @@ struct FakeTimer {
 };
 
 struct E1000Rig {
-    explicit E1000Rig(std::size_t memory_size = 4 << 20) : memory(memory_size) {
+    // `mac`: what the EEPROM holds (the NIC loads it into RAL0/RAH0).
+    explicit E1000Rig(std::size_t memory_size = 4 << 20, const net::MacAddress& mac = kNicMac)
+        : memory(memory_size), nic{memory, irq, backend, mac, "e1000-test"} {
         std::uint8_t command[2] = {0x07, 0x00};  // I/O, memory, bus master
         nic.config_write(0x04, command);
     }
@@ -60,7 +62,7 @@ struct E1000Rig {
     FakeIrqLine irq;
     FakeBackend backend;
     FakeTimer timer;
-    e1000::E1000 nic{memory, irq, backend, kNicMac, "e1000-test"};
+    e1000::E1000 nic;
 };
 
 inline void put_le16(Bytes& b, std::size_t at, std::uint16_t v) {
@@ -198,10 +200,11 @@ public:
         rig_.memory.peek(buffers_ + std::uint64_t(i) * buffer_size_, out.data(), out.size());
         return out;
     }
-    // Reassembles the frame that starts at descriptor `first` (up to EOP).
+    // Reassembles the frame that starts at descriptor `first` (up to EOP;
+    // at most one lap, so a ring without EOP fails the test, not hangs it).
     Bytes frame(std::uint32_t first) const {
         Bytes out;
-        for (std::uint32_t i = first;; i = (i + 1) % count_) {
+        for (std::uint32_t n = 0, i = first; n < count_; ++n, i = (i + 1) % count_) {
             Bytes part = buffer(i);
             out.insert(out.end(), part.begin(), part.end());
             if (status(i) & e1000::rxd::STA_EOP) break;

@@ -24,7 +24,7 @@ const net::MacAddress kPeerVirtio{{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}};
 
 TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one interrupt per batch") {
     Sender a;
-    E1000Rig b;
+    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
     crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
     b.nic.attach_crossover(b_port);
     RxRing rx(b, 8);  // RDT = 7: 7 free descriptors
@@ -51,7 +51,7 @@ TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one int
 
 TEST_CASE("crossover: a full e1000 peer ring keeps the frame pending until the peer returns buffers") {
     Sender a;
-    E1000Rig b;
+    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
     crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
     b.nic.attach_crossover(b_port);
     RxRing rx(b, 8);
@@ -130,7 +130,7 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
 
 TEST_CASE("crossover: broadcast goes to the backend and every peer; unknown MACs to the backend") {
     Sender a;
-    E1000Rig b;
+    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
     crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
     b.nic.attach_crossover(b_port);
     RxRing rx(b, 8);
@@ -158,7 +158,7 @@ TEST_CASE("crossover: broadcast goes to the backend and every peer; unknown MACs
 
 TEST_CASE("crossover: a window link waits for the peer to map its window instead of dropping") {
     Sender a;
-    E1000Rig b;
+    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
     crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
     b.nic.attach_crossover(b_port);
     // The peer's guest put its RX buffers in its DMA window, which is out

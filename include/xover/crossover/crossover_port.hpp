@@ -8,9 +8,12 @@
 //              (under the peer's producer lock, held for the batch)
 //     group:   the backend, then every peer (best effort)
 //     unknown: the backend (and, rate-limited, a FrameSeen to the broker)
+// A frame the peer's receive filter rejects (its RCTL/RAL/MTA/VFTA, see
+// PeerRxWriter::accepts) is dropped and counted, as the peer's NIC would.
 // end_batch() publishes each touched peer's RX position and interrupts each
-// peer at most once (an e1000 peer's irqfd if IMS allows; a virtio-net
-// peer as its MSI-X/INTx route says, see peer_interrupt.hpp). A full peer
+// peer at most once (an e1000 peer's irqfd if IMS allows, or its doorbell
+// when it moderates RXT0 with RDTR/RADV/ITR; a virtio-net peer as its
+// MSI-X/INTx route says, see peer_interrupt.hpp). A full peer
 // ring keeps the frame pending (Busy), sets the peer's producer_waiting, and the peer rings our
 // doorbell when its guest returns buffers: the model's resume_tx() runs.
 //
@@ -100,6 +103,7 @@ private:
         std::unique_ptr<PeerRxWriter> writer;
         PeerRxWriter::Begin begin = PeerRxWriter::Begin::NotReady;
         bool irq_pending = false;
+        bool wake_pending = false;  // ring the peer's doorbell: it delivers RXT0 itself
         bool routed_irq = false;  // virtio-net peer: interrupts follow its PeerInterrupt route
         // Switching from the slow path: hold frames for this peer until
         // what we sent it over the backend has arrived (or stopped coming).
@@ -130,6 +134,7 @@ private:
     void append_order_counters(net::Counters& out) const;
     void close_open();
     void interrupt(Peer& peer);
+    std::uint64_t peer_filtered() const;
 
     std::string name_;
     net::Backend& backend_;
@@ -166,6 +171,7 @@ private:
         std::uint64_t tx_busy_peer_full = 0, tx_busy_peer_not_ready = 0;
         std::uint64_t dropped_oversize = 0, dropped_bad_descriptor = 0, dropped_bad_ring = 0;
         std::uint64_t dropped_lock_timeout = 0, dropped_group_peer_full = 0, dropped_backend = 0;
+        std::uint64_t dropped_filtered = 0;
         std::uint64_t peer_interrupts = 0, batches = 0, doorbells_rung = 0, frames_seen_reported = 0;
         std::uint64_t peer_irq_via_owner = 0, peer_irq_masked = 0, peer_irq_merged = 0;
         std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;

@@ -7,9 +7,11 @@
 // Protocol (the caller, CrossoverPort, holds the peer's producer lock from
 // begin() to finish()):
 //   begin(memory, state)  reads the ring description and position
+//   accepts(frame)        the peer's receive filter: false = its NIC
+//                         would drop the frame (never write it)
 //   write(frame) ...      places frames (never blocks, never allocates)
-//   finish()              publishes the new position, sets the RX cause;
-//                         true: the peer must be interrupted (unmasked)
+//   finish()              publishes the new position, sets the RX cause
+//                         and says how the peer learns of it (Notify)
 #pragma once
 
 #include <cstdint>
@@ -35,15 +37,25 @@ public:
         Oversize,  // can never fit this ring: dropped
         Bad,       // descriptor or buffer outside the peer's RAM: dropped
     };
+    // What finish() asks the caller to do once the lock is released.
+    enum class Notify {
+        None,       // nothing placed, or the interrupt is masked
+        Interrupt,  // write the peer's irqfd (CrossoverPort::interrupt)
+        Owner,      // ring the peer's doorbell: its owner delivers the
+                    // interrupt with its own moderation timers
+    };
 
     virtual ~PeerRxWriter() = default;
     virtual Begin begin(vmm::GuestMemory& memory, SharedNicState& state) = 0;
+    // The peer NIC's receive address/VLAN filter (between begin() and
+    // finish(), under the lock). Default: no filter, accept everything.
+    virtual bool accepts(std::span<const std::uint8_t> /*frame*/) const { return true; }
     virtual Status write(std::span<const std::uint8_t> frame) = 0;
     // After Full, before giving up: asks the peer's guest to tell its
     // device when it adds buffers (virtio notifications); returns true if
     // room appeared meanwhile (write again). e1000: RDT writes always exit.
     virtual bool arm_space_notification() { return false; }
-    virtual bool finish() = 0;
+    virtual Notify finish() = 0;
     // Window mode: the frame is already in the buffer of the next RX
     // descriptor, if that descriptor is number `index` and points at
     // `buffer_gpa` (the frame after window_frame_offset() bytes of model

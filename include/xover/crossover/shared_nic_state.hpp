@@ -22,6 +22,14 @@
 //              fallback (rules in peer_interrupt.hpp).
 //   rx_config  the owner's RX ring description (so a producer can find the
 //              descriptors in the owner's RAM), guarded by a sequence count.
+//   rx_filter  e1000 owners: a copy of the registers the receive filter
+//              reads (RCTL, VET, RAL/RAH, MTA, VFTA; e1000/rx_filter.hpp),
+//              so a producer drops what the owner's NIC would drop. The
+//              owner writes words only while holding producer_lock; a
+//              producer reads them only while holding it (one batch), so a
+//              batch sees one filter and relaxed atomics suffice: the lock's
+//              acquire/release orders them. kOwnerRxFilter says it is valid.
+//   rx_irq_deferred  e1000 owners with interrupt moderation (see below).
 //
 // Interrupt rule (no lost interrupts, no syscall when masked): a producer
 // does icr.fetch_or(cause) and then reads ims; if the cause is unmasked it
@@ -29,6 +37,21 @@
 // raises its line itself if (icr & ims) != 0. Both pairs use seq_cst so at
 // least one side sees the other's write (store-load ordering, as in
 // Dekker's algorithm).
+//
+// Interrupt moderation (e1000 RDTR/RADV receive delay, ITR throttle) needs
+// the owner's clock and timer, which producers do not have. While the
+// owner's link_flags has kOwnerRxIrqModerated and RXT0 is unmasked, a
+// producer that placed frames does not touch ICR or the irqfd: after
+// publishing RDH it sets rx_irq_deferred (exchange, seq_cst) and, if it
+// moved it from 0 to 1, rings the owner's doorbell (outside the lock). The
+// owner, woken, exchanges it back to 0 and treats it as "frames arrived
+// now": RXT0 after RDTR/RADV, the edge no sooner than ITR allows. A set
+// flag means a doorbell is on its way, so one wake-up covers any number of
+// batches; a producer that set it after the owner took it rings again.
+// The owner flips the moderation flag when the guest writes RDTR or ITR; a
+// batch that read the old value is delivered the old way (now, or via the
+// owner), which is what a frame arriving during the register write could
+// see on hardware too.
 //
 // Several producers (one-to-many, plus the owner's slow path) serialise on
 // producer_lock, taken once per batch of frames, never held across a
@@ -53,7 +76,9 @@ namespace xover::crossover {
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kSharedStateSize = 4096;  // size of the memfd
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
-inline constexpr std::uint32_t kSharedStateVersion = 2;  // 2: peer_irq
+inline constexpr std::uint32_t kSharedStateVersion = 3;  // 2: peer_irq; 3: rx_filter, rx_irq_deferred
+// Words of SharedNicState::rx_filter (e1000::rx_filter::kWords, asserted there).
+inline constexpr unsigned kRxFilterWords = 290;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 
 // What kind of RX ring rx_config describes.
@@ -63,6 +88,8 @@ enum class RxRingKind : std::uint32_t { None = 0, E1000Legacy = 1, VirtioSplit =
 enum LinkFlag : std::uint32_t {
     kOwnerRxEnabled = 1u << 0,  // guest enabled receive (e1000 RCTL.EN / virtio DRIVER_OK)
     kOwnerLinkUp = 1u << 1,     // the owner's NIC reports link up to its guest
+    kOwnerRxFilter = 1u << 2,   // rx_filter holds the owner's receive filter (else: accept all)
+    kOwnerRxIrqModerated = 1u << 3,  // RXT0 goes through the owner's timers (rx_irq_deferred)
 };
 
 // Bits of RxConfig::features.
@@ -76,6 +103,7 @@ struct alignas(kCacheLine) ProducerSlot {
     std::atomic<std::uint64_t> bytes{0};
     std::atomic<std::uint64_t> dropped{0};  // ring full / RX disabled / bad descriptor
     std::atomic<std::uint64_t> copies{0};   // frames that needed a memcpy (window mode fallback)
+    std::atomic<std::uint64_t> filtered{0};  // dropped: the owner's receive filter rejects them
 };
 
 struct alignas(kCacheLine) OwnerCounters {
@@ -117,6 +145,9 @@ struct SharedNicState {
     // rings the producers' doorbells. So a full ring costs one eventfd write
     // when space returns, and nothing otherwise.
     std::atomic<std::uint32_t> producer_waiting{0};
+    // Producers: "frames arrived, deliver RXT0 with your moderation" (see
+    // the interrupt moderation rule above); the owner takes it.
+    std::atomic<std::uint32_t> rx_irq_deferred{0};
 
     RxConfig rx_config;
     OwnerCounters owner;
@@ -135,6 +166,9 @@ struct SharedNicState {
 
     // virtio-net owners: how producers interrupt the RX queue.
     alignas(kCacheLine) PeerInterrupt peer_irq;
+
+    // e1000 owners: the receive filter's registers (rules above).
+    alignas(kCacheLine) std::atomic<std::uint32_t> rx_filter[kRxFilterWords];
 
     // Sets identity fields and clears everything else (the owner, once).
     void initialize(std::uint32_t model_id);
@@ -172,6 +206,20 @@ struct SharedNicState {
     }
     // Returns true if a producer was waiting for RX space.
     bool take_producer_waiting() { return producer_waiting.exchange(0, std::memory_order_acq_rel) != 0; }
+    // Returns true if producers placed frames whose RXT0 the owner delivers.
+    bool take_rx_irq_deferred() { return rx_irq_deferred.exchange(0, std::memory_order_seq_cst) != 0; }
+
+    // A receive-filter word: the owner writes, producers read, both
+    // holding producer_lock (which orders them; see rx_filter above).
+    void set_filter_word(unsigned index, std::uint32_t value) {
+        rx_filter[index].store(value, std::memory_order_relaxed);
+    }
+    std::uint32_t filter_word(unsigned index) const { return rx_filter[index].load(std::memory_order_relaxed); }
+
+    // --- producer side, owners that moderate RXT0 ---
+    // After publishing RDH. True: the caller set the flag and must ring the
+    // owner's doorbell (after releasing the lock).
+    bool defer_rx_irq() { return rx_irq_deferred.exchange(1, std::memory_order_seq_cst) == 0; }
 
     // RX ring description (owner writes, producers read consistently).
     struct RxRing {

@@ -92,6 +92,9 @@ public:
 
     void set_interrupt_timer(InterruptTimer timer);
     void on_timer();
+    // The crossover port's doorbell rang: delivers RXT0 for frames peers
+    // placed (with RDTR/RADV/ITR), then resumes transmit.
+    void doorbell_rang();
 
     // Crossover (before the guest runs): RDH, ICR and IMS move into the
     // port's shared page so that peers in other processes can fill this
@@ -190,6 +193,7 @@ private:
         std::uint64_t tx_malformed = 0, rx_malformed = 0, tx_bad_ring = 0, rx_bad_ring = 0;
         std::uint64_t tx_bad_offload = 0, dma_without_bus_master = 0;
         std::uint64_t tx_window_frames = 0, tx_window_completed = 0;
+        std::uint64_t rx_peer_moderated = 0;  // crossover producers' frames whose RXT0 we delivered
     };
 
     // registers.cpp
@@ -244,13 +248,14 @@ private:
     std::uint32_t rdh() const;
     void set_rdh(std::uint32_t value);
     void publish_rx_config();
+    void publish_rx_filter();
+    void publish_filter_word(std::uint32_t offset);
+    void publish_irq_moderation();
     void rx_space_returned();
     bool carrier() const;
 
     // rx_ring.cpp
     bool deliver_locked(std::span<const std::uint8_t> frame);
-    bool accept_address(std::span<const std::uint8_t> frame) const;
-    bool vlan_filter_passes(std::uint16_t tci) const;
     std::uint32_t rx_ring_size() const;
     std::uint32_t rx_buffer_size() const;
     void rx_checksum(std::uint16_t ether_type, std::span<const std::uint8_t> l3, std::uint8_t& status,

@@ -40,6 +40,8 @@
 #define EERD_START (1u << 0)
 #define EERD_DONE  (1u << 4)
 #define RCTL_EN    (1u << 1)
+#define RCTL_UPE   (1u << 3)
+#define RCTL_MPE   (1u << 4)
 #define RCTL_BAM   (1u << 15)
 #define RCTL_SECRC (1u << 26) /* BSIZE bits 17:16 = 0: 2048-byte buffers */
 #define TCTL_EN    (1u << 1)
@@ -86,6 +88,7 @@ static struct {
 	unsigned tx_tail, tx_clean; /* free-running; slot = index % RING_SIZE */
 	uint64_t next_poke;
 	struct window win; /* window=1: buffers in the crossover DMA window (BAR2) */
+	uint32_t rctl_filter; /* BAM, unless bam=0; UPE|MPE with promisc=1 */
 } e;
 
 static uint32_t rd(uint32_t reg) { return mmio_read32(e.regs + reg); }
@@ -234,7 +237,7 @@ static void setup_rx(void)
 	wr(REG_RDLEN, RING_SIZE * sizeof(struct rx_desc));
 	wr(REG_RDH, 0);
 	wr(REG_RDT, RING_SIZE - 1);
-	wr(REG_RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC);
+	wr(REG_RCTL, RCTL_EN | e.rctl_filter | RCTL_SECRC);
 }
 
 static void setup_tx(void)
@@ -268,7 +271,17 @@ bool e1000_probe(struct nic *nic, struct pci_dev *dev)
 	rd(REG_ICR);
 	wr(REG_CTRL, (rd(REG_CTRL) | CTRL_SLU | CTRL_ASDE) & ~CTRL_RST);
 
+	/*
+	 * Receive filter options, to test that a device honours them:
+	 * ral0=MAC listens on another address than the EEPROM's (a guest
+	 * that changed its MAC), bam=0 refuses broadcast, promisc=1 takes
+	 * every unicast and multicast frame.
+	 */
 	read_mac(nic->mac);
+	cmdline_mac("ral0", nic->mac);
+	e.rctl_filter = cmdline_uint("bam", 1) ? RCTL_BAM : 0;
+	if (cmdline_uint("promisc", 0))
+		e.rctl_filter |= RCTL_UPE | RCTL_MPE;
 	wr(REG_RAL0, nic->mac[0] | nic->mac[1] << 8 | nic->mac[2] << 16 | (uint32_t)nic->mac[3] << 24);
 	wr(REG_RAH0, nic->mac[4] | nic->mac[5] << 8 | RAH_AV);
 	for (int i = 0; i < 128; i++)

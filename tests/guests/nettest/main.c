@@ -4,6 +4,7 @@
  *   batch= rx_batch= gap_ns= delay_ns= ip= timeout_ms= start_timeout_ms= tsc_khz= window=1
  *   (buffers in the crossover DMA window, BAR2 of either NIC, see window.h) (see the role
  *   files for what each does; rx_batch= in nic.h)
+ *   e1000 receive filter: ral0=MAC bam=0 promisc=1 (see e1000_probe)
  * Prints `nettest: nic=... mac=... link=up`, then the role's RESULT line.
  */
 #include "frame.h"
