@@ -223,16 +223,22 @@ copied() { awk -v a="$(stat "$1" xover_bytes_copied)" -v b="$(stat "$2" xover_by
 us() { awk -v c="$(field "$1" "$2")" -v k="$(guest_khz "$1")" 'BEGIN { if (c + 0 > 0) printf "%.1f\n", c / k * 1000; else print "n/a" }'; }
 mp() { echo "$(us "$1" median_cycles) / $(us "$1" p99_cycles)"; }
 
+# A crossover MODE is copy or window, optionally with NIC options after a
+# slash ("copy/ioeventfd=off"); mode_base MODE drops them, mode_tag MODE
+# makes it usable in a file name.
+mode_base() { echo "${1%%/*}"; }
+mode_tag() { local t=${1//\//-}; echo "${t//=/-}"; }
 # xc_nics MODELS MODE NAME PEER MAC END: the --nic of one crossover end.
 xc_nic() {
-	local m
+	local m opts=
 	[ "$6" = tx ] && m=$(txm "$1") || m=$(rxm "$1")
-	echo "$(nic "$m"),mac=$5,crossover=$4$([ "$2" = window ] && echo ,mode=window)"
+	[ "$2" != "$(mode_base "$2")" ] && opts=,${2#*/}
+	echo "$(nic "$m"),mac=$5,crossover=$4$([ "$(mode_base "$2")" = window ] && echo ,mode=window)$opts"
 }
 # xc_pair MODELS MODE SIZE COUNT: tx -> rx over the crossover, receiver first.
 xc_pair() {
-	local models=$1 mode=$2 size=$3 n=$4 name=xc-$1-$2-$3 w=
-	[ "$mode" = window ] && w=" window=1"
+	local models=$1 mode=$2 size=$3 n=$4 name=xc-$1-$(mode_tag "$2")-$3 w=
+	[ "$(mode_base "$mode")" = window ] && w=" window=1"
 	xover_vm "$name-rx" "role=rx count=$n $burst timeout_ms=2000 start_timeout_ms=60000$w" \
 		"$(xc_nic "$models" "$mode" "$name-rx" "$name-tx" "$mac_a" rx)" --broker "$broker"
 	# Unlike the udp pairs, a crossover NIC's link is up only once the peer
@@ -244,8 +250,8 @@ xc_pair() {
 }
 # xc_rtt MODELS MODE: role=ping (tx model) -> role=echo (rx model), 64 B.
 xc_rtt() {
-	local models=$1 mode=$2 name=xr-$1-$2 w=
-	[ "$mode" = window ] && w=" window=1"
+	local models=$1 mode=$2 name=xr-$1-$(mode_tag "$2") w=
+	[ "$(mode_base "$mode")" = window ] && w=" window=1"
 	xover_vm "$name-echo" "role=echo count=$pings start_timeout_ms=60000$w" \
 		"$(xc_nic "$models" "$mode" "$name-echo" "$name-ping" "$mac_a" rx)" --broker "$broker"
 	sleep 0.3 # see xc_pair
@@ -283,11 +289,11 @@ crossover_rows() {
 	bpid=$!
 	at_exit "kill $bpid; rm -rf $bench_dir"
 	for i in $(seq 100); do [ -S "$broker" ] && break; sleep 0.1; done
-	for spec in ${XSPECS:-e1000:copy virtio:copy e1000-virtio:copy e1000:window virtio:window}; do
+	for spec in ${XSPECS:-e1000:copy virtio:copy virtio:copy/ioeventfd=off e1000-virtio:copy e1000:window virtio:window virtio:window/ioeventfd=off}; do
 		models=${spec%%:*}; mode=${spec#*:}
 		for size in 64 1514; do
 			[ "$size" = 64 ] && n=$count_small || n=$count_large
-			x=xc-$models-$mode-$size; u=x-$models-udp-$size; q=q-$models-stream-$size
+			x=xc-$models-$(mode_tag "$mode")-$size; u=x-$models-udp-$size; q=q-$models-stream-$size
 			xc_pair "$models" "$mode" "$size" "$n"
 			# net_rows ran the udp and stream pairs for e1000 and virtio already.
 			[ -f "$tmp/$u-rx.out" ] || x_pair "$models" udp "$size" "$n"
@@ -307,9 +313,9 @@ crossover_rows() {
 				"**$(ratio "$xr" "$qr")x**" "$(ratio "$xr" "$ur")x" "$(ratio "$cq" "$cx")x"
 		done
 	done
-	for spec in ${XSPECS:-e1000:copy virtio:copy e1000-virtio:copy e1000:window virtio:window}; do
+	for spec in ${XSPECS:-e1000:copy virtio:copy virtio:copy/ioeventfd=off e1000-virtio:copy e1000:window virtio:window virtio:window/ioeventfd=off}; do
 		models=${spec%%:*}; mode=${spec#*:}
-		x=xr-$models-$mode; u=x-rtt-$models; q=qs-$models
+		x=xr-$models-$(mode_tag "$mode"); u=x-rtt-$models; q=qs-$models
 		xc_rtt "$models" "$mode"
 		[ -f "$tmp/$u-ping.out" ] || x_rtt "$models"
 		[ -f "$tmp/$q-ping.out" ] || q_rtt "$models"

@@ -373,7 +373,8 @@ public:
           VirtioNet(context.memory, msi, context.intx, *backend, mac),
           vm_(context.vm),
           loop_(context.loop),
-          name_(fmt::format("{}.nic{}", context.vm_name, context.index)) {
+          name_(fmt::format("{}.nic{}", context.vm_name, context.index)),
+          use_ioeventfd_(config.ioeventfd) {
         for (unsigned q = 0; q < kQueueCount; ++q) {
             notifiers_[q] = kvm::EventFd::create();
             int fd = notifiers_[q].fd();
@@ -406,7 +407,8 @@ public:
     // signal (no exit to userspace); follow the BAR wherever it is mapped.
     void bars_mapped() override {
         place_window(window_.get(), *this, kWindowBar, name_);
-        std::uint64_t base = bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
+        // ioeventfd=off: notifies stay MMIO exits, served by the vCPU thread.
+        std::uint64_t base = use_ioeventfd_ && bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
         if (base == registered_base_) return;
         unregister_notifiers();
         if (base == 0) return;
@@ -439,6 +441,7 @@ private:
     std::array<kvm::EventFd, kQueueCount> notifiers_;
     std::uint64_t registered_base_ = 0;
     std::string name_;
+    bool use_ioeventfd_;
     std::unique_ptr<crossover::DmaWindow> window_;
     std::unique_ptr<CrossoverAttachment<virtio_net::VirtioNet>> crossover_;
 };

@@ -119,7 +119,7 @@ NicConfig parse_nic_spec(std::string_view spec, const std::string& where) {
         if (eq == std::string_view::npos) {
             // Only the first item may be a bare model name ("e1000,mac=...").
             if (!first || item.empty())
-                throw Error("{}: {} is not key=value (keys: model, mac, backend, crossover, mode)", where,
+                throw Error("{}: {} is not key=value (keys: model, mac, backend, crossover, mode, ioeventfd)", where,
                             quote_value(item));
             nic.model = check_model(std::string(item), where);
             first = false;
@@ -143,10 +143,13 @@ NicConfig parse_nic_spec(std::string_view spec, const std::string& where) {
             nic.crossover = check_crossover(split_peers(value), origin);
         } else if (key == "mode") {
             nic.crossover_mode = check_mode(value, origin);
+        } else if (key == "ioeventfd") {
+            nic.ioeventfd = check_on_off(value, origin);
         } else {
-            throw Error("{}: unknown key {} (keys: model, mac, backend, crossover, mode)", where, quote_value(key));
+            throw Error("{}: unknown key {} (keys: model, mac, backend, crossover, mode, ioeventfd)", where, quote_value(key));
         }
     }
+    check_nic(nic, where);
     return nic;
 }
 

@@ -12,7 +12,7 @@ namespace {
 
 constexpr const char* kVmKeys =
     "name, kernel, cmdline, initrd, mem, cpus, console, stats, log_level, cpu_template, broker, crossover, nic";
-constexpr const char* kNicKeys = "model, mac, backend, crossover, mode";
+constexpr const char* kNicKeys = "model, mac, backend, crossover, mode, ioeventfd";
 
 std::string type_name(const toml::node& node) {
     switch (node.type()) {
@@ -81,9 +81,14 @@ NicConfig nic_from_table(const toml::table& table, const std::string& file, cons
         else if (key == "backend") nic.backend = check_backend(get_string(node, origin), origin);
         else if (key == "crossover") nic.crossover = get_peers(node, origin);
         else if (key == "mode") nic.crossover_mode = check_mode(get_string(node, origin), origin);
-        else throw Error("{}: unknown key (known in [[nic]]: {})", origin, kNicKeys);
+        else if (key == "ioeventfd") {
+            auto b = node.as_boolean();
+            if (!b) wrong_type(origin, node, "true or false");
+            nic.ioeventfd = b->get();
+        } else throw Error("{}: unknown key (known in [[nic]]: {})", origin, kNicKeys);
         layer.origin[field_prefix + key] = origin;
     }
+    check_nic(nic, key_origin(file, table, shown + "ioeventfd"));
     return nic;
 }
 

@@ -92,6 +92,17 @@ std::string check_mode(const std::string& value, const std::string& origin) {
     throw Error("{}: {} is not a crossover mode (use copy or window)", origin, quote_value(value));
 }
 
+bool check_on_off(const std::string& value, const std::string& origin) {
+    if (value == "on") return true;
+    if (value == "off") return false;
+    throw Error("{}: {} is not on or off", origin, quote_value(value));
+}
+
+void check_nic(const NicConfig& nic, const std::string& where) {
+    if (!nic.ioeventfd && nic.model != "virtio-net")
+        throw Error("{}: ioeventfd=off is for virtio-net NICs (an {} has no queue notifies)", where, nic.model);
+}
+
 std::vector<std::string> split_peers(std::string_view text) {
     std::vector<std::string> out;
     std::size_t start = 0;

@@ -81,6 +81,7 @@ model = "virtio-net"
 mac = "52:54:00:00:00:01"
 backend = "udp:5000@127.0.0.1:5001"
 mode = "window"
+ioeventfd = false
 
 [[nic]]
 crossover = "auto"
@@ -103,7 +104,9 @@ crossover = "auto"
     CHECK(cfg.nics[0].backend == "udp:5000@127.0.0.1:5001");
     CHECK(cfg.nics[0].crossover == std::vector<std::string>{"vm-b"});  // top-level crossover -> first NIC
     CHECK(cfg.nics[0].crossover_mode == "window");
+    CHECK_FALSE(cfg.nics[0].ioeventfd);
     CHECK(cfg.nics[1].model == "e1000");
+    CHECK(cfg.nics[1].ioeventfd);
     CHECK(cfg.nics[1].mac == default_mac("vm-a", 1));
     CHECK(cfg.nics[1].crossover == std::vector<std::string>{"auto"});
 }
@@ -189,6 +192,10 @@ TEST_CASE("file errors name the file, line, key and value", "[config][errors]") 
     SECTION("unknown key") {
         CHECK_THAT(run_error(d.vm_toml("memory = \"64M\"\n")),
                    Catch::StartsWith(f + ":2: key \"memory\": unknown key (known: name, kernel,"));
+    }
+    SECTION("ioeventfd off on an e1000") {
+        CHECK_THAT(run_error(d.vm_toml("[[nic]]\nmodel = \"e1000\"\nioeventfd = false\n")),
+                   Catch::Contains("ioeventfd=off is for virtio-net NICs"));
     }
     SECTION("unknown key in [[nic]]") {
         CHECK_THAT(run_error(d.vm_toml("[[nic]]\nspeed = 10\n")),

@@ -84,6 +84,9 @@ TEST_CASE("parse_nic_spec full form", "[config]") {
     CHECK(nic.backend == "udp:5000@127.0.0.1:5001");
     CHECK(nic.crossover == std::vector<std::string>{"vm-b", "vm-c"});
     CHECK(nic.crossover_mode == "window");
+    CHECK(nic.ioeventfd);
+    CHECK_FALSE(parse_nic_spec("virtio-net,ioeventfd=off").ioeventfd);
+    CHECK(parse_nic_spec("ioeventfd=on,model=virtio-net").ioeventfd);
 
     const auto defaults = parse_nic_spec("e1000");
     CHECK(defaults.model == "e1000");
@@ -106,6 +109,10 @@ TEST_CASE("parse_nic_spec errors name the flag, key and value", "[config]") {
     CHECK_THAT(error_of([] { parse_nic_spec("e1000,mode=fast"); }),
                Catch::Contains(R"("fast" is not a crossover mode (use copy or window))"));
     CHECK_THAT(error_of([] { parse_nic_spec("e1000,speed=10"); }), Catch::Contains(R"(unknown key "speed")"));
+    CHECK_THAT(error_of([] { parse_nic_spec("virtio-net,ioeventfd=1"); }),
+               Catch::Contains(R"(ioeventfd: "1" is not on or off)"));
+    CHECK_THAT(error_of([] { parse_nic_spec("ioeventfd=off,model=e1000"); }),
+               Catch::Contains("ioeventfd=off is for virtio-net NICs"));
     CHECK_THAT(error_of([] { parse_nic_spec("e1000,virtio-net"); }), Catch::Contains("is not key=value"));
     CHECK_THAT(error_of([] { parse_nic_spec("e1000,crossover=auto+vm-b"); }),
                Catch::Contains("\"auto\" cannot be combined"));

@@ -18,6 +18,11 @@ struct NicConfig {
     std::string backend = "none";              // see net::make_backend
     std::vector<std::string> crossover;        // peer VM names, or {"auto"}
     std::string crossover_mode = "copy";       // "copy" | "window"
+    // virtio-net: queue notifies end in the kernel (a KVM ioeventfd) and the
+    // I/O thread serves them; false: the vCPU thread serves them in its MMIO
+    // exit (QEMU's ioeventfd=off). Off wins when every host core is busy
+    // running vCPUs, e.g. polling guests: the I/O thread then waits for a core.
+    bool ioeventfd = true;
 };
 
 struct VmConfig {
