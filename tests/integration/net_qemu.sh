@@ -31,23 +31,33 @@ nic() { [ "$1" = e1000 ] && echo e1000 || echo virtio-net; }
 # after its guest enabled RX (seen with QEMU 7.2, never with a 1 s pause),
 # so a QEMU receiver gets that pause.
 
-# x_to_q MODEL udp|stream: xover tx -> QEMU rx
-x_to_q() {
-	local model=$1 transport=$2 port t0 name=$1-$2-x2q n=$count netdev backend gap=
-	port=$(free_port 2) || fail "no free port"
-	t0=$(now)
-	if [ "$transport" = udp ]; then
+# link_ends udp|stream LISTENER: sets the caller's netdev (QEMU's -netdev)
+# and backend (xover's) for the two ends of one link on free local ports;
+# over stream, LISTENER (qemu or xover) listens and the other connects.
+link_ends() {
+	local port
+	port=$(free_port 2) || return 1
+	if [ "$1" = udp ]; then
 		netdev="dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$port,remote.type=inet,remote.host=127.0.0.1,remote.port=$((port + 1))"
 		backend="udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
-		gap="gap_ns=$gap_ns"
-	else # QEMU listens, xover connects
+	elif [ "$2" = qemu ]; then
 		netdev="socket,id=n0,listen=127.0.0.1:$port"
 		backend="stream-connect:127.0.0.1:$port"
-		n=$((count * 4))
-		# Paced too: QEMU's e1000 loses frames from an unpaced sender even
-		# over a lossless stream (QEMU -> QEMU too: 5% at 20k frames/s, 7.2).
-		gap="gap_ns=$gap_ns"
+	else
+		netdev="socket,id=n0,connect=127.0.0.1:$port"
+		backend="stream-listen:127.0.0.1:$port"
 	fi
+}
+
+# x_to_q MODEL udp|stream: xover tx -> QEMU rx
+x_to_q() {
+	local model=$1 transport=$2 t0 name=$1-$2-x2q n=$count netdev backend gap="gap_ns=$gap_ns"
+	t0=$(now)
+	# Paced over stream too: QEMU's e1000 loses frames from an unpaced
+	# sender even over a lossless stream (QEMU -> QEMU too: 5% at 20k
+	# frames/s, 7.2).
+	link_ends "$transport" qemu || fail "no free port"
+	[ "$transport" = udp ] || n=$((count * 4))
 	qemu_vm "$name-qemu" "nic=$model role=rx count=$n tsc_khz=$tsc" "$netdev" "$(qemu_device "$model" "$mac_q")"
 	wait_output "$name-qemu" "link=up" 60 || fail "$name: QEMU guest never came up"
 	sleep 1
@@ -66,18 +76,10 @@ x_to_q() {
 
 # q_to_x MODEL udp|stream: QEMU tx -> xover rx
 q_to_x() {
-	local model=$1 transport=$2 port t0 name=$1-$2-q2x n=$count netdev backend gap=
-	port=$(free_port 2) || fail "no free port"
+	local model=$1 transport=$2 t0 name=$1-$2-q2x n=$count netdev backend gap=
 	t0=$(now)
-	if [ "$transport" = udp ]; then
-		netdev="dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$port,remote.type=inet,remote.host=127.0.0.1,remote.port=$((port + 1))"
-		backend="udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
-		gap="gap_ns=$gap_ns"
-	else # xover listens, QEMU connects
-		netdev="socket,id=n0,connect=127.0.0.1:$port"
-		backend="stream-listen:127.0.0.1:$port"
-		n=$((count * 4))
-	fi
+	link_ends "$transport" xover || fail "no free port"
+	if [ "$transport" = udp ]; then gap="gap_ns=$gap_ns"; else n=$((count * 4)); fi
 	xover_vm "$name-xover" "role=rx count=$n tsc_khz=$tsc timeout_ms=60000" "$(nic "$model"),mac=$mac_x,backend=$backend"
 	[ "$transport" = udp ] && { wait_output "$name-xover" "link=up" 60 || fail "$name: xover guest never came up"; }
 	[ "$transport" = udp ] || sleep 0.5 # the listening socket is bound while the VM is set up
