@@ -1,5 +1,6 @@
-// A sending e1000 with a CrossoverPort, and links from it to receivers
-// in fake memory: the sender side of the crossover data-path tests.
+// A sending e1000 with a CrossoverPort, links from it to receivers in
+// fake memory, and an e1000 receiver: the two ends of the crossover
+// data-path tests.
 #pragma once
 
 #include <sys/eventfd.h>
@@ -44,6 +45,13 @@ struct Sender {
         rig.nic.run_locked([&] { REQUIRE(port.add_link(std::move(link))); });
     }
     std::uint64_t counter(const std::string& name) { return rig.counter(name); }
+};
+
+// An e1000 at the other end of those links, with its own port (its RX
+// state lives in the port's shared page), at `mac`.
+struct E1000Receiver : E1000Rig {
+    crossover::CrossoverPort port{"receiver", 0, backend, true};
+    explicit E1000Receiver(const net::MacAddress& mac) : E1000Rig(4 << 20, mac) { nic.attach_crossover(port); }
 };
 
 }  // namespace xover::test

@@ -24,13 +24,11 @@ const net::MacAddress kPeerVirtio{{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}};
 
 TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one interrupt per batch") {
     Sender a;
-    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
-    crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
-    b.nic.attach_crossover(b_port);
+    E1000Receiver b{kPeerE1000};  // the MAC the link is made for: its RAL0
     RxRing rx(b, 8);  // RDT = 7: 7 free descriptors
     b.wr(e1000::reg::IMS, e1000::icr::RXT0);
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    a.add(make_link(1, kPeerE1000, "e1000", b.memory, b_port.page(), irq));
+    a.add(make_link(1, kPeerE1000, "e1000", b.memory, b.port.page(), irq));
 
     auto frame = ethernet(kPeerE1000, kNicMac, 0x0800, 100);
     for (int i = 0; i < 3; ++i) a.tx.legacy(frame);
@@ -51,19 +49,17 @@ TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one int
 
 TEST_CASE("crossover: a full e1000 peer ring keeps the frame pending until the peer returns buffers") {
     Sender a;
-    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
-    crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
-    b.nic.attach_crossover(b_port);
+    E1000Receiver b{kPeerE1000};  // the MAC the link is made for: its RAL0
     RxRing rx(b, 8);
     b.wr(e1000::reg::RDT, 2);  // two free descriptors
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    auto to_b = make_link(1, kPeerE1000, "e1000", b.memory, b_port.page(), irq);
+    auto to_b = make_link(1, kPeerE1000, "e1000", b.memory, b.port.page(), irq);
     a.add(to_b);
     // b knows a as its peer too (links are symmetric): its doorbell is a's.
     auto to_a = make_link(2, kNicMac, "e1000", a.rig.memory, a.port.page(), irq);
     to_a->peer_doorbell = kvm::UniqueFd(::dup(doorbell));
-    b.nic.run_locked([&] { REQUIRE(b_port.add_link(to_a)); });
+    b.nic.run_locked([&] { REQUIRE(b.port.add_link(to_a)); });
 
     auto frame = ethernet(kPeerE1000, kNicMac, 0x0800, 50);
     for (int i = 0; i < 4; ++i) a.tx.legacy(frame);
@@ -130,12 +126,10 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
 
 TEST_CASE("crossover: broadcast goes to the backend and every peer; unknown MACs to the backend") {
     Sender a;
-    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
-    crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
-    b.nic.attach_crossover(b_port);
+    E1000Receiver b{kPeerE1000};  // the MAC the link is made for: its RAL0
     RxRing rx(b, 8);
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    a.add(make_link(1, kPeerE1000, "e1000", b.memory, b_port.page(), irq));
+    a.add(make_link(1, kPeerE1000, "e1000", b.memory, b.port.page(), irq));
     const net::MacAddress broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
     const net::MacAddress stranger{{0x52, 0x54, 0x00, 0x99, 0x99, 0x99}};
     a.tx.legacy(ethernet(broadcast, kNicMac, 0x0806, 46));
@@ -158,31 +152,29 @@ TEST_CASE("crossover: broadcast goes to the backend and every peer; unknown MACs
 
 TEST_CASE("crossover: a window link waits for the peer to map its window instead of dropping") {
     Sender a;
-    E1000Rig b{4 << 20, kPeerE1000};  // the MAC the link is made for: its RAL0
-    crossover::CrossoverPort b_port{"receiver", 0, b.backend, true};
-    b.nic.attach_crossover(b_port);
+    E1000Receiver b{kPeerE1000};  // the MAC the link is made for: its RAL0
     // The peer's guest put its RX buffers in its DMA window, which is out
     // of our reach until the peer has moved it onto our element.
     RxRing rx(b, 8, e1000::rctl::BAM | e1000::rctl::SECRC, 2048, 0x20000, 0xc0000000);
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    auto to_b = make_link(1, kPeerE1000, "e1000", b.memory, b_port.page(), irq);
+    auto to_b = make_link(1, kPeerE1000, "e1000", b.memory, b.port.page(), irq);
     to_b->mode = crossover::LinkMode::Window;
     a.add(to_b);
     auto to_a = make_link(1, kNicMac, "e1000", a.rig.memory, a.port.page(), irq);
     to_a->peer_doorbell = kvm::UniqueFd(::dup(doorbell));
-    b.nic.run_locked([&] { REQUIRE(b_port.add_link(to_a)); });
+    b.nic.run_locked([&] { REQUIRE(b.port.add_link(to_a)); });
 
     a.tx.legacy(ethernet(kPeerE1000, kNicMac, 0x0800, 60));
     a.tx.kick();
     CHECK(a.rig.rd(e1000::reg::TDH) == 0);  // waits: not dropped
     CHECK(a.counter("xover_dropped_bad_descriptor") == 0);
     CHECK(a.counter("xover_window_map_waits") >= 1);
-    CHECK(b_port.page().state().producer_waiting.load() == 1);
+    CHECK(b.port.page().state().producer_waiting.load() == 1);
 
     // The peer maps its window, publishes that, and wakes its producers.
-    b_port.page().state().window_rx_link.store(1);
-    b_port.rx_space_returned();
+    b.port.page().state().window_rx_link.store(1);
+    b.port.rx_space_returned();
     CHECK(drain(doorbell) == 1);
     a.rig.nic.resume_tx();
     // Mapped and still unreachable (this test has no window): truly bad.

@@ -30,14 +30,13 @@ const net::MacAddress kOtherMac{{0x52, 0x54, 0x00, 0x77, 0x00, 0x09}};
 const net::MacAddress kMulticast{{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb}};
 
 struct Receiver {
-    E1000Rig rig{4 << 20, kReceiverMac};
-    crossover::CrossoverPort port{"receiver", 0, rig.backend, true};
+    E1000Receiver rig{kReceiverMac};
+    crossover::CrossoverPort& port = rig.port;
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);       // its INTx irqfd, as peers hold it
     int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // its doorbell, as peers hold it
     std::optional<RxRing> rx;
 
     explicit Receiver(std::uint32_t rctl_bits = rctl::SECRC, std::uint32_t descriptors = 8) {
-        rig.nic.attach_crossover(port);
         rx.emplace(rig, descriptors, rctl_bits);
         rig.wr(reg::IMS, e1000::icr::RXT0);
     }
