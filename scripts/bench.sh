@@ -84,7 +84,6 @@ boot_rows() {
 }
 
 # ---------------------------------------------------------------- network
-nic() { [ "$1" = e1000 ] && echo e1000 || echo virtio-net; }
 # MODELS: "e1000", "virtio" (both ends) or "TX-RX", e.g. "e1000-virtio".
 txm() { echo "${1%%-*}"; }
 rxm() { echo "${1##*-}"; }
@@ -116,11 +115,11 @@ x_pair() {
 	else
 		ba="stream-listen:127.0.0.1:$port"; bb="stream-connect:127.0.0.1:$port"
 	fi
-	xover_vm "$name-rx" "role=rx count=$n $burst timeout_ms=2000 start_timeout_ms=60000 tsc_khz=$tsc" "$(nic "$(rxm "$model")"),mac=$mac_a,backend=$ba"
+	xover_vm "$name-rx" "role=rx count=$n $burst timeout_ms=2000 start_timeout_ms=60000 tsc_khz=$tsc" "$(nic_model "$(rxm "$model")"),mac=$mac_a,backend=$ba"
 	# A stream listener's link comes up with the connection: just let it bind.
 	if [ "$transport" = udp ]; then wait_output "$name-rx" "link=up" 60; else sleep 0.5; fi
 	xover_vm "$name-tx" "role=tx count=$n $burst size=$size dst=$mac_a timeout_ms=2000 tsc_khz=$tsc" \
-		"$(nic "$(txm "$model")"),mac=$mac_b,backend=$bb"
+		"$(nic_model "$(txm "$model")"),mac=$mac_b,backend=$bb"
 	wait_vm "$name-tx" >/dev/null; wait_vm "$name-rx" >/dev/null
 }
 q_pair() {
@@ -166,9 +165,9 @@ rtt_rows() {
 	for model in e1000 virtio; do
 		port=$(free_port 2) || return
 		xover_vm "$x-$model-echo" "role=echo count=$pings tsc_khz=$tsc" \
-			"$(nic "$model"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
+			"$(nic_model "$model"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
 		xover_vm "$x-$model-ping" "role=ping count=$pings size=64 dst=$mac_a tsc_khz=$tsc" \
-			"$(nic "$model"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
+			"$(nic_model "$model"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
 		wait_vm "$x-$model-ping" >/dev/null; wait_vm "$x-$model-echo" >/dev/null
 		port=$(free_port 2) || return
 		qvm "$q-$model-echo" "nic=$model role=echo count=$pings tsc_khz=$tsc" \
@@ -233,7 +232,7 @@ xc_nic() {
 	local m opts=
 	[ "$6" = tx ] && m=$(txm "$1") || m=$(rxm "$1")
 	[ "$2" != "$(mode_base "$2")" ] && opts=,${2#*/}
-	echo "$(nic "$m"),mac=$5,crossover=$4$([ "$(mode_base "$2")" = window ] && echo ,mode=window)$opts"
+	echo "$(nic_model "$m"),mac=$5,crossover=$4$([ "$(mode_base "$2")" = window ] && echo ,mode=window)$opts"
 }
 # xc_pair MODELS MODE SIZE COUNT: tx -> rx over the crossover, receiver first.
 xc_pair() {
@@ -264,10 +263,10 @@ x_rtt() {
 	local models=$1 name=x-rtt-$1 port
 	port=$(free_port 2) || return
 	xover_vm "$name-echo" "role=echo count=$pings start_timeout_ms=60000" \
-		"$(nic "$(rxm "$models")"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
+		"$(nic_model "$(rxm "$models")"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
 	wait_output "$name-echo" "link=up" 60
 	xover_vm "$name-ping" "role=ping count=$pings size=64 dst=$mac_a" \
-		"$(nic "$(txm "$models")"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
+		"$(nic_model "$(txm "$models")"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
 	wait_vm "$name-ping" >/dev/null; wait_vm "$name-echo" >/dev/null
 }
 q_rtt() {

@@ -69,6 +69,9 @@ need_qemu() { command -v "$QEMU" >/dev/null || skip "$QEMU not installed"; need_
 
 # free_port [N]: the first of N consecutive ports (TCP and UDP) nobody
 # uses, picked at random so parallel tests rarely race for the same one.
+# nic_model e1000|virtio: the model name --nic takes.
+nic_model() { [ "$1" = e1000 ] && echo e1000 || echo virtio-net; }
+
 free_port() {
 	local n=${1:-1} p i used
 	used=$(ss -Htanu 2>/dev/null | awk '{print $5}' | sed 's/.*://' | sort -u)

@@ -24,8 +24,6 @@ tsc=$(host_tsc_khz)
 mac_x=52:54:00:5c:00:01
 mac_q=52:54:00:5c:00:02
 
-nic() { [ "$1" = e1000 ] && echo e1000 || echo virtio-net; }
-
 # One direction per run; the receiver starts first and is waited for.
 # QEMU's e1000 RX stalls for good when frames arrive in the first moments
 # after its guest enabled RX (seen with QEMU 7.2, never with a 1 s pause),
@@ -62,7 +60,7 @@ x_to_q() {
 	wait_output "$name-qemu" "link=up" 60 || fail "$name: QEMU guest never came up"
 	sleep 1
 	xover_vm "$name-xover" "role=tx count=$n size=$size dst=$mac_q $gap tsc_khz=$tsc" \
-		"$(nic "$model"),mac=$mac_x,backend=$backend"
+		"$(nic_model "$model"),mac=$mac_x,backend=$backend"
 	expect "$name-xover" frames="$n"
 	# QEMU's receiver exits 1 on any loss; its loss is QEMU's, not ours
 	# (the same runs QEMU -> QEMU lose frames too), within reason.
@@ -80,7 +78,7 @@ q_to_x() {
 	t0=$(now)
 	link_ends "$transport" xover || fail "no free port"
 	if [ "$transport" = udp ]; then gap="gap_ns=$gap_ns"; else n=$((count * 4)); fi
-	xover_vm "$name-xover" "role=rx count=$n tsc_khz=$tsc timeout_ms=60000" "$(nic "$model"),mac=$mac_x,backend=$backend"
+	xover_vm "$name-xover" "role=rx count=$n tsc_khz=$tsc timeout_ms=60000" "$(nic_model "$model"),mac=$mac_x,backend=$backend"
 	[ "$transport" = udp ] && { wait_output "$name-xover" "link=up" 60 || fail "$name: xover guest never came up"; }
 	[ "$transport" = udp ] || sleep 0.5 # the listening socket is bound while the VM is set up
 	qemu_vm "$name-qemu" "nic=$model role=tx count=$n size=$size dst=$mac_x $gap tsc_khz=$tsc" \

@@ -18,18 +18,16 @@ tsc=$(host_tsc_khz)
 mac_a=52:54:00:5e:00:01
 mac_b=52:54:00:5e:00:02
 
-nic() { [ "$1" = e1000 ] && echo e1000 || echo virtio-net; }
-
 # pair MODEL_A MODEL_B SIZE
 pair() {
 	local a=$1 b=$2 size=$3 port t0 name=$1-$2-$3
 	port=$(free_port) || fail "no free port"
 	t0=$(now)
 	xover_vm "$name-A" "role=txrx count=$count size=$size dst=$mac_b delay_ns=$delay_ns tsc_khz=$tsc" \
-		"$(nic "$a"),mac=$mac_a,backend=stream-listen:127.0.0.1:$port"
+		"$(nic_model "$a"),mac=$mac_a,backend=stream-listen:127.0.0.1:$port"
 	# The listener is up once its socket is bound; connect retries anyway.
 	xover_vm "$name-B" "role=txrx count=$count size=$size dst=$mac_a tsc_khz=$tsc" \
-		"$(nic "$b"),mac=$mac_b,backend=stream-connect:127.0.0.1:$port"
+		"$(nic_model "$b"),mac=$mac_b,backend=stream-connect:127.0.0.1:$port"
 	expect "$name-B" tx_frames="$count" frames="$count" lost=0 errors=0
 	expect "$name-A" tx_frames="$count" frames="$count" lost=0 errors=0
 	# A's ring must really have run full: otherwise this tested no backpressure.

@@ -16,17 +16,15 @@ tsc=$(host_tsc_khz)
 mac_a=52:54:00:5d:00:01
 mac_b=52:54:00:5d:00:02
 
-nic() { [ "$1" = e1000 ] && echo e1000 || echo virtio-net; }
-
 # both_ways MODEL_A MODEL_B SIZE
 both_ways() {
 	local a=$1 b=$2 size=$3 port t0 name=txrx-$1-$2
 	port=$(free_port 2) || fail "no free port"
 	t0=$(now)
 	xover_vm "$name-A" "role=txrx count=$count size=$size gap_ns=$gap_ns dst=$mac_b tsc_khz=$tsc" \
-		"$(nic "$a"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
+		"$(nic_model "$a"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
 	xover_vm "$name-B" "role=txrx count=$count size=$size gap_ns=$gap_ns dst=$mac_a tsc_khz=$tsc" \
-		"$(nic "$b"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
+		"$(nic_model "$b"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
 	expect "$name-A" tx_frames="$count" frames="$count" lost=0 errors=0
 	expect "$name-B" tx_frames="$count" frames="$count" lost=0 errors=0
 	echo "ok udp $a<->$b size=$size: $count frames each way at one per $gap_ns ns, $(elapsed "$t0") s"
@@ -38,10 +36,10 @@ one_way() {
 	port=$(free_port 2) || fail "no free port"
 	t0=$(now)
 	xover_vm "$name-rx" "role=rx count=$count tsc_khz=$tsc" \
-		"$(nic "$b"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
+		"$(nic_model "$b"),mac=$mac_b,backend=udp:127.0.0.1:$((port + 1))@127.0.0.1:$port"
 	wait_output "$name-rx" "link=up" 60 || fail "$name: receiver never came up"
 	xover_vm "$name-tx" "role=tx count=$count size=$size gap_ns=$gap_ns dst=$mac_b tsc_khz=$tsc" \
-		"$(nic "$a"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
+		"$(nic_model "$a"),mac=$mac_a,backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))"
 	expect "$name-tx" frames="$count"
 	expect "$name-rx" frames="$count" lost=0 errors=0
 	echo "ok udp $a->$b size=$size: $count frames, $(elapsed "$t0") s"
