@@ -167,12 +167,6 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         return R::Dropped;
     }
     SharedNicState& state = peer.link->peer_state();
-    auto wait_for_peer = [&] {
-        // Set the flag, then look again (the owner publishes, then reads
-        // the flag): one of the two sides sees the other.
-        state.producer_waiting.store(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-    };
     if (peer.begin == PeerRxWriter::Begin::NotReady) {
         if (mode == Mode::Group) {
             ++oc_.group_peer_not_ready;
@@ -182,7 +176,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
             ++c_.dropped_group_peer_full;
             return R::Dropped;
         }
-        wait_for_peer();
+        state.mark_producer_waiting();
         peer.begin = peer.writer->begin(peer.link->peer_memory, state);
         if (peer.begin == PeerRxWriter::Begin::NotReady) {
             ++c_.tx_busy_peer_not_ready;
@@ -208,7 +202,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
             peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
             return R::Dropped;
         }
-        wait_for_peer();
+        state.mark_producer_waiting();
         peer.writer->arm_space_notification();
         st = peer.writer->write(frame);
         if (st == PeerRxWriter::Status::Full) {
@@ -375,8 +369,7 @@ bool CrossoverPort::awaiting_peer_window(Peer& peer) {
         return false;
     }
     // Flag, then look again: the peer publishes, then takes the flag.
-    state.producer_waiting.store(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    state.mark_producer_waiting();
     bool mapped = state.window_rx_link.load(std::memory_order_seq_cst) == peer.link->id;
     ++c_.window_map_waits;
     if (retry_) retry_(mapped ? std::chrono::milliseconds(1) : kWindowMapPatience);
@@ -423,12 +416,8 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     if (verdict.verdict != PeerTable::Verdict::Peer || verdict.peer != peer->link.get())
         return WindowSend::NotApplicable;
     if (!open(*peer)) return WindowSend::NotApplicable;  // the copy path counts the drop
-    auto wait_for_peer = [&] {
-        state.producer_waiting.store(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-    };
     if (peer->begin == PeerRxWriter::Begin::NotReady) {
-        wait_for_peer();
+        state.mark_producer_waiting();
         peer->begin = peer->writer->begin(peer->link->peer_memory, state);
         if (peer->begin == PeerRxWriter::Begin::NotReady) {
             ++c_.tx_busy_peer_not_ready;
@@ -440,7 +429,7 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     std::uint32_t length = std::uint32_t(frame.size());
     auto st = peer->writer->place(tx_index, rx_half + slot_offset, length);
     if (st == PeerRxWriter::Status::Full) {
-        wait_for_peer();
+        state.mark_producer_waiting();
         peer->writer->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
         st = peer->writer->place(tx_index, rx_half + slot_offset, length);
         if (st == PeerRxWriter::Status::Full) {
@@ -471,8 +460,7 @@ bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool
     if (arm) {
         // Set the flag, then read RDT: the peer publishes RDT, then takes
         // the flag (one side sees the other, as in to_peer()).
-        state.producer_waiting.store(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        state.mark_producer_waiting();
     }
     rdt = state.load_rdt();
     rdh = state.rdh.load(std::memory_order_acquire);
@@ -497,8 +485,7 @@ std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool a
         } else {
             loans_.arm(peer->link->peer_memory, state);
         }
-        state.producer_waiting.store(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        state.mark_producer_waiting();
     }
     return loans_.reclaim(peer->link->peer_memory, state, heads);
 }

@@ -191,6 +191,13 @@ struct SharedNicState {
         return (ims.load(std::memory_order_seq_cst) & causes) != 0;
     }
     void publish_rdh(std::uint32_t value) { rdh.store(value, std::memory_order_release); }
+    // A producer found no room (or no mapping yet): it flags that it waits,
+    // then looks again. The owner publishes, then takes the flag
+    // (take_producer_waiting), so one of the two sides sees the other.
+    void mark_producer_waiting() {
+        producer_waiting.store(1, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
     std::uint32_t load_rdt() const { return rdt.load(std::memory_order_acquire); }
 
     // --- owner side ---
