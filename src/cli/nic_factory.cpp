@@ -139,6 +139,20 @@ public:
     }
     void link_state_changed() override { model_.link_state_changed(); }
 
+    // The guest moved our window BAR: it sizes every BAR while it walks the
+    // bus, which may be after our window link came up (a peer started at
+    // the same moment). What peers read as our RX half follows it, and
+    // producers that waited for it look again.
+    void window_moved() {
+        if (!window_) return;
+        model_.run_locked([&] {
+            if (port_->window_link() == 0) return;
+            port_->shared().window_rx_gpa.store(window_->half_gpa(crossover::DmaWindow::Half::Rx),
+                                                std::memory_order_seq_cst);
+            port_->rx_space_returned();
+        });
+    }
+
     void crossover_link_up(std::shared_ptr<crossover::PeerLink> link) override {
         bool window = link->mode == crossover::LinkMode::Window && window_ && link->peer_window_fd &&
                       port_->window_link() == 0;
@@ -345,7 +359,10 @@ public:
 
     // The window is RAM for the guest (memory slots), not MMIO: its BAR
     // has no handler, so the bus leaves it alone; the slots follow it here.
-    void bars_mapped() override { place_window(window_.get(), *this, kWindowBar, name()); }
+    void bars_mapped() override {
+        place_window(window_.get(), *this, kWindowBar, name());
+        if (crossover_) crossover_->window_moved();
+    }
 
 private:
     // BAR2: the crossover DMA window (32-bit memory, 2 MiB). The 82540EM
@@ -407,6 +424,7 @@ public:
     // signal (no exit to userspace); follow the BAR wherever it is mapped.
     void bars_mapped() override {
         place_window(window_.get(), *this, kWindowBar, name_);
+        if (crossover_) crossover_->window_moved();
         // ioeventfd=off: notifies stay MMIO exits, served by the vCPU thread.
         std::uint64_t base = use_ioeventfd_ && bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
         if (base == registered_base_) return;

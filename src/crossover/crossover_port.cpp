@@ -357,7 +357,13 @@ constexpr std::chrono::milliseconds kWindowMapPatience{2000};
 bool CrossoverPort::awaiting_peer_window(Peer& peer) {
     if (peer.link->mode != LinkMode::Window) return false;
     SharedNicState& state = peer.link->peer_state();
-    if (state.window_rx_link.load(std::memory_order_acquire) == peer.link->id) return false;  // truly bad
+    // Mapped, and its window placed (a guest sizing its BARs has it at 0
+    // for a moment): truly out of reach.
+    auto mapped = [&] {
+        return state.window_rx_link.load(std::memory_order_seq_cst) == peer.link->id &&
+               state.window_rx_gpa.load(std::memory_order_seq_cst) != 0;
+    };
+    if (mapped()) return false;
     auto now = std::chrono::steady_clock::now();
     if (peer.window_wait_since == std::chrono::steady_clock::time_point{}) peer.window_wait_since = now;
     if (now - peer.window_wait_since >= kWindowMapPatience) {
@@ -370,9 +376,8 @@ bool CrossoverPort::awaiting_peer_window(Peer& peer) {
     }
     // Flag, then look again: the peer publishes, then takes the flag.
     state.mark_producer_waiting();
-    bool mapped = state.window_rx_link.load(std::memory_order_seq_cst) == peer.link->id;
     ++c_.window_map_waits;
-    if (retry_) retry_(mapped ? std::chrono::milliseconds(1) : kWindowMapPatience);
+    if (retry_) retry_(mapped() ? std::chrono::milliseconds(1) : kWindowMapPatience);
     return true;
 }
 

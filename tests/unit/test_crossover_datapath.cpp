@@ -172,7 +172,15 @@ TEST_CASE("crossover: a window link waits for the peer to map its window instead
     CHECK(a.counter("xover_window_map_waits") >= 1);
     CHECK(b.port.page().state().producer_waiting.load() == 1);
 
+    // Linked before its guest placed the window BAR (a guest sizing its
+    // BARs): the RX half is at 0 for now, so the frame still waits.
+    b.port.page().state().window_rx_link.store(1);
+    a.rig.nic.resume_tx();
+    CHECK(a.counter("xover_dropped_bad_descriptor") == 0);
+    CHECK(a.rig.rd(e1000::reg::TDH) == 0);
+
     // The peer maps its window, publishes that, and wakes its producers.
+    b.port.page().state().window_rx_gpa.store(0xc0100000);  // its RX half, where its BAR is
     b.port.page().state().window_rx_link.store(1);
     b.port.rx_space_returned();
     CHECK(drain(doorbell) == 1);
