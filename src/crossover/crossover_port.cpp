@@ -129,12 +129,20 @@ bool CrossoverPort::open(Peer& peer) {
 // mapped: its RX buffers there are reachable (see peer_window_memory.hpp).
 vmm::GuestMemory& CrossoverPort::peer_memory(Peer& peer) {
     if (&peer != window_peer_ || !window_ || !window_->attached(DmaWindow::Half::Tx)) return peer.link->peer_memory;
-    SharedNicState& state = peer.link->peer_state();
-    std::uint64_t rx_half = state.window_rx_gpa.load(std::memory_order_acquire);
-    if (!rx_half || state.window_rx_link.load(std::memory_order_acquire) != peer.link->id)
-        return peer.link->peer_memory;
+    std::uint64_t rx_half = peer_rx_half(peer);
+    if (!rx_half) return peer.link->peer_memory;
     window_memory_.bind(peer.link->peer_memory, rx_half, window_->host(DmaWindow::Half::Tx), window_->half_size());
     return window_memory_;
+}
+
+// Where the peer's guest sees its RX half, once the peer has moved that
+// half onto our element for this link; 0 before (or while its guest has
+// the BAR unplaced).
+std::uint64_t CrossoverPort::peer_rx_half(Peer& peer) {
+    SharedNicState& state = peer.link->peer_state();
+    std::uint64_t rx_half = state.window_rx_gpa.load(std::memory_order_acquire);
+    if (!rx_half || state.window_rx_link.load(std::memory_order_acquire) != peer.link->id) return 0;
+    return rx_half;
 }
 
 void CrossoverPort::close_open() {
@@ -403,9 +411,6 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
         frame_offset + frame.size() > kWindowSlotBytes)
         return WindowSend::NotApplicable;
     SharedNicState& state = peer->link->peer_state();
-    std::uint64_t rx_half = state.window_rx_gpa.load(std::memory_order_acquire);
-    if (!rx_half || state.window_rx_link.load(std::memory_order_acquire) != peer->link->id)
-        return WindowSend::NotApplicable;  // the peer has not mapped our element (yet)
     if (frame_offset != peer->writer->window_frame_offset()) {
         // e1000 <-> virtio-net: one puts the frame at the buffer's start,
         // the other after virtio_net_hdr. Such a link stays in copy mode.
@@ -420,6 +425,16 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     auto verdict = table_.classify(frame);
     if (verdict.verdict != PeerTable::Verdict::Peer || verdict.peer != peer->link.get())
         return WindowSend::NotApplicable;
+    std::uint64_t rx_half = peer_rx_half(*peer);
+    if (!rx_half) {
+        // The peer has not mapped our element yet. The frame waits for it
+        // rather than taking the copy path: that path would find the
+        // peer's buffers only if the mapping landed in between, and then
+        // copy a frame that needs no copy.
+        if (awaiting_peer_window(*peer)) return WindowSend::Busy;
+        rx_half = peer_rx_half(*peer);
+        if (!rx_half) return WindowSend::NotApplicable;  // it never mapped: the copy path counts the drop
+    }
     if (!open(*peer)) return WindowSend::NotApplicable;  // the copy path counts the drop
     if (peer->begin == PeerRxWriter::Begin::NotReady) {
         state.mark_producer_waiting();

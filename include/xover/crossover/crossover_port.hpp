@@ -124,6 +124,7 @@ private:
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
     vmm::GuestMemory& peer_memory(Peer& peer);
+    std::uint64_t peer_rx_half(Peer& peer);
     bool awaiting_peer_window(Peer& peer);
     // crossover_port_order.cpp: ordering across the path switch, and
     // group frames delivered to every peer exactly once.
