@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "xover/crossover/client.hpp"
+#include "xover/crossover/window_tx_ledger.hpp"
 
 namespace xover::crossover {
 
@@ -292,6 +293,11 @@ void CrossoverPort::interrupt(Peer& p) {
 void CrossoverPort::rx_space_returned() {
     // The owner published RDT (or its ring) before this; see to_peer().
     std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!complete_window_peer_tx()) {
+        ++c_.window_completion_handoffs;
+        window_peer_->link->ring_peer_doorbell();
+        ++c_.doorbells_rung;
+    }
     if (!page_.state().take_producer_waiting()) return;
     // We do not know which producer waited: wake every peer (rare: only
     // after a ring ran full).
@@ -344,6 +350,9 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_window_not_in_place", c_.window_not_in_place},
         {"xover_window_layout_mismatch", c_.window_layout_mismatch},
         {"xover_window_map_waits", c_.window_map_waits},
+        {"xover_window_completed_for_peer", c_.window_completed_for_peer},
+        {"xover_window_completion_handoffs", c_.window_completion_handoffs},
+        {"xover_window_completed_by_peer", page_.state().window_tx.completed_by_peer.load(std::memory_order_relaxed)},
         {"xover_remaps", window_ ? window_->remaps() : 0},
     });
     append_order_counters(out);
@@ -471,6 +480,33 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     ++c_.batch_frames;
     c_.batch_bytes += length;
     return WindowSend::Placed;
+}
+
+// Our guest just returned RX buffers (RDT): complete the e1000 window
+// peer's TX slots whose frames they held, here, so that no thread of the
+// peer wakes (window_tx_ledger.hpp). False: the peer must walk itself (its
+// walker is busy, or a descriptor is out of our reach).
+bool CrossoverPort::complete_window_peer_tx() {
+    Peer* peer = window_peer_;
+    if (!peer || !peer->link) return true;
+    SharedNicState& sender = peer->link->peer_state();
+    WindowTxLedger& ledger = sender.window_tx;
+    if (!window_tx::lent(ledger).any()) return true;
+    // Not ours to do: the sender asked for a doorbell (producer_waiting).
+    if (!ledger.peer_may_complete.load(std::memory_order_acquire) ||
+        ledger.link.load(std::memory_order_relaxed) != peer->link->id)
+        return true;
+    SharedNicState& own = page_.state();
+    ProducerLock producer(&own);  // the sender's batches hold it: see the ledger's rules
+    if (producer.failed() || !window_tx::try_lock(ledger)) return false;
+    auto walked = window_tx::walk(ledger, peer->link->peer_memory, own.load_rdt(), own.load_rdh(), false);
+    window_tx::unlock(ledger);
+    if (walked.completed) {
+        ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
+        c_.window_completed_for_peer += walked.completed;
+    }
+    if (walked.reported && sender.raise(e1000::icr::TXDW)) peer->link->interrupt_peer();
+    return !walked.unreachable;
 }
 
 bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) {

@@ -2,6 +2,7 @@
 // defaults, EECD/EERD (EEPROM), MDIC (PHY) and the statistics block.
 #include <algorithm>
 
+#include "xover/crossover/window_tx_ledger.hpp"
 #include "xover/e1000/e1000.hpp"
 
 namespace xover::e1000 {
@@ -55,7 +56,6 @@ void E1000::reset_locked() {
     tx_context_ = {};
     reset_tx_frame();
     tx_pending_ = {};
-    tx_window_active_ = false;
     itr_deadline_ = tx_delay_deadline_ = tx_abs_deadline_ = rx_delay_deadline_ = rx_abs_deadline_ = 0;
     raised_before_ = false;
     if (shared_) {
@@ -65,6 +65,7 @@ void E1000::reset_locked() {
         publish_rx_filter();
         publish_irq_moderation();
         shared_->take_rx_irq_deferred();  // frames of the old ring owe nothing
+        forget_window_slots();
     }
     update_irq();
 }
@@ -81,7 +82,11 @@ std::uint32_t E1000::read_locked(std::uint32_t offset) {
         return rdh();
     case reg::TDH:
         // Window mode: slots still lent to the peer are not done yet.
-        return tx_window_active_ ? tx_done_ : r(reg::TDH);
+        if (shared_) {
+            auto lent = crossover::window_tx::lent(shared_->window_tx);
+            if (lent.any()) return lent.done;
+        }
+        return r(reg::TDH);
     case reg::ICR: {
         // Read-to-clear: the driver's interrupt handler acknowledges here.
         std::uint32_t value = take_icr();
@@ -201,7 +206,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         r(offset) = value & 0xFFFF;
         reset_tx_frame();
         tx_pending_ = {};
-        tx_window_active_ = false;
+        forget_window_slots();
         return;
     case reg::TDT:
         r(offset) = value & 0xFFFF;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "checksum.hpp"
+#include "xover/crossover/window_tx_ledger.hpp"
 #include "xover/e1000/e1000.hpp"
 
 namespace xover::e1000 {
@@ -61,46 +62,61 @@ bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t
     }
     ++counters_.tx_window_frames;
     account_tx(frame, net::Backend::SendResult::Sent);
-    if (!tx_window_active_) {
-        tx_window_active_ = true;
-        tx_done_ = index;
-    }
+    // Before the batch ends: the receiver must not see the frame (its RDH)
+    // before it can see the slot lent (see window_tx_ledger.hpp).
+    crossover::WindowTxLedger& ledger = shared_->window_tx;
+    std::uint32_t may = peer_may_complete_tx() ? 1 : 0;
+    if (ledger.peer_may_complete.load(std::memory_order_relaxed) != may)
+        ledger.peer_may_complete.store(may, std::memory_order_release);
+    crossover::window_tx::lend(ledger, index, tx_ring_size(),
+                               (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL), port_->window_link_id());
     return true;
 }
 
-// Completes window slots from tx_done_ up to the first one whose buffer
-// the peer's guest still holds (RX descriptors [RDT, RDH) of the peer are
-// the guest's). The peer gone: everything completes. Slots in between
-// that took the copy path were completed already; completing again only
-// sets DD once more.
+// The receiver's process may complete our lent slots and raise TXDW itself
+// only while TXDW needs none of our timers.
+bool E1000::peer_may_complete_tx() const {
+    return !timers_enabled() || (r(reg::TIDV) == 0 && r(reg::TADV) == 0 && r(reg::ITR) == 0);
+}
+
+// Completes window slots up to the first one whose buffer the peer's guest
+// still holds (RX descriptors [RDT, RDH) of the peer are the guest's); the
+// peer gone, everything. The receiver's process does the same on its RDT
+// writes when it may (window_tx_ledger.hpp): then we never ask it for a
+// doorbell. Slots in between that took the copy path were completed
+// already; completing again only sets DD once more.
 void E1000::complete_window_slots() {
-    if (!tx_window_active_) return;
-    std::uint32_t n = tx_ring_size();
-    std::uint32_t cursor = r(reg::TDH);
-    if (n == 0 || tx_done_ >= n) {
-        tx_window_active_ = false;
-        return;
-    }
-    std::uint64_t base = (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL);
-    auto complete_until = [&](auto still_held) {
-        while (tx_done_ != cursor && !still_held(tx_done_)) {
-            auto raw = memory_.span(base + std::uint64_t(tx_done_) * kDescriptorSize, kDescriptorSize);
-            if (!raw.empty()) complete_tx_descriptor(tx_done_, raw[11]);
-            ++counters_.tx_window_completed;
-            tx_done_ = (tx_done_ + 1) % n;
-        }
-    };
+    if (!shared_) return;
+    crossover::WindowTxLedger& ledger = shared_->window_tx;
+    namespace wtx = crossover::window_tx;
+    if (!wtx::lent(ledger).any()) return;
     for (int attempt = 0; attempt < 2; ++attempt) {
+        bool peer_walks = ledger.peer_may_complete.load(std::memory_order_relaxed) != 0;
         std::uint32_t rdt = 0, rdh = 0;
-        if (!port_->window_returned(rdt, rdh, attempt == 1)) {
-            complete_until([](std::uint32_t) { return false; });
-            break;
+        bool present = port_->window_returned(rdt, rdh, attempt == 1 && !peer_walks);
+        if (!wtx::lock(ledger)) {
+            // Held past the budget: the peer's walker, which died with it
+            // when the peer is gone; otherwise it is walking right now.
+            if (present) return;
+            wtx::unlock(ledger);
+            if (!wtx::lock(ledger)) return;
         }
-        std::uint32_t held = rdt == rdh ? n : (rdh + n - rdt) % n;
-        complete_until([&](std::uint32_t p) { return (p + n - rdt) % n < held; });
-        if (tx_done_ == cursor) break;
+        auto walked = wtx::walk(ledger, memory_, rdt, rdh, !present);
+        wtx::unlock(ledger);
+        counters_.tx_window_completed += walked.completed;
+        if (walked.reported) signal_tx_written_back(walked.all_delayed);
+        if (!wtx::lent(ledger).any() || (peer_walks && present)) return;
     }
-    if (tx_done_ == cursor) tx_window_active_ = false;
+}
+
+// A reset, a TDH write or a new ring: nothing is lent any more. Under the
+// walkers' lock, unless one died holding it.
+void E1000::forget_window_slots() {
+    if (!shared_) return;
+    crossover::WindowTxLedger& ledger = shared_->window_tx;
+    bool locked = crossover::window_tx::lock(ledger);
+    crossover::window_tx::forget(ledger, r(reg::TDH));
+    if (locked) crossover::window_tx::unlock(ledger);
 }
 
 void E1000::process_tx_ring() {

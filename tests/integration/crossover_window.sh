@@ -5,7 +5,8 @@
 # k*2048. 20000 64-byte frames tx -> rx, none lost, no bad frame, and not
 # one byte copied: every frame crossed in place (xover_window_frames), the
 # halves were remapped onto the link's shared elements (xover_remaps), and
-# every TX slot lent to the peer completed. Then teardown: the receiver
+# every TX slot lent to the peer completed, most of them by the receiver's
+# process. Then teardown: the receiver
 # SIGKILLed mid-stream — the sender gets its slots back and ends (no
 # hang, no crash); the sender SIGKILLed — the receiver times out cleanly.
 source "$(dirname "$0")/crossover_common.inc"
@@ -14,9 +15,17 @@ RX=52:54:00:c9:00:01; TX=52:54:00:c9:00:02
 NICX=mode=window
 
 window_pair e1000 $N
-[ "$(stat tx tx_window_completed)" -ge $N ] || fail "only $(stat tx tx_window_completed) of $N TX slots completed"
+# The receiver's process completes the slots its guest gave back, on its
+# RDT writes (the sender's threads never wake for it); the sender itself
+# only what was back by its own TDT writes.
+own=$(stat tx tx_window_completed); by_peer=$(stat tx xover_window_completed_by_peer)
+[ $((own + by_peer)) -ge $N ] || fail "only $own + $by_peer of $N TX slots completed"
+[ "$by_peer" -gt 0 ] || fail "the receiver completed no TX slot of the sender"
+[ "$(stat rx xover_window_completed_for_peer)" = "$by_peer" ] ||
+	fail "rx says it completed $(stat rx xover_window_completed_for_peer) slots, tx says $by_peer"
 echo "ok: e1000 window pair: $N frames, bytes_copied=0, window_frames=$(stat tx xover_window_frames)," \
-	"remaps tx=$(stat tx xover_remaps) rx=$(stat rx xover_remaps), $(result rx | grep -o 'cycles=[0-9]*')"
+	"remaps tx=$(stat tx xover_remaps) rx=$(stat rx xover_remaps), completed by tx=$own by rx=$by_peer," \
+	"$(result rx | grep -o 'cycles=[0-9]*')"
 
 # Teardown 1: the receiver dies mid-stream; the sender's lent slots come
 # back with the link, it finishes (its frames now go nowhere) and exits.

@@ -8,6 +8,7 @@
 #include "e1000_ring_builder.hpp"
 #include "xover/crossover/nic_port.hpp"
 #include "xover/crossover/shared_memory.hpp"
+#include "xover/crossover/window_tx_ledger.hpp"
 #include "xover/vmm/ram_memory.hpp"
 
 using namespace xover;
@@ -60,7 +61,13 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
     CHECK(port.copied == 1);
     for (std::uint32_t k = 0; k < 4; ++k) CHECK((tx.status(k) & e1000::txd::STA_DD) == 0);
     CHECK(rig.rd(e1000::reg::TDH) == 0);  // the lent slots are not done
-    CHECK(port.armed > 0);                // and the peer was asked to ring us
+    // TXDW needs no timer of ours: the peer's process completes the slots
+    // on its RDT writes, so it is not asked for a doorbell.
+    auto& ledger = port.page.state().window_tx;
+    CHECK(port.armed == 0);
+    CHECK(ledger.peer_may_complete.load() == 1);
+    CHECK(crossover::window_tx::lent(ledger).done == 0);
+    CHECK(crossover::window_tx::lent(ledger).end == 4);
 
     port.peer_rdt = 2;  // the peer's guest returned RX 0 and 1
     rig.nic.resume_tx();
@@ -75,6 +82,104 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
     CHECK(rig.rd(e1000::reg::TDH) == 5);
     CHECK(rig.counter("tx_window_frames") == 4);
     CHECK(rig.counter("tx_frames") == 5);
+}
+
+TEST_CASE("window: with TX interrupt delays on, the peer is asked to ring instead") {
+    E1000Rig rig;
+    rig.use_fake_timer();
+    FakeWindowPort port;
+    rig.nic.attach_crossover(port);
+    rig.wr(e1000::reg::TIDV, 8);
+    TxRing tx(rig, 16);
+    auto frame = ethernet(kNicMac, kNicMac, 0x88b5, 64);
+    rig.memory.poke(kTxHalf, frame.data(), frame.size());
+    tx.legacy_raw(kTxHalf, std::uint16_t(frame.size()));
+    port.peer_rdt = 15;
+    tx.kick();
+    CHECK(port.placed == 1);
+    CHECK(port.page.state().window_tx.peer_may_complete.load() == 0);
+    CHECK(port.armed > 0);
+}
+
+namespace {
+// The sender's TX ring as the ledger's walk sees it (RS on every slot).
+struct LentRing {
+    static constexpr std::uint64_t kRing = 0x1000;
+    static constexpr std::uint32_t kEntries = 8;
+    FakeGuestMemory memory{1 << 20};
+    crossover::SharedStatePage page = crossover::SharedStatePage::create("ledger-test", 0);
+    crossover::WindowTxLedger& ledger = page.state().window_tx;
+    LentRing() {
+        for (std::uint32_t k = 0; k < kEntries; ++k) {
+            std::uint8_t cmd = e1000::txd::CMD_EOP | e1000::txd::CMD_RS;
+            memory.poke(kRing + k * 16 + 11, &cmd, 1);
+        }
+    }
+    bool dd(std::uint32_t k) {
+        std::uint8_t s = 0;
+        memory.peek(kRing + k * 16 + 12, &s, 1);
+        return s & e1000::txd::STA_DD;
+    }
+    void lend(std::uint32_t k) { crossover::window_tx::lend(ledger, k, kEntries, kRing, 7); }
+    crossover::window_tx::WalkResult walk(std::uint32_t rdt, std::uint32_t rdh, bool gone = false) {
+        REQUIRE(crossover::window_tx::try_lock(ledger));
+        auto r = crossover::window_tx::walk(ledger, memory, rdt, rdh, gone);
+        crossover::window_tx::unlock(ledger);
+        return r;
+    }
+};
+}  // namespace
+
+TEST_CASE("window ledger: a slot completes once the receiver's RDT has passed it, in order") {
+    namespace wtx = crossover::window_tx;
+    LentRing ring;
+    for (std::uint32_t k = 5; k < 8; ++k) ring.lend(k);  // slots 5, 6, 7 lent; they wrap the ring
+    ring.lend(0);
+    CHECK(wtx::lent(ring.ledger).done == 5);
+    CHECK(wtx::lent(ring.ledger).end == 1);
+    CHECK(ring.ledger.link.load() == 7);
+    // The receiver's guest holds RX 5..0 (RDT 5, RDH 1): nothing is back.
+    CHECK(ring.walk(5, 1).completed == 0);
+    CHECK_FALSE(ring.dd(5));
+    // It returned 5 and 6 (RDT 7): those two complete, 7 still held.
+    auto r = ring.walk(7, 1);
+    CHECK(r.completed == 2);
+    CHECK(r.reported == 2);
+    CHECK_FALSE(r.all_delayed);
+    CHECK(ring.dd(5));
+    CHECK(ring.dd(6));
+    CHECK_FALSE(ring.dd(7));
+    CHECK(wtx::lent(ring.ledger).done == 7);
+    // More lent while it walked: the walk keeps the new end.
+    ring.lend(1);
+    CHECK(ring.walk(0, 0).completed == 0);  // RDT == RDH: its guest holds every buffer
+    CHECK(ring.walk(1, 2).completed == 2);  // it holds only RX 1: 7 and 0 are back
+    CHECK(ring.dd(7));
+    CHECK(ring.dd(0));
+    CHECK_FALSE(ring.dd(1));
+    CHECK(wtx::lent(ring.ledger).done == 1);
+    CHECK(wtx::lent(ring.ledger).end == 2);
+    // The receiver gone: the rest completes whatever RDT says.
+    CHECK(ring.walk(1, 1, true).completed == 1);
+    CHECK(ring.dd(1));
+    CHECK_FALSE(wtx::lent(ring.ledger).any());
+}
+
+TEST_CASE("window ledger: hostile ring values never reach outside the sender's memory") {
+    namespace wtx = crossover::window_tx;
+    LentRing ring;
+    // A ring address past the end of guest memory: the receiver stops there
+    // (the sender walks itself); with the receiver gone, slots complete.
+    wtx::lend(ring.ledger, 2, LentRing::kEntries, 0xfffffffffff00000ull, 7);
+    auto r = ring.walk(4, 5);
+    CHECK(r.unreachable);
+    CHECK(r.completed == 0);
+    CHECK(ring.walk(4, 5, true).completed == 1);
+    // A lent range that does not fit the ring (entries changed): dropped.
+    ring.lend(3);
+    ring.ledger.ring_entries.store(2);
+    CHECK(ring.walk(0, 0).completed == 0);
+    CHECK_FALSE(wtx::lent(ring.ledger).any());
 }
 
 TEST_CASE("window: RamMemory translates extra regions and forgets removed ones") {

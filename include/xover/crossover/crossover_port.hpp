@@ -59,6 +59,7 @@ public:
     void append_counters(net::Counters& out) const override;
     WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa, std::uint32_t frame_offset,
                               std::span<const std::uint8_t> frame) override;
+    std::uint64_t window_link_id() const override { return window_peer_ ? window_link_ : 0; }
     bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override;
     std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& peer_present) override;
 
@@ -126,6 +127,7 @@ private:
     vmm::GuestMemory& peer_memory(Peer& peer);
     std::uint64_t peer_rx_half(Peer& peer);
     bool awaiting_peer_window(Peer& peer);
+    bool complete_window_peer_tx();
     // crossover_port_order.cpp: ordering across the path switch, and
     // group frames delivered to every peer exactly once.
     void start_drain(Peer& peer);
@@ -178,6 +180,8 @@ private:
         std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;
         std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0, window_layout_mismatch = 0;
         std::uint64_t window_map_waits = 0;
+        std::uint64_t window_completed_for_peer = 0;  // the window peer's TX slots we completed
+        std::uint64_t window_completion_handoffs = 0;  // ... or left to it (doorbell)
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
     } c_;
 };

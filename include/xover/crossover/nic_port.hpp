@@ -65,6 +65,8 @@ public:
                                       std::uint32_t /*frame_offset*/, std::span<const std::uint8_t> /*frame*/) {
         return WindowSend::NotApplicable;
     }
+    // The window link our in-place TX slots go over (0: none).
+    virtual std::uint64_t window_link_id() const { return 0; }
     // Where the window peer's guest has returned its RX buffers up to
     // (its RDT): TX slots placed in window mode before it may complete.
     // False when there is no window peer any more (complete everything).

@@ -76,7 +76,7 @@ namespace xover::crossover {
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kSharedStateSize = 4096;  // size of the memfd
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
-inline constexpr std::uint32_t kSharedStateVersion = 3;  // 2: peer_irq; 3: rx_filter, rx_irq_deferred
+inline constexpr std::uint32_t kSharedStateVersion = 4;  // 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx
 // Words of SharedNicState::rx_filter (e1000::rx_filter::kWords, asserted there).
 inline constexpr unsigned kRxFilterWords = 290;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
@@ -126,6 +126,19 @@ struct alignas(kCacheLine) RxConfig {
     std::atomic<std::uint32_t> features{0};      // virtio: bit0 event idx, bit1 mrg_rxbuf; e1000: bit0 SECRC
 };
 
+// Window mode, e1000 senders: the TX slots lent to the window peer, which
+// the peer's process may complete itself (window_tx_ledger.hpp has the
+// rules). Lives in the sender's page.
+struct alignas(kCacheLine) WindowTxLedger {
+    std::atomic<std::uint32_t> lock{0};               // 0 free, 1 held: one walker at a time
+    std::atomic<std::uint32_t> peer_may_complete{0};  // owner: TXDW needs none of its timers
+    std::atomic<std::uint64_t> lent{0};               // done | end << 32: slots [done, end) are lent
+    std::atomic<std::uint64_t> link{0};               // the window link the slots were lent over
+    std::atomic<std::uint64_t> ring_gpa{0};           // the sender's TX descriptor ring (TDBA)
+    std::atomic<std::uint32_t> ring_entries{0};       // TDLEN / 16
+    std::atomic<std::uint64_t> completed_by_peer{0};  // slots the peer's process completed
+};
+
 struct SharedNicState {
     // Identity, written once by the owner before the page is registered.
     alignas(kCacheLine) std::atomic<std::uint32_t> magic{0};
@@ -163,6 +176,9 @@ struct SharedNicState {
     // while both say so: its TX half and our RX half are the same memory.
     alignas(kCacheLine) std::atomic<std::uint64_t> window_rx_gpa{0};
     std::atomic<std::uint64_t> window_rx_link{0};
+
+    // e1000 owners in window mode: TX slots lent to the window peer.
+    WindowTxLedger window_tx;
 
     // virtio-net owners: how producers interrupt the RX queue.
     alignas(kCacheLine) PeerInterrupt peer_irq;

@@ -236,6 +236,8 @@ private:
     bool try_window(std::uint32_t index, std::uint64_t address, std::uint32_t length, std::uint8_t cmd,
                     bool& busy);
     void complete_window_slots();
+    void forget_window_slots();
+    bool peer_may_complete_tx() const;
     void reset_tx_frame();
     std::uint32_t tx_ring_size() const;
 
@@ -298,10 +300,6 @@ private:
     TxPending tx_pending_;
     std::vector<std::uint8_t> tx_buffer_;
     std::vector<std::uint8_t> tx_segment_;
-    // Window mode: TX slots [tx_done_, TDH) were handed to the peer in
-    // place and complete only when the peer's guest returns its buffers.
-    bool tx_window_active_ = false;
-    std::uint32_t tx_done_ = 0;
 
     HostCounters counters_;
     vmm::RateLimitedLog log_;
