@@ -1,0 +1,166 @@
+// The window TX ledger (window_tx_ledger.hpp): an e1000 sender's record of
+// TX slots lent over a window link, and the walk either process runs to
+// complete them. Single-threaded cases pin down the rules (held by RDT and
+// RDH, in order, the walk keeps an end that grew, hostile values stay
+// inside guest memory); the last case runs a sender and a receiver at once
+// (and under TSan in CI): a slot never completes while the receiver's guest
+// still holds its frame.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "fake_guest_memory.hpp"
+#include "xover/crossover/shared_memory.hpp"
+#include "xover/crossover/window_tx_ledger.hpp"
+#include "xover/e1000/registers.hpp"
+
+using namespace xover;
+using namespace xover::test;
+namespace wtx = xover::crossover::window_tx;
+
+namespace {
+// The sender's TX ring as the ledger's walk sees it (RS on every slot).
+struct LentRing {
+    static constexpr std::uint64_t kRing = 0x1000;
+    static constexpr std::uint32_t kEntries = 8;
+    FakeGuestMemory memory{1 << 20};
+    crossover::SharedStatePage page = crossover::SharedStatePage::create("ledger-test", 0);
+    crossover::WindowTxLedger& ledger = page.state().window_tx;
+    LentRing() {
+        for (std::uint32_t k = 0; k < kEntries; ++k) {
+            std::uint8_t cmd = e1000::txd::CMD_EOP | e1000::txd::CMD_RS;
+            memory.poke(kRing + k * 16 + 11, &cmd, 1);
+        }
+    }
+    bool dd(std::uint32_t k) {  // atomic: walkers set it from other threads
+        auto s = memory.span(kRing + k * 16 + 12, 1);
+        return std::atomic_ref<std::uint8_t>(s[0]).load(std::memory_order_acquire) & e1000::txd::STA_DD;
+    }
+    void lend(std::uint32_t k) { crossover::window_tx::lend(ledger, k, kEntries, kRing, 7); }
+    crossover::window_tx::WalkResult walk(std::uint32_t rdt, std::uint32_t rdh, bool gone = false) {
+        REQUIRE(crossover::window_tx::try_lock(ledger));
+        auto r = crossover::window_tx::walk(ledger, memory, rdt, rdh, gone);
+        crossover::window_tx::unlock(ledger);
+        return r;
+    }
+};
+}  // namespace
+
+TEST_CASE("window ledger: a slot completes once the receiver's RDT has passed it, in order") {
+    LentRing ring;
+    for (std::uint32_t k = 5; k < 8; ++k) ring.lend(k);  // slots 5, 6, 7 lent; they wrap the ring
+    ring.lend(0);
+    CHECK(wtx::lent(ring.ledger).done == 5);
+    CHECK(wtx::lent(ring.ledger).end == 1);
+    CHECK(ring.ledger.link.load() == 7);
+    // The receiver's guest holds RX 5..0 (RDT 5, RDH 1): nothing is back.
+    CHECK(ring.walk(5, 1).completed == 0);
+    CHECK_FALSE(ring.dd(5));
+    // It returned 5 and 6 (RDT 7): those two complete, 7 still held.
+    auto r = ring.walk(7, 1);
+    CHECK(r.completed == 2);
+    CHECK(r.reported == 2);
+    CHECK_FALSE(r.all_delayed);
+    CHECK(ring.dd(5));
+    CHECK(ring.dd(6));
+    CHECK_FALSE(ring.dd(7));
+    CHECK(wtx::lent(ring.ledger).done == 7);
+    // More lent while it walked: the walk keeps the new end.
+    ring.lend(1);
+    CHECK(ring.walk(0, 0).completed == 0);  // RDT == RDH: its guest holds every buffer
+    CHECK(ring.walk(1, 2).completed == 2);  // it holds only RX 1: 7 and 0 are back
+    CHECK(ring.dd(7));
+    CHECK(ring.dd(0));
+    CHECK_FALSE(ring.dd(1));
+    CHECK(wtx::lent(ring.ledger).done == 1);
+    CHECK(wtx::lent(ring.ledger).end == 2);
+    // The receiver gone: the rest completes whatever RDT says.
+    CHECK(ring.walk(1, 1, true).completed == 1);
+    CHECK(ring.dd(1));
+    CHECK_FALSE(wtx::lent(ring.ledger).any());
+}
+
+TEST_CASE("window ledger: hostile ring values never reach outside the sender's memory") {
+    LentRing ring;
+    // A ring address past the end of guest memory: the receiver stops there
+    // (the sender walks itself); with the receiver gone, slots complete.
+    wtx::lend(ring.ledger, 2, LentRing::kEntries, 0xfffffffffff00000ull, 7);
+    auto r = ring.walk(4, 5);
+    CHECK(r.unreachable);
+    CHECK(r.completed == 0);
+    CHECK(ring.walk(4, 5, true).completed == 1);
+    // A lent range that does not fit the ring (entries changed): dropped.
+    ring.lend(3);
+    ring.ledger.ring_entries.store(2);
+    CHECK(ring.walk(0, 0).completed == 0);
+    CHECK_FALSE(wtx::lent(ring.ledger).any());
+}
+
+
+TEST_CASE("crossover: window ledger, a receiver walking beside its sender never completes a held slot",
+          "[shared-state]") {
+    // Sender: reuses a TX slot only once it has DD (in order, one slot kept
+    // free, like nettest), lends it and "places" its frame (RDH) under the
+    // receiver's producer lock; while it waits it walks itself now and
+    // then. Receiver: consumes frames in order, checks the sender has not
+    // completed the slot yet, returns it (RDT = the last one consumed) and
+    // walks, as on an RDT write. 20 000 frames through an 8-slot ring.
+    LentRing ring;
+    constexpr std::uint32_t n = LentRing::kEntries;
+    constexpr std::uint32_t kFrames = 20000;
+    std::mutex producer_lock;  // the receiver's producer_lock
+    std::atomic<std::uint32_t> rdh{0}, rdt{n - 1};
+    std::atomic<std::uint32_t> early{0}, lost{0};
+    auto dd = [&](std::uint32_t k) { return ring.dd(k); };
+
+    std::thread receiver([&] {
+        std::uint32_t next = 0;
+        for (std::uint32_t got = 0; got < kFrames;) {
+            std::uint32_t head = rdh.load(std::memory_order_acquire);
+            if (next == head) continue;
+            while (next != head) {
+                if (dd(next)) early.fetch_add(1);  // completed before its frame was read
+                rdt.store(next, std::memory_order_release);
+                next = (next + 1) % n;
+                ++got;
+            }
+            std::lock_guard lock(producer_lock);
+            if (!wtx::try_lock(ring.ledger)) continue;  // the sender walks: it would be rung
+            wtx::walk(ring.ledger, ring.memory, rdt.load(std::memory_order_acquire),
+                      rdh.load(std::memory_order_acquire), false);
+            wtx::unlock(ring.ledger);
+        }
+    });
+
+    std::uint32_t clean = 0;
+    for (std::uint32_t sent = 0; sent < kFrames; ++sent) {
+        for (unsigned spins = 0; sent - clean >= n - 1; ++spins) {
+            while (sent - clean >= n - 1 && dd(clean % n)) ++clean;
+            if (sent - clean >= n - 1 && spins % 64 == 63) {  // the sender's own walk (a TDT write, a doorbell)
+                if (wtx::lock(ring.ledger)) {
+                    wtx::walk(ring.ledger, ring.memory, rdt.load(std::memory_order_acquire),
+                              rdh.load(std::memory_order_acquire), false);
+                    wtx::unlock(ring.ledger);
+                }
+            }
+        }
+        std::uint32_t k = sent % n;
+        auto status = ring.memory.span(LentRing::kRing + k * 16 + 12, 1);
+        std::atomic_ref<std::uint8_t>(status[0]).store(0, std::memory_order_relaxed);
+        std::lock_guard lock(producer_lock);  // one batch of one frame
+        ring.lend(k);
+        rdh.store((k + 1) % n, std::memory_order_release);
+    }
+    receiver.join();
+    REQUIRE(wtx::lock(ring.ledger));
+    wtx::walk(ring.ledger, ring.memory, 0, 0, true);  // the link goes down: the rest comes back
+    wtx::unlock(ring.ledger);
+    for (std::uint32_t k = 0; k < n; ++k)
+        if (!dd(k)) lost.fetch_add(1);
+    CHECK(early.load() == 0);
+    CHECK(lost.load() == 0);
+    CHECK_FALSE(wtx::lent(ring.ledger).any());
+}
