@@ -455,6 +455,7 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     }
     if (peer->begin != PeerRxWriter::Begin::Ready) return WindowSend::NotApplicable;
     if (!peer->writer->accepts(frame)) return WindowSend::NotApplicable;  // the copy path drops and counts it
+    if (!peer->writer->in_place(frame)) return WindowSend::NotApplicable;  // the copy path rewrites it
     std::uint32_t length = std::uint32_t(frame.size());
     auto st = peer->writer->place(tx_index, rx_half + slot_offset, length);
     if (st == PeerRxWriter::Status::Full) {

@@ -5,8 +5,9 @@
 // rx_filter::check(), over the registers the owner publishes in its shared
 // page): the sender chose this peer by the MAC the broker knows, but the
 // guest may since have changed its address, cleared BAM, or left a
-// multicast group out of its MTA. No checksum offload: the descriptor
-// says IXSM, "ignore checksum indication". RXT0 is raised here, or handed
+// multicast group out of its MTA. What the guest gets is what its NIC
+// would write (rx_delivery.hpp): VLAN tags stripped under CTRL.VME,
+// checksums checked under RXCSUM, the FCS unless SECRC. RXT0 is raised here, or handed
 // to the owner when it moderates interrupts (shared_nic_state.hpp).
 #include <algorithm>
 #include <array>
@@ -16,6 +17,7 @@
 #include "../e1000/checksum.hpp"  // the e1000 model's Ethernet FCS
 #include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/e1000/registers.hpp"
+#include "xover/e1000/rx_delivery.hpp"
 #include "xover/e1000/rx_filter.hpp"
 
 namespace xover::crossover {
@@ -56,8 +58,9 @@ public:
     Status write(std::span<const std::uint8_t> frame) override {
         std::uint32_t tail = state_->load_rdt();  // acquire: descriptors it covers are the guest's
         if (tail >= entries_) return Status::Bad;
-        std::size_t total = frame.size() + (fcs_ ? 4 : 0);
         if (frame.size() > kMaxFrame) return Status::Oversize;
+        e1000::rx_delivery::Delivery delivery(frame, registers());
+        std::size_t total = delivery.size();
         std::uint32_t needed = std::uint32_t((total + buffer_size_ - 1) / buffer_size_);
         if (needed > entries_ - 1) return Status::Oversize;
         std::uint32_t free = (tail + entries_ - head_) % entries_;
@@ -80,30 +83,9 @@ public:
             if (buffers[i].empty()) return Status::Bad;
             remaining -= chunk;
         }
-        std::uint8_t crc[4] = {};
-        if (fcs_) {
-            std::uint32_t c = e1000::crc32_final(e1000::crc32_update(e1000::kCrc32Init, frame));
-            for (int i = 0; i < 4; ++i) crc[i] = std::uint8_t(c >> (8 * i));
-        }
-        std::size_t offset = 0;  // into [frame | crc]
-        for (std::uint32_t i = 0; i < needed; ++i) {
-            std::span<std::uint8_t> out = buffers[i];
-            std::size_t from_frame = offset < frame.size() ? std::min(out.size(), frame.size() - offset) : 0;
-            if (from_frame) std::memcpy(out.data(), frame.data() + offset, from_frame);
-            for (std::size_t k = from_frame; k < out.size(); ++k) out[k] = crc[offset + k - frame.size()];
-            offset += out.size();
-            bool last = i + 1 == needed;
-            std::uint8_t* d = descriptors[i].data();
-            std::uint16_t length = std::uint16_t(out.size());
-            std::memcpy(d + 8, &length, 2);
-            d[10] = d[11] = 0;  // packet checksum: not provided
-            d[13] = 0;          // errors
-            d[14] = d[15] = 0;  // special (no VLAN stripped)
-            // Data and length are visible before DD tells a polling driver.
-            std::atomic_ref<std::uint8_t>(d[12]).store(
-                std::uint8_t(e1000::rxd::STA_DD | e1000::rxd::STA_IXSM | (last ? e1000::rxd::STA_EOP : 0)),
-                std::memory_order_release);
-        }
+        delivery.scatter(std::span(buffers).first(needed));
+        for (std::uint32_t i = 0; i < needed; ++i)
+            delivery.write_back(descriptors[i], std::uint16_t(buffers[i].size()), i + 1 == needed);
         head_ = (head_ + needed) % entries_;
         wrote_ = true;
         return Status::Written;
@@ -121,16 +103,19 @@ public:
         std::uint64_t address;
         std::memcpy(&address, d.data(), 8);
         if (address != buffer_gpa) return Status::Bad;
-        std::uint16_t len16 = std::uint16_t(length);
-        std::memcpy(d.data() + 8, &len16, 2);
-        d[10] = d[11] = 0;
-        d[13] = 0;
-        d[14] = d[15] = 0;
-        std::atomic_ref<std::uint8_t>(d[12]).store(
-            std::uint8_t(e1000::rxd::STA_DD | e1000::rxd::STA_IXSM | e1000::rxd::STA_EOP), std::memory_order_release);
+        auto frame = memory_->span(buffer_gpa, length);
+        if (frame.empty()) return Status::Bad;
+        // What the NIC would write for it: with no tag to strip (see
+        // in_place()) and no FCS, the bytes stay as they are.
+        e1000::rx_delivery::Delivery(frame, registers()).write_back(d, std::uint16_t(length), true);
         head_ = (head_ + 1) % entries_;
         wrote_ = true;
         return Status::Written;
+    }
+
+    // A tag the NIC strips moves the bytes after it: not in place.
+    bool in_place(std::span<const std::uint8_t> frame) const override {
+        return !e1000::rx_delivery::Delivery(frame, registers()).vlan_stripped();
     }
 
     std::uint32_t window_frame_offset() const override { return 0; }
@@ -150,6 +135,21 @@ public:
     }
 
 private:
+    // The owner's registers that shape a delivery (its published copy;
+    // defaults, no tag stripping and no checksums, if it publishes none).
+    e1000::rx_delivery::Registers registers() const {
+        e1000::rx_delivery::Registers regs;
+        regs.vet = 0x8100;
+        if (filter_) {
+            auto word = [this](unsigned index) { return state_->filter_word(index); };
+            regs.ctrl = word(e1000::rx_filter::kCtrlWord);
+            regs.vet = word(e1000::rx_filter::kVetWord);
+            regs.rxcsum = word(e1000::rx_filter::kRxcsumWord);
+        }
+        regs.rctl = fcs_ ? 0 : e1000::rctl::SECRC;  // as the ring description says
+        return regs;
+    }
+
     static constexpr std::uint32_t kMaxDescriptors = (kMaxFrame + 4 + 255) / 256;
 
     vmm::GuestMemory* memory_ = nullptr;

@@ -113,6 +113,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         }
         if ((value & ctrl::PHY_RST) && !(r(reg::CTRL) & ctrl::PHY_RST)) phy_.reset();
         r(reg::CTRL) = value;
+        publish_filter_word(reg::CTRL);  // VME: crossover producers strip tags too
         return;
     }
     case reg::STATUS:
@@ -217,7 +218,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         if (is_statistic(offset)) return;  // read-only counters
         if (is_rah(offset)) value &= kRahWritable;
         r(offset) = value;
-        publish_filter_word(offset);  // RAL/RAH, MTA, VFTA, VET: crossover producers filter too
+        publish_filter_word(offset);  // RAL/RAH, MTA, VFTA, VET, RXCSUM: what crossover producers read
         return;
     }
 }

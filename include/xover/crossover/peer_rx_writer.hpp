@@ -50,6 +50,9 @@ public:
     // The peer NIC's receive address/VLAN filter (between begin() and
     // finish(), under the lock). Default: no filter, accept everything.
     virtual bool accepts(std::span<const std::uint8_t> /*frame*/) const { return true; }
+    // Window mode: whether the frame can be handed over as it lies (false:
+    // the receiving NIC would rewrite it, e.g. strip a VLAN tag).
+    virtual bool in_place(std::span<const std::uint8_t> /*frame*/) const { return true; }
     virtual Status write(std::span<const std::uint8_t> frame) = 0;
     // After Full, before giving up: asks the peer's guest to tell its
     // device when it adds buffers (virtio notifications); returns true if

@@ -24,7 +24,9 @@
 //              descriptors in the owner's RAM), guarded by a sequence count.
 //   rx_filter  e1000 owners: a copy of the registers the receive filter
 //              reads (RCTL, VET, RAL/RAH, MTA, VFTA; e1000/rx_filter.hpp),
-//              so a producer drops what the owner's NIC would drop. The
+//              so a producer drops what the owner's NIC would drop, plus
+//              CTRL and RXCSUM, so it strips VLAN tags and checks sums as
+//              the NIC would (e1000/rx_delivery.hpp). The
 //              owner writes words only while holding producer_lock; a
 //              producer reads them only while holding it (one batch), so a
 //              batch sees one filter and relaxed atomics suffice: the lock's
@@ -78,7 +80,7 @@ inline constexpr std::size_t kSharedStateSize = 4096;  // size of the memfd
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 inline constexpr std::uint32_t kSharedStateVersion = 4;  // 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx
 // Words of SharedNicState::rx_filter (e1000::rx_filter::kWords, asserted there).
-inline constexpr unsigned kRxFilterWords = 290;
+inline constexpr unsigned kRxFilterWords = 292;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 
 // What kind of RX ring rx_config describes.

@@ -260,8 +260,6 @@ private:
     bool deliver_locked(std::span<const std::uint8_t> frame);
     std::uint32_t rx_ring_size() const;
     std::uint32_t rx_buffer_size() const;
-    void rx_checksum(std::uint16_t ether_type, std::span<const std::uint8_t> l3, std::uint8_t& status,
-                     std::uint8_t& errors) const;
 
     vmm::GuestMemory& memory_;
     vmm::IrqLine& irq_;

@@ -25,13 +25,19 @@ inline constexpr unsigned kVetWord = 1;
 inline constexpr unsigned kAddressWords = 2;                                     // RAL(n), RAH(n) at 2 + 2n, 3 + 2n
 inline constexpr unsigned kMtaWords = kAddressWords + 2 * kReceiveAddresses;  // 128 words
 inline constexpr unsigned kVftaWords = kMtaWords + 128;                         // 128 words
-inline constexpr unsigned kWords = kVftaWords + 128;
+// Not the filter's, but what a producer also needs to deliver a frame as
+// the NIC would (rx_delivery.hpp): VLAN stripping and checksum offload.
+inline constexpr unsigned kCtrlWord = kVftaWords + 128;
+inline constexpr unsigned kRxcsumWord = kCtrlWord + 1;
+inline constexpr unsigned kWords = kRxcsumWord + 1;
 
 // The dense index of a register at `offset`, or kWords for a register the
 // filter does not read.
 constexpr unsigned word_index(std::uint32_t offset) {
     if (offset == reg::RCTL) return kRctlWord;
     if (offset == reg::VET) return kVetWord;
+    if (offset == reg::CTRL) return kCtrlWord;
+    if (offset == reg::RXCSUM) return kRxcsumWord;
     if (offset >= reg::RAL0 && offset < reg::RAL0 + 8 * kReceiveAddresses) return kAddressWords + (offset - reg::RAL0) / 4;
     if (offset >= reg::MTA && offset < reg::MTA + 4 * 128) return kMtaWords + (offset - reg::MTA) / 4;
     if (offset >= reg::VFTA && offset < reg::VFTA + 4 * 128) return kVftaWords + (offset - reg::VFTA) / 4;
@@ -42,6 +48,8 @@ constexpr unsigned word_index(std::uint32_t offset) {
 constexpr std::uint32_t word_offset(unsigned index) {
     if (index == kRctlWord) return reg::RCTL;
     if (index == kVetWord) return reg::VET;
+    if (index == kCtrlWord) return reg::CTRL;
+    if (index == kRxcsumWord) return reg::RXCSUM;
     if (index < kMtaWords) return reg::RAL0 + 4 * (index - kAddressWords);
     if (index < kVftaWords) return reg::MTA + 4 * (index - kMtaWords);
     return reg::VFTA + 4 * (index - kVftaWords);
