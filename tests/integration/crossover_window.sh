@@ -18,13 +18,15 @@ window_pair e1000 $N
 # The receiver's process completes the slots its guest gave back, on its
 # RDT writes (the sender's threads never wake for it); the sender itself
 # only what was back by its own TDT writes.
-own=$(stat tx tx_window_completed); by_peer=$(stat tx xover_window_completed_by_peer)
-[ $((own + by_peer)) -ge $N ] || fail "only $own + $by_peer of $N TX slots completed"
-[ "$by_peer" -gt 0 ] || fail "the receiver completed no TX slot of the sender"
-[ "$(stat rx xover_window_completed_for_peer)" = "$by_peer" ] ||
-	fail "rx says it completed $(stat rx xover_window_completed_for_peer) slots, tx says $by_peer"
+# (tx's copy of the receiver's count may miss the receiver's last walk:
+# its guest can see DD, finish and exit before that walk is counted.)
+own=$(stat tx tx_window_completed); by_rx=$(stat rx xover_window_completed_for_peer)
+by_peer=$(stat tx xover_window_completed_by_peer)
+[ $((own + by_rx)) -ge $N ] || fail "only $own + $by_rx of $N TX slots completed"
+[ "$by_rx" -gt 0 ] || fail "the receiver completed no TX slot of the sender"
+[ "$by_peer" -le "$by_rx" ] || fail "tx counts $by_peer slots completed by rx, rx only $by_rx"
 echo "ok: e1000 window pair: $N frames, bytes_copied=0, window_frames=$(stat tx xover_window_frames)," \
-	"remaps tx=$(stat tx xover_remaps) rx=$(stat rx xover_remaps), completed by tx=$own by rx=$by_peer," \
+	"remaps tx=$(stat tx xover_remaps) rx=$(stat rx xover_remaps), completed by tx=$own by rx=$by_rx," \
 	"$(result rx | grep -o 'cycles=[0-9]*')"
 
 # Teardown 1: the receiver dies mid-stream; the sender's lent slots come
