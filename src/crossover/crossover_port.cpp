@@ -406,6 +406,12 @@ void CrossoverPort::set_window_link(std::uint64_t link_id) {
         if (p.link && p.link->id == link_id) window_peer_ = &p;
 }
 
+bool CrossoverPort::shared_with_window_peer(std::uint64_t gpa, std::uint64_t length) const {
+    if (!window_peer_ || !window_ || !window_->attached(DmaWindow::Half::Rx)) return false;
+    std::uint64_t rx_half = window_->half_gpa(DmaWindow::Half::Rx);
+    return rx_half != 0 && gpa < rx_half + window_->half_size() && gpa + length > rx_half;
+}
+
 // Zero copy: our TX half and the peer's RX half are one element, so a
 // frame in TX slot k (at TX-half offset k*2048) already is in the buffer
 // of the peer's RX descriptor k, if the peer's guest put it at RX-half

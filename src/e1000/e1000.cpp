@@ -89,6 +89,7 @@ net::Counters E1000::counters() const {
         {"rx_dropped_no_buffer", c.rx_dropped_no_buffer},
         {"rx_filtered", c.rx_filtered},
         {"rx_dropped_disabled", c.rx_dropped_disabled},
+        {"rx_window_conflict", c.rx_window_conflict},
         {"tx_busy", c.tx_busy},
         {"tx_dropped_backend", c.tx_dropped_backend},
         {"tx_tso_segments", c.tx_tso_segments},

@@ -122,6 +122,12 @@ bool E1000::deliver_locked(std::span<const std::uint8_t> frame) {
             log_.warn("{}: receive descriptor {} or its buffer is outside guest memory; frame dropped", name_, index);
             return true;
         }
+        if (port_ && port_->shared_with_window_peer(le64(descriptor.data()), chunk)) {
+            ++counters_.rx_window_conflict;
+            log_.warn("{}: receive buffer {} is shared with the window peer's TX slots; frame dropped", name_,
+                      index);
+            return true;
+        }
         descriptors[i] = descriptor, buffers[i] = buffer;
         remaining -= chunk;
     }

@@ -101,6 +101,29 @@ TEST_CASE("window: with TX interrupt delays on, the peer is asked to ring instea
     CHECK(port.armed > 0);
 }
 
+TEST_CASE("window: frames from elsewhere never land in RX buffers the window peer's TX shares") {
+    struct SharingPort final : FakeNicPort {
+        SharingPort() : FakeNicPort("window-rx-test", 0) {}
+        std::uint64_t shared_from = 0, shared_to = 0;
+        bool shared_with_window_peer(std::uint64_t gpa, std::uint64_t length) const override {
+            return gpa < shared_to && gpa + length > shared_from;
+        }
+    };
+    E1000Rig rig;
+    SharingPort port;
+    rig.nic.attach_crossover(port);
+    RxRing rx(rig, 8);  // buffers at 0x100000 + k*2048
+    auto frame = ethernet(kNicMac, kPeerMac, 0x88b5, 64);
+    port.shared_from = 0x100000 + 2048, port.shared_to = 0x100000 + 4 * 2048;  // buffers 1..3
+    CHECK(rig.nic.deliver(frame));  // buffer 0: ours alone
+    CHECK(rig.rd(e1000::reg::RDH) == 1);
+    CHECK(rig.nic.deliver(frame));  // buffer 1 is shared: dropped, the ring untouched
+    CHECK(rig.rd(e1000::reg::RDH) == 1);
+    CHECK(rx.status(1) == 0);
+    CHECK(rig.counter("rx_window_conflict") == 1);
+    CHECK(rig.counter("rx_frames") == 1);
+}
+
 TEST_CASE("window: RamMemory translates extra regions and forgets removed ones") {
     vmm::RamMemory ram(4 << 20);
     std::vector<std::uint8_t> window(8192, 0);

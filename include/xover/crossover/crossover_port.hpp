@@ -60,6 +60,7 @@ public:
     WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa, std::uint32_t frame_offset,
                               std::span<const std::uint8_t> frame) override;
     std::uint64_t window_link_id() const override { return window_peer_ ? window_link_ : 0; }
+    bool shared_with_window_peer(std::uint64_t gpa, std::uint64_t length) const override;
     bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override;
     std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& peer_present) override;
 

@@ -65,6 +65,11 @@ public:
                                       std::uint32_t /*frame_offset*/, std::span<const std::uint8_t> /*frame*/) {
         return WindowSend::NotApplicable;
     }
+    // Whether guest memory [gpa, gpa + length) is one of our RX buffers the
+    // window peer's TX slots share (our RX half while a window link is
+    // up): only that peer's frames may land there. Another frame written
+    // there would overwrite a frame the peer's guest is still sending.
+    virtual bool shared_with_window_peer(std::uint64_t /*gpa*/, std::uint64_t /*length*/) const { return false; }
     // The window link our in-place TX slots go over (0: none).
     virtual std::uint64_t window_link_id() const { return 0; }
     // Where the window peer's guest has returned its RX buffers up to

@@ -187,6 +187,7 @@ private:
     struct HostCounters {
         std::uint64_t tx_frames = 0, tx_bytes = 0, rx_frames = 0, rx_bytes = 0;
         std::uint64_t rx_dropped_no_buffer = 0, rx_filtered = 0, rx_dropped_disabled = 0;
+        std::uint64_t rx_window_conflict = 0;  // our own frames for buffers the window peer's TX shares
         std::uint64_t tx_busy = 0, tx_dropped_backend = 0, tx_tso_segments = 0;
         std::uint64_t mmio_reads = 0, mmio_writes = 0, tdt_writes = 0, interrupts = 0;
         std::uint64_t tx_bad_address = 0, rx_bad_address = 0, tx_oversize = 0, rx_oversize = 0;
