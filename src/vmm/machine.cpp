@@ -13,6 +13,7 @@
 #include "xover/error.hpp"
 #include "xover/vmm/layout.hpp"
 #include "xover/vmm/mptable.hpp"
+#include "xover/vmm/thread_latency.hpp"
 #include "xover/vmm/vcpu_boot.hpp"
 
 namespace xover::vmm {
@@ -23,6 +24,10 @@ namespace {
 // nothing: the point is the EINTR (together with kvm_run.immediate_exit,
 // which covers a kick that lands just before KVM_RUN).
 const int kKickSignal = SIGUSR1;
+
+// The I/O thread's slice: the shortest the kernel allows; it runs for tens
+// of microseconds per wake-up.
+constexpr std::uint64_t kIoThreadSliceNs = 100'000;
 
 void install_kick_handler() {
     struct sigaction action{};
@@ -333,6 +338,10 @@ int Machine::run() {
     // tell a VM's I/O thread from its vCPUs.
     std::thread io_thread([this] {
         ::pthread_setname_np(::pthread_self(), "xover-io");
+        // Wake-ups (ioeventfds, doorbells, timers) run at once, not when a
+        // polling vCPU's slice ends (thread_latency.hpp).
+        if (!request_short_slice(kIoThreadSliceNs))
+            spdlog::debug("the kernel keeps the I/O thread's default time slice");
         loop_->run();
     });
     {
