@@ -26,6 +26,14 @@ namespace xover::crossover {
 
 namespace {
 
+// A send failed: had the client hung up already (a VM exiting while its
+// peer's teardown is sent to it), or does it just not read?
+bool hung_up(int socket) {
+    pollfd p{socket, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+
 sockaddr_un socket_address(const std::filesystem::path& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -163,7 +171,10 @@ struct Broker::Impl {
             if (it == clients.end()) continue;
             try {
                 if (!send_message(it->second.get(), o.message)) {
-                    spdlog::warn("broker: client {} is not reading; dropping it", o.to);
+                    if (hung_up(it->second.get()))
+                        spdlog::debug("broker: client {} hung up before {} reached it", o.to, message_name(o.message));
+                    else
+                        spdlog::warn("broker: client {} is not reading; dropping it", o.to);
                     dead.push_back(o.to);
                 }
             } catch (const ProtocolError& e) {
