@@ -33,7 +33,6 @@ bool hung_up(int socket) {
     return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
 }
 
-
 sockaddr_un socket_address(const std::filesystem::path& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;

@@ -139,11 +139,11 @@ vmm::GuestMemory& CrossoverPort::peer_memory(Peer& peer) {
 // Where the peer's guest sees its RX half, once the peer has moved that
 // half onto our element for this link; 0 before (or while its guest has
 // the BAR unplaced).
+// seq_cst: awaiting_peer_window() looks again after flagging that it waits.
 std::uint64_t CrossoverPort::peer_rx_half(Peer& peer) {
     SharedNicState& state = peer.link->peer_state();
-    std::uint64_t rx_half = state.window_rx_gpa.load(std::memory_order_acquire);
-    if (!rx_half || state.window_rx_link.load(std::memory_order_acquire) != peer.link->id) return 0;
-    return rx_half;
+    if (state.window_rx_link.load(std::memory_order_seq_cst) != peer.link->id) return 0;
+    return state.window_rx_gpa.load(std::memory_order_seq_cst);
 }
 
 void CrossoverPort::close_open() {
@@ -376,10 +376,7 @@ bool CrossoverPort::awaiting_peer_window(Peer& peer) {
     SharedNicState& state = peer.link->peer_state();
     // Mapped, and its window placed (a guest sizing its BARs has it at 0
     // for a moment): truly out of reach.
-    auto mapped = [&] {
-        return state.window_rx_link.load(std::memory_order_seq_cst) == peer.link->id &&
-               state.window_rx_gpa.load(std::memory_order_seq_cst) != 0;
-    };
+    auto mapped = [&] { return peer_rx_half(peer) != 0; };
     if (mapped()) return false;
     auto now = std::chrono::steady_clock::now();
     if (peer.window_wait_since == std::chrono::steady_clock::time_point{}) peer.window_wait_since = now;
