@@ -25,7 +25,6 @@ namespace xover::crossover {
 namespace {
 
 constexpr std::size_t kDescriptor = 16;
-constexpr std::size_t kMaxFrame = 16384;  // RCTL.LPE limit of the receiving model
 
 class E1000RxWriter final : public PeerRxWriter {
 public:
@@ -58,7 +57,7 @@ public:
     Status write(std::span<const std::uint8_t> frame) override {
         std::uint32_t tail = state_->load_rdt();  // acquire: descriptors it covers are the guest's
         if (tail >= entries_) return Status::Bad;
-        if (frame.size() > kMaxFrame) return Status::Oversize;
+        if (frame.size() > e1000::rx_delivery::kMaxFrame) return Status::Oversize;
         e1000::rx_delivery::Delivery delivery(frame, registers());
         std::size_t total = delivery.size();
         std::uint32_t needed = std::uint32_t((total + buffer_size_ - 1) / buffer_size_);
@@ -66,26 +65,12 @@ public:
         std::uint32_t free = (tail + entries_ - head_) % entries_;
         if (free < needed) return Status::Full;
 
-        // Resolve every descriptor and buffer first: a bad address drops
-        // the frame without touching the ring.
-        std::array<std::span<std::uint8_t>, kMaxDescriptors> descriptors;
-        std::array<std::span<std::uint8_t>, kMaxDescriptors> buffers;
-        if (needed > kMaxDescriptors) return Status::Oversize;
-        std::size_t remaining = total;
-        for (std::uint32_t i = 0; i < needed; ++i) {
-            std::uint32_t index = (head_ + i) % entries_;
-            descriptors[i] = memory_->span(base_ + std::uint64_t(index) * kDescriptor, kDescriptor);
-            if (descriptors[i].empty()) return Status::Bad;
-            std::uint64_t address;
-            std::memcpy(&address, descriptors[i].data(), 8);
-            std::size_t chunk = std::min<std::size_t>(remaining, buffer_size_);
-            buffers[i] = memory_->span(address, chunk);
-            if (buffers[i].empty()) return Status::Bad;
-            remaining -= chunk;
-        }
-        delivery.scatter(std::span(buffers).first(needed));
-        for (std::uint32_t i = 0; i < needed; ++i)
-            delivery.write_back(descriptors[i], std::uint16_t(buffers[i].size()), i + 1 == needed);
+        if (needed > e1000::rx_delivery::kMaxDescriptors) return Status::Oversize;
+        e1000::rx_delivery::Targets targets;
+        if (e1000::rx_delivery::resolve(*memory_, base_, entries_, head_, needed, total, buffer_size_, targets) !=
+            needed)
+            return Status::Bad;
+        delivery.write(targets);
         head_ = (head_ + needed) % entries_;
         wrote_ = true;
         return Status::Written;
@@ -150,7 +135,6 @@ private:
         return regs;
     }
 
-    static constexpr std::uint32_t kMaxDescriptors = (kMaxFrame + 4 + 255) / 256;
 
     vmm::GuestMemory* memory_ = nullptr;
     SharedNicState* state_ = nullptr;

@@ -19,28 +19,32 @@ constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::uint8_t kProtoUdp = 17;
 }  // namespace
 
-Delivery::Delivery(std::span<const std::uint8_t> frame, const Registers& regs) {
+Delivery::Delivery(std::span<const std::uint8_t> frame, const Registers& regs) : rxcsum_(regs.rxcsum) {
     // Frames shorter than an Ethernet header never get here (the filter
     // calls them malformed); be safe anyway.
     bool tagged = frame.size() >= kMacAddresses + 6 && load_be16(frame.data() + 12) == std::uint16_t(regs.vet);
-    bool strip = tagged && (regs.ctrl & ctrl::VME);
+    stripped_ = tagged && (regs.ctrl & ctrl::VME);
     head_ = frame.first(std::min(frame.size(), kMacAddresses));
-    body_ = frame.subspan(head_.size() + (strip ? 4 : 0));
-    if (strip) {
+    body_ = frame.subspan(head_.size() + (stripped_ ? 4 : 0));
+    if (stripped_) {
         special_ = load_be16(frame.data() + 14);
         status_ |= rxd::STA_VP;
     }
-    if (body_.size() >= 2) check_checksums(regs.rxcsum, load_be16(body_.data()), body_.subspan(2), status_, errors_);
     fcs_ = !(regs.rctl & rctl::SECRC);
+}
+
+void Delivery::settle() {
+    if (settled_) return;
+    settled_ = true;
+    if (body_.size() >= 2) check_checksums(rxcsum_, load_be16(body_.data()), body_.subspan(2), status_, errors_);
     if (fcs_) {
         std::uint32_t c = crc32_final(crc32_update(crc32_update(kCrc32Init, head_), body_));
         for (int i = 0; i < 4; ++i) crc_[i] = std::uint8_t(c >> (8 * i));
     }
 }
 
-bool Delivery::vlan_stripped() const { return status_ & rxd::STA_VP; }
-
-void Delivery::scatter(std::span<const std::span<std::uint8_t>> buffers) const {
+void Delivery::scatter(std::span<const std::span<std::uint8_t>> buffers) {
+    settle();
     std::span<const std::uint8_t> pieces[3] = {head_, body_, {crc_.data(), fcs_ ? 4u : 0u}};
     unsigned piece = 0;
     std::size_t at = 0;
@@ -61,7 +65,8 @@ void Delivery::scatter(std::span<const std::span<std::uint8_t>> buffers) const {
     }
 }
 
-void Delivery::write_back(std::span<std::uint8_t> descriptor, std::uint16_t length, bool last) const {
+void Delivery::write_back(std::span<std::uint8_t> descriptor, std::uint16_t length, bool last) {
+    settle();
     std::uint8_t* d = descriptor.data();
     d[8] = std::uint8_t(length), d[9] = std::uint8_t(length >> 8);
     d[10] = d[11] = 0;  // packet checksum: not provided (RXCSUM.PCSS unused)
@@ -71,6 +76,33 @@ void Delivery::write_back(std::span<std::uint8_t> descriptor, std::uint16_t leng
     // Data and length are visible before DD tells a polling driver.
     std::atomic_ref<std::uint8_t>(d[12]).store(std::uint8_t(rxd::STA_DD | (last ? rxd::STA_EOP | status_ : 0)),
                                                std::memory_order_release);
+}
+
+void Delivery::write(const Targets& targets) {
+    scatter(std::span(targets.buffers).first(targets.count));
+    for (std::uint32_t i = 0; i < targets.count; ++i)
+        write_back(targets.descriptors[i], std::uint16_t(targets.buffers[i].size()), i + 1 == targets.count);
+}
+
+std::uint32_t resolve(vmm::GuestMemory& memory, std::uint64_t ring_gpa, std::uint32_t entries, std::uint32_t head,
+                      std::uint32_t needed, std::size_t total, std::uint32_t buffer_size, Targets& out) {
+    constexpr std::uint64_t kDescriptorBytes = 16;
+    out.count = 0;
+    std::size_t remaining = total;
+    for (std::uint32_t i = 0; i < needed && i < kMaxDescriptors; ++i) {
+        std::uint32_t index = (head + i) % entries;
+        auto descriptor = memory.span(ring_gpa + std::uint64_t(index) * kDescriptorBytes, kDescriptorBytes);
+        if (descriptor.empty()) break;
+        std::uint64_t address;
+        std::memcpy(&address, descriptor.data(), 8);
+        std::size_t chunk = std::min<std::size_t>(remaining, buffer_size);
+        auto buffer = memory.span(address, chunk);
+        if (buffer.empty()) break;
+        out.descriptors[i] = descriptor, out.buffers[i] = buffer;
+        out.count = i + 1;
+        remaining -= chunk;
+    }
+    return out.count;
 }
 
 void check_checksums(std::uint32_t rxcsum, std::uint16_t ether_type, std::span<const std::uint8_t> l3,

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstring>
 
-#include "checksum.hpp"
 #include "xover/e1000/e1000.hpp"
 #include "xover/e1000/rx_delivery.hpp"
 #include "xover/e1000/rx_filter.hpp"
@@ -13,12 +12,7 @@
 namespace xover::e1000 {
 
 namespace {
-constexpr std::size_t kEthernetHeader = rx_filter::kEthernetHeader;
 constexpr std::size_t kMaxStandardFrame = 1522;  // with FCS and one VLAN tag
-constexpr std::size_t kMaxLongFrame = 16384;     // RCTL.LPE
-constexpr std::uint32_t kMinBufferSize = 256;
-// Enough descriptors for the longest frame in the smallest buffers.
-constexpr std::size_t kMaxDescriptorsPerFrame = (kMaxLongFrame + 4 + kMinBufferSize - 1) / kMinBufferSize;
 
 std::uint64_t le64(const std::uint8_t* p) {
     std::uint64_t v;
@@ -68,7 +62,7 @@ bool E1000::deliver_locked(std::span<const std::uint8_t> frame) {
     case rx_filter::Verdict::Address:
     case rx_filter::Verdict::Vlan: ++counters_.rx_filtered; return true;
     }
-    if (frame.size() + 4 > ((rctl & rctl::LPE) ? kMaxLongFrame : kMaxStandardFrame)) {
+    if (frame.size() + 4 > ((rctl & rctl::LPE) ? rx_delivery::kMaxFrame : kMaxStandardFrame)) {
         ++counters_.rx_oversize;
         stat_add(reg::ROC);
         return true;
@@ -106,34 +100,24 @@ bool E1000::deliver_locked(std::span<const std::uint8_t> frame) {
         return false;
     }
 
-    // Resolve every descriptor and buffer first: a bad address drops the
-    // frame without touching the ring.
-    std::array<std::span<std::uint8_t>, kMaxDescriptorsPerFrame> descriptors, buffers;
+    rx_delivery::Targets targets;
     std::uint64_t base = (std::uint64_t(r(reg::RDBAH)) << 32) | r(reg::RDBAL);
-    std::size_t remaining = total;
-    for (std::uint32_t i = 0; i < needed; ++i) {
-        std::uint32_t index = (head + i) % n;
-        auto descriptor = memory_.span(base + std::uint64_t(index) * kDescriptorSize, kDescriptorSize);
-        std::size_t chunk = std::min<std::size_t>(remaining, buffer_size);
-        std::span<std::uint8_t> buffer;
-        if (!descriptor.empty()) buffer = memory_.span(le64(descriptor.data()), chunk);
-        if (buffer.empty()) {
-            ++counters_.rx_bad_address;
-            log_.warn("{}: receive descriptor {} or its buffer is outside guest memory; frame dropped", name_, index);
-            return true;
-        }
-        if (port_ && port_->shared_with_window_peer(le64(descriptor.data()), chunk)) {
-            ++counters_.rx_window_conflict;
-            log_.warn("{}: receive buffer {} is shared with the window peer's TX slots; frame dropped", name_,
-                      index);
-            return true;
-        }
-        descriptors[i] = descriptor, buffers[i] = buffer;
-        remaining -= chunk;
+    std::uint32_t resolved = rx_delivery::resolve(memory_, base, n, head, needed, total, buffer_size, targets);
+    if (resolved != needed) {
+        ++counters_.rx_bad_address;
+        log_.warn("{}: receive descriptor {} or its buffer is outside guest memory; frame dropped", name_,
+                  (head + resolved) % n);
+        return true;
     }
-    delivery.scatter(std::span(buffers).first(needed));
-    for (std::uint32_t i = 0; i < needed; ++i)
-        delivery.write_back(descriptors[i], std::uint16_t(buffers[i].size()), i + 1 == needed);
+    for (std::uint32_t i = 0; i < needed; ++i) {
+        if (!port_ || !port_->shared_with_window_peer(le64(targets.descriptors[i].data()), targets.buffers[i].size()))
+            continue;
+        ++counters_.rx_window_conflict;
+        log_.warn("{}: receive buffer {} is shared with the window peer's TX slots; frame dropped", name_,
+                  (head + i) % n);
+        return true;
+    }
+    delivery.write(targets);
     r(reg::RDH) = (head + needed) % n;
     if (shared_) shared_->publish_rdh(r(reg::RDH));
 
