@@ -80,8 +80,10 @@ public:
             // Peers also ring it for RX interrupts only this process can
             // raise: virtio-net INTx or a vector they hold no fd for;
             // e1000 RXT0 under RDTR/RADV delay or ITR throttling.
+            port_->note_doorbell_wakeup();
             model_.doorbell_rang();
         });
+        port_->set_own_memory(context.memory);
         bool is_auto = config.crossover.size() == 1 && config.crossover[0] == "auto";
         if (is_auto) {
             unsigned index = index_;

@@ -14,7 +14,11 @@ CrossoverPort::CrossoverPort(std::string name, std::uint32_t model_id, net::Back
       backend_(backend),
       backend_is_none_(backend_is_none),
       page_(SharedStatePage::create("xover-nic-state-" + name_, model_id)),
-      doorbell_(kvm::EventFd::create()) {}
+      doorbell_(kvm::EventFd::create()),
+      own_model_(model_id == 0 ? "e1000" : "virtio-net"),
+      own_tx_view_(model_id == 0 ? e1000::make_tx_view() : virtio_net::make_tx_view()),
+      own_rx_writer_(make_peer_rx_writer(own_model_)),
+      scratch_(nic::kHandoffSlotBytes) {}
 
 CrossoverPort::~CrossoverPort() = default;
 
@@ -48,10 +52,12 @@ bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
     slot->writer = std::move(writer);
     slot->irq_pending = false;
     slot->routed_irq = slot->link->peer_model == "virtio-net";
+    slot->tx_view = slot->virtio ? virtio_net::make_tx_view() : e1000::make_tx_view();
     start_drain(*slot);
     ++c_.links_made;
     // The peer may have found our ring full before the link existed here.
-    rx_space_returned();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    wake_waiting_producers();
     return true;
 }
 
@@ -59,6 +65,7 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
     for (Peer& p : peers_) {
         if (!p.link || p.link->id != link_id) continue;
         if (open_ == &p) close_open();  // never happens between batches; be safe
+        if (handoff().run.load(std::memory_order_relaxed) == link_id) complete_parked_locally();
         if (window_peer_ == &p) {
             window_peer_ = nullptr, window_link_ = 0;
             loans_.clear();  // the model completes every lent head (window_reclaim: peer gone)
@@ -76,6 +83,7 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
 // ------------------------------------------------------------------ send
 
 net::Backend::SendResult CrossoverPort::send(std::span<const std::uint8_t> frame) {
+    if (handoff().run.load(std::memory_order_relaxed) != 0) return send_during_run(frame);
     auto result = table_.classify(frame);
     switch (result.verdict) {
     case PeerTable::Verdict::Peer:
@@ -211,9 +219,20 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
             peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
             return R::Dropped;
         }
-        state.mark_producer_waiting();
-        peer.writer->arm_space_notification();
+        // Parking (tx_handoff.hpp) needs no doorbell: the peer moves the
+        // frame itself when its guest returns buffers.
+        const bool parkable = may_park(peer, frame, mode);
+        if (!parkable) state.mark_producer_waiting();
+        peer.writer->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
         st = peer.writer->write(frame);
+        if (st == PeerRxWriter::Status::Full && parkable) {
+            if (start_run(peer)) {
+                park(peer, frame);
+                return R::Deferred;
+            }
+            state.mark_producer_waiting();
+            st = peer.writer->write(frame);
+        }
         if (st == PeerRxWriter::Status::Full) {
             ++c_.tx_busy_peer_full;
             return R::Busy;
@@ -242,6 +261,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
 }
 
 void CrossoverPort::end_batch() {
+    drain_own_run();
     close_open();
     bool any = false;
     for (Peer& p : peers_) {
@@ -290,9 +310,15 @@ void CrossoverPort::interrupt(Peer& p) {
 
 // ------------------------------------------------------------------- RX
 
-void CrossoverPort::rx_space_returned() {
+NicPort::OwnRx CrossoverPort::rx_space_returned() {
     // The owner published RDT (or its ring) before this; see to_peer().
     std::atomic_thread_fence(std::memory_order_seq_cst);
+    OwnRx own = consume_parked();
+    wake_waiting_producers();
+    return own;
+}
+
+void CrossoverPort::wake_waiting_producers() {
     if (!complete_window_peer_tx()) {
         ++c_.window_completion_handoffs;
         window_peer_->link->ring_peer_doorbell();
@@ -300,7 +326,7 @@ void CrossoverPort::rx_space_returned() {
     }
     if (!page_.state().take_producer_waiting()) return;
     // We do not know which producer waited: wake every peer (rare: only
-    // after a ring ran full).
+    // after a ring ran full and the frame could not be parked).
     for (Peer& p : peers_) {
         if (!p.link) continue;
         p.link->ring_peer_doorbell();
@@ -354,6 +380,17 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_window_completion_handoffs", c_.window_completion_handoffs},
         {"xover_window_completed_by_peer", page_.state().window_tx.completed_by_peer.load(std::memory_order_relaxed)},
         {"xover_remaps", window_ ? window_->remaps() : 0},
+        {"xover_handoff_parked", c_.handoff_parked},
+        {"xover_handoff_bytes", c_.handoff_bytes},
+        {"xover_handoff_runs", c_.handoff_runs},
+        {"xover_handoff_backlog", c_.handoff_backlog},
+        {"xover_handoff_moved_self", c_.handoff_moved_self},
+        {"xover_handoff_moved_by_peer", handoff().moved_by_peer.load(std::memory_order_relaxed)},
+        {"xover_handoff_moved_for_peers", c_.handoff_moved_for_peers},
+        {"xover_handoff_dropped", c_.handoff_dropped},
+        {"xover_handoff_tx_irq_signalled", c_.handoff_tx_irq_signalled},
+        {"xover_handoff_tx_irq_via_owner", c_.handoff_tx_irq_via_owner},
+        {"xover_doorbell_wakeups", c_.doorbell_wakeups},
     });
     append_order_counters(out);
 }

@@ -25,6 +25,7 @@ void E1000::attach_crossover(crossover::NicPort& port) {
     publish_rx_config();
     publish_rx_filter();
     publish_irq_moderation();
+    publish_tx_queue();
     link_up_ = carrier();
     phy_.set_link(link_up_);
 }
@@ -100,9 +101,35 @@ void E1000::publish_rx_config() {
     rx_space_returned();
 }
 
+// The guest returned RX buffers: the port may move frames a peer parked
+// for us into them right here (TX handoff); their RXT0 is ours to raise.
 void E1000::rx_space_returned() {
-    if (port_) port_->rx_space_returned();
+    if (port_) {
+        switch (port_->rx_space_returned()) {
+        case crossover::NicPort::OwnRx::None: break;
+        case crossover::NicPort::OwnRx::Interrupt: update_irq(); break;  // RXT0 is set in ICR
+        case crossover::NicPort::OwnRx::Moderated:
+            if (shared_->take_rx_irq_deferred()) signal_rx_frame();
+            break;
+        }
+    }
     backend_.rx_space_available();
+}
+
+// A new TX ring: what was parked names descriptors of the old one.
+void E1000::tx_ring_moved() {
+    if (!port_) return;
+    port_->abandon_tx();
+    publish_tx_queue();
+}
+
+// What a TX view needs to complete our descriptors from another process
+// (nic/tx_view.hpp), and whether TXDW needs our timers.
+void E1000::publish_tx_queue() {
+    if (!port_) return;
+    std::uint64_t base = (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL);
+    std::uint32_t flags = peer_may_complete_tx() ? 0 : nic::kTxIrqModerated;
+    port_->publish_tx_queue(nic::TxQueueKind::E1000Legacy, tx_ring_size(), base, 0, 0, flags);
 }
 
 }  // namespace xover::e1000
@@ -132,6 +159,7 @@ void E1000::publish_filter_word(std::uint32_t offset) {
 // path stays correct then.
 void E1000::publish_irq_moderation() {
     if (!shared_) return;
+    publish_tx_queue();  // TIDV/TADV/ITR decide who may raise TXDW
     bool moderated = timers_enabled() && (r(reg::RDTR) != 0 || r(reg::ITR) != 0);
     constexpr std::uint32_t flag = crossover::kOwnerRxIrqModerated;
     if (moderated)
@@ -145,6 +173,7 @@ void E1000::publish_irq_moderation() {
 void E1000::doorbell_rang() {
     {
         std::lock_guard lock(mutex_);
+        take_handoff_tx_interrupt();
         if (shared_ && shared_->take_rx_irq_deferred()) {
             ++counters_.rx_peer_moderated;
             signal_rx_frame();

@@ -109,6 +109,7 @@ net::Counters E1000::counters() const {
         {"dma_without_bus_master", c.dma_without_bus_master},
         {"tx_window_frames", c.tx_window_frames},
         {"tx_window_completed", c.tx_window_completed},
+        {"tx_parked", c.tx_parked},
         {"rx_peer_moderated", c.rx_peer_moderated},
     };
     if (port_) port_->append_counters(out);

@@ -159,6 +159,11 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
     case reg::TDBAL:
         r(offset) = value & ~0xFu;  // descriptor rings are 16-byte aligned
         if (offset == reg::RDBAL) publish_rx_config();
+        if (offset == reg::TDBAL) tx_ring_moved();
+        return;
+    case reg::TDBAH:
+        r(offset) = value;
+        tx_ring_moved();
         return;
     case reg::RDBAH:
         r(offset) = value;
@@ -168,6 +173,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
     case reg::TDLEN:
         r(offset) = value & 0xFFF80;  // multiple of 128 bytes, 20 bits
         if (offset == reg::RDLEN) publish_rx_config();
+        if (offset == reg::TDLEN) tx_ring_moved();
         return;
     case reg::RDH:
         set_rdh(value & 0xFFFF);
@@ -187,6 +193,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
         return;
     case reg::TIDV:
         r(offset) = value & 0xFFFF;
+        publish_tx_queue();
         if ((value & DELAY_FPD) && (tx_delay_deadline_ || tx_abs_deadline_)) {
             tx_delay_deadline_ = tx_abs_deadline_ = 0;
             raise(icr::TXDW);
@@ -195,6 +202,7 @@ void E1000::write_locked(std::uint32_t offset, std::uint32_t value) {
     case reg::RADV:
     case reg::TADV:
         r(offset) = value & 0xFFFF;
+        if (offset == reg::TADV) publish_tx_queue();
         return;
     case reg::TCTL: {
         bool was_enabled = r(reg::TCTL) & tctl::EN;

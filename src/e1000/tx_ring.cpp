@@ -36,10 +36,25 @@ std::uint32_t E1000::tx_ring_size() const { return r(reg::TDLEN) / kDescriptorSi
 void E1000::reset_tx_frame() { tx_frame_ = {}; }
 
 void E1000::process_tx() {
+    reclaim_handoff();
     process_tx_ring();
     if (!port_) return;
     port_->end_batch();  // peers see the batch, one interrupt each
+    take_handoff_tx_interrupt();
     complete_window_slots();
+}
+
+// A TX handoff run whose frames were all moved ends at the next walk (the
+// e1000 keeps no completion position: DD bits are per descriptor).
+void E1000::reclaim_handoff() {
+    std::uint32_t unused = 0;
+    if (port_) port_->reclaim_tx(unused);
+}
+
+// Someone moved our parked frames and wrote DD; TXDW goes through our own
+// delay timers (their descriptors asked for a report, usually with IDE).
+void E1000::take_handoff_tx_interrupt() {
+    if (port_ && port_->take_tx_interrupt()) signal_tx_written_back(true);
 }
 
 // Window mode: a legacy single-descriptor frame whose buffer the port can
@@ -113,6 +128,7 @@ void E1000::complete_window_slots() {
 // walkers' lock, unless one died holding it.
 void E1000::forget_window_slots() {
     if (!shared_) return;
+    port_->abandon_tx();  // parked frames name descriptors of the old ring
     crossover::WindowTxLedger& ledger = shared_->window_tx;
     bool locked = crossover::window_tx::lock(ledger);
     crossover::window_tx::forget(ledger, r(reg::TDH));
@@ -220,15 +236,19 @@ void E1000::process_tx_ring() {
                 }
             }
         }
+        bool deferred = false;
         if (cmd & txd::CMD_EOP) {
             f.vlan = cmd & txd::CMD_VLE;
             f.vlan_tag = le16(d + 14);
+            tx_token_ = head | std::uint32_t(cmd) << 16;
+            tx_deferred_ = false;
             if (!finish_frame(cmd)) {
                 r(reg::TDH) = head;  // the backend is busy: resume at this frame's EOP
                 return;
             }
+            deferred = tx_deferred_;
         }
-        complete_tx_descriptor(head, cmd);
+        if (!deferred) complete_tx_descriptor(head, cmd);  // else: the frame's mover writes DD
         head = (head + 1) % n;
     }
     r(reg::TDH) = head;
@@ -248,14 +268,20 @@ void E1000::complete_tx_descriptor(std::uint32_t index, std::uint8_t cmd) {
 
 void E1000::resume_tx() {
     std::lock_guard lock(mutex_);
+    reclaim_handoff();
     if (tx_pending_.active) {
         TxPending p = tx_pending_;
+        std::uint32_t eop = r(reg::TDH);
+        bool last = !p.segment || p.next_segment == p.segments;
+        tx_token_ = last ? (eop | std::uint32_t(p.eop_cmd) << 16) : kNoTxToken;
+        tx_deferred_ = false;
         if (!send_prepared(p.segment, p.length)) {  // still busy
             if (port_) port_->end_batch();
             return;
         }
         tx_pending_ = {};
         if (p.segment && p.next_segment < p.segments) {
+            tx_token_ = eop | std::uint32_t(p.eop_cmd) << 16;  // send_tso gives it to the last segment
             if (!send_tso(p.next_segment, p.eop_cmd)) {
                 if (port_) port_->end_batch();
                 return;
@@ -266,7 +292,7 @@ void E1000::resume_tx() {
         }
         std::uint32_t n = tx_ring_size();
         std::uint32_t head = r(reg::TDH);
-        complete_tx_descriptor(head, p.eop_cmd);
+        if (!tx_deferred_) complete_tx_descriptor(head, p.eop_cmd);
         if (n != 0) r(reg::TDH) = (head + 1) % n;
     }
     process_tx();
@@ -331,10 +357,12 @@ bool E1000::send_tso(std::uint32_t first_segment, std::uint8_t eop_cmd) {
     std::uint32_t first_seq = load_be32(src + c.tucss + 4);
     std::span<std::uint8_t> seg(tx_segment_);
 
+    const std::uint32_t eop_token = tx_token_;
     for (std::uint32_t k = first_segment; k < segments; ++k) {
         std::size_t offset = std::size_t(k) * c.mss;
         std::size_t chunk = std::min<std::size_t>(c.mss, payload - offset);
         bool last = k + 1 == segments;
+        tx_token_ = last ? eop_token : kNoTxToken;  // only the last segment completes the frame
         std::memcpy(seg.data(), src, header);
         std::memcpy(seg.data() + header, src + header + offset, chunk);
         std::size_t length = header + chunk;
@@ -412,8 +440,15 @@ bool E1000::send_prepared(bool segment, std::size_t length) {
 // The frame sink: to the backend, or, with crossover configured, through
 // the port (which places frames for a peer straight into its RX ring).
 net::Backend::SendResult E1000::send_frame(std::span<const std::uint8_t> frame) {
-    auto result = port_ ? port_->send(frame) : backend_.send(frame);
+    auto result = port_ ? port_->send_completable(frame, tx_token_) : backend_.send(frame);
     if (result == net::Backend::SendResult::Busy) return result;
+    if (result == net::Backend::SendResult::Deferred) {
+        // Taken: a crossover peer moves it when its ring has room and
+        // completes the EOP descriptor then (TX handoff).
+        tx_deferred_ = tx_token_ != kNoTxToken;
+        ++counters_.tx_parked;
+        result = net::Backend::SendResult::Sent;
+    }
     account_tx(frame, result);
     return result;
 }

@@ -93,6 +93,7 @@ void VirtioNet::queue_notified(unsigned index) {
 
 void VirtioNet::activated() {
     link_up_ = carrier();
+    publish_tx_queue();
     queue(kRxQueue).disable_notifications();
     if (shared_)
         publish_rx_config();  // also wakes producers
@@ -103,6 +104,8 @@ void VirtioNet::activated() {
 
 void VirtioNet::device_reset() {
     tx_stalled_ = false;
+    if (port_) port_->abandon_tx();  // parked chains belong to the old rings
+    publish_tx_queue();
     forget_window_heads();
     link_up_ = carrier();
     publish_rx_config();
@@ -124,8 +127,8 @@ void VirtioNet::link_changed() {
 
 // ---------------------------------------------------------------------- TX
 
-net::Backend::SendResult VirtioNet::send_frame(std::span<const std::uint8_t> frame) {
-    return port_ ? port_->send(frame) : backend_.send(frame);
+net::Backend::SendResult VirtioNet::send_frame(std::span<const std::uint8_t> frame, std::uint16_t head) {
+    return port_ ? port_->send_completable(frame, head) : backend_.send(frame);
 }
 
 void VirtioNet::drop_tx(std::uint64_t& counter, const char* why) {
@@ -137,6 +140,9 @@ void VirtioNet::drop_tx(std::uint64_t& counter, const char* why) {
 void VirtioNet::process_tx() {
     if (tx_stalled_ || !queue_live(kTxQueue)) return;
     Virtqueue& q = queue(kTxQueue);
+    // A TX handoff run whose chains were all moved and completed elsewhere
+    // ends here: our used ring continues where the movers left it.
+    if (std::uint32_t used = 0; port_ && port_->reclaim_tx(used)) q.continue_used_at(std::uint16_t(used));
     bool completed = false;
     for (;;) {
         auto st = q.pop(tx_chain_);
@@ -157,19 +163,28 @@ void VirtioNet::process_tx() {
             ++stats_.tx_busy;
             break;
         }
-        if (transmit_chain(tx_chain_) == TxOutcome::Busy) {
+        TxOutcome outcome = transmit_chain(tx_chain_);
+        if (outcome == TxOutcome::Done && port_ && port_->tx_parking() &&
+            !port_->park_completion(tx_chain_.head()))
+            outcome = TxOutcome::Busy;  // during a run, completions go in its order
+        else if (outcome == TxOutcome::Done && port_ && port_->tx_parking())
+            outcome = TxOutcome::Parked;
+        if (outcome == TxOutcome::Busy) {
             // Lossless: the chain stays available and is retried first.
             q.unpop();
             tx_stalled_ = true;
             ++stats_.tx_busy;
             break;
         }
+        if (outcome == TxOutcome::Parked) continue;  // whoever moves it adds the used element
         q.add_used(tx_chain_.head(), 0);
         q.publish_used();  // the guest may reuse buffers as soon as possible
+        if (port_) port_->set_tx_completion_pos(q.used_index());
         completed = true;
     }
     if (port_) port_->end_batch();  // peers see the batch, one interrupt each
     if (completed) maybe_interrupt(kTxQueue);  // one interrupt per batch
+    if (port_ && port_->take_tx_interrupt()) interrupt_queue(kTxQueue);  // the movers asked the ring already
     complete_window_heads();
 }
 
@@ -217,8 +232,13 @@ VirtioNet::TxOutcome VirtioNet::transmit_chain(const DescriptorChain& chain) {
         frame = copy;
     }
 
-    switch (send_frame(frame)) {
+    switch (send_frame(frame, chain.head())) {
     case net::Backend::SendResult::Busy: return TxOutcome::Busy;
+    case net::Backend::SendResult::Deferred:
+        ++stats_.tx_frames;
+        ++stats_.tx_parked;
+        stats_.tx_bytes += frame.size();
+        return TxOutcome::Parked;
     case net::Backend::SendResult::Dropped: ++stats_.tx_dropped_backend; break;
     case net::Backend::SendResult::Sent:
         ++stats_.tx_frames;
@@ -372,15 +392,32 @@ void VirtioNet::deliver_peer_interrupt() {
 
 void VirtioNet::doorbell_rang() {
     std::lock_guard lock(mutex_);
+    if (port_ && port_->take_tx_interrupt()) interrupt_queue(kTxQueue);
     if (shared_ && peer_route_ == crossover::PeerInterrupt::ViaOwner && shared_->peer_irq.take_pending())
         deliver_peer_interrupt();
     tx_stalled_ = false;
     process_tx();
 }
 
+// The guest returned RX buffers: the port may move frames a peer parked
+// for us into them right here (TX handoff); the ring already decided the
+// interrupt (event index), the transport delivers it.
 void VirtioNet::rx_space_returned() {
-    if (port_) port_->rx_space_returned();
+    if (port_ && port_->rx_space_returned() != crossover::NicPort::OwnRx::None) interrupt_queue(kRxQueue);
     backend_.rx_space_available();
+}
+
+// What a TX view needs to complete our chains from another process.
+void VirtioNet::publish_tx_queue() {
+    if (!port_) return;
+    if (!queue_live(kTxQueue)) {
+        port_->publish_tx_queue(nic::TxQueueKind::None, 0, 0, 0, 0, 0);
+        return;
+    }
+    const VirtqueueLayout& l = queue(kTxQueue).layout();
+    std::uint32_t flags = negotiated(spec::kFeatureEventIdx) ? nic::kTxEventIdx : 0;
+    port_->publish_tx_queue(nic::TxQueueKind::VirtioSplit, l.size, l.desc, l.avail, l.used, flags);
+    port_->set_tx_completion_pos(queue(kTxQueue).used_index());
 }
 
 // ------------------------------------------------------------------- stats

@@ -113,6 +113,11 @@ void Virtqueue::resume_at(std::uint16_t index) {
     signalled_valid_ = true;
 }
 
+void Virtqueue::continue_used_at(std::uint16_t used) {
+    used_idx_ = signalled_used_ = used;
+    signalled_valid_ = true;
+}
+
 void Virtqueue::disable() {
     memory_ = nullptr;
     layout_ = {};

@@ -25,7 +25,7 @@ struct FakeNicPort : crossover::NicPort {
         return net::Backend::SendResult::Sent;
     }
     void end_batch() override {}
-    void rx_space_returned() override {}
+    OwnRx rx_space_returned() override { return OwnRx::None; }
     bool carrier() const override { return true; }
     void append_counters(net::Counters&) const override {}
 };

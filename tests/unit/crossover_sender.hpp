@@ -40,7 +40,10 @@ struct Sender {
     E1000Rig rig;
     crossover::CrossoverPort port{"sender", 0, rig.backend, true};
     TxRing tx{rig};
-    Sender() { rig.nic.attach_crossover(port); }
+    Sender() {
+        port.set_own_memory(rig.memory);
+        rig.nic.attach_crossover(port);
+    }
     void add(std::shared_ptr<crossover::PeerLink> link) {
         rig.nic.run_locked([&] { REQUIRE(port.add_link(std::move(link))); });
     }
@@ -51,7 +54,10 @@ struct Sender {
 // state lives in the port's shared page), at `mac`.
 struct E1000Receiver : E1000Rig {
     crossover::CrossoverPort port{"receiver", 0, backend, true};
-    explicit E1000Receiver(const net::MacAddress& mac) : E1000Rig(4 << 20, mac) { nic.attach_crossover(port); }
+    explicit E1000Receiver(const net::MacAddress& mac) : E1000Rig(4 << 20, mac) {
+        port.set_own_memory(memory);
+        nic.attach_crossover(port);
+    }
 };
 
 }  // namespace xover::test

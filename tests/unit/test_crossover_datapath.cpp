@@ -47,7 +47,7 @@ TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one int
     ::close(irq);
 }
 
-TEST_CASE("crossover: a full e1000 peer ring keeps the frame pending until the peer returns buffers") {
+TEST_CASE("crossover: a full e1000 peer ring parks the frames; the peer's process moves and completes them") {
     Sender a;
     E1000Receiver b{kPeerE1000};  // the MAC the link is made for: its RAL0
     RxRing rx(b, 8);
@@ -57,7 +57,7 @@ TEST_CASE("crossover: a full e1000 peer ring keeps the frame pending until the p
     auto to_b = make_link(1, kPeerE1000, "e1000", b.memory, b.port.page(), irq);
     a.add(to_b);
     // b knows a as its peer too (links are symmetric): its doorbell is a's.
-    auto to_a = make_link(2, kNicMac, "e1000", a.rig.memory, a.port.page(), irq);
+    auto to_a = make_link(1, kNicMac, "e1000", a.rig.memory, a.port.page(), irq);  // one link, one id on both sides
     to_a->peer_doorbell = kvm::UniqueFd(::dup(doorbell));
     b.nic.run_locked([&] { REQUIRE(b.port.add_link(to_a)); });
 
@@ -65,16 +65,77 @@ TEST_CASE("crossover: a full e1000 peer ring keeps the frame pending until the p
     for (int i = 0; i < 4; ++i) a.tx.legacy(frame);
     a.tx.kick();
     CHECK(b.rd(e1000::reg::RDH) == 2);
-    CHECK(a.rig.rd(e1000::reg::TDH) == 2);  // the third frame waits
-    CHECK(a.counter("xover_busy_peer_full") >= 1);
-    CHECK(drain(doorbell) == 0);
+    CHECK(a.rig.rd(e1000::reg::TDH) == 4);  // fetched, as the NIC's prefetch would
+    CHECK((a.tx.status(1) & e1000::txd::STA_DD) != 0);
+    CHECK((a.tx.status(2) & e1000::txd::STA_DD) == 0);  // parked: not complete yet
+    CHECK((a.tx.status(3) & e1000::txd::STA_DD) == 0);
+    CHECK(a.counter("xover_handoff_parked") == 2);
+    CHECK(a.counter("xover_busy_peer_full") == 0);
+    CHECK(b.port.shared().producer_waiting.load() == 0);  // no doorbell asked for
 
-    b.wr(e1000::reg::RDT, 7);  // the guest returns buffers: the producer's doorbell rings
+    SECTION("the peer's guest returns buffers: its process moves and completes them, no doorbell") {
+        b.wr(e1000::reg::RDT, 7);
+        CHECK(drain(doorbell) == 0);  // the sender's process is not woken
+        CHECK(b.rd(e1000::reg::RDH) == 4);
+        CHECK(rx.frame(3) == frame);
+        CHECK((a.tx.status(2) & e1000::txd::STA_DD) != 0);  // completed by b's process
+        CHECK((a.tx.status(3) & e1000::txd::STA_DD) != 0);
+        CHECK(b.counter("xover_handoff_moved_for_peers") == 2);
+        CHECK(a.counter("xover_handoff_moved_by_peer") == 2);
+        CHECK(a.counter("xover_tx_frames") == 4);
+        // The run ends at the sender's next walk; new frames go straight in.
+        a.tx.legacy(frame);
+        a.tx.kick();
+        CHECK(b.rd(e1000::reg::RDH) == 5);
+        CHECK((a.tx.status(4) & e1000::txd::STA_DD) != 0);
+        CHECK(a.counter("xover_handoff_parked") == 2);
+    }
+    SECTION("the sender moves parked frames itself when it is awake first") {
+        b.port.shared().publish_rdt(7);  // room, but b's process has not looked yet
+        a.tx.legacy(frame);
+        a.tx.kick();  // parked behind the others, then all moved at the end of the batch
+        CHECK(b.rd(e1000::reg::RDH) == 5);
+        CHECK(a.counter("xover_handoff_moved_self") == 3);
+        for (std::uint32_t i = 2; i < 5; ++i) CHECK((a.tx.status(i) & e1000::txd::STA_DD) != 0);
+        CHECK(drain(doorbell) == 0);
+    }
+    ::close(irq);
+    ::close(doorbell);
+}
+
+TEST_CASE("crossover: the TX handoff keeps order, and a frame for another destination waits for the run") {
+    Sender a;
+    E1000Receiver b{kPeerE1000};
+    RxRing rx(b, 8);
+    b.wr(e1000::reg::RDT, 1);  // one free descriptor
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a.add(make_link(1, kPeerE1000, "e1000", b.memory, b.port.page(), irq));
+    auto to_a = make_link(1, kNicMac, "e1000", a.rig.memory, a.port.page(), irq);  // one link, one id on both sides
+    to_a->peer_doorbell = kvm::UniqueFd(::dup(doorbell));
+    b.nic.run_locked([&] { REQUIRE(b.port.add_link(to_a)); });
+
+    Bytes first = ethernet(kPeerE1000, kNicMac, 0x0800, 60), second = ethernet(kPeerE1000, kNicMac, 0x0800, 61);
+    Bytes third = ethernet(kPeerE1000, kNicMac, 0x0800, 62);
+    Bytes elsewhere = ethernet(net::MacAddress{{0x52, 0x54, 0x00, 0x99, 0, 1}}, kNicMac, 0x0800, 63);
+    a.tx.legacy(first);
+    a.tx.legacy(second);
+    a.tx.legacy(elsewhere);  // to the backend: must wait until the run ends
+    a.tx.legacy(third);
+    a.tx.kick();
+    CHECK(a.counter("xover_handoff_parked") == 1);
+    CHECK(a.rig.backend.sent.empty());
+    CHECK(a.counter("xover_handoff_backlog") >= 1);
+
+    b.wr(e1000::reg::RDT, 7);  // b moves `second`; the run is empty: a's doorbell for its waiting frame
     CHECK(drain(doorbell) == 1);
-    a.rig.nic.resume_tx();  // what the sender's I/O thread does on its doorbell
-    CHECK(a.rig.rd(e1000::reg::TDH) == 4);
-    CHECK(b.rd(e1000::reg::RDH) == 4);
-    CHECK(a.counter("xover_tx_frames") == 4);
+    a.rig.nic.resume_tx();  // a's doorbell: the run ends, the rest goes in order
+    REQUIRE(a.rig.backend.sent.size() == 1);
+    CHECK(b.rd(e1000::reg::RDH) == 3);
+    CHECK(rx.frame(0) == first);
+    CHECK(rx.frame(1) == second);
+    CHECK(rx.frame(2) == third);
+    for (std::uint32_t i = 0; i < 4; ++i) CHECK((a.tx.status(i) & e1000::txd::STA_DD) != 0);
     ::close(irq);
     ::close(doorbell);
 }
@@ -109,17 +170,20 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
     CHECK(got == frame);
     CHECK(drain(irq) == 1);
 
-    SECTION("a full queue: Busy, producer_waiting set, notifications re-armed") {
+    SECTION("a full queue: the frame is parked, notifications re-armed, no doorbell asked for") {
         for (int i = 0; i < 3; ++i) a.tx.legacy(frame);
         a.tx.kick();
         CHECK(vq.used_idx() == 4);
-        CHECK(page.state().producer_waiting.load() == 1);
+        CHECK(page.state().producer_waiting.load() == 0);
         CHECK(vq.avail_event() == 4);  // the owner's guest will notify
-        CHECK(a.counter("xover_busy_peer_full") >= 1);
+        CHECK(a.counter("xover_handoff_parked") == 1);
         vq.add({vq.writable(2048)});
-        a.rig.nic.resume_tx();
-        CHECK(vq.used_idx() == 5);
-        CHECK(a.counter("xover_tx_frames") == 5);
+        vq.add({vq.writable(2048)});
+        a.tx.legacy(frame);
+        a.tx.kick();  // the sender, awake again, moves the parked frame first
+        CHECK(vq.used_idx() == 6);
+        CHECK(a.counter("xover_handoff_moved_self") == 2);
+        CHECK(a.counter("xover_tx_frames") == 6);
     }
     ::close(irq);
 }

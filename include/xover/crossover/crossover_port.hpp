@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "xover/crossover/detector.hpp"
 #include "xover/crossover/dma_window.hpp"
@@ -39,6 +40,7 @@
 #include "xover/crossover/window_loans.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/net/backend.hpp"
+#include "xover/nic/tx_view.hpp"
 
 namespace xover::crossover {
 
@@ -53,8 +55,18 @@ public:
     // --- NicPort (device lock held) ---
     SharedNicState& shared() override { return page_.state(); }
     net::Backend::SendResult send(std::span<const std::uint8_t> frame) override;
+    net::Backend::SendResult send_completable(std::span<const std::uint8_t> frame, std::uint32_t token) override;
     void end_batch() override;
-    void rx_space_returned() override;
+    OwnRx rx_space_returned() override;
+    // --- TX handoff (crossover_port_handoff.cpp, tx_handoff.hpp) ---
+    void publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring, std::uint64_t avail,
+                          std::uint64_t used, std::uint32_t flags) override;
+    bool reclaim_tx(std::uint32_t& completion_pos) override;
+    bool tx_parking() const override;
+    void set_tx_completion_pos(std::uint32_t used) override;
+    bool park_completion(std::uint32_t token) override;
+    void abandon_tx() override;
+    bool take_tx_interrupt() override;
     bool carrier() const override;
     void append_counters(net::Counters& out) const override;
     WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa, std::uint32_t frame_offset,
@@ -94,6 +106,12 @@ public:
     // only caller; no lock needed: the arrivals table has one writer).
     void note_slow_arrival(std::span<const std::uint8_t> frame);
 
+    // The owning guest's memory (set before the guest runs): frames peers
+    // parked for this NIC are moved into its RX ring from here.
+    void set_own_memory(vmm::GuestMemory& memory) { own_memory_ = &memory; }
+    // The doorbell woke this process (the VM's I/O thread counts it).
+    void note_doorbell_wakeup() { ++c_.doorbell_wakeups; }
+
     // What the VM registers with the broker.
     const SharedStatePage& page() const { return page_; }
     const kvm::EventFd& doorbell() const { return doorbell_; }
@@ -116,6 +134,7 @@ private:
         bool virtio = false;               // a virtio-net peer: window loans are returned by head id
         bool window_warned = false;  // one window complaint per link in the log
         std::chrono::steady_clock::time_point window_wait_since{};  // first frame that waited for its mapping
+        std::unique_ptr<nic::TxView> tx_view;  // completes the peer's TX tokens (its model's view)
     };
     // Group: lossless for a peer whose ring is full, but a peer that has
     // not enabled receive is skipped (a broadcast never waits for it).
@@ -138,6 +157,22 @@ private:
     void append_order_counters(net::Counters& out) const;
     void close_open();
     void interrupt(Peer& peer);
+    // crossover_port_handoff.cpp
+    nic::TxHandoff& handoff() const { return tx_handoff(page_.state()); }
+    bool may_park(const Peer& peer, std::span<const std::uint8_t> frame, Mode mode) const;
+    bool start_run(Peer& peer);
+    void park(Peer& peer, std::span<const std::uint8_t> frame);
+    net::Backend::SendResult send_during_run(std::span<const std::uint8_t> frame);
+    struct Moved {
+        std::uint32_t records = 0, delivered = 0, dropped = 0;
+        std::uint64_t bytes = 0;
+        bool tx_irq = false;  // the sender's guest wants a TX interrupt
+    };
+    Moved move_parked(nic::TxHandoff& h, PeerRxWriter& writer, nic::TxView& view, vmm::GuestMemory& sender_memory);
+    void drain_own_run();
+    OwnRx consume_parked();
+    void complete_parked_locally();
+    void wake_waiting_producers();
     std::uint64_t peer_filtered() const;
 
     std::string name_;
@@ -168,6 +203,16 @@ private:
     Peer* window_peer_ = nullptr;
     WindowLoans loans_;  // a virtio-net window peer's RX heads holding our frames
     PeerWindowMemory window_memory_;
+    // TX handoff: this model's views over its own memory and page.
+    static constexpr std::uint32_t kNoToken = ~0u;
+    std::uint32_t token_ = kNoToken;  // the frame send_completable() is sending
+    bool has_token_ = false;
+    bool own_tx_irq_ = false;  // we completed our own parked frames: the model raises TXDW/its TX vector
+    vmm::GuestMemory* own_memory_ = nullptr;
+    std::string own_model_;
+    std::unique_ptr<nic::TxView> own_tx_view_;
+    std::unique_ptr<PeerRxWriter> own_rx_writer_;
+    std::vector<std::uint8_t> scratch_;  // a parked frame, copied out of the sender's slot before use
 
     struct Counters {
         std::uint64_t tx_crossover_frames = 0, tx_crossover_bytes = 0, bytes_copied = 0;
@@ -184,6 +229,10 @@ private:
         std::uint64_t window_completed_for_peer = 0;  // the window peer's TX slots we completed
         std::uint64_t window_completion_handoffs = 0;  // ... or left to it (doorbell)
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
+        std::uint64_t handoff_parked = 0, handoff_bytes = 0, handoff_runs = 0, handoff_backlog = 0;
+        std::uint64_t handoff_moved_self = 0, handoff_moved_for_peers = 0, handoff_dropped = 0;
+        std::uint64_t handoff_tx_irq_signalled = 0, handoff_tx_irq_via_owner = 0;
+        std::uint64_t doorbell_wakeups = 0;
     } c_;
 };
 

@@ -17,6 +17,7 @@
 
 #include "xover/crossover/shared_nic_state.hpp"
 #include "xover/net/backend.hpp"
+#include "xover/nic/tx_handoff.hpp"
 
 namespace xover::crossover {
 
@@ -37,9 +38,51 @@ public:
     // Idempotent; the model calls it before dropping its lock.
     virtual void end_batch() = 0;
 
+    // send() for a frame the model completes itself (e1000: its EOP
+    // descriptor; virtio-net: its chain) with `token` (nic/tx_view.hpp).
+    // When the peer's ring is full the port may park the frame in this
+    // NIC's TX handoff (Deferred): the model must then NOT complete it;
+    // whoever moves the frame later completes `token` through this
+    // model's TX view, in this process or the peer's.
+    virtual net::Backend::SendResult send_completable(std::span<const std::uint8_t> frame,
+                                                      std::uint32_t /*token*/) {
+        return send(frame);
+    }
+    // The model's TX ring as a TX view needs it (publish on every change:
+    // ring registers, queue enable, reset, moderation settings).
+    virtual void publish_tx_queue(nic::TxQueueKind /*kind*/, std::uint32_t /*entries*/, std::uint64_t /*ring*/,
+                                  std::uint64_t /*avail*/, std::uint64_t /*used*/, std::uint32_t /*flags*/) {}
+    // At the start of every TX walk. True: a handoff run just ended (every
+    // parked frame was moved and completed); virtio-net continues its used
+    // ring at `completion_pos`. While a run is active (false, and
+    // tx_parking() true) the model completes nothing itself.
+    virtual bool reclaim_tx(std::uint32_t& /*completion_pos*/) { return false; }
+    virtual bool tx_parking() const { return false; }
+    // virtio-net, no run active: the TX used index after the model's own
+    // completions (a run starts from it).
+    virtual void set_tx_completion_pos(std::uint32_t /*used*/) {}
+    // virtio-net during a run: a chain the model drops (malformed) is
+    // completed in the run's order. False: the handoff is full, retry later.
+    virtual bool park_completion(std::uint32_t /*token*/) { return false; }
+    // The guest reset or replaced its TX ring: parked frames are gone
+    // (their descriptors are no longer the guest's), the run ends.
+    virtual void abandon_tx() {}
+    // A TX interrupt someone moved frames for and only this model may raise
+    // (its moderation timers or vector). Called after end_batch() and on
+    // the doorbell; true: raise it now.
+    virtual bool take_tx_interrupt() { return false; }
+
+    // What the owner's model must do for frames its own process just
+    // placed in its own RX ring (moving a peer's parked frames).
+    enum class OwnRx {
+        None,
+        Interrupt,  // the RX cause is set / the ring wants an interrupt: raise it
+        Moderated,  // e1000: RXT0 through the model's delay timers
+    };
     // The owner's guest returned RX buffers (RDT write, RX queue notify)
-    // or (re)configured its RX ring: wakes producers that found it full.
-    virtual void rx_space_returned() = 0;
+    // or (re)configured its RX ring: moves frames peers parked for us
+    // (tx_handoff.hpp) and wakes producers that found the ring full.
+    virtual OwnRx rx_space_returned() = 0;
 
     // Link state the model reports to its guest: the backend's, or, for a
     // crossover-only NIC (backend none), whether any link is up.

@@ -71,14 +71,19 @@
 #include <type_traits>
 
 #include "xover/crossover/peer_interrupt.hpp"
+#include "xover/nic/tx_handoff.hpp"
 #include "xover/crossover/slow_path_arrivals.hpp"
 
 namespace xover::crossover {
 
 inline constexpr std::size_t kCacheLine = 64;
-inline constexpr std::size_t kSharedStateSize = 4096;  // size of the memfd
+// The memfd: this page, then the NIC's TX handoff (nic/tx_handoff.hpp).
+inline constexpr std::size_t kStatePageBytes = 4096;
+inline constexpr std::size_t kSharedStateSize =
+    kStatePageBytes + (sizeof(nic::TxHandoff) + kStatePageBytes - 1) / kStatePageBytes * kStatePageBytes;
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
-inline constexpr std::uint32_t kSharedStateVersion = 4;  // 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx
+// 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx; 5: TX handoff
+inline constexpr std::uint32_t kSharedStateVersion = 5;
 // Words of SharedNicState::rx_filter (e1000::rx_filter::kWords, asserted there).
 inline constexpr unsigned kRxFilterWords = 292;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
@@ -297,7 +302,13 @@ inline bool SharedNicState::read_rx_ring(RxRing& out) const {
 }
 
 static_assert(std::is_standard_layout_v<SharedNicState>);
-static_assert(sizeof(SharedNicState) <= kSharedStateSize);
+static_assert(sizeof(SharedNicState) <= kStatePageBytes);
+
+// The NIC's TX handoff, right after its state page in the same mapping
+// (every mapping of the memfd covers kSharedStateSize bytes).
+inline nic::TxHandoff& tx_handoff(SharedNicState& state) {
+    return *reinterpret_cast<nic::TxHandoff*>(reinterpret_cast<std::uint8_t*>(&state) + kStatePageBytes);
+}
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(offsetof(SharedNicState, rdt) - offsetof(SharedNicState, rdh) >= kCacheLine);

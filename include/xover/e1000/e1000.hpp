@@ -33,6 +33,7 @@
 #include "xover/e1000/registers.hpp"
 #include "xover/net/backend.hpp"
 #include "xover/net/mac_address.hpp"
+#include "xover/nic/tx_view.hpp"
 #include "xover/vmm/guest_memory.hpp"
 #include "xover/vmm/interrupts.hpp"
 #include "xover/vmm/io_device.hpp"
@@ -195,6 +196,7 @@ private:
         std::uint64_t tx_bad_offload = 0, dma_without_bus_master = 0;
         std::uint64_t tx_window_frames = 0, tx_window_completed = 0;
         std::uint64_t rx_peer_moderated = 0;  // crossover producers' frames whose RXT0 we delivered
+        std::uint64_t tx_parked = 0;  // frames a crossover peer completes (TX handoff)
     };
 
     // registers.cpp
@@ -239,6 +241,8 @@ private:
     void complete_window_slots();
     void forget_window_slots();
     bool peer_may_complete_tx() const;
+    void reclaim_handoff();
+    void take_handoff_tx_interrupt();
     void reset_tx_frame();
     std::uint32_t tx_ring_size() const;
 
@@ -255,6 +259,8 @@ private:
     void publish_filter_word(std::uint32_t offset);
     void publish_irq_moderation();
     void rx_space_returned();
+    void publish_tx_queue();
+    void tx_ring_moved();
     bool carrier() const;
 
     // rx_ring.cpp
@@ -297,6 +303,13 @@ private:
     TxContext tx_context_;
     TxFrameState tx_frame_;
     TxPending tx_pending_;
+    // The completion token of the frame being sent (nic/tx_view.hpp:
+    // EOP index | command << 16; kNoTxToken for a TSO segment but the
+    // last), and whether the port parked it (then its completion is the
+    // mover's, not ours).
+    static constexpr std::uint32_t kNoTxToken = ~0u;
+    std::uint32_t tx_token_ = kNoTxToken;
+    bool tx_deferred_ = false;
     std::vector<std::uint8_t> tx_buffer_;
     std::vector<std::uint8_t> tx_segment_;
 

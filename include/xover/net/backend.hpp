@@ -37,7 +37,9 @@ public:
 
 class Backend {
 public:
-    enum class SendResult { Sent, Busy, Dropped };
+    // Deferred: only a crossover port answers it (nic_port.hpp,
+    // send_completable): the frame is taken, its completion comes later.
+    enum class SendResult { Sent, Busy, Dropped, Deferred };
 
     virtual ~Backend() = default;
 

@@ -77,12 +77,14 @@ public:
     }
 
 protected:
-    // Every transmitted frame goes through here (the crossover overrides
-    // it to steer frames to a peer). Called with the device lock held.
-    virtual net::Backend::SendResult send_frame(std::span<const std::uint8_t> frame);
+    // Every transmitted frame goes through here: the backend, or the
+    // crossover port, which may park it (Deferred: chain `head` is then
+    // completed by whoever moves it). Called with the device lock held.
+    net::Backend::SendResult send_frame(std::span<const std::uint8_t> frame, std::uint16_t head);
 
 private:
-    enum class TxOutcome { Done, Busy };
+    // Parked: a crossover peer completes the chain later (TX handoff).
+    enum class TxOutcome { Done, Busy, Parked };
     enum class RxOutcome { Delivered, Dropped, Starved, Broken };
 
     std::uint64_t device_features() const override;
@@ -106,6 +108,7 @@ private:
     bool carrier() const { return port_ ? port_->carrier() : backend_.link_up(); }
     void publish_rx_config();
     void rx_space_returned();
+    void publish_tx_queue();
     crossover::PeerInterrupt::Route peer_irq_route() const;
     void deliver_peer_interrupt();
 
@@ -135,6 +138,7 @@ private:
         std::uint64_t tx_write_only = 0, tx_too_short = 0, tx_oversize = 0, tx_gso = 0, tx_bad_csum = 0;
         std::uint64_t tx_csum_not_negotiated = 0, rx_bad_buffer = 0, tx_window_head_reused = 0;
         std::uint64_t tx_window_frames = 0, tx_window_completed = 0;
+        std::uint64_t tx_parked = 0;  // chains a crossover peer completes (TX handoff)
         std::uint64_t rx_peer_interrupts = 0;  // crossover RX interrupts this process raised for peers
     } stats_;
 };

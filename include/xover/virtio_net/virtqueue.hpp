@@ -137,6 +137,10 @@ public:
     // next avail == used idx == `index`) after another producer moved it:
     // interrupt decisions then cover exactly what is added from here on.
     void resume_at(std::uint16_t index);
+    // Continues adding used elements at `used` after another process
+    // completed some (the crossover's TX handoff); interrupt decisions
+    // cover what is added from here on.
+    void continue_used_at(std::uint16_t used);
 
 private:
     bool translate(vmm::GuestMemory& memory);

@@ -1,0 +1,156 @@
+// The TX handoff: frames a sender's process prepared for a crossover peer
+// whose RX ring was full, parked in the sender's shared memory so that the
+// receiver's process moves them itself when its guest returns buffers.
+//
+// Why: a receiver slower than its sender keeps its ring full. Without the
+// handoff the sender waits for the receiver's doorbell and its I/O thread
+// is woken once per batch, on a host where every core runs a polling vCPU
+// (tens of µs each). With it the receiver's process, already in userspace
+// for its guest's RDT write or RX notify, copies the parked frames into
+// its ring, completes them in the sender's TX ring through the sender
+// model's TX view (tx_view.hpp), and raises the sender's TX interrupt. No
+// thread of the sender wakes; the sender's guest sees its TX ring drain at
+// the receiver's pace (the ring itself is the back-pressure, as on a wire).
+//
+// Layout: one TxHandoff per NIC, in the NIC's shared memfd right after its
+// state page (shared_nic_state.hpp: kSharedStateSize covers both).
+//
+// Ownership and ordering (S = the sender's process, C = a consumer: the
+// receiver's process, or S itself when it is awake anyway):
+//   run        link id the parked frames are for; 0: no run. S starts a
+//              run (the first frame it parks) and ends it (once the queue
+//              is empty), both holding `lock`. While a run is active S
+//              completes no TX work itself: every frame for that peer is
+//              parked in order, anything else waits (`backlog`), so TX
+//              completions have one writer at a time.
+//   tail       records parked, written only by S (release after the slot).
+//   head       records consumed, written only by C holding `lock`
+//              (release after the completion is written).
+//   lock       one consumer at a time, and S's run start/end. Always taken
+//              after the receiver's producer lock, never before it.
+//   queue      the sender's TX queue description (its model's view reads
+//              it to complete tokens); written by S under `lock` at run
+//              start, read by C under `lock`.
+//   completion_pos  virtio-net: the TX used index. S stores it while no
+//              run is active; C advances it; S takes it back at run end.
+//   backlog    S has a frame it could not park (another destination, the
+//              queue full): a consumer that empties the queue rings S's
+//              doorbell.
+//   tx_irq_owner  C completed work whose TX interrupt only S may raise
+//              (e1000 TIDV/TADV/ITR moderation; virtio-net: S's TX vector):
+//              C sets it (exchange) and rings S's doorbell on 0 -> 1.
+// Every field a consumer reads is hostile input: it bounds `tail - head`,
+// record lengths and tokens, and copies a frame out of its slot before
+// looking at it (the sender could rewrite the slot meanwhile).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace xover::nic {
+
+inline constexpr std::uint32_t kHandoffSlots = 512;       // power of two
+inline constexpr std::uint32_t kHandoffSlotBytes = 2048;  // a full-size frame; larger ones are never parked
+
+// What a model's TX view needs to complete tokens in the sender's ring.
+enum class TxQueueKind : std::uint32_t { None = 0, E1000Legacy = 1, VirtioSplit = 2 };
+
+// Bits of TxQueue::flags.
+inline constexpr std::uint32_t kTxEventIdx = 1u << 0;       // virtio-net: VIRTIO_RING_F_EVENT_IDX
+inline constexpr std::uint32_t kTxIrqModerated = 1u << 1;  // e1000: TXDW goes through the owner's timers
+
+struct TxQueue {
+    std::atomic<std::uint32_t> kind{0};          // TxQueueKind
+    std::atomic<std::uint32_t> entries{0};       // ring size
+    std::atomic<std::uint64_t> ring_gpa{0};      // e1000: TDBA; virtio: descriptor table
+    std::atomic<std::uint64_t> avail_gpa{0};     // virtio only
+    std::atomic<std::uint64_t> used_gpa{0};      // virtio only
+    std::atomic<std::uint32_t> flags{0};
+};
+
+// A record: the frame in slot (index % kHandoffSlots), and what completes
+// it in the sender's ring.
+struct HandoffRecord {
+    std::atomic<std::uint32_t> length{0};  // frame bytes in the slot (0: completion only)
+    std::atomic<std::uint32_t> token{0};   // model-defined (tx_view.hpp)
+    std::atomic<std::uint32_t> flags{0};   // kRecordCompletes
+    std::atomic<std::uint32_t> reserved{0};
+};
+inline constexpr std::uint32_t kRecordCompletes = 1u << 0;  // the token is to be completed
+
+struct TxHandoff {
+    alignas(64) std::atomic<std::uint32_t> tail{0};
+    alignas(64) std::atomic<std::uint32_t> head{0};
+    std::atomic<std::uint32_t> lock{0};
+    alignas(64) std::atomic<std::uint64_t> run{0};
+    std::atomic<std::uint32_t> backlog{0};
+    std::atomic<std::uint32_t> tx_irq_owner{0};
+    std::atomic<std::uint32_t> completion_pos{0};
+    TxQueue queue;
+    // Statistics, for `--stats` on either side.
+    alignas(64) std::atomic<std::uint64_t> moved_by_peer{0};  // records a peer's process consumed
+    std::atomic<std::uint64_t> moved_by_owner{0};             // records the sender consumed itself
+    alignas(64) HandoffRecord records[kHandoffSlots];
+    alignas(64) std::uint8_t slots[kHandoffSlots][kHandoffSlotBytes];
+
+    // --- the sender ---
+    std::uint32_t parked() const {
+        return tail.load(std::memory_order_relaxed) - head.load(std::memory_order_acquire);
+    }
+    bool full() const { return parked() >= kHandoffSlots; }
+    // Copies `frame` (at most kHandoffSlotBytes) into the next slot and
+    // publishes it. The caller checked !full().
+    void park(const std::uint8_t* frame, std::uint32_t length, std::uint32_t token, bool completes) {
+        std::uint32_t t = tail.load(std::memory_order_relaxed);
+        std::uint32_t i = t % kHandoffSlots;
+        if (length) std::memcpy(slots[i], frame, length);
+        records[i].length.store(length, std::memory_order_relaxed);
+        records[i].token.store(token, std::memory_order_relaxed);
+        records[i].flags.store(completes ? kRecordCompletes : 0, std::memory_order_relaxed);
+        tail.store(t + 1, std::memory_order_release);
+    }
+
+    // --- locking (consumers, and the sender's run start/end) ---
+    bool try_lock() {
+        return lock.load(std::memory_order_relaxed) == 0 && lock.exchange(1, std::memory_order_acquire) == 0;
+    }
+    void unlock() { lock.store(0, std::memory_order_release); }
+};
+
+static_assert(std::is_standard_layout_v<TxHandoff>);
+
+// A consumer's view of one parked record, read once, bounded.
+struct ParkedFrame {
+    const std::uint8_t* bytes = nullptr;  // in the slot: copy before use
+    std::uint32_t length = 0;
+    std::uint32_t token = 0;
+    bool completes = false;
+};
+
+// Consumer, holding the lock: the oldest record, or false when there is
+// none or the sender's indices are impossible (a hostile or broken page:
+// nothing is consumed).
+inline bool peek_parked(const TxHandoff& h, ParkedFrame& out) {
+    std::uint32_t head = h.head.load(std::memory_order_relaxed);
+    std::uint32_t tail = h.tail.load(std::memory_order_acquire);
+    if (head == tail || tail - head > kHandoffSlots) return false;
+    const HandoffRecord& r = h.records[head % kHandoffSlots];
+    std::uint32_t length = r.length.load(std::memory_order_relaxed);
+    if (length > kHandoffSlotBytes) length = 0;  // a lie: complete it, deliver nothing
+    out.bytes = h.slots[head % kHandoffSlots];
+    out.length = length;
+    out.token = r.token.load(std::memory_order_relaxed);
+    out.completes = r.flags.load(std::memory_order_relaxed) & kRecordCompletes;
+    return true;
+}
+
+// Consumer, holding the lock, after the record's frame was delivered (or
+// dropped) and its completion written.
+inline void pop_parked(TxHandoff& h) {
+    h.head.store(h.head.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+}  // namespace xover::nic

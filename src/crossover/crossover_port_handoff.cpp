@@ -1,0 +1,301 @@
+// CrossoverPort, the TX handoff half (rules in nic/tx_handoff.hpp): a frame
+// for a peer whose RX ring is full is parked in this NIC's handoff instead
+// of waiting for the peer's doorbell, and whoever is awake moves it:
+//   - the peer's process, on its guest's RDT write / RX notify
+//     (consume_parked), completing the frame in our TX ring through our
+//     model's TX view and raising our TX interrupt;
+//   - this process, at the end of any TX batch (drain_own_run).
+// While a run is active every frame for that peer is parked, in order;
+// anything else waits (backlog) until the run ends, so our TX ring has one
+// completion writer at a time.
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "xover/crossover/client.hpp"
+#include "xover/crossover/crossover_port.hpp"
+
+namespace xover::crossover {
+
+namespace {
+
+// The handoff lock is held for one batch of moves without syscalls; a
+// sender starting a run waits this long before taking the doorbell path.
+constexpr std::chrono::microseconds kRunLockBudget{200};
+
+bool lock_handoff(nic::TxHandoff& h, std::chrono::microseconds budget) {
+    auto deadline = std::chrono::steady_clock::now() + budget;
+    for (unsigned i = 0;; ++i) {
+        if (h.try_lock()) return true;
+        if (i >= 64 && std::chrono::steady_clock::now() >= deadline) return false;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+}  // namespace
+
+net::Backend::SendResult CrossoverPort::send_completable(std::span<const std::uint8_t> frame, std::uint32_t token) {
+    token_ = token;
+    has_token_ = true;
+    auto result = send(frame);
+    has_token_ = false;
+    return result;
+}
+
+// Only a lossless unicast frame with a completion, small enough for a slot,
+// over a copy link, from a NIC without a window link (window completions
+// have their own ledger) can wait in the handoff.
+bool CrossoverPort::may_park(const Peer& peer, std::span<const std::uint8_t> frame, Mode mode) const {
+    if (mode != Mode::Lossless || !has_token_ || frame.size() > nic::kHandoffSlotBytes) return false;
+    if (peer.link->mode != LinkMode::Copy || window_peer_ != nullptr || !own_tx_view_) return false;
+    return handoff().queue.kind.load(std::memory_order_relaxed) != std::uint32_t(nic::TxQueueKind::None);
+}
+
+bool CrossoverPort::start_run(Peer& peer) {
+    nic::TxHandoff& h = handoff();
+    if (!lock_handoff(h, kRunLockBudget)) return false;
+    bool ok = h.parked() == 0;  // a run we abandoned leaves nothing behind
+    if (ok) {
+        h.backlog.store(0, std::memory_order_relaxed);
+        h.run.store(peer.link->id, std::memory_order_release);
+        ++c_.handoff_runs;
+    }
+    h.unlock();
+    return ok;
+}
+
+void CrossoverPort::park(Peer& peer, std::span<const std::uint8_t> frame) {
+    std::uint32_t length = std::uint32_t(frame.size());
+    handoff().park(frame.data(), length, token_, token_ != kNoToken);
+    ++c_.handoff_parked;
+    ++c_.tx_crossover_frames;
+    c_.tx_crossover_bytes += length;
+    c_.bytes_copied += length;   // the frame's copy into the peer's ring, whoever makes it
+    c_.handoff_bytes += length;  // and the extra one into the slot
+    ++c_.batch_frames;
+    c_.batch_bytes += length;
+    (void)peer;
+}
+
+// A run is active: frames for its peer join it (even when the peer's ring
+// has room again: they must not overtake the parked ones); anything else
+// waits until the run ends, when the mover rings our doorbell.
+net::Backend::SendResult CrossoverPort::send_during_run(std::span<const std::uint8_t> frame) {
+    nic::TxHandoff& h = handoff();
+    const std::uint64_t run = h.run.load(std::memory_order_relaxed);
+    auto verdict = table_.classify(frame);
+    if (verdict.verdict == PeerTable::Verdict::Peer && verdict.peer && verdict.peer->id == run) {
+        Peer* p = find(verdict.peer);
+        if (p && has_token_ && frame.size() <= nic::kHandoffSlotBytes && !h.full()) {
+            park(*p, frame);
+            return net::Backend::SendResult::Deferred;
+        }
+    }
+    ++c_.handoff_backlog;
+    h.backlog.store(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Emptied before the mover could see the flag: nobody rings for us.
+    if (h.parked() == 0) doorbell_.signal();
+    return net::Backend::SendResult::Busy;
+}
+
+// Moves parked frames into the ring `writer` has open (its producer lock
+// and the handoff lock held), completing each in the sender's ring.
+CrossoverPort::Moved CrossoverPort::move_parked(nic::TxHandoff& h, PeerRxWriter& writer, nic::TxView& view,
+                                                vmm::GuestMemory& sender_memory) {
+    Moved m;
+    const bool view_ok = view.begin(sender_memory, h);
+    bool armed = false;
+    nic::ParkedFrame f;
+    while (nic::peek_parked(h, f)) {
+        if (f.length) {
+            // Read once: the sender's process could rewrite its slot.
+            std::memcpy(scratch_.data(), f.bytes, f.length);
+            std::span<const std::uint8_t> frame(scratch_.data(), f.length);
+            if (!writer.accepts(frame)) {
+                ++m.dropped;  // what the receiving NIC's filter does with it
+            } else {
+                auto st = writer.write(frame);
+                if (st == PeerRxWriter::Status::Full && !armed) {
+                    armed = true;
+                    writer.arm_space_notification();
+                    st = writer.write(frame);
+                }
+                if (st == PeerRxWriter::Status::Full) break;  // stays parked
+                if (st == PeerRxWriter::Status::Written) {
+                    ++m.delivered;
+                    m.bytes += f.length;
+                } else {
+                    ++m.dropped;
+                }
+            }
+        }
+        if (f.completes && view_ok) view.complete(f.token);
+        nic::pop_parked(h);
+        ++m.records;
+    }
+    m.tx_irq = view_ok && view.finish();
+    return m;
+}
+
+// End of one of our TX batches: we are awake, so move what fits now. The
+// fence pairs with the receiver's after its RDT store: either it sees our
+// parked frames, or we see its returned buffers here.
+void CrossoverPort::drain_own_run() {
+    nic::TxHandoff& h = handoff();
+    const std::uint64_t run = h.run.load(std::memory_order_relaxed);
+    if (run == 0 || h.parked() == 0 || !own_memory_) return;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    Peer* peer = nullptr;
+    for (Peer& p : peers_)
+        if (p.link && p.link->id == run) peer = &p;
+    if (!peer || !open(*peer) || peer->begin != PeerRxWriter::Begin::Ready) return;
+    if (!h.try_lock()) return;  // the peer is moving them right now
+    Moved m = move_parked(h, *peer->writer, *own_tx_view_, *own_memory_);
+    bool backlog = h.parked() == 0 && h.backlog.exchange(0, std::memory_order_acq_rel) != 0;
+    h.moved_by_owner.fetch_add(m.records, std::memory_order_relaxed);
+    h.unlock();
+    c_.handoff_moved_self += m.records;
+    c_.handoff_dropped += m.dropped;
+    peer->batch_frames += m.delivered;
+    peer->batch_bytes += m.bytes;
+    peer->batch_copies += m.delivered;
+    if (m.tx_irq) own_tx_irq_ = true;
+    if (backlog) doorbell_.signal();  // our own waiting frame: the model resumes on the doorbell
+}
+
+// Our guest returned RX buffers: move what peers parked for us. We are in
+// userspace for the RDT write / RX notify anyway; the sender sleeps on.
+NicPort::OwnRx CrossoverPort::consume_parked() {
+    OwnRx own = OwnRx::None;
+    if (!own_memory_ || !own_rx_writer_) return own;
+    SharedNicState& state = page_.state();
+    for (Peer& p : peers_) {
+        if (!p.link || !p.tx_view) continue;
+        nic::TxHandoff& h = tx_handoff(p.link->peer_state());
+        if (h.run.load(std::memory_order_acquire) != p.link->id || h.parked() == 0) continue;
+        ProducerLock producer(&state);
+        if (producer.failed() || !h.try_lock()) continue;  // the sender is moving them itself
+        if (h.run.load(std::memory_order_relaxed) != p.link->id) {
+            h.unlock();
+            continue;
+        }
+        if (own_rx_writer_->begin(*own_memory_, state) != PeerRxWriter::Begin::Ready) {
+            h.unlock();  // receive is off: the sender keeps them until it is on
+            continue;
+        }
+        Moved m = move_parked(h, *own_rx_writer_, *p.tx_view, p.link->peer_memory);
+        PeerRxWriter::Notify notify = own_rx_writer_->finish();
+        nic::TxIrq irq = m.tx_irq ? p.tx_view->signal_remote(p.link->peer_state()) : nic::TxIrq::None;
+        bool backlog = h.parked() == 0 && h.backlog.exchange(0, std::memory_order_acq_rel) != 0;
+        h.moved_by_peer.fetch_add(m.records, std::memory_order_relaxed);
+        h.unlock();
+        c_.handoff_moved_for_peers += m.records;
+        c_.handoff_dropped += m.dropped;
+        if (notify == PeerRxWriter::Notify::Interrupt) own = OwnRx::Interrupt;
+        if (notify == PeerRxWriter::Notify::Owner && own == OwnRx::None) own = OwnRx::Moderated;
+        bool wake = backlog;
+        if (irq == nic::TxIrq::Signal) {
+            p.link->interrupt_peer();
+            ++c_.handoff_tx_irq_signalled;
+        } else if (irq == nic::TxIrq::Owner && h.tx_irq_owner.exchange(1, std::memory_order_acq_rel) == 0) {
+            wake = true;
+            ++c_.handoff_tx_irq_via_owner;
+        }
+        if (wake) {
+            p.link->ring_peer_doorbell();
+            ++c_.doorbells_rung;
+        }
+    }
+    return own;
+}
+
+// The run's peer is gone: its frames will never be delivered. Complete them
+// (dropped) so that our guest's TX ring does not hang, and let the model
+// run (doorbell) to raise the interrupt and end the run.
+void CrossoverPort::complete_parked_locally() {
+    nic::TxHandoff& h = handoff();
+    if (!own_memory_ || !lock_handoff(h, std::chrono::milliseconds(20))) return;
+    bool view_ok = own_tx_view_->begin(*own_memory_, h);
+    nic::ParkedFrame f;
+    std::uint64_t dropped = 0;
+    while (nic::peek_parked(h, f)) {
+        if (f.completes && view_ok) own_tx_view_->complete(f.token);
+        nic::pop_parked(h);
+        ++dropped;
+    }
+    if (view_ok && own_tx_view_->finish()) own_tx_irq_ = true;
+    h.backlog.store(0, std::memory_order_relaxed);
+    h.unlock();
+    c_.handoff_dropped += dropped;
+    if (dropped) spdlog::info("{}: {} parked frames dropped: their link went down", name_, dropped);
+    doorbell_.signal();
+}
+
+void CrossoverPort::publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring,
+                                     std::uint64_t avail, std::uint64_t used, std::uint32_t flags) {
+    nic::TxHandoff& h = handoff();
+    // Consumers read the description under the lock; one that died holding
+    // it cannot be waited for.
+    bool locked = lock_handoff(h, std::chrono::milliseconds(20));
+    h.queue.kind.store(std::uint32_t(kind), std::memory_order_relaxed);
+    h.queue.entries.store(entries, std::memory_order_relaxed);
+    h.queue.ring_gpa.store(ring, std::memory_order_relaxed);
+    h.queue.avail_gpa.store(avail, std::memory_order_relaxed);
+    h.queue.used_gpa.store(used, std::memory_order_relaxed);
+    h.queue.flags.store(flags, std::memory_order_relaxed);
+    if (locked) h.unlock();
+}
+
+bool CrossoverPort::reclaim_tx(std::uint32_t& completion_pos) {
+    nic::TxHandoff& h = handoff();
+    if (h.run.load(std::memory_order_relaxed) == 0 || h.parked() != 0 || !h.try_lock()) return false;
+    bool ended = h.parked() == 0;
+    if (ended) {
+        completion_pos = h.completion_pos.load(std::memory_order_relaxed);
+        h.run.store(0, std::memory_order_release);
+        h.backlog.store(0, std::memory_order_relaxed);
+    }
+    h.unlock();
+    return ended;
+}
+
+bool CrossoverPort::tx_parking() const { return handoff().run.load(std::memory_order_relaxed) != 0; }
+
+void CrossoverPort::set_tx_completion_pos(std::uint32_t used) {
+    nic::TxHandoff& h = handoff();
+    if (h.run.load(std::memory_order_relaxed) == 0) h.completion_pos.store(used, std::memory_order_relaxed);
+}
+
+bool CrossoverPort::park_completion(std::uint32_t token) {
+    nic::TxHandoff& h = handoff();
+    if (h.run.load(std::memory_order_relaxed) == 0 || h.full()) return false;
+    h.park(nullptr, 0, token, true);
+    return true;
+}
+
+// The guest reset or moved its TX ring: parked tokens name descriptors that
+// are no longer its; drop them uncompleted and end the run.
+void CrossoverPort::abandon_tx() {
+    nic::TxHandoff& h = handoff();
+    if (h.run.load(std::memory_order_relaxed) == 0) return;
+    bool locked = lock_handoff(h, std::chrono::milliseconds(20));
+    c_.handoff_dropped += h.parked();
+    h.head.store(h.tail.load(std::memory_order_relaxed), std::memory_order_release);
+    h.run.store(0, std::memory_order_release);
+    h.backlog.store(0, std::memory_order_relaxed);
+    if (locked) h.unlock();
+}
+
+bool CrossoverPort::take_tx_interrupt() {
+    bool own = own_tx_irq_;
+    own_tx_irq_ = false;
+    nic::TxHandoff& h = handoff();
+    bool remote = h.tx_irq_owner.load(std::memory_order_relaxed) != 0 &&
+                  h.tx_irq_owner.exchange(0, std::memory_order_acq_rel) != 0;
+    return own || remote;
+}
+
+}  // namespace xover::crossover

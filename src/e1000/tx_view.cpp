@@ -1,0 +1,62 @@
+// The e1000's TX view (nic/tx_view.hpp): a token is the EOP descriptor of
+// a frame someone else moved; completing it writes DD when the driver
+// asked for a report (RS), as the NIC's write-back would. TXDW is raised
+// from another process only while the owner's TX interrupt needs none of
+// its timers (TIDV/TADV/ITR); otherwise the owner raises it.
+#include <atomic>
+
+#include "xover/e1000/registers.hpp"
+#include "xover/nic/tx_view.hpp"
+
+namespace xover::e1000 {
+
+namespace {
+
+constexpr std::uint32_t kDescriptorBytes = 16;
+
+class E1000TxView final : public nic::TxView {
+public:
+    bool begin(vmm::GuestMemory& memory, nic::TxHandoff& handoff) override {
+        memory_ = &memory;
+        reported_ = 0;
+        const nic::TxQueue& q = handoff.queue;
+        if (q.kind.load(std::memory_order_relaxed) != std::uint32_t(nic::TxQueueKind::E1000Legacy)) return false;
+        entries_ = q.entries.load(std::memory_order_relaxed);
+        base_ = q.ring_gpa.load(std::memory_order_relaxed);
+        moderated_ = q.flags.load(std::memory_order_relaxed) & nic::kTxIrqModerated;
+        return entries_ != 0;
+    }
+
+    void complete(std::uint32_t token) override {
+        std::uint32_t index = token & 0xFFFF;
+        std::uint8_t cmd = std::uint8_t(token >> 16);
+        if (!(cmd & txd::CMD_RS) || index >= entries_) return;
+        auto d = memory_->span(base_ + std::uint64_t(index) * kDescriptorBytes, kDescriptorBytes);
+        if (d.empty()) return;
+        // The frame was read (it is in the receiver's ring now) before the
+        // sender's guest may see DD and reuse the buffer.
+        std::atomic_ref<std::uint8_t> status(d[12]);
+        status.fetch_or(txd::STA_DD, std::memory_order_release);
+        ++reported_;
+    }
+
+    bool finish() override { return reported_ != 0; }
+
+    nic::TxIrq signal_remote(crossover::SharedNicState& sender) override {
+        if (moderated_) return nic::TxIrq::Owner;
+        return sender.raise(icr::TXDW) ? nic::TxIrq::Signal : nic::TxIrq::None;
+    }
+
+private:
+    vmm::GuestMemory* memory_ = nullptr;
+    std::uint64_t base_ = 0;
+    std::uint32_t entries_ = 0;
+    std::uint32_t reported_ = 0;
+    bool moderated_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<nic::TxView> make_tx_view() { return std::make_unique<E1000TxView>(); }
+
+}  // namespace xover::e1000
