@@ -19,18 +19,22 @@
 #           only: QEMU does not report them).
 #   rtt     role=ping -> role=echo over udp, 64-byte frames: median and p99.
 #   crossover rows: see crossover_rows() below.
-# Every throughput row, QEMU's included, runs nettest with the same
-# doorbell batching, `batch=BATCH rx_batch=RX_BATCH` (TDT/notify once per
+#   rxbound rows: a receiver slower than its sender, see rxbound_rows().
+# Every throughput row but rxbound's, QEMU's included, runs nettest with the
+# same doorbell batching, `batch=BATCH rx_batch=RX_BATCH` (TDT/notify once per
 # BATCH frames, RX buffers returned RX_BATCH at a time): each doorbell is a
 # VM exit, which costs ~26 us on this host, so the default of 32 measures
 # exits rather than the data path.
 # Environment: RUNS (5), COUNT_SMALL (50000), COUNT_LARGE (20000),
-#   PINGS (2000), BATCH (128), RX_BATCH (128), QEMU, NO_APPEND=1 (print only).
+#   PINGS (2000), BATCH (128), RX_BATCH (128), QEMU, NO_APPEND=1 (print only),
+#   XOVER_BIN (an xover binary to use instead of BUILD_DIR/xover: compare
+#   another build with the same guests), SECTIONS, XSPECS, RXB_* (rxbound).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
 export XOVER_BUILD=$(cd "${1:-${BUILD_DIR:-$src/build}}" && pwd)
 . "$src/tests/integration/lib.sh"
+X=${XOVER_BIN:-$X}
 need_xover
 need_qemu
 # Host CPU of each VMM process: xover runs (lib.sh's start, redefined here)
@@ -122,21 +126,41 @@ x_pair() {
 		"$(nic_model "$(txm "$model")"),mac=$mac_b,backend=$bb"
 	wait_vm "$name-tx" >/dev/null; wait_vm "$name-rx" >/dev/null
 }
+# q_pair MODEL TRANSPORT SIZE COUNT [TAG [RX_OPTS [TX_OPTS]]]: TRANSPORT is
+# udp (-netdev dgram), stream (-netdev socket, the older stream backend the
+# other rows have always used) or netstream (-netdev stream); the runs are
+# named TAG-MODEL-TRANSPORT-SIZE (TAG: q), and each guest gets its OPTS
+# (default: $burst) on its command line.
 q_pair() {
-	local model=$1 transport=$2 size=$3 n=$4 name=q-$1-$2-$3 port na nb
+	local model=$1 transport=$2 size=$3 n=$4 name=${5:-q}-$1-$2-$3 rxo=${6:-$burst} txo=${7:-$burst} port na nb hold=()
 	port=$(free_port 2) || return
-	if [ "$transport" = udp ]; then
+	case $transport in
+	udp)
 		na="dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$port,remote.type=inet,remote.host=127.0.0.1,remote.port=$((port + 1))"
-		nb="dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$((port + 1)),remote.type=inet,remote.host=127.0.0.1,remote.port=$port"
-	else
-		na="socket,id=n0,listen=127.0.0.1:$port"; nb="socket,id=n0,connect=127.0.0.1:$port"
-	fi
-	qvm "$name-rx" "nic=$(rxm "$model") role=rx count=$n $burst timeout_ms=2000 start_timeout_ms=60000 tsc_khz=$tsc" "$na" \
+		nb="dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$((port + 1)),remote.type=inet,remote.host=127.0.0.1,remote.port=$port" ;;
+	netstream)
+		na="stream,id=n0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=$port"
+		nb="stream,id=n0,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=$port"
+		# QEMU 7.2's stream end crashes (SIGSEGV, seen here on either
+		# end) when its peer hangs up while it still holds frames for a
+		# guest that has not taken them: the sender stays up (hold_ms=)
+		# until the receiver is done, then is stopped below.
+		txo="$txo hold_ms=$((${VM_TIMEOUT:-120} * 1000))"
+		hold=(-pidfile "$tmp/$name-tx.pid") ;;
+	*)
+		na="socket,id=n0,listen=127.0.0.1:$port"; nb="socket,id=n0,connect=127.0.0.1:$port" ;;
+	esac
+	qvm "$name-rx" "nic=$(rxm "$model") role=rx count=$n $rxo timeout_ms=2000 start_timeout_ms=60000 tsc_khz=$tsc" "$na" \
 		"$(qemu_device "$(rxm "$model")" "$mac_a")"
 	wait_output "$name-rx" "link=up" 60
 	sleep 1 # QEMU's e1000 RX stalls on frames that arrive right after it is enabled
-	qvm "$name-tx" "nic=$(txm "$model") role=tx count=$n $burst size=$size dst=$mac_a timeout_ms=2000 tsc_khz=$tsc" \
-		"$nb" "$(qemu_device "$(txm "$model")" "$mac_b")"
+	qvm "$name-tx" "nic=$(txm "$model") role=tx count=$n $txo size=$size dst=$mac_a timeout_ms=2000 tsc_khz=$tsc" \
+		"$nb" "$(qemu_device "$(txm "$model")" "$mac_b")" "${hold[@]}"
+	if [ ${#hold[@]} -gt 0 ]; then
+		wait_vm "$name-rx" >/dev/null
+		wait_output "$name-tx" "RESULT" 60
+		[ ! -f "$tmp/$name-tx.rc" ] && [ -s "$tmp/$name-tx.pid" ] && kill "$(cat "$tmp/$name-tx.pid")" 2>/dev/null
+	fi
 	wait_vm "$name-tx" >/dev/null; wait_vm "$name-rx" >/dev/null
 }
 
@@ -221,6 +245,23 @@ copied() { awk -v a="$(stat "$1" xover_bytes_copied)" -v b="$(stat "$2" xover_by
 # us NAME KEY: a cycle count of the RESULT line in microseconds.
 us() { awk -v c="$(field "$1" "$2")" -v k="$(guest_khz "$1")" 'BEGIN { if (c + 0 > 0) printf "%.1f\n", c / k * 1000; else print "n/a" }'; }
 mp() { echo "$(us "$1" median_cycles) / $(us "$1" p99_cycles)"; }
+# broker_up / broker_down: a private broker for one section (crossover,
+# rxbound); broker_down leaves its CPU seconds in last_broker_cpu.
+broker_pid=
+broker_up() {
+	local i
+	mkdir -p "$bench_dir"
+	"$X" broker --broker "$broker" >>"$tmp/broker.out" 2>&1 </dev/null &
+	broker_pid=$!
+	at_exit "kill $broker_pid; rm -rf $bench_dir"
+	for i in $(seq 100); do [ -S "$broker" ] && break; sleep 0.1; done
+}
+broker_down() {
+	last_broker_cpu=$(awk '{ printf "%.2f\n", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$broker_pid/stat" 2>/dev/null || echo n/a)
+	kill "$broker_pid" 2>/dev/null
+	wait "$broker_pid" 2>/dev/null
+	rm -f "$broker" # the next section's broker_up waits for a fresh socket
+}
 
 # A crossover MODE is copy or window, optionally with NIC options after a
 # slash ("copy/ioeventfd=off"); mode_base MODE drops them, mode_tag MODE
@@ -234,16 +275,18 @@ xc_nic() {
 	[ "$2" != "$(mode_base "$2")" ] && opts=,${2#*/}
 	echo "$(nic_model "$m"),mac=$5,crossover=$4$([ "$(mode_base "$2")" = window ] && echo ,mode=window)$opts"
 }
-# xc_pair MODELS MODE SIZE COUNT: tx -> rx over the crossover, receiver first.
+# xc_pair MODELS MODE SIZE COUNT [TAG [RX_OPTS [TX_OPTS]]]: tx -> rx over
+# the crossover, receiver first; runs named TAG-MODELS-MODE-SIZE (TAG: xc),
+# each guest with its OPTS (default: $burst).
 xc_pair() {
-	local models=$1 mode=$2 size=$3 n=$4 name=xc-$1-$(mode_tag "$2")-$3 w=
+	local models=$1 mode=$2 size=$3 n=$4 name=${5:-xc}-$1-$(mode_tag "$2")-$3 rxo=${6:-$burst} txo=${7:-$burst} w=
 	[ "$(mode_base "$mode")" = window ] && w=" window=1"
-	xover_vm "$name-rx" "role=rx count=$n $burst timeout_ms=2000 start_timeout_ms=60000$w" \
+	xover_vm "$name-rx" "role=rx count=$n $rxo timeout_ms=2000 start_timeout_ms=60000$w" \
 		"$(xc_nic "$models" "$mode" "$name-rx" "$name-tx" "$mac_a" rx)" --broker "$broker"
 	# Unlike the udp pairs, a crossover NIC's link is up only once the peer
 	# is there, and nettest gives up soon after boot: start both now.
 	sleep 0.3
-	xover_vm "$name-tx" "role=tx count=$n $burst size=$size dst=$mac_a timeout_ms=2000$w" \
+	xover_vm "$name-tx" "role=tx count=$n $txo size=$size dst=$mac_a timeout_ms=2000$w" \
 		"$(xc_nic "$models" "$mode" "$name-tx" "$name-rx" "$mac_b" tx)" --broker "$broker"
 	wait_vm "$name-tx" >/dev/null; wait_vm "$name-rx" >/dev/null
 }
@@ -282,12 +325,8 @@ q_rtt() {
 }
 
 crossover_rows() {
-	local spec models mode size n x u q fr xr xm ur qr qm cx cu cq i bpid t0
-	mkdir -p "$bench_dir"
-	"$X" broker --broker "$broker" >"$tmp/broker.out" 2>&1 </dev/null &
-	bpid=$!
-	at_exit "kill $bpid; rm -rf $bench_dir"
-	for i in $(seq 100); do [ -S "$broker" ] && break; sleep 0.1; done
+	local spec models mode size n x u q fr xr xm ur qr qm cx cu cq
+	broker_up
 	for spec in ${XSPECS:-e1000:copy virtio:copy virtio:copy/ioeventfd=off e1000-virtio:copy e1000:window virtio:window virtio:window/ioeventfd=off}; do
 		models=${spec%%:*}; mode=${spec#*:}
 		for size in 64 1514; do
@@ -324,20 +363,80 @@ crossover_rows() {
 			"$(ratio "$(us "$q-ping" median_cycles)" "$(us "$x-ping" median_cycles)")"
 		xrtt+=("| $mode | $(txm "$models")->$(rxm "$models") | $(mp "$x-ping") | $(vexits "$x-ping" "$fr") / $(vexits "$x-echo" "$fr") | $(copied "$x-ping" "$x-echo" "$((2 * ${fr:-0}))") | $(mp "$u-ping") | $(mp "$q-ping") | **$(ratio "$(us "$q-ping" median_cycles)" "$(us "$x-ping" median_cycles)")x** | $(ratio "$(us "$u-ping" median_cycles)" "$(us "$x-ping" median_cycles)")x |")
 	done
-	broker_cpu=$(awk '{ printf "%.2f\n", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$bpid/stat" 2>/dev/null || echo n/a)
-	kill "$bpid" 2>/dev/null
+	broker_down
+	broker_cpu=$last_broker_cpu
 }
 xrtt=()
 broker_cpu=n/a
 
-# SECTIONS (default all): which of boot net rtt crossover to run.
-sections=" ${SECTIONS:-boot net rtt crossover} "
+# ---------------------------------------------------------------- rxbound
+# A receiver slower than its sender (issue 10's measurement). Every guest
+# gets `$rxb_opts`: the sender rings its doorbell every RXB_BATCH (32)
+# frames; the receiver gives its RX buffers back RXB_RX_BATCH (32) at a
+# time, reads a device register after each return (rx_read_reg=1: the
+# flush real drivers do, a second exit per return) and spends RXB_WORK_NS
+# (100) ns on every frame (rx_work_ns=); the sender has no use for the RX
+# options. Crossover pairs RXB_SPECS (e1000->e1000 and virtio->virtio,
+# copy and window mode), 64 B (RXB_COUNT_SMALL frames, 200000) and 1514 B
+# (RXB_COUNT_LARGE, 50000), against QEMU e1000 over -netdev socket and
+# QEMU virtio-net over -netdev stream with the same options, in the same
+# run. From the sender's --stats, per xover row: its process's wake-ups per
+# 1000 frames (counters whose name ends in doorbell_wakeups, summed over
+# its NICs; n/a from a build without them) and xover_busy_peer_full (TX
+# batches that found the peer's ring full, of xover_batches); and the
+# receiver's xover_doorbells_rung per 1000 frames (before the data-plane
+# change, each of them wakes the sender's I/O thread).
+rxb_opts="batch=${RXB_BATCH:-32} rx_batch=${RXB_RX_BATCH:-32} rx_read_reg=1 rx_work_ns=${RXB_WORK_NS:-100}"
+rxb_small=${RXB_COUNT_SMALL:-200000}
+rxb_large=${RXB_COUNT_LARGE:-50000}
+rxrows=()
+rxb_broker_cpu=n/a
+# sum_stat NAME KEY: the sum of every counter whose name ends in KEY in
+# NAME's --stats lines; empty if there is none.
+sum_stat() { grep -a 'stats: ' "$tmp/$1.out" 2>/dev/null | grep -aoE " [a-z0-9_]*$2=[0-9]+" |
+	awk -F= '{ s += $2; n++ } END { if (n) print s }'; }
+# xratio A B: A/B as "2.50x", or n/a.
+xratio() { local r; r=$(ratio "$1" "$2"); [ "$r" = n/a ] && echo n/a || echo "${r}x"; }
+# per_k COUNT FRAMES: COUNT per 1000 frames; n/a without a COUNT.
+per_k() { awk -v c="$1" -v f="$2" 'BEGIN { if (c != "" && f + 0 > 0) printf "%.2f\n", 1000 * c / f; else print "n/a" }'; }
+
+rxbound_rows() {
+	local spec models mode size n x q qe qv fr xr xm qr qm qer qvr
+	broker_up
+	for size in 64 1514; do
+		[ "$size" = 64 ] && n=$rxb_small || n=$rxb_large
+		qe=qb-e1000-stream-$size; qv=qb-virtio-netstream-$size
+		q_pair e1000 stream "$size" "$n" qb "$rxb_opts" "$rxb_opts"
+		q_pair virtio netstream "$size" "$n" qb "$rxb_opts" "$rxb_opts"
+		read -r qer _ <<<"$(rate "$qe-rx")"
+		read -r qvr _ <<<"$(rate "$qv-rx")"
+		for spec in ${RXB_SPECS:-e1000:copy virtio:copy e1000:window virtio:window}; do
+			models=${spec%%:*}; mode=${spec#*:}
+			x=xb-$models-$(mode_tag "$mode")-$size
+			xc_pair "$models" "$mode" "$size" "$n" xb "$rxb_opts" "$rxb_opts"
+			[ "$(rxm "$models")" = e1000 ] && q=$qe || q=$qv
+			fr=$(field "$x-rx" frames)
+			read -r xr xm <<<"$(rate "$x-rx")"
+			read -r qr qm <<<"$(rate "$q-rx")"
+			row "rxbound tx->rx" "$models" "crossover $mode (vs QEMU -netdev $([ "$q" = "$qe" ] && echo socket || echo stream))" \
+				"$size" "$xr" "$xm" "$(loss "$x-rx")" "$(exits "$x-tx" "$x-rx" "$fr")" "$qr" "$qm" "$(loss "$q-rx")" \
+				"$(ratio "$xr" "$qr")"
+			rxrows+=("| $mode | $(txm "$models")->$(rxm "$models") | $size | $xr | $xm | $(field "$x-rx" lost) ($(loss "$x-rx")) | $(vexits "$x-tx" "$fr") / $(vexits "$x-rx" "$fr") | $(per_k "$(sum_stat "$x-tx" doorbell_wakeups)" "$fr") | $(stat "$x-tx" xover_busy_peer_full) of $(stat "$x-tx" xover_batches) | $(per_k "$(stat "$x-rx" xover_doorbells_rung)" "$fr") | $(cpu_per_m "$fr" "$x-tx" "$x-rx") | $qer ($(loss "$qe-rx") lost) | $qvr ($(loss "$qv-rx") lost) | **$(xratio "$xr" "$qer")** | $(xratio "$xr" "$qvr") |")
+		done
+	done
+	broker_down
+	rxb_broker_cpu=$last_broker_cpu
+}
+
+# SECTIONS (default all): which of boot net rtt crossover rxbound to run.
+sections=" ${SECTIONS:-boot net rtt crossover rxbound} "
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 t_start=$(now)
 [[ $sections == *" boot "* ]] && boot_rows
 [[ $sections == *" net "* ]] && net_rows
 [[ $sections == *" rtt "* ]] && rtt_rows
 [[ $sections == *" crossover "* ]] && crossover_rows
+[[ $sections == *" rxbound "* ]] && rxbound_rows
 
 header="| test | model | transport | size | xover | xover Mbit/s | xover loss | xover exits/frame | QEMU | QEMU Mbit/s | QEMU loss | xover/QEMU |"
 sep="|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -364,6 +463,14 @@ sep="|---|---|---|---|---|---|---|---|---|---|---|---|"
 		echo "| mode | ping->echo | crossover median / p99 | exits/round trip ping / echo | bytes copied/frame | xover udp median / p99 | QEMU stream median / p99 | QEMU/xover median | udp/crossover median |"
 		echo "|---|---|---|---|---|---|---|---|---|"
 		printf '%s\n' "${xrtt[@]}"
+		echo
+	fi
+	if [ ${#rxrows[@]} -gt 0 ]; then
+		echo "Receiver-bound detail (tx->rx over the crossover; every guest, QEMU's too, runs \`$rxb_opts\`; loss is at the receiver; wake-ups, busy_peer_full and batches are the sender's counters, doorbells rung the receiver's; broker CPU $rxb_broker_cpu s):"
+		echo
+		echo "| mode | tx->rx | size | frames/s | Mbit/s | lost | exits/frame tx / rx | sender wake-ups/1000 frames | sender busy_peer_full of batches | receiver doorbells rung/1000 frames | host CPU s/Mframe | QEMU e1000 socket frames/s | QEMU virtio stream frames/s | vs QEMU e1000 socket | vs QEMU virtio stream |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+		printf '%s\n' "${rxrows[@]}"
 		echo
 	fi
 	echo "Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg); bench wall time $(elapsed "$t_start") s; broker CPU (whole crossover section) $broker_cpu s."

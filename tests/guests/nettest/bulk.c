@@ -1,9 +1,12 @@
 /*
  * Throughput roles.
- *   role=tx count=N size=S dst=MAC [batch=B] [gap_ns=G]: N frames, one
- *   doorbell per B; with G, no faster than one frame per G ns on average
- *   (a peer without flow control, like QEMU's -netdev dgram, drops the
- *   excess).
+ *   role=tx count=N size=S dst=MAC [batch=B] [gap_ns=G] [hold_ms=H]: N
+ *   frames, one doorbell per B; with G, no faster than one frame per G ns
+ *   on average (a peer without flow control, like QEMU's -netdev dgram,
+ *   drops the excess). With H, it stays up H ms after its RESULT line
+ *   before it exits: seen with QEMU 7.2 here, a -netdev stream end whose
+ *   peer hangs up while it still holds frames for its guest crashes, so a
+ *   bench keeps the sender's end open until the receiver is done.
  *   role=rx count=N [delay_ns=D] [start_timeout_ms=S]: counts frames until
  *   N are accounted for (received or known lost from gaps in the sequence)
  *   and checks every one, spending D ns on each (a receiver slower than its
@@ -81,6 +84,7 @@ int role_tx(struct nic *nic, const struct options *o)
 	uint64_t cycles = rdtsc() - start;
 
 	printf("RESULT role=tx frames=%lu bytes=%lu cycles=%lu\n", sent, sent * o->size, cycles);
+	delay_ms(o->hold_ms);
 	return sent == o->count && drained ? 0 : 1;
 }
 

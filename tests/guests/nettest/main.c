@@ -1,9 +1,11 @@
 /*
  * nettest.elf: a polled network test kernel for e1000 and virtio-net.
  *   nic=e1000|virtio role=tx|rx|txrx|echo|ping|responder count= size= dst=
- *   batch= rx_batch= gap_ns= delay_ns= ip= timeout_ms= start_timeout_ms= tsc_khz= window=1
+ *   batch= rx_batch= rx_read_reg=1 rx_work_ns= gap_ns= delay_ns= ip= timeout_ms=
+ *   start_timeout_ms= hold_ms= tsc_khz= window=1
  *   (buffers in the crossover DMA window, BAR2 of either NIC, see window.h) (see the role
- *   files for what each does; rx_batch= in nic.h)
+ *   files for what each does; rx_batch=, rx_read_reg= and rx_work_ns=, the driver's
+ *   receive path for a realistic receiver, in nic.h)
  *   e1000 receive filter: ral0=MAC bam=0 promisc=1 (see e1000_probe)
  * Prints `nettest: nic=... mac=... link=up`, then the role's RESULT line.
  */
@@ -53,6 +55,7 @@ static void parse_options(struct options *o)
 	o->delay_ns = cmdline_uint("delay_ns", 0);
 	o->timeout_ms = cmdline_uint("timeout_ms", 10000);
 	o->start_timeout_ms = cmdline_uint("start_timeout_ms", o->timeout_ms);
+	o->hold_ms = cmdline_uint("hold_ms", 0);
 	o->have_dst = cmdline_mac("dst", o->dst);
 	if (cmdline_get("ip", buf, sizeof(buf))) {
 		if (!parse_ipv4(buf, o->ip))

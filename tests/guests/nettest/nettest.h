@@ -15,6 +15,7 @@ struct options {
 	uint64_t delay_ns;   /* delay_ns=D: rx spends D ns on every frame (a slow receiver) */
 	uint64_t timeout_ms; /* timeout_ms=T: give up after this long without traffic */
 	uint64_t start_timeout_ms; /* start_timeout_ms=S: rx waits this long for the first frame */
+	uint64_t hold_ms;    /* hold_ms=H: tx stays up H ms after its RESULT line */
 	uint8_t dst[6];      /* dst=MAC */
 	bool have_dst;
 	uint8_t ip[4];       /* ip=A.B.C.D (responder) */

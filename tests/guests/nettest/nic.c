@@ -11,3 +11,22 @@ unsigned nic_rx_batch(unsigned ring_size)
 		want = 1;
 	return want > ring_size / 2 ? ring_size / 2 : (unsigned)want;
 }
+
+bool nic_rx_read_reg(void)
+{
+	return cmdline_uint("rx_read_reg", 0) != 0;
+}
+
+uint64_t nic_rx_work_ticks(void)
+{
+	/* The same conversion as spin_ns() and gap_ns=: tsc_hz() is known from CPUID or tsc_khz=. */
+	return cmdline_uint("rx_work_ns", 0) * (tsc_hz() / 1000000) / 1000;
+}
+
+void nic_rx_work(uint64_t ticks)
+{
+	uint64_t until = rdtsc() + ticks;
+
+	while ((int64_t)(rdtsc() - until) < 0)
+		cpu_relax();
+}

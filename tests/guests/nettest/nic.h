@@ -1,7 +1,8 @@
 /*
  * What the roles need from a NIC driver: polled TX and RX rings with
  * preallocated buffers, no interrupts. Every call is made at CPL3; only the
- * doorbells (tx_kick, and rx_done every few frames) touch the device.
+ * doorbells (tx_kick, and rx_done every few frames, then with rx_read_reg=1
+ * a register read) touch the device.
  */
 #ifndef NETTEST_NIC_H
 #define NETTEST_NIC_H
@@ -52,6 +53,24 @@ bool virtio_net_probe(struct nic *nic, struct pci_dev *dev);
  * TX completions wait for our returns) always has buffers in flight.
  */
 unsigned nic_rx_batch(unsigned ring_size);
+
+/*
+ * A realistic receiver, for benchmarks whose receiver is slower than its
+ * sender (both off by default):
+ * rx_read_reg=1: after every buffer return (each rx_batch= doorbell) the
+ *   driver reads a device register, as real drivers do to flush the posted
+ *   doorbell write: a second exit per return, and one the device must
+ *   answer only after it has seen the doorbell.
+ * rx_work_ns=W: the driver spends W ns of busy work on every received frame
+ *   before its buffer goes back (a stack that does something with its
+ *   frames). Unlike role=rx's delay_ns=, it is the driver's, so every role
+ *   pays it, and it runs at CPL3: a spin on the TSC, no exit.
+ */
+bool nic_rx_read_reg(void);
+/* rx_work_ns= in TSC ticks (0: none). */
+uint64_t nic_rx_work_ticks(void);
+/* Busy-waits that many TSC ticks. */
+void nic_rx_work(uint64_t ticks);
 
 static inline uint8_t *nic_tx_slot(struct nic *n) { return n->ops->tx_slot(n); }
 static inline void nic_tx_commit(struct nic *n, uint16_t len) { n->ops->tx_commit(n, len); }

@@ -102,6 +102,8 @@ static struct {
 	struct window win;           /* window=1: buffers in the DMA window */
 	uint8_t tx_busy[QSIZE];      /* the device holds TX slot i */
 	unsigned tx_outstanding;
+	bool rx_read_reg;            /* rx_read_reg=1: read device_status after each RX notify */
+	uint64_t rx_work;            /* rx_work_ns= in TSC ticks, spent on every received frame */
 } v;
 
 /* Where a virtio capability of this type points, as an address; 0 if none. */
@@ -230,11 +232,23 @@ static void vnet_rx_done(struct nic *nic)
 	uint32_t id = v.rx.used->ring[v.rx.used_seen % v.rx.size].id;
 
 	(void)nic;
+	if (v.rx_work)
+		nic_rx_work(v.rx_work); /* the frame is dealt with before its buffer goes back */
 	v.rx.used_seen++;
 	v.rx.avail->ring[v.rx.avail_idx % v.rx.size] = id;
 	v.rx.avail_idx++;
-	if (++v.rx.unpublished >= v.rx.batch)
+	if (++v.rx.unpublished >= v.rx.batch) {
 		vq_kick(&v.rx);
+		/*
+		 * The notify write is posted. A read from the same function
+		 * cannot pass it, so this one returns only once the device
+		 * has seen the notify. device_status in the common config is
+		 * what a driver can read at any time without side effects
+		 * (a read of the ISR would also clear it).
+		 */
+		if (v.rx_read_reg)
+			mmio_read8(v.common + COMMON_STATUS);
+	}
 }
 
 static void vnet_dump(struct nic *nic)
@@ -311,6 +325,8 @@ bool virtio_net_probe(struct nic *nic, struct pci_dev *dev)
 		memcpy(nic->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, 6);
 
 	v.rx.batch = nic_rx_batch(v.rx.size);
+	v.rx_read_reg = nic_rx_read_reg();
+	v.rx_work = nic_rx_work_ticks();
 	/* Every RX buffer goes to the device before it starts. */
 	for (unsigned i = 0; i < v.rx.size; i++)
 		v.rx.avail->ring[i] = i;

@@ -1,0 +1,43 @@
+#!/bin/bash
+# labels: integration crossover
+# nettest's realistic-receiver options (scripts/bench.sh's rxbound rows),
+# over a copy-mode crossover pair per model, each lossless:
+# - rx_read_reg=1 with rx_batch=1: the receiver reads a register after
+#   every buffer return, so its NIC serves at least one MMIO read per
+#   frame; without it, far fewer (only the link-up wait reads).
+# - rx_work_ns=W: the receiver spends W ns on every frame, so its first to
+#   last frame takes at least count * W.
+source "$(dirname "$0")/crossover_common.inc"
+# nic_reads NAME: MMIO reads the VM's NIC served (its bus=mmio stats line).
+nic_reads() { grep -ao 'nic0-[a-z0-9-]* bus=mmio reads=[0-9]*' "$tmp/$1.out" | head -1 | sed 's/.*reads=//'; }
+# pair MODEL TAG COUNT "RX OPTIONS": rx <- tx, both must end well, lossless.
+pair() {
+	local rx=rx$2 tx=tx$2 rxmac=52:54:00:c7:$2:01 txmac=52:54:00:c7:$2:02 rrc trc
+	vm $rx "$1" $rxmac $tx "role=rx count=$3 $4 timeout_ms=20000"; sleep 0.3
+	vm $tx "$1" $txmac $rx "role=tx count=$3 size=64 dst=$rxmac timeout_ms=20000"
+	rrc=$(waitvm $rx); trc=$(waitvm $tx)
+	[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "$1 ($4): exit status rx=$rrc tx=$trc"
+	result $rx | grep -q "frames=$3 .*errors=0 lost=0" || fail "$1 ($4): $(result $rx)"
+}
+N=20000
+W=200000
+n=2000
+tag=21
+for model in e1000 virtio; do
+	pair $model $tag $N "rx_batch=1"
+	plain=$(nic_reads rx$tag)
+	pair $model $((tag + 1)) $N "rx_batch=1 rx_read_reg=1"
+	flushed=$(nic_reads rx$((tag + 1)))
+	[ "${plain:-0}" -lt $((N / 2)) ] || fail "$model: $plain NIC reads for $N frames without rx_read_reg"
+	[ "${flushed:-0}" -ge $N ] || fail "$model: $flushed NIC reads for $N buffer returns with rx_read_reg=1"
+	echo "ok: $model rx_read_reg: $flushed NIC reads for $N returns ($plain without)"
+
+	pair $model $((tag + 2)) $n "rx_work_ns=$W"
+	hz=$(grep -ao 'tsc_hz=[0-9]*' "$tmp/rx$((tag + 2)).out" | head -1 | cut -d= -f2)
+	cycles=$(result rx$((tag + 2)) | grep -o 'cycles=[0-9]*' | cut -d= -f2)
+	min=$(awk -v n=$n -v w=$W -v hz="$hz" 'BEGIN { printf "%.0f\n", (n - 1) * w * hz / 1e9 }')
+	[ "${cycles:-0}" -ge "$min" ] || fail "$model rx_work_ns=$W: $cycles cycles for $n frames, expected >= $min"
+	echo "ok: $model rx_work_ns=$W: $cycles cycles for $n frames (>= $min)"
+	tag=$((tag + 10))
+done
+echo PASS
