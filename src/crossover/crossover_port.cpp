@@ -388,6 +388,7 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_handoff_moved_by_peer", handoff().moved_by_peer.load(std::memory_order_relaxed)},
         {"xover_handoff_moved_for_peers", c_.handoff_moved_for_peers},
         {"xover_handoff_dropped", c_.handoff_dropped},
+        {"xover_handoff_lock_busy", c_.handoff_lock_busy},
         {"xover_handoff_tx_irq_signalled", c_.handoff_tx_irq_signalled},
         {"xover_handoff_tx_irq_via_owner", c_.handoff_tx_irq_via_owner},
         {"xover_doorbell_wakeups", c_.doorbell_wakeups},

@@ -176,14 +176,25 @@ NicPort::OwnRx CrossoverPort::consume_parked() {
         if (!p.link || !p.tx_view) continue;
         nic::TxHandoff& h = tx_handoff(p.link->peer_state());
         if (h.run.load(std::memory_order_acquire) != p.link->id || h.parked() == 0) continue;
-        ProducerLock producer(&state);
-        if (producer.failed() || !h.try_lock()) continue;  // the sender is moving them itself
-        if (h.run.load(std::memory_order_relaxed) != p.link->id) {
-            h.unlock();
+        // Both locks are held for one batch without syscalls; a holder we
+        // cannot wait out briefly is mid-batch (the sender then moves them
+        // itself at its batch's end) or descheduled: then the sender's
+        // doorbell, so that parked frames never wait for our next return.
+        if (!try_lock_producer_briefly(state)) {
+            p.link->ring_peer_doorbell();
+            ++c_.handoff_lock_busy;
             continue;
         }
-        if (own_rx_writer_->begin(*own_memory_, state) != PeerRxWriter::Begin::Ready) {
+        if (!h.try_lock()) {
+            state.unlock_producer();
+            p.link->ring_peer_doorbell();
+            ++c_.handoff_lock_busy;
+            continue;
+        }
+        if (h.run.load(std::memory_order_relaxed) != p.link->id ||
+            own_rx_writer_->begin(*own_memory_, state) != PeerRxWriter::Begin::Ready) {
             h.unlock();  // receive is off: the sender keeps them until it is on
+            state.unlock_producer();
             continue;
         }
         Moved m = move_parked(h, *own_rx_writer_, *p.tx_view, p.link->peer_memory);
@@ -192,6 +203,7 @@ NicPort::OwnRx CrossoverPort::consume_parked() {
         bool backlog = h.parked() == 0 && h.backlog.exchange(0, std::memory_order_acq_rel) != 0;
         h.moved_by_peer.fetch_add(m.records, std::memory_order_relaxed);
         h.unlock();
+        state.unlock_producer();
         c_.handoff_moved_for_peers += m.records;
         c_.handoff_dropped += m.dropped;
         if (notify == PeerRxWriter::Notify::Interrupt) own = OwnRx::Interrupt;

@@ -231,7 +231,7 @@ private:
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
         std::uint64_t handoff_parked = 0, handoff_bytes = 0, handoff_runs = 0, handoff_backlog = 0;
         std::uint64_t handoff_moved_self = 0, handoff_moved_for_peers = 0, handoff_dropped = 0;
-        std::uint64_t handoff_tx_irq_signalled = 0, handoff_tx_irq_via_owner = 0;
+        std::uint64_t handoff_tx_irq_signalled = 0, handoff_tx_irq_via_owner = 0, handoff_lock_busy = 0;
         std::uint64_t doorbell_wakeups = 0;
     } c_;
 };

@@ -132,18 +132,25 @@ public:
     }
 };
 
-// Takes `state`'s producer lock, spinning (then yielding) for at most
-// `budget`. A holder only keeps it for one batch without syscalls, so the
-// budget is only exhausted when a holder died mid-batch: the caller then
-// treats the ring as unusable instead of hanging.
-inline bool lock_producer(SharedNicState& state,
-                          std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
+// One short spin (no yield): for a caller that has another way to get the
+// work done when the holder is in the middle of a batch.
+inline bool try_lock_producer_briefly(SharedNicState& state) {
     for (unsigned i = 0; i < 256; ++i) {
         if (state.try_lock_producer()) return true;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
     }
+    return false;
+}
+
+// Takes `state`'s producer lock, spinning (then yielding) for at most
+// `budget`. A holder only keeps it for one batch without syscalls, so the
+// budget is only exhausted when a holder died mid-batch: the caller then
+// treats the ring as unusable instead of hanging.
+inline bool lock_producer(SharedNicState& state,
+                          std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
+    if (try_lock_producer_briefly(state)) return true;
     auto deadline = std::chrono::steady_clock::now() + budget;
     while (std::chrono::steady_clock::now() < deadline) {
         if (state.try_lock_producer()) return true;
