@@ -151,7 +151,19 @@ void CrossoverPort::drain_own_run() {
     Peer* peer = nullptr;
     for (Peer& p : peers_)
         if (p.link && p.link->id == run) peer = &p;
-    if (!peer || !open(*peer) || peer->begin != PeerRxWriter::Begin::Ready) return;
+    if (!peer) return;
+    if (open_ != peer) {
+        // Only briefly: a holder is the peer moving these very frames, or
+        // its own slow path; then a timer brings us back.
+        close_open();
+        if (!try_lock_producer_briefly(peer->link->peer_state())) {
+            if (retry_) retry_(std::chrono::milliseconds(1));
+            return;
+        }
+        open_ = peer;
+        peer->begin = peer->writer->begin(peer_memory(*peer), peer->link->peer_state());
+    }
+    if (peer->begin != PeerRxWriter::Begin::Ready) return;  // the peer's process moves them once it can receive
     if (!h.try_lock()) return;  // the peer is moving them right now
     Moved m = move_parked(h, *peer->writer, *own_tx_view_, *own_memory_);
     bool backlog = h.parked() == 0 && h.backlog.exchange(0, std::memory_order_acq_rel) != 0;
