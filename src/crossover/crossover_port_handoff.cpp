@@ -259,7 +259,8 @@ void CrossoverPort::complete_parked_locally() {
 }
 
 void CrossoverPort::publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring,
-                                     std::uint64_t avail, std::uint64_t used, std::uint32_t flags) {
+                                     std::uint64_t avail, std::uint64_t used, std::uint32_t flags,
+                                     std::uint32_t irq_interval_ns) {
     nic::TxHandoff& h = handoff();
     // Consumers read the description under the lock; one that died holding
     // it cannot be waited for.
@@ -270,6 +271,7 @@ void CrossoverPort::publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entrie
     h.queue.avail_gpa.store(avail, std::memory_order_relaxed);
     h.queue.used_gpa.store(used, std::memory_order_relaxed);
     h.queue.flags.store(flags, std::memory_order_relaxed);
+    h.queue.irq_interval_ns.store(irq_interval_ns, std::memory_order_relaxed);
     if (locked) h.unlock();
 }
 

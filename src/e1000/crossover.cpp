@@ -124,12 +124,15 @@ void E1000::tx_ring_moved() {
 }
 
 // What a TX view needs to complete our descriptors from another process
-// (nic/tx_view.hpp), and whether TXDW needs our timers.
+// (nic/tx_view.hpp), and the ITR throttle a peer raising TXDW honours. A
+// peer's batch of completions already is a batch, so it raises TXDW at once
+// rather than after TIDV/TADV: one interrupt per batch, no sooner than ITR.
 void E1000::publish_tx_queue() {
     if (!port_) return;
     std::uint64_t base = (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL);
-    std::uint32_t flags = peer_may_complete_tx() ? 0 : nic::kTxIrqModerated;
-    port_->publish_tx_queue(nic::TxQueueKind::E1000Legacy, tx_ring_size(), base, 0, 0, flags);
+    std::uint64_t interval = timers_enabled() ? std::uint64_t(r(reg::ITR)) * kItrUnitNs : 0;
+    port_->publish_tx_queue(nic::TxQueueKind::E1000Legacy, tx_ring_size(), base, 0, 0,
+                            interval ? nic::kTxIrqThrottled : 0, std::uint32_t(interval));
 }
 
 }  // namespace xover::e1000

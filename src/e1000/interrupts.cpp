@@ -5,7 +5,6 @@
 namespace xover::e1000 {
 
 namespace {
-constexpr std::uint64_t kItrUnitNs = 256;     // ITR counts 256 ns intervals
 constexpr std::uint64_t kDelayUnitNs = 1024;  // RDTR/RADV/TIDV/TADV count 1.024 us
 }  // namespace
 
@@ -34,6 +33,12 @@ void E1000::update_irq() {
     std::uint64_t t = 0;
     if (timers_enabled()) {
         t = now();
+        // A crossover peer that moved our parked frames may have raised
+        // the line since (TXDW): the throttle counts its edge too.
+        if (port_ && port_->last_interrupt_ns() > last_raise_ns_) {
+            last_raise_ns_ = port_->last_interrupt_ns();
+            raised_before_ = true;
+        }
         if (interval != 0 && raised_before_ && t < last_raise_ns_ + interval) {
             schedule(itr_deadline_, last_raise_ns_ + interval);
             return;
@@ -42,6 +47,7 @@ void E1000::update_irq() {
     itr_deadline_ = 0;
     raised_before_ = true;
     last_raise_ns_ = t;
+    if (port_) port_->note_interrupt(t);
     level_ = true;
     ++counters_.interrupts;
     irq_.set_level(true);

@@ -1,8 +1,11 @@
 // The e1000's TX view (nic/tx_view.hpp): a token is the EOP descriptor of
 // a frame someone else moved; completing it writes DD when the driver
-// asked for a report (RS), as the NIC's write-back would. TXDW is raised
-// from another process only while the owner's TX interrupt needs none of
-// its timers (TIDV/TADV/ITR); otherwise the owner raises it.
+// asked for a report (RS), as the NIC's write-back would. From another
+// process TXDW is raised at once for the batch (not after TIDV/TADV: the
+// batch is the coalescing), and no sooner than the owner's ITR interval
+// after its last edge; within it, the owner raises it with its timers.
+#include <time.h>
+
 #include <atomic>
 
 #include "xover/e1000/registers.hpp"
@@ -23,7 +26,9 @@ public:
         if (q.kind.load(std::memory_order_relaxed) != std::uint32_t(nic::TxQueueKind::E1000Legacy)) return false;
         entries_ = q.entries.load(std::memory_order_relaxed);
         base_ = q.ring_gpa.load(std::memory_order_relaxed);
-        moderated_ = q.flags.load(std::memory_order_relaxed) & nic::kTxIrqModerated;
+        throttled_ = q.flags.load(std::memory_order_relaxed) & nic::kTxIrqThrottled;
+        interval_ns_ = q.irq_interval_ns.load(std::memory_order_relaxed);
+        handoff_ = &handoff;
         return entries_ != 0;
     }
 
@@ -43,8 +48,17 @@ public:
     bool finish() override { return reported_ != 0; }
 
     nic::TxIrq signal_remote(crossover::SharedNicState& sender) override {
-        if (moderated_) return nic::TxIrq::Owner;
-        return sender.raise(icr::TXDW) ? nic::TxIrq::Signal : nic::TxIrq::None;
+        std::uint64_t now = 0;
+        if (throttled_) {
+            timespec ts{};
+            ::clock_gettime(CLOCK_MONOTONIC, &ts);
+            now = std::uint64_t(ts.tv_sec) * 1'000'000'000ull + std::uint64_t(ts.tv_nsec);
+            if (now < handoff_->last_irq_ns.load(std::memory_order_relaxed) + interval_ns_)
+                return nic::TxIrq::Owner;  // within ITR: the owner's timer delivers it
+        }
+        if (!sender.raise(icr::TXDW)) return nic::TxIrq::None;
+        if (throttled_) handoff_->last_irq_ns.store(now, std::memory_order_relaxed);
+        return nic::TxIrq::Signal;
     }
 
 private:
@@ -52,7 +66,9 @@ private:
     std::uint64_t base_ = 0;
     std::uint32_t entries_ = 0;
     std::uint32_t reported_ = 0;
-    bool moderated_ = false;
+    nic::TxHandoff* handoff_ = nullptr;
+    std::uint32_t interval_ns_ = 0;
+    bool throttled_ = false;
 };
 
 }  // namespace

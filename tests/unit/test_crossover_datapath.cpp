@@ -74,8 +74,12 @@ TEST_CASE("crossover: a full e1000 peer ring parks the frames; the peer's proces
     CHECK(b.port.shared().producer_waiting.load() == 0);  // no doorbell asked for
 
     SECTION("the peer's guest returns buffers: its process moves and completes them, no doorbell") {
+        a.rig.wr(e1000::reg::IMS, e1000::icr::TXDW);
+        drain(irq);
         b.wr(e1000::reg::RDT, 7);
         CHECK(drain(doorbell) == 0);  // the sender's process is not woken
+        CHECK(drain(irq) == 1);       // TXDW: b's process wrote a's irqfd
+        CHECK((a.rig.rd(e1000::reg::ICR) & e1000::icr::TXDW) != 0);
         CHECK(b.rd(e1000::reg::RDH) == 4);
         CHECK(rx.frame(3) == frame);
         CHECK((a.tx.status(2) & e1000::txd::STA_DD) != 0);  // completed by b's process

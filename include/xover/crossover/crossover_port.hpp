@@ -60,7 +60,13 @@ public:
     OwnRx rx_space_returned() override;
     // --- TX handoff (crossover_port_handoff.cpp, tx_handoff.hpp) ---
     void publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring, std::uint64_t avail,
-                          std::uint64_t used, std::uint32_t flags) override;
+                          std::uint64_t used, std::uint32_t flags, std::uint32_t irq_interval_ns) override;
+    void note_interrupt(std::uint64_t now_ns) override {
+        handoff().last_irq_ns.store(now_ns, std::memory_order_relaxed);
+    }
+    std::uint64_t last_interrupt_ns() const override {
+        return handoff().last_irq_ns.load(std::memory_order_relaxed);
+    }
     bool reclaim_tx(std::uint32_t& completion_pos) override;
     bool tx_parking() const override;
     void set_tx_completion_pos(std::uint32_t used) override;

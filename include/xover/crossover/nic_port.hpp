@@ -51,7 +51,13 @@ public:
     // The model's TX ring as a TX view needs it (publish on every change:
     // ring registers, queue enable, reset, moderation settings).
     virtual void publish_tx_queue(nic::TxQueueKind /*kind*/, std::uint32_t /*entries*/, std::uint64_t /*ring*/,
-                                  std::uint64_t /*avail*/, std::uint64_t /*used*/, std::uint32_t /*flags*/) {}
+                                  std::uint64_t /*avail*/, std::uint64_t /*used*/, std::uint32_t /*flags*/,
+                                  std::uint32_t /*irq_interval_ns*/ = 0) {}
+    // The model raised its interrupt line at CLOCK_MONOTONIC `now_ns`, and
+    // when anyone last did (a peer moving our parked frames raises TXDW
+    // too): interrupt throttling spans both.
+    virtual void note_interrupt(std::uint64_t /*now_ns*/) {}
+    virtual std::uint64_t last_interrupt_ns() const { return 0; }
     // At the start of every TX walk. True: a handoff run just ended (every
     // parked frame was moved and completed); virtio-net continues its used
     // ring at `completion_pos`. While a run is active (false, and

@@ -112,6 +112,8 @@ constexpr std::uint32_t RAL(unsigned n) { return RAL0 + 8 * n; }
 constexpr std::uint32_t RAH(unsigned n) { return RAH0 + 8 * n; }
 }  // namespace reg
 
+constexpr std::uint64_t kItrUnitNs = 256;  // ITR counts 256 ns intervals
+
 namespace ctrl {
 constexpr std::uint32_t FD = 1u << 0;
 constexpr std::uint32_t LRST = 1u << 3;

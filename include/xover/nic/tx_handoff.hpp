@@ -37,7 +37,7 @@
 //              queue full): a consumer that empties the queue rings S's
 //              doorbell.
 //   tx_irq_owner  C completed work whose TX interrupt only S may raise
-//              (e1000 TIDV/TADV/ITR moderation; virtio-net: S's TX vector):
+//              (e1000 within its ITR interval; virtio-net: S's TX vector):
 //              C sets it (exchange) and rings S's doorbell on 0 -> 1.
 // Every field a consumer reads is hostile input: it bounds `tail - head`,
 // record lengths and tokens, and copies a frame out of its slot before
@@ -59,8 +59,8 @@ inline constexpr std::uint32_t kHandoffSlotBytes = 2048;  // a full-size frame; 
 enum class TxQueueKind : std::uint32_t { None = 0, E1000Legacy = 1, VirtioSplit = 2 };
 
 // Bits of TxQueue::flags.
-inline constexpr std::uint32_t kTxEventIdx = 1u << 0;       // virtio-net: VIRTIO_RING_F_EVENT_IDX
-inline constexpr std::uint32_t kTxIrqModerated = 1u << 1;  // e1000: TXDW goes through the owner's timers
+inline constexpr std::uint32_t kTxEventIdx = 1u << 0;      // virtio-net: VIRTIO_RING_F_EVENT_IDX
+inline constexpr std::uint32_t kTxIrqThrottled = 1u << 1;  // e1000 ITR: edges at least irq_interval_ns apart
 
 struct TxQueue {
     std::atomic<std::uint32_t> kind{0};          // TxQueueKind
@@ -69,6 +69,7 @@ struct TxQueue {
     std::atomic<std::uint64_t> avail_gpa{0};     // virtio only
     std::atomic<std::uint64_t> used_gpa{0};      // virtio only
     std::atomic<std::uint32_t> flags{0};
+    std::atomic<std::uint32_t> irq_interval_ns{0};  // with kTxIrqThrottled
 };
 
 // A record: the frame in slot (index % kHandoffSlots), and what completes
@@ -89,6 +90,10 @@ struct TxHandoff {
     std::atomic<std::uint32_t> backlog{0};
     std::atomic<std::uint32_t> tx_irq_owner{0};
     std::atomic<std::uint32_t> completion_pos{0};
+    // CLOCK_MONOTONIC ns of the owner's last interrupt edge (the owner and
+    // movers store it when they raise one): a mover honours the owner's
+    // throttle (kTxIrqThrottled) against it.
+    std::atomic<std::uint64_t> last_irq_ns{0};
     TxQueue queue;
     // Statistics, for `--stats` on either side.
     alignas(64) std::atomic<std::uint64_t> moved_by_peer{0};  // records a peer's process consumed
