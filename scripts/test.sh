@@ -8,17 +8,33 @@ scripts/install-deps.sh
 echo "== build (Release)"
 BUILD_DIR=build scripts/build.sh
 echo "== Linux test guest (cached; built once, ~5-10 min cold)"
-# Tests labelled `linux` boot it; without it they skip.
-scripts/linux-guest.sh >/dev/null || echo "Linux test guest unavailable: linux tests will skip"
+# Tests labelled `linux` boot it. A test that skips proves nothing, so a
+# guest that cannot be built fails the run here, with the reason above.
+scripts/linux-guest.sh >/dev/null || { echo "FAIL: the Linux test guest could not be built"; exit 1; }
+
+# run_ctest DIR ARGS...: ctest, and a skipped test (exit 77: a missing
+# prerequisite) counts as a failure.
+run_ctest() {
+	local dir=$1 log
+	shift
+	log=$(mktemp)
+	ctest --test-dir "$dir" --output-on-failure -j2 "$@" ${CTEST_ARGS:-} 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
+	if grep -q '(Skipped)\|\*\*\*Skipped' "$log"; then
+		echo "FAIL: tests skipped for a missing prerequisite:"; grep 'Skipped' "$log"; rm -f "$log"; exit 1
+	fi
+	rm -f "$log"
+	return "$rc"
+}
 
 echo "== tests (Release)"
-ctest --test-dir build --output-on-failure -j2 ${CTEST_ARGS:-}
+run_ctest build
 
 echo "== build (ASan+UBSan)"
 BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DXOVER_SANITIZE=ON
 echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j2 -LE 'slow|qemu|linux' ${CTEST_ARGS:-}
+  run_ctest build-asan -LE 'slow|qemu|linux'
 echo "== ThreadSanitizer: the cross-process shared NIC state and the crossover data path"
 BUILD_DIR=build-tsan BUILD_TYPE=Debug XOVER_TARGET=xover_unit_tests scripts/build.sh -DXOVER_TSAN=ON
 TSAN_OPTIONS=halt_on_error=1 build-tsan/xover_unit_tests "[shared-state],crossover:*"
