@@ -45,6 +45,19 @@ namespace {
 
 constexpr std::size_t kMaxFrame = 65536;
 
+// The port's counters (net/counter_set.hpp).
+#define XOVER_BROKER_BACKEND_COUNTERS(X, V)                                            \
+    X(tx_frames, "frames sent to the broker's switch")                                \
+    X(tx_bytes, "bytes of tx_frames")                                                 \
+    X(tx_busy, "sends answered Busy: the socket was full (the frame waits)")          \
+    X(tx_dropped, "frames dropped: the broker is gone or the socket failed")          \
+    X(rx_frames, "frames from the switch delivered to the NIC")                       \
+    X(rx_bytes, "bytes of rx_frames")                                                 \
+    X(rx_stalls, "times reading paused: the guest had no free RX buffer")
+struct Stats {
+    XOVER_COUNTER_SET(XOVER_BROKER_BACKEND_COUNTERS, "", net::Counter)
+};
+
 // Shared with the loop's callbacks (which may outlive the NIC's handle by
 // one run): the handle marks it dead and posts the unwatch.
 class BrokerPort final : public std::enable_shared_from_this<BrokerPort> {
@@ -62,26 +75,26 @@ public:
     net::Backend::SendResult send(std::span<const std::uint8_t> frame) {
         using R = net::Backend::SendResult;
         if (!connected_.load(std::memory_order_acquire)) {
-            tx_dropped_.fetch_add(1, std::memory_order_relaxed);
+            stats_.tx_dropped.add();
             return R::Dropped;
         }
         for (;;) {
             ssize_t n = ::send(fd_.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             if (n >= 0) {
-                tx_frames_.fetch_add(1, std::memory_order_relaxed);
-                tx_bytes_.fetch_add(frame.size(), std::memory_order_relaxed);
+                stats_.tx_frames.add();
+                stats_.tx_bytes.add(frame.size());
                 return R::Sent;
             }
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 // Wake the NIC when the broker has read some: the loop
                 // watches for writability until then.
-                tx_busy_.fetch_add(1, std::memory_order_relaxed);
+                stats_.tx_busy.add();
                 if (!writable_watched_.exchange(true) && loop_)
                     loop_->watch(fd_.get(), vmm::EventLoop::Interest::Writable, guarded([this] { on_writable(); }));
                 return R::Busy;
             }
-            tx_dropped_.fetch_add(1, std::memory_order_relaxed);
+            stats_.tx_dropped.add();
             return R::Dropped;  // the broker is gone: on_readable() notices the hang-up
         }
     }
@@ -94,10 +107,9 @@ public:
     bool link_up() const { return connected_.load(std::memory_order_acquire); }
 
     net::Counters counters() const {
-        auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-        return {{"tx_frames", get(tx_frames_)}, {"tx_bytes", get(tx_bytes_)}, {"tx_busy", get(tx_busy_)},
-                {"tx_dropped", get(tx_dropped_)}, {"rx_frames", get(rx_frames_)}, {"rx_bytes", get(rx_bytes_)},
-                {"rx_stalls", get(rx_stalls_)}};
+        net::Counters out;
+        stats_.append_to(out);
+        return out;
     }
     const std::string& describe() const { return description_; }
 
@@ -150,7 +162,7 @@ private:
     bool deliver_held() {
         rx_blocked_.store(true, std::memory_order_release);  // before deliver: a refusal is always seen
         if (!receiver_->deliver({buffer_.data(), held_})) {
-            rx_stalls_.fetch_add(1, std::memory_order_relaxed);
+            stats_.rx_stalls.add();
             if (watching_) {
                 watching_ = false;
                 loop_->unwatch(fd_.get(), vmm::EventLoop::Interest::Readable);
@@ -158,8 +170,8 @@ private:
             return false;
         }
         rx_blocked_.store(false, std::memory_order_release);
-        rx_frames_.fetch_add(1, std::memory_order_relaxed);
-        rx_bytes_.fetch_add(held_, std::memory_order_relaxed);
+        stats_.rx_frames.add();
+        stats_.rx_bytes.add(held_);
         held_ = 0;
         return true;
     }
@@ -182,8 +194,7 @@ private:
     bool watching_ = true;  // readable watch (I/O thread only)
     std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(kMaxFrame);
     std::size_t held_ = 0;  // a received frame the NIC has not taken yet
-    std::atomic<std::uint64_t> tx_frames_{0}, tx_bytes_{0}, tx_busy_{0}, tx_dropped_{0};
-    std::atomic<std::uint64_t> rx_frames_{0}, rx_bytes_{0}, rx_stalls_{0};
+    Stats stats_;
 };
 
 class BrokerBackend final : public net::Backend {

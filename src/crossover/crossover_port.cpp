@@ -196,7 +196,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         state.mark_producer_waiting();
         peer.begin = peer.writer->begin(peer.link->peer_memory, state);
         if (peer.begin == PeerRxWriter::Begin::NotReady) {
-            ++c_.tx_busy_peer_not_ready;
+            ++c_.busy_peer_not_ready;
             return R::Busy;
         }
     }
@@ -234,14 +234,14 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
             st = peer.writer->write(frame);
         }
         if (st == PeerRxWriter::Status::Full) {
-            ++c_.tx_busy_peer_full;
+            ++c_.busy_peer_full;
             return R::Busy;
         }
     }
     switch (st) {
     case PeerRxWriter::Status::Written:
-        ++c_.tx_crossover_frames;
-        c_.tx_crossover_bytes += frame.size();
+        ++c_.tx_frames;
+        c_.tx_bytes += frame.size();
         c_.bytes_copied += frame.size();
         ++peer.batch_frames;
         ++peer.batch_copies;
@@ -343,57 +343,20 @@ std::uint64_t CrossoverPort::peer_filtered() const {
 }
 
 void CrossoverPort::append_counters(net::Counters& out) const {
-    out.insert(out.end(), {
-        {"xover_links", table_.peers().size()},
-        {"xover_links_made", c_.links_made},
-        {"xover_links_torn_down", c_.links_torn_down},
-        {"xover_links_refused", c_.links_refused},
-        {"xover_tx_frames", c_.tx_crossover_frames},
-        {"xover_tx_bytes", c_.tx_crossover_bytes},
-        {"xover_bytes_copied", c_.bytes_copied},
-        {"xover_tx_backend_frames", c_.tx_backend_frames},
-        {"xover_tx_backend_bytes", c_.tx_backend_bytes},
-        {"xover_tx_group_frames", c_.tx_group_frames},
-        {"xover_busy_peer_full", c_.tx_busy_peer_full},
-        {"xover_busy_peer_not_ready", c_.tx_busy_peer_not_ready},
-        {"xover_dropped_oversize", c_.dropped_oversize},
-        {"xover_dropped_bad_descriptor", c_.dropped_bad_descriptor},
-        {"xover_dropped_bad_ring", c_.dropped_bad_ring},
-        {"xover_dropped_lock_timeout", c_.dropped_lock_timeout},
-        {"xover_dropped_group_peer_full", c_.dropped_group_peer_full},
-        {"xover_dropped_backend", c_.dropped_backend},
-        {"xover_dropped_filtered", c_.dropped_filtered},
-        {"xover_rx_peer_filtered", peer_filtered()},
-        {"xover_peer_interrupts", c_.peer_interrupts},
-        {"xover_peer_irq_via_owner", c_.peer_irq_via_owner},
-        {"xover_peer_irq_masked", c_.peer_irq_masked},
-        {"xover_peer_irq_merged", c_.peer_irq_merged},
-        {"xover_batches", c_.batches},
-        {"xover_doorbells_rung", c_.doorbells_rung},
-        {"xover_frames_seen_reported", c_.frames_seen_reported},
-        {"xover_window_frames", c_.window_frames},
-        {"xover_window_busy", c_.window_busy},
-        {"xover_window_not_in_place", c_.window_not_in_place},
-        {"xover_window_layout_mismatch", c_.window_layout_mismatch},
-        {"xover_window_map_waits", c_.window_map_waits},
-        {"xover_window_completed_for_peer", c_.window_completed_for_peer},
-        {"xover_window_completion_handoffs", c_.window_completion_handoffs},
-        {"xover_window_completed_by_peer", page_.state().window_tx.completed_by_peer.load(std::memory_order_relaxed)},
-        {"xover_remaps", window_ ? window_->remaps() : 0},
-        {"xover_handoff_parked", c_.handoff_parked},
-        {"xover_handoff_bytes", c_.handoff_bytes},
-        {"xover_handoff_runs", c_.handoff_runs},
-        {"xover_handoff_backlog", c_.handoff_backlog},
-        {"xover_handoff_moved_self", c_.handoff_moved_self},
-        {"xover_handoff_moved_by_peer", handoff().moved_by_peer.load(std::memory_order_relaxed)},
-        {"xover_handoff_moved_for_peers", c_.handoff_moved_for_peers},
-        {"xover_handoff_dropped", c_.handoff_dropped},
-        {"xover_handoff_lock_busy", c_.handoff_lock_busy},
-        {"xover_handoff_tx_irq_signalled", c_.handoff_tx_irq_signalled},
-        {"xover_handoff_tx_irq_via_owner", c_.handoff_tx_irq_via_owner},
-        {"xover_doorbell_wakeups", c_.doorbell_wakeups},
+    c_.append_to(out, {
+        .links = table_.peers().size(),
+        .rx_peer_filtered = peer_filtered(),
+        .window_completed_by_peer = page_.state().window_tx.completed_by_peer.load(std::memory_order_relaxed),
+        .remaps = window_ ? window_->remaps() : 0,
+        .handoff_moved_by_peer = handoff().moved_by_peer.load(std::memory_order_relaxed),
     });
-    append_order_counters(out);
+    oc_.append_to(out);
+}
+
+std::vector<net::CounterInfo> CrossoverPort::counter_info() {
+    std::vector<net::CounterInfo> out = Counters::info();
+    for (auto& c : OrderCounters::info()) out.push_back(std::move(c));
+    return out;
 }
 
 // ---------------------------------------------------------------- window
@@ -490,7 +453,7 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
         state.mark_producer_waiting();
         peer->begin = peer->writer->begin(peer->link->peer_memory, state);
         if (peer->begin == PeerRxWriter::Begin::NotReady) {
-            ++c_.tx_busy_peer_not_ready;
+            ++c_.busy_peer_not_ready;
             return WindowSend::Busy;
         }
     }
@@ -515,8 +478,8 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     if (peer->virtio)
         loans_.lend(std::uint16_t(tx_index), std::uint16_t(peer->writer->position()), peer->link->peer_memory, state);
     ++c_.window_frames;
-    ++c_.tx_crossover_frames;
-    c_.tx_crossover_bytes += length;
+    ++c_.tx_frames;
+    c_.tx_bytes += length;
     ++peer->batch_frames;
     peer->batch_bytes += length;
     ++c_.batch_frames;

@@ -70,8 +70,8 @@ void CrossoverPort::park(Peer& peer, std::span<const std::uint8_t> frame) {
     std::uint32_t length = std::uint32_t(frame.size());
     handoff().park(frame.data(), length, token_, token_ != kNoToken);
     ++c_.handoff_parked;
-    ++c_.tx_crossover_frames;
-    c_.tx_crossover_bytes += length;
+    ++c_.tx_frames;
+    c_.tx_bytes += length;
     c_.bytes_copied += length;   // the frame's copy into the peer's ring, whoever makes it
     c_.handoff_bytes += length;  // and the extra one into the slot
     ++c_.batch_frames;

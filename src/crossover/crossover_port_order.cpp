@@ -120,15 +120,4 @@ net::Backend::SendResult CrossoverPort::send_group(std::span<const std::uint8_t>
     return any ? R::Sent : R::Dropped;
 }
 
-void CrossoverPort::append_order_counters(net::Counters& out) const {
-    out.insert(out.end(), {
-        {"xover_drains", oc_.drains},
-        {"xover_drain_waits", oc_.drain_waits},
-        {"xover_drain_timeouts", oc_.drain_timeouts},
-        {"xover_group_retries", oc_.group_retries},
-        {"xover_group_peer_timeouts", oc_.group_peer_timeouts},
-        {"xover_group_peer_not_ready", oc_.group_peer_not_ready},
-    });
-}
-
 }  // namespace xover::crossover

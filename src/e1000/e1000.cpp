@@ -80,38 +80,8 @@ RxRingState E1000::rx_ring_state() const {
 
 net::Counters E1000::counters() const {
     std::lock_guard lock(mutex_);
-    const HostCounters& c = counters_;
-    net::Counters out = {
-        {"tx_frames", c.tx_frames},
-        {"tx_bytes", c.tx_bytes},
-        {"rx_frames", c.rx_frames},
-        {"rx_bytes", c.rx_bytes},
-        {"rx_dropped_no_buffer", c.rx_dropped_no_buffer},
-        {"rx_filtered", c.rx_filtered},
-        {"rx_dropped_disabled", c.rx_dropped_disabled},
-        {"rx_window_conflict", c.rx_window_conflict},
-        {"tx_busy", c.tx_busy},
-        {"tx_dropped_backend", c.tx_dropped_backend},
-        {"tx_tso_segments", c.tx_tso_segments},
-        {"mmio_reads", c.mmio_reads},
-        {"mmio_writes", c.mmio_writes},
-        {"tdt_writes", c.tdt_writes},
-        {"interrupts", c.interrupts},
-        {"tx_bad_address", c.tx_bad_address},
-        {"rx_bad_address", c.rx_bad_address},
-        {"tx_oversize", c.tx_oversize},
-        {"rx_oversize", c.rx_oversize},
-        {"tx_malformed", c.tx_malformed},
-        {"rx_malformed", c.rx_malformed},
-        {"tx_bad_ring", c.tx_bad_ring},
-        {"rx_bad_ring", c.rx_bad_ring},
-        {"tx_bad_offload", c.tx_bad_offload},
-        {"dma_without_bus_master", c.dma_without_bus_master},
-        {"tx_window_frames", c.tx_window_frames},
-        {"tx_window_completed", c.tx_window_completed},
-        {"tx_parked", c.tx_parked},
-        {"rx_peer_moderated", c.rx_peer_moderated},
-    };
+    net::Counters out;
+    counters_.append_to(out);
     if (port_) port_->append_counters(out);
     return out;
 }

@@ -44,7 +44,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "counter.hpp"
 #include "log_limiter.hpp"
 #include "loop_backend.hpp"
 #include "socket_address.hpp"
@@ -76,6 +75,24 @@ void store_be32(std::uint8_t* p, std::uint32_t v) {
     p[2] = std::uint8_t(v >> 8);
     p[3] = std::uint8_t(v);
 }
+
+// The backend's counters (net/counter_set.hpp).
+#define XOVER_STREAM_BACKEND_COUNTERS(X, V)                                                      \
+    X(tx_frames, "frames written to the connection")                                            \
+    X(tx_bytes, "bytes of tx_frames (no length headers)")                                       \
+    X(tx_dropped, "frames dropped: too long, no connection, or queued when it went away")       \
+    X(tx_busy, "sends answered Busy: the send queue was full (the frame waits)")                \
+    X(rx_frames, "frames delivered to the NIC")                                                 \
+    X(rx_bytes, "bytes of rx_frames")                                                           \
+    X(rx_dropped, "received frames lost when the connection went away")                         \
+    X(rx_stalls, "times reading paused: the guest had no free RX buffer")                       \
+    X(connects, "connections made (accepted or connected)")                                     \
+    X(disconnects, "connections lost")                                                          \
+    X(connect_failures, "connection attempts that failed (retried)")                            \
+    X(protocol_errors, "connections dropped: the peer sent a bad frame length")
+struct Stats {
+    XOVER_COUNTER_SET(XOVER_STREAM_BACKEND_COUNTERS, "", Counter)
+};
 
 class StreamBackend final : public LoopBackend {
 public:
@@ -116,14 +133,14 @@ public:
 
     SendResult send(std::span<const std::uint8_t> frame) override {
         if (frame.size() > kMaxFrame) {
-            tx_dropped_.add();
+            stats_.tx_dropped.add();
             return SendResult::Dropped;
         }
         std::uint8_t header[kHeader];
         store_be32(header, std::uint32_t(frame.size()));
         std::lock_guard lock(tx_mutex_);
         if (!conn_ || broken_) {
-            tx_dropped_.add();
+            stats_.tx_dropped.add();
             return SendResult::Dropped;
         }
         std::size_t total = kHeader + frame.size();
@@ -136,7 +153,7 @@ public:
             ssize_t n = ::sendmsg(conn_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
             if (n < 0 && errno != EAGAIN && errno != EINTR) {
                 mark_broken_locked(errno);
-                tx_dropped_.add();
+                stats_.tx_dropped.add();
                 return SendResult::Dropped;
             }
             written = n > 0 ? std::size_t(n) : 0;
@@ -145,7 +162,7 @@ public:
                 return SendResult::Sent;
             }
         } else if (pending_locked() + total > kMaxPending) {
-            tx_busy_.add();
+            stats_.tx_busy.add();
             busy_outstanding_ = true;
             return SendResult::Busy;
         }
@@ -168,18 +185,9 @@ public:
     }
 
     Counters counters() const override {
-        return {{"tx_frames", tx_frames_.get()},
-                {"tx_bytes", tx_bytes_.get()},
-                {"tx_dropped", tx_dropped_.get()},
-                {"tx_busy", tx_busy_.get()},
-                {"rx_frames", rx_frames_.get()},
-                {"rx_bytes", rx_bytes_.get()},
-                {"rx_dropped", rx_dropped_.get()},
-                {"rx_stalls", rx_stalls_.get()},
-                {"connects", connects_.get()},
-                {"disconnects", disconnects_.get()},
-                {"connect_failures", connect_failures_.get()},
-                {"protocol_errors", protocol_errors_.get()}};
+        Counters out;
+        stats_.append_to(out);
+        return out;
     }
 
     std::string describe() const override { return description_; }
@@ -190,8 +198,8 @@ private:
     std::size_t pending_locked() const { return out_.size() - out_head_; }
 
     void count_sent(std::size_t bytes) {
-        tx_frames_.add();
-        tx_bytes_.add(bytes);
+        stats_.tx_frames.add();
+        stats_.tx_bytes.add(bytes);
     }
 
     // The socket failed under send(); the I/O thread tears the connection down.
@@ -285,7 +293,7 @@ private:
         while (rx_tail_ - rx_head_ >= kHeader) {
             std::size_t length = load_be32(rx_.data() + rx_head_);
             if (length > kMaxFrame) {
-                protocol_errors_.add();
+                stats_.protocol_errors.add();
                 if (rx_log_.allow())
                     spdlog::warn("{}: peer sent a frame length of {} bytes (max {}); dropping the connection",
                                  description_, length, kMaxFrame);
@@ -300,8 +308,8 @@ private:
                     return false;
                 }
                 rx_blocked_.store(false);
-                rx_frames_.add();
-                rx_bytes_.add(length);
+                stats_.rx_frames.add();
+                stats_.rx_bytes.add(length);
             }
             rx_head_ += kHeader + length;
         }
@@ -318,7 +326,7 @@ private:
     void pause_rx() {
         if (rx_paused_) return;
         rx_paused_ = true;
-        rx_stalls_.add();
+        stats_.rx_stalls.add();
         loop().unwatch(conn_fd(), Interest::Readable);
     }
 
@@ -346,7 +354,7 @@ private:
         rx_head_ = rx_tail_ = 0;
         rx_paused_ = false;
         rx_blocked_.store(false);
-        connects_.add();
+        stats_.connects.add();
         spdlog::info("{}: connected", description_);
         set_connected(true);
         loop().watch(conn_fd_, Interest::Readable, guarded([this] { on_readable(); }));
@@ -369,7 +377,7 @@ private:
             if (!conn_) return;
             loop().unwatch(conn_.get(), Interest::Readable);
             loop().unwatch(conn_.get(), Interest::Writable);
-            tx_dropped_.add(queued_frames_locked());
+            stats_.tx_dropped.add(queued_frames_locked());
             out_.clear();
             out_head_ = out_frame_start_ = 0;
             flush_requested_ = false;
@@ -379,11 +387,11 @@ private:
             ++generation_;
             wake_nic = std::exchange(busy_outstanding_, false);
         }
-        rx_dropped_.add(complete_rx_frames());
+        stats_.rx_dropped.add(complete_rx_frames());
         rx_head_ = rx_tail_ = 0;
         rx_paused_ = false;
         rx_blocked_.store(false);
-        disconnects_.add();
+        stats_.disconnects.add();
         spdlog::info("{}: peer went away", description_);
         set_connected(false);
         if (listening_) watch_listener();
@@ -477,7 +485,7 @@ private:
     }
 
     void connect_failed(int err) {
-        connect_failures_.add();
+        stats_.connect_failures.add();
         if (connect_log_.allow())
             spdlog::info("{}: connect: {}; retrying every {} ms", description_, std::strerror(err),
                          kRetryIntervalNs / 1'000'000);
@@ -535,8 +543,7 @@ private:
     std::atomic<bool> rx_blocked_{false};
     std::atomic<bool> resume_posted_{false};
 
-    Counter tx_frames_, tx_bytes_, tx_dropped_, tx_busy_, rx_frames_, rx_bytes_, rx_dropped_, rx_stalls_;
-    Counter connects_, disconnects_, connect_failures_, protocol_errors_;
+    Stats stats_;
     LogLimiter tx_log_, rx_log_, connect_log_;
 };
 

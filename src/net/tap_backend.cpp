@@ -17,7 +17,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "counter.hpp"
 #include "log_limiter.hpp"
 #include "loop_backend.hpp"
 #include "xover/error.hpp"
@@ -29,6 +28,18 @@ namespace {
 
 constexpr std::size_t kMaxFrame = 65535;
 constexpr int kReadBudget = 64;  // frames per wakeup before yielding to other fds
+
+// The backend's counters (net/counter_set.hpp).
+#define XOVER_TAP_BACKEND_COUNTERS(X, V)                                  \
+    X(tx_frames, "frames written to the tap")                            \
+    X(tx_bytes, "bytes of tx_frames")                                    \
+    X(tx_dropped, "frames the tap refused (dropped: a tap is lossy)")    \
+    X(rx_frames, "frames read from the tap and delivered to the NIC")    \
+    X(rx_bytes, "bytes of rx_frames")                                    \
+    X(rx_dropped, "frames read while the guest had no free RX buffer")
+struct Stats {
+    XOVER_COUNTER_SET(XOVER_TAP_BACKEND_COUNTERS, "", Counter)
+};
 
 class TapBackend final : public LoopBackend {
 public:
@@ -47,8 +58,8 @@ public:
         if (frame.size() > kMaxFrame) return drop(frame);
         ssize_t n = ::write(fd_.get(), frame.data(), frame.size());
         if (n == ssize_t(frame.size())) {
-            tx_frames_.add();
-            tx_bytes_.add(frame.size());
+            stats_.tx_frames.add();
+            stats_.tx_bytes.add(frame.size());
             return SendResult::Sent;
         }
         if (n < 0 && errno != EAGAIN && tx_log_.allow())
@@ -59,16 +70,16 @@ public:
     void rx_space_available() override {}  // lossy: nothing is held back
 
     Counters counters() const override {
-        return {{"tx_frames", tx_frames_.get()}, {"tx_bytes", tx_bytes_.get()},
-                {"tx_dropped", tx_dropped_.get()}, {"rx_frames", rx_frames_.get()},
-                {"rx_bytes", rx_bytes_.get()},     {"rx_dropped", rx_dropped_.get()}};
+        Counters out;
+        stats_.append_to(out);
+        return out;
     }
 
     std::string describe() const override { return "tap:" + ifname_; }
 
 private:
     SendResult drop(std::span<const std::uint8_t>) {
-        tx_dropped_.add();
+        stats_.tx_dropped.add();
         return SendResult::Dropped;
     }
 
@@ -87,10 +98,10 @@ private:
             if (n == 0) return;
             auto frame = std::span<const std::uint8_t>(rx_buffer_.data(), std::size_t(n));
             if (receiver_->deliver(frame)) {
-                rx_frames_.add();
-                rx_bytes_.add(std::size_t(n));
+                stats_.rx_frames.add();
+                stats_.rx_bytes.add(std::size_t(n));
             } else {
-                rx_dropped_.add();
+                stats_.rx_dropped.add();
             }
         }
     }
@@ -103,7 +114,7 @@ private:
     kvm::UniqueFd fd_;
     FrameReceiver* receiver_ = nullptr;
     std::vector<std::uint8_t> rx_buffer_;
-    Counter tx_frames_, tx_bytes_, tx_dropped_, rx_frames_, rx_bytes_, rx_dropped_;
+    Stats stats_;
     LogLimiter tx_log_, rx_log_;
 };
 

@@ -28,7 +28,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "counter.hpp"
 #include "log_limiter.hpp"
 #include "loop_backend.hpp"
 #include "socket_address.hpp"
@@ -50,6 +49,19 @@ void set_buffer(int fd, int force_option, int option, const char* name) {
     if (::setsockopt(fd, SOL_SOCKET, option, &size, sizeof size) < 0)
         spdlog::debug("udp: setsockopt {}: {}", name, std::strerror(errno));
 }
+
+// The backend's counters (net/counter_set.hpp).
+#define XOVER_UDP_BACKEND_COUNTERS(X, V)                                          \
+    X(tx_frames, "datagrams sent, one frame each")                               \
+    X(tx_bytes, "bytes of tx_frames")                                            \
+    X(tx_dropped, "frames the socket refused (dropped: UDP is lossy)")           \
+    X(rx_frames, "datagrams delivered to the NIC")                               \
+    X(rx_bytes, "bytes of rx_frames")                                            \
+    X(rx_stalls, "times reading paused: the guest had no free RX buffer")        \
+    X(rx_oversize, "datagrams larger than the receive buffer (dropped)")
+struct Stats {
+    XOVER_COUNTER_SET(XOVER_UDP_BACKEND_COUNTERS, "", Counter)
+};
 
 class UdpBackend final : public LoopBackend {
 public:
@@ -88,13 +100,13 @@ public:
         ssize_t n = ::sendto(fd_.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL, remote_.get(),
                              remote_.length);
         if (n == ssize_t(frame.size())) {
-            tx_frames_.add();
-            tx_bytes_.add(frame.size());
+            stats_.tx_frames.add();
+            stats_.tx_bytes.add(frame.size());
             return SendResult::Sent;
         }
         if (n < 0 && errno != EAGAIN && errno != ENOBUFS && tx_log_.allow())
             spdlog::warn("{}: sendto: {} (frame dropped)", description_, std::strerror(errno));
-        tx_dropped_.add();
+        stats_.tx_dropped.add();
         return SendResult::Dropped;
     }
 
@@ -107,10 +119,9 @@ public:
     }
 
     Counters counters() const override {
-        return {{"tx_frames", tx_frames_.get()},   {"tx_bytes", tx_bytes_.get()},
-                {"tx_dropped", tx_dropped_.get()}, {"rx_frames", rx_frames_.get()},
-                {"rx_bytes", rx_bytes_.get()},     {"rx_stalls", rx_stalls_.get()},
-                {"rx_oversize", rx_oversize_.get()}};
+        Counters out;
+        stats_.append_to(out);
+        return out;
     }
 
     std::string describe() const override { return description_; }
@@ -143,7 +154,7 @@ private:
         for (; held_next_ < held_end_; ++held_next_) {
             mmsghdr& m = msgs_[held_next_];
             if (m.msg_hdr.msg_flags & MSG_TRUNC) {
-                rx_oversize_.add();
+                stats_.rx_oversize.add();
                 m.msg_hdr.msg_flags = 0;
                 continue;
             }
@@ -154,8 +165,8 @@ private:
                 return false;
             }
             rx_blocked_.store(false);
-            rx_frames_.add();
-            rx_bytes_.add(m.msg_len);
+            stats_.rx_frames.add();
+            stats_.rx_bytes.add(m.msg_len);
         }
         return true;
     }
@@ -163,7 +174,7 @@ private:
     void pause_rx() {
         if (rx_paused_) return;
         rx_paused_ = true;
-        rx_stalls_.add();
+        stats_.rx_stalls.add();
         loop().unwatch(fd_.get(), vmm::EventLoop::Interest::Readable);
     }
 
@@ -191,7 +202,7 @@ private:
     bool rx_paused_ = false;
     std::atomic<bool> rx_blocked_{false};
     std::atomic<bool> resume_posted_{false};
-    Counter tx_frames_, tx_bytes_, tx_dropped_, rx_frames_, rx_bytes_, rx_stalls_, rx_oversize_;
+    Stats stats_;
     LogLimiter tx_log_, rx_log_;
 };
 

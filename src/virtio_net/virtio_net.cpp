@@ -424,30 +424,16 @@ void VirtioNet::publish_tx_queue() {
 
 net::Counters VirtioNet::counters() const {
     std::lock_guard lock(mutex_);
-    net::Counters out = {
-        {"tx_frames", stats_.tx_frames},
-        {"tx_bytes", stats_.tx_bytes},
-        {"tx_busy", stats_.tx_busy},
-        {"tx_dropped_backend", stats_.tx_dropped_backend},
-        {"rx_frames", stats_.rx_frames},
-        {"rx_bytes", stats_.rx_bytes},
-        {"rx_no_buffer", stats_.rx_no_buffer},
-        {"rx_not_ready", stats_.rx_not_ready},
-        {"rx_oversize", stats_.rx_oversize},
-        {"tx_write_only", stats_.tx_write_only},
-        {"tx_too_short", stats_.tx_too_short},
-        {"tx_oversize", stats_.tx_oversize},
-        {"tx_gso", stats_.tx_gso},
-        {"tx_bad_csum", stats_.tx_bad_csum},
-        {"tx_csum_not_negotiated", stats_.tx_csum_not_negotiated},
-        {"rx_bad_buffer", stats_.rx_bad_buffer},
-        {"rx_peer_interrupts", stats_.rx_peer_interrupts},
-        {"tx_window_frames", stats_.tx_window_frames},
-        {"tx_window_completed", stats_.tx_window_completed},
-        {"tx_window_head_reused", stats_.tx_window_head_reused},
-    };
+    net::Counters out;
+    stats_.append_to(out);
     append_transport_counters(out);
     if (port_) port_->append_counters(out);
+    return out;
+}
+
+std::vector<net::CounterInfo> VirtioNet::counter_info() {
+    std::vector<net::CounterInfo> out = Stats::info();
+    for (auto& c : transport_counter_info()) out.push_back(std::move(c));
     return out;
 }
 

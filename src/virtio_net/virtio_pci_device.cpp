@@ -118,15 +118,6 @@ bool VirtioPciDevice::live() const {
     return (status_ & VIRTIO_CONFIG_S_DRIVER_OK) && !(status_ & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
-void VirtioPciDevice::append_transport_counters(net::Counters& out) const {
-    out.emplace_back("notifies", notifies_);
-    out.emplace_back("interrupts", interrupts_);
-    out.emplace_back("interrupts_suppressed", interrupts_suppressed_);
-    out.emplace_back("needs_reset", needs_reset_);
-    out.emplace_back("hostile", hostile_);
-    out.emplace_back("bad_register_accesses", bad_register_accesses_);
-}
-
 void VirtioPciDevice::remap_queues() {
     std::lock_guard lock(mutex_);
     for (auto& q : queues_)
@@ -230,7 +221,7 @@ void VirtioPciDevice::common_write(std::uint64_t offset, std::span<const std::ui
 void VirtioPciDevice::common_write_field(std::uint64_t offset, unsigned width, std::uint32_t value) {
     auto expect = [&](unsigned w) {
         if (width == w) return true;
-        ++bad_register_accesses_;
+        ++transport_counters_.bad_register_accesses;
         if (g_register_log.allow())
             spdlog::warn("virtio-pci: {}-byte write to common config offset {:#x} ignored", width, offset);
         return false;
@@ -327,7 +318,7 @@ void VirtioPciDevice::enable_queue(unsigned q) {
     bool size_ok = l.size != 0 && l.size <= max_queue_size_ && (l.size & (l.size - 1)) == 0;
     if (!size_ok || !s.ring.enable(memory_, l, negotiated(spec::kFeatureEventIdx),
                                    negotiated(spec::kFeatureIndirectDesc))) {
-        ++hostile_;
+        ++transport_counters_.hostile;
         needs_reset("queue configuration invalid (size or ring address)");
     }
 }
@@ -356,7 +347,7 @@ void VirtioPciDevice::queue_notify(unsigned queue) {
 }
 
 void VirtioPciDevice::notify_locked(unsigned queue) {
-    ++notifies_;
+    ++transport_counters_.notifies;
     if (queue < num_queues() && queue_live(queue)) queue_notified(queue);
 }
 
@@ -364,7 +355,7 @@ void VirtioPciDevice::notify_locked(unsigned queue) {
 
 void VirtioPciDevice::maybe_interrupt(unsigned q) {
     if (!queue(q).should_interrupt()) {
-        ++interrupts_suppressed_;
+        ++transport_counters_.interrupts_suppressed;
         return;
     }
     interrupt_queue(q);
@@ -372,7 +363,7 @@ void VirtioPciDevice::maybe_interrupt(unsigned q) {
 
 void VirtioPciDevice::interrupt_queue(unsigned q) {
     if (q >= queues_.size()) return;
-    ++interrupts_;
+    ++transport_counters_.interrupts;
     if (msix_.enabled()) {
         signal_vector(queues_[q].vector);
     } else {
@@ -386,13 +377,13 @@ void VirtioPciDevice::config_changed() {
     if (!(status_ & VIRTIO_CONFIG_S_DRIVER_OK)) return;
     // The ISR bit is set in both modes (§4.1.4.5.1).
     isr_ |= spec::kIsrConfig;
-    ++interrupts_;
+    ++transport_counters_.interrupts;
     if (msix_.enabled()) signal_vector(config_vector_);
     else update_intx();
 }
 
 void VirtioPciDevice::needs_reset(const char* why) {
-    ++needs_reset_;
+    ++transport_counters_.needs_reset;
     static RateLimitedLog log;
     if (log.allow()) spdlog::warn("virtio-pci {:04x}: {}; device needs reset", config16(0x02), why);
     if (status_ & VIRTIO_CONFIG_S_NEEDS_RESET) return;

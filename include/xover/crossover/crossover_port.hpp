@@ -75,6 +75,7 @@ public:
     bool take_tx_interrupt() override;
     bool carrier() const override;
     void append_counters(net::Counters& out) const override;
+    static std::vector<net::CounterInfo> counter_info();
     WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa, std::uint32_t frame_offset,
                               std::span<const std::uint8_t> frame) override;
     std::uint64_t window_link_id() const override { return window_peer_ ? window_link_ : 0; }
@@ -160,7 +161,6 @@ private:
     bool drained(Peer& peer);
     net::Backend::SendResult send_group(std::span<const std::uint8_t> frame);
     void forget_group_peer(const Peer& peer);
-    void append_order_counters(net::Counters& out) const;
     void close_open();
     void interrupt(Peer& peer);
     // crossover_port_handoff.cpp
@@ -200,9 +200,16 @@ private:
     bool group_any_ = false;
     std::uint64_t group_fingerprint_ = 0;
     std::chrono::steady_clock::time_point group_busy_since_{};
+    // Printed after the port's (crossover_port_order.cpp).
+#define XOVER_CROSSOVER_ORDER_COUNTERS(X, V)                                                        \
+    X(drains, "new links that first waited for frames sent over the backend to arrive")            \
+    X(drain_waits, "sends held back (Busy) while a new link drained")                              \
+    X(drain_timeouts, "drains given up: frames sent over the backend never arrived")               \
+    X(group_retries, "group frames retried: a peer's ring was full")                               \
+    X(group_peer_timeouts, "group frames a peer missed: its ring stayed full past the patience")   \
+    X(group_peer_not_ready, "group frames a peer missed: its RX ring was not set up")
     struct OrderCounters {
-        std::uint64_t drains = 0, drain_waits = 0, drain_timeouts = 0;
-        std::uint64_t group_retries = 0, group_peer_timeouts = 0, group_peer_not_ready = 0;
+        XOVER_COUNTER_SET(XOVER_CROSSOVER_ORDER_COUNTERS, "xover_", std::uint64_t)
     } oc_;
     DmaWindow* window_ = nullptr;
     std::uint64_t window_link_ = 0;
@@ -220,25 +227,60 @@ private:
     std::unique_ptr<PeerRxWriter> own_rx_writer_;
     std::vector<std::uint8_t> scratch_;  // a parked frame, copied out of the sender's slot before use
 
+    // The port's counters, printed "xover_" + name after the model's
+    // (net/counter_set.hpp). V: read when printed, from elsewhere.
+#define XOVER_CROSSOVER_PORT_COUNTERS(X, V)                                                                \
+    V(links, "links up now")                                                                              \
+    X(links_made, "links the broker added")                                                               \
+    X(links_torn_down, "links removed (peer gone or rewired)")                                            \
+    X(links_refused, "links refused: unknown peer model or no free peer slot")                            \
+    X(tx_frames, "frames sent to crossover peers (copied, placed in the window, or parked)")              \
+    X(tx_bytes, "bytes of tx_frames")                                                                     \
+    X(bytes_copied, "bytes copied into peers' RX buffers (window-mode frames copy none)")                 \
+    X(tx_backend_frames, "frames sent on the NIC's backend (no link to the destination, or a group frame)") \
+    X(tx_backend_bytes, "bytes of tx_backend_frames")                                                     \
+    X(tx_group_frames, "broadcast and multicast frames sent to the backend and every peer")               \
+    X(busy_peer_full, "sends answered Busy: the peer's RX ring was full (the frame waits)")               \
+    X(busy_peer_not_ready, "sends answered Busy: the peer's RX ring is not set up yet")                   \
+    X(dropped_oversize, "frames dropped: larger than the peer's RX buffers can take")                     \
+    X(dropped_bad_descriptor, "frames dropped: a peer RX buffer lies outside what we can reach")          \
+    X(dropped_bad_ring, "frames dropped: the peer's RX ring is broken")                                   \
+    X(dropped_lock_timeout, "frames dropped: the peer's producer lock stayed held (a dead producer)")     \
+    X(dropped_group_peer_full, "group frames a peer missed: its ring stayed full or not ready")           \
+    X(dropped_backend, "frames the backend dropped")                                                      \
+    X(dropped_filtered, "frames dropped: the peer's receive filter rejects them, as its NIC would")       \
+    V(rx_peer_filtered, "frames peers dropped because our receive filter rejects them")                   \
+    X(peer_interrupts, "RX interrupts signalled to peers directly (their irqfd)")                         \
+    X(peer_irq_via_owner, "peer RX interrupts left to the peer's process (its doorbell)")                 \
+    X(peer_irq_masked, "peer RX interrupts left pending: the peer's vector is masked")                    \
+    X(peer_irq_merged, "peer RX interrupts merged into one already pending")                              \
+    X(batches, "TX batches that ended with frames sent or peers to interrupt")                            \
+    X(doorbells_rung, "peers' doorbells rung (their process must act)")                                   \
+    X(frames_seen_reported, "frames to MACs with no link reported to the broker (auto wiring)")           \
+    X(window_frames, "frames placed in the window peer's RX buffer in place (no copy)")                   \
+    X(window_busy, "window sends answered Busy: the peer's ring was full")                                \
+    X(window_not_in_place, "window sends that fell back to a copy: the peer's buffer is not the slot")    \
+    X(window_layout_mismatch, "window sends copied: the peers put frames at different offsets")           \
+    X(window_map_waits, "sends that waited for the window peer to map its half")                          \
+    X(window_completed_for_peer, "the window peer's TX slots this process completed")                     \
+    X(window_completion_handoffs, "window peer TX completions left to the peer (its doorbell)")           \
+    V(window_completed_by_peer, "our window TX slots the peer's process completed")                       \
+    V(remaps, "times this NIC's DMA window memory slots were remapped")                                   \
+    X(handoff_parked, "frames parked in our shared memory for a peer whose ring was full")                \
+    X(handoff_bytes, "bytes of handoff_parked (copied once more, into the slot)")                         \
+    X(handoff_runs, "handoff runs started (a peer's ring ran full)")                                      \
+    X(handoff_backlog, "sends answered Busy during a run: the frame could not be parked")                 \
+    X(handoff_moved_self, "our parked frames this process moved")                                         \
+    V(handoff_moved_by_peer, "our parked frames a peer's process moved")                                  \
+    X(handoff_moved_for_peers, "peers' parked frames this process moved into our RX ring")                \
+    X(handoff_dropped, "parked frames dropped (peer gone, guest reset its TX ring, bad frame)")           \
+    X(handoff_lock_busy, "moves left to the sender: its lock was busy (its doorbell rung)")               \
+    X(handoff_tx_irq_signalled, "TX interrupts signalled to senders whose frames we moved")               \
+    X(handoff_tx_irq_via_owner, "TX interrupts for moved frames left to the sender's process")            \
+    X(doorbell_wakeups, "times our doorbell woke this process")
     struct Counters {
-        std::uint64_t tx_crossover_frames = 0, tx_crossover_bytes = 0, bytes_copied = 0;
-        std::uint64_t tx_backend_frames = 0, tx_backend_bytes = 0, tx_group_frames = 0;
-        std::uint64_t tx_busy_peer_full = 0, tx_busy_peer_not_ready = 0;
-        std::uint64_t dropped_oversize = 0, dropped_bad_descriptor = 0, dropped_bad_ring = 0;
-        std::uint64_t dropped_lock_timeout = 0, dropped_group_peer_full = 0, dropped_backend = 0;
-        std::uint64_t dropped_filtered = 0;
-        std::uint64_t peer_interrupts = 0, batches = 0, doorbells_rung = 0, frames_seen_reported = 0;
-        std::uint64_t peer_irq_via_owner = 0, peer_irq_masked = 0, peer_irq_merged = 0;
-        std::uint64_t links_made = 0, links_torn_down = 0, links_refused = 0;
-        std::uint64_t window_frames = 0, window_busy = 0, window_not_in_place = 0, window_layout_mismatch = 0;
-        std::uint64_t window_map_waits = 0;
-        std::uint64_t window_completed_for_peer = 0;  // the window peer's TX slots we completed
-        std::uint64_t window_completion_handoffs = 0;  // ... or left to it (doorbell)
-        std::uint64_t batch_frames = 0, batch_bytes = 0;  // flushed into our page's owner counters
-        std::uint64_t handoff_parked = 0, handoff_bytes = 0, handoff_runs = 0, handoff_backlog = 0;
-        std::uint64_t handoff_moved_self = 0, handoff_moved_for_peers = 0, handoff_dropped = 0;
-        std::uint64_t handoff_tx_irq_signalled = 0, handoff_tx_irq_via_owner = 0, handoff_lock_busy = 0;
-        std::uint64_t doorbell_wakeups = 0;
+        XOVER_COUNTER_SET(XOVER_CROSSOVER_PORT_COUNTERS, "xover_", std::uint64_t)
+        std::uint64_t batch_frames = 0, batch_bytes = 0;  // not printed: flushed into our page's owner counters
     } c_;
 };
 

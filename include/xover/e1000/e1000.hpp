@@ -108,7 +108,9 @@ public:
         fn();
     }
 
+    // The NIC's counters, then its port's (CrossoverPort::counter_info()).
     net::Counters counters() const;
+    static std::vector<net::CounterInfo> counter_info() { return HostCounters::info(); }
     RxRingState rx_ring_state() const;
     bool irq_level() const;
     const std::string& name() const { return name_; }
@@ -185,18 +187,39 @@ private:
         std::uint32_t segments = 0;
         std::uint8_t eop_cmd = 0;       // EOP descriptor's command (RS, IDE)
     };
+    // The NIC's counters (`stats: nicN`; net/counter_set.hpp), in printed order.
+#define XOVER_E1000_COUNTERS(X, V)                                                                   \
+    X(tx_frames, "frames the guest sent that the backend or crossover took (parked ones included)")  \
+    X(tx_bytes, "bytes of tx_frames (no FCS)")                                                        \
+    X(rx_frames, "frames placed in the guest's RX ring from the backend")                             \
+    X(rx_bytes, "bytes of rx_frames (no FCS)")                                                        \
+    X(rx_dropped_no_buffer, "frames dropped: the RX ring had no free buffer")                         \
+    X(rx_filtered, "frames the receive filter rejected (address or VLAN)")                            \
+    X(rx_dropped_disabled, "frames dropped: receive not enabled (RCTL.EN clear)")                     \
+    X(rx_window_conflict, "backend frames dropped: their RX buffer is shared with the window peer")  \
+    X(tx_busy, "sends the backend or crossover answered Busy (the frame waits)")                      \
+    X(tx_dropped_backend, "frames the backend or crossover dropped")                                  \
+    X(tx_tso_segments, "TSO segments built from the guest's large sends")                             \
+    X(mmio_reads, "register reads (BAR0 or I/O BAR)")                                                 \
+    X(mmio_writes, "register writes (BAR0 or I/O BAR)")                                               \
+    X(tdt_writes, "TDT writes (the guest's TX doorbell)")                                             \
+    X(interrupts, "interrupts raised to the guest")                                                   \
+    X(tx_bad_address, "TX descriptors or buffers outside guest memory")                               \
+    X(rx_bad_address, "RX descriptors or buffers outside guest memory")                               \
+    X(tx_oversize, "TX frames longer than the largest the NIC sends (dropped)")                       \
+    X(rx_oversize, "RX frames too long for the guest's setup or ring (dropped)")                      \
+    X(tx_malformed, "TX frames with a bad descriptor type or shorter than an Ethernet header")        \
+    X(rx_malformed, "RX frames shorter than an Ethernet header (dropped)")                            \
+    X(tx_bad_ring, "TX walks skipped: TDH or TDT beyond the ring")                                    \
+    X(rx_bad_ring, "RX frames dropped: RDH or RDT beyond the ring")                                   \
+    X(tx_bad_offload, "TX frames whose checksum or TSO context does not fit the frame")               \
+    X(dma_without_bus_master, "ring accesses refused: PCI bus mastering is off")                      \
+    X(tx_window_frames, "frames sent in window mode (no copy: the peer reads our TX buffer)")         \
+    X(tx_window_completed, "window-mode TX slots completed by this process")                          \
+    X(tx_parked, "frames parked for a crossover peer to move and complete (TX handoff)")              \
+    X(rx_peer_moderated, "RX interrupts crossover peers left to our moderation timers")
     struct HostCounters {
-        std::uint64_t tx_frames = 0, tx_bytes = 0, rx_frames = 0, rx_bytes = 0;
-        std::uint64_t rx_dropped_no_buffer = 0, rx_filtered = 0, rx_dropped_disabled = 0;
-        std::uint64_t rx_window_conflict = 0;  // our own frames for buffers the window peer's TX shares
-        std::uint64_t tx_busy = 0, tx_dropped_backend = 0, tx_tso_segments = 0;
-        std::uint64_t mmio_reads = 0, mmio_writes = 0, tdt_writes = 0, interrupts = 0;
-        std::uint64_t tx_bad_address = 0, rx_bad_address = 0, tx_oversize = 0, rx_oversize = 0;
-        std::uint64_t tx_malformed = 0, rx_malformed = 0, tx_bad_ring = 0, rx_bad_ring = 0;
-        std::uint64_t tx_bad_offload = 0, dma_without_bus_master = 0;
-        std::uint64_t tx_window_frames = 0, tx_window_completed = 0;
-        std::uint64_t rx_peer_moderated = 0;  // crossover producers' frames whose RXT0 we delivered
-        std::uint64_t tx_parked = 0;  // frames a crossover peer completes (TX handoff)
+        XOVER_COUNTER_SET(XOVER_E1000_COUNTERS, "", std::uint64_t)
     };
 
     // registers.cpp

@@ -16,11 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "xover/net/counter_set.hpp"
+
 namespace xover::vmm { class EventLoop; }
 
 namespace xover::net {
-
-using Counters = std::vector<std::pair<std::string, std::uint64_t>>;
 
 // The NIC side of a backend: takes frames arriving from the wire.
 class FrameReceiver {

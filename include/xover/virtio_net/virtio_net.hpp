@@ -49,7 +49,10 @@ public:
     void link_changed();
     void link_state_changed() override { link_changed(); }
 
+    // The device's counters, the transport's, then its port's
+    // (CrossoverPort::counter_info()).
     net::Counters counters() const;
+    static std::vector<net::CounterInfo> counter_info();
     const net::MacAddress& mac() const { return mac_; }
 
     // Crossover (before the guest runs): the RX queue's layout and
@@ -131,15 +134,31 @@ private:
     RxPlacer rx_placer_;
     std::vector<std::uint8_t> tx_buffer_;
 
+    // The device's counters (`stats: nicN`; net/counter_set.hpp), in printed order.
+#define XOVER_VIRTIO_NET_COUNTERS(X, V)                                                              \
+    X(tx_frames, "frames the guest sent that the backend or crossover took (parked ones included)")  \
+    X(tx_bytes, "bytes of tx_frames (no virtio_net_hdr)")                                            \
+    X(tx_busy, "sends the backend or crossover answered Busy (the chain waits)")                      \
+    X(tx_dropped_backend, "frames the backend or crossover dropped")                                  \
+    X(rx_frames, "frames placed in the guest's RX queue from the backend")                            \
+    X(rx_bytes, "bytes of rx_frames (no virtio_net_hdr)")                                            \
+    X(rx_no_buffer, "deliveries refused: the RX queue had no free buffer")                            \
+    X(rx_not_ready, "deliveries refused: the RX queue is not live yet")                               \
+    X(rx_oversize, "RX frames larger than the guest's buffers can take (dropped)")                    \
+    X(tx_write_only, "TX chains with a device-writable descriptor (dropped)")                         \
+    X(tx_too_short, "TX chains shorter than virtio_net_hdr + an Ethernet header (dropped)")          \
+    X(tx_oversize, "TX frames larger than 64 KiB (dropped)")                                          \
+    X(tx_gso, "TX frames asking for segmentation offload, which is not offered (dropped)")           \
+    X(tx_bad_csum, "TX frames whose csum_start/csum_offset lie outside the frame (dropped)")          \
+    X(tx_csum_not_negotiated, "TX frames asking for a checksum without VIRTIO_NET_F_CSUM (sent as is)") \
+    X(rx_bad_buffer, "RX chains with no room for virtio_net_hdr (returned unused)")                    \
+    X(rx_peer_interrupts, "crossover RX interrupts this process raised for peers' frames")            \
+    X(tx_window_frames, "frames sent in window mode (no copy: the peer reads our TX buffer)")         \
+    X(tx_window_completed, "window-mode TX chains completed (the peer returned the buffer)")          \
+    X(tx_window_head_reused, "TX heads the guest reused while still lent in window mode")             \
+    X(tx_parked, "chains parked for a crossover peer to move and complete (TX handoff)")
     struct Stats {
-        std::uint64_t tx_frames = 0, tx_bytes = 0, tx_busy = 0, tx_dropped_backend = 0;
-        std::uint64_t rx_frames = 0, rx_bytes = 0, rx_no_buffer = 0, rx_not_ready = 0, rx_oversize = 0;
-        // hostile or buggy guest
-        std::uint64_t tx_write_only = 0, tx_too_short = 0, tx_oversize = 0, tx_gso = 0, tx_bad_csum = 0;
-        std::uint64_t tx_csum_not_negotiated = 0, rx_bad_buffer = 0, tx_window_head_reused = 0;
-        std::uint64_t tx_window_frames = 0, tx_window_completed = 0;
-        std::uint64_t tx_parked = 0;  // chains a crossover peer completes (TX handoff)
-        std::uint64_t rx_peer_interrupts = 0;  // crossover RX interrupts this process raised for peers
+        XOVER_COUNTER_SET(XOVER_VIRTIO_NET_COUNTERS, "", std::uint64_t)
     } stats_;
 };
 

@@ -108,8 +108,9 @@ protected:
     void config_changed();
     // A malformed ring: set DEVICE_NEEDS_RESET, stop, tell the driver.
     void needs_reset(const char* why);
-    void count_hostile() { ++hostile_; }
-    void append_transport_counters(net::Counters& out) const;
+    void count_hostile() { ++transport_counters_.hostile; }
+    void append_transport_counters(net::Counters& out) const { transport_counters_.append_to(out); }
+    static std::vector<net::CounterInfo> transport_counter_info() { return TransportCounters::info(); }
     bool msix_in_use() const { return msix_.enabled(); }
     // Queue q's MSI-X vector (kNoVector: none).
     std::uint16_t queue_vector(unsigned q) const { return q < queues_.size() ? queues_[q].vector : kNoVector; }
@@ -182,12 +183,17 @@ private:
     std::uint16_t config_vector_ = kNoVector;
     std::uint16_t queue_select_ = 0;
 
-    std::uint64_t notifies_ = 0;
-    std::uint64_t interrupts_ = 0;
-    std::uint64_t interrupts_suppressed_ = 0;
-    std::uint64_t hostile_ = 0;
-    std::uint64_t needs_reset_ = 0;
-    std::uint64_t bad_register_accesses_ = 0;
+    // The transport's counters, printed after the device's (net/counter_set.hpp).
+#define XOVER_VIRTIO_TRANSPORT_COUNTERS(X, V)                                                     \
+    X(notifies, "queue notifies from the driver (doorbell writes or ioeventfd)")                 \
+    X(interrupts, "interrupts sent to the driver (queue and configuration)")                     \
+    X(interrupts_suppressed, "queue interrupts the driver did not want (event index or flags)")  \
+    X(needs_reset, "times the device set DEVICE_NEEDS_RESET (a broken ring or queue setup)")     \
+    X(hostile, "driver actions no correct driver takes (counted and survived)")                   \
+    X(bad_register_accesses, "common configuration writes of the wrong width (ignored)")
+    struct TransportCounters {
+        XOVER_COUNTER_SET(XOVER_VIRTIO_TRANSPORT_COUNTERS, "", std::uint64_t)
+    } transport_counters_;
 };
 
 }  // namespace xover::virtio_net
