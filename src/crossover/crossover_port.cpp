@@ -102,7 +102,7 @@ net::Backend::SendResult CrossoverPort::send(std::span<const std::uint8_t> frame
         }
         {
             auto r = to_backend(frame);
-            if (r == net::Backend::SendResult::Sent) tally_.count(mac_key(frame.data()));
+            if (r == net::Backend::SendResult::Sent) tally_.count(nic::mac_key(frame.data()));
             return r;
         }
     case PeerTable::Verdict::Malformed: break;
@@ -127,8 +127,8 @@ net::Backend::SendResult CrossoverPort::to_backend(std::span<const std::uint8_t>
 bool CrossoverPort::open(Peer& peer) {
     if (open_ == &peer) return true;
     close_open();
-    SharedNicState& state = peer.link->peer_state();
-    if (!lock_producer(state)) return false;
+    nic::SharedNicState& state = peer.link->peer_state();
+    if (!nic::lock_producer(state)) return false;
     open_ = &peer;
     peer.begin = peer.writer->begin(peer_memory(peer), state);
     return true;
@@ -149,7 +149,7 @@ vmm::GuestMemory& CrossoverPort::peer_memory(Peer& peer) {
 // the BAR unplaced).
 // seq_cst: awaiting_peer_window() looks again after flagging that it waits.
 std::uint64_t CrossoverPort::peer_rx_half(Peer& peer) {
-    SharedNicState& state = peer.link->peer_state();
+    nic::SharedNicState& state = peer.link->peer_state();
     if (state.window_rx_link.load(std::memory_order_seq_cst) != peer.link->id) return 0;
     return state.window_rx_gpa.load(std::memory_order_seq_cst);
 }
@@ -165,7 +165,7 @@ void CrossoverPort::close_open() {
         case PeerRxWriter::Notify::Owner: p.wake_pending = true; break;
         }
     }
-    ProducerSlot& slot = p.link->counters();
+    nic::ProducerSlot& slot = p.link->counters();
     if (p.batch_frames) {
         slot.frames.fetch_add(p.batch_frames, std::memory_order_relaxed);
         slot.bytes.fetch_add(p.batch_bytes, std::memory_order_relaxed);
@@ -183,7 +183,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
-    SharedNicState& state = peer.link->peer_state();
+    nic::SharedNicState& state = peer.link->peer_state();
     if (peer.begin == PeerRxWriter::Begin::NotReady) {
         if (mode == Mode::Group) {
             ++oc_.group_peer_not_ready;
@@ -278,7 +278,7 @@ void CrossoverPort::end_batch() {
         any = true;
     }
     if (c_.batch_frames) {
-        OwnerCounters& own = page_.state().owner;
+        nic::OwnerCounters& own = page_.state().owner;
         own.tx_frames.fetch_add(c_.batch_frames, std::memory_order_relaxed);
         own.tx_bytes.fetch_add(c_.batch_bytes, std::memory_order_relaxed);
         c_.batch_frames = c_.batch_bytes = 0;
@@ -301,16 +301,16 @@ void CrossoverPort::interrupt(Peer& p) {
     PeerLink& link = *p.link;
     auto outcome = link.peer_state().peer_irq.raise([&] { link.interrupt_peer(); }, [&] { link.ring_peer_doorbell(); });
     switch (outcome) {
-    case PeerInterrupt::Outcome::Signalled: ++c_.peer_interrupts; break;
-    case PeerInterrupt::Outcome::WokeOwner: ++c_.peer_irq_via_owner; break;
-    case PeerInterrupt::Outcome::LeftPending: ++c_.peer_irq_masked; break;
-    case PeerInterrupt::Outcome::Merged: ++c_.peer_irq_merged; break;
+    case nic::PeerInterrupt::Outcome::Signalled: ++c_.peer_interrupts; break;
+    case nic::PeerInterrupt::Outcome::WokeOwner: ++c_.peer_irq_via_owner; break;
+    case nic::PeerInterrupt::Outcome::LeftPending: ++c_.peer_irq_masked; break;
+    case nic::PeerInterrupt::Outcome::Merged: ++c_.peer_irq_merged; break;
     }
 }
 
 // ------------------------------------------------------------------- RX
 
-NicPort::OwnRx CrossoverPort::rx_space_returned() {
+nic::NicPort::OwnRx CrossoverPort::rx_space_returned() {
     // The owner published RDT (or its ring) before this; see to_peer().
     std::atomic_thread_fence(std::memory_order_seq_cst);
     OwnRx own = consume_parked();
@@ -338,7 +338,7 @@ void CrossoverPort::wake_waiting_producers() {
 // (their counter slots in our page): the receiving side's view.
 std::uint64_t CrossoverPort::peer_filtered() const {
     std::uint64_t sum = 0;
-    for (const ProducerSlot& slot : page_.state().slots) sum += slot.filtered.load(std::memory_order_relaxed);
+    for (const nic::ProducerSlot& slot : page_.state().slots) sum += slot.filtered.load(std::memory_order_relaxed);
     return sum;
 }
 
@@ -410,7 +410,7 @@ constexpr std::chrono::milliseconds kWindowMapPatience{2000};
 // crossover_link_up), rather than being dropped.
 bool CrossoverPort::awaiting_peer_window(Peer& peer) {
     if (peer.link->mode != LinkMode::Window) return false;
-    SharedNicState& state = peer.link->peer_state();
+    nic::SharedNicState& state = peer.link->peer_state();
     // Mapped, and its window placed (a guest sizing its BARs has it at 0
     // for a moment): truly out of reach.
     auto mapped = [&] { return peer_rx_half(peer) != 0; };
@@ -450,7 +450,7 @@ bool CrossoverPort::shared_with_window_peer(std::uint64_t gpa, std::uint64_t len
 // frame in TX slot k (at TX-half offset k*2048) already is in the buffer
 // of the peer's RX descriptor k, if the peer's guest put it at RX-half
 // offset k*2048 and its ring is at k. Only the completion is written.
-NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
+nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
                                                   std::uint32_t frame_offset, std::span<const std::uint8_t> frame) {
     Peer* peer = window_peer_;
     if (!peer || !window_ || !window_->attached(DmaWindow::Half::Tx)) return WindowSend::NotApplicable;
@@ -459,7 +459,7 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     if (!tx_half || buffer_gpa != tx_half + slot_offset || slot_offset + kWindowSlotBytes > window_->half_size() ||
         frame_offset + frame.size() > kWindowSlotBytes)
         return WindowSend::NotApplicable;
-    SharedNicState& state = peer->link->peer_state();
+    nic::SharedNicState& state = peer->link->peer_state();
     if (frame_offset != peer->writer->window_frame_offset()) {
         // e1000 <-> virtio-net: one puts the frame at the buffer's start,
         // the other after virtio_net_hdr. Such a link stays in copy mode.
@@ -530,15 +530,15 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
 bool CrossoverPort::complete_window_peer_tx() {
     Peer* peer = window_peer_;
     if (!peer || !peer->link) return true;
-    SharedNicState& sender = peer->link->peer_state();
-    WindowTxLedger& ledger = sender.window_tx;
+    nic::SharedNicState& sender = peer->link->peer_state();
+    nic::WindowTxLedger& ledger = sender.window_tx;
     if (!window_tx::lent(ledger).any()) return true;
     // Not ours to do: the sender asked for a doorbell (producer_waiting).
     if (!ledger.peer_may_complete.load(std::memory_order_acquire) ||
         ledger.link.load(std::memory_order_relaxed) != peer->link->id)
         return true;
-    SharedNicState& own = page_.state();
-    ProducerLock producer(&own);  // the sender's batches hold it: see the ledger's rules
+    nic::SharedNicState& own = page_.state();
+    nic::ProducerLock producer(&own);  // the sender's batches hold it: see the ledger's rules
     if (producer.failed() || !window_tx::try_lock(ledger)) return false;
     auto walked = window_tx::walk(ledger, peer->link->peer_memory, own.load_rdt(), own.load_rdh(), false);
     window_tx::unlock(ledger);
@@ -553,7 +553,7 @@ bool CrossoverPort::complete_window_peer_tx() {
 bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) {
     Peer* peer = window_peer_;
     if (!peer) return false;
-    SharedNicState& state = peer->link->peer_state();
+    nic::SharedNicState& state = peer->link->peer_state();
     if (arm) {
         // Set the flag, then read RDT: the peer publishes RDT, then takes
         // the flag (one side sees the other, as in to_peer()).
@@ -570,12 +570,12 @@ std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool a
     Peer* peer = window_peer_;
     peer_present = peer != nullptr;
     if (!peer) return 0;
-    SharedNicState& state = peer->link->peer_state();
+    nic::SharedNicState& state = peer->link->peer_state();
     if (arm && loans_.outstanding() != 0) {
         // Under the producer lock: the peer's own producers write the same
         // notification fields. Then the flag, then the caller looks again.
         if (open_ != peer) {
-            if (lock_producer(state)) {
+            if (nic::lock_producer(state)) {
                 loans_.arm(peer->link->peer_memory, state);
                 state.unlock_producer();
             }

@@ -168,15 +168,15 @@ void CrossoverPort::drain_own_run() {
 
 // Our guest returned RX buffers: move what peers parked for us. We are in
 // userspace for the RDT write / RX notify anyway; the sender sleeps on.
-NicPort::OwnRx CrossoverPort::consume_parked() {
+nic::NicPort::OwnRx CrossoverPort::consume_parked() {
     OwnRx own = OwnRx::None;
     if (!own_memory_ || !own_rx_writer_) return own;
-    SharedNicState& state = page_.state();
+    nic::SharedNicState& state = page_.state();
     for (Peer& p : peers_) {
         if (!p.link || !p.tx_view) continue;
-        nic::TxHandoff& h = tx_handoff(p.link->peer_state());
+        nic::TxHandoff& h = nic::tx_handoff(p.link->peer_state());
         if (h.run.load(std::memory_order_acquire) != p.link->id || h.parked() == 0) continue;
-        ProducerLock producer(&state);
+        nic::ProducerLock producer(&state);
         if (producer.failed() || !h.try_lock()) continue;  // the sender is moving them itself
         if (h.run.load(std::memory_order_relaxed) != p.link->id) {
             h.unlock();

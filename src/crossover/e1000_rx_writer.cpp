@@ -28,28 +28,28 @@ constexpr std::size_t kDescriptor = 16;
 
 class E1000RxWriter final : public PeerRxWriter {
 public:
-    Begin begin(vmm::GuestMemory& memory, SharedNicState& state) override {
+    Begin begin(vmm::GuestMemory& memory, nic::SharedNicState& state) override {
         memory_ = &memory;
         state_ = &state;
         wrote_ = false;
-        SharedNicState::RxRing ring;
+        nic::SharedNicState::RxRing ring;
         if (!state.read_rx_ring(ring)) return Begin::NotReady;  // owner mid-update
-        if (!(state.link_flags.load(std::memory_order_acquire) & kOwnerRxEnabled)) return Begin::NotReady;
-        if (ring.kind != RxRingKind::E1000Legacy || ring.ring_entries < 2 || ring.buffer_size == 0)
+        if (!(state.link_flags.load(std::memory_order_acquire) & nic::kOwnerRxEnabled)) return Begin::NotReady;
+        if (ring.kind != nic::RxRingKind::E1000Legacy || ring.ring_entries < 2 || ring.buffer_size == 0)
             return Begin::NotReady;
         base_ = ring.ring_gpa;
         entries_ = ring.ring_entries;
         buffer_size_ = ring.buffer_size;
-        fcs_ = !(ring.features & kRxStripCrc);
+        fcs_ = !(ring.features & nic::kRxStripCrc);
         head_ = state.load_rdh();
         if (head_ >= entries_) return Begin::Broken;
-        filter_ = state.link_flags.load(std::memory_order_acquire) & kOwnerRxFilter;
+        filter_ = state.link_flags.load(std::memory_order_acquire) & nic::kOwnerRxFilter;
         return Begin::Ready;
     }
 
     bool accepts(std::span<const std::uint8_t> frame) const override {
         if (!filter_) return true;  // an owner that publishes no filter
-        const SharedNicState& s = *state_;
+        const nic::SharedNicState& s = *state_;
         auto read = [&s](std::uint32_t offset) { return s.filter_word(e1000::rx_filter::word_index(offset)); };
         return e1000::rx_filter::check(frame, read) == e1000::rx_filter::Verdict::Accept;
     }
@@ -113,7 +113,7 @@ public:
         // set and the line rises. Masked (a polling driver, or NAPI with
         // IMC): set the cause now, no interrupt either way.
         constexpr std::uint32_t rxt0 = e1000::icr::RXT0;
-        if ((state_->link_flags.load(std::memory_order_acquire) & kOwnerRxIrqModerated) &&
+        if ((state_->link_flags.load(std::memory_order_acquire) & nic::kOwnerRxIrqModerated) &&
             (state_->ims.load(std::memory_order_seq_cst) & rxt0))
             return state_->defer_rx_irq() ? Notify::Owner : Notify::None;
         return state_->raise(rxt0) ? Notify::Interrupt : Notify::None;
@@ -137,7 +137,7 @@ private:
 
 
     vmm::GuestMemory* memory_ = nullptr;
-    SharedNicState* state_ = nullptr;
+    nic::SharedNicState* state_ = nullptr;
     std::uint64_t base_ = 0;
     std::uint32_t entries_ = 0, buffer_size_ = 0, head_ = 0;
     bool fcs_ = false;

@@ -18,22 +18,22 @@ constexpr std::uint32_t kHeader = sizeof(virtio_net::spec::net::Header);  // vir
 
 class VirtioRxWriter final : public PeerRxWriter {
 public:
-    Begin begin(vmm::GuestMemory& memory, SharedNicState& state) override {
+    Begin begin(vmm::GuestMemory& memory, nic::SharedNicState& state) override {
         state_ = &state;
         wrote_ = false;
-        SharedNicState::RxRing ring;
+        nic::SharedNicState::RxRing ring;
         if (!state.read_rx_ring(ring)) return Begin::NotReady;
-        if (!(state.link_flags.load(std::memory_order_acquire) & kOwnerRxEnabled)) return Begin::NotReady;
-        if (ring.kind != RxRingKind::VirtioSplit) return Begin::NotReady;
+        if (!(state.link_flags.load(std::memory_order_acquire) & nic::kOwnerRxEnabled)) return Begin::NotReady;
+        if (ring.kind != nic::RxRingKind::VirtioSplit) return Begin::NotReady;
         virtio_net::VirtqueueLayout layout;
         layout.size = std::uint16_t(ring.ring_entries);
         layout.desc = ring.ring_gpa;
         layout.avail = ring.avail_gpa;
         layout.used = ring.used_gpa;
         if (ring.ring_entries > virtio_net::Virtqueue::kMaxSize ||
-            !queue_.enable(memory, layout, ring.features & kRxEventIdx, ring.features & kRxIndirect))
+            !queue_.enable(memory, layout, ring.features & nic::kRxEventIdx, ring.features & nic::kRxIndirect))
             return Begin::Broken;
-        mergeable_ = ring.features & kRxMergeable;
+        mergeable_ = ring.features & nic::kRxMergeable;
         queue_.resume_at(std::uint16_t(state.load_rdh()));
         return Begin::Ready;
     }
@@ -90,7 +90,7 @@ public:
     }
 
 private:
-    SharedNicState* state_ = nullptr;
+    nic::SharedNicState* state_ = nullptr;
     virtio_net::Virtqueue queue_;
     virtio_net::RxPlacer placer_;
     virtio_net::DescriptorChain window_chain_;

@@ -42,7 +42,7 @@ public:
 
     bool finish() override { return reported_ != 0; }
 
-    nic::TxIrq signal_remote(crossover::SharedNicState& sender) override {
+    nic::TxIrq signal_remote(nic::SharedNicState& sender) override {
         if (moderated_) return nic::TxIrq::Owner;
         return sender.raise(icr::TXDW) ? nic::TxIrq::Signal : nic::TxIrq::None;
     }

@@ -6,7 +6,7 @@
 
 #include "crossover_fakes.hpp"
 #include "e1000_ring_builder.hpp"
-#include "xover/crossover/nic_port.hpp"
+#include "xover/nic/nic_port.hpp"
 #include "xover/crossover/shared_memory.hpp"
 #include "xover/crossover/window_tx_ledger.hpp"
 #include "xover/vmm/ram_memory.hpp"

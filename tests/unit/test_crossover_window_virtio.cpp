@@ -202,7 +202,7 @@ struct WindowReceiver {
     crossover::SharedStatePage page = crossover::SharedStatePage::create("virtio-window-rx", 1);
     VirtqueueBuilder vq{mem, 0x1000, 8};
 
-    WindowReceiver() { publish_virtio_rx(page.state(), vq, crossover::kRxEventIdx); }
+    WindowReceiver() { publish_virtio_rx(page.state(), vq, nic::kRxEventIdx); }
     // RX buffer k: one device-writable descriptor at RX-half slot k.
     void post(std::uint16_t k, std::uint32_t len = 2048) {
         vq.write_desc(k, kRxHalf + std::uint64_t(k) * 2048, len, spec::kDescWrite, 0);
@@ -318,7 +318,7 @@ TEST_CASE("virtio window: a lent head is back once its RX buffer is made availab
     SECTION("the peer's RX queue going away returns every loan") {
         loans.lend(1, 11, r.mem, r.page.state());
         loans.lend(2, 12, r.mem, r.page.state());
-        r.page.state().link_flags.fetch_and(~std::uint32_t(crossover::kOwnerRxEnabled));
+        r.page.state().link_flags.fetch_and(~std::uint32_t(nic::kOwnerRxEnabled));
         auto back = reclaim();
         std::sort(back.begin(), back.end());
         CHECK(back == std::vector<std::uint16_t>{1, 2});

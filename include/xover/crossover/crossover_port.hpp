@@ -32,11 +32,11 @@
 
 #include "xover/crossover/detector.hpp"
 #include "xover/crossover/dma_window.hpp"
-#include "xover/crossover/nic_port.hpp"
+#include "xover/nic/nic_port.hpp"
 #include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/crossover/peer_window_memory.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/crossover/slow_path_arrivals.hpp"
+#include "xover/nic/slow_path_arrivals.hpp"
 #include "xover/crossover/window_loans.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/net/backend.hpp"
@@ -44,7 +44,7 @@
 
 namespace xover::crossover {
 
-class CrossoverPort final : public NicPort {
+class CrossoverPort final : public nic::NicPort {
 public:
     // `model_id`: 0 e1000, 1 virtio-net (written into the state page).
     // `backend_is_none`: the NIC has no physical path, so its carrier is
@@ -53,7 +53,7 @@ public:
     ~CrossoverPort() override;
 
     // --- NicPort (device lock held) ---
-    SharedNicState& shared() override { return page_.state(); }
+    nic::SharedNicState& shared() override { return page_.state(); }
     net::Backend::SendResult send(std::span<const std::uint8_t> frame) override;
     net::Backend::SendResult send_completable(std::span<const std::uint8_t> frame, std::uint32_t token) override;
     void end_batch() override;
@@ -100,7 +100,7 @@ public:
     // slow_path_arrivals.hpp). Set before the guest runs. `retry(delay)`
     // must make the model call resume_tx() after `delay` (a timer): send()
     // answered Busy while waiting for something no doorbell announces.
-    void set_own_mac(const net::MacAddress& mac) { own_key_ = mac_key(mac.bytes.data()); }
+    void set_own_mac(const net::MacAddress& mac) { own_key_ = nic::mac_key(mac.bytes.data()); }
     void set_retry_scheduler(std::function<void(std::chrono::milliseconds)> retry) { retry_ = std::move(retry); }
     // A frame from the backend is now in our RX ring (the I/O thread, the
     // only caller; no lock needed: the arrivals table has one writer).
@@ -124,7 +124,7 @@ private:
         PeerRxWriter::Begin begin = PeerRxWriter::Begin::NotReady;
         bool irq_pending = false;
         bool wake_pending = false;  // ring the peer's doorbell: it delivers RXT0 itself
-        bool routed_irq = false;  // virtio-net peer: interrupts follow its PeerInterrupt route
+        bool routed_irq = false;  // virtio-net peer: interrupts follow its nic::PeerInterrupt route
         // Switching from the slow path: hold frames for this peer until
         // what we sent it over the backend has arrived (or stopped coming).
         bool draining = false;
@@ -158,7 +158,7 @@ private:
     void close_open();
     void interrupt(Peer& peer);
     // crossover_port_handoff.cpp
-    nic::TxHandoff& handoff() const { return tx_handoff(page_.state()); }
+    nic::TxHandoff& handoff() const { return nic::tx_handoff(page_.state()); }
     bool may_park(const Peer& peer, std::span<const std::uint8_t> frame, Mode mode) const;
     bool start_run(Peer& peer);
     void park(Peer& peer, std::span<const std::uint8_t> frame);
@@ -181,11 +181,11 @@ private:
     SharedStatePage page_;
     kvm::EventFd doorbell_;
     PeerTable table_;
-    std::array<Peer, kMaxProducerSlots> peers_{};
+    std::array<Peer, nic::kMaxProducerSlots> peers_{};
     Peer* open_ = nullptr;  // whose producer lock this batch holds
     std::function<void(const net::MacAddress&)> report_;
     std::uint64_t own_key_ = 0;
-    SlowPathTally tally_;
+    nic::SlowPathTally tally_;
     std::function<void(std::chrono::milliseconds)> retry_;
     // A group frame some receivers already have (the model retries the same
     // frame after Busy): bit i = peers_[i], kGroupBackendDone = the backend.

@@ -19,7 +19,7 @@
 #include <span>
 #include <string_view>
 
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/vmm/guest_memory.hpp"
 
 namespace xover::crossover {
@@ -46,7 +46,7 @@ public:
     };
 
     virtual ~PeerRxWriter() = default;
-    virtual Begin begin(vmm::GuestMemory& memory, SharedNicState& state) = 0;
+    virtual Begin begin(vmm::GuestMemory& memory, nic::SharedNicState& state) = 0;
     // The peer NIC's receive address/VLAN filter (between begin() and
     // finish(), under the lock). Default: no filter, accept everything.
     virtual bool accepts(std::span<const std::uint8_t> /*frame*/) const { return true; }

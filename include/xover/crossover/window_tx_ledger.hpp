@@ -29,7 +29,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/e1000/registers.hpp"
 #include "xover/vmm/guest_memory.hpp"
 
@@ -44,12 +44,12 @@ struct Lent {
 inline Lent unpack(std::uint64_t v) { return {std::uint32_t(v), std::uint32_t(v >> 32)}; }
 inline std::uint64_t pack(Lent l) { return std::uint64_t(l.done) | std::uint64_t(l.end) << 32; }
 
-inline Lent lent(const WindowTxLedger& ledger) { return unpack(ledger.lent.load(std::memory_order_acquire)); }
+inline Lent lent(const nic::WindowTxLedger& ledger) { return unpack(ledger.lent.load(std::memory_order_acquire)); }
 
 // Sender, slot `index` of a ring of `entries` just went to the peer in
 // place. Slots between the last lent one and `index` took the copy path
 // (completed already); with nothing lent the range starts at `index`.
-inline void lend(WindowTxLedger& ledger, std::uint32_t index, std::uint32_t entries, std::uint64_t ring_gpa,
+inline void lend(nic::WindowTxLedger& ledger, std::uint32_t index, std::uint32_t entries, std::uint64_t ring_gpa,
                  std::uint64_t link) {
     std::uint64_t cur = ledger.lent.load(std::memory_order_acquire);
     for (;;) {
@@ -66,12 +66,12 @@ inline void lend(WindowTxLedger& ledger, std::uint32_t index, std::uint32_t entr
     }
 }
 
-inline bool try_lock(WindowTxLedger& ledger) {
+inline bool try_lock(nic::WindowTxLedger& ledger) {
     return ledger.lock.load(std::memory_order_relaxed) == 0 &&
            ledger.lock.exchange(1, std::memory_order_acquire) == 0;
 }
 // The sender's wait: walkers hold the lock for one walk.
-inline bool lock(WindowTxLedger& ledger, std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
+inline bool lock(nic::WindowTxLedger& ledger, std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
     auto deadline = std::chrono::steady_clock::now() + budget;
     for (unsigned i = 0;; ++i) {
         if (try_lock(ledger)) return true;
@@ -81,11 +81,11 @@ inline bool lock(WindowTxLedger& ledger, std::chrono::microseconds budget = std:
 #endif
     }
 }
-inline void unlock(WindowTxLedger& ledger) { ledger.lock.store(0, std::memory_order_release); }
+inline void unlock(nic::WindowTxLedger& ledger) { ledger.lock.store(0, std::memory_order_release); }
 
 // Sender, under the lock (or with the peer known gone): nothing is lent
 // any more, from slot `head` on (a reset, a TDH write, a new ring).
-inline void forget(WindowTxLedger& ledger, std::uint32_t head) {
+inline void forget(nic::WindowTxLedger& ledger, std::uint32_t head) {
     ledger.lent.store(pack({head, head}), std::memory_order_release);
 }
 
@@ -100,7 +100,7 @@ struct WalkResult {
 // receiver's guest still holds: RX descriptors [rx_rdt, rx_rdh) of a ring as
 // large as ours are its guest's (all of them when they are equal). With
 // `peer_gone` every lent slot completes.
-inline WalkResult walk(WindowTxLedger& ledger, vmm::GuestMemory& sender_memory, std::uint32_t rx_rdt,
+inline WalkResult walk(nic::WindowTxLedger& ledger, vmm::GuestMemory& sender_memory, std::uint32_t rx_rdt,
                        std::uint32_t rx_rdh, bool peer_gone) {
     WalkResult r;
     std::uint64_t cur = ledger.lent.load(std::memory_order_acquire);

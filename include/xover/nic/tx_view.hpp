@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/nic/tx_handoff.hpp"
 #include "xover/vmm/guest_memory.hpp"
 
@@ -42,7 +42,7 @@ public:
     virtual bool finish() = 0;
     // From a process other than the sender's: raises the TX cause in the
     // sender's state page as its registers allow and says how to signal.
-    virtual TxIrq signal_remote(crossover::SharedNicState& sender_state) = 0;
+    virtual TxIrq signal_remote(SharedNicState& sender_state) = 0;
 };
 
 }  // namespace xover::nic

@@ -1,6 +1,6 @@
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 
-namespace xover::crossover {
+namespace xover::nic {
 
 void SharedNicState::initialize(std::uint32_t model_id) {
     constexpr auto relaxed = std::memory_order_relaxed;
@@ -31,4 +31,4 @@ void SharedNicState::initialize(std::uint32_t model_id) {
     magic.store(kSharedStateMagic, std::memory_order_release);  // last: marks the page valid
 }
 
-}  // namespace xover::crossover
+}  // namespace xover::nic

@@ -35,7 +35,7 @@
 #include <cstdint>
 #include <thread>
 
-namespace xover::crossover {
+namespace xover::nic {
 
 struct PeerInterrupt {
     enum Route : std::uint32_t { Off = 0, Direct = 1, ViaOwner = 2 };
@@ -121,4 +121,4 @@ private:
     }
 };
 
-}  // namespace xover::crossover
+}  // namespace xover::nic

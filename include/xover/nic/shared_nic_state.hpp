@@ -70,17 +70,17 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "xover/crossover/peer_interrupt.hpp"
+#include "xover/nic/peer_interrupt.hpp"
 #include "xover/nic/tx_handoff.hpp"
-#include "xover/crossover/slow_path_arrivals.hpp"
+#include "xover/nic/slow_path_arrivals.hpp"
 
-namespace xover::crossover {
+namespace xover::nic {
 
 inline constexpr std::size_t kCacheLine = 64;
 // The memfd: this page, then the NIC's TX handoff (nic/tx_handoff.hpp).
 inline constexpr std::size_t kStatePageBytes = 4096;
 inline constexpr std::size_t kSharedStateSize =
-    kStatePageBytes + (sizeof(nic::TxHandoff) + kStatePageBytes - 1) / kStatePageBytes * kStatePageBytes;
+    kStatePageBytes + (sizeof(TxHandoff) + kStatePageBytes - 1) / kStatePageBytes * kStatePageBytes;
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 // 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx; 5: TX handoff
 inline constexpr std::uint32_t kSharedStateVersion = 5;
@@ -262,8 +262,7 @@ struct SharedNicState {
     bool read_rx_ring(RxRing& out) const;
 };
 
-// Inline so that device models (which must not link the crossover library)
-// can publish their ring description.
+// Inline: the nic library holds only initialize().
 // A seqcount without fences (fences are invisible to ThreadSanitizer):
 // the writer makes seq odd, stores the fields with release, then makes seq
 // even with release; the reader loads the fields with acquire. A reader
@@ -306,8 +305,8 @@ static_assert(sizeof(SharedNicState) <= kStatePageBytes);
 
 // The NIC's TX handoff, right after its state page in the same mapping
 // (every mapping of the memfd covers kSharedStateSize bytes).
-inline nic::TxHandoff& tx_handoff(SharedNicState& state) {
-    return *reinterpret_cast<nic::TxHandoff*>(reinterpret_cast<std::uint8_t*>(&state) + kStatePageBytes);
+inline TxHandoff& tx_handoff(SharedNicState& state) {
+    return *reinterpret_cast<TxHandoff*>(reinterpret_cast<std::uint8_t*>(&state) + kStatePageBytes);
 }
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
@@ -315,4 +314,4 @@ static_assert(offsetof(SharedNicState, rdt) - offsetof(SharedNicState, rdh) >= k
 static_assert(offsetof(SharedNicState, icr) - offsetof(SharedNicState, rdt) >= kCacheLine);
 static_assert(offsetof(SharedNicState, ims) - offsetof(SharedNicState, icr) >= kCacheLine);
 
-}  // namespace xover::crossover
+}  // namespace xover::nic
