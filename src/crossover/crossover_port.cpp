@@ -15,9 +15,9 @@ CrossoverPort::CrossoverPort(std::string name, std::uint32_t model_id, net::Back
       backend_is_none_(backend_is_none),
       page_(SharedStatePage::create("xover-nic-state-" + name_, model_id)),
       doorbell_(kvm::EventFd::create()),
-      own_model_(model_id == 0 ? "e1000" : "virtio-net"),
-      own_tx_view_(model_id == 0 ? e1000::make_tx_view() : virtio_net::make_tx_view()),
-      own_rx_writer_(make_peer_rx_writer(own_model_)),
+      own_model_(model_id == std::uint32_t(nic::ModelId::E1000) ? nic::ModelId::E1000 : nic::ModelId::VirtioNet),
+      own_tx_view_(make_tx_view(own_model_)),
+      own_rx_view_(make_rx_view(own_model_)),
       scratch_(nic::kHandoffSlotBytes) {}
 
 CrossoverPort::~CrossoverPort() = default;
@@ -34,8 +34,8 @@ CrossoverPort::Peer* CrossoverPort::find(const PeerLink* link) {
 }
 
 bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
-    auto writer = make_peer_rx_writer(link->peer_model);
-    if (!writer) {
+    auto model = model_by_name(link->peer_model);
+    if (!model) {
         ++c_.links_refused;
         spdlog::error("{}: crossover link {} to {}: unknown peer model '{}'", name_, link->id, link->peer_vm,
                       link->peer_model);
@@ -47,12 +47,12 @@ bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
         spdlog::error("{}: crossover link {} to {}: too many links", name_, link->id, link->peer_vm);
         return false;
     }
-    slot->virtio = link->peer_model == "virtio-net";
+    slot->virtio = *model == nic::ModelId::VirtioNet;
     slot->link = std::move(link);
-    slot->writer = std::move(writer);
+    slot->rx_view = make_rx_view(*model);
     slot->irq_pending = false;
-    slot->routed_irq = slot->link->peer_model == "virtio-net";
-    slot->tx_view = slot->virtio ? virtio_net::make_tx_view() : e1000::make_tx_view();
+    slot->routed_irq = slot->virtio;
+    slot->tx_view = make_tx_view(*model);
     start_drain(*slot);
     ++c_.links_made;
     // The peer may have found our ring full before the link existed here.
@@ -130,7 +130,7 @@ bool CrossoverPort::open(Peer& peer) {
     nic::SharedNicState& state = peer.link->peer_state();
     if (!nic::lock_producer(state)) return false;
     open_ = &peer;
-    peer.begin = peer.writer->begin(peer_memory(peer), state);
+    peer.begin = peer.rx_view->begin(peer_memory(peer), state);
     return true;
 }
 
@@ -158,11 +158,11 @@ void CrossoverPort::close_open() {
     if (!open_) return;
     Peer& p = *open_;
     open_ = nullptr;
-    if (p.begin == PeerRxWriter::Begin::Ready) {
-        switch (p.writer->finish()) {
-        case PeerRxWriter::Notify::None: break;
-        case PeerRxWriter::Notify::Interrupt: p.irq_pending = true; break;
-        case PeerRxWriter::Notify::Owner: p.wake_pending = true; break;
+    if (p.begin == nic::RxView::Begin::Ready) {
+        switch (p.rx_view->finish()) {
+        case nic::RxView::Notify::None: break;
+        case nic::RxView::Notify::Interrupt: p.irq_pending = true; break;
+        case nic::RxView::Notify::Owner: p.wake_pending = true; break;
         }
     }
     nic::ProducerSlot& slot = p.link->counters();
@@ -184,7 +184,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         return R::Dropped;
     }
     nic::SharedNicState& state = peer.link->peer_state();
-    if (peer.begin == PeerRxWriter::Begin::NotReady) {
+    if (peer.begin == nic::RxView::Begin::NotReady) {
         if (mode == Mode::Group) {
             ++oc_.group_peer_not_ready;
             return R::Dropped;
@@ -194,26 +194,26 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
             return R::Dropped;
         }
         state.mark_producer_waiting();
-        peer.begin = peer.writer->begin(peer.link->peer_memory, state);
-        if (peer.begin == PeerRxWriter::Begin::NotReady) {
+        peer.begin = peer.rx_view->begin(peer.link->peer_memory, state);
+        if (peer.begin == nic::RxView::Begin::NotReady) {
             ++c_.tx_busy_peer_not_ready;
             return R::Busy;
         }
     }
-    if (peer.begin == PeerRxWriter::Begin::Broken) {
+    if (peer.begin == nic::RxView::Begin::Broken) {
         ++c_.dropped_bad_ring;
         peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
-    if (!peer.writer->accepts(frame)) {
+    if (!peer.rx_view->accepts(frame)) {
         // What the peer's NIC does with it: gone, whatever the mode (a
         // lossless link never waits for a filter to change).
         ++c_.dropped_filtered;
         peer.link->counters().filtered.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
-    auto st = peer.writer->write(frame);
-    if (st == PeerRxWriter::Status::Full) {
+    auto st = peer.rx_view->write(frame);
+    if (st == nic::RxView::Status::Full) {
         if (mode == Mode::BestEffort) {
             ++c_.dropped_group_peer_full;
             peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
@@ -223,23 +223,23 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         // frame itself when its guest returns buffers.
         const bool parkable = may_park(peer, frame, mode);
         if (!parkable) state.mark_producer_waiting();
-        peer.writer->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
-        st = peer.writer->write(frame);
-        if (st == PeerRxWriter::Status::Full && parkable) {
+        peer.rx_view->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
+        st = peer.rx_view->write(frame);
+        if (st == nic::RxView::Status::Full && parkable) {
             if (start_run(peer)) {
                 park(peer, frame);
                 return R::Deferred;
             }
             state.mark_producer_waiting();
-            st = peer.writer->write(frame);
+            st = peer.rx_view->write(frame);
         }
-        if (st == PeerRxWriter::Status::Full) {
+        if (st == nic::RxView::Status::Full) {
             ++c_.tx_busy_peer_full;
             return R::Busy;
         }
     }
     switch (st) {
-    case PeerRxWriter::Status::Written:
+    case nic::RxView::Status::Written:
         ++c_.tx_crossover_frames;
         c_.tx_crossover_bytes += frame.size();
         c_.bytes_copied += frame.size();
@@ -249,12 +249,12 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         ++c_.batch_frames;
         c_.batch_bytes += frame.size();
         return R::Sent;
-    case PeerRxWriter::Status::Oversize: ++c_.dropped_oversize; break;
-    case PeerRxWriter::Status::Bad:
+    case nic::RxView::Status::Oversize: ++c_.dropped_oversize; break;
+    case nic::RxView::Status::Bad:
         if (mode == Mode::Lossless && awaiting_peer_window(peer)) return R::Busy;
         ++c_.dropped_bad_descriptor;
         break;
-    case PeerRxWriter::Status::Full: break;
+    case nic::RxView::Status::Full: break;
     }
     peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
     return R::Dropped;
@@ -287,7 +287,7 @@ void CrossoverPort::end_batch() {
     if (any) ++c_.batches;
 }
 
-// e1000 peers: the writer already set ICR and checked IMS (finish()), so
+// e1000 peers: the RX view already set ICR and checked IMS (finish()), so
 // the irqfd (the peer's INTx line) is written. virtio-net peers: the
 // owner's route says whether the irqfd (its RX MSI-X vector) may be
 // written, the owner must raise the interrupt itself (doorbell), or the
@@ -460,7 +460,7 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
         frame_offset + frame.size() > kWindowSlotBytes)
         return WindowSend::NotApplicable;
     nic::SharedNicState& state = peer->link->peer_state();
-    if (frame_offset != peer->writer->window_frame_offset()) {
+    if (frame_offset != peer->rx_view->window_frame_offset()) {
         // e1000 <-> virtio-net: one puts the frame at the buffer's start,
         // the other after virtio_net_hdr. Such a link stays in copy mode.
         ++c_.window_layout_mismatch;
@@ -485,34 +485,34 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
         if (!rx_half) return WindowSend::NotApplicable;  // it never mapped: the copy path counts the drop
     }
     if (!open(*peer)) return WindowSend::NotApplicable;  // the copy path counts the drop
-    if (peer->begin == PeerRxWriter::Begin::NotReady) {
+    if (peer->begin == nic::RxView::Begin::NotReady) {
         state.mark_producer_waiting();
-        peer->begin = peer->writer->begin(peer->link->peer_memory, state);
-        if (peer->begin == PeerRxWriter::Begin::NotReady) {
+        peer->begin = peer->rx_view->begin(peer->link->peer_memory, state);
+        if (peer->begin == nic::RxView::Begin::NotReady) {
             ++c_.tx_busy_peer_not_ready;
             return WindowSend::Busy;
         }
     }
-    if (peer->begin != PeerRxWriter::Begin::Ready) return WindowSend::NotApplicable;
-    if (!peer->writer->accepts(frame)) return WindowSend::NotApplicable;  // the copy path drops and counts it
-    if (!peer->writer->in_place(frame)) return WindowSend::NotApplicable;  // the copy path rewrites it
+    if (peer->begin != nic::RxView::Begin::Ready) return WindowSend::NotApplicable;
+    if (!peer->rx_view->accepts(frame)) return WindowSend::NotApplicable;  // the copy path drops and counts it
+    if (!peer->rx_view->in_place(frame)) return WindowSend::NotApplicable;  // the copy path rewrites it
     std::uint32_t length = std::uint32_t(frame.size());
-    auto st = peer->writer->place(tx_index, rx_half + slot_offset, length);
-    if (st == PeerRxWriter::Status::Full) {
+    auto st = peer->rx_view->place(tx_index, rx_half + slot_offset, length);
+    if (st == nic::RxView::Status::Full) {
         state.mark_producer_waiting();
-        peer->writer->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
-        st = peer->writer->place(tx_index, rx_half + slot_offset, length);
-        if (st == PeerRxWriter::Status::Full) {
+        peer->rx_view->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
+        st = peer->rx_view->place(tx_index, rx_half + slot_offset, length);
+        if (st == nic::RxView::Status::Full) {
             ++c_.window_busy;
             return WindowSend::Busy;
         }
     }
-    if (st != PeerRxWriter::Status::Written) {
+    if (st != nic::RxView::Status::Written) {
         ++c_.window_not_in_place;
         return WindowSend::NotApplicable;
     }
     if (peer->virtio)
-        loans_.lend(std::uint16_t(tx_index), std::uint16_t(peer->writer->position()), peer->link->peer_memory, state);
+        loans_.lend(std::uint16_t(tx_index), std::uint16_t(peer->rx_view->position()), peer->link->peer_memory, state);
     ++c_.window_frames;
     ++c_.tx_crossover_frames;
     c_.tx_crossover_bytes += length;

@@ -12,8 +12,6 @@ namespace xover::e1000 {
 
 namespace {
 
-constexpr std::uint32_t kDescriptorBytes = 16;
-
 class E1000TxView final : public nic::TxView {
 public:
     bool begin(vmm::GuestMemory& memory, nic::TxHandoff& handoff) override {
@@ -31,7 +29,7 @@ public:
         std::uint32_t index = token & 0xFFFF;
         std::uint8_t cmd = std::uint8_t(token >> 16);
         if (!(cmd & txd::CMD_RS) || index >= entries_) return;
-        auto d = memory_->span(base_ + std::uint64_t(index) * kDescriptorBytes, kDescriptorBytes);
+        auto d = memory_->span(base_ + std::uint64_t(index) * kDescriptorSize, kDescriptorSize);
         if (d.empty()) return;
         // The frame was read (it is in the receiver's ring now) before the
         // sender's guest may see DD and reuse the buffer.

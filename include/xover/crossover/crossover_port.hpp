@@ -4,12 +4,12 @@
 //
 // Transmit path (copy mode), per frame, no syscall, no allocation:
 //   classify by destination MAC (PeerTable) →
-//     peer:    the peer's PeerRxWriter copies it into the peer's RX ring
+//     peer:    the peer model's RX view copies it into the peer's RX ring
 //              (under the peer's producer lock, held for the batch)
 //     group:   the backend, then every peer (best effort)
 //     unknown: the backend (and, rate-limited, a FrameSeen to the broker)
 // A frame the peer's receive filter rejects (its RCTL/RAL/MTA/VFTA, see
-// PeerRxWriter::accepts) is dropped and counted, as the peer's NIC would.
+// nic::RxView::accepts) is dropped and counted, as the peer's NIC would.
 // end_batch() publishes each touched peer's RX position and interrupts each
 // peer at most once (an e1000 peer's irqfd if IMS allows, or its doorbell
 // when it moderates RXT0 with RDTR/RADV/ITR; a virtio-net peer as its
@@ -32,14 +32,15 @@
 
 #include "xover/crossover/detector.hpp"
 #include "xover/crossover/dma_window.hpp"
-#include "xover/nic/nic_port.hpp"
-#include "xover/crossover/peer_rx_writer.hpp"
+#include "xover/crossover/model_views.hpp"
 #include "xover/crossover/peer_window_memory.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/nic/slow_path_arrivals.hpp"
 #include "xover/crossover/window_loans.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/net/backend.hpp"
+#include "xover/nic/nic_port.hpp"
+#include "xover/nic/rx_view.hpp"
+#include "xover/nic/slow_path_arrivals.hpp"
 #include "xover/nic/tx_view.hpp"
 
 namespace xover::crossover {
@@ -120,8 +121,8 @@ public:
 private:
     struct Peer {
         std::shared_ptr<PeerLink> link;
-        std::unique_ptr<PeerRxWriter> writer;
-        PeerRxWriter::Begin begin = PeerRxWriter::Begin::NotReady;
+        std::unique_ptr<nic::RxView> rx_view;  // places frames in the peer's RX ring (its model's view)
+        nic::RxView::Begin begin = nic::RxView::Begin::NotReady;
         bool irq_pending = false;
         bool wake_pending = false;  // ring the peer's doorbell: it delivers RXT0 itself
         bool routed_irq = false;  // virtio-net peer: interrupts follow its nic::PeerInterrupt route
@@ -168,7 +169,7 @@ private:
         std::uint64_t bytes = 0;
         bool tx_irq = false;  // the sender's guest wants a TX interrupt
     };
-    Moved move_parked(nic::TxHandoff& h, PeerRxWriter& writer, nic::TxView& view, vmm::GuestMemory& sender_memory);
+    Moved move_parked(nic::TxHandoff& h, nic::RxView& rx, nic::TxView& view, vmm::GuestMemory& sender_memory);
     void drain_own_run();
     OwnRx consume_parked();
     void complete_parked_locally();
@@ -209,9 +210,9 @@ private:
     bool has_token_ = false;
     bool own_tx_irq_ = false;  // we completed our own parked frames: the model raises TXDW/its TX vector
     vmm::GuestMemory* own_memory_ = nullptr;
-    std::string own_model_;
+    nic::ModelId own_model_;
     std::unique_ptr<nic::TxView> own_tx_view_;
-    std::unique_ptr<PeerRxWriter> own_rx_writer_;
+    std::unique_ptr<nic::RxView> own_rx_view_;
     std::vector<std::uint8_t> scratch_;  // a parked frame, copied out of the sender's slot before use
 
     struct Counters {

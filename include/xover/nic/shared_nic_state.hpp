@@ -71,8 +71,8 @@
 #include <type_traits>
 
 #include "xover/nic/peer_interrupt.hpp"
-#include "xover/nic/tx_handoff.hpp"
 #include "xover/nic/slow_path_arrivals.hpp"
+#include "xover/nic/tx_handoff.hpp"
 
 namespace xover::nic {
 
@@ -87,6 +87,9 @@ inline constexpr std::uint32_t kSharedStateVersion = 5;
 // Words of SharedNicState::rx_filter (e1000::rx_filter::kWords, asserted there).
 inline constexpr unsigned kRxFilterWords = 292;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
+
+// SharedNicState::model: which NIC model owns the page.
+enum class ModelId : std::uint32_t { E1000 = 0, VirtioNet = 1 };
 
 // What kind of RX ring rx_config describes.
 enum class RxRingKind : std::uint32_t { None = 0, E1000Legacy = 1, VirtioSplit = 2 };
@@ -150,7 +153,7 @@ struct SharedNicState {
     // Identity, written once by the owner before the page is registered.
     alignas(kCacheLine) std::atomic<std::uint32_t> magic{0};
     std::atomic<std::uint32_t> version{0};
-    std::atomic<std::uint32_t> model{0};  // 0 e1000, 1 virtio-net (informational)
+    std::atomic<std::uint32_t> model{0};  // ModelId
 
     alignas(kCacheLine) std::atomic<std::uint32_t> rdh{0};
     alignas(kCacheLine) std::atomic<std::uint32_t> rdt{0};
