@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include "xover/crossover/client.hpp"
-#include "xover/crossover/window_tx_ledger.hpp"
 
 namespace xover::crossover {
 
@@ -523,31 +522,33 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
     return WindowSend::Placed;
 }
 
-// Our guest just returned RX buffers (RDT): complete the e1000 window
-// peer's TX slots whose frames they held, here, so that no thread of the
-// peer wakes (window_tx_ledger.hpp). False: the peer must walk itself (its
-// walker is busy, or a descriptor is out of our reach).
+// Our guest just returned RX buffers (RDT): complete the window peer's TX
+// slots whose frames they held, here, through the peer model's TX view, so
+// that no thread of the peer wakes (the e1000's ledger; a model that keeps
+// no such record lends nothing). False: the peer must do it itself (its
+// walker is busy, a descriptor is out of our reach, or only it may raise
+// its TX interrupt): the caller rings its doorbell.
 bool CrossoverPort::complete_window_peer_tx() {
     Peer* peer = window_peer_;
-    if (!peer || !peer->link) return true;
+    if (!peer || !peer->link || !peer->tx_view) return true;
     nic::SharedNicState& sender = peer->link->peer_state();
-    nic::WindowTxLedger& ledger = sender.window_tx;
-    if (!window_tx::lent(ledger).any()) return true;
-    // Not ours to do: the sender asked for a doorbell (producer_waiting).
-    if (!ledger.peer_may_complete.load(std::memory_order_acquire) ||
-        ledger.link.load(std::memory_order_relaxed) != peer->link->id)
-        return true;
+    if (!peer->tx_view->window_lent(sender, peer->link->id)) return true;
     nic::SharedNicState& own = page_.state();
-    nic::ProducerLock producer(&own);  // the sender's batches hold it: see the ledger's rules
-    if (producer.failed() || !window_tx::try_lock(ledger)) return false;
-    auto walked = window_tx::walk(ledger, peer->link->peer_memory, own.load_rdt(), own.load_rdh(), false);
-    window_tx::unlock(ledger);
-    if (walked.completed) {
-        ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
-        c_.window_completed_for_peer += walked.completed;
+    nic::ProducerLock producer(&own);  // the sender's batches hold it (complete_window's rule)
+    if (producer.failed()) return false;
+    auto done = peer->tx_view->complete_window(peer->link->peer_memory, sender, own.load_rdt(), own.load_rdh());
+    c_.window_completed_for_peer += done.completed;
+    if (done.reported) {
+        switch (peer->tx_view->signal_remote(sender)) {
+        case nic::TxIrq::None: break;
+        case nic::TxIrq::Signal: peer->link->interrupt_peer(); break;
+        case nic::TxIrq::Owner:
+            // The doorbell (our false) makes the peer raise it.
+            if (nic::tx_handoff(sender).tx_irq_owner.exchange(1, std::memory_order_acq_rel) == 0) return false;
+            break;
+        }
     }
-    if (walked.reported && sender.raise(e1000::icr::TXDW)) peer->link->interrupt_peer();
-    return !walked.unreachable;
+    return !done.unreachable;
 }
 
 bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) {

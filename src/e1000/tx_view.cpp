@@ -1,11 +1,13 @@
 // The e1000's TX view (nic/tx_view.hpp): a token is the EOP descriptor of
 // a frame someone else moved; completing it writes DD when the driver
-// asked for a report (RS), as the NIC's write-back would. TXDW is raised
-// from another process only while the owner's TX interrupt needs none of
-// its timers (TIDV/TADV/ITR); otherwise the owner raises it.
+// asked for a report (RS), as the NIC's write-back would. Window slots lent
+// to the receiver complete by the sender's ledger (window_tx_ledger.hpp).
+// TXDW is raised from another process only while the owner's TX interrupt
+// needs none of its timers (TIDV/TADV/ITR); otherwise the owner raises it.
 #include <atomic>
 
 #include "xover/e1000/registers.hpp"
+#include "xover/e1000/window_tx_ledger.hpp"
 #include "xover/nic/tx_view.hpp"
 
 namespace xover::e1000 {
@@ -43,6 +45,27 @@ public:
     nic::TxIrq signal_remote(nic::SharedNicState& sender) override {
         if (moderated_) return nic::TxIrq::Owner;
         return sender.raise(icr::TXDW) ? nic::TxIrq::Signal : nic::TxIrq::None;
+    }
+
+    // Not ours to do while the sender's TXDW needs its timers: it asked
+    // for a doorbell instead (producer_waiting).
+    bool window_lent(const nic::SharedNicState& sender, std::uint64_t link) const override {
+        const nic::WindowTxLedger& ledger = sender.window_tx;
+        if (!window_tx::lent(ledger).any()) return false;
+        return ledger.peer_may_complete.load(std::memory_order_acquire) &&
+               ledger.link.load(std::memory_order_relaxed) == link;
+    }
+
+    WindowCompletion complete_window(vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
+                                     std::uint32_t receiver_rdt, std::uint32_t receiver_rdh) override {
+        nic::WindowTxLedger& ledger = sender.window_tx;
+        if (!window_tx::try_lock(ledger)) return {.unreachable = true};  // the sender walks with a newer RDT
+        auto walked = window_tx::walk(ledger, sender_memory, receiver_rdt, receiver_rdh, false);
+        window_tx::unlock(ledger);
+        if (walked.completed) ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
+        // The ledger's rule for TXDW (peer_may_complete), not the handoff's.
+        moderated_ = false;
+        return {walked.completed, walked.reported, walked.unreachable};
     }
 
 private:

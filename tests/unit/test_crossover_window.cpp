@@ -6,9 +6,9 @@
 
 #include "crossover_fakes.hpp"
 #include "e1000_ring_builder.hpp"
-#include "xover/nic/nic_port.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/crossover/window_tx_ledger.hpp"
+#include "xover/e1000/window_tx_ledger.hpp"
+#include "xover/nic/nic_port.hpp"
 #include "xover/vmm/ram_memory.hpp"
 
 using namespace xover;
@@ -66,8 +66,8 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
     auto& ledger = port.page.state().window_tx;
     CHECK(port.armed == 0);
     CHECK(ledger.peer_may_complete.load() == 1);
-    CHECK(crossover::window_tx::lent(ledger).done == 0);
-    CHECK(crossover::window_tx::lent(ledger).end == 4);
+    CHECK(e1000::window_tx::lent(ledger).done == 0);
+    CHECK(e1000::window_tx::lent(ledger).end == 4);
 
     port.peer_rdt = 2;  // the peer's guest returned RX 0 and 1
     rig.nic.resume_tx();

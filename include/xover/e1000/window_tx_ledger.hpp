@@ -2,12 +2,14 @@
 // walk that completes them (sets DD once the receiver's guest has given the
 // buffer back). Either process may walk:
 //   - the sender itself (its TDT write, its doorbell, the link going down);
-//   - the receiver, right after its guest wrote RDT: it is already in
+//   - the receiver, right after its guest wrote RDT, through the e1000's
+//     TX view (nic/tx_view.hpp: complete_window): it is already in
 //     userspace then, so the sender completes without any thread of its own
 //     waking. (A wake-up is an io thread preempting a vCPU on this host,
 //     and on the sender's own core it halved the sender's rate.)
 //
-// Rules (WindowTxLedger lives in the sender's shared page):
+// Rules (nic::WindowTxLedger lives in the e1000 part of the sender's shared
+// page, nic/shared_nic_state.hpp):
 //   lent      done | end << 32, slot indices in the sender's TX ring: slots
 //             [done, end) are lent. The sender moves `end` (lend(), a CAS,
 //             no lock); walkers move `done`, holding `lock`.
@@ -22,20 +24,18 @@
 //   of a batch, never a lent slot whose frame its guest cannot see yet.
 //   peer_may_complete  the sender's TXDW needs none of its own timers
 //             (TIDV/TADV/ITR): a receiver that completed slots raises TXDW
-//             like a producer raises RXT0 (shared_nic_state.hpp's rule).
+//             like a producer raises RXT0 (nic/shared_nic_state.hpp's rule).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 
-#include "xover/nic/shared_nic_state.hpp"
 #include "xover/e1000/registers.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/vmm/guest_memory.hpp"
 
-namespace xover::crossover::window_tx {
-
-inline constexpr std::uint32_t kDescriptorBytes = 16;
+namespace xover::e1000::window_tx {
 
 struct Lent {
     std::uint32_t done = 0, end = 0;
@@ -115,18 +115,18 @@ inline WalkResult walk(nic::WindowTxLedger& ledger, vmm::GuestMemory& sender_mem
     std::uint32_t held = rx_rdt == rx_rdh ? n : (rx_rdh + n - rx_rdt) % n;
     std::uint32_t done = l.done;
     while (done != l.end && (peer_gone || (done + n - rx_rdt) % n >= held)) {
-        auto d = sender_memory.span(base + std::uint64_t(done) * kDescriptorBytes, kDescriptorBytes);
+        auto d = sender_memory.span(base + std::uint64_t(done) * kDescriptorSize, kDescriptorSize);
         if (d.empty()) {
             if (!peer_gone) {
                 r.unreachable = true;
                 break;
             }
-        } else if (d[11] & e1000::txd::CMD_RS) {
+        } else if (d[11] & txd::CMD_RS) {
             // The receiver read the frame before the sender's guest may reuse it.
             std::atomic_ref<std::uint8_t> status(d[12]);
-            status.fetch_or(e1000::txd::STA_DD, std::memory_order_release);
+            status.fetch_or(txd::STA_DD, std::memory_order_release);
             ++r.reported;
-            if (!(d[11] & e1000::txd::CMD_IDE)) r.all_delayed = false;
+            if (!(d[11] & txd::CMD_IDE)) r.all_delayed = false;
         }
         done = (done + 1) % n;
         ++r.completed;
@@ -138,4 +138,4 @@ inline WalkResult walk(nic::WindowTxLedger& ledger, vmm::GuestMemory& sender_mem
     return r;
 }
 
-}  // namespace xover::crossover::window_tx
+}  // namespace xover::e1000::window_tx
