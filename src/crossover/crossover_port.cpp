@@ -298,7 +298,8 @@ void CrossoverPort::interrupt(Peer& p) {
         return;
     }
     PeerLink& link = *p.link;
-    auto outcome = link.peer_state().peer_irq.raise([&] { link.interrupt_peer(); }, [&] { link.ring_peer_doorbell(); });
+    auto outcome = link.peer_state().virtio_net.peer_irq.raise([&] { link.interrupt_peer(); },
+                                                               [&] { link.ring_peer_doorbell(); });
     switch (outcome) {
     case nic::PeerInterrupt::Outcome::Signalled: ++c_.peer_interrupts; break;
     case nic::PeerInterrupt::Outcome::WokeOwner: ++c_.peer_irq_via_owner; break;
@@ -331,6 +332,13 @@ void CrossoverPort::wake_waiting_producers() {
         p.link->ring_peer_doorbell();
         ++c_.doorbells_rung;
     }
+}
+
+// Our TX slots a window peer's process completed (only the e1000 keeps a
+// ledger for it, in its part of our page).
+std::uint64_t CrossoverPort::window_completed_by_peer() const {
+    if (own_model_ != nic::ModelId::E1000) return 0;
+    return page_.state().e1000.window_tx.completed_by_peer.load(std::memory_order_relaxed);
 }
 
 // Frames producers dropped because our own receive filter rejects them
@@ -377,7 +385,7 @@ void CrossoverPort::append_counters(net::Counters& out) const {
         {"xover_window_map_waits", c_.window_map_waits},
         {"xover_window_completed_for_peer", c_.window_completed_for_peer},
         {"xover_window_completion_handoffs", c_.window_completion_handoffs},
-        {"xover_window_completed_by_peer", page_.state().window_tx.completed_by_peer.load(std::memory_order_relaxed)},
+        {"xover_window_completed_by_peer", window_completed_by_peer()},
         {"xover_remaps", window_ ? window_->remaps() : 0},
         {"xover_handoff_parked", c_.handoff_parked},
         {"xover_handoff_bytes", c_.handoff_bytes},

@@ -91,7 +91,7 @@ void E1000::publish_rx_config() {
         // writes with the old description (the guest may reuse the memory).
         nic::ProducerLock producer(shared_);
         shared_->publish_rx_ring(ring);
-        shared_->set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
+        shared_->e1000.set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
         bool enabled = (r(reg::RCTL) & rctl::EN) && bus_master_;
         if (enabled)
             shared_->link_flags.fetch_or(nic::kOwnerRxEnabled, std::memory_order_release);
@@ -142,7 +142,7 @@ namespace xover::e1000 {
 void E1000::publish_rx_filter() {
     if (!shared_) return;
     nic::ProducerLock producer(shared_);
-    for (unsigned i = 0; i < rx_filter::kWords; ++i) shared_->set_filter_word(i, r(rx_filter::word_offset(i)));
+    for (unsigned i = 0; i < rx_filter::kWords; ++i) shared_->e1000.set_filter_word(i, r(rx_filter::word_offset(i)));
     shared_->link_flags.fetch_or(nic::kOwnerRxFilter, std::memory_order_release);
 }
 
@@ -150,7 +150,7 @@ void E1000::publish_filter_word(std::uint32_t offset) {
     unsigned index = rx_filter::word_index(offset);
     if (!shared_ || index == rx_filter::kWords) return;
     nic::ProducerLock producer(shared_);
-    shared_->set_filter_word(index, r(offset));
+    shared_->e1000.set_filter_word(index, r(offset));
 }
 
 // Producers inject RXT0 themselves only while nothing delays or throttles

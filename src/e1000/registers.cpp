@@ -83,7 +83,7 @@ std::uint32_t E1000::read_locked(std::uint32_t offset) {
     case reg::TDH:
         // Window mode: slots still lent to the peer are not done yet.
         if (shared_) {
-            auto lent = window_tx::lent(shared_->window_tx);
+            auto lent = window_tx::lent(shared_->e1000.window_tx);
             if (lent.any()) return lent.done;
         }
         return r(reg::TDH);

@@ -46,7 +46,7 @@ public:
     bool accepts(std::span<const std::uint8_t> frame) const override {
         if (!filter_) return true;  // an owner that publishes no filter
         const nic::SharedNicState& s = *state_;
-        auto read = [&s](std::uint32_t offset) { return s.filter_word(rx_filter::word_index(offset)); };
+        auto read = [&s](std::uint32_t offset) { return s.e1000.filter_word(rx_filter::word_index(offset)); };
         return rx_filter::check(frame, read) == rx_filter::Verdict::Accept;
     }
 
@@ -122,7 +122,7 @@ private:
         rx_delivery::Registers regs;
         regs.vet = 0x8100;
         if (filter_) {
-            auto word = [this](unsigned index) { return state_->filter_word(index); };
+            auto word = [this](unsigned index) { return state_->e1000.filter_word(index); };
             regs.ctrl = word(rx_filter::kCtrlWord);
             regs.vet = word(rx_filter::kVetWord);
             regs.rxcsum = word(rx_filter::kRxcsumWord);

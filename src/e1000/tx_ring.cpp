@@ -79,7 +79,7 @@ bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t
     account_tx(frame, net::Backend::SendResult::Sent);
     // Before the batch ends: the receiver must not see the frame (its RDH)
     // before it can see the slot lent (see window_tx_ledger.hpp).
-    nic::WindowTxLedger& ledger = shared_->window_tx;
+    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
     std::uint32_t may = peer_may_complete_tx() ? 1 : 0;
     if (ledger.peer_may_complete.load(std::memory_order_relaxed) != may)
         ledger.peer_may_complete.store(may, std::memory_order_release);
@@ -102,7 +102,7 @@ bool E1000::peer_may_complete_tx() const {
 // already; completing again only sets DD once more.
 void E1000::complete_window_slots() {
     if (!shared_) return;
-    nic::WindowTxLedger& ledger = shared_->window_tx;
+    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
     namespace wtx = window_tx;
     if (!wtx::lent(ledger).any()) return;
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -129,7 +129,7 @@ void E1000::complete_window_slots() {
 void E1000::forget_window_slots() {
     if (!shared_) return;
     port_->abandon_tx();  // parked frames name descriptors of the old ring
-    nic::WindowTxLedger& ledger = shared_->window_tx;
+    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
     bool locked = window_tx::lock(ledger);
     window_tx::forget(ledger, r(reg::TDH));
     if (locked) window_tx::unlock(ledger);

@@ -50,7 +50,7 @@ public:
     // Not ours to do while the sender's TXDW needs its timers: it asked
     // for a doorbell instead (producer_waiting).
     bool window_lent(const nic::SharedNicState& sender, std::uint64_t link) const override {
-        const nic::WindowTxLedger& ledger = sender.window_tx;
+        const nic::WindowTxLedger& ledger = sender.e1000.window_tx;
         if (!window_tx::lent(ledger).any()) return false;
         return ledger.peer_may_complete.load(std::memory_order_acquire) &&
                ledger.link.load(std::memory_order_relaxed) == link;
@@ -58,7 +58,7 @@ public:
 
     WindowCompletion complete_window(vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
                                      std::uint32_t receiver_rdt, std::uint32_t receiver_rdh) override {
-        nic::WindowTxLedger& ledger = sender.window_tx;
+        nic::WindowTxLedger& ledger = sender.e1000.window_tx;
         if (!window_tx::try_lock(ledger)) return {.unreachable = true};  // the sender walks with a newer RDT
         auto walked = window_tx::walk(ledger, sender_memory, receiver_rdt, receiver_rdh, false);
         window_tx::unlock(ledger);

@@ -371,8 +371,8 @@ void VirtioNet::interrupt_routing_changed() {
     peer_route_ = route;
     // Returns once no peer can still signal the old route (a masked
     // vector stays quiet); true: an interrupt was left pending meanwhile.
-    if (shared_->peer_irq.set_route(route)) deliver_peer_interrupt();
-    if (!queue_live(kRxQueue)) shared_->peer_irq.take_pending();  // reset: nothing is owed
+    if (shared_->virtio_net.peer_irq.set_route(route)) deliver_peer_interrupt();
+    if (!queue_live(kRxQueue)) shared_->virtio_net.peer_irq.take_pending();  // reset: nothing is owed
 }
 
 // While the route is Off (masked), peers' interrupts wait in the shared
@@ -380,7 +380,7 @@ void VirtioNet::interrupt_routing_changed() {
 // unmask delivers them once, with whatever the device itself left pending.
 void VirtioNet::collect_external_interrupts() {
     if (!shared_ || peer_route_ != nic::PeerInterrupt::Off || !queue_live(kRxQueue)) return;
-    if (shared_->peer_irq.take_pending()) deliver_peer_interrupt();
+    if (shared_->virtio_net.peer_irq.take_pending()) deliver_peer_interrupt();
 }
 
 // The producer already asked the ring (should_interrupt); only the
@@ -393,7 +393,7 @@ void VirtioNet::deliver_peer_interrupt() {
 void VirtioNet::doorbell_rang() {
     std::lock_guard lock(mutex_);
     if (port_ && port_->take_tx_interrupt()) interrupt_queue(kTxQueue);
-    if (shared_ && peer_route_ == nic::PeerInterrupt::ViaOwner && shared_->peer_irq.take_pending())
+    if (shared_ && peer_route_ == nic::PeerInterrupt::ViaOwner && shared_->virtio_net.peer_irq.take_pending())
         deliver_peer_interrupt();
     tx_stalled_ = false;
     process_tx();

@@ -63,7 +63,7 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
     CHECK(rig.rd(e1000::reg::TDH) == 0);  // the lent slots are not done
     // TXDW needs no timer of ours: the peer's process completes the slots
     // on its RDT writes, so it is not asked for a doorbell.
-    auto& ledger = port.page.state().window_tx;
+    auto& ledger = port.page.state().e1000.window_tx;
     CHECK(port.armed == 0);
     CHECK(ledger.peer_may_complete.load() == 1);
     CHECK(e1000::window_tx::lent(ledger).done == 0);
@@ -97,7 +97,7 @@ TEST_CASE("window: with TX interrupt delays on, the peer is asked to ring instea
     port.peer_rdt = 15;
     tx.kick();
     CHECK(port.placed == 1);
-    CHECK(port.page.state().window_tx.peer_may_complete.load() == 0);
+    CHECK(port.page.state().e1000.window_tx.peer_may_complete.load() == 0);
     CHECK(port.armed > 0);
 }
 

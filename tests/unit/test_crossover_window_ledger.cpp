@@ -29,7 +29,7 @@ struct LentRing {
     static constexpr std::uint32_t kEntries = 8;
     FakeGuestMemory memory{1 << 20};
     crossover::SharedStatePage page = crossover::SharedStatePage::create("ledger-test", 0);
-    nic::WindowTxLedger& ledger = page.state().window_tx;
+    nic::WindowTxLedger& ledger = page.state().e1000.window_tx;
     LentRing() {
         for (std::uint32_t k = 0; k < kEntries; ++k) {
             std::uint8_t cmd = e1000::txd::CMD_EOP | e1000::txd::CMD_RS;

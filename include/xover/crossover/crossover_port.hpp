@@ -175,6 +175,7 @@ private:
     void complete_parked_locally();
     void wake_waiting_producers();
     std::uint64_t peer_filtered() const;
+    std::uint64_t window_completed_by_peer() const;
 
     std::string name_;
     net::Backend& backend_;
