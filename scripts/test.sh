@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
+echo "== include rules between the layers"
+scripts/check-layers.sh
 echo "== build (Release)"
 BUILD_DIR=build scripts/build.sh
 echo "== Linux test guest (cached; built once, ~5-10 min cold)"

@@ -179,7 +179,7 @@ public:
                     unmap_window();
                     return;
                 }
-                crossover::SharedNicState& own = port_->shared();
+                nic::SharedNicState& own = port_->shared();
                 own.window_rx_gpa.store(window_->half_gpa(crossover::DmaWindow::Half::Rx), std::memory_order_release);
                 own.window_rx_link.store(id, std::memory_order_seq_cst);
                 port_->set_window_link(id);
@@ -198,7 +198,7 @@ public:
         auto apply = [&] {
             model_.run_locked([&] {
                 if (window) {
-                    crossover::SharedNicState& own = port_->shared();
+                    nic::SharedNicState& own = port_->shared();
                     own.window_rx_gpa.store(0, std::memory_order_release);
                     own.window_rx_link.store(0, std::memory_order_release);
                 }

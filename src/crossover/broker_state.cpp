@@ -37,7 +37,7 @@ std::string check_nic_fds(const NicRegistration& nic) {
         return "";
     };
     if (auto e = check_memfd(nic.ram, nic.ram_size, "guest RAM"); !e.empty()) return e;
-    if (auto e = check_memfd(nic.state, kSharedStateSize, "shared state"); !e.empty()) return e;
+    if (auto e = check_memfd(nic.state, nic::kSharedStateSize, "shared state"); !e.empty()) return e;
     if (nic.mode == LinkMode::Window)
         if (auto e = check_memfd(nic.window, nic.window_size, "DMA window"); !e.empty()) return e;
     if (!nic.irq) return fmt::format("NIC {}: no irq eventfd", nic.index);
@@ -111,11 +111,11 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
         if (p.crossover_enabled()) {
             if (auto e = check_nic_fds(nic); !e.empty()) return refuse(e);
             try {
-                entry.state = SharedMapping(nic.state.get(), kSharedStateSize);
+                entry.state = SharedMapping(nic.state.get(), nic::kSharedStateSize);
             } catch (const Error& e) {
                 return refuse(fmt::format("NIC {}: shared state page: {}", nic.index, e.what()));
             }
-            auto* state = reinterpret_cast<const SharedNicState*>(entry.state.data());
+            auto* state = reinterpret_cast<const nic::SharedNicState*>(entry.state.data());
             if (!state->valid()) return refuse(fmt::format("NIC {}: shared state page is not initialised", nic.index));
         }
         planned.nics.push_back(std::move(p));
@@ -192,7 +192,7 @@ std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& re
         if (!a || !b) continue;
         // Fresh counters for the new producers.
         for (auto [nic, slot] : {std::pair{a, l.slot_in_a}, std::pair{b, l.slot_in_b}}) {
-            auto& s = reinterpret_cast<SharedNicState*>(nic->state.data())->slots[slot];
+            auto& s = reinterpret_cast<nic::SharedNicState*>(nic->state.data())->slots[slot];
             s.frames.store(0, std::memory_order_relaxed);
             s.bytes.store(0, std::memory_order_relaxed);
             s.dropped.store(0, std::memory_order_relaxed);
@@ -216,7 +216,7 @@ namespace {
 Direction read_slot(const SharedMapping& state, std::uint32_t slot) {
     Direction d;
     if (!state) return d;
-    const auto& s = reinterpret_cast<const SharedNicState*>(state.data())->slots[slot];
+    const auto& s = reinterpret_cast<const nic::SharedNicState*>(state.data())->slots[slot];
     d.frames = s.frames.load(std::memory_order_relaxed);
     d.bytes = s.bytes.load(std::memory_order_relaxed);
     d.dropped = s.dropped.load(std::memory_order_relaxed);

@@ -37,7 +37,7 @@ void PeerLink::interrupt_peer() const { signal_eventfd(peer_irq); }
 void PeerLink::ring_peer_doorbell() const { signal_eventfd(peer_doorbell); }
 
 std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
-    if (m.producer_slot >= kMaxProducerSlots) throw Error("link {}: counter slot {} out of range", m.link_id, m.producer_slot);
+    if (m.producer_slot >= nic::kMaxProducerSlots) throw Error("link {}: counter slot {} out of range", m.link_id, m.producer_slot);
     if (!m.peer_ram || !m.peer_state) throw Error("link {}: the broker sent no memory fds", m.link_id);
     auto link = std::make_shared<PeerLink>();
     link->id = m.link_id;
@@ -50,7 +50,7 @@ std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
     link->automatic = m.automatic;
     link->producer_slot = m.producer_slot;
     link->peer_ram = SharedMapping(m.peer_ram.get(), m.peer_ram_size);
-    link->state_page = SharedMapping(m.peer_state.get(), kSharedStateSize);
+    link->state_page = SharedMapping(m.peer_state.get(), nic::kSharedStateSize);
     if (m.peer_window && m.peer_window_size) {
         link->peer_window = SharedMapping(m.peer_window.get(), m.peer_window_size);
         link->peer_window_fd = std::move(m.peer_window);

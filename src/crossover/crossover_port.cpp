@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include "xover/crossover/client.hpp"
-#include "xover/crossover/window_tx_ledger.hpp"
 
 namespace xover::crossover {
 
@@ -15,9 +14,9 @@ CrossoverPort::CrossoverPort(std::string name, std::uint32_t model_id, net::Back
       backend_is_none_(backend_is_none),
       page_(SharedStatePage::create("xover-nic-state-" + name_, model_id)),
       doorbell_(kvm::EventFd::create()),
-      own_model_(model_id == 0 ? "e1000" : "virtio-net"),
-      own_tx_view_(model_id == 0 ? e1000::make_tx_view() : virtio_net::make_tx_view()),
-      own_rx_writer_(make_peer_rx_writer(own_model_)),
+      own_model_(model_id == std::uint32_t(nic::ModelId::E1000) ? nic::ModelId::E1000 : nic::ModelId::VirtioNet),
+      own_tx_view_(make_tx_view(own_model_)),
+      own_rx_view_(make_rx_view(own_model_)),
       scratch_(nic::kHandoffSlotBytes) {}
 
 CrossoverPort::~CrossoverPort() = default;
@@ -34,8 +33,8 @@ CrossoverPort::Peer* CrossoverPort::find(const PeerLink* link) {
 }
 
 bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
-    auto writer = make_peer_rx_writer(link->peer_model);
-    if (!writer) {
+    auto model = model_by_name(link->peer_model);
+    if (!model) {
         ++c_.links_refused;
         spdlog::error("{}: crossover link {} to {}: unknown peer model '{}'", name_, link->id, link->peer_vm,
                       link->peer_model);
@@ -47,12 +46,12 @@ bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
         spdlog::error("{}: crossover link {} to {}: too many links", name_, link->id, link->peer_vm);
         return false;
     }
-    slot->virtio = link->peer_model == "virtio-net";
+    slot->virtio = *model == nic::ModelId::VirtioNet;
     slot->link = std::move(link);
-    slot->writer = std::move(writer);
+    slot->rx_view = make_rx_view(*model);
     slot->irq_pending = false;
-    slot->routed_irq = slot->link->peer_model == "virtio-net";
-    slot->tx_view = slot->virtio ? virtio_net::make_tx_view() : e1000::make_tx_view();
+    slot->routed_irq = slot->virtio;
+    slot->tx_view = make_tx_view(*model);
     start_drain(*slot);
     ++c_.links_made;
     // The peer may have found our ring full before the link existed here.
@@ -102,7 +101,7 @@ net::Backend::SendResult CrossoverPort::send(std::span<const std::uint8_t> frame
         }
         {
             auto r = to_backend(frame);
-            if (r == net::Backend::SendResult::Sent) tally_.count(mac_key(frame.data()));
+            if (r == net::Backend::SendResult::Sent) tally_.count(nic::mac_key(frame.data()));
             return r;
         }
     case PeerTable::Verdict::Malformed: break;
@@ -127,10 +126,10 @@ net::Backend::SendResult CrossoverPort::to_backend(std::span<const std::uint8_t>
 bool CrossoverPort::open(Peer& peer) {
     if (open_ == &peer) return true;
     close_open();
-    SharedNicState& state = peer.link->peer_state();
-    if (!lock_producer(state)) return false;
+    nic::SharedNicState& state = peer.link->peer_state();
+    if (!nic::lock_producer(state)) return false;
     open_ = &peer;
-    peer.begin = peer.writer->begin(peer_memory(peer), state);
+    peer.begin = peer.rx_view->begin(peer_memory(peer), state);
     return true;
 }
 
@@ -149,7 +148,7 @@ vmm::GuestMemory& CrossoverPort::peer_memory(Peer& peer) {
 // the BAR unplaced).
 // seq_cst: awaiting_peer_window() looks again after flagging that it waits.
 std::uint64_t CrossoverPort::peer_rx_half(Peer& peer) {
-    SharedNicState& state = peer.link->peer_state();
+    nic::SharedNicState& state = peer.link->peer_state();
     if (state.window_rx_link.load(std::memory_order_seq_cst) != peer.link->id) return 0;
     return state.window_rx_gpa.load(std::memory_order_seq_cst);
 }
@@ -158,14 +157,14 @@ void CrossoverPort::close_open() {
     if (!open_) return;
     Peer& p = *open_;
     open_ = nullptr;
-    if (p.begin == PeerRxWriter::Begin::Ready) {
-        switch (p.writer->finish()) {
-        case PeerRxWriter::Notify::None: break;
-        case PeerRxWriter::Notify::Interrupt: p.irq_pending = true; break;
-        case PeerRxWriter::Notify::Owner: p.wake_pending = true; break;
+    if (p.begin == nic::RxView::Begin::Ready) {
+        switch (p.rx_view->finish()) {
+        case nic::RxView::Notify::None: break;
+        case nic::RxView::Notify::Interrupt: p.irq_pending = true; break;
+        case nic::RxView::Notify::Owner: p.wake_pending = true; break;
         }
     }
-    ProducerSlot& slot = p.link->counters();
+    nic::ProducerSlot& slot = p.link->counters();
     if (p.batch_frames) {
         slot.frames.fetch_add(p.batch_frames, std::memory_order_relaxed);
         slot.bytes.fetch_add(p.batch_bytes, std::memory_order_relaxed);
@@ -183,8 +182,8 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
-    SharedNicState& state = peer.link->peer_state();
-    if (peer.begin == PeerRxWriter::Begin::NotReady) {
+    nic::SharedNicState& state = peer.link->peer_state();
+    if (peer.begin == nic::RxView::Begin::NotReady) {
         if (mode == Mode::Group) {
             ++oc_.group_peer_not_ready;
             return R::Dropped;
@@ -194,26 +193,26 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
             return R::Dropped;
         }
         state.mark_producer_waiting();
-        peer.begin = peer.writer->begin(peer.link->peer_memory, state);
-        if (peer.begin == PeerRxWriter::Begin::NotReady) {
+        peer.begin = peer.rx_view->begin(peer.link->peer_memory, state);
+        if (peer.begin == nic::RxView::Begin::NotReady) {
             ++c_.busy_peer_not_ready;
             return R::Busy;
         }
     }
-    if (peer.begin == PeerRxWriter::Begin::Broken) {
+    if (peer.begin == nic::RxView::Begin::Broken) {
         ++c_.dropped_bad_ring;
         peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
-    if (!peer.writer->accepts(frame)) {
+    if (!peer.rx_view->accepts(frame)) {
         // What the peer's NIC does with it: gone, whatever the mode (a
         // lossless link never waits for a filter to change).
         ++c_.dropped_filtered;
         peer.link->counters().filtered.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
-    auto st = peer.writer->write(frame);
-    if (st == PeerRxWriter::Status::Full) {
+    auto st = peer.rx_view->write(frame);
+    if (st == nic::RxView::Status::Full) {
         if (mode == Mode::BestEffort) {
             ++c_.dropped_group_peer_full;
             peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
@@ -223,23 +222,23 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         // frame itself when its guest returns buffers.
         const bool parkable = may_park(peer, frame, mode);
         if (!parkable) state.mark_producer_waiting();
-        peer.writer->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
-        st = peer.writer->write(frame);
-        if (st == PeerRxWriter::Status::Full && parkable) {
+        peer.rx_view->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
+        st = peer.rx_view->write(frame);
+        if (st == nic::RxView::Status::Full && parkable) {
             if (start_run(peer)) {
                 park(peer, frame);
                 return R::Deferred;
             }
             state.mark_producer_waiting();
-            st = peer.writer->write(frame);
+            st = peer.rx_view->write(frame);
         }
-        if (st == PeerRxWriter::Status::Full) {
+        if (st == nic::RxView::Status::Full) {
             ++c_.busy_peer_full;
             return R::Busy;
         }
     }
     switch (st) {
-    case PeerRxWriter::Status::Written:
+    case nic::RxView::Status::Written:
         ++c_.tx_frames;
         c_.tx_bytes += frame.size();
         c_.bytes_copied += frame.size();
@@ -249,12 +248,12 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         ++c_.batch_frames;
         c_.batch_bytes += frame.size();
         return R::Sent;
-    case PeerRxWriter::Status::Oversize: ++c_.dropped_oversize; break;
-    case PeerRxWriter::Status::Bad:
+    case nic::RxView::Status::Oversize: ++c_.dropped_oversize; break;
+    case nic::RxView::Status::Bad:
         if (mode == Mode::Lossless && awaiting_peer_window(peer)) return R::Busy;
         ++c_.dropped_bad_descriptor;
         break;
-    case PeerRxWriter::Status::Full: break;
+    case nic::RxView::Status::Full: break;
     }
     peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
     return R::Dropped;
@@ -278,7 +277,7 @@ void CrossoverPort::end_batch() {
         any = true;
     }
     if (c_.batch_frames) {
-        OwnerCounters& own = page_.state().owner;
+        nic::OwnerCounters& own = page_.state().owner;
         own.tx_frames.fetch_add(c_.batch_frames, std::memory_order_relaxed);
         own.tx_bytes.fetch_add(c_.batch_bytes, std::memory_order_relaxed);
         c_.batch_frames = c_.batch_bytes = 0;
@@ -287,7 +286,7 @@ void CrossoverPort::end_batch() {
     if (any) ++c_.batches;
 }
 
-// e1000 peers: the writer already set ICR and checked IMS (finish()), so
+// e1000 peers: the RX view already set ICR and checked IMS (finish()), so
 // the irqfd (the peer's INTx line) is written. virtio-net peers: the
 // owner's route says whether the irqfd (its RX MSI-X vector) may be
 // written, the owner must raise the interrupt itself (doorbell), or the
@@ -299,18 +298,19 @@ void CrossoverPort::interrupt(Peer& p) {
         return;
     }
     PeerLink& link = *p.link;
-    auto outcome = link.peer_state().peer_irq.raise([&] { link.interrupt_peer(); }, [&] { link.ring_peer_doorbell(); });
+    auto outcome = link.peer_state().virtio_net.peer_irq.raise([&] { link.interrupt_peer(); },
+                                                               [&] { link.ring_peer_doorbell(); });
     switch (outcome) {
-    case PeerInterrupt::Outcome::Signalled: ++c_.peer_interrupts; break;
-    case PeerInterrupt::Outcome::WokeOwner: ++c_.peer_irq_via_owner; break;
-    case PeerInterrupt::Outcome::LeftPending: ++c_.peer_irq_masked; break;
-    case PeerInterrupt::Outcome::Merged: ++c_.peer_irq_merged; break;
+    case nic::PeerInterrupt::Outcome::Signalled: ++c_.peer_interrupts; break;
+    case nic::PeerInterrupt::Outcome::WokeOwner: ++c_.peer_irq_via_owner; break;
+    case nic::PeerInterrupt::Outcome::LeftPending: ++c_.peer_irq_masked; break;
+    case nic::PeerInterrupt::Outcome::Merged: ++c_.peer_irq_merged; break;
     }
 }
 
 // ------------------------------------------------------------------- RX
 
-NicPort::OwnRx CrossoverPort::rx_space_returned() {
+nic::NicPort::OwnRx CrossoverPort::rx_space_returned() {
     // The owner published RDT (or its ring) before this; see to_peer().
     std::atomic_thread_fence(std::memory_order_seq_cst);
     OwnRx own = consume_parked();
@@ -334,11 +334,18 @@ void CrossoverPort::wake_waiting_producers() {
     }
 }
 
+// Our TX slots a window peer's process completed (only the e1000 keeps a
+// ledger for it, in its part of our page).
+std::uint64_t CrossoverPort::window_completed_by_peer() const {
+    if (own_model_ != nic::ModelId::E1000) return 0;
+    return page_.state().e1000.window_tx.completed_by_peer.load(std::memory_order_relaxed);
+}
+
 // Frames producers dropped because our own receive filter rejects them
 // (their counter slots in our page): the receiving side's view.
 std::uint64_t CrossoverPort::peer_filtered() const {
     std::uint64_t sum = 0;
-    for (const ProducerSlot& slot : page_.state().slots) sum += slot.filtered.load(std::memory_order_relaxed);
+    for (const nic::ProducerSlot& slot : page_.state().slots) sum += slot.filtered.load(std::memory_order_relaxed);
     return sum;
 }
 
@@ -374,7 +381,7 @@ constexpr std::chrono::milliseconds kWindowMapPatience{2000};
 // crossover_link_up), rather than being dropped.
 bool CrossoverPort::awaiting_peer_window(Peer& peer) {
     if (peer.link->mode != LinkMode::Window) return false;
-    SharedNicState& state = peer.link->peer_state();
+    nic::SharedNicState& state = peer.link->peer_state();
     // Mapped, and its window placed (a guest sizing its BARs has it at 0
     // for a moment): truly out of reach.
     auto mapped = [&] { return peer_rx_half(peer) != 0; };
@@ -414,7 +421,7 @@ bool CrossoverPort::shared_with_window_peer(std::uint64_t gpa, std::uint64_t len
 // frame in TX slot k (at TX-half offset k*2048) already is in the buffer
 // of the peer's RX descriptor k, if the peer's guest put it at RX-half
 // offset k*2048 and its ring is at k. Only the completion is written.
-NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
+nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
                                                   std::uint32_t frame_offset, std::span<const std::uint8_t> frame) {
     Peer* peer = window_peer_;
     if (!peer || !window_ || !window_->attached(DmaWindow::Half::Tx)) return WindowSend::NotApplicable;
@@ -423,8 +430,8 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     if (!tx_half || buffer_gpa != tx_half + slot_offset || slot_offset + kWindowSlotBytes > window_->half_size() ||
         frame_offset + frame.size() > kWindowSlotBytes)
         return WindowSend::NotApplicable;
-    SharedNicState& state = peer->link->peer_state();
-    if (frame_offset != peer->writer->window_frame_offset()) {
+    nic::SharedNicState& state = peer->link->peer_state();
+    if (frame_offset != peer->rx_view->window_frame_offset()) {
         // e1000 <-> virtio-net: one puts the frame at the buffer's start,
         // the other after virtio_net_hdr. Such a link stays in copy mode.
         ++c_.window_layout_mismatch;
@@ -449,34 +456,34 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
         if (!rx_half) return WindowSend::NotApplicable;  // it never mapped: the copy path counts the drop
     }
     if (!open(*peer)) return WindowSend::NotApplicable;  // the copy path counts the drop
-    if (peer->begin == PeerRxWriter::Begin::NotReady) {
+    if (peer->begin == nic::RxView::Begin::NotReady) {
         state.mark_producer_waiting();
         peer->begin = peer->writer->begin(peer->link->peer_memory, state);
-        if (peer->begin == PeerRxWriter::Begin::NotReady) {
+        if (peer->begin == nic::RxView::Begin::NotReady) {
             ++c_.busy_peer_not_ready;
             return WindowSend::Busy;
         }
     }
-    if (peer->begin != PeerRxWriter::Begin::Ready) return WindowSend::NotApplicable;
-    if (!peer->writer->accepts(frame)) return WindowSend::NotApplicable;  // the copy path drops and counts it
-    if (!peer->writer->in_place(frame)) return WindowSend::NotApplicable;  // the copy path rewrites it
+    if (peer->begin != nic::RxView::Begin::Ready) return WindowSend::NotApplicable;
+    if (!peer->rx_view->accepts(frame)) return WindowSend::NotApplicable;  // the copy path drops and counts it
+    if (!peer->rx_view->in_place(frame)) return WindowSend::NotApplicable;  // the copy path rewrites it
     std::uint32_t length = std::uint32_t(frame.size());
-    auto st = peer->writer->place(tx_index, rx_half + slot_offset, length);
-    if (st == PeerRxWriter::Status::Full) {
+    auto st = peer->rx_view->place(tx_index, rx_half + slot_offset, length);
+    if (st == nic::RxView::Status::Full) {
         state.mark_producer_waiting();
-        peer->writer->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
-        st = peer->writer->place(tx_index, rx_half + slot_offset, length);
-        if (st == PeerRxWriter::Status::Full) {
+        peer->rx_view->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
+        st = peer->rx_view->place(tx_index, rx_half + slot_offset, length);
+        if (st == nic::RxView::Status::Full) {
             ++c_.window_busy;
             return WindowSend::Busy;
         }
     }
-    if (st != PeerRxWriter::Status::Written) {
+    if (st != nic::RxView::Status::Written) {
         ++c_.window_not_in_place;
         return WindowSend::NotApplicable;
     }
     if (peer->virtio)
-        loans_.lend(std::uint16_t(tx_index), std::uint16_t(peer->writer->position()), peer->link->peer_memory, state);
+        loans_.lend(std::uint16_t(tx_index), std::uint16_t(peer->rx_view->position()), peer->link->peer_memory, state);
     ++c_.window_frames;
     ++c_.tx_frames;
     c_.tx_bytes += length;
@@ -487,37 +494,39 @@ NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::u
     return WindowSend::Placed;
 }
 
-// Our guest just returned RX buffers (RDT): complete the e1000 window
-// peer's TX slots whose frames they held, here, so that no thread of the
-// peer wakes (window_tx_ledger.hpp). False: the peer must walk itself (its
-// walker is busy, or a descriptor is out of our reach).
+// Our guest just returned RX buffers (RDT): complete the window peer's TX
+// slots whose frames they held, here, through the peer model's TX view, so
+// that no thread of the peer wakes (the e1000's ledger; a model that keeps
+// no such record lends nothing). False: the peer must do it itself (its
+// walker is busy, a descriptor is out of our reach, or only it may raise
+// its TX interrupt): the caller rings its doorbell.
 bool CrossoverPort::complete_window_peer_tx() {
     Peer* peer = window_peer_;
-    if (!peer || !peer->link) return true;
-    SharedNicState& sender = peer->link->peer_state();
-    WindowTxLedger& ledger = sender.window_tx;
-    if (!window_tx::lent(ledger).any()) return true;
-    // Not ours to do: the sender asked for a doorbell (producer_waiting).
-    if (!ledger.peer_may_complete.load(std::memory_order_acquire) ||
-        ledger.link.load(std::memory_order_relaxed) != peer->link->id)
-        return true;
-    SharedNicState& own = page_.state();
-    ProducerLock producer(&own);  // the sender's batches hold it: see the ledger's rules
-    if (producer.failed() || !window_tx::try_lock(ledger)) return false;
-    auto walked = window_tx::walk(ledger, peer->link->peer_memory, own.load_rdt(), own.load_rdh(), false);
-    window_tx::unlock(ledger);
-    if (walked.completed) {
-        ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
-        c_.window_completed_for_peer += walked.completed;
+    if (!peer || !peer->link || !peer->tx_view) return true;
+    nic::SharedNicState& sender = peer->link->peer_state();
+    if (!peer->tx_view->window_lent(sender, peer->link->id)) return true;
+    nic::SharedNicState& own = page_.state();
+    nic::ProducerLock producer(&own);  // the sender's batches hold it (complete_window's rule)
+    if (producer.failed()) return false;
+    auto done = peer->tx_view->complete_window(peer->link->peer_memory, sender, own.load_rdt(), own.load_rdh());
+    c_.window_completed_for_peer += done.completed;
+    if (done.reported) {
+        switch (peer->tx_view->signal_remote(sender)) {
+        case nic::TxIrq::None: break;
+        case nic::TxIrq::Signal: peer->link->interrupt_peer(); break;
+        case nic::TxIrq::Owner:
+            // The doorbell (our false) makes the peer raise it.
+            if (nic::tx_handoff(sender).tx_irq_owner.exchange(1, std::memory_order_acq_rel) == 0) return false;
+            break;
+        }
     }
-    if (walked.reported && sender.raise(e1000::icr::TXDW)) peer->link->interrupt_peer();
-    return !walked.unreachable;
+    return !done.unreachable;
 }
 
 bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) {
     Peer* peer = window_peer_;
     if (!peer) return false;
-    SharedNicState& state = peer->link->peer_state();
+    nic::SharedNicState& state = peer->link->peer_state();
     if (arm) {
         // Set the flag, then read RDT: the peer publishes RDT, then takes
         // the flag (one side sees the other, as in to_peer()).
@@ -534,12 +543,12 @@ std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool a
     Peer* peer = window_peer_;
     peer_present = peer != nullptr;
     if (!peer) return 0;
-    SharedNicState& state = peer->link->peer_state();
+    nic::SharedNicState& state = peer->link->peer_state();
     if (arm && loans_.outstanding() != 0) {
         // Under the producer lock: the peer's own producers write the same
         // notification fields. Then the flag, then the caller looks again.
         if (open_ != peer) {
-            if (lock_producer(state)) {
+            if (nic::lock_producer(state)) {
                 loans_.arm(peer->link->peer_memory, state);
                 state.unlock_producer();
             }

@@ -101,9 +101,9 @@ net::Backend::SendResult CrossoverPort::send_during_run(std::span<const std::uin
     return net::Backend::SendResult::Busy;
 }
 
-// Moves parked frames into the ring `writer` has open (its producer lock
-// and the handoff lock held), completing each in the sender's ring.
-CrossoverPort::Moved CrossoverPort::move_parked(nic::TxHandoff& h, PeerRxWriter& writer, nic::TxView& view,
+// Moves parked frames into the ring `rx` has open (its producer lock and
+// the handoff lock held), completing each in the sender's ring.
+CrossoverPort::Moved CrossoverPort::move_parked(nic::TxHandoff& h, nic::RxView& rx, nic::TxView& view,
                                                 vmm::GuestMemory& sender_memory) {
     Moved m;
     const bool view_ok = view.begin(sender_memory, h);
@@ -114,17 +114,17 @@ CrossoverPort::Moved CrossoverPort::move_parked(nic::TxHandoff& h, PeerRxWriter&
             // Read once: the sender's process could rewrite its slot.
             std::memcpy(scratch_.data(), f.bytes, f.length);
             std::span<const std::uint8_t> frame(scratch_.data(), f.length);
-            if (!writer.accepts(frame)) {
+            if (!rx.accepts(frame)) {
                 ++m.dropped;  // what the receiving NIC's filter does with it
             } else {
-                auto st = writer.write(frame);
-                if (st == PeerRxWriter::Status::Full && !armed) {
+                auto st = rx.write(frame);
+                if (st == nic::RxView::Status::Full && !armed) {
                     armed = true;
-                    writer.arm_space_notification();
-                    st = writer.write(frame);
+                    rx.arm_space_notification();
+                    st = rx.write(frame);
                 }
-                if (st == PeerRxWriter::Status::Full) break;  // stays parked
-                if (st == PeerRxWriter::Status::Written) {
+                if (st == nic::RxView::Status::Full) break;  // stays parked
+                if (st == nic::RxView::Status::Written) {
                     ++m.delivered;
                     m.bytes += f.length;
                 } else {
@@ -161,11 +161,11 @@ void CrossoverPort::drain_own_run() {
             return;
         }
         open_ = peer;
-        peer->begin = peer->writer->begin(peer_memory(*peer), peer->link->peer_state());
+        peer->begin = peer->rx_view->begin(peer_memory(*peer), peer->link->peer_state());
     }
-    if (peer->begin != PeerRxWriter::Begin::Ready) return;  // the peer's process moves them once it can receive
+    if (peer->begin != nic::RxView::Begin::Ready) return;  // the peer's process moves them once it can receive
     if (!h.try_lock()) return;  // the peer is moving them right now
-    Moved m = move_parked(h, *peer->writer, *own_tx_view_, *own_memory_);
+    Moved m = move_parked(h, *peer->rx_view, *own_tx_view_, *own_memory_);
     bool backlog = h.parked() == 0 && h.backlog.exchange(0, std::memory_order_acq_rel) != 0;
     h.moved_by_owner.fetch_add(m.records, std::memory_order_relaxed);
     h.unlock();
@@ -180,13 +180,13 @@ void CrossoverPort::drain_own_run() {
 
 // Our guest returned RX buffers: move what peers parked for us. We are in
 // userspace for the RDT write / RX notify anyway; the sender sleeps on.
-NicPort::OwnRx CrossoverPort::consume_parked() {
+nic::NicPort::OwnRx CrossoverPort::consume_parked() {
     OwnRx own = OwnRx::None;
-    if (!own_memory_ || !own_rx_writer_) return own;
-    SharedNicState& state = page_.state();
+    if (!own_memory_ || !own_rx_view_) return own;
+    nic::SharedNicState& state = page_.state();
     for (Peer& p : peers_) {
         if (!p.link || !p.tx_view) continue;
-        nic::TxHandoff& h = tx_handoff(p.link->peer_state());
+        nic::TxHandoff& h = nic::tx_handoff(p.link->peer_state());
         if (h.run.load(std::memory_order_acquire) != p.link->id || h.parked() == 0) continue;
         // Both locks are held for one batch without syscalls; a holder we
         // cannot wait out briefly is mid-batch (the sender then moves them
@@ -204,13 +204,13 @@ NicPort::OwnRx CrossoverPort::consume_parked() {
             continue;
         }
         if (h.run.load(std::memory_order_relaxed) != p.link->id ||
-            own_rx_writer_->begin(*own_memory_, state) != PeerRxWriter::Begin::Ready) {
+            own_rx_view_->begin(*own_memory_, state) != nic::RxView::Begin::Ready) {
             h.unlock();  // receive is off: the sender keeps them until it is on
             state.unlock_producer();
             continue;
         }
-        Moved m = move_parked(h, *own_rx_writer_, *p.tx_view, p.link->peer_memory);
-        PeerRxWriter::Notify notify = own_rx_writer_->finish();
+        Moved m = move_parked(h, *own_rx_view_, *p.tx_view, p.link->peer_memory);
+        nic::RxView::Notify notify = own_rx_view_->finish();
         nic::TxIrq irq = m.tx_irq ? p.tx_view->signal_remote(p.link->peer_state()) : nic::TxIrq::None;
         bool backlog = h.parked() == 0 && h.backlog.exchange(0, std::memory_order_acq_rel) != 0;
         h.moved_by_peer.fetch_add(m.records, std::memory_order_relaxed);
@@ -218,8 +218,8 @@ NicPort::OwnRx CrossoverPort::consume_parked() {
         state.unlock_producer();
         c_.handoff_moved_for_peers += m.records;
         c_.handoff_dropped += m.dropped;
-        if (notify == PeerRxWriter::Notify::Interrupt) own = OwnRx::Interrupt;
-        if (notify == PeerRxWriter::Notify::Owner && own == OwnRx::None) own = OwnRx::Moderated;
+        if (notify == nic::RxView::Notify::Interrupt) own = OwnRx::Interrupt;
+        if (notify == nic::RxView::Notify::Owner && own == OwnRx::None) own = OwnRx::Moderated;
         bool wake = backlog;
         if (irq == nic::TxIrq::Signal) {
             p.link->interrupt_peer();

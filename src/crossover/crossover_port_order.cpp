@@ -32,12 +32,12 @@ std::uint64_t fingerprint(std::span<const std::uint8_t> frame) {
 
 void CrossoverPort::note_slow_arrival(std::span<const std::uint8_t> frame) {
     if (frame.size() < 14 || own_key_ == 0) return;
-    if (mac_key(frame.data()) != own_key_ || (frame[6] & 1)) return;  // unicast to us only
-    page_.state().slow_arrivals.count(mac_key(frame.data() + 6));
+    if (nic::mac_key(frame.data()) != own_key_ || (frame[6] & 1)) return;  // unicast to us only
+    page_.state().slow_arrivals.count(nic::mac_key(frame.data() + 6));
 }
 
 void CrossoverPort::start_drain(Peer& peer) {
-    peer.draining = tally_.frames_to(mac_key(peer.link->peer_mac.bytes.data())) > 0;
+    peer.draining = tally_.frames_to(nic::mac_key(peer.link->peer_mac.bytes.data())) > 0;
     peer.drain_seen = 0;
     peer.drain_since = {};
     if (peer.draining) ++oc_.drains;
@@ -45,7 +45,7 @@ void CrossoverPort::start_drain(Peer& peer) {
 
 bool CrossoverPort::drained(Peer& peer) {
     if (!peer.draining) return true;
-    const std::uint64_t sent = tally_.frames_to(mac_key(peer.link->peer_mac.bytes.data()));
+    const std::uint64_t sent = tally_.frames_to(nic::mac_key(peer.link->peer_mac.bytes.data()));
     const std::uint64_t arrived = peer.link->peer_state().slow_arrivals.frames_from(own_key_);
     if (own_key_ == 0 || arrived >= sent) {
         peer.draining = false;

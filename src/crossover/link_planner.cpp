@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 
 namespace xover::crossover {
 
@@ -144,7 +144,7 @@ std::optional<Link> LinkPlanner::make_link(const NicRef& a, const NicRef& b, boo
 
 std::optional<std::uint32_t> LinkPlanner::take_slot(const NicRef& ref) {
     std::uint32_t& used = used_slots_[ref];
-    for (std::uint32_t i = 0; i < kMaxProducerSlots; ++i) {
+    for (std::uint32_t i = 0; i < nic::kMaxProducerSlots; ++i) {
         if (!(used & (1u << i))) {
             used |= 1u << i;
             return i;

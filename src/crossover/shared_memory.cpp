@@ -62,11 +62,11 @@ void SharedMapping::reset() {
 
 SharedStatePage SharedStatePage::create(const std::string& name, std::uint32_t model_id) {
     SharedStatePage page;
-    page.fd_ = create_sealed_memfd(name, kSharedStateSize);
-    page.mapping_ = SharedMapping(page.fd_.get(), kSharedStateSize);
+    page.fd_ = create_sealed_memfd(name, nic::kSharedStateSize);
+    page.mapping_ = SharedMapping(page.fd_.get(), nic::kSharedStateSize);
     // Begin the atomics' lifetime in this process; other processes see the
     // same bytes through their own mappings.
-    auto* state = new (page.mapping_.data()) SharedNicState();
+    auto* state = new (page.mapping_.data()) nic::SharedNicState();
     state->initialize(model_id);
     return page;
 }
@@ -75,7 +75,7 @@ SharedStatePage SharedStatePage::map(int fd) {
     SharedStatePage page;
     page.fd_ = kvm::UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
     if (!page.fd_) throw system_error("dup shared state fd");
-    page.mapping_ = SharedMapping(page.fd_.get(), kSharedStateSize);
+    page.mapping_ = SharedMapping(page.fd_.get(), nic::kSharedStateSize);
     return page;
 }
 

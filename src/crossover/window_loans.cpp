@@ -23,10 +23,11 @@ void store16(std::span<std::uint8_t> ring, std::size_t offset, std::uint16_t v) 
 
 }  // namespace
 
-WindowLoans::View WindowLoans::view(vmm::GuestMemory& peer, const SharedNicState& state, Ring& ring) const {
-    SharedNicState::RxRing r;
+WindowLoans::View WindowLoans::view(vmm::GuestMemory& peer, const nic::SharedNicState& state, Ring& ring) const {
+    nic::SharedNicState::RxRing r;
     if (!state.read_rx_ring(r)) return View::Busy;  // the owner is changing it: look later
-    if (!(state.link_flags.load(std::memory_order_acquire) & kOwnerRxEnabled) || r.kind != RxRingKind::VirtioSplit)
+    if (!(state.link_flags.load(std::memory_order_acquire) & nic::kOwnerRxEnabled) ||
+        r.kind != nic::RxRingKind::VirtioSplit)
         return View::Gone;
     std::uint32_t n = r.ring_entries;
     if (n == 0 || n > kMaxHeads || (n & (n - 1)) != 0 || r.avail_gpa % 2 != 0 || r.used_gpa % 4 != 0)
@@ -39,7 +40,7 @@ WindowLoans::View WindowLoans::view(vmm::GuestMemory& peer, const SharedNicState
         return View::Gone;
     ring.size = std::uint16_t(n);
     ring.avail_gpa = r.avail_gpa;
-    ring.event_idx = r.features & kRxEventIdx;
+    ring.event_idx = r.features & nic::kRxEventIdx;
     return View::Ok;
 }
 
@@ -77,7 +78,7 @@ void WindowLoans::give_back_all() {
 }
 
 void WindowLoans::lend(std::uint16_t head, std::uint16_t next_position, vmm::GuestMemory& peer,
-                       const SharedNicState& state) {
+                       const nic::SharedNicState& state) {
     if (head >= kMaxHeads) return;  // the peer's writer only places heads of its ring
     if (outstanding_ == 0) ring_size_ = 0;  // nothing lent: start over on the ring as it is now
     Ring ring;
@@ -107,7 +108,8 @@ void WindowLoans::lend(std::uint16_t head, std::uint16_t next_position, vmm::Gue
     ++outstanding_;
 }
 
-std::size_t WindowLoans::reclaim(vmm::GuestMemory& peer, const SharedNicState& state, std::span<std::uint16_t> out) {
+std::size_t WindowLoans::reclaim(vmm::GuestMemory& peer, const nic::SharedNicState& state,
+                                 std::span<std::uint16_t> out) {
     if (outstanding_ != 0) {
         Ring ring;
         switch (view(peer, state, ring)) {
@@ -123,7 +125,7 @@ std::size_t WindowLoans::reclaim(vmm::GuestMemory& peer, const SharedNicState& s
     return n;
 }
 
-void WindowLoans::arm(vmm::GuestMemory& peer, const SharedNicState& state) {
+void WindowLoans::arm(vmm::GuestMemory& peer, const nic::SharedNicState& state) {
     if (outstanding_ == 0) return;
     Ring ring;
     if (view(peer, state, ring) != View::Ok) return;

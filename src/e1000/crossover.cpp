@@ -9,16 +9,16 @@
 
 namespace xover::e1000 {
 
-static_assert(rx_filter::kWords == crossover::kRxFilterWords, "the shared page holds every filter register");
+static_assert(rx_filter::kWords == nic::kRxFilterWords, "the shared page holds every filter register");
 
-void E1000::attach_crossover(crossover::NicPort& port) {
+void E1000::attach_crossover(nic::NicPort& port) {
     std::lock_guard lock(mutex_);
     port_ = &port;
     shared_ = &port.shared();
     shared_->icr.store(icr_, std::memory_order_seq_cst);
     shared_->set_ims(ims_);
     {
-        crossover::ProducerLock producer(shared_);
+        nic::ProducerLock producer(shared_);
         shared_->publish_rdh(r(reg::RDH));
     }
     shared_->publish_rdt(r(reg::RDT));
@@ -72,7 +72,7 @@ std::uint32_t E1000::rdh() const { return shared_ ? shared_->load_rdh() : r(reg:
 void E1000::set_rdh(std::uint32_t value) {
     r(reg::RDH) = value;
     if (!shared_) return;
-    crossover::ProducerLock producer(shared_);  // no producer is mid-frame
+    nic::ProducerLock producer(shared_);  // no producer is mid-frame
     shared_->publish_rdh(value);
 }
 
@@ -80,23 +80,23 @@ void E1000::set_rdh(std::uint32_t value) {
 // whether the FCS is stripped, and whether receiving is on at all.
 void E1000::publish_rx_config() {
     if (!shared_) return;
-    crossover::SharedNicState::RxRing ring;
-    ring.kind = crossover::RxRingKind::E1000Legacy;
+    nic::SharedNicState::RxRing ring;
+    ring.kind = nic::RxRingKind::E1000Legacy;
     ring.ring_gpa = (std::uint64_t(r(reg::RDBAH)) << 32) | r(reg::RDBAL);
     ring.ring_entries = rx_ring_size();
     ring.buffer_size = rx_buffer_size();
-    ring.features = (r(reg::RCTL) & rctl::SECRC) ? crossover::kRxStripCrc : 0;
+    ring.features = (r(reg::RCTL) & rctl::SECRC) ? nic::kRxStripCrc : 0;
     {
         // Under the producer lock: once this returns no producer still
         // writes with the old description (the guest may reuse the memory).
-        crossover::ProducerLock producer(shared_);
+        nic::ProducerLock producer(shared_);
         shared_->publish_rx_ring(ring);
-        shared_->set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
+        shared_->e1000.set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
         bool enabled = (r(reg::RCTL) & rctl::EN) && bus_master_;
         if (enabled)
-            shared_->link_flags.fetch_or(crossover::kOwnerRxEnabled, std::memory_order_release);
+            shared_->link_flags.fetch_or(nic::kOwnerRxEnabled, std::memory_order_release);
         else
-            shared_->link_flags.fetch_and(~std::uint32_t(crossover::kOwnerRxEnabled), std::memory_order_release);
+            shared_->link_flags.fetch_and(~std::uint32_t(nic::kOwnerRxEnabled), std::memory_order_release);
     }
     rx_space_returned();
 }
@@ -106,9 +106,9 @@ void E1000::publish_rx_config() {
 void E1000::rx_space_returned() {
     if (port_) {
         switch (port_->rx_space_returned()) {
-        case crossover::NicPort::OwnRx::None: break;
-        case crossover::NicPort::OwnRx::Interrupt: update_irq(); break;  // RXT0 is set in ICR
-        case crossover::NicPort::OwnRx::Moderated:
+        case nic::NicPort::OwnRx::None: break;
+        case nic::NicPort::OwnRx::Interrupt: update_irq(); break;  // RXT0 is set in ICR
+        case nic::NicPort::OwnRx::Moderated:
             if (shared_->take_rx_irq_deferred()) signal_rx_frame();
             break;
         }
@@ -144,16 +144,16 @@ namespace xover::e1000 {
 // a producer's batch sees the filter before or after, never half of it.
 void E1000::publish_rx_filter() {
     if (!shared_) return;
-    crossover::ProducerLock producer(shared_);
-    for (unsigned i = 0; i < rx_filter::kWords; ++i) shared_->set_filter_word(i, r(rx_filter::word_offset(i)));
-    shared_->link_flags.fetch_or(crossover::kOwnerRxFilter, std::memory_order_release);
+    nic::ProducerLock producer(shared_);
+    for (unsigned i = 0; i < rx_filter::kWords; ++i) shared_->e1000.set_filter_word(i, r(rx_filter::word_offset(i)));
+    shared_->link_flags.fetch_or(nic::kOwnerRxFilter, std::memory_order_release);
 }
 
 void E1000::publish_filter_word(std::uint32_t offset) {
     unsigned index = rx_filter::word_index(offset);
     if (!shared_ || index == rx_filter::kWords) return;
-    crossover::ProducerLock producer(shared_);
-    shared_->set_filter_word(index, r(offset));
+    nic::ProducerLock producer(shared_);
+    shared_->e1000.set_filter_word(index, r(offset));
 }
 
 // Producers inject RXT0 themselves only while nothing delays or throttles
@@ -164,7 +164,7 @@ void E1000::publish_irq_moderation() {
     if (!shared_) return;
     publish_tx_queue();  // TIDV/TADV/ITR decide who may raise TXDW
     bool moderated = timers_enabled() && (r(reg::RDTR) != 0 || r(reg::ITR) != 0);
-    constexpr std::uint32_t flag = crossover::kOwnerRxIrqModerated;
+    constexpr std::uint32_t flag = nic::kOwnerRxIrqModerated;
     if (moderated)
         shared_->link_flags.fetch_or(flag, std::memory_order_release);
     else

@@ -2,8 +2,8 @@
 // defaults, EECD/EERD (EEPROM), MDIC (PHY) and the statistics block.
 #include <algorithm>
 
-#include "xover/crossover/window_tx_ledger.hpp"
 #include "xover/e1000/e1000.hpp"
+#include "xover/e1000/window_tx_ledger.hpp"
 
 namespace xover::e1000 {
 
@@ -83,7 +83,7 @@ std::uint32_t E1000::read_locked(std::uint32_t offset) {
     case reg::TDH:
         // Window mode: slots still lent to the peer are not done yet.
         if (shared_) {
-            auto lent = crossover::window_tx::lent(shared_->window_tx);
+            auto lent = window_tx::lent(shared_->e1000.window_tx);
             if (lent.any()) return lent.done;
         }
         return r(reg::TDH);

@@ -36,7 +36,7 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
     std::lock_guard lock(mutex_);
     if (!shared_) return deliver_locked(frame);
     // Crossover peers fill this ring too: one producer at a time.
-    crossover::ProducerLock producer(shared_);
+    nic::ProducerLock producer(shared_);
     if (producer.failed()) {
         ++counters_.rx_dropped_no_buffer;
         log_.warn("{}: RX ring lock held too long by a crossover peer; frame dropped", name_);

@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "checksum.hpp"
-#include "xover/crossover/window_tx_ledger.hpp"
 #include "xover/e1000/e1000.hpp"
+#include "xover/e1000/window_tx_ledger.hpp"
 
 namespace xover::e1000 {
 
@@ -68,22 +68,22 @@ bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t
     auto frame = memory_.span(address, length);
     if (frame.empty()) return false;
     switch (port_->send_in_window(index, address, 0, frame)) {
-    case crossover::NicPort::WindowSend::NotApplicable: return false;
-    case crossover::NicPort::WindowSend::Busy:
+    case nic::NicPort::WindowSend::NotApplicable: return false;
+    case nic::NicPort::WindowSend::Busy:
         ++counters_.tx_busy;
         busy = true;
         return false;
-    case crossover::NicPort::WindowSend::Placed: break;
+    case nic::NicPort::WindowSend::Placed: break;
     }
     ++counters_.tx_window_frames;
     account_tx(frame, net::Backend::SendResult::Sent);
     // Before the batch ends: the receiver must not see the frame (its RDH)
     // before it can see the slot lent (see window_tx_ledger.hpp).
-    crossover::WindowTxLedger& ledger = shared_->window_tx;
+    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
     std::uint32_t may = peer_may_complete_tx() ? 1 : 0;
     if (ledger.peer_may_complete.load(std::memory_order_relaxed) != may)
         ledger.peer_may_complete.store(may, std::memory_order_release);
-    crossover::window_tx::lend(ledger, index, tx_ring_size(),
+    window_tx::lend(ledger, index, tx_ring_size(),
                                (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL), port_->window_link_id());
     return true;
 }
@@ -102,8 +102,8 @@ bool E1000::peer_may_complete_tx() const {
 // already; completing again only sets DD once more.
 void E1000::complete_window_slots() {
     if (!shared_) return;
-    crossover::WindowTxLedger& ledger = shared_->window_tx;
-    namespace wtx = crossover::window_tx;
+    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
+    namespace wtx = window_tx;
     if (!wtx::lent(ledger).any()) return;
     for (int attempt = 0; attempt < 2; ++attempt) {
         bool peer_walks = ledger.peer_may_complete.load(std::memory_order_relaxed) != 0;
@@ -129,10 +129,10 @@ void E1000::complete_window_slots() {
 void E1000::forget_window_slots() {
     if (!shared_) return;
     port_->abandon_tx();  // parked frames name descriptors of the old ring
-    crossover::WindowTxLedger& ledger = shared_->window_tx;
-    bool locked = crossover::window_tx::lock(ledger);
-    crossover::window_tx::forget(ledger, r(reg::TDH));
-    if (locked) crossover::window_tx::unlock(ledger);
+    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
+    bool locked = window_tx::lock(ledger);
+    window_tx::forget(ledger, r(reg::TDH));
+    if (locked) window_tx::unlock(ledger);
 }
 
 void E1000::process_tx_ring() {

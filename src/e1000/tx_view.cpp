@@ -1,21 +1,22 @@
 // The e1000's TX view (nic/tx_view.hpp): a token is the EOP descriptor of
 // a frame someone else moved; completing it writes DD when the driver
-// asked for a report (RS), as the NIC's write-back would. From another
-// process TXDW is raised at once for the batch (not after TIDV/TADV: the
-// batch is the coalescing), and no sooner than the owner's ITR interval
-// after its last edge; within it, the owner raises it with its timers.
+// asked for a report (RS), as the NIC's write-back would. Window slots lent
+// to the receiver complete by the sender's ledger (window_tx_ledger.hpp).
+// From another process TXDW is raised at once for the batch (not after
+// TIDV/TADV: the batch is the coalescing), and no sooner than the owner's
+// ITR interval after its last edge; within it, the owner raises it with
+// its timers.
 #include <time.h>
 
 #include <atomic>
 
 #include "xover/e1000/registers.hpp"
+#include "xover/e1000/window_tx_ledger.hpp"
 #include "xover/nic/tx_view.hpp"
 
 namespace xover::e1000 {
 
 namespace {
-
-constexpr std::uint32_t kDescriptorBytes = 16;
 
 class E1000TxView final : public nic::TxView {
 public:
@@ -36,7 +37,7 @@ public:
         std::uint32_t index = token & 0xFFFF;
         std::uint8_t cmd = std::uint8_t(token >> 16);
         if (!(cmd & txd::CMD_RS) || index >= entries_) return;
-        auto d = memory_->span(base_ + std::uint64_t(index) * kDescriptorBytes, kDescriptorBytes);
+        auto d = memory_->span(base_ + std::uint64_t(index) * kDescriptorSize, kDescriptorSize);
         if (d.empty()) return;
         // The frame was read (it is in the receiver's ring now) before the
         // sender's guest may see DD and reuse the buffer.
@@ -47,7 +48,7 @@ public:
 
     bool finish() override { return reported_ != 0; }
 
-    nic::TxIrq signal_remote(crossover::SharedNicState& sender) override {
+    nic::TxIrq signal_remote(nic::SharedNicState& sender) override {
         std::uint64_t now = 0;
         if (throttled_) {
             timespec ts{};
@@ -59,6 +60,27 @@ public:
         if (!sender.raise(icr::TXDW)) return nic::TxIrq::None;
         if (throttled_) handoff_->last_irq_ns.store(now, std::memory_order_relaxed);
         return nic::TxIrq::Signal;
+    }
+
+    // Not ours to do while the sender's TXDW needs its timers: it asked
+    // for a doorbell instead (producer_waiting).
+    bool window_lent(const nic::SharedNicState& sender, std::uint64_t link) const override {
+        const nic::WindowTxLedger& ledger = sender.e1000.window_tx;
+        if (!window_tx::lent(ledger).any()) return false;
+        return ledger.peer_may_complete.load(std::memory_order_acquire) &&
+               ledger.link.load(std::memory_order_relaxed) == link;
+    }
+
+    WindowCompletion complete_window(vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
+                                     std::uint32_t receiver_rdt, std::uint32_t receiver_rdh) override {
+        nic::WindowTxLedger& ledger = sender.e1000.window_tx;
+        if (!window_tx::try_lock(ledger)) return {.unreachable = true};  // the sender walks with a newer RDT
+        auto walked = window_tx::walk(ledger, sender_memory, receiver_rdt, receiver_rdh, false);
+        window_tx::unlock(ledger);
+        if (walked.completed) ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
+        // The ledger's rule for TXDW (peer_may_complete), not the handoff's.
+        throttled_ = false;
+        return {walked.completed, walked.reported, walked.unreachable};
     }
 
 private:

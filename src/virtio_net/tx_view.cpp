@@ -48,7 +48,7 @@ public:
         return interrupt;
     }
 
-    nic::TxIrq signal_remote(crossover::SharedNicState&) override { return nic::TxIrq::Owner; }
+    nic::TxIrq signal_remote(nic::SharedNicState&) override { return nic::TxIrq::Owner; }
 
 private:
     nic::TxHandoff* handoff_ = nullptr;

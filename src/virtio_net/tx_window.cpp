@@ -43,9 +43,9 @@ VirtioNet::WindowTx VirtioNet::try_window(const DescriptorChain& chain) {
     }
     std::span<const std::uint8_t> frame = buffer.subspan(kHeaderSize);
     switch (port_->send_in_window(head, segments[0].gpa, std::uint32_t(kHeaderSize), frame)) {
-    case crossover::NicPort::WindowSend::NotApplicable: return WindowTx::NotApplicable;
-    case crossover::NicPort::WindowSend::Busy: return WindowTx::Busy;
-    case crossover::NicPort::WindowSend::Placed: break;
+    case nic::NicPort::WindowSend::NotApplicable: return WindowTx::NotApplicable;
+    case nic::NicPort::WindowSend::Busy: return WindowTx::Busy;
+    case nic::NicPort::WindowSend::Placed: break;
     }
     tx_lent_[head] = true;
     ++tx_lent_count_;

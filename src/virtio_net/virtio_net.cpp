@@ -255,7 +255,7 @@ bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
     if (!shared_) return deliver_locked(frame);
     // Crossover peers fill this queue too: one producer at a time, each
     // continuing from the position the previous one published.
-    crossover::ProducerLock producer(shared_);
+    nic::ProducerLock producer(shared_);
     if (producer.failed()) {
         ++stats_.rx_no_buffer;
         if (g_rx_log.allow()) spdlog::warn("virtio-net {}: RX queue lock held too long by a crossover peer", mac_.to_string());
@@ -314,7 +314,7 @@ VirtioNet::RxOutcome VirtioNet::fill_rx(std::span<const std::uint8_t> frame) {
 
 // ----------------------------------------------------------------- crossover
 
-void VirtioNet::attach_crossover(crossover::NicPort& port) {
+void VirtioNet::attach_crossover(nic::NicPort& port) {
     std::lock_guard lock(mutex_);
     port_ = &port;
     shared_ = &port.shared();
@@ -327,36 +327,36 @@ void VirtioNet::attach_crossover(crossover::NicPort& port) {
 // for a frame is returned through the used ring).
 void VirtioNet::publish_rx_config() {
     if (!shared_) return;
-    crossover::SharedNicState::RxRing ring;
+    nic::SharedNicState::RxRing ring;
     bool live_rx = queue_live(kRxQueue);
     if (live_rx) {
         const VirtqueueLayout& l = queue(kRxQueue).layout();
-        ring.kind = crossover::RxRingKind::VirtioSplit;
+        ring.kind = nic::RxRingKind::VirtioSplit;
         ring.ring_gpa = l.desc;
         ring.avail_gpa = l.avail;
         ring.used_gpa = l.used;
         ring.ring_entries = l.size;
-        ring.features = (negotiated(spec::kFeatureEventIdx) ? crossover::kRxEventIdx : 0) |
-                        (negotiated(spec::net::kFeatureMrgRxbuf) ? crossover::kRxMergeable : 0) |
-                        (negotiated(spec::kFeatureIndirectDesc) ? crossover::kRxIndirect : 0);
+        ring.features = (negotiated(spec::kFeatureEventIdx) ? nic::kRxEventIdx : 0) |
+                        (negotiated(spec::net::kFeatureMrgRxbuf) ? nic::kRxMergeable : 0) |
+                        (negotiated(spec::kFeatureIndirectDesc) ? nic::kRxIndirect : 0);
     }
     {
         // Once this returns no producer writes with the old description.
-        crossover::ProducerLock producer(shared_);
+        nic::ProducerLock producer(shared_);
         shared_->publish_rx_ring(ring);
         shared_->publish_rdh(live_rx ? queue(kRxQueue).next_avail() : 0);
         if (live_rx)
-            shared_->link_flags.fetch_or(crossover::kOwnerRxEnabled, std::memory_order_release);
+            shared_->link_flags.fetch_or(nic::kOwnerRxEnabled, std::memory_order_release);
         else
-            shared_->link_flags.fetch_and(~std::uint32_t(crossover::kOwnerRxEnabled), std::memory_order_release);
+            shared_->link_flags.fetch_and(~std::uint32_t(nic::kOwnerRxEnabled), std::memory_order_release);
     }
     interrupt_routing_changed();
     rx_space_returned();
 }
 
 // Where a peer's RX interrupt goes now (see kCrossoverRxVector).
-crossover::PeerInterrupt::Route VirtioNet::peer_irq_route() const {
-    using Route = crossover::PeerInterrupt::Route;
+nic::PeerInterrupt::Route VirtioNet::peer_irq_route() const {
+    using Route = nic::PeerInterrupt::Route;
     if (!queue_live(kRxQueue)) return Route::Off;
     if (!msix_in_use()) return Route::ViaOwner;  // INTx: ISR bit and level are ours to raise
     std::uint16_t vector = queue_vector(kRxQueue);
@@ -371,16 +371,16 @@ void VirtioNet::interrupt_routing_changed() {
     peer_route_ = route;
     // Returns once no peer can still signal the old route (a masked
     // vector stays quiet); true: an interrupt was left pending meanwhile.
-    if (shared_->peer_irq.set_route(route)) deliver_peer_interrupt();
-    if (!queue_live(kRxQueue)) shared_->peer_irq.take_pending();  // reset: nothing is owed
+    if (shared_->virtio_net.peer_irq.set_route(route)) deliver_peer_interrupt();
+    if (!queue_live(kRxQueue)) shared_->virtio_net.peer_irq.take_pending();  // reset: nothing is owed
 }
 
 // While the route is Off (masked), peers' interrupts wait in the shared
 // page; the MSI-X table takes them over as its own pending bit (PBA), so an
 // unmask delivers them once, with whatever the device itself left pending.
 void VirtioNet::collect_external_interrupts() {
-    if (!shared_ || peer_route_ != crossover::PeerInterrupt::Off || !queue_live(kRxQueue)) return;
-    if (shared_->peer_irq.take_pending()) deliver_peer_interrupt();
+    if (!shared_ || peer_route_ != nic::PeerInterrupt::Off || !queue_live(kRxQueue)) return;
+    if (shared_->virtio_net.peer_irq.take_pending()) deliver_peer_interrupt();
 }
 
 // The producer already asked the ring (should_interrupt); only the
@@ -393,7 +393,7 @@ void VirtioNet::deliver_peer_interrupt() {
 void VirtioNet::doorbell_rang() {
     std::lock_guard lock(mutex_);
     if (port_ && port_->take_tx_interrupt()) interrupt_queue(kTxQueue);
-    if (shared_ && peer_route_ == crossover::PeerInterrupt::ViaOwner && shared_->peer_irq.take_pending())
+    if (shared_ && peer_route_ == nic::PeerInterrupt::ViaOwner && shared_->virtio_net.peer_irq.take_pending())
         deliver_peer_interrupt();
     tx_stalled_ = false;
     process_tx();
@@ -403,7 +403,7 @@ void VirtioNet::doorbell_rang() {
 // for us into them right here (TX handoff); the ring already decided the
 // interrupt (event index), the transport delivers it.
 void VirtioNet::rx_space_returned() {
-    if (port_ && port_->rx_space_returned() != crossover::NicPort::OwnRx::None) interrupt_queue(kRxQueue);
+    if (port_ && port_->rx_space_returned() != nic::NicPort::OwnRx::None) interrupt_queue(kRxQueue);
     backend_.rx_space_available();
 }
 

@@ -6,20 +6,20 @@
 #include <string>
 
 #include "virtqueue_builder.hpp"
-#include "xover/crossover/nic_port.hpp"
+#include "xover/nic/nic_port.hpp"
 #include "xover/crossover/shared_memory.hpp"
 
 namespace xover::test {
 
 // Counts frames that took the normal path (`copied`); no links, no peers.
-struct FakeNicPort : crossover::NicPort {
+struct FakeNicPort : nic::NicPort {
     explicit FakeNicPort(const std::string& name, std::uint32_t model_id)
         : page(crossover::SharedStatePage::create(name, model_id)) {}
 
     crossover::SharedStatePage page;
     int copied = 0;
 
-    crossover::SharedNicState& shared() override { return page.state(); }
+    nic::SharedNicState& shared() override { return page.state(); }
     net::Backend::SendResult send(std::span<const std::uint8_t>) override {
         ++copied;
         return net::Backend::SendResult::Sent;
@@ -32,16 +32,16 @@ struct FakeNicPort : crossover::NicPort {
 
 // What a virtio-net owner publishes for its RX queue `vq` (driver side in
 // fake memory): the ring, its features, "receive enabled".
-inline void publish_virtio_rx(crossover::SharedNicState& state, const VirtqueueBuilder& vq, std::uint32_t features) {
-    crossover::SharedNicState::RxRing ring;
-    ring.kind = crossover::RxRingKind::VirtioSplit;
+inline void publish_virtio_rx(nic::SharedNicState& state, const VirtqueueBuilder& vq, std::uint32_t features) {
+    nic::SharedNicState::RxRing ring;
+    ring.kind = nic::RxRingKind::VirtioSplit;
     ring.ring_gpa = vq.layout().desc;
     ring.avail_gpa = vq.layout().avail;
     ring.used_gpa = vq.layout().used;
     ring.ring_entries = vq.size();
     ring.features = features;
     state.publish_rx_ring(ring);
-    state.link_flags.fetch_or(crossover::kOwnerRxEnabled);
+    state.link_flags.fetch_or(nic::kOwnerRxEnabled);
 }
 
 }  // namespace xover::test

@@ -25,7 +25,7 @@ inline std::shared_ptr<crossover::PeerLink> make_link(std::uint64_t id, const ne
     link->peer_vm = "peer";
     link->peer_mac = mac;
     link->peer_model = std::move(model);
-    link->state_page = crossover::SharedMapping(page.fd(), crossover::kSharedStateSize);
+    link->state_page = crossover::SharedMapping(page.fd(), nic::kSharedStateSize);
     link->peer_memory = crossover::PeerGuestMemory(memory.bytes.data(), memory.bytes.size());
     link->peer_irq = kvm::UniqueFd(::dup(irq_eventfd));
     return link;

@@ -161,7 +161,7 @@ TEST_CASE("broker: static pair links, shares memory, tears down and re-links", "
     FakeVm b2(sock, "vm-b", 2, {"vm-a"});
     REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
     CHECK(a.links.up[0]->id != old_id);
-    CHECK(a.links.up[0]->producer_slot < kMaxProducerSlots);
+    CHECK(a.links.up[0]->producer_slot < xover::nic::kMaxProducerSlots);
 }
 
 TEST_CASE("broker: duplicate name and MAC are refused with the reason", "[crossover][broker]") {

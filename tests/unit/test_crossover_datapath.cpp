@@ -150,8 +150,8 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
     auto page = crossover::SharedStatePage::create("test-virtio-peer", 1);
     VirtqueueBuilder vq(vmem, 0x1000, 8);
     for (int i = 0; i < 4; ++i) vq.add({vq.writable(2048)});
-    publish_virtio_rx(page.state(), vq, crossover::kRxMergeable | crossover::kRxEventIdx);
-    page.state().peer_irq.set_route(crossover::PeerInterrupt::Direct);  // the owner's RX vector, unmasked
+    publish_virtio_rx(page.state(), vq, nic::kRxMergeable | nic::kRxEventIdx);
+    page.state().virtio_net.peer_irq.set_route(nic::PeerInterrupt::Direct);  // the owner's RX vector, unmasked
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     a.add(make_link(1, kPeerVirtio, "virtio-net", vmem, page, irq));
 

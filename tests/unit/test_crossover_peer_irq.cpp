@@ -17,7 +17,7 @@
 
 using namespace xover;
 using namespace xover::test;
-using Route = crossover::PeerInterrupt::Route;
+using Route = nic::PeerInterrupt::Route;
 
 namespace {
 
@@ -61,7 +61,7 @@ struct Receiver {
     // never reads frames back).
     void post_buffer() { r.rx.add({VirtqueueBuilder::Buf{buffer, 2048, true}}); }
     std::uint64_t pba() { return r.drv.pba(); }
-    crossover::PeerInterrupt& peer_irq() { return port.shared().peer_irq; }
+    nic::PeerInterrupt& peer_irq() { return port.shared().virtio_net.peer_irq; }
 };
 
 struct Pair {
@@ -196,7 +196,7 @@ TEST_CASE("crossover: a link coming up interrupts a virtio-net receiver's config
 // covered by an interrupt (the producer's or the owner's on unmask).
 TEST_CASE("crossover: hammer peer interrupt route against mask/unmask", "[crossover][shared-state]") {
     auto page = crossover::SharedStatePage::create("test-peer-irq-hammer", 1);
-    crossover::PeerInterrupt& irq = page.state().peer_irq;
+    nic::PeerInterrupt& irq = page.state().virtio_net.peer_irq;
     irq.set_route(Route::Direct);
     constexpr std::uint32_t kFrames = 20000;
     std::atomic<std::uint32_t> published{0};

@@ -152,27 +152,27 @@ TEST_CASE("duplicates are refused with a clear reason and change nothing", "[cro
 TEST_CASE("one-to-many: a NIC links with every allowed peer, up to the slot limit", "[crossover][planner]") {
     LinkPlanner p;
     std::vector<std::string> all;
-    for (unsigned i = 0; i < kMaxProducerSlots + 2; ++i) all.push_back("p" + std::to_string(i));
+    for (unsigned i = 0; i < xover::nic::kMaxProducerSlots + 2; ++i) all.push_back("p" + std::to_string(i));
     REQUIRE_FALSE(p.add_vm(vm("hub", 200, all)).error);
-    for (unsigned i = 0; i < kMaxProducerSlots + 2; ++i)
+    for (unsigned i = 0; i < xover::nic::kMaxProducerSlots + 2; ++i)
         REQUIRE_FALSE(p.add_vm(vm(all[i], static_cast<std::uint8_t>(i + 1), {})).error);
     CHECK(p.links().empty());  // peers without crossover config are never linked
     // Now peers that name the hub.
     LinkPlanner q;
     REQUIRE_FALSE(q.add_vm(vm("hub", 200, all)).error);
     std::set<std::uint32_t> hub_slots;
-    for (unsigned i = 0; i < kMaxProducerSlots + 2; ++i) {
+    for (unsigned i = 0; i < xover::nic::kMaxProducerSlots + 2; ++i) {
         auto r = q.add_vm(vm(all[i], static_cast<std::uint8_t>(i + 1), {"hub"}));
         REQUIRE_FALSE(r.error);
-        if (i < kMaxProducerSlots) {
+        if (i < xover::nic::kMaxProducerSlots) {
             REQUIRE(r.plan.up.size() == 1);
             hub_slots.insert(r.plan.up[0].slot_in_a);  // a = hub (registered first)
         } else {
             CHECK(r.plan.up.empty());  // no free counter slot on the hub
         }
     }
-    CHECK(hub_slots.size() == kMaxProducerSlots);  // distinct slots
+    CHECK(hub_slots.size() == xover::nic::kMaxProducerSlots);  // distinct slots
     // A slot freed by a departure is reused.
     q.remove_vm(all[0]);
-    CHECK(q.frame_seen(all[kMaxProducerSlots], 0, mac(200)).up.size() == 1);
+    CHECK(q.frame_seen(all[xover::nic::kMaxProducerSlots], 0, mac(200)).up.size() == 1);
 }

@@ -7,9 +7,10 @@
 #include <thread>
 
 #include "test_crossover_util.hpp"
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 
-using namespace xover::crossover;
+using namespace xover::nic;
+using xover::crossover::SharedStatePage;
 
 TEST_CASE("shared state page layout", "[crossover][shared-state]") {
     CHECK(offsetof(SharedNicState, rdh) % kCacheLine == 0);

@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "xover/crossover/broker_backend.hpp"
-#include "xover/crossover/slow_path_arrivals.hpp"
+#include "xover/nic/slow_path_arrivals.hpp"
 #include "test_crossover_util.hpp"
 #include "xover/net/backend_spec.hpp"
 
@@ -19,13 +19,13 @@ using namespace xover::crossover;
 namespace {
 std::uint64_t key(std::uint8_t last) {
     const std::uint8_t mac[6] = {0x52, 0x54, 0, 0, 0, last};
-    return mac_key(mac);
+    return nic::mac_key(mac);
 }
 net::MacAddress mac(std::uint8_t last) { return net::MacAddress{{0x52, 0x54, 0, 0, 0, last}}; }
 }  // namespace
 
 TEST_CASE("slow-path arrivals count per source and survive eviction of others", "[crossover][order]") {
-    SlowPathArrivals a{};
+    nic::SlowPathArrivals a{};
     CHECK(a.frames_from(key(1)) == 0);
     a.count(key(1));
     a.count(key(1));
@@ -34,14 +34,14 @@ TEST_CASE("slow-path arrivals count per source and survive eviction of others", 
     CHECK(a.frames_from(key(2)) == 1);
     CHECK(key(0) != 0);
     // More sources than entries: the oldest is evicted and restarts at 0.
-    for (unsigned i = 10; i < 10 + SlowPathArrivals::kEntries; ++i) a.count(key(std::uint8_t(i)));
-    CHECK(a.frames_from(key(10 + SlowPathArrivals::kEntries - 1)) == 1);
+    for (unsigned i = 10; i < 10 + nic::SlowPathArrivals::kEntries; ++i) a.count(key(std::uint8_t(i)));
+    CHECK(a.frames_from(key(10 + nic::SlowPathArrivals::kEntries - 1)) == 1);
     a.clear();
     CHECK(a.frames_from(key(10)) == 0);
 }
 
 TEST_CASE("slow-path tally counts frames per destination", "[crossover][order]") {
-    SlowPathTally t;
+    nic::SlowPathTally t;
     CHECK(t.frames_to(key(1)) == 0);
     for (int i = 0; i < 5; ++i) t.count(key(1));
     t.count(key(2));

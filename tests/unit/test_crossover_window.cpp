@@ -6,9 +6,9 @@
 
 #include "crossover_fakes.hpp"
 #include "e1000_ring_builder.hpp"
-#include "xover/crossover/nic_port.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/crossover/window_tx_ledger.hpp"
+#include "xover/e1000/window_tx_ledger.hpp"
+#include "xover/nic/nic_port.hpp"
 #include "xover/vmm/ram_memory.hpp"
 
 using namespace xover;
@@ -63,11 +63,11 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
     CHECK(rig.rd(e1000::reg::TDH) == 0);  // the lent slots are not done
     // TXDW needs no timer of ours: the peer's process completes the slots
     // on its RDT writes, so it is not asked for a doorbell.
-    auto& ledger = port.page.state().window_tx;
+    auto& ledger = port.page.state().e1000.window_tx;
     CHECK(port.armed == 0);
     CHECK(ledger.peer_may_complete.load() == 1);
-    CHECK(crossover::window_tx::lent(ledger).done == 0);
-    CHECK(crossover::window_tx::lent(ledger).end == 4);
+    CHECK(e1000::window_tx::lent(ledger).done == 0);
+    CHECK(e1000::window_tx::lent(ledger).end == 4);
 
     port.peer_rdt = 2;  // the peer's guest returned RX 0 and 1
     rig.nic.resume_tx();
@@ -97,7 +97,7 @@ TEST_CASE("window: with TX interrupt delays on, the peer is asked to ring instea
     port.peer_rdt = 15;
     tx.kick();
     CHECK(port.placed == 1);
-    CHECK(port.page.state().window_tx.peer_may_complete.load() == 0);
+    CHECK(port.page.state().e1000.window_tx.peer_may_complete.load() == 0);
     CHECK(port.armed > 0);
 }
 

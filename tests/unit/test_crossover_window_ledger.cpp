@@ -14,12 +14,13 @@
 
 #include "fake_guest_memory.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/crossover/window_tx_ledger.hpp"
 #include "xover/e1000/registers.hpp"
+#include "xover/e1000/window_tx_ledger.hpp"
+#include "xover/nic/tx_view.hpp"
 
 using namespace xover;
 using namespace xover::test;
-namespace wtx = xover::crossover::window_tx;
+namespace wtx = xover::e1000::window_tx;
 
 namespace {
 // The sender's TX ring as the ledger's walk sees it (RS on every slot).
@@ -28,7 +29,7 @@ struct LentRing {
     static constexpr std::uint32_t kEntries = 8;
     FakeGuestMemory memory{1 << 20};
     crossover::SharedStatePage page = crossover::SharedStatePage::create("ledger-test", 0);
-    crossover::WindowTxLedger& ledger = page.state().window_tx;
+    nic::WindowTxLedger& ledger = page.state().e1000.window_tx;
     LentRing() {
         for (std::uint32_t k = 0; k < kEntries; ++k) {
             std::uint8_t cmd = e1000::txd::CMD_EOP | e1000::txd::CMD_RS;
@@ -39,11 +40,11 @@ struct LentRing {
         auto s = memory.span(kRing + k * 16 + 12, 1);
         return std::atomic_ref<std::uint8_t>(s[0]).load(std::memory_order_acquire) & e1000::txd::STA_DD;
     }
-    void lend(std::uint32_t k) { crossover::window_tx::lend(ledger, k, kEntries, kRing, 7); }
-    crossover::window_tx::WalkResult walk(std::uint32_t rdt, std::uint32_t rdh, bool gone = false) {
-        REQUIRE(crossover::window_tx::try_lock(ledger));
-        auto r = crossover::window_tx::walk(ledger, memory, rdt, rdh, gone);
-        crossover::window_tx::unlock(ledger);
+    void lend(std::uint32_t k) { e1000::window_tx::lend(ledger, k, kEntries, kRing, 7); }
+    e1000::window_tx::WalkResult walk(std::uint32_t rdt, std::uint32_t rdh, bool gone = false) {
+        REQUIRE(e1000::window_tx::try_lock(ledger));
+        auto r = e1000::window_tx::walk(ledger, memory, rdt, rdh, gone);
+        e1000::window_tx::unlock(ledger);
         return r;
     }
 };
@@ -97,6 +98,38 @@ TEST_CASE("window ledger: hostile ring values never reach outside the sender's m
     ring.ledger.ring_entries.store(2);
     CHECK(ring.walk(0, 0).completed == 0);
     CHECK_FALSE(wtx::lent(ring.ledger).any());
+}
+
+TEST_CASE("window ledger: the receiver completes lent slots through the sender model's TX view") {
+    LentRing ring;
+    auto view = e1000::make_tx_view();
+    for (std::uint32_t k = 0; k < 3; ++k) ring.lend(k);
+    nic::SharedNicState& sender = ring.page.state();
+    // The sender's TXDW needs its timers: not the receiver's to complete.
+    CHECK_FALSE(view->window_lent(sender, 7));
+    ring.ledger.peer_may_complete.store(1);
+    CHECK(view->window_lent(sender, 7));
+    CHECK_FALSE(view->window_lent(sender, 8));  // lent over another link
+    // The receiver's guest gave RX 0 and 1 back (RDT 2, RDH 3).
+    auto done = view->complete_window(ring.memory, sender, 2, 3);
+    CHECK(done.completed == 2);
+    CHECK(done.reported == 2);
+    CHECK_FALSE(done.unreachable);
+    CHECK(ring.dd(0));
+    CHECK(ring.dd(1));
+    CHECK_FALSE(ring.dd(2));
+    CHECK(ring.ledger.completed_by_peer.load() == 2);
+    // TXDW as the sender's mask says: masked, only the cause is set.
+    CHECK(view->signal_remote(sender) == nic::TxIrq::None);
+    CHECK(sender.take_icr() == e1000::icr::TXDW);
+    sender.set_ims(e1000::icr::TXDW);
+    CHECK(view->signal_remote(sender) == nic::TxIrq::Signal);
+    // A walker busy on the sender's side: the sender finishes the walk.
+    REQUIRE(wtx::try_lock(ring.ledger));
+    CHECK(view->complete_window(ring.memory, sender, 0, 0).unreachable);
+    wtx::unlock(ring.ledger);
+    // A model that keeps no ledger lends nothing.
+    CHECK_FALSE(virtio_net::make_tx_view()->window_lent(sender, 7));
 }
 
 

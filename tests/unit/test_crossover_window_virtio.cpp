@@ -4,7 +4,7 @@
 //    entry waits until the peer's guest gives the RX buffer back (in any
 //    order), a full peer stops the walk losslessly, everything else is
 //    copied;
-//  - the virtio RX writer's place(): only the next available chain, head
+//  - the virtio RX view's place(): only the next available chain, head
 //    k, one device-writable buffer at the right address, big enough;
 //  - WindowLoans: a lent head comes back when the peer's guest makes it
 //    available again after the loan, never earlier, whatever the guest
@@ -16,9 +16,9 @@
 
 #include "crossover_fakes.hpp"
 #include "virtio_fakes.hpp"
-#include "xover/crossover/peer_rx_writer.hpp"
 #include "xover/crossover/shared_memory.hpp"
 #include "xover/crossover/window_loans.hpp"
+#include "xover/nic/rx_view.hpp"
 
 using namespace xover;
 using namespace xover::test;
@@ -191,7 +191,7 @@ TEST_CASE("virtio window: a head reused while lent goes the normal way and count
     CHECK(!s.rig.needs_reset());
 }
 
-// ------------------------------------------------------------ RX writer
+// ------------------------------------------------------------ RX view
 
 namespace {
 
@@ -202,7 +202,7 @@ struct WindowReceiver {
     crossover::SharedStatePage page = crossover::SharedStatePage::create("virtio-window-rx", 1);
     VirtqueueBuilder vq{mem, 0x1000, 8};
 
-    WindowReceiver() { publish_virtio_rx(page.state(), vq, crossover::kRxEventIdx); }
+    WindowReceiver() { publish_virtio_rx(page.state(), vq, nic::kRxEventIdx); }
     // RX buffer k: one device-writable descriptor at RX-half slot k.
     void post(std::uint16_t k, std::uint32_t len = 2048) {
         vq.write_desc(k, kRxHalf + std::uint64_t(k) * 2048, len, spec::kDescWrite, 0);
@@ -213,13 +213,13 @@ struct WindowReceiver {
 
 }  // namespace
 
-TEST_CASE("virtio window: the RX writer places only the chain that is the sender's slot", "[virtio][window]") {
+TEST_CASE("virtio window: the RX view places only the chain that is the sender's slot", "[virtio][window]") {
     WindowReceiver r;
     for (std::uint16_t k = 0; k < 4; ++k) r.post(k);
-    auto w = crossover::make_peer_rx_writer("virtio-net");
-    REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+    auto w = virtio_net::make_rx_view();
+    REQUIRE(w->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
     CHECK(w->window_frame_offset() == kHdr);
-    using St = crossover::PeerRxWriter::Status;
+    using St = nic::RxView::Status;
 
     REQUIRE(w->place(0, r.slot(0), 64) == St::Written);
     CHECK(r.vq.used_idx() == 1);
@@ -247,31 +247,31 @@ TEST_CASE("virtio window: the RX writer places only the chain that is the sender
 
 TEST_CASE("virtio window: hostile RX chains are never placed", "[virtio][window]") {
     WindowReceiver r;
-    auto w = crossover::make_peer_rx_writer("virtio-net");
-    using St = crossover::PeerRxWriter::Status;
+    auto w = virtio_net::make_rx_view();
+    using St = nic::RxView::Status;
 
     SECTION("two descriptors") {
         r.vq.write_desc(0, r.slot(0), kHdr, spec::kDescWrite | spec::kDescNext, 1);
         r.vq.write_desc(1, r.slot(0) + kHdr, 2000, spec::kDescWrite, 0);
         r.vq.publish(0);
-        REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+        REQUIRE(w->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
         CHECK(w->place(0, r.slot(0), 64) == St::Bad);
     }
     SECTION("device-readable buffer") {
         r.vq.write_desc(0, r.slot(0), 2048, 0, 0);
         r.vq.publish(0);
-        REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+        REQUIRE(w->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
         CHECK(w->place(0, r.slot(0), 64) == St::Bad);
     }
     SECTION("head id out of range") {
         r.vq.publish(100);
-        REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+        REQUIRE(w->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
         CHECK(w->place(100, r.slot(0), 64) == St::Bad);
     }
     SECTION("buffer outside the peer's memory") {
         r.vq.write_desc(0, 0xfffff000, 2048, spec::kDescWrite, 0);
         r.vq.publish(0);
-        REQUIRE(w->begin(r.mem, r.page.state()) == crossover::PeerRxWriter::Begin::Ready);
+        REQUIRE(w->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
         CHECK(w->place(0, 0xfffff000, 64) == St::Bad);
     }
     CHECK(r.vq.used_idx() == 0);
@@ -318,7 +318,7 @@ TEST_CASE("virtio window: a lent head is back once its RX buffer is made availab
     SECTION("the peer's RX queue going away returns every loan") {
         loans.lend(1, 11, r.mem, r.page.state());
         loans.lend(2, 12, r.mem, r.page.state());
-        r.page.state().link_flags.fetch_and(~std::uint32_t(crossover::kOwnerRxEnabled));
+        r.page.state().link_flags.fetch_and(~std::uint32_t(nic::kOwnerRxEnabled));
         auto back = reclaim();
         std::sort(back.begin(), back.end());
         CHECK(back == std::vector<std::uint16_t>{1, 2});

@@ -18,7 +18,7 @@
 
 #include "xover/crossover/protocol.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/kvm/unique_fd.hpp"
 #include "xover/vmm/guest_memory.hpp"
 
@@ -59,15 +59,15 @@ struct PeerLink {
     std::uint32_t producer_slot = 0;  // our counters in peer_state().slots[...]
 
     SharedMapping peer_ram;     // whole guest RAM of the peer (MAP_SHARED)
-    SharedMapping state_page;   // the peer NIC's SharedNicState
+    SharedMapping state_page;   // the peer NIC's nic::SharedNicState
     SharedMapping peer_window;  // window mode: the peer's DMA window memfd (else empty)
     kvm::UniqueFd peer_window_fd;  // window mode: the same memfd, to map it into our own window
     PeerGuestMemory peer_memory;
     kvm::UniqueFd peer_irq;       // write 1: interrupt the peer's guest
     kvm::UniqueFd peer_doorbell;  // write 1: wake the peer's process
 
-    SharedNicState& peer_state() const { return *reinterpret_cast<SharedNicState*>(state_page.data()); }
-    ProducerSlot& counters() const { return peer_state().slots[producer_slot]; }
+    nic::SharedNicState& peer_state() const { return *reinterpret_cast<nic::SharedNicState*>(state_page.data()); }
+    nic::ProducerSlot& counters() const { return peer_state().slots[producer_slot]; }
     // One eventfd write each; no-ops if the fd is missing. Never throw.
     void interrupt_peer() const;
     void ring_peer_doorbell() const;

@@ -4,12 +4,12 @@
 //
 // Transmit path (copy mode), per frame, no syscall, no allocation:
 //   classify by destination MAC (PeerTable) →
-//     peer:    the peer's PeerRxWriter copies it into the peer's RX ring
+//     peer:    the peer model's RX view copies it into the peer's RX ring
 //              (under the peer's producer lock, held for the batch)
 //     group:   the backend, then every peer (best effort)
 //     unknown: the backend (and, rate-limited, a FrameSeen to the broker)
 // A frame the peer's receive filter rejects (its RCTL/RAL/MTA/VFTA, see
-// PeerRxWriter::accepts) is dropped and counted, as the peer's NIC would.
+// nic::RxView::accepts) is dropped and counted, as the peer's NIC would.
 // end_batch() publishes each touched peer's RX position and interrupts each
 // peer at most once (an e1000 peer's irqfd if IMS allows, or its doorbell
 // when it moderates RXT0 with RDTR/RADV/ITR; a virtio-net peer as its
@@ -32,19 +32,20 @@
 
 #include "xover/crossover/detector.hpp"
 #include "xover/crossover/dma_window.hpp"
-#include "xover/crossover/nic_port.hpp"
-#include "xover/crossover/peer_rx_writer.hpp"
+#include "xover/crossover/model_views.hpp"
 #include "xover/crossover/peer_window_memory.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/crossover/slow_path_arrivals.hpp"
 #include "xover/crossover/window_loans.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/net/backend.hpp"
+#include "xover/nic/nic_port.hpp"
+#include "xover/nic/rx_view.hpp"
+#include "xover/nic/slow_path_arrivals.hpp"
 #include "xover/nic/tx_view.hpp"
 
 namespace xover::crossover {
 
-class CrossoverPort final : public NicPort {
+class CrossoverPort final : public nic::NicPort {
 public:
     // `model_id`: 0 e1000, 1 virtio-net (written into the state page).
     // `backend_is_none`: the NIC has no physical path, so its carrier is
@@ -53,7 +54,7 @@ public:
     ~CrossoverPort() override;
 
     // --- NicPort (device lock held) ---
-    SharedNicState& shared() override { return page_.state(); }
+    nic::SharedNicState& shared() override { return page_.state(); }
     net::Backend::SendResult send(std::span<const std::uint8_t> frame) override;
     net::Backend::SendResult send_completable(std::span<const std::uint8_t> frame, std::uint32_t token) override;
     void end_batch() override;
@@ -107,7 +108,7 @@ public:
     // slow_path_arrivals.hpp). Set before the guest runs. `retry(delay)`
     // must make the model call resume_tx() after `delay` (a timer): send()
     // answered Busy while waiting for something no doorbell announces.
-    void set_own_mac(const net::MacAddress& mac) { own_key_ = mac_key(mac.bytes.data()); }
+    void set_own_mac(const net::MacAddress& mac) { own_key_ = nic::mac_key(mac.bytes.data()); }
     void set_retry_scheduler(std::function<void(std::chrono::milliseconds)> retry) { retry_ = std::move(retry); }
     // A frame from the backend is now in our RX ring (the I/O thread, the
     // only caller; no lock needed: the arrivals table has one writer).
@@ -127,11 +128,11 @@ public:
 private:
     struct Peer {
         std::shared_ptr<PeerLink> link;
-        std::unique_ptr<PeerRxWriter> writer;
-        PeerRxWriter::Begin begin = PeerRxWriter::Begin::NotReady;
+        std::unique_ptr<nic::RxView> rx_view;  // places frames in the peer's RX ring (its model's view)
+        nic::RxView::Begin begin = nic::RxView::Begin::NotReady;
         bool irq_pending = false;
         bool wake_pending = false;  // ring the peer's doorbell: it delivers RXT0 itself
-        bool routed_irq = false;  // virtio-net peer: interrupts follow its PeerInterrupt route
+        bool routed_irq = false;  // virtio-net peer: interrupts follow its nic::PeerInterrupt route
         // Switching from the slow path: hold frames for this peer until
         // what we sent it over the backend has arrived (or stopped coming).
         bool draining = false;
@@ -164,7 +165,7 @@ private:
     void close_open();
     void interrupt(Peer& peer);
     // crossover_port_handoff.cpp
-    nic::TxHandoff& handoff() const { return tx_handoff(page_.state()); }
+    nic::TxHandoff& handoff() const { return nic::tx_handoff(page_.state()); }
     bool may_park(const Peer& peer, std::span<const std::uint8_t> frame, Mode mode) const;
     bool start_run(Peer& peer);
     void park(Peer& peer, std::span<const std::uint8_t> frame);
@@ -174,12 +175,13 @@ private:
         std::uint64_t bytes = 0;
         bool tx_irq = false;  // the sender's guest wants a TX interrupt
     };
-    Moved move_parked(nic::TxHandoff& h, PeerRxWriter& writer, nic::TxView& view, vmm::GuestMemory& sender_memory);
+    Moved move_parked(nic::TxHandoff& h, nic::RxView& rx, nic::TxView& view, vmm::GuestMemory& sender_memory);
     void drain_own_run();
     OwnRx consume_parked();
     void complete_parked_locally();
     void wake_waiting_producers();
     std::uint64_t peer_filtered() const;
+    std::uint64_t window_completed_by_peer() const;
 
     std::string name_;
     net::Backend& backend_;
@@ -187,11 +189,11 @@ private:
     SharedStatePage page_;
     kvm::EventFd doorbell_;
     PeerTable table_;
-    std::array<Peer, kMaxProducerSlots> peers_{};
+    std::array<Peer, nic::kMaxProducerSlots> peers_{};
     Peer* open_ = nullptr;  // whose producer lock this batch holds
     std::function<void(const net::MacAddress&)> report_;
     std::uint64_t own_key_ = 0;
-    SlowPathTally tally_;
+    nic::SlowPathTally tally_;
     std::function<void(std::chrono::milliseconds)> retry_;
     // A group frame some receivers already have (the model retries the same
     // frame after Busy): bit i = peers_[i], kGroupBackendDone = the backend.
@@ -222,9 +224,9 @@ private:
     bool has_token_ = false;
     bool own_tx_irq_ = false;  // we completed our own parked frames: the model raises TXDW/its TX vector
     vmm::GuestMemory* own_memory_ = nullptr;
-    std::string own_model_;
+    nic::ModelId own_model_;
     std::unique_ptr<nic::TxView> own_tx_view_;
-    std::unique_ptr<PeerRxWriter> own_rx_writer_;
+    std::unique_ptr<nic::RxView> own_rx_view_;
     std::vector<std::uint8_t> scratch_;  // a parked frame, copied out of the sender's slot before use
 
     // The port's counters, printed "xover_" + name after the model's

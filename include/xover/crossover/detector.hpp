@@ -52,7 +52,7 @@ public:
     static constexpr std::size_t kReportMemory = 16;
 
 private:
-    std::array<std::shared_ptr<PeerLink>, kMaxProducerSlots> links_{};
+    std::array<std::shared_ptr<PeerLink>, nic::kMaxProducerSlots> links_{};
     std::size_t count_ = 0;
     struct Reported {
         net::MacAddress mac;

@@ -1,8 +1,8 @@
-// A window peer's guest memory as a sender's RX writer sees it: the peer's
+// A window peer's guest memory as the peer's RX view sees it: the peer's
 // RAM, plus the peer's RX half — which, while the window link is up, is
 // our TX element (the same memfd behind our TX half and its RX half). A
 // guest that puts its RX buffers in the window therefore gets frames that
-// cannot go in place copied there, and the virtio writer can walk chains
+// cannot go in place copied there, and the virtio view can walk chains
 // whose buffers lie in the window.
 #pragma once
 

@@ -65,7 +65,7 @@ struct NicRegistration {
     std::uint64_t ram_size = 0;           // bytes of guest RAM in `ram`
     std::uint64_t window_size = 0;        // bytes of DMA window in `window` (0 = none)
     kvm::UniqueFd ram;                    // guest RAM memfd (sealed against shrinking)
-    kvm::UniqueFd state;                  // shared NIC state page memfd (kSharedStateSize)
+    kvm::UniqueFd state;                  // shared NIC state page memfd (nic::kSharedStateSize)
     kvm::UniqueFd window;                 // DMA window memfd (window mode), optional
     kvm::UniqueFd irq;                    // eventfd: writing it interrupts this NIC's guest
     kvm::UniqueFd doorbell;               // eventfd: wakes this NIC's owner process (RX space returned)

@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/kvm/unique_fd.hpp"
 
 namespace xover::crossover {
@@ -56,7 +56,7 @@ public:
     // Maps an existing page received from elsewhere (the peer's or broker's side).
     static SharedStatePage map(int fd);
 
-    SharedNicState& state() const { return *reinterpret_cast<SharedNicState*>(mapping_.data()); }
+    nic::SharedNicState& state() const { return *reinterpret_cast<nic::SharedNicState*>(mapping_.data()); }
     int fd() const { return fd_.get(); }
     // A duplicate of the memfd, e.g. for sending.
     kvm::UniqueFd dup_fd() const;

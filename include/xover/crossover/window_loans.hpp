@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <span>
 
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/vmm/guest_memory.hpp"
 
 namespace xover::crossover {
@@ -35,15 +35,16 @@ public:
     // consumed up to avail position `next_position` (exclusive). A loan
     // that cannot be tracked (no usable ring: cannot happen under the
     // producer lock that placed the frame) is handed back at once.
-    void lend(std::uint16_t head, std::uint16_t next_position, vmm::GuestMemory& peer, const SharedNicState& state);
+    void lend(std::uint16_t head, std::uint16_t next_position, vmm::GuestMemory& peer,
+              const nic::SharedNicState& state);
     // Moves heads the peer's guest has made available again (all of them
     // if its RX ring went away) into `out`; returns how many. Heads that do
     // not fit wait for the next call.
-    std::size_t reclaim(vmm::GuestMemory& peer, const SharedNicState& state, std::span<std::uint16_t> out);
+    std::size_t reclaim(vmm::GuestMemory& peer, const nic::SharedNicState& state, std::span<std::uint16_t> out);
     // Asks the peer's guest to notify its device on its next RX post (the
     // device then rings the waiting producers' doorbells). The caller sets
     // producer_waiting and reclaims once more afterwards.
-    void arm(vmm::GuestMemory& peer, const SharedNicState& state);
+    void arm(vmm::GuestMemory& peer, const nic::SharedNicState& state);
     // Forgets every loan (the link is gone; the caller completes them all).
     void clear();
     std::size_t outstanding() const { return outstanding_ + ready_count_; }
@@ -56,7 +57,7 @@ private:
         bool event_idx = false;
     };
     enum class View { Ok, Busy, Gone };
-    View view(vmm::GuestMemory& peer, const SharedNicState& state, Ring& ring) const;
+    View view(vmm::GuestMemory& peer, const nic::SharedNicState& state, Ring& ring) const;
     void scan(const Ring& ring, std::uint16_t until);
     void give_back_all();
     void push_ready(std::uint16_t head);

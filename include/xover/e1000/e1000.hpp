@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "xover/crossover/nic_port.hpp"
+#include "xover/nic/nic_port.hpp"
 #include "xover/e1000/eeprom.hpp"
 #include "xover/e1000/phy.hpp"
 #include "xover/e1000/registers.hpp"
@@ -101,7 +101,7 @@ public:
     // port's shared page so that peers in other processes can fill this
     // NIC's RX ring and raise its causes; every transmitted frame goes
     // through port.send(). The port outlives the device.
-    void attach_crossover(crossover::NicPort& port);
+    void attach_crossover(nic::NicPort& port);
     // Runs `fn` with the device lock held (crossover link changes).
     void run_locked(const std::function<void()>& fn) {
         std::lock_guard lock(mutex_);
@@ -293,8 +293,8 @@ private:
 
     vmm::GuestMemory& memory_;
     vmm::IrqLine& irq_;
-    crossover::NicPort* port_ = nullptr;           // set: crossover configured
-    crossover::SharedNicState* shared_ = nullptr;  // port_->shared()
+    nic::NicPort* port_ = nullptr;           // set: crossover configured
+    nic::SharedNicState* shared_ = nullptr;  // port_->shared()
     net::Backend& backend_;
     std::string name_;
     Eeprom eeprom_;

@@ -44,11 +44,14 @@
 // looking at it (the sender could rewrite the slot meanwhile).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+
+#include "xover/nic/flag_bits.hpp"
 
 namespace xover::nic {
 
@@ -61,6 +64,8 @@ enum class TxQueueKind : std::uint32_t { None = 0, E1000Legacy = 1, VirtioSplit 
 // Bits of TxQueue::flags.
 inline constexpr std::uint32_t kTxEventIdx = 1u << 0;      // virtio-net: VIRTIO_RING_F_EVENT_IDX
 inline constexpr std::uint32_t kTxIrqThrottled = 1u << 1;  // e1000 ITR: edges at least irq_interval_ns apart
+inline constexpr std::array<std::uint32_t, 2> kTxQueueFlags{kTxEventIdx, kTxIrqThrottled};
+static_assert(distinct_bits(kTxQueueFlags));
 
 struct TxQueue {
     std::atomic<std::uint32_t> kind{0};          // TxQueueKind
@@ -81,6 +86,8 @@ struct HandoffRecord {
     std::atomic<std::uint32_t> reserved{0};
 };
 inline constexpr std::uint32_t kRecordCompletes = 1u << 0;  // the token is to be completed
+inline constexpr std::array<std::uint32_t, 1> kRecordFlags{kRecordCompletes};
+static_assert(distinct_bits(kRecordFlags));
 
 struct TxHandoff {
     alignas(64) std::atomic<std::uint32_t> tail{0};

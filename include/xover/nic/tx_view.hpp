@@ -10,12 +10,18 @@
 // Tokens are the model's: e1000: EOP descriptor index | command << 16
 // (DD is written when RS is set); virtio-net: the chain's head id (a used
 // element of length 0).
+//
+// Window mode (zero copy) has a second way in: a sender's TX slots lent to
+// its window peer, whose buffers are the peer's RX buffers, complete when
+// the peer's guest gives those buffers back. The peer's process completes
+// them right there (window_lent / complete_window) when the sender's model
+// keeps such a record (the e1000's ledger, e1000/window_tx_ledger.hpp).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/nic/tx_handoff.hpp"
 #include "xover/vmm/guest_memory.hpp"
 
@@ -42,7 +48,31 @@ public:
     virtual bool finish() = 0;
     // From a process other than the sender's: raises the TX cause in the
     // sender's state page as its registers allow and says how to signal.
-    virtual TxIrq signal_remote(crossover::SharedNicState& sender_state) = 0;
+    virtual TxIrq signal_remote(SharedNicState& sender_state) = 0;
+
+    // --- window mode, from the receiver's process ---
+    struct WindowCompletion {
+        std::uint32_t completed = 0;  // lent slots completed: the sender's guest may reuse them
+        std::uint32_t reported = 0;   // of those, reported to its guest: raise its TX cause (signal_remote)
+        bool unreachable = false;     // the sender must walk the rest itself (its walker is busy, or a
+                                      // descriptor is out of our reach): ring its doorbell
+    };
+    // Whether the sender lent TX slots over window link `link` that the
+    // receiver's process may complete. Cheap and lock-free: asked on every
+    // RX buffer return. Default (a model without a record): nothing lent.
+    virtual bool window_lent(const SharedNicState& /*sender_state*/, std::uint64_t /*link*/) const { return false; }
+    // Completes the lent slots whose buffers the receiver's guest gave
+    // back: RX descriptors [receiver_rdt, receiver_rdh) of a ring as large
+    // as the sender's are still its guest's. The caller holds the
+    // receiver's producer lock and read both positions under it (the
+    // sender holds that lock for a whole batch, so the walk sees the lent
+    // range and the receiver's RDH from the same side of a batch). Then,
+    // if anything was reported, signal_remote() says how TX reaches the
+    // sender's guest.
+    virtual WindowCompletion complete_window(vmm::GuestMemory& /*sender_memory*/, SharedNicState& /*sender_state*/,
+                                             std::uint32_t /*receiver_rdt*/, std::uint32_t /*receiver_rdh*/) {
+        return {};
+    }
 };
 
 }  // namespace xover::nic

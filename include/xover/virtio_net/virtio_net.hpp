@@ -18,7 +18,7 @@
 #include <span>
 #include <vector>
 
-#include "xover/crossover/nic_port.hpp"
+#include "xover/nic/nic_port.hpp"
 #include "xover/net/backend.hpp"
 #include "xover/net/mac_address.hpp"
 #include "xover/virtio_net/rx_placement.hpp"
@@ -69,7 +69,7 @@ public:
     // on unmask; with INTx or another vector, by ringing our doorbell so
     // that doorbell_rang() raises the interrupt here.
     static constexpr unsigned kCrossoverRxVector = 1;
-    void attach_crossover(crossover::NicPort& port);
+    void attach_crossover(nic::NicPort& port);
     // The port's doorbell rang: a peer returned RX space (resume TX) or
     // left an RX interrupt for us to deliver.
     void doorbell_rang();
@@ -112,17 +112,17 @@ private:
     void publish_rx_config();
     void rx_space_returned();
     void publish_tx_queue();
-    crossover::PeerInterrupt::Route peer_irq_route() const;
+    nic::PeerInterrupt::Route peer_irq_route() const;
     void deliver_peer_interrupt();
 
     net::Backend& backend_;
     net::MacAddress mac_;
     bool link_up_ = true;
     bool tx_stalled_ = false;  // backend said Busy; wait for resume_tx()
-    crossover::PeerInterrupt::Route peer_route_ = crossover::PeerInterrupt::Off;  // as published
+    nic::PeerInterrupt::Route peer_route_ = nic::PeerInterrupt::Off;  // as published
 
-    crossover::NicPort* port_ = nullptr;           // set: crossover configured
-    crossover::SharedNicState* shared_ = nullptr;  // port_->shared()
+    nic::NicPort* port_ = nullptr;           // set: crossover configured
+    nic::SharedNicState* shared_ = nullptr;  // port_->shared()
 
     // Window mode: TX heads whose frame sits in a peer's RX buffer; they
     // are used (completed) when the peer's guest gives that buffer back.

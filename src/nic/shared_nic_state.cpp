@@ -1,6 +1,6 @@
-#include "xover/crossover/shared_nic_state.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 
-namespace xover::crossover {
+namespace xover::nic {
 
 void SharedNicState::initialize(std::uint32_t model_id) {
     constexpr auto relaxed = std::memory_order_relaxed;
@@ -12,7 +12,6 @@ void SharedNicState::initialize(std::uint32_t model_id) {
     producer_lock.store(0, relaxed);
     producer_waiting.store(0, relaxed);
     rx_irq_deferred.store(0, relaxed);
-    for (auto& word : rx_filter) word.store(0, relaxed);
     publish_rx_ring(RxRing{});
     owner.tx_frames.store(0, relaxed);
     owner.tx_bytes.store(0, relaxed);
@@ -25,10 +24,14 @@ void SharedNicState::initialize(std::uint32_t model_id) {
         slot.filtered.store(0, relaxed);
     }
     slow_arrivals.clear();
-    peer_irq.clear();
+    // The part of the owner's model (an unknown model gets none).
+    switch (ModelId(model_id)) {
+    case ModelId::E1000: e1000.clear(); break;
+    case ModelId::VirtioNet: virtio_net.clear(); break;
+    }
     model.store(model_id, relaxed);
     version.store(kSharedStateVersion, relaxed);
     magic.store(kSharedStateMagic, std::memory_order_release);  // last: marks the page valid
 }
 
-}  // namespace xover::crossover
+}  // namespace xover::nic

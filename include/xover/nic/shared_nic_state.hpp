@@ -1,37 +1,21 @@
-// The shared NIC state page: the receive-side registers of one NIC that two
-// processes touch — the NIC's owner (the VM whose guest drives the NIC) and
-// the producers (crossover peers writing frames into this NIC's RX ring,
-// plus the owner's own slow path). One page, backed by a memfd the owner
-// creates and hands to the broker, which passes it to allowed peers.
+// The shared NIC state page: the receive-side registers and coordination
+// words of one NIC that two processes touch — the NIC's owner (the VM
+// whose guest drives the NIC) and the producers (crossover peers writing
+// frames into this NIC's RX ring, plus the owner's own slow path). One
+// page, backed by a memfd the owner creates and hands to the broker, which
+// passes it to allowed peers; the NIC's TX handoff (tx_handoff.hpp)
+// follows it in the same memfd.
 //
-// Ownership rules (who writes what; everything else only reads):
-//   rdh        producer position (e1000 RDH; virtio: next avail index the
-//              producers will consume). Written only while holding
-//              producer_lock, published with release; the owner reads it
-//              with acquire (guest RDH reads, its own TX-completion logic).
-//   rdt        owner-published consumer position (e1000 RDT as written by
-//              the guest; virtio: unused, the avail index lives in guest RAM).
-//              Written only by the owner (release); producers read (acquire)
-//              before touching descriptors the guest handed over.
-//   icr        interrupt causes. Producers set causes with fetch_or; the
-//              owner clears on a guest ICR read with exchange(0). Never a
-//              plain store from a producer, or bits are lost.
-//   ims        interrupt mask, written only by the owner (e1000).
-//   peer_irq   virtio-net: the RX interrupt's route (owner-written) and
-//              pending bit, so producers honour MSI-X masking and the INTx
-//              fallback (rules in peer_interrupt.hpp).
-//   rx_config  the owner's RX ring description (so a producer can find the
-//              descriptors in the owner's RAM), guarded by a sequence count.
-//   rx_filter  e1000 owners: a copy of the registers the receive filter
-//              reads (RCTL, VET, RAL/RAH, MTA, VFTA; e1000/rx_filter.hpp),
-//              so a producer drops what the owner's NIC would drop, plus
-//              CTRL and RXCSUM, so it strips VLAN tags and checks sums as
-//              the NIC would (e1000/rx_delivery.hpp). The
-//              owner writes words only while holding producer_lock; a
-//              producer reads them only while holding it (one batch), so a
-//              batch sees one filter and relaxed atomics suffice: the lock's
-//              acquire/release orders them. kOwnerRxFilter says it is valid.
-//   rx_irq_deferred  e1000 owners with interrupt moderation (see below).
+// One versioned ABI (kSharedStateMagic, kSharedStateVersion; a peer whose
+// page says otherwise is refused): a common part every model's views use,
+// then the part of the owner's model (model_state.hpp) in a union, at a
+// fixed offset. Every section's offset is pinned below (static_assert), so
+// a layout change fails the build until the version is bumped with it.
+// Every flag set of the ABI is checked for overlapping bits (flag_bits.hpp).
+//
+// Each field's owner (who writes; everyone else only reads) and ordering
+// are given where it is declared. Every field is hostile input to the
+// reader in the other process: it is bounded and read once before use.
 //
 // Interrupt rule (no lost interrupts, no syscall when masked): a producer
 // does icr.fetch_or(cause) and then reads ims; if the cause is unmasked it
@@ -65,46 +49,61 @@
 // `xover status`); the owner counts its own transmit side in `owner`.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
-#include "xover/crossover/peer_interrupt.hpp"
+#include "xover/nic/flag_bits.hpp"
+#include "xover/nic/model_state.hpp"
+#include "xover/nic/slow_path_arrivals.hpp"
 #include "xover/nic/tx_handoff.hpp"
-#include "xover/crossover/slow_path_arrivals.hpp"
 
-namespace xover::crossover {
+namespace xover::nic {
 
 inline constexpr std::size_t kCacheLine = 64;
 // The memfd: this page, then the NIC's TX handoff (nic/tx_handoff.hpp).
 inline constexpr std::size_t kStatePageBytes = 4096;
 inline constexpr std::size_t kSharedStateSize =
-    kStatePageBytes + (sizeof(nic::TxHandoff) + kStatePageBytes - 1) / kStatePageBytes * kStatePageBytes;
+    kStatePageBytes + (sizeof(TxHandoff) + kStatePageBytes - 1) / kStatePageBytes * kStatePageBytes;
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
-// 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx; 5: TX handoff
-inline constexpr std::uint32_t kSharedStateVersion = 5;
-// Words of SharedNicState::rx_filter (e1000::rx_filter::kWords, asserted there).
-inline constexpr unsigned kRxFilterWords = 292;
+// 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx; 5: TX handoff;
+// 6: a common part and one part per model (a union at kModelPartOffset),
+// kRxStripCrc on a bit of its own.
+inline constexpr std::uint32_t kSharedStateVersion = 6;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
+
+// SharedNicState::model: which NIC model owns the page, so which member of
+// its model part is live.
+enum class ModelId : std::uint32_t { E1000 = 0, VirtioNet = 1 };
 
 // What kind of RX ring rx_config describes.
 enum class RxRingKind : std::uint32_t { None = 0, E1000Legacy = 1, VirtioSplit = 2 };
 
-// Bits of SharedNicState::link_flags (written only by the owner).
+// Bits of SharedNicState::link_flags.
 enum LinkFlag : std::uint32_t {
     kOwnerRxEnabled = 1u << 0,  // guest enabled receive (e1000 RCTL.EN / virtio DRIVER_OK)
     kOwnerLinkUp = 1u << 1,     // the owner's NIC reports link up to its guest
-    kOwnerRxFilter = 1u << 2,   // rx_filter holds the owner's receive filter (else: accept all)
+    kOwnerRxFilter = 1u << 2,   // e1000.rx_filter holds the owner's receive filter (else: accept all)
     kOwnerRxIrqModerated = 1u << 3,  // RXT0 goes through the owner's timers (rx_irq_deferred)
 };
+inline constexpr std::array<std::uint32_t, 4> kLinkFlags{kOwnerRxEnabled, kOwnerLinkUp, kOwnerRxFilter,
+                                                         kOwnerRxIrqModerated};
+static_assert(distinct_bits(kLinkFlags));
 
-// Bits of RxConfig::features.
+// Bits of RxConfig::features, one set for every model (a bit another model
+// does not use stays 0).
 inline constexpr std::uint32_t kRxEventIdx = 1u << 0;   // virtio: VIRTIO_RING_F_EVENT_IDX negotiated
 inline constexpr std::uint32_t kRxMergeable = 1u << 1;  // virtio: VIRTIO_NET_F_MRG_RXBUF negotiated
 inline constexpr std::uint32_t kRxIndirect = 1u << 2;   // virtio: VIRTIO_RING_F_INDIRECT_DESC negotiated
-inline constexpr std::uint32_t kRxStripCrc = 1u << 0;   // e1000: RCTL.SECRC (no FCS after the frame)
+inline constexpr std::uint32_t kRxStripCrc = 1u << 3;   // e1000: RCTL.SECRC (no FCS after the frame)
+inline constexpr std::array<std::uint32_t, 4> kRxFeatureFlags{kRxEventIdx, kRxMergeable, kRxIndirect, kRxStripCrc};
+static_assert(distinct_bits(kRxFeatureFlags));
 
+// One producer's counters in this NIC's page. Written only by the producer
+// the broker gave this slot (relaxed: statistics); read by the broker and
+// the owner.
 struct alignas(kCacheLine) ProducerSlot {
     std::atomic<std::uint64_t> frames{0};   // frames placed in this NIC's RX ring
     std::atomic<std::uint64_t> bytes{0};
@@ -113,15 +112,18 @@ struct alignas(kCacheLine) ProducerSlot {
     std::atomic<std::uint64_t> filtered{0};  // dropped: the owner's receive filter rejects them
 };
 
+// The owner's transmit counters. Written only by the owner (relaxed:
+// statistics); read by the broker.
 struct alignas(kCacheLine) OwnerCounters {
     std::atomic<std::uint64_t> tx_frames{0};  // frames this NIC sent over crossover links
     std::atomic<std::uint64_t> tx_bytes{0};
     std::atomic<std::uint64_t> tx_fallback{0};  // frames that took the physical path instead
 };
 
-// The owner's RX ring as the producers need it. Written by the owner inside
-// a seqcount: seq odd = being changed; producers retry (or skip the batch)
-// until they read the same even value before and after the fields.
+// The owner's RX ring as the producers need it. Written only by the owner,
+// holding the producer lock, inside a seqcount (publish_rx_ring): seq odd =
+// being changed; producers retry (or skip the batch) until they read the
+// same even value before and after the fields.
 struct alignas(kCacheLine) RxConfig {
     std::atomic<std::uint32_t> seq{0};
     std::atomic<std::uint32_t> kind{0};          // RxRingKind
@@ -130,68 +132,82 @@ struct alignas(kCacheLine) RxConfig {
     std::atomic<std::uint64_t> used_gpa{0};      // virtio only
     std::atomic<std::uint32_t> ring_entries{0};  // e1000: RDLEN/16; virtio: queue size
     std::atomic<std::uint32_t> buffer_size{0};   // e1000: from RCTL.BSIZE; virtio: 0 (per descriptor)
-    std::atomic<std::uint32_t> features{0};      // virtio: bit0 event idx, bit1 mrg_rxbuf; e1000: bit0 SECRC
-};
-
-// Window mode, e1000 senders: the TX slots lent to the window peer, which
-// the peer's process may complete itself (window_tx_ledger.hpp has the
-// rules). Lives in the sender's page.
-struct alignas(kCacheLine) WindowTxLedger {
-    std::atomic<std::uint32_t> lock{0};               // 0 free, 1 held: one walker at a time
-    std::atomic<std::uint32_t> peer_may_complete{0};  // owner: TXDW needs none of its timers
-    std::atomic<std::uint64_t> lent{0};               // done | end << 32: slots [done, end) are lent
-    std::atomic<std::uint64_t> link{0};               // the window link the slots were lent over
-    std::atomic<std::uint64_t> ring_gpa{0};           // the sender's TX descriptor ring (TDBA)
-    std::atomic<std::uint32_t> ring_entries{0};       // TDLEN / 16
-    std::atomic<std::uint64_t> completed_by_peer{0};  // slots the peer's process completed
+    std::atomic<std::uint32_t> features{0};      // kRx* bits
 };
 
 struct SharedNicState {
-    // Identity, written once by the owner before the page is registered.
+    // ---------------------------------------------------------- common part
+    // Identity. Owner, once, before the page is registered: magic last
+    // (release); readers check it first (acquire, valid()).
     alignas(kCacheLine) std::atomic<std::uint32_t> magic{0};
     std::atomic<std::uint32_t> version{0};
-    std::atomic<std::uint32_t> model{0};  // 0 e1000, 1 virtio-net (informational)
+    std::atomic<std::uint32_t> model{0};  // ModelId
 
+    // Producer position (e1000 RDH; virtio: the next avail index producers
+    // consume). Written only holding producer_lock (by producers and by the
+    // owner's own slow path), release; the owner reads it with acquire
+    // (guest RDH reads, its TX completion logic), a producer under the lock.
     alignas(kCacheLine) std::atomic<std::uint32_t> rdh{0};
+    // Consumer position (e1000 RDT as the guest wrote it; virtio: unused,
+    // the avail index lives in guest RAM). Owner only, release; producers
+    // read it with acquire before touching descriptors it hands over.
     alignas(kCacheLine) std::atomic<std::uint32_t> rdt{0};
+    // Interrupt causes (e1000 ICR; virtio: unused). Producers set causes
+    // with fetch_or, never a plain store (bits would be lost); the owner
+    // clears them on a guest ICR read with exchange(0). All seq_cst (the
+    // interrupt rule above).
     alignas(kCacheLine) std::atomic<std::uint32_t> icr{0};
+    // Interrupt mask (e1000 IMS). Owner only; seq_cst (the interrupt rule).
     alignas(kCacheLine) std::atomic<std::uint32_t> ims{0};
 
     // Link state and the producer-side coordination words.
-    alignas(kCacheLine) std::atomic<std::uint32_t> link_flags{0};  // LinkFlag, owner-written
-    std::atomic<std::uint32_t> producer_lock{0};     // 0 free, 1 held
-    // A producer that found the ring full sets this before giving up; the
-    // owner, after publishing a new rdt, exchanges it to 0 and if it was set
-    // rings the producers' doorbells. So a full ring costs one eventfd write
-    // when space returns, and nothing otherwise.
+    // LinkFlag bits. Owner only (fetch_or/fetch_and, release; RX enable
+    // changes under producer_lock); producers read with acquire.
+    alignas(kCacheLine) std::atomic<std::uint32_t> link_flags{0};
+    // 0 free, 1 held: one producer batch at a time (exchange acquire,
+    // store release; nic_port.hpp's lock_producer gives up on a holder
+    // that died).
+    std::atomic<std::uint32_t> producer_lock{0};
+    // A producer that found the ring full sets this before giving up
+    // (seq_cst, then a fence, then it looks again); the owner, after
+    // publishing a new rdt, exchanges it to 0 and if it was set rings the
+    // producers' doorbells. So a full ring costs one eventfd write when
+    // space returns, and nothing otherwise.
     std::atomic<std::uint32_t> producer_waiting{0};
-    // Producers: "frames arrived, deliver RXT0 with your moderation" (see
-    // the interrupt moderation rule above); the owner takes it.
+    // Producers: "frames arrived, deliver RXT0 with your moderation" (the
+    // interrupt moderation rule above; exchange, seq_cst, both sides); the
+    // owner takes it.
     std::atomic<std::uint32_t> rx_irq_deferred{0};
 
     RxConfig rx_config;
     OwnerCounters owner;
     ProducerSlot slots[kMaxProducerSlots];
-    // Unicast frames the owner's backend placed in its RX ring, per
-    // source MAC: a sender switching to a link waits for these (see
-    // slow_path_arrivals.hpp). Owner-written.
+    // Unicast frames the owner's backend placed in its RX ring, per source
+    // MAC: a sender switching to a link waits for these. Owner only (its
+    // I/O thread), release; producers read with acquire
+    // (slow_path_arrivals.hpp).
     SlowPathArrivals slow_arrivals;
 
-    // Window mode (owner-written): the guest-physical address of this
-    // NIC's RX half while it is mapped onto link `window_rx_link`'s shared
-    // element (0: not mapped). A producer places frames in place only
-    // while both say so: its TX half and our RX half are the same memory.
+    // Window mode: the guest-physical address of this NIC's RX half while
+    // it is mapped onto link `window_rx_link`'s shared element (0: not
+    // mapped). A producer places frames in place only while both say so:
+    // its TX half and our RX half are the same memory. Owner only: the gpa,
+    // then the link (seq_cst), then it takes producer_waiting; a producer
+    // waiting for the mapping sets producer_waiting, then reads both again
+    // (seq_cst), so one side sees the other.
     alignas(kCacheLine) std::atomic<std::uint64_t> window_rx_gpa{0};
     std::atomic<std::uint64_t> window_rx_link{0};
 
-    // e1000 owners in window mode: TX slots lent to the window peer.
-    WindowTxLedger window_tx;
+    // ------------------------------------------- the owner's model's part
+    // The member `model` names is live; only that model's views and the
+    // model itself touch it (rules in model_state.hpp).
+    union {
+        E1000State e1000;
+        VirtioNetState virtio_net;
+    };
 
-    // virtio-net owners: how producers interrupt the RX queue.
-    alignas(kCacheLine) PeerInterrupt peer_irq;
-
-    // e1000 owners: the receive filter's registers (rules above).
-    alignas(kCacheLine) std::atomic<std::uint32_t> rx_filter[kRxFilterWords];
+    // Zeroed, as a new memfd is; initialize() makes it a page.
+    SharedNicState() : e1000() {}
 
     // Sets identity fields and clears everything else (the owner, once).
     void initialize(std::uint32_t model_id);
@@ -239,13 +255,6 @@ struct SharedNicState {
     // Returns true if producers placed frames whose RXT0 the owner delivers.
     bool take_rx_irq_deferred() { return rx_irq_deferred.exchange(0, std::memory_order_seq_cst) != 0; }
 
-    // A receive-filter word: the owner writes, producers read, both
-    // holding producer_lock (which orders them; see rx_filter above).
-    void set_filter_word(unsigned index, std::uint32_t value) {
-        rx_filter[index].store(value, std::memory_order_relaxed);
-    }
-    std::uint32_t filter_word(unsigned index) const { return rx_filter[index].load(std::memory_order_relaxed); }
-
     // --- producer side, owners that moderate RXT0 ---
     // After publishing RDH. True: the caller set the flag and must ring the
     // owner's doorbell (after releasing the lock).
@@ -262,8 +271,6 @@ struct SharedNicState {
     bool read_rx_ring(RxRing& out) const;
 };
 
-// Inline so that device models (which must not link the crossover library)
-// can publish their ring description.
 // A seqcount without fences (fences are invisible to ThreadSanitizer):
 // the writer makes seq odd, stores the fields with release, then makes seq
 // even with release; the reader loads the fields with acquire. A reader
@@ -301,18 +308,31 @@ inline bool SharedNicState::read_rx_ring(RxRing& out) const {
     return true;
 }
 
+// The ABI's layout. A change here is a change of kSharedStateVersion.
+inline constexpr std::size_t kModelPartOffset = 1408;
 static_assert(std::is_standard_layout_v<SharedNicState>);
+static_assert(offsetof(SharedNicState, magic) == 0);
+static_assert(offsetof(SharedNicState, rdh) == 64);
+static_assert(offsetof(SharedNicState, rdt) == 128);
+static_assert(offsetof(SharedNicState, icr) == 192);
+static_assert(offsetof(SharedNicState, ims) == 256);
+static_assert(offsetof(SharedNicState, link_flags) == 320);
+static_assert(offsetof(SharedNicState, rx_config) == 384);
+static_assert(offsetof(SharedNicState, owner) == 448);
+static_assert(offsetof(SharedNicState, slots) == 512);
+static_assert(offsetof(SharedNicState, slow_arrivals) == 1024);
+static_assert(offsetof(SharedNicState, window_rx_gpa) == 1344);
+static_assert(offsetof(SharedNicState, e1000) == kModelPartOffset);
+static_assert(offsetof(SharedNicState, virtio_net) == kModelPartOffset);
+static_assert(offsetof(E1000State, rx_filter) == 64);
 static_assert(sizeof(SharedNicState) <= kStatePageBytes);
 
 // The NIC's TX handoff, right after its state page in the same mapping
 // (every mapping of the memfd covers kSharedStateSize bytes).
-inline nic::TxHandoff& tx_handoff(SharedNicState& state) {
-    return *reinterpret_cast<nic::TxHandoff*>(reinterpret_cast<std::uint8_t*>(&state) + kStatePageBytes);
+inline TxHandoff& tx_handoff(SharedNicState& state) {
+    return *reinterpret_cast<TxHandoff*>(reinterpret_cast<std::uint8_t*>(&state) + kStatePageBytes);
 }
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
-static_assert(offsetof(SharedNicState, rdt) - offsetof(SharedNicState, rdh) >= kCacheLine);
-static_assert(offsetof(SharedNicState, icr) - offsetof(SharedNicState, rdt) >= kCacheLine);
-static_assert(offsetof(SharedNicState, ims) - offsetof(SharedNicState, icr) >= kCacheLine);
 
-}  // namespace xover::crossover
+}  // namespace xover::nic

@@ -1,49 +1,50 @@
-// PeerRxWriter for a virtio-net peer: the peer's RX split queue, walked
-// with the same Virtqueue/RxPlacer code the peer's own device uses, over
-// our mapping of its RAM. The device-side position (next avail == used
-// idx) lives in the peer's shared page (rdh), so whoever produces next —
-// this sender, another peer, the owner's backend — continues from it.
+// The virtio-net RX view (nic/rx_view.hpp): the receiver's RX split queue,
+// walked with the same Virtqueue/RxPlacer code the receiver's own device
+// uses, over the caller's mapping of its RAM. The device-side position
+// (next avail == used idx) lives in the receiver's shared page (rdh), so
+// whoever produces next — a sender, another peer, the owner's backend —
+// continues from it.
 #include <cstring>
 
-#include "xover/crossover/peer_rx_writer.hpp"
+#include "xover/nic/rx_view.hpp"
 #include "xover/virtio_net/rx_placement.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
 #include "xover/virtio_net/virtqueue.hpp"
 
-namespace xover::crossover {
+namespace xover::virtio_net {
 
 namespace {
 
-constexpr std::uint32_t kHeader = sizeof(virtio_net::spec::net::Header);  // virtio_net_hdr_v1
+constexpr std::uint32_t kHeader = sizeof(spec::net::Header);  // virtio_net_hdr_v1
 
-class VirtioRxWriter final : public PeerRxWriter {
+class VirtioRxView final : public nic::RxView {
 public:
-    Begin begin(vmm::GuestMemory& memory, SharedNicState& state) override {
+    Begin begin(vmm::GuestMemory& memory, nic::SharedNicState& state) override {
         state_ = &state;
         wrote_ = false;
-        SharedNicState::RxRing ring;
+        nic::SharedNicState::RxRing ring;
         if (!state.read_rx_ring(ring)) return Begin::NotReady;
-        if (!(state.link_flags.load(std::memory_order_acquire) & kOwnerRxEnabled)) return Begin::NotReady;
-        if (ring.kind != RxRingKind::VirtioSplit) return Begin::NotReady;
-        virtio_net::VirtqueueLayout layout;
+        if (!(state.link_flags.load(std::memory_order_acquire) & nic::kOwnerRxEnabled)) return Begin::NotReady;
+        if (ring.kind != nic::RxRingKind::VirtioSplit) return Begin::NotReady;
+        VirtqueueLayout layout;
         layout.size = std::uint16_t(ring.ring_entries);
         layout.desc = ring.ring_gpa;
         layout.avail = ring.avail_gpa;
         layout.used = ring.used_gpa;
-        if (ring.ring_entries > virtio_net::Virtqueue::kMaxSize ||
-            !queue_.enable(memory, layout, ring.features & kRxEventIdx, ring.features & kRxIndirect))
+        if (ring.ring_entries > Virtqueue::kMaxSize ||
+            !queue_.enable(memory, layout, ring.features & nic::kRxEventIdx, ring.features & nic::kRxIndirect))
             return Begin::Broken;
-        mergeable_ = ring.features & kRxMergeable;
+        mergeable_ = ring.features & nic::kRxMergeable;
         queue_.resume_at(std::uint16_t(state.load_rdh()));
         return Begin::Ready;
     }
 
     Status write(std::span<const std::uint8_t> frame) override {
         switch (placer_.place(queue_, mergeable_, frame)) {
-        case virtio_net::RxPlacer::Outcome::Delivered: wrote_ = true; return Status::Written;
-        case virtio_net::RxPlacer::Outcome::Oversize: wrote_ = true; return Status::Oversize;
-        case virtio_net::RxPlacer::Outcome::Starved: return Status::Full;
-        case virtio_net::RxPlacer::Outcome::Broken: return Status::Bad;
+        case RxPlacer::Outcome::Delivered: wrote_ = true; return Status::Written;
+        case RxPlacer::Outcome::Oversize: wrote_ = true; return Status::Oversize;
+        case RxPlacer::Outcome::Starved: return Status::Full;
+        case RxPlacer::Outcome::Broken: return Status::Bad;
         }
         return Status::Bad;
     }
@@ -56,9 +57,9 @@ public:
     // entry are written.
     Status place(std::uint32_t index, std::uint64_t buffer_gpa, std::uint32_t length) override {
         switch (queue_.pop(window_chain_)) {
-        case virtio_net::Virtqueue::PopStatus::Empty: return Status::Full;
-        case virtio_net::Virtqueue::PopStatus::Broken: return Status::Bad;
-        case virtio_net::Virtqueue::PopStatus::Chain: break;
+        case Virtqueue::PopStatus::Empty: return Status::Full;
+        case Virtqueue::PopStatus::Broken: return Status::Bad;
+        case Virtqueue::PopStatus::Chain: break;
         }
         auto segments = window_chain_.segments();
         bool in_place = window_chain_.head() == index && segments.size() == 1 && segments[0].device_writable &&
@@ -67,8 +68,8 @@ public:
             queue_.unpop();  // the copy path takes this chain instead
             return Status::Bad;
         }
-        virtio_net::spec::net::Header hdr{};
-        hdr.gso_type = virtio_net::spec::net::kGsoNone;
+        spec::net::Header hdr{};
+        hdr.gso_type = spec::net::kGsoNone;
         hdr.num_buffers = 1;
         std::memcpy(segments[0].bytes.data(), &hdr, kHeader);
         queue_.add_used(window_chain_.head(), std::uint32_t(kHeader + length));
@@ -83,31 +84,24 @@ public:
         state_->publish_rdh(queue_.next_avail());
         // The ring decides (event idx / NO_INTERRUPT); how the interrupt
         // reaches the guest (its MSI-X masking, INTx) is the owner's
-        // route, applied by CrossoverPort::end_batch() outside the lock.
+        // route (nic/peer_interrupt.hpp), which the caller applies
+        // outside the lock.
         bool interrupt = wrote_ && queue_.should_interrupt();
         queue_.disable();
         return interrupt ? Notify::Interrupt : Notify::None;
     }
 
 private:
-    SharedNicState* state_ = nullptr;
-    virtio_net::Virtqueue queue_;
-    virtio_net::RxPlacer placer_;
-    virtio_net::DescriptorChain window_chain_;
+    nic::SharedNicState* state_ = nullptr;
+    Virtqueue queue_;
+    RxPlacer placer_;
+    DescriptorChain window_chain_;
     bool mergeable_ = false;
     bool wrote_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<PeerRxWriter> make_e1000_rx_writer();
+std::unique_ptr<nic::RxView> make_rx_view() { return std::make_unique<VirtioRxView>(); }
 
-std::unique_ptr<PeerRxWriter> make_virtio_rx_writer() { return std::make_unique<VirtioRxWriter>(); }
-
-std::unique_ptr<PeerRxWriter> make_peer_rx_writer(std::string_view peer_model) {
-    if (peer_model == "e1000") return make_e1000_rx_writer();
-    if (peer_model == "virtio-net") return make_virtio_rx_writer();
-    return nullptr;
-}
-
-}  // namespace xover::crossover
+}  // namespace xover::virtio_net

@@ -2,12 +2,14 @@
 // walk that completes them (sets DD once the receiver's guest has given the
 // buffer back). Either process may walk:
 //   - the sender itself (its TDT write, its doorbell, the link going down);
-//   - the receiver, right after its guest wrote RDT: it is already in
+//   - the receiver, right after its guest wrote RDT, through the e1000's
+//     TX view (nic/tx_view.hpp: complete_window): it is already in
 //     userspace then, so the sender completes without any thread of its own
 //     waking. (A wake-up is an io thread preempting a vCPU on this host,
 //     and on the sender's own core it halved the sender's rate.)
 //
-// Rules (WindowTxLedger lives in the sender's shared page):
+// Rules (nic::WindowTxLedger lives in the e1000 part of the sender's shared
+// page, nic/shared_nic_state.hpp):
 //   lent      done | end << 32, slot indices in the sender's TX ring: slots
 //             [done, end) are lent. The sender moves `end` (lend(), a CAS,
 //             no lock); walkers move `done`, holding `lock`.
@@ -22,20 +24,18 @@
 //   of a batch, never a lent slot whose frame its guest cannot see yet.
 //   peer_may_complete  the sender's TXDW needs none of its own timers
 //             (TIDV/TADV/ITR): a receiver that completed slots raises TXDW
-//             like a producer raises RXT0 (shared_nic_state.hpp's rule).
+//             like a producer raises RXT0 (nic/shared_nic_state.hpp's rule).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 
-#include "xover/crossover/shared_nic_state.hpp"
 #include "xover/e1000/registers.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/vmm/guest_memory.hpp"
 
-namespace xover::crossover::window_tx {
-
-inline constexpr std::uint32_t kDescriptorBytes = 16;
+namespace xover::e1000::window_tx {
 
 struct Lent {
     std::uint32_t done = 0, end = 0;
@@ -44,12 +44,12 @@ struct Lent {
 inline Lent unpack(std::uint64_t v) { return {std::uint32_t(v), std::uint32_t(v >> 32)}; }
 inline std::uint64_t pack(Lent l) { return std::uint64_t(l.done) | std::uint64_t(l.end) << 32; }
 
-inline Lent lent(const WindowTxLedger& ledger) { return unpack(ledger.lent.load(std::memory_order_acquire)); }
+inline Lent lent(const nic::WindowTxLedger& ledger) { return unpack(ledger.lent.load(std::memory_order_acquire)); }
 
 // Sender, slot `index` of a ring of `entries` just went to the peer in
 // place. Slots between the last lent one and `index` took the copy path
 // (completed already); with nothing lent the range starts at `index`.
-inline void lend(WindowTxLedger& ledger, std::uint32_t index, std::uint32_t entries, std::uint64_t ring_gpa,
+inline void lend(nic::WindowTxLedger& ledger, std::uint32_t index, std::uint32_t entries, std::uint64_t ring_gpa,
                  std::uint64_t link) {
     std::uint64_t cur = ledger.lent.load(std::memory_order_acquire);
     for (;;) {
@@ -66,12 +66,12 @@ inline void lend(WindowTxLedger& ledger, std::uint32_t index, std::uint32_t entr
     }
 }
 
-inline bool try_lock(WindowTxLedger& ledger) {
+inline bool try_lock(nic::WindowTxLedger& ledger) {
     return ledger.lock.load(std::memory_order_relaxed) == 0 &&
            ledger.lock.exchange(1, std::memory_order_acquire) == 0;
 }
 // The sender's wait: walkers hold the lock for one walk.
-inline bool lock(WindowTxLedger& ledger, std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
+inline bool lock(nic::WindowTxLedger& ledger, std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
     auto deadline = std::chrono::steady_clock::now() + budget;
     for (unsigned i = 0;; ++i) {
         if (try_lock(ledger)) return true;
@@ -81,11 +81,11 @@ inline bool lock(WindowTxLedger& ledger, std::chrono::microseconds budget = std:
 #endif
     }
 }
-inline void unlock(WindowTxLedger& ledger) { ledger.lock.store(0, std::memory_order_release); }
+inline void unlock(nic::WindowTxLedger& ledger) { ledger.lock.store(0, std::memory_order_release); }
 
 // Sender, under the lock (or with the peer known gone): nothing is lent
 // any more, from slot `head` on (a reset, a TDH write, a new ring).
-inline void forget(WindowTxLedger& ledger, std::uint32_t head) {
+inline void forget(nic::WindowTxLedger& ledger, std::uint32_t head) {
     ledger.lent.store(pack({head, head}), std::memory_order_release);
 }
 
@@ -100,7 +100,7 @@ struct WalkResult {
 // receiver's guest still holds: RX descriptors [rx_rdt, rx_rdh) of a ring as
 // large as ours are its guest's (all of them when they are equal). With
 // `peer_gone` every lent slot completes.
-inline WalkResult walk(WindowTxLedger& ledger, vmm::GuestMemory& sender_memory, std::uint32_t rx_rdt,
+inline WalkResult walk(nic::WindowTxLedger& ledger, vmm::GuestMemory& sender_memory, std::uint32_t rx_rdt,
                        std::uint32_t rx_rdh, bool peer_gone) {
     WalkResult r;
     std::uint64_t cur = ledger.lent.load(std::memory_order_acquire);
@@ -115,18 +115,18 @@ inline WalkResult walk(WindowTxLedger& ledger, vmm::GuestMemory& sender_memory, 
     std::uint32_t held = rx_rdt == rx_rdh ? n : (rx_rdh + n - rx_rdt) % n;
     std::uint32_t done = l.done;
     while (done != l.end && (peer_gone || (done + n - rx_rdt) % n >= held)) {
-        auto d = sender_memory.span(base + std::uint64_t(done) * kDescriptorBytes, kDescriptorBytes);
+        auto d = sender_memory.span(base + std::uint64_t(done) * kDescriptorSize, kDescriptorSize);
         if (d.empty()) {
             if (!peer_gone) {
                 r.unreachable = true;
                 break;
             }
-        } else if (d[11] & e1000::txd::CMD_RS) {
+        } else if (d[11] & txd::CMD_RS) {
             // The receiver read the frame before the sender's guest may reuse it.
             std::atomic_ref<std::uint8_t> status(d[12]);
-            status.fetch_or(e1000::txd::STA_DD, std::memory_order_release);
+            status.fetch_or(txd::STA_DD, std::memory_order_release);
             ++r.reported;
-            if (!(d[11] & e1000::txd::CMD_IDE)) r.all_delayed = false;
+            if (!(d[11] & txd::CMD_IDE)) r.all_delayed = false;
         }
         done = (done + 1) % n;
         ++r.completed;
@@ -138,4 +138,4 @@ inline WalkResult walk(WindowTxLedger& ledger, vmm::GuestMemory& sender_memory, 
     return r;
 }
 
-}  // namespace xover::crossover::window_tx
+}  // namespace xover::e1000::window_tx

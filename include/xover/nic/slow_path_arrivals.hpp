@@ -24,7 +24,7 @@
 #include <atomic>
 #include <cstdint>
 
-namespace xover::crossover {
+namespace xover::nic {
 
 // A MAC as a 64-bit key: the six bytes, plus bit 48 so that no key is 0
 // (0 marks a free entry).
@@ -121,4 +121,4 @@ private:
     unsigned next_victim_ = 0;
 };
 
-}  // namespace xover::crossover
+}  // namespace xover::nic

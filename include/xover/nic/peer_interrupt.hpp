@@ -1,6 +1,6 @@
 // How a crossover producer interrupts a virtio-net owner without breaking
 // the owner's MSI-X masking or its INTx fallback. Lives in the owner's
-// shared NIC state page (SharedNicState::peer_irq).
+// shared NIC state page (SharedNicState::virtio_net.peer_irq).
 //
 // The owner publishes a route for its RX queue's interrupt, recomputed
 // under its device lock whenever MSI-X enable/function mask, a vector's
@@ -35,7 +35,7 @@
 #include <cstdint>
 #include <thread>
 
-namespace xover::crossover {
+namespace xover::nic {
 
 struct PeerInterrupt {
     enum Route : std::uint32_t { Off = 0, Direct = 1, ViaOwner = 2 };
@@ -121,4 +121,4 @@ private:
     }
 };
 
-}  // namespace xover::crossover
+}  // namespace xover::nic

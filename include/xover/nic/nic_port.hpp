@@ -2,8 +2,9 @@
 // crossover configuration gets a NicPort (see attach_crossover() in the
 // e1000 and virtio-net models); the model stays ignorant of links, peers
 // and the broker, and the crossover library implements the port
-// (CrossoverPort). Header-only on purpose: device models must not link the
-// crossover library (it depends on them, not the other way round).
+// (CrossoverPort). It lives in the nic layer, below both: device models
+// include no crossover header and link no crossover library (the engine
+// depends on them, not the other way round; scripts/check-layers.sh).
 //
 // Threads: every call is made with the NIC's device lock held.
 #pragma once
@@ -15,11 +16,11 @@
 #include <cstdint>
 #include <span>
 
-#include "xover/crossover/shared_nic_state.hpp"
 #include "xover/net/backend.hpp"
+#include "xover/nic/shared_nic_state.hpp"
 #include "xover/nic/tx_handoff.hpp"
 
-namespace xover::crossover {
+namespace xover::nic {
 
 class NicPort {
 public:
@@ -50,7 +51,7 @@ public:
     }
     // The model's TX ring as a TX view needs it (publish on every change:
     // ring registers, queue enable, reset, moderation settings).
-    virtual void publish_tx_queue(nic::TxQueueKind /*kind*/, std::uint32_t /*entries*/, std::uint64_t /*ring*/,
+    virtual void publish_tx_queue(TxQueueKind /*kind*/, std::uint32_t /*entries*/, std::uint64_t /*ring*/,
                                   std::uint64_t /*avail*/, std::uint64_t /*used*/, std::uint32_t /*flags*/,
                                   std::uint32_t /*irq_interval_ns*/ = 0) {}
     // The model raised its interrupt line at CLOCK_MONOTONIC `now_ns`, and
@@ -185,4 +186,4 @@ private:
     bool failed_ = false;
 };
 
-}  // namespace xover::crossover
+}  // namespace xover::nic
