@@ -353,7 +353,7 @@ void CrossoverPort::append_counters(net::Counters& out) const {
     c_.append_to(out, {
         .links = table_.peers().size(),
         .rx_peer_filtered = peer_filtered(),
-        .window_completed_by_peer = page_.state().window_tx.completed_by_peer.load(std::memory_order_relaxed),
+        .window_completed_by_peer = window_completed_by_peer(),
         .remaps = window_ ? window_->remaps() : 0,
         .handoff_moved_by_peer = handoff().moved_by_peer.load(std::memory_order_relaxed),
     });
@@ -458,7 +458,7 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
     if (!open(*peer)) return WindowSend::NotApplicable;  // the copy path counts the drop
     if (peer->begin == nic::RxView::Begin::NotReady) {
         state.mark_producer_waiting();
-        peer->begin = peer->writer->begin(peer->link->peer_memory, state);
+        peer->begin = peer->rx_view->begin(peer->link->peer_memory, state);
         if (peer->begin == nic::RxView::Begin::NotReady) {
             ++c_.busy_peer_not_ready;
             return WindowSend::Busy;
