@@ -40,7 +40,7 @@ std::uint64_t monotonic_ns();
 // what only the VM knows: the broker socket, the VM's name, the NIC's MAC.
 std::unique_ptr<net::Backend> make_nic_backend(const vmm::NicConfig& config, const net::MacAddress& mac,
                                                const vmm::NicContext& context) {
-    if (config.backend != "broker") return net::make_backend(config.backend);
+    if (!std::holds_alternative<net::BrokerSpec>(config.backend)) return net::make_backend(config.backend);
     std::filesystem::path broker = crossover::default_broker_path();
     if (context.vm_config && context.vm_config->broker) broker = *context.vm_config->broker;
     return crossover::make_broker_backend(broker, context.vm_name, context.index, mac);
@@ -71,9 +71,10 @@ public:
         : model_(model), loop_(context.loop), index_(context.index), window_(window),
           pause_(context.with_vcpus_paused) {
         auto* ram = dynamic_cast<vmm::RamMemory*>(&context.memory);
-        if (!ram) throw Error("--nic {}: crossover needs the VM's RAM memfd", config.model);
+        if (!ram) throw Error("--nic {}: crossover needs the VM's RAM memfd", vmm::to_string(config.model));
         std::string name = fmt::format("{}.nic{}", context.vm_name, context.index);
-        port_ = std::make_unique<crossover::CrossoverPort>(name, model_id, backend, config.backend == "none");
+        port_ = std::make_unique<crossover::CrossoverPort>(name, model_id, backend,
+                                                            std::holds_alternative<net::NoneSpec>(config.backend));
         int doorbell = port_->doorbell().fd();
         loop_.watch(doorbell, vmm::EventLoop::Interest::Readable, [this] {
             port_->doorbell().drain();
@@ -99,13 +100,14 @@ public:
         crossover::NicRegistration reg;
         reg.index = index_;
         reg.mac = mac;
-        reg.model = config.model;
+        reg.model = vmm::to_string(config.model);
         if (!is_auto) reg.peers = config.crossover;
         reg.auto_peer = is_auto;
-        reg.mode = crossover::parse_link_mode(config.crossover_mode).value_or(crossover::LinkMode::Copy);
+        reg.mode = config.crossover_mode == vmm::CrossoverMode::Window ? crossover::LinkMode::Window
+                                                                       : crossover::LinkMode::Copy;
         if (reg.mode == crossover::LinkMode::Window && !window_) {
             spdlog::warn("{}: {} has no DMA window; crossover window mode falls back to copy mode", name,
-                         config.model);
+                         vmm::to_string(config.model));
             reg.mode = crossover::LinkMode::Copy;
         }
         if (reg.mode == crossover::LinkMode::Window) {
@@ -341,7 +343,7 @@ public:
         if (!config.crossover.empty()) {
             auto* line = dynamic_cast<vmm::IrqfdLevelLine*>(&context.intx);
             if (!line) throw Error("--nic e1000: crossover needs an irqfd INTx line");
-            if (config.crossover_mode == "window") {
+            if (config.crossover_mode == vmm::CrossoverMode::Window) {
                 window_ = make_window(name(), context);
                 define_bar(kWindowBar, window_bar(*window_));
             }
@@ -403,7 +405,7 @@ public:
             });
         }
         if (!config.crossover.empty()) {
-            if (config.crossover_mode == "window") {
+            if (config.crossover_mode == vmm::CrossoverMode::Window) {
                 window_ = make_window(name_, context);
                 define_bar(kWindowBar, window_bar(*window_));
             }
@@ -470,9 +472,11 @@ private:
 
 std::unique_ptr<vmm::PciDevice> make_nic(const vmm::NicConfig& config, vmm::NicContext& context) {
     net::MacAddress mac = config.mac ? *config.mac : net::MacAddress{{0x52, 0x54, 0x00, 0x12, 0x34, std::uint8_t(0x56 + context.index)}};
-    if (config.model == "e1000") return std::make_unique<E1000Nic>(config, mac, context);
-    if (config.model == "virtio-net") return std::make_unique<VirtioNetNic>(config, mac, context);
-    throw Error("--nic {}: unknown NIC model (expected e1000 or virtio-net)", config.model);
+    switch (config.model) {
+        case vmm::NicModel::E1000: return std::make_unique<E1000Nic>(config, mac, context);
+        case vmm::NicModel::VirtioNet: return std::make_unique<VirtioNetNic>(config, mac, context);
+    }
+    throw Error("NIC model {} has no builder", int(config.model));
 }
 
 }  // namespace xover::cli

@@ -119,12 +119,12 @@ void Machine::setup_devices() {
 }
 
 void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory) {
-    if (!factory) throw Error("--nic {}: no NIC models are built into this binary", nic.model);
+    if (!factory) throw Error("--nic {}: no NIC models are built into this binary", to_string(nic.model));
     auto& entry = *nics_.emplace_back(std::make_unique<Nic>());
     unsigned slot = pci_->next_slot();
     std::uint32_t gsi = layout::pci_intx_gsi(slot, 0);
     entry.intx = std::make_unique<IrqfdLevelLine>(vm_, *loop_, gsi);
-    entry.name = fmt::format("nic{}-{}", index, nic.model);
+    entry.name = fmt::format("nic{}-{}", index, to_string(nic.model));
     NicContext context{config_.name, index, slot, *memory_, *loop_, *entry.intx, vm_,
                        [this, &entry](unsigned vectors) -> MsiController& {
                            entry.msi.push_back(std::make_unique<KvmMsiController>(vm_, vectors));
@@ -133,7 +133,7 @@ void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& fa
     context.vm_config = &config_;
     context.with_vcpus_paused = [this](const std::function<void()>& fn) { with_vcpus_paused(fn); };
     entry.device = factory(nic, context);
-    if (!entry.device) throw Error("--nic {}: the factory made no device", nic.model);
+    if (!entry.device) throw Error("--nic {}: the factory made no device", to_string(nic.model));
     pci_->add_device(*entry.device, entry.name, std::uint8_t(gsi));
 }
 
