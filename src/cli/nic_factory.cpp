@@ -286,9 +286,8 @@ private:
 std::unique_ptr<crossover::DmaWindow> make_window(const std::string& name, vmm::NicContext& context) {
     auto* ram = dynamic_cast<vmm::RamMemory*>(&context.memory);
     if (!ram) throw Error("{}: window mode needs the VM's RAM", name);
-    // Two memory slots per NIC after the RAM slots (0, 1).
-    return std::make_unique<crossover::DmaWindow>(name, crossover::kDefaultWindowSize, context.vm, *ram,
-                                                  8 + 2 * context.index);
+    std::uint32_t first_slot = context.memory_slots.allocate(crossover::DmaWindow::kMemorySlots, name);
+    return std::make_unique<crossover::DmaWindow>(name, crossover::kDefaultWindowSize, context.vm, *ram, first_slot);
 }
 
 vmm::PciBar window_bar(const crossover::DmaWindow& window) {

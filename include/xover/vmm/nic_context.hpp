@@ -11,6 +11,7 @@
 #include "xover/vmm/event_loop.hpp"
 #include "xover/vmm/guest_memory.hpp"
 #include "xover/vmm/interrupts.hpp"
+#include "xover/vmm/memory_slots.hpp"
 
 namespace xover::vmm {
 
@@ -22,6 +23,7 @@ struct NicContext {
     EventLoop& loop;
     IrqLine& intx;            // INTA# of the slot, already routed (level, irqfd + resample)
     kvm::Vm& vm;
+    MemorySlots& memory_slots;  // the VM's, shared with its RAM
     // Creates (once per device) an MSI-X controller with `vectors` vectors;
     // owned by the machine, valid for the VM's lifetime.
     std::function<MsiController&(unsigned vectors)> make_msi;
