@@ -142,7 +142,6 @@ void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& fa
                            entry.msi.push_back(std::make_unique<KvmMsiController>(vm_, vectors));
                            return *entry.msi.back();
                        }};
-    context.vm_config = &config_;
     context.with_vcpus_paused = [this](const std::function<void()>& fn) { with_vcpus_paused(fn); };
     entry.device = factory(nic, context);
     if (!entry.device) throw Error("--nic {}: the factory made no device", to_string(nic.model));
