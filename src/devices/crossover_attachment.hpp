@@ -67,12 +67,4 @@ private:
     std::atomic<std::uint64_t> retry_due_ns_{0};
 };
 
-// Where a NIC's backend delivers: through its crossover attachment when it
-// has one (to count arrivals), else straight to the model.
-template <class Attachment>
-net::FrameReceiver& slow_path_receiver(Attachment* crossover, net::FrameReceiver& model) {
-    if (crossover) return *crossover;
-    return model;
-}
-
 }  // namespace xover::devices

@@ -3,11 +3,10 @@
 // window (window mode) and crossover attachment.
 #include <unistd.h>
 
-#include "crossover_attachment.hpp"
 #include "deadline_timer.hpp"
 #include "nic_backend.hpp"
+#include "nic_crossover.hpp"
 #include "nic_setup.hpp"
-#include "window_bar.hpp"
 #include "xover/e1000/e1000.hpp"
 #include "xover/error.hpp"
 #include "xover/vmm/kvm_interrupts.hpp"
@@ -31,33 +30,27 @@ public:
             std::uint64_t expirations;
             if (::read(fd, &expirations, sizeof expirations) > 0) on_timer();
         });
-        const vmm::NicConfig& config = setup.config;
-        if (!config.crossover.empty()) {
+        if (!setup.config.crossover.empty()) {
             auto* line = dynamic_cast<vmm::IrqfdLevelLine*>(&context.intx);
             if (!line) throw Error("--nic e1000: crossover needs an irqfd INTx line");
-            if (config.crossover_mode == vmm::CrossoverMode::Window) {
-                window_ = make_window(name(), context);
-                define_bar(kWindowBar, window_bar(*window_));
-            }
             // Peers write the INTx trigger eventfd: the line goes up
             // without an exit; the guest's EOI (resample) lowers it.
-            crossover_ = std::make_unique<CrossoverAttachment<e1000::E1000>>(*this, setup, context, *backend,
-                                                                              line->trigger_fd(), window_.get());
+            crossover_ = std::make_unique<NicCrossover<e1000::E1000>>(
+                *this, setup, context, *backend, line->trigger_fd(), kWindowBar,
+                [this](unsigned index, const vmm::PciBar& bar) { define_bar(index, bar); });
         }
-        backend->start(context.loop, slow_path_receiver(crossover_.get(), *this), [this] { resume_tx(); });
+        start_backend(*backend, context.loop, *this, crossover_.get());
     }
     ~E1000Nic() override {
         crossover_.reset();
         backend.reset();
-        window_.reset();
         loop_.unwatch(timer_.get(), vmm::EventLoop::Interest::Readable);
     }
 
     // The window is RAM for the guest (memory slots), not MMIO: its BAR
     // has no handler, so the bus leaves it alone; the slots follow it here.
     void bars_mapped() override {
-        place_window(window_.get(), *this, kWindowBar, name());
-        if (crossover_) crossover_->window_moved();
+        if (crossover_) crossover_->bars_mapped(*this);
     }
 
 private:
@@ -67,8 +60,7 @@ private:
 
     vmm::EventLoop& loop_;
     kvm::UniqueFd timer_;
-    std::unique_ptr<crossover::DmaWindow> window_;
-    std::unique_ptr<CrossoverAttachment<e1000::E1000>> crossover_;
+    std::unique_ptr<NicCrossover<e1000::E1000>> crossover_;
 };
 
 }  // namespace

@@ -5,10 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "crossover_attachment.hpp"
 #include "nic_backend.hpp"
+#include "nic_crossover.hpp"
 #include "nic_setup.hpp"
-#include "window_bar.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
 
@@ -31,7 +30,6 @@ public:
           VirtioNet(context.memory, msi, context.intx, *backend, setup.mac),
           vm_(context.vm),
           loop_(context.loop),
-          name_(setup.name),
           use_ioeventfd_(setup.config.ioeventfd) {
         for (unsigned q = 0; q < kQueueCount; ++q) {
             notifiers_[q] = kvm::EventFd::create();
@@ -41,23 +39,18 @@ public:
                 queue_notify(q);
             });
         }
-        const vmm::NicConfig& config = setup.config;
-        if (!config.crossover.empty()) {
-            if (config.crossover_mode == vmm::CrossoverMode::Window) {
-                window_ = make_window(name_, context);
-                define_bar(kWindowBar, window_bar(*window_));
-            }
+        if (!setup.config.crossover.empty()) {
             // Peers write the RX vector's irqfd directly while the guest
             // leaves it unmasked (see VirtioNet::kCrossoverRxVector).
-            crossover_ = std::make_unique<CrossoverAttachment<virtio_net::VirtioNet>>(
-                *this, setup, context, *backend, msi.eventfd(kCrossoverRxVector), window_.get());
+            crossover_ = std::make_unique<NicCrossover<virtio_net::VirtioNet>>(
+                *this, setup, context, *backend, msi.eventfd(kCrossoverRxVector), kWindowBar,
+                [this](unsigned index, const vmm::PciBar& bar) { define_bar(index, bar); });
         }
-        backend->start(context.loop, slow_path_receiver(crossover_.get(), *this), [this] { resume_tx(); });
+        start_backend(*backend, context.loop, *this, crossover_.get());
     }
     ~VirtioNetNic() override {
         crossover_.reset();
         backend.reset();
-        window_.reset();
         unregister_notifiers();
         for (auto& n : notifiers_) loop_.unwatch(n.fd(), vmm::EventLoop::Interest::Readable);
     }
@@ -65,8 +58,7 @@ public:
     // A queue notify is a guest MMIO write that KVM turns into an eventfd
     // signal (no exit to userspace); follow the BAR wherever it is mapped.
     void bars_mapped() override {
-        place_window(window_.get(), *this, kWindowBar, name_);
-        if (crossover_) crossover_->window_moved();
+        if (crossover_) crossover_->bars_mapped(*this);
         // ioeventfd=off: notifies stay MMIO exits, served by the vCPU thread.
         std::uint64_t base = use_ioeventfd_ && bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
         if (base == registered_base_) return;
@@ -100,10 +92,8 @@ private:
     vmm::EventLoop& loop_;
     std::array<kvm::EventFd, kQueueCount> notifiers_;
     std::uint64_t registered_base_ = 0;
-    std::string name_;
     bool use_ioeventfd_;
-    std::unique_ptr<crossover::DmaWindow> window_;
-    std::unique_ptr<CrossoverAttachment<virtio_net::VirtioNet>> crossover_;
+    std::unique_ptr<NicCrossover<virtio_net::VirtioNet>> crossover_;
 };
 
 }  // namespace
