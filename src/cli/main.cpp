@@ -10,17 +10,12 @@
 #include "commands.hpp"
 #include "xover/crossover/broker_command.hpp"
 #include "xover/error.hpp"
-#include "xover/net/backend_spec.hpp"
-#include "xover/vmm/config_parser.hpp"
 
 int main(int argc, char** argv) {
     // Logs go to stderr: stdout belongs to the guest console.
     spdlog::set_default_logger(spdlog::stderr_color_mt("xover"));
     spdlog::set_pattern("xover: %^%l%$: %v");
     spdlog::set_level(spdlog::level::warn);
-
-    // Configuration checks backend specs with the real parser (src/net).
-    xover::vmm::set_backend_spec_checker([](const std::string& spec) { xover::net::parse_backend_spec(spec); });
 
     CLI::App app{"xover: a small KVM virtual machine monitor with a virtual DMA crossover between VMs"};
     app.set_version_flag("--version", "xover " XOVER_VERSION);

@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "commands.hpp"
-#include "nic_factory.hpp"
+#include "xover/devices/device_manager.hpp"
 #include "xover/error.hpp"
 #include "xover/vmm/config_parser.hpp"
 #include "xover/vmm/machine.hpp"
@@ -28,9 +28,10 @@ vmm::VmConfig resolve(const vmm::RunOptions& options, const std::string& up_file
 int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm) {
     vmm::VmConfig config = resolve(options, up_file, up_vm);
     spdlog::set_level(spdlog::level::from_str(config.log_level));
-    vmm::Machine machine(config, [](const vmm::NicConfig& nic, vmm::NicContext& context) {
-        return make_nic(nic, context);
-    });
+    // The device manager outlives the machine: the NICs it builds use its broker agent.
+    devices::DeviceManager devices(config);
+    vmm::Machine machine(config, devices.nic_factory());
+    devices.register_crossover(machine.loop());
     int status = machine.run();
     if (config.stats) machine.print_stats(stderr);
     return status;

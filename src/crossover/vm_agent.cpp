@@ -6,11 +6,6 @@
 
 namespace xover::crossover {
 
-VmAgent& VmAgent::instance() {
-    static VmAgent agent;
-    return agent;
-}
-
 void VmAgent::add_nic(NicRegistration reg, LinkedNic& nic) {
     std::lock_guard lock(mutex_);
     nics_[reg.index] = &nic;

@@ -13,7 +13,9 @@ namespace xover::net {
 
 void validate_backend_spec(const std::string& spec) { (void)parse_backend_spec(spec); }
 
-std::unique_ptr<Backend> make_backend(const std::string& spec) {
+std::unique_ptr<Backend> make_backend(const std::string& spec) { return make_backend(parse_backend_spec(spec)); }
+
+std::unique_ptr<Backend> make_backend(const BackendSpec& spec) {
     return std::visit(
         [](const auto& parsed) -> std::unique_ptr<Backend> {
             using T = std::decay_t<decltype(parsed)>;
@@ -23,7 +25,7 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
             else if constexpr (std::is_same_v<T, StreamSpec>) return make_stream_backend(parsed);
             else throw Error("network backend 'broker' is made by the VM (it needs the broker socket)");
         },
-        parse_backend_spec(spec));
+        spec);
 }
 
 }  // namespace xover::net

@@ -63,12 +63,13 @@ unsigned check_cpus(std::int64_t value, const std::string& origin);
 std::string check_console(const std::string& value, const std::string& origin);
 std::string check_log_level(const std::string& value, const std::string& origin);
 std::string check_cpu_template(const std::string& value, const std::string& origin);
-std::string check_model(const std::string& value, const std::string& origin);
-std::string check_mode(const std::string& value, const std::string& origin);
+NicModel check_model(const std::string& value, const std::string& origin);
+CrossoverMode check_mode(const std::string& value, const std::string& origin);
 bool check_on_off(const std::string& value, const std::string& origin);
 // Checks across a NIC's keys (whatever order they came in).
 void check_nic(const NicConfig& nic, const std::string& where);
-std::string check_backend(const std::string& value, const std::string& origin);
+// Syntax only: names are resolved and sockets opened when the NIC is built.
+net::BackendSpec check_backend(const std::string& value, const std::string& origin);
 // An `xover up` file's uplink: "tap:IFNAME" (syntax only; the broker opens it).
 std::string check_uplink(const std::string& value, const std::string& origin);
 // Peer names: each a VM name, or exactly {"auto"}; duplicates dropped.

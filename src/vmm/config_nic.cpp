@@ -1,6 +1,6 @@
 // NIC settings: the --nic spec string, and the backend-spec check.
 #include <charconv>
-#include <utility>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -11,13 +11,9 @@ namespace xover::vmm {
 
 namespace {
 
-std::function<void(const std::string&)>& backend_checker() {
-    static std::function<void(const std::string&)> checker;
-    return checker;
-}
-
-// The local syntactic check. Returns "" when fine, else what is wrong.
-// Kept in step with net::parse_backend_spec, which does the same and more.
+// The reason a config message gives for a bad spec ("" when fine). Kept
+// for its wording; net::parse_backend_spec then parses what passes, and
+// also refuses a little more (interface names "." and "..", for one).
 std::string backend_problem(std::string_view s) {
     auto port_ok = [](std::string_view p) {
         unsigned v = 0;
@@ -71,26 +67,19 @@ std::string backend_problem(std::string_view s) {
 
 }  // namespace
 
-void set_backend_spec_checker(std::function<void(const std::string&)> checker) {
-    backend_checker() = std::move(checker);
-}
-
 namespace config_detail {
 
-std::string check_backend(const std::string& value, const std::string& origin) {
+net::BackendSpec check_backend(const std::string& value, const std::string& origin) {
     const std::string problem = backend_problem(value);
     if (!problem.empty())
         throw Error("{}: {} is not a valid backend: {} (use none, broker, tap:IFNAME, udp:[LHOST:]LPORT@RHOST:RPORT, "
                     "stream-listen:HOST:PORT or stream-connect:HOST:PORT)",
                     origin, quote_value(value), problem);
-    if (auto& checker = backend_checker()) {
-        try {
-            checker(value);
-        } catch (const std::exception& e) {
-            throw Error("{}: {}", origin, e.what());
-        }
+    try {
+        return net::parse_backend_spec(value);
+    } catch (const std::exception& e) {
+        throw Error("{}: {}", origin, e.what());
     }
-    return value;
 }
 
 std::string check_uplink(const std::string& value, const std::string& origin) {

@@ -82,13 +82,13 @@ std::string check_cpu_template(const std::string& value, const std::string& orig
                 quote_value(value));
 }
 
-std::string check_model(const std::string& value, const std::string& origin) {
-    if (value == "e1000" || value == "virtio-net") return value;
+NicModel check_model(const std::string& value, const std::string& origin) {
+    if (auto model = parse_nic_model(value)) return *model;
     throw Error("{}: {} is not a NIC model (use e1000 or virtio-net)", origin, quote_value(value));
 }
 
-std::string check_mode(const std::string& value, const std::string& origin) {
-    if (value == "copy" || value == "window") return value;
+CrossoverMode check_mode(const std::string& value, const std::string& origin) {
+    if (auto mode = parse_crossover_mode(value)) return *mode;
     throw Error("{}: {} is not a crossover mode (use copy or window)", origin, quote_value(value));
 }
 
@@ -99,8 +99,9 @@ bool check_on_off(const std::string& value, const std::string& origin) {
 }
 
 void check_nic(const NicConfig& nic, const std::string& where) {
-    if (!nic.ioeventfd && nic.model != "virtio-net")
-        throw Error("{}: ioeventfd=off is for virtio-net NICs (an {} has no queue notifies)", where, nic.model);
+    if (!nic.ioeventfd && nic.model != NicModel::VirtioNet)
+        throw Error("{}: ioeventfd=off is for virtio-net NICs (an {} has no queue notifies)", where,
+                    to_string(nic.model));
 }
 
 std::vector<std::string> split_peers(std::string_view text) {

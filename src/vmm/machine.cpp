@@ -37,6 +37,14 @@ void install_kick_handler() {
     if (::sigaction(kKickSignal, &action, nullptr) < 0) throw system_error("sigaction for vCPU kick signal");
 }
 
+// How many memory slots the VM has. A kernel that cannot say is older than
+// 2008, when KVM began reporting it; it had 32 then.
+std::uint32_t memory_slot_count(const kvm::System& system) {
+    constexpr std::uint32_t kSlotsBeforeTheCap = 32;
+    int count = system.check_extension(KVM_CAP_NR_MEMSLOTS);
+    return count > 0 ? std::uint32_t(count) : kSlotsBeforeTheCap;
+}
+
 std::vector<E820Entry> memory_map(std::uint64_t memory) {
     std::vector<E820Entry> map;
     std::uint64_t low = layout::ram_below_hole(memory);
@@ -50,7 +58,10 @@ std::vector<E820Entry> memory_map(std::uint64_t memory) {
 }  // namespace
 
 Machine::Machine(const VmConfig& config, const NicFactory& nic_factory)
-    : config_(config), system_(kvm::System::open()), vm_(system_.create_vm()) {
+    : config_(config),
+      system_(kvm::System::open()),
+      vm_(system_.create_vm()),
+      memory_slots_(memory_slot_count(system_)) {
     cpu_template_ = parse_cpu_template(config_.cpu_template);
     if (config_.cpus == 0 || config_.cpus > 64) throw Error("--cpus {}: expected 1..64", config_.cpus);
     vm_.set_identity_map_addr(layout::kKvmIdentityMapAddr);
@@ -78,8 +89,9 @@ Machine::~Machine() {
 
 void Machine::setup_memory() {
     memory_ = std::make_unique<RamMemory>(config_.memory_bytes);
-    std::uint32_t slot = 0;
-    for (const auto& region : memory_->regions()) vm_.set_memory_region(slot++, region.gpa, region.size, region.host);
+    const auto& regions = memory_->regions();
+    std::uint32_t slot = memory_slots_.allocate(std::uint32_t(regions.size()), "guest RAM");
+    for (const auto& region : regions) vm_.set_memory_region(slot++, region.gpa, region.size, region.host);
 }
 
 void Machine::setup_console() {
@@ -119,21 +131,20 @@ void Machine::setup_devices() {
 }
 
 void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory) {
-    if (!factory) throw Error("--nic {}: no NIC models are built into this binary", nic.model);
+    if (!factory) throw Error("--nic {}: no NIC models are built into this binary", to_string(nic.model));
     auto& entry = *nics_.emplace_back(std::make_unique<Nic>());
     unsigned slot = pci_->next_slot();
     std::uint32_t gsi = layout::pci_intx_gsi(slot, 0);
     entry.intx = std::make_unique<IrqfdLevelLine>(vm_, *loop_, gsi);
-    entry.name = fmt::format("nic{}-{}", index, nic.model);
-    NicContext context{config_.name, index, slot, *memory_, *loop_, *entry.intx, vm_,
+    entry.name = fmt::format("nic{}-{}", index, to_string(nic.model));
+    NicContext context{config_.name, index, slot, *memory_, *loop_, *entry.intx, vm_, memory_slots_,
                        [this, &entry](unsigned vectors) -> MsiController& {
                            entry.msi.push_back(std::make_unique<KvmMsiController>(vm_, vectors));
                            return *entry.msi.back();
                        }};
-    context.vm_config = &config_;
     context.with_vcpus_paused = [this](const std::function<void()>& fn) { with_vcpus_paused(fn); };
     entry.device = factory(nic, context);
-    if (!entry.device) throw Error("--nic {}: the factory made no device", nic.model);
+    if (!entry.device) throw Error("--nic {}: the factory made no device", to_string(nic.model));
     pci_->add_device(*entry.device, entry.name, std::uint8_t(gsi));
 }
 

@@ -99,13 +99,13 @@ crossover = "auto"
     CHECK(cfg.cpu_template == "baseline");
     CHECK(cfg.broker == fs::path("/run/xover.sock"));
     REQUIRE(cfg.nics.size() == 2);
-    CHECK(cfg.nics[0].model == "virtio-net");
+    CHECK(cfg.nics[0].model == NicModel::VirtioNet);
     CHECK(cfg.nics[0].mac == parse_mac("52:54:00:00:00:01"));
-    CHECK(cfg.nics[0].backend == "udp:5000@127.0.0.1:5001");
+    CHECK(to_string(cfg.nics[0].backend) == "udp:5000@127.0.0.1:5001");
     CHECK(cfg.nics[0].crossover == std::vector<std::string>{"vm-b"});  // top-level crossover -> first NIC
-    CHECK(cfg.nics[0].crossover_mode == "window");
+    CHECK(cfg.nics[0].crossover_mode == CrossoverMode::Window);
     CHECK_FALSE(cfg.nics[0].ioeventfd);
-    CHECK(cfg.nics[1].model == "e1000");
+    CHECK(cfg.nics[1].model == NicModel::E1000);
     CHECK(cfg.nics[1].ioeventfd);
     CHECK(cfg.nics[1].mac == default_mac("vm-a", 1));
     CHECK(cfg.nics[1].crossover == std::vector<std::string>{"auto"});
@@ -154,8 +154,8 @@ model = "virtio-net"
     CHECK(cfg.console == "none");  // not overridden: file value stays
     CHECK_FALSE(cfg.stats);
     REQUIRE(cfg.nics.size() == 2);  // --nic replaces the file's list
-    CHECK(cfg.nics[0].model == "e1000");
-    CHECK(cfg.nics[0].backend == "tap:xt0");
+    CHECK(cfg.nics[0].model == NicModel::E1000);
+    CHECK(to_string(cfg.nics[0].backend) == "tap:xt0");
     CHECK(cfg.nics[0].crossover == std::vector<std::string>{"vm-y", "vm-z"});
     CHECK(cfg.nics[0].mac == default_mac("from-flag", 0));
 }
@@ -177,8 +177,8 @@ TEST_CASE("crossover flag without a NIC adds a default e1000", "[config]") {
     opts.crossover = {"auto"};
     const VmConfig cfg = resolve_run_config(opts);
     REQUIRE(cfg.nics.size() == 1);
-    CHECK(cfg.nics[0].model == "e1000");
-    CHECK(cfg.nics[0].backend == "none");
+    CHECK(cfg.nics[0].model == NicModel::E1000);
+    CHECK(to_string(cfg.nics[0].backend) == "none");
     CHECK(cfg.nics[0].crossover == std::vector<std::string>{"auto"});
 }
 
@@ -336,6 +336,11 @@ TEST_CASE("parse_vm_table and validate_vm_config", "[config]") {
     manual.memory_bytes = 1;
     CHECK(error_of([&] { validate_vm_config(manual, "manual"); }) ==
           "manual: key \"mem\": \"1\" is less than the minimum memory of 16M");
+
+    manual.memory_bytes = 64ull << 20;
+    manual.nics[0].backend = xover::net::TapSpec{"a/b"};  // a spec built by hand is checked as text
+    CHECK_THAT(error_of([&] { validate_vm_config(manual, "manual"); }),
+               Catch::StartsWith("manual: key \"nic[0].backend\": \"tap:a/b\" is not a valid backend"));
 }
 
 TEST_CASE("up files", "[config][up]") {
@@ -370,7 +375,7 @@ crossover = "auto"
         CHECK(vms[0].broker == d.dir / "broker.sock");
         CHECK(vms[1].broker == fs::path("/other.sock"));
         CHECK(vms[0].nics[0].crossover == std::vector<std::string>{"vm-b"});
-        CHECK(vms[1].nics[0].model == "virtio-net");
+        CHECK(vms[1].nics[0].model == NicModel::VirtioNet);
         CHECK(vms[0].nics[0].mac != vms[1].nics[0].mac);
         CHECK(vms[2].nics[0].crossover == std::vector<std::string>{"auto"});
     }

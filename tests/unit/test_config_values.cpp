@@ -78,27 +78,27 @@ TEST_CASE("default MAC is 52:54:00 + hash of (name, index), stable", "[config]")
 TEST_CASE("parse_nic_spec full form", "[config]") {
     const auto nic =
         parse_nic_spec("virtio-net,mac=52:54:00:12:34:56,backend=udp:5000@127.0.0.1:5001,crossover=vm-b+vm-c,mode=window");
-    CHECK(nic.model == "virtio-net");
+    CHECK(nic.model == NicModel::VirtioNet);
     REQUIRE(nic.mac);
     CHECK(mac_str(*nic.mac) == "52:54:00:12:34:56");
-    CHECK(nic.backend == "udp:5000@127.0.0.1:5001");
+    CHECK(to_string(nic.backend) == "udp:5000@127.0.0.1:5001");
     CHECK(nic.crossover == std::vector<std::string>{"vm-b", "vm-c"});
-    CHECK(nic.crossover_mode == "window");
+    CHECK(nic.crossover_mode == CrossoverMode::Window);
     CHECK(nic.ioeventfd);
     CHECK_FALSE(parse_nic_spec("virtio-net,ioeventfd=off").ioeventfd);
     CHECK(parse_nic_spec("ioeventfd=on,model=virtio-net").ioeventfd);
 
     const auto defaults = parse_nic_spec("e1000");
-    CHECK(defaults.model == "e1000");
+    CHECK(defaults.model == NicModel::E1000);
     CHECK_FALSE(defaults.mac);
-    CHECK(defaults.backend == "none");
+    CHECK(to_string(defaults.backend) == "none");
     CHECK(defaults.crossover.empty());
-    CHECK(defaults.crossover_mode == "copy");
+    CHECK(defaults.crossover_mode == CrossoverMode::Copy);
 
     CHECK(parse_nic_spec("model=virtio-net,crossover=auto").crossover == std::vector<std::string>{"auto"});
-    CHECK(parse_nic_spec("backend=tap:xtap0").backend == "tap:xtap0");
-    CHECK(parse_nic_spec("backend=stream-listen:[::1]:5555").backend == "stream-listen:[::1]:5555");
-    CHECK(parse_nic_spec("backend=udp:127.0.0.1:5000@10.0.0.2:5001").backend == "udp:127.0.0.1:5000@10.0.0.2:5001");
+    CHECK(to_string(parse_nic_spec("backend=tap:xtap0").backend) == "tap:xtap0");
+    CHECK(to_string(parse_nic_spec("backend=stream-listen:[::1]:5555").backend) == "stream-listen:[::1]:5555");
+    CHECK(to_string(parse_nic_spec("backend=udp:127.0.0.1:5000@10.0.0.2:5001").backend) == "udp:127.0.0.1:5000@10.0.0.2:5001");
 }
 
 TEST_CASE("parse_nic_spec errors name the flag, key and value", "[config]") {
@@ -127,13 +127,18 @@ TEST_CASE("parse_nic_spec errors name the flag, key and value", "[config]") {
     }
 }
 
-TEST_CASE("an installed backend checker is consulted and its message prefixed", "[config]") {
-    set_backend_spec_checker([](const std::string& spec) {
-        if (spec == "tap:forbidden") throw xover::Error("invalid network backend '{}': nope", spec);
-    });
-    CHECK(error_of([] { parse_nic_spec("e1000,backend=tap:forbidden"); }) ==
-          "--nic: backend: invalid network backend 'tap:forbidden': nope");
-    CHECK(parse_nic_spec("e1000,backend=tap:fine").backend == "tap:fine");
-    set_backend_spec_checker(nullptr);
-    CHECK(parse_nic_spec("e1000,backend=tap:forbidden").backend == "tap:forbidden");
+TEST_CASE("NIC model and crossover mode names", "[config]") {
+    CHECK(to_string(NicModel::E1000) == "e1000");
+    CHECK(to_string(NicModel::VirtioNet) == "virtio-net");
+    CHECK(parse_nic_model("virtio-net") == NicModel::VirtioNet);
+    CHECK_FALSE(parse_nic_model("rtl8139"));
+    CHECK(to_string(CrossoverMode::Window) == "window");
+    CHECK(parse_crossover_mode("copy") == CrossoverMode::Copy);
+    CHECK_FALSE(parse_crossover_mode("Copy"));
+}
+
+TEST_CASE("a backend the net parser refuses is reported with its origin", "[config]") {
+    CHECK_THAT(error_of([] { parse_nic_spec("e1000,backend=tap:.."); }),
+               Catch::StartsWith("--nic: backend: invalid network backend 'tap:..': '..' is not a valid interface name"));
+    CHECK(std::holds_alternative<xover::net::TapSpec>(parse_nic_spec("e1000,backend=tap:fine").backend));
 }

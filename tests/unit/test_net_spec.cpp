@@ -100,6 +100,15 @@ TEST_CASE("backend spec: the message says what is wrong", "[net][spec]") {
     CHECK_THAT(message("udp:1@::1:2"), Catch::Contains("brackets"));
 }
 
+TEST_CASE("backend spec: to_string gives text that parses back to the same spec", "[net][spec]") {
+    for (const char* spec : {"none", "broker", "tap:xovt0", "udp:5555@127.0.0.1:5556", "udp:127.0.0.2:1@localhost:65535",
+                             "udp:[::1]:7000@[::1]:7001", "stream-listen:0.0.0.0:1234", "stream-connect:[::1]:4321"}) {
+        INFO(spec);
+        CHECK(to_string(parse_backend_spec(spec)) == spec);
+    }
+    CHECK(to_string(BackendSpec{UdpSpec{std::nullopt, 1, HostPort{"fe80::1", 2}}}) == "udp:1@[fe80::1]:2");
+}
+
 TEST_CASE("backend spec: make_backend refuses bad specs and unresolvable hosts", "[net][spec]") {
     CHECK_THROWS_AS(make_backend("udp:1"), xover::Error);
     CHECK_THROWS_AS(make_backend("stream-connect:no-such-host.invalid:1"), xover::Error);

@@ -36,6 +36,8 @@ inline constexpr std::uint32_t kWindowSlotBytes = 2048;  // TX/RX slot k lives a
 class DmaWindow {
 public:
     enum class Half : unsigned { Tx = 0, Rx = 1 };
+    // KVM memory slots a window takes: one per half.
+    static constexpr std::uint32_t kMemorySlots = 2;
 
     // `size`: the whole window (a power of two, at least 8 KiB). Slots
     // first_slot and first_slot+1 are this window's. Throws xover::Error.

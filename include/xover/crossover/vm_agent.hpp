@@ -1,8 +1,9 @@
-// The crossover agent of one `xover run` process: one broker connection
-// shared by all of the VM's crossover NICs. NICs add their registration as
-// they are built; the last one triggers Register (so a refusal, such as a
-// duplicate VM name, fails VM setup before any vCPU runs). Links arrive on
-// the VM's I/O thread and are handed to the NIC they name.
+// The crossover agent of one VM: one broker connection shared by all of
+// the VM's crossover NICs. NICs add their registration as they are built;
+// whoever built them (the device manager) then calls register_vm() once (so
+// a refusal, such as a duplicate VM name, fails VM setup before any vCPU
+// runs). Links arrive on the VM's I/O thread and are handed to the NIC
+// they name.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,8 @@
 
 namespace xover::crossover {
 
-// What the agent needs from a crossover NIC (implemented by the NIC
-// factory's wrappers). Called on the I/O thread.
+// What the agent needs from a crossover NIC (implemented by the device
+// manager's crossover attachments). Called on the I/O thread.
 class LinkedNic {
 public:
     virtual ~LinkedNic() = default;
@@ -30,8 +31,6 @@ public:
 
 class VmAgent final : public LinkHandler {
 public:
-    static VmAgent& instance();  // one per process
-
     // Queues NIC `reg.index` for registration; `nic` gets its links.
     void add_nic(NicRegistration reg, LinkedNic& nic);
     // The NIC is going away: no more links for it. The last one closes the

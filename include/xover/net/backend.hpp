@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "xover/net/backend_spec.hpp"
 #include "xover/net/counter_set.hpp"
 
 namespace xover::vmm { class EventLoop; }
@@ -76,6 +77,9 @@ public:
 // Lifetime: destroy a started backend before its event loop, on the loop
 // thread or while the loop is not running one of its callbacks.
 std::unique_ptr<Backend> make_backend(const std::string& spec);
+// The same from a parsed spec (a NicConfig holds one). BrokerSpec throws:
+// the VM makes that backend itself (crossover::make_broker_backend).
+std::unique_ptr<Backend> make_backend(const BackendSpec& spec);
 // Validates a spec without opening anything (for config checking).
 void validate_backend_spec(const std::string& spec);
 

@@ -1,5 +1,6 @@
 // The parsed form of a backend spec string (see make_backend in backend.hpp).
 // Parsing checks syntax only: names are resolved and sockets opened later.
+// The variant's alternative is the backend's kind.
 #pragma once
 
 #include <cstdint>
@@ -43,5 +44,10 @@ using BackendSpec = std::variant<NoneSpec, TapSpec, UdpSpec, StreamSpec, BrokerS
 
 // Throws xover::Error naming the spec and what is wrong with it.
 BackendSpec parse_backend_spec(const std::string& spec);
+
+// The spec as parse_backend_spec reads it (IPv6 hosts in brackets), for
+// logs and for checking a spec built by hand: parsing the text gives the
+// same spec back.
+std::string to_string(const BackendSpec& spec);
 
 }  // namespace xover::net

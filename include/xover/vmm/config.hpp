@@ -6,18 +6,31 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "xover/net/backend_spec.hpp"
 #include "xover/net/mac_address.hpp"
 
 namespace xover::vmm {
 
+enum class NicModel { E1000, VirtioNet };
+enum class CrossoverMode { Copy, Window };
+
+// The names flags, files, logs, `xover status` and the broker protocol use
+// ("e1000", "virtio-net"; "copy", "window"). parse_* gives nullopt for any
+// other text.
+std::string_view to_string(NicModel model);
+std::optional<NicModel> parse_nic_model(std::string_view text);
+std::string_view to_string(CrossoverMode mode);
+std::optional<CrossoverMode> parse_crossover_mode(std::string_view text);
+
 struct NicConfig {
-    std::string model = "e1000";               // "e1000" | "virtio-net"
+    NicModel model = NicModel::E1000;
     std::optional<net::MacAddress> mac;        // default: derived from VM name and index
-    std::string backend = "none";              // see net::make_backend
+    net::BackendSpec backend = net::NoneSpec{};
     std::vector<std::string> crossover;        // peer VM names, or {"auto"}
-    std::string crossover_mode = "copy";       // "copy" | "window"
+    CrossoverMode crossover_mode = CrossoverMode::Copy;
     // virtio-net: queue notifies end in the kernel (a KVM ioeventfd) and the
     // I/O thread serves them; false: the vCPU thread serves them in its MMIO
     // exit (QEMU's ioeventfd=off). Off wins when every host core is busy

@@ -34,7 +34,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -101,13 +100,6 @@ net::MacAddress default_mac(std::string_view vm_name, std::size_t index);
 // MACs. `where` names the source for messages. Called by all of the above;
 // exposed for callers that build a VmConfig by hand.
 void validate_vm_config(VmConfig& config, const std::string& where);
-
-// The full backend-spec parser lives in xover_net (net::parse_backend_spec),
-// which this library cannot link against (xover_net depends on xover_vmm).
-// The CLI installs it once at startup:
-//   xover::vmm::set_backend_spec_checker([](const std::string& s) { xover::net::parse_backend_spec(s); });
-// Until then (and in addition) a local syntactic check of the spec is done.
-void set_backend_spec_checker(std::function<void(const std::string&)> checker);
 
 // Limits enforced by validation.
 inline constexpr std::uint64_t kMinMemory = 16ull << 20;

@@ -27,6 +27,7 @@
 #include "xover/vmm/io_bus.hpp"
 #include "xover/vmm/kvm_interrupts.hpp"
 #include "xover/vmm/loader.hpp"
+#include "xover/vmm/memory_slots.hpp"
 #include "xover/vmm/nic_context.hpp"
 #include "xover/vmm/pci_bus.hpp"
 #include "xover/vmm/pci_device.hpp"
@@ -96,6 +97,7 @@ private:
     VmConfig config_;
     kvm::System system_;
     kvm::Vm vm_;
+    MemorySlots memory_slots_;
     std::unique_ptr<RamMemory> memory_;
     std::unique_ptr<EventLoop> loop_;
     IoBus pio_{"pio"};

@@ -1,16 +1,16 @@
-// What the machine hands a NIC model when it creates one (see
-// src/cli/nic_factory.cpp): guest memory, the I/O thread, its interrupt
-// plumbing, and the VM for ioeventfd/coalesced-MMIO registration.
+// What the machine hands the NIC factory (the device manager, src/devices)
+// for each NIC: guest memory, the I/O thread, its interrupt plumbing, the
+// VM for ioeventfd/coalesced-MMIO registration, and memory slots.
 #pragma once
 
 #include <functional>
 #include <string>
 
 #include "xover/kvm/vm.hpp"
-#include "xover/vmm/config.hpp"
 #include "xover/vmm/event_loop.hpp"
 #include "xover/vmm/guest_memory.hpp"
 #include "xover/vmm/interrupts.hpp"
+#include "xover/vmm/memory_slots.hpp"
 
 namespace xover::vmm {
 
@@ -22,12 +22,10 @@ struct NicContext {
     EventLoop& loop;
     IrqLine& intx;            // INTA# of the slot, already routed (level, irqfd + resample)
     kvm::Vm& vm;
+    MemorySlots& memory_slots;  // the VM's, shared with its RAM
     // Creates (once per device) an MSI-X controller with `vectors` vectors;
     // owned by the machine, valid for the VM's lifetime.
     std::function<MsiController&(unsigned vectors)> make_msi;
-    // The whole VM's configuration (the crossover registers all of a VM's
-    // crossover NICs with the broker at once, at the last one). May be null.
-    const VmConfig* vm_config = nullptr;
     // Runs a function with every vCPU parked outside KVM_RUN (memory slot
     // swaps of the crossover window). Not from a vCPU thread. May be empty.
     std::function<void(const std::function<void()>&)> with_vcpus_paused = {};

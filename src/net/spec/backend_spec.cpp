@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <string_view>
+#include <type_traits>
 
 #include "xover/error.hpp"
 
@@ -74,6 +75,11 @@ UdpSpec parse_udp(const std::string& spec, std::string_view rest) {
     return udp;
 }
 
+std::string host_port_text(const std::string& host, std::uint16_t port) {
+    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+    return fmt::format("{}:{}", host, port);
+}
+
 }  // namespace
 
 BackendSpec parse_backend_spec(const std::string& spec) {
@@ -96,6 +102,25 @@ BackendSpec parse_backend_spec(const std::string& spec) {
         return StreamSpec{StreamSpec::Role::Connect, parse_host_port(spec, s, "connect address")};
     if (s.empty()) bad(spec, "it is empty");
     bad(spec, "unknown backend type");
+}
+
+std::string to_string(const BackendSpec& spec) {
+    return std::visit(
+        [](const auto& parsed) -> std::string {
+            using T = std::decay_t<decltype(parsed)>;
+            if constexpr (std::is_same_v<T, NoneSpec>) return "none";
+            else if constexpr (std::is_same_v<T, BrokerSpec>) return "broker";
+            else if constexpr (std::is_same_v<T, TapSpec>) return "tap:" + parsed.ifname;
+            else if constexpr (std::is_same_v<T, UdpSpec>) {
+                std::string local = parsed.local_host ? host_port_text(*parsed.local_host, parsed.local_port)
+                                                      : std::to_string(parsed.local_port);
+                return fmt::format("udp:{}@{}", local, host_port_text(parsed.remote.host, parsed.remote.port));
+            } else {
+                const char* role = parsed.role == StreamSpec::Role::Listen ? "stream-listen" : "stream-connect";
+                return fmt::format("{}:{}", role, host_port_text(parsed.address.host, parsed.address.port));
+            }
+        },
+        spec);
 }
 
 }  // namespace xover::net

@@ -1,0 +1,39 @@
+#include "xover/devices/device_manager.hpp"
+
+#include <fmt/format.h>
+
+#include "nic_setup.hpp"
+#include "xover/crossover/broker.hpp"
+#include "xover/error.hpp"
+
+namespace xover::devices {
+
+DeviceManager::DeviceManager(const vmm::VmConfig& config)
+    : vm_name_(config.name), broker_(config.broker.value_or(crossover::default_broker_path())) {}
+
+std::unique_ptr<vmm::PciDevice> DeviceManager::make_nic(const vmm::NicConfig& nic, vmm::NicContext& context) {
+    // Validation gives every NIC a MAC; this one only serves configs that
+    // skipped it.
+    net::MacAddress mac =
+        nic.mac ? *nic.mac : net::MacAddress{{0x52, 0x54, 0x00, 0x12, 0x34, std::uint8_t(0x56 + context.index)}};
+    NicSetup setup{nic, mac, fmt::format("{}.nic{}", context.vm_name, context.index), broker_, agent_};
+    std::unique_ptr<vmm::PciDevice> device;
+    switch (nic.model) {
+        case vmm::NicModel::E1000: device = make_e1000_nic(setup, context); break;
+        case vmm::NicModel::VirtioNet: device = make_virtio_net_nic(setup, context); break;
+    }
+    if (!device) throw Error("NIC model {} has no builder", int(nic.model));
+    if (!nic.crossover.empty()) ++crossover_nics_;
+    return device;
+}
+
+vmm::Machine::NicFactory DeviceManager::nic_factory() {
+    return [this](const vmm::NicConfig& nic, vmm::NicContext& context) { return make_nic(nic, context); };
+}
+
+void DeviceManager::register_crossover(vmm::EventLoop& loop) {
+    if (crossover_nics_ == 0) return;
+    agent_.register_vm(vm_name_, broker_, loop);
+}
+
+}  // namespace xover::devices

@@ -1,0 +1,28 @@
+// Private to src/devices: what a NIC builder gets from the device manager
+// besides the machine's NicContext, and the builders themselves.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "xover/crossover/vm_agent.hpp"
+#include "xover/net/mac_address.hpp"
+#include "xover/vmm/config.hpp"
+#include "xover/vmm/nic_context.hpp"
+#include "xover/vmm/pci_device.hpp"
+
+namespace xover::devices {
+
+struct NicSetup {
+    const vmm::NicConfig& config;
+    net::MacAddress mac;
+    std::string name;                     // "<vm>.nic<index>": logs, the state page's name
+    const std::filesystem::path& broker;  // the VM's broker socket
+    crossover::VmAgent& agent;            // the VM's one broker connection
+};
+
+std::unique_ptr<vmm::PciDevice> make_e1000_nic(const NicSetup& setup, vmm::NicContext& context);
+std::unique_ptr<vmm::PciDevice> make_virtio_net_nic(const NicSetup& setup, vmm::NicContext& context);
+
+}  // namespace xover::devices

@@ -1,0 +1,105 @@
+// A virtio-net NIC as the machine gets it: the model, its backend, its
+// MSI-X controller, the ioeventfds behind its queue notifies and, with a
+// crossover, its DMA window (window mode) and crossover attachment.
+#include <array>
+
+#include <spdlog/spdlog.h>
+
+#include "nic_backend.hpp"
+#include "nic_crossover.hpp"
+#include "nic_setup.hpp"
+#include "xover/kvm/event_fd.hpp"
+#include "xover/virtio_net/virtio_net.hpp"
+
+namespace xover::devices {
+
+namespace {
+
+// Base-from-member: the MSI-X controller exists before the device that
+// fires it, and the crossover needs its RX vector's eventfd.
+struct MsiOwner {
+    MsiOwner(vmm::NicContext& context, unsigned vectors) : msi(context.make_msi(vectors)) {}
+    vmm::MsiController& msi;
+};
+
+class VirtioNetNic final : private BackendOwner, private MsiOwner, public virtio_net::VirtioNet {
+public:
+    VirtioNetNic(const NicSetup& setup, vmm::NicContext& context)
+        : BackendOwner(setup, context),
+          MsiOwner(context, kMsixVectors),
+          VirtioNet(context.memory, msi, context.intx, *backend, setup.mac),
+          vm_(context.vm),
+          loop_(context.loop),
+          use_ioeventfd_(setup.config.ioeventfd) {
+        for (unsigned q = 0; q < kQueueCount; ++q) {
+            notifiers_[q] = kvm::EventFd::create();
+            int fd = notifiers_[q].fd();
+            loop_.watch(fd, vmm::EventLoop::Interest::Readable, [this, q] {
+                notifiers_[q].drain();
+                queue_notify(q);
+            });
+        }
+        if (!setup.config.crossover.empty()) {
+            // Peers write the RX vector's irqfd directly while the guest
+            // leaves it unmasked (see VirtioNet::kCrossoverRxVector).
+            crossover_ = std::make_unique<NicCrossover<virtio_net::VirtioNet>>(
+                *this, setup, context, *backend, msi.eventfd(kCrossoverRxVector), kWindowBar,
+                [this](unsigned index, const vmm::PciBar& bar) { define_bar(index, bar); });
+        }
+        start_backend(*backend, context.loop, *this, crossover_.get());
+    }
+    ~VirtioNetNic() override {
+        crossover_.reset();
+        backend.reset();
+        unregister_notifiers();
+        for (auto& n : notifiers_) loop_.unwatch(n.fd(), vmm::EventLoop::Interest::Readable);
+    }
+
+    // A queue notify is a guest MMIO write that KVM turns into an eventfd
+    // signal (no exit to userspace); follow the BAR wherever it is mapped.
+    void bars_mapped() override {
+        if (crossover_) crossover_->bars_mapped(*this);
+        // ioeventfd=off: notifies stay MMIO exits, served by the vCPU thread.
+        std::uint64_t base = use_ioeventfd_ && bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
+        if (base == registered_base_) return;
+        unregister_notifiers();
+        if (base == 0) return;
+        for (unsigned q = 0; q < kQueueCount; ++q) vm_.add_ioeventfd(notifiers_[q].fd(), base + notify_offset(q), 0, false);
+        registered_base_ = base;
+    }
+
+private:
+    static constexpr unsigned kMsixVectors = 3;
+    // BAR2: the crossover DMA window (32-bit memory, 2 MiB), next to the
+    // transport's 64-bit BAR4; virtio drivers look only where the
+    // capabilities point.
+    static constexpr unsigned kWindowBar = 2;
+    static_assert(kWindowBar + 1 < VirtioNet::kBar || kWindowBar > VirtioNet::kBar + 1);
+
+    void unregister_notifiers() {
+        if (registered_base_ == 0) return;
+        for (unsigned q = 0; q < kQueueCount; ++q) {
+            try {
+                vm_.remove_ioeventfd(notifiers_[q].fd(), registered_base_ + notify_offset(q), 0, false);
+            } catch (const std::exception& e) {
+                spdlog::warn("virtio-net: removing a notify ioeventfd: {}", e.what());
+            }
+        }
+        registered_base_ = 0;
+    }
+
+    kvm::Vm& vm_;
+    vmm::EventLoop& loop_;
+    std::array<kvm::EventFd, kQueueCount> notifiers_;
+    std::uint64_t registered_base_ = 0;
+    bool use_ioeventfd_;
+    std::unique_ptr<NicCrossover<virtio_net::VirtioNet>> crossover_;
+};
+
+}  // namespace
+
+std::unique_ptr<vmm::PciDevice> make_virtio_net_nic(const NicSetup& setup, vmm::NicContext& context) {
+    return std::make_unique<VirtioNetNic>(setup, context);
+}
+
+}  // namespace xover::devices
