@@ -264,7 +264,7 @@ broker_down() {
 }
 
 # A crossover MODE is copy or window, optionally with NIC options after a
-# slash ("copy/ioeventfd=off"); mode_base MODE drops them, mode_tag MODE
+# slash ("copy/ioeventfd=on"); mode_base MODE drops them, mode_tag MODE
 # makes it usable in a file name.
 mode_base() { echo "${1%%/*}"; }
 mode_tag() { local t=${1//\//-}; echo "${t//=/-}"; }
@@ -327,7 +327,7 @@ q_rtt() {
 crossover_rows() {
 	local spec models mode size n x u q fr xr xm ur qr qm cx cu cq
 	broker_up
-	for spec in ${XSPECS:-e1000:copy virtio:copy virtio:copy/ioeventfd=off e1000-virtio:copy e1000:window virtio:window virtio:window/ioeventfd=off}; do
+	for spec in ${XSPECS:-e1000:copy virtio:copy virtio:copy/ioeventfd=on e1000-virtio:copy e1000:window virtio:window virtio:window/ioeventfd=on}; do
 		models=${spec%%:*}; mode=${spec#*:}
 		for size in 64 1514; do
 			[ "$size" = 64 ] && n=$count_small || n=$count_large
@@ -351,7 +351,7 @@ crossover_rows() {
 				"**$(ratio "$xr" "$qr")x**" "$(ratio "$xr" "$ur")x" "$(ratio "$cq" "$cx")x"
 		done
 	done
-	for spec in ${XSPECS:-e1000:copy virtio:copy virtio:copy/ioeventfd=off e1000-virtio:copy e1000:window virtio:window virtio:window/ioeventfd=off}; do
+	for spec in ${XSPECS:-e1000:copy virtio:copy virtio:copy/ioeventfd=on e1000-virtio:copy e1000:window virtio:window virtio:window/ioeventfd=on}; do
 		models=${spec%%:*}; mode=${spec#*:}
 		x=xr-$models-$(mode_tag "$mode"); u=x-rtt-$models; q=qs-$models
 		xc_rtt "$models" "$mode"

@@ -30,7 +30,7 @@ public:
           VirtioNet(context.memory, msi, context.intx, *backend, setup.mac),
           vm_(context.vm),
           loop_(context.loop),
-          use_ioeventfd_(setup.config.ioeventfd) {
+          use_ioeventfd_(vmm::uses_ioeventfd(setup.config)) {
         for (unsigned q = 0; q < kQueueCount; ++q) {
             notifiers_[q] = kvm::EventFd::create();
             int fd = notifiers_[q].fd();

@@ -99,7 +99,7 @@ bool check_on_off(const std::string& value, const std::string& origin) {
 }
 
 void check_nic(const NicConfig& nic, const std::string& where) {
-    if (!nic.ioeventfd && nic.model != NicModel::VirtioNet)
+    if (nic.ioeventfd == false && nic.model != NicModel::VirtioNet)
         throw Error("{}: ioeventfd=off is for virtio-net NICs (an {} has no queue notifies)", where,
                     to_string(nic.model));
 }
@@ -152,6 +152,8 @@ std::string key_origin(const std::string& file, const toml::node& node, const st
 }
 
 }  // namespace config_detail
+
+bool uses_ioeventfd(const NicConfig& nic) { return nic.ioeventfd.value_or(nic.crossover.empty()); }
 
 net::MacAddress parse_mac(std::string_view text) {
     auto hex = [](char c) -> int {

@@ -104,9 +104,9 @@ crossover = "auto"
     CHECK(to_string(cfg.nics[0].backend) == "udp:5000@127.0.0.1:5001");
     CHECK(cfg.nics[0].crossover == std::vector<std::string>{"vm-b"});  // top-level crossover -> first NIC
     CHECK(cfg.nics[0].crossover_mode == CrossoverMode::Window);
-    CHECK_FALSE(cfg.nics[0].ioeventfd);
+    CHECK(cfg.nics[0].ioeventfd == false);
     CHECK(cfg.nics[1].model == NicModel::E1000);
-    CHECK(cfg.nics[1].ioeventfd);
+    CHECK_FALSE(cfg.nics[1].ioeventfd);  // unset
     CHECK(cfg.nics[1].mac == default_mac("vm-a", 1));
     CHECK(cfg.nics[1].crossover == std::vector<std::string>{"auto"});
 }

@@ -84,9 +84,12 @@ TEST_CASE("parse_nic_spec full form", "[config]") {
     CHECK(to_string(nic.backend) == "udp:5000@127.0.0.1:5001");
     CHECK(nic.crossover == std::vector<std::string>{"vm-b", "vm-c"});
     CHECK(nic.crossover_mode == CrossoverMode::Window);
-    CHECK(nic.ioeventfd);
-    CHECK_FALSE(parse_nic_spec("virtio-net,ioeventfd=off").ioeventfd);
-    CHECK(parse_nic_spec("ioeventfd=on,model=virtio-net").ioeventfd);
+    CHECK_FALSE(nic.ioeventfd);  // unset: uses_ioeventfd() decides
+    CHECK_FALSE(uses_ioeventfd(nic));  // a crossover NIC's notifies stay vCPU exits
+    CHECK(uses_ioeventfd(parse_nic_spec("virtio-net,backend=udp:5000@127.0.0.1:5001")));
+    CHECK(parse_nic_spec("virtio-net,ioeventfd=off").ioeventfd == false);
+    CHECK_FALSE(uses_ioeventfd(parse_nic_spec("virtio-net,ioeventfd=off")));
+    CHECK(uses_ioeventfd(parse_nic_spec("ioeventfd=on,model=virtio-net,crossover=vm-b")));
 
     const auto defaults = parse_nic_spec("e1000");
     CHECK(defaults.model == NicModel::E1000);

@@ -31,12 +31,21 @@ struct NicConfig {
     net::BackendSpec backend = net::NoneSpec{};
     std::vector<std::string> crossover;        // peer VM names, or {"auto"}
     CrossoverMode crossover_mode = CrossoverMode::Copy;
-    // virtio-net: queue notifies end in the kernel (a KVM ioeventfd) and the
-    // I/O thread serves them; false: the vCPU thread serves them in its MMIO
-    // exit (QEMU's ioeventfd=off). Off wins when every host core is busy
-    // running vCPUs, e.g. polling guests: the I/O thread then waits for a core.
-    bool ioeventfd = true;
+    // virtio-net: whether queue notifies end in the kernel (a KVM
+    // ioeventfd, served by the I/O thread) or stay MMIO exits that the
+    // vCPU thread serves itself (QEMU's ioeventfd=off). Unset means
+    // uses_ioeventfd()'s choice.
+    std::optional<bool> ioeventfd;
 };
+
+// Whether `nic`'s queue notifies go through an ioeventfd: as configured,
+// else on for a NIC with only a backend and off for a crossover NIC. A
+// crossover frame move is a copy into the peer's ring with no syscall, so
+// the vCPU thread that takes the notify's exit is the cheapest thread to do
+// it; an ioeventfd hands it to the I/O thread, a wake-up per batch on a
+// core that a vCPU holds (bench/RESULTS.md: 2x the frames/s, half the round
+// trip). Backend sends are syscalls and stay off the vCPU.
+bool uses_ioeventfd(const NicConfig& nic);
 
 struct VmConfig {
     std::string name = "vm";
