@@ -65,10 +65,8 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
         if (!p.link || p.link->id != link_id) continue;
         if (open_ == &p) close_open();  // never happens between batches; be safe
         if (handoff().run.load(std::memory_order_relaxed) == link_id) complete_parked_locally();
-        if (window_peer_ == &p) {
+        if (window_peer_ == &p)  // the model completes every lent head (window_reclaim: no peer)
             window_peer_ = nullptr, window_link_ = 0;
-            loans_.clear();  // the model completes every lent head (window_reclaim: peer gone)
-        }
         table_.remove(link_id);
         forget_group_peer(p);
         ++c_.links_torn_down;
@@ -334,11 +332,12 @@ void CrossoverPort::wake_waiting_producers() {
     }
 }
 
-// Our TX slots a window peer's process completed (only the e1000 keeps a
-// ledger for it, in its part of our page).
+// Our TX slots a window peer's process completed (counted in our model's
+// part of our page).
 std::uint64_t CrossoverPort::window_completed_by_peer() const {
-    if (own_model_ != nic::ModelId::E1000) return 0;
-    return page_.state().e1000.window_tx.completed_by_peer.load(std::memory_order_relaxed);
+    const nic::SharedNicState& own = page_.state();
+    if (own_model_ == nic::ModelId::E1000) return own.e1000.window_tx.completed_by_peer.load(std::memory_order_relaxed);
+    return own.virtio_net.window_loans.completed_by_peer.load(std::memory_order_relaxed);
 }
 
 // Frames producers dropped because our own receive filter rejects them
@@ -405,8 +404,7 @@ bool CrossoverPort::awaiting_peer_window(Peer& peer) {
 
 void CrossoverPort::set_window_link(std::uint64_t link_id) {
     window_link_ = link_id;
-    window_peer_ = nullptr;
-    loans_.clear();
+    window_peer_ = nullptr;  // loans over an older link come back at the next reclaim (a new ring)
     for (Peer& p : peers_)
         if (p.link && p.link->id == link_id) window_peer_ = &p;
 }
@@ -483,7 +481,8 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
         return WindowSend::NotApplicable;
     }
     if (peer->virtio)
-        loans_.lend(std::uint16_t(tx_index), std::uint16_t(peer->rx_view->position()), peer->link->peer_memory, state);
+        own_tx_view_->window_lend(page_.state(), peer->link->id, tx_index, peer->rx_view->position(),
+                                  peer->link->peer_memory, state);
     ++c_.window_frames;
     ++c_.tx_frames;
     c_.tx_bytes += length;
@@ -502,13 +501,13 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
 // its TX interrupt): the caller rings its doorbell.
 bool CrossoverPort::complete_window_peer_tx() {
     Peer* peer = window_peer_;
-    if (!peer || !peer->link || !peer->tx_view) return true;
+    if (!peer || !peer->link || !peer->tx_view || !own_memory_) return true;
     nic::SharedNicState& sender = peer->link->peer_state();
     if (!peer->tx_view->window_lent(sender, peer->link->id)) return true;
     nic::SharedNicState& own = page_.state();
     nic::ProducerLock producer(&own);  // the sender's batches hold it (complete_window's rule)
     if (producer.failed()) return false;
-    auto done = peer->tx_view->complete_window(peer->link->peer_memory, sender, own.load_rdt(), own.load_rdh());
+    auto done = peer->tx_view->complete_window(peer->link->peer_memory, sender, *own_memory_, own);
     c_.window_completed_for_peer += done.completed;
     if (done.reported) {
         switch (peer->tx_view->signal_remote(sender)) {
@@ -537,27 +536,38 @@ bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool
     return true;
 }
 
-// Virtio-net peer: its guest returns RX buffer k (holding our TX head
-// k's frame) by making head k available again; loans_ watches for that.
-std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& peer_present) {
+// Virtio-net: the peer's guest returns RX buffer k (holding our TX head
+// k's frame) by making head k available again; our view's loans
+// (virtio_net/window_loans.hpp) see that. The peer's process takes
+// returned heads too, holding the same producer lock.
+std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& still_lent) {
+    nic::SharedNicState& own = page_.state();
+    still_lent = false;
+    if (!own_tx_view_->window_any(own)) return 0;
     Peer* peer = window_peer_;
-    peer_present = peer != nullptr;
-    if (!peer) return 0;
-    nic::SharedNicState& state = peer->link->peer_state();
-    if (arm && loans_.outstanding() != 0) {
-        // Under the producer lock: the peer's own producers write the same
-        // notification fields. Then the flag, then the caller looks again.
-        if (open_ != peer) {
-            if (nic::lock_producer(state)) {
-                loans_.arm(peer->link->peer_memory, state);
-                state.unlock_producer();
-            }
-        } else {
-            loans_.arm(peer->link->peer_memory, state);
+    std::size_t n = 0;
+    if (!peer) {
+        n = own_tx_view_->window_take_back(own, nullptr, nullptr, heads);  // no peer: every head is back
+    } else {
+        nic::SharedNicState& state = peer->link->peer_state();
+        vmm::GuestMemory& memory = peer->link->peer_memory;
+        bool held = open_ == peer;  // this batch holds the peer's producer lock already
+        if (held || nic::lock_producer(state)) {
+            // The peer's guest notifies at its next return (the peer's own
+            // producers write the same notification fields, under this
+            // lock); the peer's process then completes what came back and
+            // rings our doorbell only if it could not (complete_window).
+            if (arm) own_tx_view_->window_arm(own, memory, state);
+            n = own_tx_view_->window_take_back(own, &memory, &state, heads);
+            if (!held) state.unlock_producer();
         }
-        state.mark_producer_waiting();
     }
-    return loans_.reclaim(peer->link->peer_memory, state, heads);
+    still_lent = own_tx_view_->window_any(own);
+    return n;
 }
+
+bool CrossoverPort::window_holds(std::uint16_t head) const { return own_tx_view_->window_holds(page_.state(), head); }
+
+void CrossoverPort::window_forget() { own_tx_view_->window_forget(page_.state()); }
 
 }  // namespace xover::crossover

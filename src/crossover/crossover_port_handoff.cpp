@@ -324,4 +324,25 @@ bool CrossoverPort::take_tx_interrupt() {
     return own || remote;
 }
 
+// While a window peer may complete our lent heads (or some are lent
+// still), our TX used ring's writer is whoever holds the handoff lock, at
+// the shared completion position (virtio_net/window_loans.hpp).
+bool CrossoverPort::begin_tx_completion(std::uint32_t& used) {
+    if (own_model_ != nic::ModelId::VirtioNet) return false;
+    if (!(window_peer_ && window_peer_->virtio) && !own_tx_view_->window_any(page_.state())) return false;
+    nic::TxHandoff& h = handoff();
+    // A holder keeps it for one batch of completions; one that died
+    // holding it cannot be waited for.
+    tx_completion_locked_ = lock_handoff(h, std::chrono::milliseconds(20));
+    used = h.completion_pos.load(std::memory_order_relaxed);
+    return true;
+}
+
+void CrossoverPort::end_tx_completion(std::uint32_t used) {
+    nic::TxHandoff& h = handoff();
+    h.completion_pos.store(used, std::memory_order_relaxed);
+    if (tx_completion_locked_) h.unlock();
+    tx_completion_locked_ = false;
+}
+
 }  // namespace xover::crossover

@@ -72,10 +72,11 @@ public:
     }
 
     WindowCompletion complete_window(vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
-                                     std::uint32_t receiver_rdt, std::uint32_t receiver_rdh) override {
+                                     vmm::GuestMemory& /*receiver_memory*/,
+                                     const nic::SharedNicState& receiver) override {
         nic::WindowTxLedger& ledger = sender.e1000.window_tx;
         if (!window_tx::try_lock(ledger)) return {.unreachable = true};  // the sender walks with a newer RDT
-        auto walked = window_tx::walk(ledger, sender_memory, receiver_rdt, receiver_rdh, false);
+        auto walked = window_tx::walk(ledger, sender_memory, receiver.load_rdt(), receiver.load_rdh(), false);
         window_tx::unlock(ledger);
         if (walked.completed) ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
         // The ledger's rule for TXDW (peer_may_complete), not the handoff's.

@@ -3,8 +3,12 @@
 // at the shared used position (TxHandoff::completion_pos), with the same
 // Virtqueue code the device uses. The TX interrupt follows the guest's
 // event index / NO_INTERRUPT; its vector is the owner's to signal.
+//
+// Window mode: the loans (window_loans.hpp) are recorded through this view
+// in the sender's process and completed through it in either process.
 #include "xover/nic/tx_view.hpp"
 #include "xover/virtio_net/virtqueue.hpp"
+#include "xover/virtio_net/window_loans.hpp"
 
 namespace xover::virtio_net {
 
@@ -49,6 +53,82 @@ public:
     }
 
     nic::TxIrq signal_remote(nic::SharedNicState&) override { return nic::TxIrq::Owner; }
+
+    // --- window mode ---
+    bool window_lent(const nic::SharedNicState& sender, std::uint64_t link) const override {
+        auto& ledger = const_cast<nic::SharedNicState&>(sender).virtio_net.window_loans;
+        WindowLoans loans(ledger);
+        return loans.link() == link && loans.any();
+    }
+
+    // In the receiver's process, holding its producer lock. The sender's
+    // TX used ring has one writer at a time: whoever holds its handoff
+    // lock, at TxHandoff::completion_pos (the sender takes the same lock
+    // for its own completions while it lends, nic_port.hpp:
+    // begin_tx_completion).
+    WindowCompletion complete_window(vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
+                                     vmm::GuestMemory& receiver_memory,
+                                     const nic::SharedNicState& receiver) override {
+        nic::TxHandoff& h = nic::tx_handoff(sender);
+        if (!h.try_lock_briefly()) return {.unreachable = true};  // the sender completes them itself
+        WindowLoans loans(sender.virtio_net.window_loans);
+        WindowCompletion done;
+        if (loans.look(receiver_memory, receiver) == WindowLoans::Look::Gone || !begin(sender_memory, h)) {
+            h.unlock();
+            return {.unreachable = true};
+        }
+        std::uint16_t heads[64];
+        std::size_t n;
+        do {
+            n = loans.take_back(heads);
+            for (std::size_t i = 0; i < n; ++i) complete(heads[i]);
+            done.completed += std::uint32_t(n);
+        } while (n == std::size(heads));
+        bool interrupt = finish();
+        h.unlock();
+        if (done.completed)
+            sender.virtio_net.window_loans.completed_by_peer.fetch_add(done.completed, std::memory_order_relaxed);
+        done.reported = interrupt ? done.completed : 0;
+        return done;
+    }
+
+    bool window_lend(nic::SharedNicState& own, std::uint64_t link, std::uint32_t token, std::uint32_t position,
+                     vmm::GuestMemory& receiver_memory, const nic::SharedNicState& receiver) override {
+        if (token >= WindowLoans::kMaxHeads) return false;
+        return WindowLoans(own.virtio_net.window_loans)
+            .lend(link, std::uint16_t(token), std::uint16_t(position), receiver_memory, receiver);
+    }
+
+    std::size_t window_take_back(nic::SharedNicState& own, vmm::GuestMemory* receiver_memory,
+                                 const nic::SharedNicState* receiver, std::span<std::uint16_t> out) override {
+        WindowLoans loans(own.virtio_net.window_loans);
+        if (!receiver_memory || !receiver)
+            loans.give_back_all();
+        else
+            loans.look(*receiver_memory, *receiver);
+        return loans.take_back(out);
+    }
+
+    void window_arm(nic::SharedNicState& own, vmm::GuestMemory& receiver_memory,
+                    const nic::SharedNicState& receiver) override {
+        WindowLoans(own.virtio_net.window_loans).arm(receiver_memory, receiver);
+    }
+
+    bool window_holds(const nic::SharedNicState& own, std::uint32_t token) const override {
+        auto& ledger = const_cast<nic::SharedNicState&>(own).virtio_net.window_loans;
+        return token < WindowLoans::kMaxHeads && WindowLoans(ledger).holds(std::uint16_t(token));
+    }
+    bool window_any(const nic::SharedNicState& own) const override {
+        return WindowLoans(const_cast<nic::SharedNicState&>(own).virtio_net.window_loans).any();
+    }
+
+    // Under our handoff lock: a receiver completing loans holds it.
+    void window_forget(nic::SharedNicState& own) override {
+        nic::TxHandoff& h = nic::tx_handoff(own);
+        bool locked = h.try_lock_briefly();
+        WindowLoans(own.virtio_net.window_loans).forget();
+        if (locked) h.unlock();
+    }
 
 private:
     nic::TxHandoff* handoff_ = nullptr;

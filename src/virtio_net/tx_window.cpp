@@ -30,8 +30,8 @@ VirtioNet::WindowTx VirtioNet::try_window(const DescriptorChain& chain) {
     std::memcpy(&hdr, buffer.data(), sizeof hdr);
     if (hdr.flags != 0 || hdr.gso_type != spec::net::kGsoNone) return WindowTx::NotApplicable;  // we would edit it
     std::uint16_t head = chain.head();
-    if (head >= tx_lent_.size()) return WindowTx::NotApplicable;
-    if (tx_lent_[head]) {
+    if (head >= kQueueSize) return WindowTx::NotApplicable;
+    if (port_->window_holds(head)) {
         // The driver made a head available that we have not used yet: a
         // driver bug. Send it the normal way; the lent frame's buffer is
         // the guest's own problem now.
@@ -47,8 +47,6 @@ VirtioNet::WindowTx VirtioNet::try_window(const DescriptorChain& chain) {
     case nic::NicPort::WindowSend::Busy: return WindowTx::Busy;
     case nic::NicPort::WindowSend::Placed: break;
     }
-    tx_lent_[head] = true;
-    ++tx_lent_count_;
     ++stats_.tx_window_frames;
     ++stats_.tx_frames;
     stats_.tx_bytes += frame.size();
@@ -58,42 +56,49 @@ VirtioNet::WindowTx VirtioNet::try_window(const DescriptorChain& chain) {
 // Uses every lent head the peer's guest has given back (all of them once
 // the window peer is gone), then interrupts per the ring's rules. If some
 // are still out, asks the peer to ring our doorbell and looks once more
-// (the peer may have returned buffers just before the request).
+// (the peer may have returned buffers just before the request). The peer's
+// process completes returned heads too, while it serves its guest's RX
+// notify; this is the path for when it could not.
 void VirtioNet::complete_window_heads() {
-    if (tx_lent_count_ == 0 || !port_) return;
-    Virtqueue& q = queue(kTxQueue);
-    bool any = false;
-    auto complete = [&](std::uint16_t head) {
-        if (head >= tx_lent_.size() || !tx_lent_[head]) return;  // not ours (a reset forgot it)
-        tx_lent_[head] = false;
-        --tx_lent_count_;
-        q.add_used(head, 0);
-        ++stats_.tx_window_completed;
-        any = true;
-    };
-    for (int attempt = 0; attempt < 2 && tx_lent_count_ != 0; ++attempt) {
-        bool present = true;
-        bool arm = attempt == 1;
-        std::size_t n;
-        do {
-            n = port_->window_reclaim(tx_reclaimed_, arm, present);
+    if (!port_) return;
+    std::size_t total = 0;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        bool arm = attempt == 1, still_lent = false;
+        for (;;) {
+            std::size_t n = port_->window_reclaim(tx_reclaimed_, arm, still_lent);
             arm = false;
-            for (std::size_t i = 0; i < n && i < tx_reclaimed_.size(); ++i) complete(tx_reclaimed_[i]);
-        } while (n == tx_reclaimed_.size());
-        if (!present) {
-            for (std::uint16_t h = 0; h < tx_lent_.size(); ++h) complete(h);
-            break;
+            if (n == 0) break;
+            complete_tx_heads({tx_reclaimed_.data(), n});
+            total += n;
+            if (n < tx_reclaimed_.size()) break;
         }
+        if (!still_lent) break;
     }
-    if (!any) return;
-    q.publish_used();
+    if (total == 0) return;
+    stats_.tx_window_completed += total;
     maybe_interrupt(kTxQueue);
+}
+
+// Adds used elements for `heads` to the TX ring and publishes them. While
+// a window peer's process may be completing our lent heads too, the ring
+// is written under the port's lock, where the last writer left it.
+void VirtioNet::complete_tx_heads(std::span<const std::uint16_t> heads) {
+    Virtqueue& q = queue(kTxQueue);
+    std::uint32_t used = 0;
+    bool shared = port_ && port_->begin_tx_completion(used);
+    if (shared && std::uint16_t(used) != q.used_index()) q.adopt_used(std::uint16_t(used));
+    for (std::uint16_t head : heads)
+        if (head < q.layout().size) q.add_used(head, 0);
+    q.publish_used();
+    if (shared)
+        port_->end_tx_completion(q.used_index());
+    else if (port_)
+        port_->set_tx_completion_pos(q.used_index());
 }
 
 // A device reset returns every buffer to the driver; nothing is lent.
 void VirtioNet::forget_window_heads() {
-    tx_lent_.fill(false);
-    tx_lent_count_ = 0;
+    if (port_) port_->window_forget();
 }
 
 }  // namespace xover::virtio_net

@@ -105,8 +105,8 @@ void VirtioNet::activated() {
 void VirtioNet::device_reset() {
     tx_stalled_ = false;
     if (port_) port_->abandon_tx();  // parked chains belong to the old rings
+    forget_window_heads();           // before a window peer could see the new ring
     publish_tx_queue();
-    forget_window_heads();
     link_up_ = carrier();
     publish_rx_config();
 }
@@ -177,9 +177,8 @@ void VirtioNet::process_tx() {
             break;
         }
         if (outcome == TxOutcome::Parked) continue;  // whoever moves it adds the used element
-        q.add_used(tx_chain_.head(), 0);
-        q.publish_used();  // the guest may reuse buffers as soon as possible
-        if (port_) port_->set_tx_completion_pos(q.used_index());
+        std::uint16_t head = tx_chain_.head();
+        complete_tx_heads({&head, 1});  // the guest may reuse buffers as soon as possible
         completed = true;
     }
     if (port_) port_->end_batch();  // peers see the batch, one interrupt each

@@ -111,7 +111,11 @@ TEST_CASE("window ledger: the receiver completes lent slots through the sender m
     CHECK(view->window_lent(sender, 7));
     CHECK_FALSE(view->window_lent(sender, 8));  // lent over another link
     // The receiver's guest gave RX 0 and 1 back (RDT 2, RDH 3).
-    auto done = view->complete_window(ring.memory, sender, 2, 3);
+    crossover::SharedStatePage receiver_page = crossover::SharedStatePage::create("ledger-receiver", 0);
+    nic::SharedNicState& receiver = receiver_page.state();
+    receiver.publish_rdt(2);
+    receiver.publish_rdh(3);
+    auto done = view->complete_window(ring.memory, sender, ring.memory, receiver);
     CHECK(done.completed == 2);
     CHECK(done.reported == 2);
     CHECK_FALSE(done.unreachable);
@@ -126,7 +130,9 @@ TEST_CASE("window ledger: the receiver completes lent slots through the sender m
     CHECK(view->signal_remote(sender) == nic::TxIrq::Signal);
     // A walker busy on the sender's side: the sender finishes the walk.
     REQUIRE(wtx::try_lock(ring.ledger));
-    CHECK(view->complete_window(ring.memory, sender, 0, 0).unreachable);
+    receiver.publish_rdt(0);
+    receiver.publish_rdh(0);
+    CHECK(view->complete_window(ring.memory, sender, ring.memory, receiver).unreachable);
     wtx::unlock(ring.ledger);
     // A model that keeps no ledger lends nothing.
     CHECK_FALSE(virtio_net::make_tx_view()->window_lent(sender, 7));

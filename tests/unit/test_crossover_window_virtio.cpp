@@ -6,7 +6,7 @@
 //    copied;
 //  - the virtio RX view's place(): only the next available chain, head
 //    k, one device-writable buffer at the right address, big enough;
-//  - WindowLoans: a lent head comes back when the peer's guest makes it
+//  - virtio_net::WindowLoans: a lent head comes back when the peer's guest makes it
 //    available again after the loan, never earlier, whatever the guest
 //    writes into its avail ring.
 #include <catch2/catch.hpp>
@@ -17,8 +17,9 @@
 #include "crossover_fakes.hpp"
 #include "virtio_fakes.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/crossover/window_loans.hpp"
+#include "xover/virtio_net/window_loans.hpp"
 #include "xover/nic/rx_view.hpp"
+#include "xover/nic/tx_view.hpp"
 
 using namespace xover;
 using namespace xover::test;
@@ -29,6 +30,7 @@ namespace {
 constexpr std::uint64_t kTxHalf = 0x300000;  // fake TX half in the sender rig's memory
 constexpr std::uint64_t kRxHalf = 0x80000;   // fake RX half in the receiver's memory
 constexpr std::size_t kHdr = sizeof(spec::net::Header);
+constexpr std::uint64_t kLink = 7;
 
 std::vector<std::uint8_t> frame_of(std::size_t n, std::uint8_t seed = 1) {
     std::vector<std::uint8_t> f(n);
@@ -48,7 +50,7 @@ std::vector<std::uint8_t> with_header(std::span<const std::uint8_t> frame, spec:
 struct FakeVirtioWindowPort final : FakeNicPort {
     FakeVirtioWindowPort() : FakeNicPort("virtio-window-test", 1) {}
     bool peer_present = true, peer_full = false;
-    std::vector<std::uint16_t> placed, returned;
+    std::vector<std::uint16_t> placed, returned, lent;
     int arms = 0;
 
     WindowSend send_in_window(std::uint32_t head, std::uint64_t gpa, std::uint32_t offset,
@@ -57,15 +59,27 @@ struct FakeVirtioWindowPort final : FakeNicPort {
             return WindowSend::NotApplicable;
         if (peer_full) return WindowSend::Busy;
         placed.push_back(std::uint16_t(head));
+        lent.push_back(std::uint16_t(head));
         return WindowSend::Placed;
     }
-    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& present) override {
-        present = peer_present;
+    // As the real port: only lent heads come back, each once; all of them
+    // once the peer is gone.
+    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& still_lent) override {
         arms += arm;
-        std::size_t n = std::min(heads.size(), returned.size());
-        std::copy_n(returned.begin(), n, heads.begin());
-        returned.erase(returned.begin(), returned.begin() + std::ptrdiff_t(n));
+        if (!peer_present) returned = lent;
+        std::size_t n = 0;
+        for (std::uint16_t h : returned) {
+            auto it = std::find(lent.begin(), lent.end(), h);
+            if (it == lent.end() || n == heads.size()) continue;
+            lent.erase(it);
+            heads[n++] = h;
+        }
+        returned.clear();
+        still_lent = !lent.empty();
         return n;
+    }
+    bool window_holds(std::uint16_t head) const override {
+        return std::find(lent.begin(), lent.end(), head) != lent.end();
     }
 };
 
@@ -282,16 +296,19 @@ TEST_CASE("virtio window: hostile RX chains are never placed", "[virtio][window]
 
 TEST_CASE("virtio window: a lent head is back once its RX buffer is made available again", "[virtio][window]") {
     WindowReceiver r;
-    crossover::WindowLoans loans;
+    nic::WindowLoanLedger ledger;
+    ledger.clear();
+    virtio_net::WindowLoans loans(ledger);
     std::array<std::uint16_t, 8> out{};
     auto reclaim = [&] {
-        std::size_t n = loans.reclaim(r.mem, r.page.state(), out);
+        loans.look(r.mem, r.page.state());
+        std::size_t n = loans.take_back(out);
         return std::vector<std::uint16_t>(out.begin(), out.begin() + std::ptrdiff_t(n));
     };
     for (std::uint16_t k = 0; k < 8; ++k) r.post(k);  // positions 0..7 hold heads 0..7
 
-    loans.lend(0, 1, r.mem, r.page.state());  // head 0 consumed at position 0
-    loans.lend(3, 4, r.mem, r.page.state());  // position 3 held head 3 before it was lent: not a return
+    loans.lend(kLink, 0, 1, r.mem, r.page.state());  // head 0 consumed at position 0
+    loans.lend(kLink, 3, 4, r.mem, r.page.state());  // position 3 held head 3 before it was lent: not a return
     CHECK(loans.outstanding() == 2);
     CHECK(reclaim().empty());  // positions 4..7 hold heads 4..7
 
@@ -304,11 +321,11 @@ TEST_CASE("virtio window: a lent head is back once its RX buffer is made availab
     CHECK(loans.outstanding() == 0);
 
     SECTION("head ids out of range are ignored") {
-        loans.lend(2000, 11, r.mem, r.page.state());
+        loans.lend(kLink, 2000, 11, r.mem, r.page.state());
         CHECK(loans.outstanding() == 0);
     }
     SECTION("a wild avail idx is walked at most one ring's worth") {
-        loans.lend(1, 11, r.mem, r.page.state());
+        loans.lend(kLink, 1, 11, r.mem, r.page.state());
         r.vq.set_avail_idx(std::uint16_t(r.vq.avail_idx() + 30000));
         CHECK(reclaim().empty());  // the ring holds no head 1
         r.vq.set_avail_idx(std::uint16_t(r.vq.avail_idx() - 30010));  // and back, behind the cursor
@@ -316,22 +333,22 @@ TEST_CASE("virtio window: a lent head is back once its RX buffer is made availab
         CHECK(loans.outstanding() == 1);
     }
     SECTION("the peer's RX queue going away returns every loan") {
-        loans.lend(1, 11, r.mem, r.page.state());
-        loans.lend(2, 12, r.mem, r.page.state());
+        loans.lend(kLink, 1, 11, r.mem, r.page.state());
+        loans.lend(kLink, 2, 12, r.mem, r.page.state());
         r.page.state().link_flags.fetch_and(~std::uint32_t(nic::kOwnerRxEnabled));
         auto back = reclaim();
         std::sort(back.begin(), back.end());
         CHECK(back == std::vector<std::uint16_t>{1, 2});
     }
     SECTION("a stale return of a head does not complete its new loan") {
-        loans.lend(1, 11, r.mem, r.page.state());
+        loans.lend(kLink, 1, 11, r.mem, r.page.state());
         r.vq.publish(1);  // position 11: returned, not yet reclaimed (the sender reset meanwhile)
-        loans.lend(1, 12, r.mem, r.page.state());  // and lent again from position 11
+        loans.lend(kLink, 1, 12, r.mem, r.page.state());  // and lent again from position 11
         CHECK(reclaim().empty());
         CHECK(loans.outstanding() == 1);
     }
     SECTION("arming asks the peer's guest to notify at its next post") {
-        loans.lend(1, 11, r.mem, r.page.state());
+        loans.lend(kLink, 1, 11, r.mem, r.page.state());
         loans.arm(r.mem, r.page.state());
         CHECK(r.vq.avail_event() == r.vq.avail_idx());
     }
@@ -339,13 +356,78 @@ TEST_CASE("virtio window: a lent head is back once its RX buffer is made availab
 
 TEST_CASE("virtio window: returns that do not fit come on the next call", "[virtio][window]") {
     WindowReceiver r;
-    crossover::WindowLoans loans;
+    nic::WindowLoanLedger ledger;
+    ledger.clear();
+    virtio_net::WindowLoans loans(ledger);
     for (std::uint16_t k = 0; k < 8; ++k) r.post(k);
-    for (std::uint16_t k = 0; k < 4; ++k) loans.lend(k, std::uint16_t(k + 1), r.mem, r.page.state());
+    for (std::uint16_t k = 0; k < 4; ++k) loans.lend(kLink, k, std::uint16_t(k + 1), r.mem, r.page.state());
     for (std::uint16_t k = 0; k < 4; ++k) r.vq.publish(k);
     std::array<std::uint16_t, 3> out{};
-    CHECK(loans.reclaim(r.mem, r.page.state(), out) == 3);
-    CHECK(loans.reclaim(r.mem, r.page.state(), out) == 1);
+    loans.look(r.mem, r.page.state());
+    CHECK(loans.take_back(out) == 3);
+    CHECK(loans.take_back(out) == 1);
     CHECK(out[0] == 3);
     CHECK(loans.outstanding() == 0);
+}
+
+TEST_CASE("virtio window: the receiver's process completes returned heads in the sender's TX ring",
+          "[virtio][window]") {
+    WindowReceiver r;  // the receiver: its RX ring and page
+    // The sender: its TX ring (8 entries), published in its page's handoff.
+    FakeGuestMemory smem{1 << 20};
+    VirtqueueBuilder tx{smem, 0x2000, 8};
+    crossover::SharedStatePage spage = crossover::SharedStatePage::create("virtio-window-tx", 1);
+    nic::SharedNicState& sender = spage.state();
+    nic::TxHandoff& h = nic::tx_handoff(sender);
+    h.queue.kind.store(std::uint32_t(nic::TxQueueKind::VirtioSplit));
+    h.queue.entries.store(8);
+    h.queue.ring_gpa.store(tx.layout().desc);
+    h.queue.avail_gpa.store(tx.layout().avail);
+    h.queue.used_gpa.store(tx.layout().used);
+    h.completion_pos.store(1);  // the sender completed one chain itself before
+    for (std::uint16_t k = 0; k < 8; ++k) r.post(k);
+
+    auto view = virtio_net::make_tx_view();
+    // The sender lends heads 2 and 5 (consumed at positions 2 and 5).
+    view->window_lend(sender, kLink, 2, 3, r.mem, r.page.state());
+    view->window_lend(sender, kLink, 5, 6, r.mem, r.page.state());
+    CHECK(view->window_lent(sender, kLink));
+    CHECK_FALSE(view->window_lent(sender, kLink + 1));  // lent over another link
+    CHECK(view->window_holds(sender, 5));
+    CHECK_FALSE(view->window_holds(sender, 4));
+
+    r.vq.publish(5);  // the receiver's guest returns RX buffer 5
+    auto done = view->complete_window(smem, sender, r.mem, r.page.state());
+    CHECK(done.completed == 1);
+    CHECK_FALSE(done.unreachable);
+    CHECK(tx.used_idx() == 2);  // continued at the shared position
+    CHECK(tx.used(1).id == 5);
+    CHECK(h.completion_pos.load() == 2);
+    CHECK(sender.virtio_net.window_loans.completed_by_peer.load() == 1);
+    CHECK_FALSE(view->window_holds(sender, 5));
+    CHECK(view->window_holds(sender, 2));
+
+    SECTION("the sender's writers hold the lock: the sender completes them itself") {
+        REQUIRE(h.try_lock());
+        r.vq.publish(2);
+        CHECK(view->complete_window(smem, sender, r.mem, r.page.state()).unreachable);
+        h.unlock();
+        std::array<std::uint16_t, 4> out{};
+        CHECK(view->window_take_back(sender, &r.mem, &r.page.state(), out) == 1);
+        CHECK(out[0] == 2);
+        CHECK_FALSE(view->window_any(sender));
+    }
+    SECTION("a reset of the sender's TX queue forgets every loan") {
+        view->window_forget(sender);
+        r.vq.publish(2);
+        CHECK(view->complete_window(smem, sender, r.mem, r.page.state()).completed == 0);
+        CHECK(tx.used_idx() == 2);
+    }
+    SECTION("no usable TX queue: nothing is written") {
+        h.queue.kind.store(std::uint32_t(nic::TxQueueKind::None));
+        r.vq.publish(2);
+        CHECK(view->complete_window(smem, sender, r.mem, r.page.state()).unreachable);
+        CHECK(tx.used_idx() == 2);
+        CHECK(view->window_holds(sender, 2));  // still the sender's to complete
+    }
 }

@@ -35,7 +35,6 @@
 #include "xover/crossover/model_views.hpp"
 #include "xover/crossover/peer_window_memory.hpp"
 #include "xover/crossover/shared_memory.hpp"
-#include "xover/crossover/window_loans.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/net/backend.hpp"
 #include "xover/nic/nic_port.hpp"
@@ -82,7 +81,11 @@ public:
     std::uint64_t window_link_id() const override { return window_peer_ ? window_link_ : 0; }
     bool shared_with_window_peer(std::uint64_t gpa, std::uint64_t length) const override;
     bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override;
-    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& peer_present) override;
+    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& still_lent) override;
+    bool window_holds(std::uint16_t head) const override;
+    void window_forget() override;
+    bool begin_tx_completion(std::uint32_t& used) override;
+    void end_tx_completion(std::uint32_t used) override;
 
     // --- window mode (device lock held) ---
     // This NIC's DMA window (set once, before the guest runs; may stay null).
@@ -216,7 +219,7 @@ private:
     DmaWindow* window_ = nullptr;
     std::uint64_t window_link_ = 0;
     Peer* window_peer_ = nullptr;
-    WindowLoans loans_;  // a virtio-net window peer's RX heads holding our frames
+    bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
     PeerWindowMemory window_memory_;
     // TX handoff: this model's views over its own memory and page.
     static constexpr std::uint32_t kNoToken = ~0u;

@@ -64,15 +64,52 @@ struct E1000State {
     void clear();
 };
 
+// Window mode, virtio-net senders: the TX heads whose frames sit in the
+// window peer's RX buffers of the same number, until the peer's guest makes
+// those buffers available again. Either process may see a head come back
+// and complete it. The rules are in virtio_net/window_loans.hpp, the only
+// code that touches these fields.
+struct alignas(64) WindowLoanLedger {
+    static constexpr std::uint32_t kMaxHeads = 1024;  // the largest split ring a virtio device accepts
+    static constexpr std::uint32_t kWords = kMaxHeads / 64;
+    // Every field: written and read only holding the window peer's (the
+    // receiver's) producer lock, so relaxed accesses suffice.
+    std::atomic<std::uint64_t> link{0};       // the window link the heads were lent over
+    std::atomic<std::uint64_t> avail_gpa{0};  // the receiver's RX avail ring the loans were made in
+    std::atomic<std::uint32_t> ring_size{0};  // its size; 0: nothing lent, no ring recorded
+    std::atomic<std::uint32_t> cursor{0};     // the next avail position to look at
+    std::atomic<std::uint64_t> lent[kWords];  // bit k: head k is lent
+    std::atomic<std::uint64_t> back[kWords];  // bit k: head k came back, not yet completed
+    // Statistics (relaxed): heads the receiver's process completed.
+    std::atomic<std::uint64_t> completed_by_peer{0};
+
+    void clear();
+};
+
 // The virtio-net owner's part.
 struct VirtioNetState {
     // How producers interrupt the RX queue: its route (owner-written) and
     // pending bit, so they honour MSI-X masking and the INTx fallback
     // (rules and orderings in peer_interrupt.hpp).
     alignas(64) PeerInterrupt peer_irq;
+    WindowLoanLedger window_loans;
 
-    void clear() { peer_irq.clear(); }
+    void clear() {
+        peer_irq.clear();
+        window_loans.clear();
+    }
 };
+
+inline void WindowLoanLedger::clear() {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    link.store(0, relaxed);
+    avail_gpa.store(0, relaxed);
+    ring_size.store(0, relaxed);
+    cursor.store(0, relaxed);
+    for (auto& w : lent) w.store(0, relaxed);
+    for (auto& w : back) w.store(0, relaxed);
+    completed_by_peer.store(0, relaxed);
+}
 
 inline void WindowTxLedger::clear() {
     constexpr auto relaxed = std::memory_order_relaxed;

@@ -127,16 +127,29 @@ public:
     // False when there is no window peer any more (complete everything).
     // `arm`: ask the peer to ring our doorbell when it returns more.
     virtual bool window_returned(std::uint32_t& /*rdt*/, std::uint32_t& /*rdh*/, bool /*arm*/) { return false; }
-    // Virtio-net peers (a used RX buffer goes back by its head id, in any
-    // order): fills `heads` with TX heads placed by send_in_window whose RX
-    // buffer the peer's guest has made available again since, and returns
-    // how many (more may follow on the next call). False in `peer_present`:
-    // no window peer any more, every lent head may complete. `arm`: ask
-    // the peer to ring our doorbell when its guest returns more buffers.
-    virtual std::size_t window_reclaim(std::span<std::uint16_t> /*heads*/, bool /*arm*/, bool& peer_present) {
-        peer_present = false;
+    // Virtio-net (a used RX buffer goes back by its head id, in any order):
+    // fills `heads` with TX heads placed by send_in_window whose RX buffer
+    // the peer's guest has made available again since (every lent head
+    // once there is no window peer), and returns how many (more may follow
+    // on the next call). `still_lent`: heads remain out. `arm`: ask the
+    // peer to ring our doorbell when its guest returns more buffers. The
+    // peer's process completes returned heads itself too
+    // (virtio_net/window_loans.hpp): see begin_tx_completion.
+    virtual std::size_t window_reclaim(std::span<std::uint16_t> /*heads*/, bool /*arm*/, bool& still_lent) {
+        still_lent = false;
         return 0;
     }
+    // Whether TX head `head` is still lent (not completed yet).
+    virtual bool window_holds(std::uint16_t /*head*/) const { return false; }
+    // Forgets every lent head: the model's TX queue was reset.
+    virtual void window_forget() {}
+    // Virtio-net: whether another process may be writing our TX used ring
+    // now (a window peer completing lent heads). If so this returns true
+    // holding the writers' lock, with the used index to continue at in
+    // `used`; the caller adds its elements there and hands the new index
+    // to end_tx_completion(), which releases the lock.
+    virtual bool begin_tx_completion(std::uint32_t& /*used*/) { return false; }
+    virtual void end_tx_completion(std::uint32_t /*used*/) {}
 };
 
 // One short spin (no yield): for a caller that has another way to get the

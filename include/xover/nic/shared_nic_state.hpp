@@ -70,8 +70,8 @@ inline constexpr std::size_t kSharedStateSize =
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 // 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx; 5: TX handoff;
 // 6: a common part and one part per model (a union at kModelPartOffset),
-// kRxStripCrc on a bit of its own.
-inline constexpr std::uint32_t kSharedStateVersion = 6;
+// kRxStripCrc on a bit of its own; 7: virtio-net window_loans.
+inline constexpr std::uint32_t kSharedStateVersion = 7;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 
 // SharedNicState::model: which NIC model owns the page, so which member of

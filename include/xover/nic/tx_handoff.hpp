@@ -129,6 +129,17 @@ struct TxHandoff {
     bool try_lock() {
         return lock.load(std::memory_order_relaxed) == 0 && lock.exchange(1, std::memory_order_acquire) == 0;
     }
+    // One short spin (no yield), for a caller with another way to get the
+    // work done: the holder is in the middle of a batch.
+    bool try_lock_briefly() {
+        for (unsigned i = 0; i < 256; ++i) {
+            if (try_lock()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+        return false;
+    }
     void unlock() { lock.store(0, std::memory_order_release); }
 };
 

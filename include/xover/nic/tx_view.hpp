@@ -14,12 +14,16 @@
 // Window mode (zero copy) has a second way in: a sender's TX slots lent to
 // its window peer, whose buffers are the peer's RX buffers, complete when
 // the peer's guest gives those buffers back. The peer's process completes
-// them right there (window_lent / complete_window) when the sender's model
-// keeps such a record (the e1000's ledger, e1000/window_tx_ledger.hpp).
+// them right there (window_lent / complete_window), from the record the
+// sender keeps in its page: the e1000's ledger (e1000/window_tx_ledger.hpp,
+// kept by the e1000 model itself), virtio-net's loans
+// (virtio_net/window_loans.hpp, kept by the engine through the window_lend
+// family below, since a loan is known only where the frame is placed).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "xover/nic/shared_nic_state.hpp"
 #include "xover/nic/tx_handoff.hpp"
@@ -62,17 +66,46 @@ public:
     // RX buffer return. Default (a model without a record): nothing lent.
     virtual bool window_lent(const SharedNicState& /*sender_state*/, std::uint64_t /*link*/) const { return false; }
     // Completes the lent slots whose buffers the receiver's guest gave
-    // back: RX descriptors [receiver_rdt, receiver_rdh) of a ring as large
-    // as the sender's are still its guest's. The caller holds the
-    // receiver's producer lock and read both positions under it (the
-    // sender holds that lock for a whole batch, so the walk sees the lent
-    // range and the receiver's RDH from the same side of a batch). Then,
-    // if anything was reported, signal_remote() says how TX reaches the
+    // back (e1000: RX descriptors [RDT, RDH) of a ring as large as the
+    // sender's are still its guest's; virtio-net: heads made available
+    // again). The caller holds the receiver's producer lock (the sender
+    // holds that lock for a whole batch, so the walk sees the lent range
+    // and the receiver's ring from the same side of a batch). Then, if
+    // anything was reported, signal_remote() says how TX reaches the
     // sender's guest.
     virtual WindowCompletion complete_window(vmm::GuestMemory& /*sender_memory*/, SharedNicState& /*sender_state*/,
-                                             std::uint32_t /*receiver_rdt*/, std::uint32_t /*receiver_rdh*/) {
+                                             vmm::GuestMemory& /*receiver_memory*/,
+                                             const SharedNicState& /*receiver_state*/) {
         return {};
     }
+
+    // --- window mode, loans the engine records in the sender's process
+    // (virtio-net); `own` is the sender's page. The defaults record nothing.
+    // The frame of TX token `token` now sits in the receiver's RX buffer of
+    // the same number, placed over window link `link`; the receiver's ring
+    // was consumed up to `position`. The caller holds the receiver's
+    // producer lock. False: not recorded, complete it at once.
+    virtual bool window_lend(SharedNicState& /*own*/, std::uint64_t /*link*/, std::uint32_t /*token*/,
+                             std::uint32_t /*position*/, vmm::GuestMemory& /*receiver_memory*/,
+                             const SharedNicState& /*receiver*/) {
+        return false;
+    }
+    // Takes up to out.size() lent tokens whose buffers came back (all of
+    // them with no `receiver`: the link is gone); how many. The caller
+    // holds the receiver's producer lock.
+    virtual std::size_t window_take_back(SharedNicState& /*own*/, vmm::GuestMemory* /*receiver_memory*/,
+                                         const SharedNicState* /*receiver*/, std::span<std::uint16_t> /*out*/) {
+        return 0;
+    }
+    // Asks the receiver's guest to notify at its next buffer return (the
+    // caller then sets producer_waiting and takes back once more).
+    virtual void window_arm(SharedNicState& /*own*/, vmm::GuestMemory& /*receiver_memory*/,
+                            const SharedNicState& /*receiver*/) {}
+    // Whether `token` is lent or back and not completed yet; whether any is.
+    virtual bool window_holds(const SharedNicState& /*own*/, std::uint32_t /*token*/) const { return false; }
+    virtual bool window_any(const SharedNicState& /*own*/) const { return false; }
+    // Forgets every loan (the sender's TX queue was reset).
+    virtual void window_forget(SharedNicState& /*own*/) {}
 };
 
 }  // namespace xover::nic

@@ -105,6 +105,7 @@ private:
     WindowTx try_window(const DescriptorChain& chain);
     void complete_window_heads();
     void forget_window_heads();
+    void complete_tx_heads(std::span<const std::uint16_t> heads);
     RxOutcome fill_rx(std::span<const std::uint8_t> frame);
     bool deliver_locked(std::span<const std::uint8_t> frame);
     void drop_tx(std::uint64_t& counter, const char* why);
@@ -124,10 +125,8 @@ private:
     nic::NicPort* port_ = nullptr;           // set: crossover configured
     nic::SharedNicState* shared_ = nullptr;  // port_->shared()
 
-    // Window mode: TX heads whose frame sits in a peer's RX buffer; they
-    // are used (completed) when the peer's guest gives that buffer back.
-    std::array<bool, kQueueSize> tx_lent_{};
-    unsigned tx_lent_count_ = 0;
+    // Window mode: TX heads whose frame sat in the peer's RX buffer and
+    // came back (the port keeps the loans: virtio_net/window_loans.hpp).
     std::array<std::uint16_t, kQueueSize> tx_reclaimed_{};
 
     DescriptorChain tx_chain_;

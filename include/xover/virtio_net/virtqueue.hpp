@@ -141,6 +141,10 @@ public:
     // completed some (the crossover's TX handoff); interrupt decisions
     // cover what is added from here on.
     void continue_used_at(std::uint16_t used);
+    // Another process added used elements up to `used` and decided about
+    // their interrupt; our next decision still covers what we added since
+    // our last one, so none is lost (at worst one more is raised).
+    void adopt_used(std::uint16_t used) { used_idx_ = used; }
 
 private:
     bool translate(vmm::GuestMemory& memory);
