@@ -61,7 +61,7 @@ public:
     // through port.send(). The port outlives the device.
     //
     // Peers interrupt this device's RX queue as the route published in
-    // the shared page says (crossover/peer_interrupt.hpp): while the RX
+    // the shared page says (nic/peer_interrupt.hpp): while the RX
     // queue uses MSI-X vector kCrossoverRxVector (Linux does: config 0,
     // RX 1, TX 2) and it is unmasked, by writing that vector's eventfd
     // directly (no exit, no wake-up of this process); while it is masked,
