@@ -83,8 +83,8 @@ bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t
     std::uint32_t may = peer_may_complete_tx() ? 1 : 0;
     if (ledger.peer_may_complete.load(std::memory_order_relaxed) != may)
         ledger.peer_may_complete.store(may, std::memory_order_release);
-    window_tx::lend(ledger, index, tx_ring_size(),
-                               (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL), port_->window_link_id());
+    window_tx::lend(ledger, index, tx_ring_size(), (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL),
+                    port_->window_link_id());
     return true;
 }
 
