@@ -224,7 +224,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         st = peer.rx_view->write(frame);
         if (st == nic::RxView::Status::Full && parkable) {
             if (start_run(peer)) {
-                park(peer, frame);
+                park(frame);
                 return R::Deferred;
             }
             state.mark_producer_waiting();

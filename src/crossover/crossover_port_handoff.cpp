@@ -25,13 +25,9 @@ constexpr std::chrono::microseconds kRunLockBudget{200};
 
 bool lock_handoff(nic::TxHandoff& h, std::chrono::microseconds budget) {
     auto deadline = std::chrono::steady_clock::now() + budget;
-    for (unsigned i = 0;; ++i) {
-        if (h.try_lock()) return true;
-        if (i >= 64 && std::chrono::steady_clock::now() >= deadline) return false;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
+    while (!h.try_lock_briefly())
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+    return true;
 }
 
 }  // namespace
@@ -66,7 +62,7 @@ bool CrossoverPort::start_run(Peer& peer) {
     return ok;
 }
 
-void CrossoverPort::park(Peer& peer, std::span<const std::uint8_t> frame) {
+void CrossoverPort::park(std::span<const std::uint8_t> frame) {
     std::uint32_t length = std::uint32_t(frame.size());
     handoff().park(frame.data(), length, token_, token_ != kNoToken);
     ++c_.handoff_parked;
@@ -76,7 +72,6 @@ void CrossoverPort::park(Peer& peer, std::span<const std::uint8_t> frame) {
     c_.handoff_bytes += length;  // and the extra one into the slot
     ++c_.batch_frames;
     c_.batch_bytes += length;
-    (void)peer;
 }
 
 // A run is active: frames for its peer join it (even when the peer's ring
@@ -87,9 +82,8 @@ net::Backend::SendResult CrossoverPort::send_during_run(std::span<const std::uin
     const std::uint64_t run = h.run.load(std::memory_order_relaxed);
     auto verdict = table_.classify(frame);
     if (verdict.verdict == PeerTable::Verdict::Peer && verdict.peer && verdict.peer->id == run) {
-        Peer* p = find(verdict.peer);
-        if (p && has_token_ && frame.size() <= nic::kHandoffSlotBytes && !h.full()) {
-            park(*p, frame);
+        if (find(verdict.peer) && has_token_ && frame.size() <= nic::kHandoffSlotBytes && !h.full()) {
+            park(frame);
             return net::Backend::SendResult::Deferred;
         }
     }

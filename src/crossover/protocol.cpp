@@ -268,12 +268,6 @@ Message read_body(Type type, Reader& r) {
 
 std::string_view to_string(LinkMode mode) { return mode == LinkMode::Window ? "window" : "copy"; }
 
-std::optional<LinkMode> parse_link_mode(std::string_view text) {
-    if (text == "copy") return LinkMode::Copy;
-    if (text == "window") return LinkMode::Window;
-    return std::nullopt;
-}
-
 std::string_view message_name(const Message& message) {
     static constexpr std::string_view names[] = {"Register", "RegisterOk",    "RegisterError", "LinkUp",
                                                  "LinkDown", "FrameSeen",     "StatusRequest", "StatusReply"};

@@ -171,7 +171,7 @@ private:
     nic::TxHandoff& handoff() const { return nic::tx_handoff(page_.state()); }
     bool may_park(const Peer& peer, std::span<const std::uint8_t> frame, Mode mode) const;
     bool start_run(Peer& peer);
-    void park(Peer& peer, std::span<const std::uint8_t> frame);
+    void park(std::span<const std::uint8_t> frame);
     net::Backend::SendResult send_during_run(std::span<const std::uint8_t> frame);
     struct Moved {
         std::uint32_t records = 0, delivered = 0, dropped = 0;

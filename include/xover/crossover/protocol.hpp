@@ -51,7 +51,6 @@ public:
 
 enum class LinkMode : std::uint8_t { Copy = 0, Window = 1 };
 std::string_view to_string(LinkMode mode);
-std::optional<LinkMode> parse_link_mode(std::string_view text);
 
 // One NIC of a registering VM. The fds are the VM's own; the broker keeps
 // them and forwards duplicates to the peers it links this NIC with.
