@@ -173,6 +173,7 @@ Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const N
     up.peer_window = dup_fd(p.reg.window);
     up.peer_irq = dup_fd(p.reg.irq);
     up.peer_doorbell = dup_fd(p.reg.doorbell);
+    up.peer_tx_irq = dup_fd(p.reg.tx_irq);
     return {vms_.at(local.vm).client, std::move(up)};
 }
 

@@ -34,6 +34,7 @@ void signal_eventfd(const kvm::UniqueFd& fd) {
 }  // namespace
 
 void PeerLink::interrupt_peer() const { signal_eventfd(peer_irq); }
+void PeerLink::interrupt_peer_tx() const { signal_eventfd(peer_tx_irq); }
 void PeerLink::ring_peer_doorbell() const { signal_eventfd(peer_doorbell); }
 
 std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
@@ -58,6 +59,7 @@ std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
     link->peer_memory = PeerGuestMemory(link->peer_ram.data(), link->peer_ram.size());
     link->peer_irq = std::move(m.peer_irq);
     link->peer_doorbell = std::move(m.peer_doorbell);
+    link->peer_tx_irq = std::move(m.peer_tx_irq);
     if (!link->peer_state().valid()) throw Error("link {}: the peer's state page is not initialised", link->id);
     return link;  // memfds close here; the mappings keep the memory alive
 }

@@ -509,16 +509,8 @@ bool CrossoverPort::complete_window_peer_tx() {
     if (producer.failed()) return false;
     auto done = peer->tx_view->complete_window(peer->link->peer_memory, sender, *own_memory_, own);
     c_.window_completed_for_peer += done.completed;
-    if (done.reported) {
-        switch (peer->tx_view->signal_remote(sender)) {
-        case nic::TxIrq::None: break;
-        case nic::TxIrq::Signal: peer->link->interrupt_peer(); break;
-        case nic::TxIrq::Owner:
-            // The doorbell (our false) makes the peer raise it.
-            if (nic::tx_handoff(sender).tx_irq_owner.exchange(1, std::memory_order_acq_rel) == 0) return false;
-            break;
-        }
-    }
+    // The doorbell (our false) makes the peer raise what only it may.
+    if (done.reported && raise_peer_tx(*peer, peer->tx_view->signal_remote(sender))) return false;
     return !done.unreachable;
 }
 

@@ -214,20 +214,40 @@ nic::NicPort::OwnRx CrossoverPort::consume_parked() {
         c_.handoff_dropped += m.dropped;
         if (notify == nic::RxView::Notify::Interrupt) own = OwnRx::Interrupt;
         if (notify == nic::RxView::Notify::Owner && own == OwnRx::None) own = OwnRx::Moderated;
-        bool wake = backlog;
-        if (irq == nic::TxIrq::Signal) {
-            p.link->interrupt_peer();
-            ++c_.handoff_tx_irq_signalled;
-        } else if (irq == nic::TxIrq::Owner && h.tx_irq_owner.exchange(1, std::memory_order_acq_rel) == 0) {
-            wake = true;
-            ++c_.handoff_tx_irq_via_owner;
-        }
+        bool wake = raise_peer_tx(p, irq) || backlog;
         if (wake) {
             p.link->ring_peer_doorbell();
             ++c_.doorbells_rung;
         }
     }
     return own;
+}
+
+// Raises a peer's TX interrupt as its TX view said, after we completed its
+// TX work. True: its doorbell must be rung (only its process may raise it).
+bool CrossoverPort::raise_peer_tx(Peer& p, nic::TxIrq irq) {
+    nic::SharedNicState& sender = p.link->peer_state();
+    nic::PeerInterrupt* route = irq == nic::TxIrq::Routed ? p.tx_view->tx_route(sender) : nullptr;
+    if (irq == nic::TxIrq::Routed && (!route || !p.link->peer_tx_irq)) irq = nic::TxIrq::Owner;  // no fd to write
+    switch (irq) {
+    case nic::TxIrq::None: return false;
+    case nic::TxIrq::Signal:
+        p.link->interrupt_peer();
+        ++c_.handoff_tx_irq_signalled;
+        return false;
+    case nic::TxIrq::Owner:
+        if (nic::tx_handoff(sender).tx_irq_owner.exchange(1, std::memory_order_acq_rel) != 0) return false;
+        ++c_.handoff_tx_irq_via_owner;
+        return true;
+    case nic::TxIrq::Routed: break;
+    }
+    bool wake = false;
+    switch (route->raise([&] { p.link->interrupt_peer_tx(); }, [&] { wake = true; })) {
+    case nic::PeerInterrupt::Outcome::Signalled: ++c_.handoff_tx_irq_signalled; break;
+    case nic::PeerInterrupt::Outcome::WokeOwner: ++c_.handoff_tx_irq_via_owner; break;
+    default: break;  // masked (left pending) or merged with another raise
+    }
+    return wake;
 }
 
 // The run's peer is gone: its frames will never be delivered. Complete them

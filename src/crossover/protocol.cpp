@@ -143,6 +143,7 @@ Type write_body(Writer& w, const Register& m) {
         w.put_fd(nic.window);
         w.put_fd(nic.irq);
         w.put_fd(nic.doorbell);
+        w.put_fd(nic.tx_irq);
     }
     return Type::Register;
 }
@@ -168,6 +169,7 @@ Type write_body(Writer& w, const LinkUp& m) {
     w.put_fd(m.peer_window);
     w.put_fd(m.peer_irq);
     w.put_fd(m.peer_doorbell);
+    w.put_fd(m.peer_tx_irq);
     return Type::LinkUp;
 }
 Type write_body(Writer& w, const LinkDown& m) {
@@ -213,6 +215,7 @@ Register read_register(Reader& r) {
         nic.window = r.get_fd();
         nic.irq = r.get_fd();
         nic.doorbell = r.get_fd();
+        nic.tx_irq = r.get_fd();
         m.nics.push_back(std::move(nic));
     }
     return m;
@@ -236,6 +239,7 @@ LinkUp read_link_up(Reader& r) {
     m.peer_window = r.get_fd();
     m.peer_irq = r.get_fd();
     m.peer_doorbell = r.get_fd();
+    m.peer_tx_irq = r.get_fd();
     return m;
 }
 

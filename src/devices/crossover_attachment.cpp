@@ -35,7 +35,8 @@ crossover::LinkMode link_mode(vmm::CrossoverMode mode) {
 
 template <class Model>
 CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& setup, vmm::NicContext& context,
-                                                net::Backend& backend, int irq_fd, crossover::DmaWindow* window)
+                                                net::Backend& backend, int irq_fd, int tx_irq_fd,
+                                                crossover::DmaWindow* window)
     : model_(model), loop_(context.loop), agent_(setup.agent), index_(context.index), window_(window),
       pause_(context.with_vcpus_paused) {
     const vmm::NicConfig& config = setup.config;
@@ -87,6 +88,7 @@ CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& se
     reg.state = port_->page().dup_fd();
     reg.irq = crossover::dup_for_broker(irq_fd);
     reg.doorbell = crossover::dup_for_broker(doorbell);
+    if (tx_irq_fd >= 0) reg.tx_irq = crossover::dup_for_broker(tx_irq_fd);
     agent_.add_nic(std::move(reg), *this);
     registered_ = true;
 }

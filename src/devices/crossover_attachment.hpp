@@ -28,11 +28,12 @@ namespace xover::devices {
 template <class Model>
 class CrossoverAttachment final : public crossover::LinkedNic, public net::FrameReceiver {
 public:
-    // `irq_fd`: the eventfd peers write to interrupt this NIC's guest.
+    // `irq_fd`: the eventfd peers write to interrupt this NIC's guest;
+    // `tx_irq_fd` its TX queue's (-1: the NIC has one interrupt).
     // `window`: the NIC's DMA window in window mode (else null; then a
     // mode=window configuration falls back to copy mode).
     CrossoverAttachment(Model& model, const NicSetup& setup, vmm::NicContext& context, net::Backend& backend,
-                        int irq_fd, crossover::DmaWindow* window = nullptr);
+                        int irq_fd, int tx_irq_fd, crossover::DmaWindow* window = nullptr);
     ~CrossoverAttachment() override;
 
     // The backend delivers through here (see slow_path_receiver()): each

@@ -36,7 +36,7 @@ public:
             // Peers write the INTx trigger eventfd: the line goes up
             // without an exit; the guest's EOI (resample) lowers it.
             crossover_ = std::make_unique<NicCrossover<e1000::E1000>>(
-                *this, setup, context, *backend, line->trigger_fd(), kWindowBar,
+                *this, setup, context, *backend, line->trigger_fd(), -1, kWindowBar,
                 [this](unsigned index, const vmm::PciBar& bar) { define_bar(index, bar); });
         }
         start_backend(*backend, context.loop, *this, crossover_.get());

@@ -8,13 +8,15 @@ namespace xover::devices {
 
 template <class Model>
 NicCrossover<Model>::NicCrossover(Model& model, const NicSetup& setup, vmm::NicContext& context,
-                                  net::Backend& backend, int irq_fd, unsigned window_bar, const DefineBar& define_bar)
+                                  net::Backend& backend, int irq_fd, int tx_irq_fd, unsigned window_bar,
+                                  const DefineBar& define_bar)
     : name_(setup.name), window_bar_(window_bar) {
     if (setup.config.crossover_mode == vmm::CrossoverMode::Window) {
         window_ = make_window(name_, context);
         define_bar(window_bar_, devices::window_bar(*window_));
     }
-    attachment_ = std::make_unique<CrossoverAttachment<Model>>(model, setup, context, backend, irq_fd, window_.get());
+    attachment_ = std::make_unique<CrossoverAttachment<Model>>(model, setup, context, backend, irq_fd, tx_irq_fd,
+                                                               window_.get());
 }
 
 template <class Model>

@@ -23,10 +23,11 @@ public:
     // The model's own (protected) PciDevice::define_bar.
     using DefineBar = std::function<void(unsigned index, const vmm::PciBar& bar)>;
 
-    // Peers interrupt the NIC's guest through `irq_fd`. In window mode the
-    // window becomes BAR `window_bar` of the model (through `define_bar`).
+    // Peers interrupt the NIC's guest through `irq_fd` (and its TX queue
+    // through `tx_irq_fd`, -1: none). In window mode the window becomes
+    // BAR `window_bar` of the model (through `define_bar`).
     NicCrossover(Model& model, const NicSetup& setup, vmm::NicContext& context, net::Backend& backend, int irq_fd,
-                 unsigned window_bar, const DefineBar& define_bar);
+                 int tx_irq_fd, unsigned window_bar, const DefineBar& define_bar);
 
     // Where the NIC's backend delivers (arrivals are counted for peers).
     net::FrameReceiver& receiver() { return *attachment_; }

@@ -40,10 +40,11 @@ public:
             });
         }
         if (!setup.config.crossover.empty()) {
-            // Peers write the RX vector's irqfd directly while the guest
-            // leaves it unmasked (see VirtioNet::kCrossoverRxVector).
+            // Peers write the RX and TX vectors' irqfds directly while the
+            // guest leaves them unmasked (see VirtioNet::kCrossoverRxVector).
             crossover_ = std::make_unique<NicCrossover<virtio_net::VirtioNet>>(
-                *this, setup, context, *backend, msi.eventfd(kCrossoverRxVector), kWindowBar,
+                *this, setup, context, *backend, msi.eventfd(kCrossoverRxVector), msi.eventfd(kCrossoverTxVector),
+                kWindowBar,
                 [this](unsigned index, const vmm::PciBar& bar) { define_bar(index, bar); });
         }
         start_backend(*backend, context.loop, *this, crossover_.get());

@@ -52,7 +52,10 @@ public:
         return interrupt;
     }
 
-    nic::TxIrq signal_remote(nic::SharedNicState&) override { return nic::TxIrq::Owner; }
+    // The owner publishes its TX queue's route (peer_tx_irq): its TX
+    // vector's irqfd while that is deliverable, its doorbell otherwise.
+    nic::TxIrq signal_remote(nic::SharedNicState&) override { return nic::TxIrq::Routed; }
+    nic::PeerInterrupt* tx_route(nic::SharedNicState& sender) override { return &sender.virtio_net.peer_tx_irq; }
 
     // --- window mode ---
     bool window_lent(const nic::SharedNicState& sender, std::uint64_t link) const override {

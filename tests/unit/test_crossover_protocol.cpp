@@ -1,6 +1,7 @@
 // Broker protocol: every message survives a trip through a SOCK_SEQPACKET
 // socket pair with its fds, and malformed packets are refused cleanly.
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <catch2/catch.hpp>
@@ -59,6 +60,8 @@ TEST_CASE("Register round trip carries every field and the NICs' fds", "[crossov
     reg.nics.push_back(n0.registration(0, mac(1), {"vm-b", "vm-c"}));
     reg.nics.push_back(n1.registration(3, mac(2), {}, true, LinkMode::Window));
     reg.nics[1].window_size = 0;  // no window fd: encoded as "none"
+    xover::kvm::UniqueFd tx_irq(::eventfd(0, EFD_CLOEXEC));
+    reg.nics[0].tx_irq = xover::kvm::UniqueFd(::fcntl(tx_irq.get(), F_DUPFD_CLOEXEC, 0));
 
     Message m = round_trip(Message(std::move(reg)));
     REQUIRE(std::holds_alternative<Register>(m));
@@ -78,6 +81,8 @@ TEST_CASE("Register round trip carries every field and the NICs' fds", "[crossov
     CHECK(same_file(r.nics[0].irq.get(), n0.irq.get()));
     CHECK(same_file(r.nics[0].doorbell.get(), n0.doorbell.get()));
     CHECK_FALSE(r.nics[0].window);
+    CHECK(same_file(r.nics[0].tx_irq.get(), tx_irq.get()));
+    CHECK_FALSE(r.nics[1].tx_irq);  // optional: an e1000 has one interrupt
     CHECK(r.nics[1].index == 3);
     CHECK(r.nics[1].auto_peer);
     CHECK(r.nics[1].mode == LinkMode::Window);
@@ -103,6 +108,8 @@ TEST_CASE("LinkUp round trip: the receiver can map the peer's memory", "[crossov
     up.peer_state = std::move(fds.state);
     up.peer_irq = std::move(fds.irq);
     up.peer_doorbell = std::move(fds.doorbell);
+    xover::kvm::UniqueFd tx_irq(::eventfd(0, EFD_CLOEXEC));
+    up.peer_tx_irq = xover::kvm::UniqueFd(::fcntl(tx_irq.get(), F_DUPFD_CLOEXEC, 0));
 
     Message m = round_trip(Message(std::move(up)));
     auto& r = std::get<LinkUp>(m);
@@ -115,6 +122,7 @@ TEST_CASE("LinkUp round trip: the receiver can map the peer's memory", "[crossov
     CHECK(r.mode == LinkMode::Window);
     CHECK(r.automatic);
     CHECK(r.producer_slot == 5);
+    CHECK(same_file(r.peer_tx_irq.get(), tx_irq.get()));
     SharedMapping theirs(r.peer_ram.get(), r.peer_ram_size);
     SharedMapping ours(peer.ram.get(), peer.ram_size);
     std::memcpy(ours.data() + 4096, "crossover", 9);

@@ -65,11 +65,13 @@ struct PeerLink {
     PeerGuestMemory peer_memory;
     kvm::UniqueFd peer_irq;       // write 1: interrupt the peer's guest
     kvm::UniqueFd peer_doorbell;  // write 1: wake the peer's process
+    kvm::UniqueFd peer_tx_irq;    // write 1: raise the peer's TX-queue interrupt (virtio-net; else none)
 
     nic::SharedNicState& peer_state() const { return *reinterpret_cast<nic::SharedNicState*>(state_page.data()); }
     nic::ProducerSlot& counters() const { return peer_state().slots[producer_slot]; }
     // One eventfd write each; no-ops if the fd is missing. Never throw.
     void interrupt_peer() const;
+    void interrupt_peer_tx() const;
     void ring_peer_doorbell() const;
 
     // Maps the fds of a LinkUp. Throws xover::Error (bad sizes, mmap failure).

@@ -182,6 +182,7 @@ private:
     void drain_own_run();
     OwnRx consume_parked();
     void complete_parked_locally();
+    bool raise_peer_tx(Peer& peer, nic::TxIrq irq);
     void wake_waiting_producers();
     std::uint64_t peer_filtered() const;
     std::uint64_t window_completed_by_peer() const;

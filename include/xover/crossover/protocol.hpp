@@ -36,7 +36,7 @@
 namespace xover::crossover {
 
 inline constexpr std::uint32_t kProtocolMagic = 0x52564f58;  // "XOVR" little-endian
-inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 2;  // 2: tx_irq
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPayloadSize = 60 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 48;
@@ -68,6 +68,7 @@ struct NicRegistration {
     kvm::UniqueFd window;                 // DMA window memfd (window mode), optional
     kvm::UniqueFd irq;                    // eventfd: writing it interrupts this NIC's guest
     kvm::UniqueFd doorbell;               // eventfd: wakes this NIC's owner process (RX space returned)
+    kvm::UniqueFd tx_irq;                 // eventfd: raises this NIC's TX-queue interrupt (virtio-net), optional
 };
 
 struct Register {
@@ -103,6 +104,7 @@ struct LinkUp {
     kvm::UniqueFd peer_window;
     kvm::UniqueFd peer_irq;
     kvm::UniqueFd peer_doorbell;
+    kvm::UniqueFd peer_tx_irq;  // optional: the peer NIC's TX-queue interrupt (virtio-net)
 };
 
 struct LinkDown {

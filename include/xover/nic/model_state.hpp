@@ -92,10 +92,15 @@ struct VirtioNetState {
     // pending bit, so they honour MSI-X masking and the INTx fallback
     // (rules and orderings in peer_interrupt.hpp).
     alignas(64) PeerInterrupt peer_irq;
+    // The same for the TX queue's interrupt (its vector), which a peer's
+    // process raises when it completed our TX work (TX handoff, window
+    // loans): peer_interrupt.hpp's rules, with the TX queue and its vector.
+    alignas(64) PeerInterrupt peer_tx_irq;
     WindowLoanLedger window_loans;
 
     void clear() {
         peer_irq.clear();
+        peer_tx_irq.clear();
         window_loans.clear();
     }
 };

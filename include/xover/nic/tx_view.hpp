@@ -37,6 +37,8 @@ enum class TxIrq {
     Signal,  // write the sender's irqfd (its INTx line)
     Owner,   // only the sender's process may raise it (its moderation
              // timers, or an interrupt vector no peer holds): hand it over
+    Routed,  // as the sender's TX interrupt route says (tx_route():
+             // its TX irqfd, its doorbell, or left pending while masked)
 };
 
 class TxView {
@@ -53,6 +55,8 @@ public:
     // From a process other than the sender's: raises the TX cause in the
     // sender's state page as its registers allow and says how to signal.
     virtual TxIrq signal_remote(SharedNicState& sender_state) = 0;
+    // With TxIrq::Routed: the sender's TX interrupt route in its page.
+    virtual PeerInterrupt* tx_route(SharedNicState& /*sender_state*/) { return nullptr; }
 
     // --- window mode, from the receiver's process ---
     struct WindowCompletion {

@@ -67,8 +67,11 @@ public:
     // directly (no exit, no wake-up of this process); while it is masked,
     // by leaving a pending bit this device shows in the PBA and delivers
     // on unmask; with INTx or another vector, by ringing our doorbell so
-    // that doorbell_rang() raises the interrupt here.
+    // that doorbell_rang() raises the interrupt here. The TX queue the
+    // same, with kCrossoverTxVector, for TX work a peer's process
+    // completed (TX handoff, window loans).
     static constexpr unsigned kCrossoverRxVector = 1;
+    static constexpr unsigned kCrossoverTxVector = 2;
     void attach_crossover(nic::NicPort& port);
     // The port's doorbell rang: a peer returned RX space (resume TX) or
     // left an RX interrupt for us to deliver.
@@ -113,14 +116,17 @@ private:
     void publish_rx_config();
     void rx_space_returned();
     void publish_tx_queue();
-    nic::PeerInterrupt::Route peer_irq_route() const;
-    void deliver_peer_interrupt();
+    // The route of queue q's interrupt for peers, and its state in our page.
+    nic::PeerInterrupt::Route peer_irq_route(unsigned q) const;
+    nic::PeerInterrupt& peer_interrupt(unsigned q) const;
+    void deliver_peer_interrupt(unsigned q);
 
     net::Backend& backend_;
     net::MacAddress mac_;
     bool link_up_ = true;
     bool tx_stalled_ = false;  // backend said Busy; wait for resume_tx()
-    nic::PeerInterrupt::Route peer_route_ = nic::PeerInterrupt::Off;  // as published
+    // As published, per queue (kRxQueue, kTxQueue).
+    std::array<nic::PeerInterrupt::Route, 2> peer_route_{nic::PeerInterrupt::Off, nic::PeerInterrupt::Off};
 
     nic::NicPort* port_ = nullptr;           // set: crossover configured
     nic::SharedNicState* shared_ = nullptr;  // port_->shared()
@@ -152,6 +158,7 @@ private:
     X(tx_csum_not_negotiated, "TX frames asking for a checksum without VIRTIO_NET_F_CSUM (sent as is)") \
     X(rx_bad_buffer, "RX chains with no room for virtio_net_hdr (returned unused)")                    \
     X(rx_peer_interrupts, "crossover RX interrupts this process raised for peers' frames")            \
+    X(tx_peer_interrupts, "crossover TX interrupts this process raised for TX work peers completed") \
     X(tx_window_frames, "frames sent in window mode (no copy: the peer reads our TX buffer)")         \
     X(tx_window_completed, "window-mode TX chains completed (the peer returned the buffer)")          \
     X(tx_window_head_reused, "TX heads the guest reused while still lent in window mode")             \
