@@ -28,6 +28,52 @@ constexpr std::uint32_t kExt1EcxAbm = bit(5);
 // "GenuineIntel" as EBX, EDX, ECX.
 constexpr std::uint32_t kIntelEbx = 0x756e6547, kIntelEdx = 0x49656e69, kIntelEcx = 0x6c65746e;
 
+constexpr std::uint32_t kApicBusKhz = 1'000'000;  // KVM's LAPIC timer runs at 1 GHz
+
+void replace_leaf(std::vector<kvm_cpuid_entry2>& entries, const kvm_cpuid_entry2& leaf) {
+    std::erase_if(entries, [&](const kvm_cpuid_entry2& e) { return e.function == leaf.function; });
+    entries.push_back(leaf);
+}
+
+// Leaves 0x15 (TSC = crystal * EBX / EAX, crystal Hz in ECX) and 0x16 (base
+// MHz): the TSC rate as Intel CPUs state it, and the only way a Linux
+// without KVM guest support learns it. Without them it times the TSC
+// against the PIT, which fails on a software KVM (too few PIT reads per
+// 10 ms), and falls back to a jiffies clock, a PIT tick and a delay loop
+// calibrated off by orders of magnitude. The crystal is the LAPIC timer's
+// clock (Linux sets its APIC timer period from it). Linux multiplies
+// crystal kHz by EBX in 32 bits, so EBX stays <= 4294; the closest ratio
+// under that bound is within ~1 ppm.
+void add_crystal_leaves(std::vector<kvm_cpuid_entry2>& entries, std::uint32_t tsc_khz) {
+    constexpr std::uint64_t kMaxNumerator = 0xffffffffu / kApicBusKhz, kMaxDenominator = 1u << 16;
+    std::uint32_t best_num = 0, best_den = 1;
+    std::uint64_t best_err = ~0ull;
+    for (std::uint64_t den = 1; den <= kMaxDenominator; ++den) {
+        std::uint64_t num = (tsc_khz * den + kApicBusKhz / 2) / kApicBusKhz;
+        if (num > kMaxNumerator) break;
+        if (num == 0) continue;
+        // |num/den - tsc/bus| * bus, in millionths (bus is the same for all).
+        std::uint64_t want = tsc_khz * den, have = num * kApicBusKhz;
+        std::uint64_t err = (have > want ? have - want : want - have) * 1'000'000 / den;
+        if (err < best_err) best_err = err, best_num = std::uint32_t(num), best_den = std::uint32_t(den);
+        if (err == 0) break;
+    }
+    if (best_num == 0) return;  // a TSC under ~8 kHz: leave it to the guest
+    kvm_cpuid_entry2 crystal{};
+    crystal.function = 0x15;
+    crystal.eax = best_den;
+    crystal.ebx = best_num;
+    crystal.ecx = kApicBusKhz * 1000;
+    replace_leaf(entries, crystal);
+    kvm_cpuid_entry2 frequency{};
+    frequency.function = 0x16;
+    frequency.eax = frequency.ebx = tsc_khz / 1000;
+    frequency.ecx = kApicBusKhz / 1000;
+    replace_leaf(entries, frequency);
+    for (auto& e : entries)
+        if (e.function == 0) e.eax = std::max(e.eax, 0x16u);
+}
+
 }  // namespace
 
 CpuTemplate parse_cpu_template(const std::string& name) {
@@ -40,7 +86,6 @@ std::vector<kvm_cpuid_entry2> make_vcpu_cpuid(std::vector<kvm_cpuid_entry2> entr
                                              unsigned cpu_count, CpuTemplate cpu_template, std::uint32_t tsc_khz) {
     if (tsc_khz) {
         constexpr std::uint32_t kTimingLeaf = 0x40000010;
-        constexpr std::uint32_t kApicBusKhz = 1'000'000;  // KVM's LAPIC timer runs at 1 GHz
         bool have_base = false;
         for (auto& e : entries)
             if (e.function == 0x40000000) e.eax = std::max(e.eax, kTimingLeaf), have_base = true;
@@ -59,6 +104,7 @@ std::vector<kvm_cpuid_entry2> make_vcpu_cpuid(std::vector<kvm_cpuid_entry2> entr
         timing.eax = tsc_khz;
         timing.ebx = kApicBusKhz;
         entries.push_back(timing);
+        add_crystal_leaves(entries, tsc_khz);
     }
     const bool baseline = cpu_template == CpuTemplate::Baseline;
     if (baseline) {

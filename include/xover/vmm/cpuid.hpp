@@ -26,8 +26,8 @@ CpuTemplate parse_cpu_template(const std::string& name);
 
 // The entries for vCPU `cpu_index` of `cpu_count`. With a non-zero
 // tsc_khz, the hypervisor timing leaf 0x40000010 (EAX: TSC kHz, EBX: local
-// APIC bus kHz) tells the guest its TSC frequency, so small kernels need no
-// calibration loop.
+// APIC bus kHz) and Intel's leaves 0x15/0x16 (crystal = the 1 GHz APIC bus)
+// tell the guest its TSC frequency, so guests need no calibration loop.
 std::vector<kvm_cpuid_entry2> make_vcpu_cpuid(std::vector<kvm_cpuid_entry2> supported, unsigned cpu_index,
                                              unsigned cpu_count, CpuTemplate cpu_template,
                                              std::uint32_t tsc_khz = 0);
