@@ -193,9 +193,14 @@ static const uint8_t *e1000_rx_peek(struct nic *nic, uint16_t *len)
 	return e.rx_buf + e.rx_next * BUF_SIZE;
 }
 
-static void e1000_rx_done(struct nic *nic)
+static void e1000_read_reg(struct nic *nic)
 {
 	(void)nic;
+	rd(REG_STATUS);
+}
+
+static void e1000_rx_done(struct nic *nic)
+{
 	if (e.rx_work)
 		nic_rx_work(e.rx_work); /* the frame is dealt with before its buffer goes back */
 	e.rx[e.rx_next].status = 0;
@@ -211,7 +216,7 @@ static void e1000_rx_done(struct nic *nic)
 		 * Real e1000 drivers flush their doorbells this way.
 		 */
 		if (e.rx_read_reg)
-			rd(REG_STATUS);
+			e1000_read_reg(nic);
 		e.rx_unreturned = 0;
 	}
 }
@@ -235,6 +240,7 @@ static const struct nic_ops e1000_ops = {
 	.rx_peek = e1000_rx_peek,
 	.rx_done = e1000_rx_done,
 	.dump = e1000_dump,
+	.read_reg = e1000_read_reg,
 };
 
 static void setup_rx(void)

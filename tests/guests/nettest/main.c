@@ -1,6 +1,6 @@
 /*
  * nettest.elf: a polled network test kernel for e1000 and virtio-net.
- *   nic=e1000|virtio role=tx|rx|txrx|echo|ping|responder count= size= dst=
+ *   nic=e1000|virtio role=tx|rx|txrx|echo|ping|responder|exitcost count= size= dst=
  *   batch= rx_batch= rx_read_reg=1 rx_work_ns= gap_ns= delay_ns= ip= timeout_ms=
  *   start_timeout_ms= hold_ms= tsc_khz= window=1
  *   (buffers in the crossover DMA window, BAR2 of either NIC, see window.h) (see the role
@@ -100,6 +100,8 @@ int main(void)
 		return role_responder(&nic, &o);
 	if (!strncmp(role, "txrx", 5))
 		return role_txrx(&nic, &o);
-	printf("nettest: role=%s unknown (tx, rx, txrx, echo, ping, responder)\n", role);
+	if (!strncmp(role, "exitcost", 9))
+		return role_exitcost(&nic, &o);
+	printf("nettest: role=%s unknown (tx, rx, txrx, echo, ping, responder, exitcost)\n", role);
 	return 2;
 }

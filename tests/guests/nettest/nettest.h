@@ -26,6 +26,7 @@ int role_tx(struct nic *nic, const struct options *o);
 int role_rx(struct nic *nic, const struct options *o);
 int role_echo(struct nic *nic, const struct options *o);
 int role_ping(struct nic *nic, const struct options *o);
+int role_exitcost(struct nic *nic, const struct options *o);
 int role_responder(struct nic *nic, const struct options *o);
 int role_txrx(struct nic *nic, const struct options *o);
 

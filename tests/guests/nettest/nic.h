@@ -34,6 +34,9 @@ struct nic_ops {
 	void (*rx_done)(struct nic *nic);
 	/* Prints ring state after a failure, to tell driver from device bugs. */
 	void (*dump)(struct nic *nic);
+	/* Reads a device register without side effects: one VM exit (the
+	 * flush rx_read_reg=1 does; role=exitcost times it). */
+	void (*read_reg)(struct nic *nic);
 };
 
 struct nic {
@@ -78,6 +81,7 @@ static inline void nic_tx_kick(struct nic *n) { n->ops->tx_kick(n); }
 static inline unsigned nic_tx_pending(struct nic *n) { return n->ops->tx_pending(n); }
 static inline const uint8_t *nic_rx_peek(struct nic *n, uint16_t *len) { return n->ops->rx_peek(n, len); }
 static inline void nic_rx_done(struct nic *n) { n->ops->rx_done(n); }
+static inline void nic_read_reg(struct nic *n) { n->ops->read_reg(n); }
 static inline void nic_dump(struct nic *n) { n->ops->dump(n); }
 static inline bool nic_link_up(struct nic *n) { return n->ops->link_up(n); }
 

@@ -117,6 +117,27 @@ static void sort_u64(uint64_t *a, uint64_t n)
 			}
 }
 
+/*
+ * role=exitcost count=N: the time of one device register read, a userspace
+ * VM exit (the same read rx_read_reg=1 does), N times; the median is the
+ * exit cost a round trip is compared with (bench.sh, crossover section).
+ */
+int role_exitcost(struct nic *nic, const struct options *o)
+{
+	uint64_t n = o->count ? o->count : 1000;
+	uint64_t *t = dma_alloc(n * sizeof(uint64_t), 8);
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t t0 = rdtsc();
+
+		nic_read_reg(nic);
+		t[i] = rdtsc() - t0;
+	}
+	sort_u64(t, n);
+	printf("RESULT role=exitcost reads=%lu median_cycles=%lu p99_cycles=%lu\n", n, t[n / 2], t[n * 99 / 100]);
+	return 0;
+}
+
 int role_ping(struct nic *nic, const struct options *o)
 {
 	if (!o->have_dst || !o->count) {

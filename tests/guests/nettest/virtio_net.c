@@ -227,11 +227,20 @@ static const uint8_t *vnet_rx_peek(struct nic *nic, uint16_t *len)
 	return v.rx.buf + id * BUF_SIZE + HDR_LEN;
 }
 
+/*
+ * device_status in the common config is what a driver can read at any
+ * time without side effects (a read of the ISR would also clear it).
+ */
+static void vnet_read_reg(struct nic *nic)
+{
+	(void)nic;
+	mmio_read8(v.common + COMMON_STATUS);
+}
+
 static void vnet_rx_done(struct nic *nic)
 {
 	uint32_t id = v.rx.used->ring[v.rx.used_seen % v.rx.size].id;
 
-	(void)nic;
 	if (v.rx_work)
 		nic_rx_work(v.rx_work); /* the frame is dealt with before its buffer goes back */
 	v.rx.used_seen++;
@@ -242,12 +251,10 @@ static void vnet_rx_done(struct nic *nic)
 		/*
 		 * The notify write is posted. A read from the same function
 		 * cannot pass it, so this one returns only once the device
-		 * has seen the notify. device_status in the common config is
-		 * what a driver can read at any time without side effects
-		 * (a read of the ISR would also clear it).
+		 * has seen the notify.
 		 */
 		if (v.rx_read_reg)
-			mmio_read8(v.common + COMMON_STATUS);
+			vnet_read_reg(nic);
 	}
 }
 
@@ -268,6 +275,7 @@ static const struct nic_ops vnet_ops = {
 	.rx_peek = vnet_rx_peek,
 	.rx_done = vnet_rx_done,
 	.dump = vnet_dump,
+	.read_reg = vnet_read_reg,
 };
 
 static bool negotiate(void)
