@@ -35,7 +35,7 @@ struct nic_ops {
 	/* Prints ring state after a failure, to tell driver from device bugs. */
 	void (*dump)(struct nic *nic);
 	/* Reads a device register without side effects: one VM exit (the
-	 * flush rx_read_reg=1 does; role=exitcost times it). */
+	 * flush rx_read_reg=1 does). */
 	void (*read_reg)(struct nic *nic);
 };
 

@@ -118,9 +118,11 @@ static void sort_u64(uint64_t *a, uint64_t n)
 }
 
 /*
- * role=exitcost count=N: the time of one device register read, a userspace
- * VM exit (the same read rx_read_reg=1 does), N times; the median is the
- * exit cost a round trip is compared with (bench.sh, crossover section).
+ * role=exitcost count=N: the time of one TX doorbell with nothing queued
+ * (the register write every frame of a round trip pays: a VM exit, to
+ * userspace unless the NIC's notifies end in the kernel), N times; the
+ * median is the exit cost a round trip is compared with (bench.sh,
+ * crossover section).
  */
 int role_exitcost(struct nic *nic, const struct options *o)
 {
@@ -130,7 +132,7 @@ int role_exitcost(struct nic *nic, const struct options *o)
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t t0 = rdtsc();
 
-		nic_read_reg(nic);
+		nic_tx_kick(nic);
 		t[i] = rdtsc() - t0;
 	}
 	sort_u64(t, n);
