@@ -81,12 +81,21 @@ public:
             return {.unreachable = true};
         }
         std::uint16_t heads[64];
-        std::size_t n;
-        do {
-            n = loans.take_back(heads);
-            for (std::size_t i = 0; i < n; ++i) complete(heads[i]);
-            done.completed += std::uint32_t(n);
-        } while (n == std::size(heads));
+        for (int pass = 0; pass < 2; ++pass) {
+            std::size_t n;
+            do {
+                n = loans.take_back(heads);
+                for (std::size_t i = 0; i < n; ++i) complete(heads[i]);
+                done.completed += std::uint32_t(n);
+            } while (n == std::size(heads));
+            // Heads still out: our guest must notify at its next return
+            // too (the sender's arm was used up by this one, and the
+            // sender may be waiting without an exit); then one more look
+            // for a return made before the arm.
+            if (pass == 1 || !loans.any()) break;
+            loans.arm(receiver_memory, receiver);
+            loans.look(receiver_memory, receiver);
+        }
         bool interrupt = finish();
         h.unlock();
         if (done.completed)
