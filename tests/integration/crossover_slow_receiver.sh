@@ -5,7 +5,8 @@
 # model pair: lossless, and the frames that found the receiver's ring full
 # were parked and moved by the receiver's own process (TX handoff), so the
 # sender's process was not woken per batch: its doorbell woke it at most
-# once per 1000 frames, and the receiver moved parked frames.
+# once per 1000 frames (plus a few at link-up and the end), and the
+# receiver moved parked frames.
 source "$(dirname "$0")/crossover_common.inc"
 N=20000
 RX="rx_batch=32 rx_read_reg=1 rx_work_ns=2000"
@@ -21,7 +22,10 @@ run_pair() {  # RXMODEL TXMODEL TAG
 	[ "${parked:-0}" -gt 0 ] || fail "$2 -> $1: nothing was parked (the receiver kept up?)"
 	[ "${by_peer:-0}" -gt 0 ] && [ "$by_peer" = "$moved" ] ||
 		fail "$2 -> $1: the receiver moved $moved parked frames, the sender counts $by_peer"
-	[ "${wakeups:-0}" -le $((N / 1000)) ] || fail "$2 -> $1: the sender's doorbell woke it $wakeups times for $N frames"
+	# At most one per 1000 frames in steady state, plus a few for the
+	# link coming up and the end of the run (a slow build, ASan, has more
+	# of those).
+	[ "${wakeups:-0}" -le $((N / 1000 + 10)) ] || fail "$2 -> $1: the sender's doorbell woke it $wakeups times for $N frames"
 	echo "ok: $2 -> $1: $N frames lossless, $parked parked, $by_peer moved by the receiver, sender woken $wakeups times"
 }
 run_pair e1000 e1000 31
