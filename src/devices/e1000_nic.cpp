@@ -3,6 +3,8 @@
 // window (window mode) and crossover attachment.
 #include <unistd.h>
 
+#include <mutex>
+
 #include "deadline_timer.hpp"
 #include "nic_backend.hpp"
 #include "nic_crossover.hpp"
@@ -39,9 +41,14 @@ public:
                 *this, setup, context, *backend, line->trigger_fd(), -1, kWindowBar,
                 [this](unsigned index, const vmm::PciBar& bar) { define_bar(index, bar); });
         }
+        if (context.posted_writes) {
+            posted_writes_ = context.posted_writes;
+            set_rdt_posting([this](bool post) { post_rdt(post); });
+        }
         start_backend(*backend, context.loop, *this, crossover_.get());
     }
     ~E1000Nic() override {
+        if (rdt_zone_) posted_writes_->withdraw(rdt_zone_);
         crossover_.reset();
         backend.reset();
         loop_.unwatch(timer_.get(), vmm::EventLoop::Interest::Readable);
@@ -49,11 +56,41 @@ public:
 
     // The window is RAM for the guest (memory slots), not MMIO: its BAR
     // has no handler, so the bus leaves it alone; the slots follow it here.
+    // A posted RDT follows BAR0 too.
     void bars_mapped() override {
         if (crossover_) crossover_->bars_mapped(*this);
+        std::lock_guard lock(rdt_zone_mutex_);
+        place_rdt_zone();
     }
 
 private:
+    // The model learned that the driver flushes RDT (or was reset).
+    void post_rdt(bool post) {
+        std::lock_guard lock(rdt_zone_mutex_);
+        rdt_posted_ = post;
+        place_rdt_zone();
+    }
+    void place_rdt_zone() {
+        std::uint64_t at = rdt_posted_ && bar_decodes(kMmioBar) ? bar_address(kMmioBar) + e1000::reg::RDT : 0;
+        if (at == rdt_zone_at_) return;
+        if (rdt_zone_) posted_writes_->withdraw(rdt_zone_);
+        rdt_zone_ = 0;
+        rdt_zone_at_ = 0;
+        if (at == 0) return;
+        rdt_zone_ = posted_writes_->post(at, 4, [this] { rdt_zone_went_stale(); });
+        if (rdt_zone_) rdt_zone_at_ = at;
+    }
+    // The watchdog withdrew the zone: the driver stopped flushing.
+    void rdt_zone_went_stale() {
+        {
+            std::lock_guard lock(rdt_zone_mutex_);
+            rdt_posted_ = false;
+            rdt_zone_ = 0;
+            rdt_zone_at_ = 0;
+        }
+        rdt_posting_stale();
+    }
+
     // BAR2: the crossover DMA window (32-bit memory, 2 MiB). The 82540EM
     // has only BAR0 (MMIO) and BAR1 (I/O); drivers ignore a third.
     static constexpr unsigned kWindowBar = 2;
@@ -61,6 +98,11 @@ private:
     vmm::EventLoop& loop_;
     kvm::UniqueFd timer_;
     std::unique_ptr<NicCrossover<e1000::E1000>> crossover_;
+    vmm::PostedWrites* posted_writes_ = nullptr;
+    std::mutex rdt_zone_mutex_;  // after the device lock
+    bool rdt_posted_ = false;
+    vmm::PostedWrites::ZoneId rdt_zone_ = 0;
+    std::uint64_t rdt_zone_at_ = 0;
 };
 
 }  // namespace

@@ -28,16 +28,47 @@ bool is_rah(std::uint32_t offset) { return offset >= reg::RAL0 && offset < reg::
 std::uint32_t E1000::read_register(std::uint32_t offset) {
     std::lock_guard lock(mutex_);
     ++counters_.mmio_reads;
-    return read_locked(offset & (kMmioSize - 1) & ~3u);
+    offset = offset & (kMmioSize - 1) & ~3u;
+    learn_rdt_flush(offset, false);
+    return read_locked(offset);
 }
 
 void E1000::write_register(std::uint32_t offset, std::uint32_t value) {
     std::lock_guard lock(mutex_);
     ++counters_.mmio_writes;
-    write_locked(offset & (kMmioSize - 1) & ~3u, value);
+    offset = offset & (kMmioSize - 1) & ~3u;
+    learn_rdt_flush(offset, true);
+    write_locked(offset, value);
+}
+
+void E1000::set_rdt_posting(std::function<void(bool post)> post) {
+    std::lock_guard lock(mutex_);
+    rdt_posting_ = std::move(post);
+}
+
+void E1000::rdt_posting_stale() {
+    std::lock_guard lock(mutex_);
+    ++counters_.rdt_posting_stale;
+    rdt_flush_.stale();
+}
+
+// Each RX refill is an RDT write; a driver that flushes it (reads STATUS
+// next) pays two userspace exits per refill. Posting RDT leaves one.
+void E1000::learn_rdt_flush(std::uint32_t offset, bool write) {
+    if (!rdt_posting_ || rdt_flush_.posting()) return;
+    if (write && offset == reg::RDT) {
+        rdt_flush_.written(now());
+    } else if (rdt_flush_.waiting() && rdt_flush_.accessed(now())) {
+        ++counters_.rdt_posting_started;
+        rdt_posting_(true);
+    }
 }
 
 void E1000::reset_locked() {
+    if (rdt_flush_.posting()) {
+        rdt_flush_.stop();
+        rdt_posting_(false);  // a new driver has to show it flushes
+    }
     std::fill(regs_.begin(), regs_.end(), 0);
     stats_.fill(0);
     take_icr();

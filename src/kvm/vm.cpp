@@ -115,12 +115,20 @@ void Vm::remove_ioeventfd(int fd, std::uint64_t address, std::uint32_t length, b
 }
 
 void Vm::register_coalesced(std::uint64_t address, std::uint32_t size, bool pio) {
+    coalesced_zone(KVM_REGISTER_COALESCED_MMIO, "KVM_REGISTER_COALESCED_MMIO", address, size, pio);
+}
+
+void Vm::unregister_coalesced(std::uint64_t address, std::uint32_t size, bool pio) {
+    coalesced_zone(KVM_UNREGISTER_COALESCED_MMIO, "KVM_UNREGISTER_COALESCED_MMIO", address, size, pio);
+}
+
+void Vm::coalesced_zone(unsigned long request, const char* what, std::uint64_t address, std::uint32_t size,
+                        bool pio) {
     kvm_coalesced_mmio_zone zone{};
     zone.addr = address;
     zone.size = size;
     zone.pio = pio ? 1 : 0;
-    if (::ioctl(fd_.get(), KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
-        throw system_error(fmt::format("KVM_REGISTER_COALESCED_MMIO {:#x}/{}", address, size));
+    if (::ioctl(fd_.get(), request, &zone) < 0) throw system_error(fmt::format("{} {:#x}/{}", what, address, size));
 }
 
 bool Vm::irq_line(std::uint32_t irq, bool level) noexcept {

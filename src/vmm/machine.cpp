@@ -73,6 +73,7 @@ Machine::Machine(const VmConfig& config, const NicFactory& nic_factory)
     vm_.create_pit();
     setup_memory();
     loop_ = make_event_loop();
+    posted_writes_ = std::make_unique<PostedWrites>(vm_, mmio_, *loop_);
     setup_console();
     setup_devices();
     for (unsigned i = 0; i < config_.nics.size(); ++i) add_nic(config_.nics[i], i, nic_factory);
@@ -143,6 +144,7 @@ void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& fa
                            return *entry.msi.back();
                        }};
     context.with_vcpus_paused = [this](const std::function<void()>& fn) { with_vcpus_paused(fn); };
+    context.posted_writes = posted_writes_.get();
     entry.device = factory(nic, context);
     if (!entry.device) throw Error("--nic {}: the factory made no device", to_string(nic.model));
     pci_->add_device(*entry.device, entry.name, std::uint8_t(gsi));
@@ -179,6 +181,17 @@ void Machine::setup_vcpus() {
         vcpus_.push_back(std::move(vcpu));
         exit_counters_.push_back(std::make_unique<ExitCounters>());
     }
+    attach_coalesced_ring();
+}
+
+// The coalesced-MMIO ring is one page of every vCPU's kvm_run mapping, at
+// the page offset KVM_CAP_COALESCED_MMIO answers (0: no ring).
+void Machine::attach_coalesced_ring() {
+    int page_offset = system_.check_extension(KVM_CAP_COALESCED_MMIO);
+    auto page_size = std::size_t(::sysconf(_SC_PAGESIZE));
+    if (page_offset <= 0 || vcpus_.empty() || (std::size_t(page_offset) + 1) * page_size > vcpus_[0].mmap_size()) return;
+    auto* page = reinterpret_cast<std::uint8_t*>(&vcpus_[0].run_state()) + std::size_t(page_offset) * page_size;
+    posted_writes_->attach_ring(std::make_unique<kvm::CoalescedMmioRing>(page, page_size));
 }
 
 void Machine::stop(int status) {
@@ -264,6 +277,8 @@ void Machine::vcpu_thread(unsigned index) {
         park_if_paused(vcpu);
         if (stopping_.load(std::memory_order_acquire)) break;
         int r = vcpu.run();
+        // Posted writes happened before whatever made this exit.
+        posted_writes_->apply();
         if (r == -EINTR || r == -EAGAIN) {
             counters.by_reason[KVM_EXIT_INTR].fetch_add(1, std::memory_order_relaxed);
             continue;
@@ -360,6 +375,8 @@ int Machine::run() {
         for (unsigned i = 0; i < vcpus_.size(); ++i)
             vcpu_threads_.emplace_back([this, i] {
                 ::pthread_setname_np(::pthread_self(), fmt::format("xover-vcpu{}", i).c_str());
+                clockid_t clock;
+                if (::pthread_getcpuclockid(::pthread_self(), &clock) == 0) posted_writes_->add_vcpu_clock(clock);
                 vcpu_thread(i);
             });
     }
@@ -390,8 +407,10 @@ void Machine::print_stats(std::FILE* out) const {
     for (const auto& c : exit_counters_)
         for (std::size_t r = 0; r < ExitCounters::kReasons; ++r)
             total.by_reason[r].fetch_add(c->by_reason[r].load(std::memory_order_relaxed));
-    fmt::print(out, "stats: vm name={} cpus={} memory={} exits={}{}\n", config_.name, config_.cpus,
-               config_.memory_bytes, total.total(), reasons(total));
+    fmt::print(out,
+               "stats: vm name={} cpus={} memory={} exits={}{} posted_writes={} posting_watchdog={} posting_stale={}\n",
+               config_.name, config_.cpus, config_.memory_bytes, total.total(), reasons(total),
+               posted_writes_->applied(), posted_writes_->watchdog_applied(), posted_writes_->stale_events());
     for (std::size_t i = 0; i < exit_counters_.size(); ++i)
         fmt::print(out, "stats: vcpu{} exits={}{}\n", i, exit_counters_[i]->total(), reasons(*exit_counters_[i]));
     for (const IoBus* bus : {&pio_, &mmio_}) {

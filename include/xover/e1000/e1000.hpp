@@ -34,6 +34,7 @@
 #include "xover/net/backend.hpp"
 #include "xover/net/mac_address.hpp"
 #include "xover/nic/tx_view.hpp"
+#include "xover/vmm/flushed_doorbell.hpp"
 #include "xover/vmm/guest_memory.hpp"
 #include "xover/vmm/interrupts.hpp"
 #include "xover/vmm/io_device.hpp"
@@ -115,6 +116,13 @@ public:
     bool irq_level() const;
     const std::string& name() const { return name_; }
     const Eeprom& eeprom() const { return eeprom_; }
+
+    // RDT posting (vmm/posted_writes.hpp): once the driver is seen to
+    // flush its RDT writes (vmm/flushed_doorbell.hpp), `post(true)` runs,
+    // with the device lock held; `post(false)` when the device resets. The
+    // owner reports a posted RDT that went stale with rdt_posting_stale().
+    void set_rdt_posting(std::function<void(bool post)> post);
+    void rdt_posting_stale();
 
     // Register access by offset (what BAR0 decodes), also for tests.
     std::uint32_t read_register(std::uint32_t offset);
@@ -217,7 +225,9 @@ private:
     X(tx_window_frames, "frames sent in window mode (no copy: the peer reads our TX buffer)")         \
     X(tx_window_completed, "window-mode TX slots completed by this process")                          \
     X(tx_parked, "frames parked for a crossover peer to move and complete (TX handoff)")              \
-    X(rx_peer_moderated, "RX interrupts crossover peers left to our moderation timers")
+    X(rx_peer_moderated, "RX interrupts crossover peers left to our moderation timers")               \
+    X(rdt_posting_started, "times RDT writes began to be posted (the driver flushes them)")           \
+    X(rdt_posting_stale, "times a posted RDT write waited for a flush that did not come")
     struct HostCounters {
         XOVER_COUNTER_SET(XOVER_E1000_COUNTERS, "", std::uint64_t)
     };
@@ -234,6 +244,7 @@ private:
     void write_eecd(std::uint32_t value);
     void write_eerd(std::uint32_t value);
     void write_mdic(std::uint32_t value);
+    void learn_rdt_flush(std::uint32_t offset, bool write);
     std::uint32_t& r(std::uint32_t offset) { return regs_[offset / 4]; }
     std::uint32_t r(std::uint32_t offset) const { return regs_[offset / 4]; }
 
@@ -335,6 +346,10 @@ private:
     bool tx_deferred_ = false;
     std::vector<std::uint8_t> tx_buffer_;
     std::vector<std::uint8_t> tx_segment_;
+
+    // Whether RDT writes are posted (set_rdt_posting).
+    vmm::FlushedDoorbell rdt_flush_;
+    std::function<void(bool)> rdt_posting_;
 
     HostCounters counters_;
     vmm::RateLimitedLog log_;

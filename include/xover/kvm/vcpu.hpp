@@ -23,6 +23,8 @@ public:
     unsigned id() const { return id_; }
     int fd() const { return fd_.get(); }
     kvm_run& run_state() { return *run_; }
+    // The whole kvm_run mapping (it also holds the coalesced-MMIO ring).
+    std::size_t mmap_size() const { return mmap_size_; }
 
     // KVM_RUN. Returns 0 on an exit to handle, or -errno (EINTR, EAGAIN
     // when a signal or immediate_exit interrupted it). Never throws.

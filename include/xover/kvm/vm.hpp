@@ -55,6 +55,7 @@ public:
 
     // Coalesced MMIO/PIO: writes in the zone are queued in the kvm_run ring.
     void register_coalesced(std::uint64_t address, std::uint32_t size, bool pio);
+    void unregister_coalesced(std::uint64_t address, std::uint32_t size, bool pio);
 
     // Hot-path interrupt injection: never throw; return false on failure.
     bool irq_line(std::uint32_t irq, bool level) noexcept;
@@ -68,6 +69,7 @@ public:
     void remove_msi_route(std::uint32_t gsi);
 
 private:
+    void coalesced_zone(unsigned long request, const char* what, std::uint64_t address, std::uint32_t size, bool pio);
     struct MsiRoute {
         std::uint64_t address;
         std::uint32_t data;

@@ -31,6 +31,7 @@
 #include "xover/vmm/nic_context.hpp"
 #include "xover/vmm/pci_bus.hpp"
 #include "xover/vmm/pci_device.hpp"
+#include "xover/vmm/posted_writes.hpp"
 #include "xover/vmm/ram_memory.hpp"
 #include "xover/vmm/serial.hpp"
 #include "xover/vmm/vcpu_exit.hpp"
@@ -88,6 +89,7 @@ private:
     void add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory);
     void load_guest();
     void setup_vcpus();
+    void attach_coalesced_ring();
     void vcpu_thread(unsigned index);
     void park_if_paused(kvm::Vcpu& vcpu);
     void report_vcpu_state(kvm::Vcpu& vcpu, const char* why);
@@ -100,6 +102,7 @@ private:
     MemorySlots memory_slots_;
     std::unique_ptr<RamMemory> memory_;
     std::unique_ptr<EventLoop> loop_;
+    std::unique_ptr<PostedWrites> posted_writes_;  // before the devices that post
     IoBus pio_{"pio"};
     IoBus mmio_{"mmio"};
     kvm::UniqueFd console_fd_;

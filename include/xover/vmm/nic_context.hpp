@@ -11,6 +11,7 @@
 #include "xover/vmm/guest_memory.hpp"
 #include "xover/vmm/interrupts.hpp"
 #include "xover/vmm/memory_slots.hpp"
+#include "xover/vmm/posted_writes.hpp"
 
 namespace xover::vmm {
 
@@ -29,6 +30,8 @@ struct NicContext {
     // Runs a function with every vCPU parked outside KVM_RUN (memory slot
     // swaps of the crossover window). Not from a vCPU thread. May be empty.
     std::function<void(const std::function<void()>&)> with_vcpus_paused = {};
+    // Where doorbells a driver flushes may be posted. May be null.
+    PostedWrites* posted_writes = nullptr;
 };
 
 }  // namespace xover::vmm

@@ -86,6 +86,7 @@ static struct {
 	unsigned rx_next, rx_unreturned;
 	unsigned rx_batch; /* return RX buffers to the device this many at a time */
 	bool rx_read_reg;  /* rx_read_reg=1: read STATUS after each RDT write */
+	bool idle_poke;    /* idle_poke=0: an idle receiver never reads STATUS */
 	uint64_t rx_work;  /* rx_work_ns= in TSC ticks, spent on every received frame */
 	unsigned tx_tail, tx_clean; /* free-running; slot = index % RING_SIZE */
 	uint64_t next_poke;
@@ -183,7 +184,7 @@ static const uint8_t *e1000_rx_peek(struct nic *nic, uint16_t *len)
 		 * receiver reads STATUS once a millisecond: one exit per ms of
 		 * idleness, none while frames flow.
 		 */
-		if (deadline_passed(e.next_poke)) {
+		if (e.idle_poke && deadline_passed(e.next_poke)) {
 			rd(REG_STATUS);
 			e.next_poke = deadline_ms(1);
 		}
@@ -215,7 +216,7 @@ static void e1000_rx_done(struct nic *nic)
 		 * pass it, so once STATUS answers the NIC has the buffers.
 		 * Real e1000 drivers flush their doorbells this way.
 		 */
-		if (e.rx_read_reg)
+		if (e.rx_read_reg && nic_rx_flush_return())
 			e1000_read_reg(nic);
 		e.rx_unreturned = 0;
 	}
@@ -306,6 +307,7 @@ bool e1000_probe(struct nic *nic, struct pci_dev *dev)
 
 	e.rx_batch = nic_rx_batch(RING_SIZE);
 	e.rx_read_reg = nic_rx_read_reg();
+	e.idle_poke = cmdline_uint("idle_poke", 1) != 0;
 	e.rx_work = nic_rx_work_ticks();
 	window_find(dev, 2, RING_SIZE, &e.win); /* slot k at k*BUF_SIZE, BUF_SIZE == WINDOW_SLOT */
 	setup_rx();

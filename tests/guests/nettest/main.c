@@ -1,12 +1,13 @@
 /*
  * nettest.elf: a polled network test kernel for e1000 and virtio-net.
  *   nic=e1000|virtio role=tx|rx|txrx|echo|ping|responder|exitcost count= size= dst=
- *   batch= rx_batch= rx_read_reg=1 rx_work_ns= gap_ns= delay_ns= ip= timeout_ms=
+ *   batch= rx_batch= rx_read_reg=1 rx_read_reg_returns= rx_work_ns= gap_ns= delay_ns= ip= timeout_ms=
  *   start_timeout_ms= hold_ms= tsc_khz= window=1
  *   (buffers in the crossover DMA window, BAR2 of either NIC, see window.h) (see the role
  *   files for what each does; rx_batch=, rx_read_reg= and rx_work_ns=, the driver's
  *   receive path for a realistic receiver, in nic.h)
- *   e1000 receive filter: ral0=MAC bam=0 promisc=1 (see e1000_probe)
+ *   e1000 receive filter: ral0=MAC bam=0 promisc=1 (see e1000_probe); idle_poke=0: an
+ *   idle e1000 receiver never reads STATUS (see e1000_rx_peek)
  * Prints `nettest: nic=... mac=... link=up`, then the role's RESULT line.
  */
 #include "frame.h"

@@ -17,6 +17,18 @@ bool nic_rx_read_reg(void)
 	return cmdline_uint("rx_read_reg", 0) != 0;
 }
 
+bool nic_rx_flush_return(void)
+{
+	static bool read;
+	static uint64_t limit, done;
+
+	if (!read) {
+		limit = cmdline_uint("rx_read_reg_returns", 0);
+		read = true;
+	}
+	return limit == 0 || done++ < limit;
+}
+
 uint64_t nic_rx_work_ticks(void)
 {
 	/* The same conversion as spin_ns() and gap_ns=: tsc_hz() is known from CPUID or tsc_khz=. */

@@ -64,12 +64,16 @@ unsigned nic_rx_batch(unsigned ring_size);
  *   driver reads a device register, as real drivers do to flush the posted
  *   doorbell write: a second exit per return, and one the device must
  *   answer only after it has seen the doorbell.
+ *   rx_read_reg_returns=K: only the first K returns are flushed (0: all),
+ *   as by a driver that stops flushing midway.
  * rx_work_ns=W: the driver spends W ns of busy work on every received frame
  *   before its buffer goes back (a stack that does something with its
  *   frames). Unlike role=rx's delay_ns=, it is the driver's, so every role
  *   pays it, and it runs at CPL3: a spin on the TSC, no exit.
  */
 bool nic_rx_read_reg(void);
+/* Whether this buffer return is flushed (rx_read_reg_returns=); counts it. */
+bool nic_rx_flush_return(void);
 /* rx_work_ns= in TSC ticks (0: none). */
 uint64_t nic_rx_work_ticks(void);
 /* Busy-waits that many TSC ticks. */

@@ -253,7 +253,7 @@ static void vnet_rx_done(struct nic *nic)
 		 * cannot pass it, so this one returns only once the device
 		 * has seen the notify.
 		 */
-		if (v.rx_read_reg)
+		if (v.rx_read_reg && nic_rx_flush_return())
 			vnet_read_reg(nic);
 	}
 }
