@@ -3,12 +3,11 @@
 // window (window mode) and crossover attachment.
 #include <unistd.h>
 
-#include <mutex>
-
 #include "deadline_timer.hpp"
 #include "nic_backend.hpp"
 #include "nic_crossover.hpp"
 #include "nic_setup.hpp"
+#include "posted_register.hpp"
 #include "xover/e1000/e1000.hpp"
 #include "xover/error.hpp"
 #include "xover/vmm/kvm_interrupts.hpp"
@@ -42,13 +41,15 @@ public:
                 [this](unsigned index, const vmm::PciBar& bar) { define_bar(index, bar); });
         }
         if (context.posted_writes) {
-            posted_writes_ = context.posted_writes;
-            set_rdt_posting([this](bool post) { post_rdt(post); });
+            rdt_ = std::make_unique<PostedRegister>(*context.posted_writes, *this, kMmioBar, e1000::reg::RDT,
+                                                    [this] { rdt_posting_stale(); });
+            set_rdt_posting([this](bool post) { rdt_->set_posted(post); });
         }
         start_backend(*backend, context.loop, *this, crossover_.get());
     }
     ~E1000Nic() override {
-        if (rdt_zone_) posted_writes_->withdraw(rdt_zone_);
+        set_rdt_posting({});
+        rdt_.reset();
         crossover_.reset();
         backend.reset();
         loop_.unwatch(timer_.get(), vmm::EventLoop::Interest::Readable);
@@ -59,38 +60,10 @@ public:
     // A posted RDT follows BAR0 too.
     void bars_mapped() override {
         if (crossover_) crossover_->bars_mapped(*this);
-        std::lock_guard lock(rdt_zone_mutex_);
-        place_rdt_zone();
+        if (rdt_) rdt_->bars_mapped();
     }
 
 private:
-    // The model learned that the driver flushes RDT (or was reset).
-    void post_rdt(bool post) {
-        std::lock_guard lock(rdt_zone_mutex_);
-        rdt_posted_ = post;
-        place_rdt_zone();
-    }
-    void place_rdt_zone() {
-        std::uint64_t at = rdt_posted_ && bar_decodes(kMmioBar) ? bar_address(kMmioBar) + e1000::reg::RDT : 0;
-        if (at == rdt_zone_at_) return;
-        if (rdt_zone_) posted_writes_->withdraw(rdt_zone_);
-        rdt_zone_ = 0;
-        rdt_zone_at_ = 0;
-        if (at == 0) return;
-        rdt_zone_ = posted_writes_->post(at, 4, [this] { rdt_zone_went_stale(); });
-        if (rdt_zone_) rdt_zone_at_ = at;
-    }
-    // The watchdog withdrew the zone: the driver stopped flushing.
-    void rdt_zone_went_stale() {
-        {
-            std::lock_guard lock(rdt_zone_mutex_);
-            rdt_posted_ = false;
-            rdt_zone_ = 0;
-            rdt_zone_at_ = 0;
-        }
-        rdt_posting_stale();
-    }
-
     // BAR2: the crossover DMA window (32-bit memory, 2 MiB). The 82540EM
     // has only BAR0 (MMIO) and BAR1 (I/O); drivers ignore a third.
     static constexpr unsigned kWindowBar = 2;
@@ -98,11 +71,7 @@ private:
     vmm::EventLoop& loop_;
     kvm::UniqueFd timer_;
     std::unique_ptr<NicCrossover<e1000::E1000>> crossover_;
-    vmm::PostedWrites* posted_writes_ = nullptr;
-    std::mutex rdt_zone_mutex_;  // after the device lock
-    bool rdt_posted_ = false;
-    vmm::PostedWrites::ZoneId rdt_zone_ = 0;
-    std::uint64_t rdt_zone_at_ = 0;
+    std::unique_ptr<PostedRegister> rdt_;  // with posted writes: RDT, once the driver flushes it
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "nic_backend.hpp"
 #include "nic_crossover.hpp"
 #include "nic_setup.hpp"
+#include "posted_register.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
 
@@ -47,9 +48,16 @@ public:
                 kWindowBar,
                 [this](unsigned index, const vmm::PciBar& bar) { define_bar(index, bar); });
         }
+        if (context.posted_writes) {
+            rx_notify_ = std::make_unique<PostedRegister>(*context.posted_writes, *this, notify_bar(),
+                                                          notify_offset(kRxQueue), [this] { notify_posting_stale(); });
+            set_notify_posting(kRxQueue, [this](bool post) { rx_notify_->set_posted(post); });
+        }
         start_backend(*backend, context.loop, *this, crossover_.get());
     }
     ~VirtioNetNic() override {
+        set_notify_posting(kRxQueue, {});
+        rx_notify_.reset();
         crossover_.reset();
         backend.reset();
         unregister_notifiers();
@@ -60,6 +68,7 @@ public:
     // signal (no exit to userspace); follow the BAR wherever it is mapped.
     void bars_mapped() override {
         if (crossover_) crossover_->bars_mapped(*this);
+        if (rx_notify_) rx_notify_->bars_mapped();
         // ioeventfd=off: notifies stay MMIO exits, served by the vCPU thread.
         std::uint64_t base = use_ioeventfd_ && bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
         if (base == registered_base_) return;
@@ -95,6 +104,9 @@ private:
     std::uint64_t registered_base_ = 0;
     bool use_ioeventfd_;
     std::unique_ptr<NicCrossover<virtio_net::VirtioNet>> crossover_;
+    // With posted writes: the RX notify, once the driver flushes it (only
+    // notifies that exit are seen, so never with the ioeventfd).
+    std::unique_ptr<PostedRegister> rx_notify_;
 };
 
 }  // namespace

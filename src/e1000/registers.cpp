@@ -55,10 +55,7 @@ void E1000::rdt_posting_stale() {
 // Each RX refill is an RDT write; a driver that flushes it (reads STATUS
 // next) pays two userspace exits per refill. Posting RDT leaves one.
 void E1000::learn_rdt_flush(std::uint32_t offset, bool write) {
-    if (!rdt_posting_ || rdt_flush_.posting()) return;
-    if (write && offset == reg::RDT) {
-        rdt_flush_.written(now());
-    } else if (rdt_flush_.waiting() && rdt_flush_.accessed(now())) {
+    if (rdt_posting_ && rdt_flush_.observe(write && offset == reg::RDT, [this] { return now(); })) {
         ++counters_.rdt_posting_started;
         rdt_posting_(true);
     }
@@ -67,7 +64,7 @@ void E1000::learn_rdt_flush(std::uint32_t offset, bool write) {
 void E1000::reset_locked() {
     if (rdt_flush_.posting()) {
         rdt_flush_.stop();
-        rdt_posting_(false);  // a new driver has to show it flushes
+        if (rdt_posting_) rdt_posting_(false);  // a new driver has to show it flushes
     }
     std::fill(regs_.begin(), regs_.end(), 0);
     stats_.fill(0);

@@ -1,5 +1,6 @@
 #include "xover/virtio_net/virtio_pci_device.hpp"
 
+#include <chrono>
 #include <cstring>
 
 #include <linux/virtio_config.h>
@@ -128,12 +129,41 @@ void VirtioPciDevice::remap_queues() {
 
 void VirtioPciDevice::bar_read(std::uint64_t offset, std::span<std::uint8_t> data) {
     std::lock_guard lock(mutex_);
+    learn_notify_flush(offset, false);
     bar_read_locked(offset, data, true);
 }
 
 void VirtioPciDevice::bar_write(std::uint64_t offset, std::span<const std::uint8_t> data) {
     std::lock_guard lock(mutex_);
+    learn_notify_flush(offset, true);
     bar_write_locked(offset, data);
+}
+
+void VirtioPciDevice::set_notify_posting(unsigned queue, std::function<void(bool post)> post) {
+    std::lock_guard lock(mutex_);
+    posted_queue_ = queue;
+    notify_posting_ = std::move(post);
+}
+
+void VirtioPciDevice::notify_posting_stale() {
+    std::lock_guard lock(mutex_);
+    ++transport_counters_.notify_posting_stale;
+    notify_flush_.stale();
+}
+
+// A receiver that notifies its refills and reads a register after each
+// (to know the device has seen them) pays two exits per refill; posting
+// the notify leaves one. Only notifies that exit are seen here.
+void VirtioPciDevice::learn_notify_flush(std::uint64_t offset, bool write) {
+    auto now = [] {
+        return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count());
+    };
+    if (notify_posting_ && notify_flush_.observe(write && offset == notify_offset(posted_queue_), now)) {
+        ++transport_counters_.notify_posting_started;
+        notify_posting_(true);
+    }
 }
 
 void VirtioPciDevice::bar_read_locked(std::uint64_t offset, std::span<std::uint8_t> data, bool side_effects) {
@@ -324,6 +354,10 @@ void VirtioPciDevice::enable_queue(unsigned q) {
 }
 
 void VirtioPciDevice::reset_locked() {
+    if (notify_flush_.posting()) {
+        notify_flush_.stop();
+        if (notify_posting_) notify_posting_(false);  // a new driver has to show it flushes
+    }
     for (auto& q : queues_) {
         q.ring.disable();
         q.layout = VirtqueueLayout{.size = max_queue_size_};

@@ -7,10 +7,11 @@
 #   frame; without it, far fewer (only the link-up wait reads).
 # - rx_work_ns=W: the receiver spends W ns on every frame, so its first to
 #   last frame takes at least count * W.
-# - posted RDT (e1000): a driver that flushes each RDT write with a read has
-#   its RDT writes posted (KVM coalesced MMIO), applied by the read's exit;
+# - posted doorbells (e1000 RDT, virtio-net RX notify): a driver that
+#   flushes each doorbell with a read has them posted (KVM coalesced MMIO),
+#   applied by the read's exit;
 #   one that stops flushing, and never exits while idle, gets its posted
-#   writes applied by the watchdog, and its RDT writes exit again.
+#   writes applied by the watchdog, and its doorbells exit again.
 source "$(dirname "$0")/crossover_common.inc"
 # nic_reads NAME: MMIO reads the VM's NIC served (its bus=mmio stats line).
 nic_reads() { grep -ao 'nic0-[a-z0-9-]* bus=mmio reads=[0-9]*' "$tmp/$1.out" | head -1 | sed 's/.*reads=//'; }
@@ -45,15 +46,21 @@ for model in e1000 virtio; do
 	tag=$((tag + 10))
 done
 
+# Posted doorbells: e1000 RDT, virtio-net's RX notify.
 N=20000
 returns=$((N / 32))
-pair e1000 51 $N "rx_batch=32 rx_read_reg=1"
-posted=$(stat rx51 posted_writes)
-[ "$(stat rx51 rdt_posting_started)" -ge 1 ] || fail "posted RDT: posting never started for a flushing driver"
-[ "${posted:-0}" -ge $((returns / 2)) ] || fail "posted RDT: $posted of $returns RDT writes posted"
-echo "ok: e1000 posted RDT: $posted of $returns RDT writes posted, $(stat rx51 mmio) MMIO exits"
-pair e1000 52 $N "rx_batch=32 rx_read_reg=1 rx_read_reg_returns=100 idle_poke=0"
-[ "$(stat rx52 rdt_posting_started)" -ge 1 ] || fail "posted RDT: posting never started before the driver stopped flushing"
-[ "$(stat rx52 posting_stale)" -ge 1 ] || fail "posted RDT: the watchdog never caught the driver that stopped flushing"
-echo "ok: e1000 posted RDT, driver stops flushing: lossless, watchdog caught it $(stat rx52 posting_stale) time(s)"
+tag=51
+for model in e1000 virtio; do
+	if [ $model = e1000 ]; then started=rdt_posting_started; else started=notify_posting_started; fi
+	pair $model $tag $N "rx_batch=32 rx_read_reg=1"
+	posted=$(stat rx$tag posted_writes)
+	[ "$(stat rx$tag $started)" -ge 1 ] || fail "$model posted doorbell: posting never started for a flushing driver"
+	[ "${posted:-0}" -ge $((returns / 2)) ] || fail "$model posted doorbell: $posted of $returns doorbells posted"
+	echo "ok: $model posted doorbell: $posted of $returns posted, $(stat rx$tag mmio) MMIO exits"
+	pair $model $((tag + 1)) $N "rx_batch=32 rx_read_reg=1 rx_read_reg_returns=100 idle_poke=0"
+	[ "$(stat rx$((tag + 1)) $started)" -ge 1 ] || fail "$model posted doorbell: posting never started before the driver stopped flushing"
+	[ "$(stat rx$((tag + 1)) posting_stale)" -ge 1 ] || fail "$model posted doorbell: the watchdog never caught the driver that stopped flushing"
+	echo "ok: $model posted doorbell, the driver stops flushing: lossless, caught $(stat rx$((tag + 1)) posting_stale) time(s)"
+	tag=$((tag + 10))
+done
 echo PASS

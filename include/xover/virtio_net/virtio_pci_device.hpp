@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -32,6 +33,7 @@
 #include "xover/net/backend.hpp"
 #include "xover/virtio_net/msix_table.hpp"
 #include "xover/virtio_net/virtqueue.hpp"
+#include "xover/vmm/flushed_doorbell.hpp"
 #include "xover/vmm/guest_memory.hpp"
 #include "xover/vmm/interrupts.hpp"
 #include "xover/vmm/pci_device.hpp"
@@ -63,6 +65,14 @@ public:
 
     // The driver notified `queue` (ioeventfd or MMIO write).
     void queue_notify(unsigned queue);
+
+    // Notify posting (vmm/posted_writes.hpp) for `queue`, the one a
+    // receiver refills: once the driver is seen to flush its notifies of
+    // it with another access (vmm/flushed_doorbell.hpp), `post(true)` runs
+    // with the device lock held; `post(false)` at reset. The owner reports
+    // a posted notify that went stale with notify_posting_stale().
+    void set_notify_posting(unsigned queue, std::function<void(bool post)> post);
+    void notify_posting_stale();
 
     // Observers (take the lock; for tests and --stats).
     std::uint8_t status() const;
@@ -190,7 +200,14 @@ private:
     X(interrupts_suppressed, "queue interrupts the driver did not want (event index or flags)")  \
     X(needs_reset, "times the device set DEVICE_NEEDS_RESET (a broken ring or queue setup)")     \
     X(hostile, "driver actions no correct driver takes (counted and survived)")                   \
-    X(bad_register_accesses, "common configuration writes of the wrong width (ignored)")
+    X(bad_register_accesses, "common configuration writes of the wrong width (ignored)")      \
+    X(notify_posting_started, "times RX notifies began to be posted (the driver flushes them)") \
+    X(notify_posting_stale, "times a posted notify waited for a flush that did not come")
+    void learn_notify_flush(std::uint64_t offset, bool write);
+    // Whether the refill queue's notifies are posted (set_notify_posting).
+    vmm::FlushedDoorbell notify_flush_;
+    unsigned posted_queue_ = 0;
+    std::function<void(bool)> notify_posting_;
     struct TransportCounters {
         XOVER_COUNTER_SET(XOVER_VIRTIO_TRANSPORT_COUNTERS, "", std::uint64_t)
     } transport_counters_;

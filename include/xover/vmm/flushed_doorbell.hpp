@@ -25,6 +25,19 @@ public:
     static constexpr unsigned kFirstStreak = 8;
     static constexpr unsigned kLongestStreak = 1024;
 
+    // One register access of the device, as a driver makes it: `doorbell`
+    // if it writes the doorbell. The clock is read only when needed. True:
+    // start posting now.
+    template <class Clock>
+    bool observe(bool doorbell, Clock&& now_ns) {
+        if (posting_) return false;
+        if (doorbell) {
+            written(now_ns());
+            return false;
+        }
+        return waiting() && accessed(now_ns());
+    }
+
     // The doorbell register was written (posting is off: it exited).
     void written(std::uint64_t now_ns) {
         if (posting_) return;
