@@ -19,6 +19,9 @@
 // While disconnected, send() answers Dropped and counts: a vanished peer
 // never stalls the VM. A connection that dies drops what was queued for it
 // (counted in tx_dropped), and answers an outstanding Busy with tx_ready.
+// A backend that goes away (the VM exits) first hands what is queued to
+// the socket, waiting at most kCloseFlushTimeout for the peer to make room:
+// the guest was told those frames went out.
 // The link stays up throughout, as QEMU's does.
 //
 // listen: one peer at a time; while a peer is connected the listening
@@ -32,12 +35,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -64,6 +69,10 @@ constexpr std::size_t kCompactAfter = 64 * 1024; // written bytes kept at the fr
 constexpr std::size_t kRxBuffer = 256 * 1024;     // reassembly buffer (>= kHeader + kMaxFrame)
 constexpr int kReadBudget = 16;                    // reads per wakeup
 constexpr long kRetryIntervalNs = 200'000'000;     // connect retry
+// How long a closing backend waits for its peer to take the queued bytes.
+// A slow but live receiver needs milliseconds for kMaxPending; a peer that
+// stopped reading must not hold the VM's exit for long.
+constexpr auto kCloseFlushTimeout = std::chrono::seconds(2);
 constexpr int kListenBacklog = 4;
 
 std::uint32_t load_be32(const std::uint8_t* p) {
@@ -116,6 +125,11 @@ public:
             if (!timer_) throw system_error(description_ + ": timerfd_create");
         }
     }
+
+    // The last reference is gone: no loop callback or send() can run, and
+    // the loop itself may already be gone (the VM's exit), so only the
+    // socket is used.
+    ~StreamBackend() override { flush_before_close(); }
 
     void start(vmm::EventLoop& loop, FrameReceiver& receiver, std::function<void()> tx_ready) override {
         receiver_ = &receiver;
@@ -222,6 +236,50 @@ private:
         return generation_;
     }
 
+    // send() answered Sent for every queued frame, so the NIC completed it
+    // and its guest moved on; a sender whose run ends while a slow peer
+    // still holds it back exits with frames queued here. Closing then
+    // would lose them (and could cut one in half), so they go to the
+    // socket first; the kernel delivers them after close().
+    void flush_before_close() {
+        std::lock_guard lock(tx_mutex_);
+        if (!conn_ || broken_) return;
+        auto deadline = std::chrono::steady_clock::now() + kCloseFlushTimeout;
+        for (;;) {
+            if (!write_pending_locked()) break;  // the connection failed
+            if (pending_locked() == 0) return;
+            if (!wait_writable_locked(deadline)) break;
+        }
+        std::size_t dropped = queued_frames_locked();
+        stats_.tx_dropped.add(dropped);
+        spdlog::warn("{}: closing with {} frame(s) the peer did not take within {} s; dropped", description_,
+                     dropped, kCloseFlushTimeout.count());
+    }
+
+    // Writes what the socket takes now. False once the connection failed.
+    bool write_pending_locked() {
+        while (pending_locked() > 0) {
+            ssize_t n = ::send(conn_.get(), out_.data() + out_head_, pending_locked(), MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                out_head_ += std::size_t(n);
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else {
+                return n == 0 || errno == EAGAIN;  // full for now
+            }
+        }
+        return true;
+    }
+
+    // Waits until the socket takes more or the deadline passes (false).
+    bool wait_writable_locked(std::chrono::steady_clock::time_point deadline) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{conn_.get(), POLLOUT, 0};
+        int n = ::poll(&p, 1, int(left.count()));
+        return n > 0 || (n < 0 && errno == EINTR);
+    }
+
     // ---- I/O thread ----
 
     void watch_writable(std::uint64_t gen) {
@@ -235,17 +293,7 @@ private:
         {
             std::lock_guard lock(tx_mutex_);
             if (!conn_) return;
-            while (pending_locked() > 0) {
-                ssize_t n = ::send(conn_.get(), out_.data() + out_head_, pending_locked(), MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n > 0) {
-                    out_head_ += std::size_t(n);
-                } else if (n < 0 && errno == EINTR) {
-                    continue;
-                } else {
-                    if (n < 0 && errno != EAGAIN) failed = true;
-                    break;
-                }
-            }
+            failed = !write_pending_locked();
             if (!failed) {
                 if (pending_locked() == 0) {
                     out_.clear();

@@ -368,3 +368,26 @@ TEST_CASE("stream backend: listening on a port in use is a setup error", "[net][
     auto first = xover::net::make_backend(listen_spec(port));
     CHECK_THROWS_AS(xover::net::make_backend(listen_spec(port)), xover::Error);
 }
+
+TEST_CASE("stream backend: frames send() took still reach the peer when the backend goes away", "[net][stream]") {
+    // The end of a sender VM's run: its guest was told every frame went
+    // out, some of them still wait in the output buffer behind a slow
+    // reader, and the VM exits. Those frames are not the peer's loss.
+    auto port = xover::test::test_port(9);
+    FakeReceiver rx;
+    LoopThread lt;
+    auto backend = xover::net::make_backend(listen_spec(port));
+    backend->start(lt.loop(), rx, [] {});
+    RawClient peer(port, 4096);
+    REQUIRE(wait_until([&] { return counter(*backend, "connects") == 1; }));
+
+    std::uint32_t sent = 0;
+    while (backend->send(test_frame(sent, 1514)) == Backend::SendResult::Sent) REQUIRE(++sent < 100000);
+    // The backend may wait for the peer while it goes away: read meanwhile.
+    std::thread closer([&] { backend.reset(); });
+    std::uint32_t received = 0;
+    while (received < sent && peer.read_frame() == test_frame(received, 1514)) ++received;
+    closer.join();
+    CHECK(received == sent);
+    CHECK(peer.closed_by_peer());
+}
