@@ -8,13 +8,16 @@
 # in promiscuous mode (RCTL.UPE, nettest promisc=1) and gets every frame.
 # The senders start first, so every frame meets the receiver's final
 # filter (a receiver's ring takes nothing before its guest sets RCTL.EN,
-# which nettest does after programming RAL0).
+# which nettest does after programming RAL0). They stay up a while after
+# their last frame (hold_ms): all of them are filtered as soon as the
+# receiver's ring is live, and a sender that left at once would take the
+# link down before the receiver's guest has seen it up.
 source "$(dirname "$0")/crossover_common.inc"
 N=${XOVER_FILTER_FRAMES:-300}
 A=52:54:00:c6:00:01; Bm=52:54:00:c6:00:02; C=52:54:00:c6:00:03; Dm=52:54:00:c6:00:04
 ELSEWHERE=52:54:00:c6:00:99
-vm aa e1000 $A bb "role=tx count=$N size=128 dst=$Bm timeout_ms=30000"
-vm cc e1000 $C dd "role=tx count=$N size=128 dst=$Dm timeout_ms=30000"
+vm aa e1000 $A bb "role=tx count=$N size=128 dst=$Bm timeout_ms=30000 hold_ms=4000"
+vm cc e1000 $C dd "role=tx count=$N size=128 dst=$Dm timeout_ms=30000 hold_ms=4000"
 for i in $(seq 300); do "$X" status --broker "$BROKER" 2>/dev/null | grep -q "^VMs: 2" && break; sleep 0.1; done
 # bb expects nothing: it gives up 3 s after its ring went live, which is
 # only a bound on the wait; the assertions are on counters and contents.
