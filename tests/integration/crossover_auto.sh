@@ -24,7 +24,7 @@ run_auto() {  # TXMODEL RXMODEL TAG [broker]
 	for i in $(seq 600); do
 		json=$("$X" status --broker "$BROKER" --json 2>/dev/null)
 		echo "$json" | grep -q '"wiring":"auto"' && break
-		[ -f "$tmp/$tx.rc" ] && break
+		[ -s "$tmp/$tx.rc" ] && break
 		sleep 0.05
 	done
 	local rrc=$(waitvm $rx) trc=$(waitvm $tx)

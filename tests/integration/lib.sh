@@ -148,7 +148,7 @@ qemu_vm() {
 wait_vm() {
 	local name=$1 limit=${2:-300} i
 	for ((i = 0; i < limit * 10; i++)); do
-		if [ -f "$tmp/$name.rc" ]; then
+		if [ -s "$tmp/$name.rc" ]; then
 			cat "$tmp/$name.rc"
 			return 0
 		fi
@@ -163,7 +163,7 @@ wait_output() {
 	local name=$1 pattern=$2 limit=${3:-60} i
 	for ((i = 0; i < limit * 10; i++)); do
 		[ -f "$tmp/$name.out" ] && grep -aqE "$pattern" "$tmp/$name.out" && return 0
-		[ -f "$tmp/$name.rc" ] && return 1
+		[ -s "$tmp/$name.rc" ] && return 1
 		sleep 0.1
 	done
 	return 1
