@@ -6,7 +6,8 @@
 # were parked and moved by the receiver's own process (TX handoff), so the
 # sender's process was not woken per batch: its doorbell woke it at most
 # once per 1000 frames (plus a few at link-up and the end), and the
-# receiver moved parked frames.
+# receiver moved parked frames (each time the receiver found the sender
+# mid-batch it rings the sender's doorbell instead).
 source "$(dirname "$0")/crossover_common.inc"
 N=20000
 RX="rx_batch=32 rx_read_reg=1 rx_work_ns=2000"
@@ -23,10 +24,14 @@ run_pair() {  # RXMODEL TXMODEL TAG
 	[ "${by_peer:-0}" -gt 0 ] && [ "$by_peer" = "$moved" ] ||
 		fail "$2 -> $1: the receiver moved $moved parked frames, the sender counts $by_peer"
 	# At most one per 1000 frames in steady state, plus a few for the
-	# link coming up and the end of the run (a slow build, ASan, has more
-	# of those).
-	[ "${wakeups:-0}" -le $((N / 1000 + 10)) ] || fail "$2 -> $1: the sender's doorbell woke it $wakeups times for $N frames"
-	echo "ok: $2 -> $1: $N frames lossless, $parked parked, $by_peer moved by the receiver, sender woken $wakeups times"
+	# link coming up and the end of the run, plus one for each time the
+	# receiver found the sender mid-batch (its locks busy: by design it
+	# rings the sender's doorbell then; a slow build, ASan on a loaded
+	# host, has many more of those). Never one per batch.
+	local busy=$(stat $rx xover_handoff_lock_busy) batches=$(stat $tx xover_batches)
+	[ "${wakeups:-0}" -le $((N / 1000 + 10 + ${busy:-0})) ] && [ "${wakeups:-0}" -lt $((${batches:-0} / 4)) ] ||
+		fail "$2 -> $1: the sender's doorbell woke it $wakeups times for $N frames ($batches batches, receiver found its locks busy $busy times)"
+	echo "ok: $2 -> $1: $N frames lossless, $parked parked, $by_peer moved by the receiver, sender woken $wakeups times (locks busy $busy, $batches batches)"
 }
 run_pair e1000 e1000 31
 run_pair virtio virtio 32
