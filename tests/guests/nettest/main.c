@@ -7,7 +7,8 @@
  *   files for what each does; rx_batch=, rx_read_reg= and rx_work_ns=, the driver's
  *   receive path for a realistic receiver, in nic.h)
  *   e1000 receive filter: ral0=MAC bam=0 promisc=1 (see e1000_probe); idle_poke=0: an
- *   idle e1000 receiver never reads STATUS (see e1000_rx_peek)
+ *   idle e1000 receiver never reads STATUS (see e1000_rx_peek); notify_always=1: virtio-net
+ *   notifies on every kick, ignoring VIRTQ_USED_F_NO_NOTIFY (see vq_kick)
  * Prints `nettest: nic=... mac=... link=up`, then the role's RESULT line.
  */
 #include "frame.h"

@@ -5,7 +5,10 @@
  * points at buffer i, so a buffer is identified by its descriptor id and
  * nothing is allocated per frame. Every frame is preceded by the 12-byte
  * virtio_net_hdr of VERSION_1 (all zero on TX: no offloads negotiated).
- * Notifications are MMIO writes to the notify BAR — the only exits.
+ * Notifications are MMIO writes to the notify BAR — the only exits. As
+ * Linux and DPDK do, a queue is not notified while the device says it
+ * does not need it (VIRTQ_USED_F_NO_NOTIFY); notify_always=1 notifies on
+ * every kick, as a driver that ignores the flag would.
  *
  * window=1: the buffers live in the crossover DMA window (BAR2, see
  * window.h): TX buffer k (header + frame) at TX half + k*2048, RX buffer k
@@ -49,6 +52,7 @@
 #define NET_S_LINK_UP 1
 #define DESC_F_WRITE  2
 #define AVAIL_F_NO_INTERRUPT 1
+#define USED_F_NO_NOTIFY     1
 
 #define QSIZE       256
 #define BUF_SIZE    2048
@@ -103,6 +107,7 @@ static struct {
 	uint8_t tx_busy[QSIZE];      /* the device holds TX slot i */
 	unsigned tx_outstanding;
 	bool rx_read_reg;            /* rx_read_reg=1: read device_status after each RX notify */
+	bool notify_always;          /* notify_always=1: ignore VIRTQ_USED_F_NO_NOTIFY */
 	uint64_t rx_work;            /* rx_work_ns= in TSC ticks, spent on every received frame */
 } v;
 
@@ -123,12 +128,22 @@ static uint64_t find_cfg(struct pci_dev *dev, uint8_t type, uint8_t *cap_out)
 	return 0;
 }
 
-static void vq_kick(struct vq *q)
+/* Publishes the new buffers; true if it notified the device. */
+static bool vq_kick(struct vq *q)
 {
 	dma_barrier();
 	q->avail->idx = q->avail_idx;
 	q->unpublished = 0;
+	/*
+	 * The device clears NO_NOTIFY and then reads avail->idx; we store
+	 * avail->idx and then read the flag: with a full fence on each side,
+	 * at least one of us sees the other.
+	 */
+	asm volatile("mfence" ::: "memory");
+	if (!v.notify_always && (q->used->flags & USED_F_NO_NOTIFY))
+		return false;
 	mmio_write16(q->notify, q->index);
+	return true;
 }
 
 static bool vq_setup(struct vq *q, uint16_t index, bool device_writes)
@@ -247,13 +262,12 @@ static void vnet_rx_done(struct nic *nic)
 	v.rx.avail->ring[v.rx.avail_idx % v.rx.size] = id;
 	v.rx.avail_idx++;
 	if (++v.rx.unpublished >= v.rx.batch) {
-		vq_kick(&v.rx);
 		/*
 		 * The notify write is posted. A read from the same function
 		 * cannot pass it, so this one returns only once the device
 		 * has seen the notify.
 		 */
-		if (v.rx_read_reg && nic_rx_flush_return())
+		if (vq_kick(&v.rx) && v.rx_read_reg && nic_rx_flush_return())
 			vnet_read_reg(nic);
 	}
 }
@@ -334,6 +348,7 @@ bool virtio_net_probe(struct nic *nic, struct pci_dev *dev)
 
 	v.rx.batch = nic_rx_batch(v.rx.size);
 	v.rx_read_reg = nic_rx_read_reg();
+	v.notify_always = cmdline_uint("notify_always", 0) != 0;
 	v.rx_work = nic_rx_work_ticks();
 	/* Every RX buffer goes to the device before it starts. */
 	for (unsigned i = 0; i < v.rx.size; i++)
