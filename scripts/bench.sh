@@ -266,7 +266,7 @@ mp() { echo "$(us "$1" median_cycles) / $(us "$1" p99_cycles)"; }
 broker_pid=
 broker_up() {
 	local i
-	mkdir -p "$bench_dir"
+	mkdir -p -m 700 "$bench_dir" # a broker refuses a directory other users can reach
 	"$X" broker --broker "$broker" >>"$tmp/broker.out" 2>&1 </dev/null &
 	broker_pid=$!
 	at_exit "kill $broker_pid; rm -rf $bench_dir"

@@ -50,6 +50,7 @@ int run_broker_command(const BrokerCommandOptions& options) {
     bo.socket_path = socket_path(options);
     bo.exit_when_idle = options.exit_when_idle;
     bo.uplink = options.uplink;
+    bo.link_any_uid = options.link_any_uid;
     std::unique_ptr<crossover::Broker> broker;
     try {
         broker = std::make_unique<crossover::Broker>(bo);
@@ -88,6 +89,9 @@ void add_broker_commands(CLI::App& app) {
     broker->add_option("--uplink", options->uplink,
                        "the slow-path switch's uplink: tap:NAME, an existing tap (ip tuntap add NAME mode tap); "
                        "frames for no VM's MAC, and broadcast, go out there");
+    broker->add_flag("--link-any-uid", options->link_any_uid,
+                     "link VMs that run as different users (each side still has to name the other); by default "
+                     "only VMs of one uid are linked, and only this broker's uid and root may register");
     broker->add_flag("--status", options->status, "print the running broker's VMs, NICs and links, then exit");
     broker->add_option("--log-level", options->log_level, "trace|debug|info|warn|error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "commands.hpp"
@@ -20,6 +21,7 @@ vmm::VmConfig resolve(const vmm::RunOptions& options, const std::string& up_file
     for (auto& vm : vmm::load_up_file(up_file))
         if (vm.name == up_vm) {
             if (options.stats) vm.stats = *options.stats;
+            if (const char* group = std::getenv(vmm::kConsentGroupEnv)) vm.consent_group = group;
             return vm;
         }
     throw Error("{}: no [[vm]] named \"{}\"", up_file, up_vm);

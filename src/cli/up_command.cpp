@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -103,6 +105,15 @@ void flush_lines(Child& child, std::string& buffer, std::FILE* to, bool final) {
     std::fflush(to);
 }
 
+// 128 random bits as hex: this run's consent group.
+std::string random_group() {
+    std::array<std::uint8_t, 16> bytes{};
+    if (::getrandom(bytes.data(), bytes.size(), 0) != ssize_t(bytes.size())) throw system_error("getrandom");
+    std::string hex;
+    for (auto b : bytes) hex += fmt::format("{:02x}", b);
+    return hex;
+}
+
 Child spawn_vm(const std::filesystem::path& file, const vmm::VmConfig& vm, bool stats) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw system_error("pipe for a VM's console");
@@ -172,6 +183,9 @@ int run_up(const std::filesystem::path& file, bool stats) {
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
 
+    // The file is the operator's consent to link its VMs: they share a
+    // random group no other VM knows (crossover/link_planner.hpp).
+    if (::setenv(vmm::kConsentGroupEnv, random_group().c_str(), 1) != 0) throw system_error("setenv");
     std::vector<Child> children;
     for (const auto& vm : vms) children.push_back(spawn_vm(file, vm, stats || vm.stats));
 

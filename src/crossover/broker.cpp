@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,14 +14,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "xover/crossover/broker_backend.hpp"
 #include "xover/crossover/broker_state.hpp"
 #include "xover/crossover/protocol.hpp"
+#include "xover/vmm/rate_limited_log.hpp"
 
 namespace xover::crossover {
 
@@ -42,13 +46,51 @@ sockaddr_un socket_address(const std::filesystem::path& path) {
     return addr;
 }
 
+std::filesystem::path socket_dir(const std::filesystem::path& socket) {
+    auto dir = socket.parent_path();
+    return dir.empty() ? std::filesystem::path(".") : dir;
+}
+
+// The socket's directory decides who can put a socket there: only this
+// user (or root). Otherwise another user could listen there first and be
+// sent a VM's memory. Does nothing when the directory does not exist yet.
+void check_socket_dir(const std::filesystem::path& socket) {
+    const auto dir = socket_dir(socket);
+    struct stat st{};
+    if (::lstat(dir.c_str(), &st) != 0) {
+        if (errno == ENOENT) return;
+        throw system_error(fmt::format("broker socket directory {}", dir.string()));
+    }
+    if (!S_ISDIR(st.st_mode)) throw Error("broker socket directory {} is not a directory (a symlink?)", dir.string());
+    if (st.st_uid != ::geteuid() && st.st_uid != 0)
+        throw Error("broker socket directory {} belongs to uid {}, not to this user (uid {}): another user could "
+                    "run a broker there; use a directory of your own",
+                    dir.string(), st.st_uid, ::geteuid());
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        throw Error("broker socket directory {} is open to other users (mode {:o}); it must be private "
+                    "(chmod 700 {}), or another user could run a broker there",
+                    dir.string(), st.st_mode & 07777, dir.string());
+}
+
 void make_socket_dir(const std::filesystem::path& path) {
-    auto dir = path.parent_path();
-    if (dir.empty()) return;
+    auto dir = socket_dir(path);
     std::error_code ec;
     if (std::filesystem::create_directories(dir, ec))
         std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
     if (!std::filesystem::is_directory(dir)) throw Error("cannot create broker socket directory '{}'", dir.string());
+    check_socket_dir(path);
+}
+
+// The broker's uid, from its socket: this user's or root's, or nobody is
+// sent anything (a broker of another user gets no memfd).
+void check_broker_credentials(int fd, const std::filesystem::path& path) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        throw system_error(fmt::format("SO_PEERCRED of broker {}", path.string()));
+    if (cred.uid != ::geteuid() && cred.uid != 0)
+        throw Error("the broker on {} runs as uid {} (pid {}), not as this user (uid {}) or root; refusing it",
+                    path.string(), cred.uid, cred.pid, ::geteuid());
 }
 
 }  // namespace
@@ -59,17 +101,22 @@ std::filesystem::path default_broker_path() {
     return "/run/xover/broker.sock";
 }
 
-kvm::UniqueFd connect_broker(const std::filesystem::path& path) {
+kvm::UniqueFd connect_broker(const std::filesystem::path& path, bool private_dir) {
+    if (private_dir) check_socket_dir(path);
     sockaddr_un addr = socket_address(path);
     kvm::UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (!fd) throw system_error("socket(AF_UNIX, SOCK_SEQPACKET)");
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        check_broker_credentials(fd.get(), path);
+        return fd;
+    }
     if (errno == ENOENT || errno == ECONNREFUSED) return {};
     throw system_error(fmt::format("connecting to broker {}", path.string()));
 }
 
 kvm::UniqueFd ensure_broker(const std::filesystem::path& path, const std::filesystem::path& exe,
                             std::chrono::milliseconds timeout, const std::vector<std::string>& broker_args) {
+    check_socket_dir(path);
     if (auto fd = connect_broker(path)) return fd;
     make_socket_dir(path);
 
@@ -145,17 +192,55 @@ struct Broker::Impl {
     BrokerState state;
     std::unique_ptr<SlowPathSwitch> slow_path;  // backend = "broker" NICs
     bool had_vm = false;
+    // At the cap a newcomer evicts the oldest client that registered no VM
+    // (a flood of idle connections cannot lock VMs and `xover status`
+    // out); with only VMs left, accepting stops. It stops for a while after
+    // accept fails too (EMFILE: the connection stays queued, and polling
+    // the listener again at once would spin).
+    std::chrono::steady_clock::time_point accept_paused_until{};
+    vmm::RateLimitedLog accept_log{1, std::chrono::seconds(1)};
+    static constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+
+    bool accepting() const {
+        return (clients.size() < options.max_clients || idle_client()) &&
+               std::chrono::steady_clock::now() >= accept_paused_until;
+    }
+    std::optional<ClientId> idle_client() const {
+        for (const auto& [id, fd] : clients)
+            if (!state.registered(id)) return id;
+        return std::nullopt;
+    }
 
     void accept_clients() {
         for (;;) {
+            if (clients.size() >= options.max_clients) {
+                auto idle = idle_client();
+                if (!idle) break;
+                accept_log.warn("broker: {} connections, the most it serves; closing the oldest that registered "
+                                "no VM",
+                                clients.size());
+                drop(*idle);
+            }
             int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd < 0) {
-                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                    spdlog::warn("broker: accept: {}", std::strerror(errno));
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+                accept_log.warn("broker: accept: {}; pausing new connections for {} ms", std::strerror(errno),
+                                kAcceptBackoff.count());
+                accept_paused_until = std::chrono::steady_clock::now() + kAcceptBackoff;
                 return;
             }
-            clients.emplace(next_client++, kvm::UniqueFd(fd));
+            ucred cred{};
+            socklen_t len = sizeof cred;
+            if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+                accept_log.warn("broker: SO_PEERCRED: {}; closing that connection", std::strerror(errno));
+                ::close(fd);
+                continue;
+            }
+            ClientId id = next_client++;
+            clients.emplace(id, kvm::UniqueFd(fd));
+            state.client_connected(id, PeerCredentials{cred.pid, cred.uid, cred.gid});
         }
+        accept_log.warn("broker: {} VMs registered, the most it serves at once; new connections wait", clients.size());
     }
 
     void drop(ClientId id) {
@@ -214,6 +299,12 @@ struct Broker::Impl {
 
 Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
+    // Every VM's NICs hold several fds here: use all the fds we may.
+    if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    impl_->state = BrokerState(BrokerPolicy{::geteuid(), LinkPolicy{impl_->options.link_any_uid}});
     const auto& path = impl_->options.socket_path;
     make_socket_dir(path);
     sockaddr_un addr = socket_address(path);
@@ -281,14 +372,19 @@ void Broker::run() {
         fds.clear();
         ids.clear();
         fds.push_back({b.stop_event.get(), POLLIN, 0});
-        fds.push_back({b.listener.get(), POLLIN, 0});
+        // A listener not accepting is polled for nothing (fd -1): the
+        // timeout below brings the loop back when the pause ends.
+        const bool accepting = b.accepting();
+        fds.push_back({accepting ? b.listener.get() : -1, POLLIN, 0});
         for (const auto& [id, fd] : b.clients) {
             fds.push_back({fd.get(), POLLIN, 0});
             ids.push_back(id);
         }
         const std::size_t switch_first = fds.size();
         b.slow_path->add_pollfds(fds);
-        int n = ::poll(fds.data(), fds.size(), b.options.exit_when_idle ? 1000 : -1);
+        int timeout_ms = b.options.exit_when_idle ? 1000 : -1;
+        if (!accepting) timeout_ms = int(Impl::kAcceptBackoff.count());
+        int n = ::poll(fds.data(), fds.size(), timeout_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
             throw system_error("broker poll");

@@ -45,6 +45,13 @@ std::string check_nic_fds(const NicRegistration& nic) {
     return "";
 }
 
+// A client's string as it may be logged before it was validated.
+std::string printable(std::string_view s) {
+    std::string out;
+    for (char c : s.substr(0, 64)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    return out;
+}
+
 std::string crossover_config(const PlannedNic& n) {
     if (n.auto_peer) return n.peers.empty() ? "auto" : fmt::format("auto,{}", fmt::join(n.peers, ","));
     return n.peers.empty() ? "-" : fmt::format("{}", fmt::join(n.peers, ","));
@@ -70,6 +77,18 @@ const BrokerState::Nic* BrokerState::find_nic(const NicRef& ref) const {
 
 BrokerState::Result BrokerState::handle(ClientId from, Message message) {
     Result result;
+    auto who = credentials_.find(from);
+    if (who == credentials_.end() || !admits(who->second)) {
+        // SO_PEERCRED decides, whatever the message claims.
+        std::uint32_t uid = who == credentials_.end() ? ~0u : who->second.uid;
+        spdlog::warn("broker: refused a {} from uid {} (only uid {} and root may use this broker)",
+                     message_name(message), uid, policy_.owner_uid);
+        if (std::holds_alternative<Register>(message))
+            result.send.push_back({from, RegisterError{fmt::format(
+                                             "this broker serves uid {} only (it runs as that user)", policy_.owner_uid)}});
+        result.close_client = true;
+        return result;
+    }
     if (auto* reg = std::get_if<Register>(&message)) return on_register(from, std::move(*reg));
     if (auto* seen = std::get_if<FrameSeen>(&message)) {
         const std::string* vm = vm_of(from);
@@ -95,16 +114,17 @@ BrokerState::Result BrokerState::handle(ClientId from, Message message) {
 
 BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
     Result result;
+    const PeerCredentials& creds = credentials_.at(from);  // handle() checked
     auto refuse = [&](std::string reason) {
-        spdlog::info("broker: refused VM '{}' (pid {}): {}", reg.vm_name, reg.pid, reason);
+        spdlog::info("broker: refused VM '{}' (pid {}): {}", printable(reg.vm_name), creds.pid, reason);
         result.send.push_back({from, RegisterError{std::move(reason)}});
         return std::move(result);
     };
     if (const std::string* existing = vm_of(from))
         return refuse(fmt::format("this connection already registered VM '{}'", *existing));
 
-    PlannedVm planned{reg.vm_name, {}};
-    Vm vm{from, reg.pid, {}};
+    PlannedVm planned{reg.vm_name, {}, creds.uid, reg.consent_group};
+    Vm vm{from, creds.pid, {}};
     for (auto& nic : reg.nics) {
         PlannedNic p{nic.index, nic.mac, nic.model, nic.peers, nic.auto_peer, nic.mode};
         Nic entry;
@@ -126,7 +146,8 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
 
     auto added = planner_.add_vm(std::move(planned));
     if (added.error) return refuse(*added.error);
-    spdlog::info("broker: VM '{}' (pid {}) registered with {} NIC(s)", reg.vm_name, reg.pid, vm.nics.size());
+    spdlog::info("broker: VM '{}' (pid {}, uid {}) registered with {} NIC(s)", reg.vm_name, creds.pid, creds.uid,
+                 vm.nics.size());
     client_vm_[from] = reg.vm_name;
     vms_.emplace(reg.vm_name, std::move(vm));
     result.send.push_back({from, RegisterOk{}});
@@ -136,6 +157,7 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
 }
 
 std::vector<Outgoing> BrokerState::client_gone(ClientId from) {
+    credentials_.erase(from);
     auto it = client_vm_.find(from);
     if (it == client_vm_.end()) return {};
     std::string name = it->second;
@@ -225,6 +247,23 @@ Direction read_slot(const SharedMapping& state, std::uint32_t slot) {
 }
 }  // namespace
 
+// The peers NIC `ref` lists that are registered but not linked with it,
+// and what the link waits for (LinkPlanner::waiting_for).
+std::vector<std::pair<std::string, std::string>> BrokerState::waiting_for(const NicRef& ref) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    const PlannedNic* n = planner_.nic(ref);
+    if (!n) return out;
+    for (const auto& peer : n->peers)
+        if (std::string what = planner_.waiting_for(ref, peer); !what.empty()) out.emplace_back(peer, what);
+    return out;
+}
+
+std::string BrokerState::waiting_text(const NicRef& ref) const {
+    std::string out;
+    for (const auto& [peer, what] : waiting_for(ref)) out += fmt::format(" ({}: waiting for {})", peer, what);
+    return out;
+}
+
 std::string BrokerState::status_text() const {
     std::string out = fmt::format("VMs: {}\n", vms_.size());
     out += fmt::format("  {:<20} {:>8} {:>5}  {:<17} {:<10} {:<6} {}\n", "VM", "PID", "NIC", "MAC", "MODEL", "MODE",
@@ -232,8 +271,9 @@ std::string BrokerState::status_text() const {
     for (const auto& [name, vm] : vms_) {
         const PlannedVm& planned = planner_.vms().at(name);
         for (const auto& n : planned.nics)
-            out += fmt::format("  {:<20} {:>8} {:>5}  {:<17} {:<10} {:<6} {}\n", name, vm.pid, n.index,
-                               n.mac.to_string(), n.model, to_string(n.mode), crossover_config(n));
+            out += fmt::format("  {:<20} {:>8} {:>5}  {:<17} {:<10} {:<6} {}{}\n", name, vm.pid, n.index,
+                               n.mac.to_string(), n.model, to_string(n.mode), crossover_config(n),
+                               waiting_text(NicRef{name, n.index}));
         if (planned.nics.empty()) out += fmt::format("  {:<20} {:>8} {:>5}\n", name, vm.pid, "-");
     }
     out += fmt::format("Links: {}\n", planner_.links().size());
@@ -268,9 +308,15 @@ std::string BrokerState::status_json() const {
             first_nic = false;
             std::string peers;
             for (const auto& p : n.peers) peers += (peers.empty() ? "" : ",") + fmt::format("\"{}\"", json_escape(p));
+            std::string waiting;
+            for (const auto& [peer, what] : waiting_for(NicRef{name, n.index}))
+                waiting += fmt::format("{}{{\"peer\":\"{}\",\"for\":\"{}\"}}", waiting.empty() ? "" : ",",
+                                       json_escape(peer), what);
             out += fmt::format(
-                "{{\"index\":{},\"mac\":\"{}\",\"model\":\"{}\",\"mode\":\"{}\",\"auto\":{},\"peers\":[{}]}}", n.index,
-                n.mac.to_string(), json_escape(n.model), to_string(n.mode), n.auto_peer ? "true" : "false", peers);
+                "{{\"index\":{},\"mac\":\"{}\",\"model\":\"{}\",\"mode\":\"{}\",\"auto\":{},\"peers\":[{}],"
+                "\"waiting\":[{}]}}",
+                n.index, n.mac.to_string(), json_escape(n.model), to_string(n.mode), n.auto_peer ? "true" : "false",
+                peers, waiting);
         }
         out += "]}";
     }

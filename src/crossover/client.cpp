@@ -65,7 +65,7 @@ std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
 }
 
 BrokerClient BrokerClient::connect(const std::filesystem::path& path, bool start_if_missing) {
-    kvm::UniqueFd fd = start_if_missing ? ensure_broker(path) : connect_broker(path);
+    kvm::UniqueFd fd = start_if_missing ? ensure_broker(path) : connect_broker(path, true);
     if (!fd) throw Error("no crossover broker is listening on {} (start one with `xover broker`)", path.string());
     return BrokerClient(std::move(fd));
 }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "xover/nic/shared_nic_state.hpp"
+#include "xover/vm_name.hpp"
 
 namespace xover::crossover {
 
@@ -17,12 +18,27 @@ const PlannedNic* PlannedVm::nic(std::uint32_t index) const {
     return nullptr;
 }
 
-Allowance LinkPlanner::allowance(const std::string& vm_a, const PlannedNic& a, const std::string& vm_b,
-                                 const PlannedNic& b) {
-    if (vm_a == vm_b || !a.crossover_enabled() || !b.crossover_enabled()) return Allowance::Never;
-    if (a.lists(vm_b) || b.lists(vm_a)) return Allowance::Static;
-    if (a.auto_peer || b.auto_peer) return Allowance::Auto;
+Allowance LinkPlanner::allowance(const PlannedVm& vm_a, const PlannedNic& a, const PlannedVm& vm_b,
+                                 const PlannedNic& b) const {
+    if (vm_a.name == vm_b.name || !a.crossover_enabled() || !b.crossover_enabled()) return Allowance::Never;
+    if (vm_a.uid != vm_b.uid && !policy_.any_uid) return Allowance::Never;
+    const bool one_file = !vm_a.consent_group.empty() && vm_a.consent_group == vm_b.consent_group;
+    const bool a_names = a.lists(vm_b.name), b_names = b.lists(vm_a.name);
+    if ((a_names && b_names) || (one_file && (a_names || b_names))) return Allowance::Static;
+    if (!a.auto_peer && !b.auto_peer) return Allowance::Never;
+    if (one_file || ((a.auto_peer || a_names) && (b.auto_peer || b_names))) return Allowance::Auto;
     return Allowance::Never;
+}
+
+std::string LinkPlanner::waiting_for(const NicRef& ref, const std::string& peer) const {
+    const PlannedNic* n = nic(ref);
+    auto other = vms_.find(peer);
+    if (!n || other == vms_.end() || !n->lists(peer)) return "";
+    const PlannedVm& own = vms_.at(ref.vm);
+    if (own.uid != other->second.uid && !policy_.any_uid) return "--link-any-uid (it runs as another uid)";
+    for (const auto& m : other->second.nics)
+        if (allowance(own, *n, other->second, m) != Allowance::Never) return "";
+    return "its consent";
 }
 
 std::optional<NicRef> LinkPlanner::find_mac(const net::MacAddress& mac) const {
@@ -46,11 +62,13 @@ bool LinkPlanner::linked(const NicRef& x, const NicRef& y) const {
 
 LinkPlanner::AddResult LinkPlanner::add_vm(PlannedVm vm) {
     auto refuse = [](std::string reason) { return AddResult{std::move(reason), {}}; };
-    if (vm.name.empty()) return refuse("the VM name is empty");
+    if (!valid_vm_name(vm.name)) return refuse("the VM name is not a valid name (letters, digits, '.', '_', '-', at most 64)");
     if (vms_.count(vm.name)) return refuse(fmt::format("a VM named '{}' is already registered with the broker", vm.name));
     std::set<std::uint32_t> indices;
     std::set<net::MacAddress> macs;
     for (const auto& n : vm.nics) {
+        for (const auto& peer : n.peers)
+            if (!valid_vm_name(peer)) return refuse(fmt::format("NIC {} lists a peer that is not a valid VM name", n.index));
         if (!indices.insert(n.index).second) return refuse(fmt::format("NIC index {} registered twice", n.index));
         if (n.mac.is_multicast())
             return refuse(fmt::format("NIC {} has a multicast MAC {}", n.index, n.mac.to_string()));
@@ -69,7 +87,7 @@ LinkPlanner::AddResult LinkPlanner::add_vm(PlannedVm vm) {
         for (const auto& [other_name, other] : vms_) {
             if (other_name == name) continue;
             for (const auto& m : other.nics) {
-                if (allowance(name, n, other_name, m) != Allowance::Static) continue;
+                if (allowance(added, n, other, m) != Allowance::Static) continue;
                 // Existing VM first: a = the one that was there, b = newcomer.
                 if (auto link = make_link(NicRef{other_name, m.index}, NicRef{name, n.index}, false))
                     result.plan.up.push_back(*link);
@@ -107,7 +125,7 @@ Plan LinkPlanner::frame_seen(const std::string& vm, std::uint32_t nic_index, con
     auto target = find_mac(dst);
     if (!target || target->vm == vm) return plan;
     const PlannedNic* t = nic(*target);
-    Allowance allowed = allowance(vm, *s, target->vm, *t);
+    Allowance allowed = allowance(vms_.at(vm), *s, vms_.at(target->vm), *t);
     if (allowed == Allowance::Never || linked(src, *target)) return plan;
     if (auto link = make_link(src, *target, allowed == Allowance::Auto)) plan.up.push_back(*link);
     return plan;

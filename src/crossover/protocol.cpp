@@ -124,7 +124,7 @@ void put_mode(Writer& w, LinkMode mode) { w.put(static_cast<std::uint8_t>(mode))
 
 Type write_body(Writer& w, const Register& m) {
     w.put_string(m.vm_name, kMaxNameLength);
-    w.put(m.pid);
+    w.put_string(m.consent_group, kMaxNameLength);
     if (m.nics.size() > kMaxNicsPerVm) throw ProtocolError("{} NICs exceed the limit of {}", m.nics.size(), kMaxNicsPerVm);
     w.put(static_cast<std::uint32_t>(m.nics.size()));
     for (const auto& nic : m.nics) {
@@ -195,7 +195,7 @@ Type write_body(Writer& w, const StatusReply& m) {
 Register read_register(Reader& r) {
     Register m;
     m.vm_name = r.get_string(kMaxNameLength);
-    m.pid = r.get<std::int32_t>();
+    m.consent_group = r.get_string(kMaxNameLength);
     auto count = r.get<std::uint32_t>();
     if (count > kMaxNicsPerVm) throw ProtocolError("{} NICs exceed the limit of {}", count, kMaxNicsPerVm);
     for (std::uint32_t i = 0; i < count; ++i) {

@@ -25,12 +25,13 @@ void VmAgent::disconnect_locked() {
     loop_ = nullptr;
 }
 
-void VmAgent::register_vm(const std::string& vm_name, const std::filesystem::path& broker, vmm::EventLoop& loop) {
+void VmAgent::register_vm(const std::string& vm_name, const std::string& consent_group,
+                          const std::filesystem::path& broker, vmm::EventLoop& loop) {
     std::lock_guard lock(mutex_);
     if (client_) throw Error("VM '{}': already registered with the crossover broker", vm_name);
     Register reg;
     reg.vm_name = vm_name;
-    reg.pid = ::getpid();
+    reg.consent_group = consent_group;
     reg.nics = std::move(pending_);
     pending_.clear();
     BrokerClient client = BrokerClient::connect(broker);

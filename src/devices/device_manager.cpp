@@ -9,7 +9,9 @@
 namespace xover::devices {
 
 DeviceManager::DeviceManager(const vmm::VmConfig& config)
-    : vm_name_(config.name), broker_(config.broker.value_or(crossover::default_broker_path())) {}
+    : vm_name_(config.name),
+      consent_group_(config.consent_group),
+      broker_(config.broker.value_or(crossover::default_broker_path())) {}
 
 std::unique_ptr<vmm::PciDevice> DeviceManager::make_nic(const vmm::NicConfig& nic, vmm::NicContext& context) {
     // Validation gives every NIC a MAC; this one only serves configs that
@@ -33,7 +35,7 @@ vmm::Machine::NicFactory DeviceManager::nic_factory() {
 
 void DeviceManager::register_crossover(vmm::EventLoop& loop) {
     if (crossover_nics_ == 0) return;
-    agent_.register_vm(vm_name_, broker_, loop);
+    agent_.register_vm(vm_name_, consent_group_, broker_, loop);
 }
 
 }  // namespace xover::devices

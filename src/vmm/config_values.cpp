@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "config_internal.hpp"
+#include "xover/vm_name.hpp"
 #include "xover/error.hpp"
 
 namespace xover::vmm {
@@ -38,14 +39,11 @@ std::string mac_text(const net::MacAddress& mac) {
 }
 
 std::string check_name(const std::string& value, const std::string& origin) {
-    auto ok_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; };
-    const bool ok = !value.empty() && value.size() <= 64 && std::isalnum(static_cast<unsigned char>(value[0])) &&
-                    std::all_of(value.begin(), value.end(), ok_char);
-    if (!ok)
-        throw Error("{}: {} is not a valid VM name (letters, digits, '.', '_', '-', starting with a letter or digit, "
-                    "at most 64)",
-                    origin, quote_value(value));
     if (value == "auto") throw Error("{}: \"auto\" is reserved (crossover = \"auto\"); pick another VM name", origin);
+    if (!valid_vm_name(value))
+        throw Error("{}: {} is not a valid VM name (letters, digits, '.', '_', '-', starting with a letter or digit, "
+                    "at most {})",
+                    origin, quote_value(value), kMaxVmName);
     return value;
 }
 

@@ -67,7 +67,7 @@ struct FakeVm {
     FakeVm(const std::filesystem::path& sock, std::string vm_name, std::uint8_t mac_last,
            std::vector<std::string> peers, bool auto_peer = false)
         : name(std::move(vm_name)), nic(name), client(connect_broker(sock)) {
-        Register reg{name, static_cast<std::int32_t>(::getpid()), {}};
+        Register reg{name, "", {}};
         reg.nics.push_back(nic.registration(0, mac(mac_last), std::move(peers), auto_peer));
         client.register_vm(std::move(reg));
     }
@@ -186,7 +186,7 @@ TEST_CASE("broker: a memfd that could shrink under a peer is refused", "[crossov
     BrokerThread b({sock});
     FakeNic nic("unsealed");
     BrokerClient c(connect_broker(sock));
-    Register reg{"vm-u", 1, {}};
+    Register reg{"vm-u", "", {}};
     reg.nics.push_back(nic.registration(0, mac(5), {"x"}));
     reg.nics[0].ram = xover::kvm::UniqueFd(::memfd_create("plain", MFD_CLOEXEC));
     REQUIRE(::ftruncate(reg.nics[0].ram.get(), nic.ram_size) == 0);
@@ -198,7 +198,7 @@ TEST_CASE("broker: auto wiring via FrameSeen", "[crossover][broker]") {
     auto sock = dir.path / "broker.sock";
     BrokerThread b({sock});
     FakeVm a(sock, "vm-a", 1, {}, true);
-    FakeVm c(sock, "vm-c", 3, {"vm-x"});
+    FakeVm c(sock, "vm-c", 3, {}, true);  // auto too: both consent
     FakeVm d(sock, "vm-d", 4, {});  // no crossover at all
     a.pump_briefly();
     CHECK(a.links.up.empty());  // auto waits for traffic
@@ -290,7 +290,7 @@ TEST_CASE("ensure_broker starts `xover broker --exit-when-idle` when none listen
     auto sock = dir.path / "broker.sock";
     {
         BrokerClient c(ensure_broker(sock, exe));
-        Register reg{"vm-a", 1, {}};
+        Register reg{"vm-a", "", {}};
         c.register_vm(std::move(reg));
         CHECK_THAT(request_status(sock, false), Catch::Contains("vm-a"));
     }

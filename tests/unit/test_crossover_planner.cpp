@@ -14,8 +14,9 @@ namespace {
 xover::net::MacAddress net_broadcast() { return xover::net::MacAddress{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}; }
 
 PlannedVm vm(std::string name, std::uint8_t mac_last, std::vector<std::string> peers, bool auto_peer = false,
-             LinkMode mode = LinkMode::Copy) {
-    return PlannedVm{std::move(name), {PlannedNic{0, mac(mac_last), "e1000", std::move(peers), auto_peer, mode}}};
+             LinkMode mode = LinkMode::Copy, std::uint32_t uid = 1000, std::string group = "") {
+    return PlannedVm{std::move(name), {PlannedNic{0, mac(mac_last), "e1000", std::move(peers), auto_peer, mode}}, uid,
+                     std::move(group)};
 }
 
 bool connects(const Link& l, const std::string& x, const std::string& y) {
@@ -42,21 +43,62 @@ TEST_CASE("static link when both list each other, in either order", "[crossover]
     CHECK(p.links().size() == 1);
 }
 
-TEST_CASE("one side listing the other is enough; the other must enable crossover", "[crossover][planner]") {
+TEST_CASE("one side listing the other is not consent: no link, shown as waiting", "[crossover][planner]") {
     LinkPlanner p;
     REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"})).error);
     SECTION("b lists someone else") {
         auto r = p.add_vm(vm("b", 2, {"c"}));
-        REQUIRE(r.plan.up.size() == 1);
-        CHECK(connects(r.plan.up[0], "a", "b"));
+        CHECK(r.plan.empty());
+        CHECK(p.frame_seen("a", 0, mac(2)).empty());
+        CHECK(p.frame_seen("b", 0, mac(1)).empty());
+        CHECK(p.waiting_for(NicRef{"a", 0}, "b") == "its consent");
+        CHECK(p.links().empty());
+    }
+    SECTION("b is auto: a names b, b takes any consenting peer (auto link on traffic)") {
+        CHECK(p.add_vm(vm("b", 2, {}, true)).plan.empty());
+        CHECK(p.waiting_for(NicRef{"a", 0}, "b").empty());
+        auto seen = p.frame_seen("a", 0, mac(2));
+        REQUIRE(seen.up.size() == 1);
+        CHECK(seen.up[0].automatic);
     }
     SECTION("b has no crossover configuration: never linked, never mapped") {
         auto r = p.add_vm(vm("b", 2, {}));
         CHECK(r.plan.empty());
         CHECK(p.frame_seen("a", 0, mac(2)).empty());
-        CHECK(LinkPlanner::allowance("a", *p.vms().at("a").nic(0), "b", *p.vms().at("b").nic(0)) ==
+        CHECK(p.allowance(p.vms().at("a"), *p.vms().at("a").nic(0), p.vms().at("b"), *p.vms().at("b").nic(0)) ==
               Allowance::Never);
     }
+}
+
+TEST_CASE("one xover up file (one consent group): one side listing the other links", "[crossover][planner]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"}, false, LinkMode::Copy, 1000, "g1")).error);
+    SECTION("same group") {
+        auto r = p.add_vm(vm("b", 2, {"c"}, false, LinkMode::Copy, 1000, "g1"));
+        REQUIRE(r.plan.up.size() == 1);
+        CHECK(connects(r.plan.up[0], "a", "b"));
+    }
+    SECTION("another group, or none, is not the same file") {
+        CHECK(p.add_vm(vm("b", 2, {"c"}, false, LinkMode::Copy, 1000, "g2")).plan.empty());
+        CHECK(p.add_vm(vm("c", 3, {"x"})).plan.empty());
+    }
+}
+
+TEST_CASE("VMs of different uids are never linked, unless the policy says so", "[crossover][planner]") {
+    bool any_uid = GENERATE(false, true);
+    LinkPlanner p(LinkPolicy{any_uid});
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"}, false, LinkMode::Copy, 1000)).error);
+    auto r = p.add_vm(vm("b", 2, {"a"}, false, LinkMode::Copy, 1001));
+    CHECK(r.plan.up.size() == (any_uid ? 1u : 0u));
+    CHECK(p.waiting_for(NicRef{"a", 0}, "b") == (any_uid ? "" : "--link-any-uid (it runs as another uid)"));
+}
+
+TEST_CASE("names that are not VM names are refused", "[crossover][planner]") {
+    LinkPlanner p;
+    CHECK(p.add_vm(vm("bad\nname\x1b[31m", 1, {"b"})).error);
+    CHECK(p.add_vm(vm(std::string(65, 'a'), 1, {"b"})).error);
+    CHECK(p.add_vm(vm("ok", 1, {"b c"})).error);
+    CHECK_FALSE(p.add_vm(vm("ok", 1, {"b"})).error);
 }
 
 TEST_CASE("a VM that is nobody's peer gets no link, not even from frames", "[crossover][planner]") {
@@ -73,7 +115,7 @@ TEST_CASE("a VM that is nobody's peer gets no link, not even from frames", "[cro
 TEST_CASE("auto: linked on the first frame, only once, unicast only", "[crossover][planner]") {
     LinkPlanner p;
     REQUIRE_FALSE(p.add_vm(vm("a", 1, {}, true)).error);
-    auto r = p.add_vm(vm("b", 2, {"x"}));  // crossover-enabled, doesn't name a
+    auto r = p.add_vm(vm("b", 2, {}, true));
     CHECK(r.plan.empty());                 // auto waits for traffic
     CHECK(p.frame_seen("a", 0, net_broadcast()).empty());
     CHECK(p.frame_seen("a", 0, mac(99)).empty());  // nobody has that MAC
@@ -137,13 +179,13 @@ TEST_CASE("duplicates are refused with a clear reason and change nothing", "[cro
         CHECK(p.vms().size() == 1);
     }
     SECTION("MAC twice within one VM") {
-        PlannedVm two{"c", {PlannedNic{0, mac(7), "e1000", {"a"}}, PlannedNic{1, mac(7), "e1000", {"a"}}}};
+        PlannedVm two{"c", {PlannedNic{0, mac(7), "e1000", {"a"}}, PlannedNic{1, mac(7), "e1000", {"a"}}}, 1000, ""};
         auto r = p.add_vm(two);
         REQUIRE(r.error);
         CHECK_THAT(*r.error, Catch::Contains("used by two NICs"));
     }
     SECTION("multicast MAC") {
-        PlannedVm m{"c", {PlannedNic{0, net_broadcast(), "e1000", {"a"}}}};
+        PlannedVm m{"c", {PlannedNic{0, net_broadcast(), "e1000", {"a"}}}, 1000, ""};
         CHECK(p.add_vm(m).error);
     }
     CHECK(p.vms().size() == 1);

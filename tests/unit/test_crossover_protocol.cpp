@@ -56,7 +56,7 @@ TEST_CASE("Register round trip carries every field and the NICs' fds", "[crossov
     FakeNic n0("a0"), n1("a1", 2 << 20);
     Register reg;
     reg.vm_name = "vm-a";
-    reg.pid = 4242;
+    reg.consent_group = "g1234";
     reg.nics.push_back(n0.registration(0, mac(1), {"vm-b", "vm-c"}));
     reg.nics.push_back(n1.registration(3, mac(2), {}, true, LinkMode::Window));
     reg.nics[1].window_size = 0;  // no window fd: encoded as "none"
@@ -67,7 +67,7 @@ TEST_CASE("Register round trip carries every field and the NICs' fds", "[crossov
     REQUIRE(std::holds_alternative<Register>(m));
     auto& r = std::get<Register>(m);
     CHECK(r.vm_name == "vm-a");
-    CHECK(r.pid == 4242);
+    CHECK(r.consent_group == "g1234");
     REQUIRE(r.nics.size() == 2);
     CHECK(r.nics[0].index == 0);
     CHECK(r.nics[0].mac == mac(1));

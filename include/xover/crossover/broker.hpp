@@ -16,10 +16,15 @@ namespace xover::crossover {
 std::filesystem::path default_broker_path();
 
 // Connects to a listening broker. Returns an empty fd when nobody listens
-// there (no socket file, or a stale one); throws xover::Error otherwise.
-kvm::UniqueFd connect_broker(const std::filesystem::path& path);
+// there (no socket file, or a stale one); throws xover::Error otherwise,
+// and when the broker runs as another user (not this one, not root).
+// `private_dir`: also refuse a socket directory that is not this user's
+// (or root's) or that other users can reach: a VM about to send its memory
+// checks that; `xover status` need not.
+kvm::UniqueFd connect_broker(const std::filesystem::path& path, bool private_dir = false);
 
-// Connects, or starts `EXE broker --broker PATH --exit-when-idle` (EXE is
+// Checks the socket directory as connect_broker(path, true) does, then
+// connects, or starts `EXE broker --broker PATH --exit-when-idle` (EXE is
 // this program by default) detached from the caller, and waits up to
 // `timeout` for it to listen. Two VMs racing here start at most one broker
 // (the broker holds a lock file next to the socket). Throws xover::Error.
@@ -50,6 +55,10 @@ struct BrokerOptions {
     std::chrono::milliseconds first_vm_timeout = std::chrono::seconds(30);
     // "tap:NAME": the slow-path switch's uplink (switch_uplink.hpp); "" for none.
     std::string uplink{};
+    // Link VMs that run as different uids (they still have to consent).
+    bool link_any_uid = false;
+    // Connections served at once; more wait in the listen backlog.
+    std::size_t max_clients = 256;
 };
 
 class Broker {

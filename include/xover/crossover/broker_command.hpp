@@ -14,6 +14,7 @@ namespace xover::cli {
 struct BrokerCommandOptions {
     std::optional<std::filesystem::path> broker;  // default: crossover::default_broker_path()
     bool exit_when_idle = false;
+    bool link_any_uid = false;
     std::string uplink;   // --uplink tap:NAME ("" = none)
     bool status = false;  // print the running broker's status instead of serving
     bool json = false;

@@ -18,6 +18,18 @@ namespace xover::crossover {
 
 using ClientId = std::uint64_t;
 
+// Who a client is, from its socket (SO_PEERCRED) when it connected.
+struct PeerCredentials {
+    std::int32_t pid = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+};
+
+struct BrokerPolicy {
+    std::uint32_t owner_uid = 0;  // the broker's own uid: it (and root) may register
+    LinkPolicy links;             // which registered VMs may be linked
+};
+
 struct Outgoing {
     ClientId to = 0;
     Message message;
@@ -25,11 +37,18 @@ struct Outgoing {
 
 class BrokerState {
 public:
+    explicit BrokerState(BrokerPolicy policy = {}) : policy_(policy), planner_(policy.links) {}
+
     struct Result {
         std::vector<Outgoing> send;
         bool close_client = false;  // protocol violation: drop the sender
     };
 
+    // A client connected; nothing it sends is served before this.
+    void client_connected(ClientId id, PeerCredentials credentials) { credentials_[id] = credentials; }
+    bool registered(ClientId id) const { return client_vm_.count(id) != 0; }
+    // Whether a client of these credentials may use the broker at all.
+    bool admits(const PeerCredentials& c) const { return c.uid == 0 || c.uid == policy_.owner_uid; }
     // One message from client `from`.
     Result handle(ClientId from, Message message);
     // The client's socket hung up (exit, SIGKILL) or was dropped.
@@ -62,9 +81,13 @@ private:
     std::vector<Outgoing> apply(const Plan& plan, const std::string& reason);
     Outgoing link_up_for(const Link& link, const NicRef& local, const NicRef& peer, std::uint32_t slot) const;
     const Nic* find_nic(const NicRef& ref) const;
+    std::vector<std::pair<std::string, std::string>> waiting_for(const NicRef& ref) const;
+    std::string waiting_text(const NicRef& ref) const;
     const std::string* vm_of(ClientId client) const;
 
+    BrokerPolicy policy_;
     LinkPlanner planner_;
+    std::map<ClientId, PeerCredentials> credentials_;
     std::map<std::string, Vm> vms_;
     std::map<ClientId, std::string> client_vm_;
     std::function<std::string(bool json)> status_section_;

@@ -3,16 +3,22 @@
 // which to tear down. No sockets or fds here, so every rule is unit tested.
 //
 // Who may be linked (the security rule: a VM's RAM is mapped only into VMs
-// its configuration allows). A NIC takes part in crossover when its
-// configuration names at least one peer or says "auto". Two such NICs a
-// (of VM A) and b (of VM B ≠ A) may be linked when
-//   - A's NIC a lists B, or B's NIC b lists A ("static": one side naming the
-//     other is consent enough, both sides still have to enable crossover):
-//     the link is made as soon as both are registered, in either order;
-//   - otherwise, when a or b is "auto": the link is made when the cross-talk
-//     detector sees a unicast frame from one to the other's MAC;
-//   - otherwise never. A NIC with no crossover configuration is never
-//     linked, so its VM's memory is never mapped anywhere else.
+// whose operator both sides agree to). A NIC takes part in crossover when
+// its configuration names at least one peer or says "auto". Two such NICs
+// a (of VM A) and b (of VM B != A), both VMs of one uid (unless the
+// broker's policy links any uids), may be linked when both consent:
+//   - "static": a lists B and b lists A; or both VMs came from one `xover
+//     up` file (one consent group: the file is the operator's consent) and
+//     one of them lists the other. The link is made as soon as both are
+//     registered, in either order;
+//   - "auto": each NIC either says "auto" or lists the other VM (and at
+//     least one says "auto"), or both are in one consent group and one says
+//     "auto": the link is made when the cross-talk detector sees a unicast
+//     frame from one to the other's MAC;
+//   - otherwise never. In particular one side naming the other is not
+//     consent: `xover status` shows that NIC as waiting for the peer.
+// A NIC with no crossover configuration is never linked, so its VM's
+// memory is never mapped anywhere else.
 // A NIC may have several links (one-to-many), up to kMaxProducerSlots.
 // A link is in window mode only when both NICs ask for window mode.
 #pragma once
@@ -50,6 +56,8 @@ struct PlannedNic {
 struct PlannedVm {
     std::string name;
     std::vector<PlannedNic> nics;
+    std::uint32_t uid = 0;      // the registering process's (SO_PEERCRED)
+    std::string consent_group;  // one `xover up` run; "" for none
     const PlannedNic* nic(std::uint32_t index) const;
 };
 
@@ -72,6 +80,10 @@ struct Plan {
 
 enum class Allowance { Never, Static, Auto };
 
+struct LinkPolicy {
+    bool any_uid = false;  // link VMs of different uids (broker --link-any-uid)
+};
+
 class LinkPlanner {
 public:
     struct AddResult {
@@ -91,8 +103,13 @@ public:
     // linked with and is not linked with yet.
     Plan frame_seen(const std::string& vm, std::uint32_t nic, const net::MacAddress& dst);
 
-    static Allowance allowance(const std::string& vm_a, const PlannedNic& a, const std::string& vm_b,
-                               const PlannedNic& b);
+    explicit LinkPlanner(LinkPolicy policy = {}) : policy_(policy) {}
+
+    Allowance allowance(const PlannedVm& vm_a, const PlannedNic& a, const PlannedVm& vm_b,
+                        const PlannedNic& b) const;
+    // NIC `ref` lists VM `peer`, which is registered, but they may not be
+    // linked: what is missing, for `xover status` ("" when nothing is).
+    std::string waiting_for(const NicRef& ref, const std::string& peer) const;
 
     std::optional<NicRef> find_mac(const net::MacAddress& mac) const;
     const PlannedNic* nic(const NicRef& ref) const;
@@ -106,6 +123,7 @@ private:
     std::optional<std::uint32_t> take_slot(const NicRef& ref);
     void free_slot(const NicRef& ref, std::uint32_t slot);
 
+    LinkPolicy policy_;
     std::map<std::string, PlannedVm> vms_;
     std::map<std::uint64_t, Link> links_;
     std::map<NicRef, std::uint32_t> used_slots_;  // bit i = slot i in use

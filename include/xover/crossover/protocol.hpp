@@ -36,7 +36,7 @@
 namespace xover::crossover {
 
 inline constexpr std::uint32_t kProtocolMagic = 0x52564f58;  // "XOVR" little-endian
-inline constexpr std::uint16_t kProtocolVersion = 2;  // 2: tx_irq
+inline constexpr std::uint16_t kProtocolVersion = 3;  // 2: tx_irq; 3: consent group, no pid
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPayloadSize = 60 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 48;
@@ -71,9 +71,13 @@ struct NicRegistration {
     kvm::UniqueFd tx_irq;                 // eventfd: raises this NIC's TX-queue interrupt (virtio-net), optional
 };
 
+// Who the client is (pid, uid) the broker learns from the socket
+// (SO_PEERCRED), never from a message.
 struct Register {
     std::string vm_name;
-    std::int32_t pid = 0;
+    // VMs started from one `xover up` file share a random group (the file
+    // is the operator's consent to link them, link_planner.hpp); "" for none.
+    std::string consent_group;
     std::vector<NicRegistration> nics;
 };
 

@@ -38,7 +38,8 @@ public:
     void remove_nic(std::uint32_t index);
     // Connects (starting a broker if needed), registers every queued NIC
     // and watches the connection on `loop`. Throws xover::Error.
-    void register_vm(const std::string& vm_name, const std::filesystem::path& broker, vmm::EventLoop& loop);
+    void register_vm(const std::string& vm_name, const std::string& consent_group, const std::filesystem::path& broker,
+                     vmm::EventLoop& loop);
     // Auto wiring: safe from any thread, never blocks.
     void report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);
 

@@ -45,6 +45,7 @@ public:
 
 private:
     std::string vm_name_;
+    std::string consent_group_;  // set by `xover up` (vmm::VmConfig::consent_group)
     std::filesystem::path broker_;
     crossover::VmAgent agent_;
     unsigned crossover_nics_ = 0;

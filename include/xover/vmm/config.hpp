@@ -60,7 +60,15 @@ struct VmConfig {
     std::string cpu_template;                  // "" | "baseline"
     std::optional<std::filesystem::path> broker;
     std::vector<NicConfig> nics;
+    // Set only for a VM `xover up` started (kConsentGroupEnv): the VMs of
+    // one file may link when one names the other (crossover/link_planner.hpp).
+    std::string consent_group;
 };
+
+// How `xover up` hands its run's consent group to the VMs it starts: an
+// environment variable, readable only by the same uid (as is everything
+// the group protects).
+inline constexpr const char* kConsentGroupEnv = "XOVER_CONSENT_GROUP";
 
 // An `xover up` file: its VMs and the settings of the broker it starts.
 struct UpConfig {
