@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
-  liburing-dev libfmt-dev libspdlog-dev libcli11-dev catch2 libtomlplusplus-dev
+  liburing-dev libseccomp-dev libfmt-dev libspdlog-dev libcli11-dev catch2 libtomlplusplus-dev
   qemu-system-x86 ipxe-qemu iproute2 iputils-ping procps python3
 )
 

@@ -51,6 +51,7 @@ int run_broker_command(const BrokerCommandOptions& options) {
     bo.exit_when_idle = options.exit_when_idle;
     bo.uplink = options.uplink;
     bo.link_any_uid = options.link_any_uid;
+    if (auto mode = vmm::parse_seccomp_mode(options.seccomp)) bo.seccomp = *mode;
     std::unique_ptr<crossover::Broker> broker;
     try {
         broker = std::make_unique<crossover::Broker>(bo);
@@ -92,6 +93,10 @@ void add_broker_commands(CLI::App& app) {
     broker->add_flag("--link-any-uid", options->link_any_uid,
                      "link VMs that run as different users (each side still has to name the other); by default "
                      "only VMs of one uid are linked, and only this broker's uid and root may register");
+    broker->add_option("--seccomp", options->seccomp,
+                       "kill (default), log or off: what a syscall outside the broker's allow-list does once it "
+                       "listens")
+        ->check(CLI::IsMember({"kill", "log", "off"}));
     broker->add_flag("--status", options->status, "print the running broker's VMs, NICs and links, then exit");
     broker->add_option("--log-level", options->log_level, "trace|debug|info|warn|error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -69,6 +69,8 @@ reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
     str("--log-level", o.log_level, "trace, debug, info, warn, error or off");
     str("--cpu-template", o.cpu_template, "CPUID template: host (default) or baseline");
     str("--broker", o.broker, "Crossover broker socket");
+    str("--seccomp", o.seccomp,
+        "kill (default), log or off: what a syscall outside the VMM's allow-list does once the VM runs");
     run->add_option("--nic", o.nics, "NIC: MODEL[,mac=..][,backend=..][,crossover=a+b][,mode=copy|window] (repeatable)");
     run->add_option("--crossover", o.crossover, "Crossover peer VM name, or auto (repeatable)");
     // Used by `xover up` to start one VM of its file.

@@ -25,6 +25,7 @@
 #include "xover/crossover/broker_state.hpp"
 #include "xover/crossover/protocol.hpp"
 #include "xover/vmm/rate_limited_log.hpp"
+#include "xover/vmm/seccomp.hpp"
 
 namespace xover::crossover {
 
@@ -353,6 +354,8 @@ void Broker::stop() {
 
 void Broker::run() {
     Impl& b = *impl_;
+    vmm::apply_seccomp(b.options.seccomp, vmm::SeccompProfile::Broker);
+    vmm::seccomp_test_probe();
     auto started = std::chrono::steady_clock::now();
     std::vector<pollfd> fds;
     std::vector<ClientId> ids;

@@ -27,6 +27,7 @@ struct ConfigLayer {
     std::optional<std::uint64_t> memory_bytes;
     std::optional<unsigned> cpus;
     std::optional<bool> stats;
+    std::optional<SeccompMode> seccomp;
     std::optional<std::vector<NicConfig>> nics;
     std::optional<std::vector<std::string>> crossover;
     // Field name ("mem", "nic[1]", "nic[1].mac", ...) -> message prefix
@@ -63,6 +64,7 @@ unsigned check_cpus(std::int64_t value, const std::string& origin);
 std::string check_console(const std::string& value, const std::string& origin);
 std::string check_log_level(const std::string& value, const std::string& origin);
 std::string check_cpu_template(const std::string& value, const std::string& origin);
+SeccompMode check_seccomp(const std::string& value, const std::string& origin);
 NicModel check_model(const std::string& value, const std::string& origin);
 CrossoverMode check_mode(const std::string& value, const std::string& origin);
 bool check_on_off(const std::string& value, const std::string& origin);

@@ -29,6 +29,7 @@ ConfigLayer merge(ConfigLayer base, const ConfigLayer& over) {
     overlay(base.console, over.console);
     overlay(base.log_level, over.log_level);
     overlay(base.cpu_template, over.cpu_template);
+    overlay(base.seccomp, over.seccomp);
     overlay(base.kernel, over.kernel);
     overlay(base.initrd, over.initrd);
     overlay(base.broker, over.broker);
@@ -63,6 +64,7 @@ VmConfig finalize(const ConfigLayer& layer, const std::string& where) {
     if (layer.stats) cfg.stats = *layer.stats;
     if (layer.log_level) cfg.log_level = *layer.log_level;
     if (layer.cpu_template) cfg.cpu_template = *layer.cpu_template;
+    if (layer.seccomp) cfg.seccomp = *layer.seccomp;
     if (layer.broker) cfg.broker = *layer.broker;
     if (layer.nics) cfg.nics = *layer.nics;
 

@@ -19,4 +19,19 @@ std::optional<CrossoverMode> parse_crossover_mode(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view to_string(SeccompMode mode) {
+    switch (mode) {
+        case SeccompMode::Kill: return "kill";
+        case SeccompMode::Log: return "log";
+        case SeccompMode::Off: return "off";
+    }
+    return "kill";
+}
+
+std::optional<SeccompMode> parse_seccomp_mode(std::string_view text) {
+    for (SeccompMode mode : {SeccompMode::Kill, SeccompMode::Log, SeccompMode::Off})
+        if (text == to_string(mode)) return mode;
+    return std::nullopt;
+}
+
 }  // namespace xover::vmm

@@ -43,6 +43,7 @@ ConfigLayer layer_from_config(const VmConfig& cfg, const std::string& where) {
     layer.stats = cfg.stats;
     layer.log_level = check_log_level(cfg.log_level, origin("log_level"));
     layer.cpu_template = check_cpu_template(cfg.cpu_template, origin("cpu_template"));
+    layer.seccomp = cfg.seccomp;
     layer.broker = cfg.broker;
     layer.nics = cfg.nics;
     for (std::size_t i = 0; i < cfg.nics.size(); ++i) {

@@ -11,7 +11,7 @@ namespace xover::vmm::config_detail {
 namespace {
 
 constexpr const char* kVmKeys =
-    "name, kernel, cmdline, initrd, mem, cpus, console, stats, log_level, cpu_template, broker, crossover, nic";
+    "name, kernel, cmdline, initrd, mem, cpus, console, stats, log_level, cpu_template, seccomp, broker, crossover, nic";
 constexpr const char* kNicKeys = "model, mac, backend, crossover, mode, ioeventfd";
 
 std::string type_name(const toml::node& node) {
@@ -134,6 +134,8 @@ ConfigLayer layer_from_table(const toml::table& table, const std::string& file, 
             layer.log_level = check_log_level(get_string(node, origin), origin);
         } else if (key == "cpu_template") {
             layer.cpu_template = check_cpu_template(get_string(node, origin), origin);
+        } else if (key == "seccomp") {
+            layer.seccomp = check_seccomp(get_string(node, origin), origin);
         } else if (key == "broker") {
             std::string value = get_string(node, origin);
             if (value.empty()) throw Error("{}: the broker socket path is empty", origin);

@@ -80,6 +80,11 @@ std::string check_cpu_template(const std::string& value, const std::string& orig
                 quote_value(value));
 }
 
+SeccompMode check_seccomp(const std::string& value, const std::string& origin) {
+    if (auto mode = parse_seccomp_mode(value)) return *mode;
+    throw Error("{}: {} is not a seccomp mode (use kill, log or off)", origin, quote_value(value));
+}
+
 NicModel check_model(const std::string& value, const std::string& origin) {
     if (auto model = parse_nic_model(value)) return *model;
     throw Error("{}: {} is not a NIC model (use e1000 or virtio-net)", origin, quote_value(value));

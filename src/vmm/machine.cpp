@@ -1,4 +1,5 @@
 #include "xover/vmm/machine.hpp"
+#include "xover/vmm/seccomp.hpp"
 
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -359,6 +360,11 @@ int Machine::run() {
     if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) throw Error("cannot block SIGINT/SIGTERM");
     watch_signals();
     watch_console_input();
+    // Set-up is done: from here on the process can make only the syscalls
+    // its running devices need (vmm/seccomp.hpp); the threads below
+    // inherit the filter.
+    apply_seccomp(config_.seccomp, SeccompProfile::Vmm);
+    seccomp_test_probe();
 
     // Named threads (15 characters at most) so that `top -H` and `perf`
     // tell a VM's I/O thread from its vCPUs.

@@ -9,6 +9,7 @@
 
 #include "xover/error.hpp"
 #include "xover/kvm/unique_fd.hpp"
+#include "xover/vmm/config.hpp"
 
 namespace xover::crossover {
 
@@ -59,6 +60,8 @@ struct BrokerOptions {
     bool link_any_uid = false;
     // Connections served at once; more wait in the listen backlog.
     std::size_t max_clients = 256;
+    // The filter run() loads once the broker listens (vmm/seccomp.hpp).
+    vmm::SeccompMode seccomp = vmm::SeccompMode::Kill;
 };
 
 class Broker {

@@ -15,6 +15,7 @@ struct BrokerCommandOptions {
     std::optional<std::filesystem::path> broker;  // default: crossover::default_broker_path()
     bool exit_when_idle = false;
     bool link_any_uid = false;
+    std::string seccomp = "kill";  // kill | log | off
     std::string uplink;   // --uplink tap:NAME ("" = none)
     bool status = false;  // print the running broker's status instead of serving
     bool json = false;

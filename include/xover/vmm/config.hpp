@@ -16,6 +16,9 @@ namespace xover::vmm {
 
 enum class NicModel { E1000, VirtioNet };
 enum class CrossoverMode { Copy, Window };
+// The VMM's seccomp filter (vmm/seccomp.hpp): a syscall outside its
+// allow-list kills the process, is only logged, or no filter is loaded.
+enum class SeccompMode { Kill, Log, Off };
 
 // The names flags, files, logs, `xover status` and the broker protocol use
 // ("e1000", "virtio-net"; "copy", "window"). parse_* gives nullopt for any
@@ -24,6 +27,8 @@ std::string_view to_string(NicModel model);
 std::optional<NicModel> parse_nic_model(std::string_view text);
 std::string_view to_string(CrossoverMode mode);
 std::optional<CrossoverMode> parse_crossover_mode(std::string_view text);
+std::string_view to_string(SeccompMode mode);
+std::optional<SeccompMode> parse_seccomp_mode(std::string_view text);
 
 struct NicConfig {
     NicModel model = NicModel::E1000;
@@ -58,6 +63,7 @@ struct VmConfig {
     bool stats = false;
     std::string log_level = "warn";
     std::string cpu_template;                  // "" | "baseline"
+    SeccompMode seccomp = SeccompMode::Kill;
     std::optional<std::filesystem::path> broker;
     std::vector<NicConfig> nics;
     // Set only for a VM `xover up` started (kConsentGroupEnv): the VMs of

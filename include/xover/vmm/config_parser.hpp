@@ -10,7 +10,8 @@
 // TOML keys mirror the flags:
 //   name, kernel, cmdline, initrd, mem ("128M" or integer bytes), cpus,
 //   console ("stdout" | "none" | "file:PATH"), stats (bool), log_level,
-//   cpu_template ("host" (= "") | "baseline"), broker (socket path),
+//   cpu_template ("host" (= "") | "baseline"), seccomp ("kill" | "log" |
+//   "off"), broker (socket path),
 //   crossover (array of VM names, or "auto": applies to the first NIC),
 //   [[nic]] tables: model ("e1000" | "virtio-net"), mac, backend,
 //               crossover (array of names or "auto"), mode ("copy" | "window").
@@ -59,6 +60,7 @@ struct RunOptions {
     std::optional<bool> stats;                     // --stats
     std::optional<std::string> log_level;          // --log-level
     std::optional<std::string> cpu_template;       // --cpu-template
+    std::optional<std::string> seccomp;            // --seccomp kill|log|off
     std::optional<std::string> broker;             // --broker PATH
     std::vector<std::string> nics;                 // --nic SPEC (repeatable)
     std::vector<std::string> crossover;            // --crossover NAME|auto (repeatable; "a+b" also splits)

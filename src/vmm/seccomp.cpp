@@ -1,0 +1,176 @@
+#include "xover/vmm/seccomp.hpp"
+
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "xover/error.hpp"
+
+namespace xover::vmm {
+
+namespace {
+
+struct Allowed {
+    const char* name;
+    const char* why;
+};
+
+// Both processes, whatever runs: memory, threads, time, exit.
+constexpr Allowed kCommon[] = {
+    {"read", "eventfds, timerfds, signalfd, tap and sockets"},
+    {"write", "eventfds (irqfds, doorbells), tap, console, logs"},
+    {"close", "a peer's fds at link-down, accepted sockets"},
+    {"mmap", "malloc, a peer's memory and state page at link-up"},
+    {"munmap", "free, a peer's mappings at link-down"},
+    {"mprotect", "malloc arenas of new threads"},
+    {"madvise", "malloc returning memory, thread stacks"},
+    {"brk", "malloc"},
+    {"futex", "mutexes, condition variables, thread joins"},
+    {"sched_yield", "the bounded spin on a peer's producer lock"},
+    {"clock_gettime", "steady_clock where the vDSO cannot serve it (CPU-time clocks)"},
+    {"clock_nanosleep", "sleep_for"},
+    {"nanosleep", "sleep_for"},
+    {"gettid", "logging"},
+    {"getpid", "logging, signal forwarding"},
+    {"rt_sigreturn", "return from the vCPU kick handler"},
+    {"rt_sigprocmask", "blocking signals around thread starts, unblocking at exit"},
+    {"rt_sigaction", "restoring signal dispositions at exit"},
+    {"exit", "a thread ends"},
+    {"exit_group", "the process ends"},
+    {"restart_syscall", "a syscall interrupted by the kick signal"},
+    {"getrandom", "libstdc++ hashing, never for keys here"},
+    {"newfstatat", "memfd sizes (fstat) before mapping a peer's memory"},
+    {"fstat", "memfd sizes on older libcs"},
+    {"fcntl", "F_DUPFD_CLOEXEC of received fds, O_NONBLOCK"},
+    {"recvmsg", "broker messages with SCM_RIGHTS"},
+    {"sendmsg", "broker messages"},
+    {"recvfrom", "udp backend, the slow-path switch"},
+    {"recvmmsg", "udp backend batches"},
+    {"sendmmsg", "udp backend batches"},
+    {"sendto", "udp backend, the slow-path switch"},
+    {"poll", "bounded waits on sockets"},
+    {"ppoll", "bounded waits on sockets"},
+    {"getsockopt", "SO_ERROR of a connecting stream, SO_PEERCRED of a client"},
+    {"setsockopt", "TCP_NODELAY on a stream backend's new connection"},
+};
+
+// `xover run` once the VM runs (Machine::run).
+constexpr Allowed kVmm[] = {
+    {"ioctl", "KVM_RUN, KVM_IRQ_LINE, KVM_SET_USER_MEMORY_REGION (window remaps), ioeventfds, irqfds, TUN"},
+    {"io_uring_enter", "the I/O thread's event loop"},
+    {"timerfd_settime", "device timers (e1000 moderation, posted-write watchdog, virtio-snd periods)"},
+    {"set_robust_list", "new threads"},
+    {"rseq", "new threads"},
+    {"prctl", "PR_SET_NAME of the I/O and vCPU threads"},
+    {"sched_setattr", "the I/O thread's short time slice"},
+    {"tgkill", "kicking a vCPU out of KVM_RUN"},
+    {"signalfd4", "(re)arming the SIGINT/SIGTERM signalfd"},
+    {"connect", "a stream backend reconnecting"},
+    {"accept4", "a stream-listen backend's peer connecting"},
+    {"shutdown", "a stream backend closing"},
+    {"eventfd2", "io_uring wake-ups"},
+    {"epoll_wait", "the event loop without io_uring"},
+    {"epoll_ctl", "the event loop without io_uring"},
+    {"epoll_pwait", "the event loop without io_uring"},
+};
+
+// `xover broker` once it listens (Broker::run).
+constexpr Allowed kBroker[] = {
+    {"accept4", "new clients"},
+    {"unlink", "removing its socket when it exits (a stale one would be replaced anyway)"},
+};
+
+// In AddressSanitizer builds: what LeakSanitizer's exit-time check needs
+// (it stops the world with a ptrace()ing clone and reads /proc).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr Allowed kSanitizer[] = {
+    {"clone", "LSan's tracer"},       {"ptrace", "LSan stops every thread"}, {"wait4", "LSan's tracer"},
+    {"waitid", "LSan's tracer"},      {"openat", "/proc/self/maps, /proc/self/task"},
+    {"getdents64", "/proc/self/task"}, {"lseek", "/proc files"},           {"readlink", "/proc/self/exe"},
+    {"readlinkat", "/proc/self/exe"}, {"sigaltstack", "LSan's tracer"},    {"prctl", "PR_SET_PTRACER, PDEATHSIG"},
+    {"sched_getaffinity", "LSan"},    {"getppid", "LSan"},                 {"kill", "LSan's tracer"},
+    {"tgkill", "ASan aborting"},      {"pipe2", "LSan"},                   {"mremap", "ASan allocator"},
+    {"getrlimit", "ASan"},            {"prlimit64", "ASan"},               {"uname", "ASan reports"},
+    {"dup", "ASan reports"},          {"dup2", "ASan reports"},            {"dup3", "ASan reports"},
+    {"fstatfs", "ASan"},              {"statfs", "ASan"},                  {"access", "ASan symbolizer lookup"},
+};
+#endif
+
+void allow_rule(scmp_filter_ctx ctx, int nr, const char* what, std::initializer_list<scmp_arg_cmp> args) {
+    if (int rc = ::seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, unsigned(args.size()), args.begin()); rc < 0)
+        throw Error("seccomp: allowing {}: {}", what, std::strerror(-rc));
+}
+
+void allow(scmp_filter_ctx ctx, const Allowed& a) {
+    int nr = ::seccomp_syscall_resolve_name(a.name);
+    if (nr == __NR_SCMP_ERROR) return;  // not a syscall on this architecture
+    if (int rc = ::seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0); rc < 0 && rc != -EEXIST)
+        throw Error("seccomp: allowing {}: {}", a.name, std::strerror(-rc));
+}
+
+template <std::size_t N>
+void allow_all(scmp_filter_ctx ctx, const Allowed (&list)[N]) {
+    for (const auto& a : list) allow(ctx, a);
+}
+
+}  // namespace
+
+void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
+    if (mode == SeccompMode::Off) return;
+    // What the libraries load lazily, loaded now: the first log line's
+    // local time reads /etc/localtime (glibc reads it once).
+    ::tzset();
+    std::time_t now = std::time(nullptr);
+    std::tm local{};
+    ::localtime_r(&now, &local);
+    const std::uint32_t deny = mode == SeccompMode::Kill ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_LOG;
+    std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(::seccomp_init(deny), ::seccomp_release);
+    if (!ctx) throw Error("seccomp: cannot create a filter");
+    allow_all(ctx.get(), kCommon);
+    // IPv4 and IPv6 sockets only: a stream backend reconnecting, and the
+    // throwaway datagram socket that asks a tap's flags (SIOCGIFFLAGS).
+    // Never a Unix, netlink or packet socket.
+    for (int family : {AF_INET, AF_INET6})
+        allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_INET*)", {SCMP_A0(SCMP_CMP_EQ, unsigned(family))});
+    if (profile == SeccompProfile::Vmm) {
+        allow_all(ctx.get(), kVmm);
+        // The I/O and vCPU threads start after the filter is loaded: clone
+        // with CLONE_THREAD only (a thread, never a process). clone3's
+        // flags are behind a pointer the filter cannot read, so it fails
+        // with ENOSYS and glibc falls back to clone.
+        allow_rule(ctx.get(), SCMP_SYS(clone), "clone(CLONE_THREAD)",
+                   {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)});
+        if (int rc = ::seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc < 0)
+            throw Error("seccomp: clone3 -> ENOSYS: {}", std::strerror(-rc));
+    } else {
+        allow_all(ctx.get(), kBroker);
+        // SIOCGIFFLAGS only: the uplink tap's carrier, for status.
+        allow_rule(ctx.get(), SCMP_SYS(ioctl), "ioctl(SIOCGIFFLAGS)", {SCMP_A1(SCMP_CMP_EQ, SIOCGIFFLAGS)});
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    allow_all(ctx.get(), kSanitizer);
+#endif
+    // libseccomp sets PR_SET_NO_NEW_PRIVS itself (SCMP_FLTATR_CTL_NNP).
+    if (int rc = ::seccomp_load(ctx.get()); rc < 0) throw Error("seccomp: loading the filter: {}", std::strerror(-rc));
+}
+
+void seccomp_test_probe() {
+    const char* probe = std::getenv("XOVER_TEST_SECCOMP_PROBE");
+    if (!probe || std::string_view(probe) != "1") return;
+    // acct(2): process accounting, which nothing here ever needs.
+    [[maybe_unused]] long rc = ::syscall(SYS_acct, nullptr);
+}
+
+}  // namespace xover::vmm
