@@ -96,15 +96,18 @@ constexpr Allowed kBroker[] = {
 // (it stops the world with a ptrace()ing clone and reads /proc).
 #if defined(__SANITIZE_ADDRESS__)
 constexpr Allowed kSanitizer[] = {
-    {"clone", "LSan's tracer"},       {"ptrace", "LSan stops every thread"}, {"wait4", "LSan's tracer"},
-    {"waitid", "LSan's tracer"},      {"openat", "/proc/self/maps, /proc/self/task"},
-    {"getdents64", "/proc/self/task"}, {"lseek", "/proc files"},           {"readlink", "/proc/self/exe"},
-    {"readlinkat", "/proc/self/exe"}, {"sigaltstack", "LSan's tracer"},    {"prctl", "PR_SET_PTRACER, PDEATHSIG"},
-    {"sched_getaffinity", "LSan"},    {"getppid", "LSan"},                 {"kill", "LSan's tracer"},
-    {"tgkill", "ASan aborting"},      {"pipe2", "LSan"},                   {"mremap", "ASan allocator"},
-    {"getrlimit", "ASan"},            {"prlimit64", "ASan"},               {"uname", "ASan reports"},
-    {"dup", "ASan reports"},          {"dup2", "ASan reports"},            {"dup3", "ASan reports"},
-    {"fstatfs", "ASan"},              {"statfs", "ASan"},                  {"access", "ASan symbolizer lookup"},
+    // LSan's tracer: a clone (no CLONE_THREAD) that ptrace()s every thread.
+    {"clone", "LSan's tracer"}, {"ptrace", "LSan stops every thread"}, {"wait4", "LSan's tracer"},
+    {"waitid", "LSan's tracer"}, {"kill", "LSan's tracer"}, {"tgkill", "ASan aborting"},
+    {"getppid", "LSan"}, {"prctl", "PR_SET_PTRACER, PDEATHSIG"}, {"sigaltstack", "LSan's tracer"},
+    {"sched_getaffinity", "LSan"}, {"pipe", "LSan"}, {"pipe2", "LSan"},
+    // /proc/self/{maps,task,exe}: the sanitizer runtime uses the old syscalls.
+    {"open", "/proc files"}, {"openat", "/proc files"}, {"stat", "/proc files"}, {"lstat", "/proc files"},
+    {"getdents", "/proc/self/task"}, {"getdents64", "/proc/self/task"}, {"lseek", "/proc files"},
+    {"readlink", "/proc/self/exe"}, {"readlinkat", "/proc/self/exe"}, {"access", "symbolizer lookup"},
+    {"mremap", "ASan allocator"}, {"getrlimit", "ASan"}, {"prlimit64", "ASan"}, {"uname", "ASan reports"},
+    {"dup", "ASan reports"}, {"dup2", "ASan reports"}, {"dup3", "ASan reports"}, {"fstatfs", "ASan"},
+    {"statfs", "ASan"}, {"sched_yield", "LSan"}, {"arch_prctl", "LSan's tracer"}, {"set_robust_list", "LSan"},
 };
 #endif
 
