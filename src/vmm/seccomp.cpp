@@ -70,7 +70,7 @@ constexpr Allowed kCommon[] = {
 constexpr Allowed kVmm[] = {
     {"ioctl", "KVM_RUN, KVM_IRQ_LINE, KVM_SET_USER_MEMORY_REGION (window remaps), ioeventfds, irqfds, TUN"},
     {"io_uring_enter", "the I/O thread's event loop"},
-    {"timerfd_settime", "device timers (e1000 moderation, posted-write watchdog, virtio-snd periods)"},
+    {"timerfd_settime", "device timers (e1000 moderation, the posted-write watchdog)"},
     {"set_robust_list", "new threads"},
     {"rseq", "new threads"},
     {"prctl", "PR_SET_NAME of the I/O and vCPU threads"},
@@ -81,9 +81,6 @@ constexpr Allowed kVmm[] = {
     {"accept4", "a stream-listen backend's peer connecting"},
     {"shutdown", "a stream backend closing"},
     {"eventfd2", "io_uring wake-ups"},
-    {"epoll_wait", "the event loop without io_uring"},
-    {"epoll_ctl", "the event loop without io_uring"},
-    {"epoll_pwait", "the event loop without io_uring"},
 };
 
 // `xover broker` once it listens (Broker::run).
