@@ -109,13 +109,9 @@ void E1000::complete_window_slots() {
         bool peer_walks = ledger.peer_may_complete.load(std::memory_order_relaxed) != 0;
         std::uint32_t rdt = 0, rdh = 0;
         bool present = port_->window_returned(rdt, rdh, attempt == 1 && !peer_walks);
-        if (!wtx::lock(ledger)) {
-            // Held past the budget: the peer's walker, which died with it
-            // when the peer is gone; otherwise it is walking right now.
-            if (present) return;
-            wtx::unlock(ledger);
-            if (!wtx::lock(ledger)) return;
-        }
+        // Held by a live walker: it is completing for us right now (a
+        // dead one's lock was recovered by lock()).
+        if (!wtx::lock(ledger)) return;
         auto walked = wtx::walk(ledger, memory_, rdt, rdh, !present);
         wtx::unlock(ledger);
         counters_.tx_window_completed += walked.completed;
@@ -125,7 +121,8 @@ void E1000::complete_window_slots() {
 }
 
 // A reset, a TDH write or a new ring: nothing is lent any more. Under the
-// walkers' lock, unless one died holding it.
+// walkers' lock, unless a live walker keeps it past a short spin (it then
+// finds nothing lent, or slots of the ring the guest is replacing).
 void E1000::forget_window_slots() {
     if (!shared_) return;
     port_->abandon_tx();  // parked frames name descriptors of the old ring

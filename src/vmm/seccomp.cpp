@@ -81,6 +81,7 @@ constexpr Allowed kVmm[] = {
     {"accept4", "a stream-listen backend's peer connecting"},
     {"shutdown", "a stream backend closing"},
     {"eventfd2", "io_uring wake-ups"},
+    {"pidfd_open", "telling a dead holder of a shared-page lock from a busy one (nic/owned_lock.hpp)"},
 };
 
 // `xover broker` once it listens (Broker::run).
