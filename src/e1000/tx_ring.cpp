@@ -15,6 +15,11 @@ namespace xover::e1000 {
 namespace {
 constexpr std::size_t kEthernetHeader = 14;
 constexpr std::size_t kMinFrame = 60;  // without FCS
+// The smallest segment payload we cut. The 8254x manual sets no floor we
+// could find; Linux's TCP never asks for fewer than 8 bytes a segment. One
+// byte would turn a 64 KiB TSO frame into 65,535 frames from a single
+// descriptor: refused like any other bad context (TSCTFC, tx_bad_offload).
+constexpr std::uint16_t kMinTsoMss = 8;
 constexpr std::uint8_t kTcpFin = 0x01;
 constexpr std::uint8_t kTcpPsh = 0x08;
 
@@ -336,7 +341,7 @@ bool E1000::send_tso(std::uint32_t first_segment, std::uint8_t eop_cmd) {
     std::size_t header = c.hdrlen;
     bool ipv4 = c.tucmd & txd::TUCMD_IP;
     bool tcp = c.tucmd & txd::TUCMD_TCP;
-    bool valid = c.mss != 0 && header >= kEthernetHeader && header <= f.length &&
+    bool valid = c.mss >= kMinTsoMss && header >= kEthernetHeader && header <= f.length &&
                  std::size_t(c.ipcss) + (ipv4 ? 20 : 40) <= header &&
                  std::size_t(c.tucss) + (tcp ? 20 : 8) <= header && std::size_t(c.tucso) + 2 <= header &&
                  std::size_t(c.ipcso) + 2 <= header && header + c.mss <= kMaxTxFrame;

@@ -85,10 +85,18 @@ void VirtioNet::queue_notified(unsigned index) {
         // (from its own thread). Further RX notifications are not needed
         // until we run dry again.
         // With crossover, producers continue from the shared position.
-        if (shared_) queue(kRxQueue).resume_at(std::uint16_t(shared_->load_rdh()));
+        if (shared_) resume_rx_from_producers();
         queue(kRxQueue).disable_notifications();
         rx_space_returned();
     }
+}
+
+// Producers continue from the RX position they published. A position no
+// producer could have reached (a hostile peer wrote the page) is ignored
+// and counted: our guest's queue then goes on from where we know it is.
+void VirtioNet::resume_rx_from_producers() {
+    if (!queue_live(kRxQueue)) return;
+    if (!queue(kRxQueue).resume_at_published(std::uint16_t(shared_->load_rdh()))) ++stats_.rx_bad_peer_position;
 }
 
 void VirtioNet::activated() {
@@ -260,7 +268,7 @@ bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
         if (g_rx_log.allow()) spdlog::warn("virtio-net {}: RX queue lock held too long by a crossover peer", mac_.to_string());
         return true;
     }
-    if (queue_live(kRxQueue)) queue(kRxQueue).resume_at(std::uint16_t(shared_->load_rdh()));
+    resume_rx_from_producers();
     bool taken = deliver_locked(frame);
     if (queue_live(kRxQueue)) shared_->publish_rdh(queue(kRxQueue).next_avail());
     return taken;

@@ -66,6 +66,9 @@ inline void lend(nic::WindowTxLedger& ledger, std::uint32_t index, std::uint32_t
     }
 }
 
+// The most descriptors a ring can have: TDLEN holds 20 bits of bytes.
+inline constexpr std::uint32_t kMaxRingEntries = 0xFFF80 / kDescriptorSize;
+
 inline bool try_lock(nic::WindowTxLedger& ledger) { return ledger.lock.try_lock(); }
 // The sender's wait: walkers hold the lock for one walk, so a short spin
 // sees it free unless the walker is descheduled (then it is walking for
@@ -97,7 +100,10 @@ inline WalkResult walk(nic::WindowTxLedger& ledger, vmm::GuestMemory& sender_mem
     Lent l = unpack(cur);
     std::uint32_t n = ledger.ring_entries.load(std::memory_order_relaxed);
     if (!l.any()) return r;
-    if (n == 0 || l.done >= n || l.end >= n) {  // a ring the guest replaced: nothing left to find
+    // Both processes write this page: a ring larger than TDLEN can describe
+    // (20 bits of bytes) is garbage, and bounds the walk as much as a real
+    // ring does.
+    if (n == 0 || n > kMaxRingEntries || l.done >= n || l.end >= n) {  // a replaced ring: nothing left to find
         ledger.lent.compare_exchange_strong(cur, pack({l.end, l.end}), std::memory_order_acq_rel);
         return r;
     }
