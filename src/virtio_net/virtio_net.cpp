@@ -225,11 +225,17 @@ VirtioNet::TxOutcome VirtioNet::transmit_chain(const DescriptorChain& chain) {
         needs_csum = false;
     }
 
-    std::span<const std::uint8_t> frame = needs_csum ? std::span<const std::uint8_t>{}
-                                                     : contiguous_frame(chain, frame_len);
+    // A crossover port classifies, filters and copies the frame, and the
+    // peer's model may check its sums: reading the guest's buffer for each
+    // would let the guest change the frame in between (a filter passed by
+    // one destination, "checksum good" on other bytes). So it gets one
+    // copy, read once, as a NIC's FIFO would; a backend's one syscall reads
+    // the buffer once by itself.
+    std::span<const std::uint8_t> frame = needs_csum || port_ ? std::span<const std::uint8_t>{}
+                                                              : contiguous_frame(chain, frame_len);
     if (frame.empty()) {
-        // Split across descriptors, or we must write the checksum (never
-        // into the guest's buffer): copy once.
+        // Split across descriptors, read by the crossover, or we must
+        // write the checksum (never into the guest's buffer): copy once.
         std::span<std::uint8_t> copy(tx_buffer_.data(), frame_len);
         gather(chain, kHeaderSize, copy);
         if (needs_csum && !complete_checksum(copy, hdr.csum_start, hdr.csum_offset)) {
