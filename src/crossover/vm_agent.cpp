@@ -141,7 +141,8 @@ void VmAgent::registered() {
     connection_ = Connection::Registered;
     last_problem_.clear();
     backoff_.reset();
-    spdlog::info("crossover: VM '{}' registered again with the broker at {} (registration {}, {} live link(s) "
+    // A warning like the loss it ends, so whoever saw one sees the other.
+    spdlog::warn("crossover: VM '{}' registered again with the broker at {} (registration {}, {} live link(s) "
                  "reported)",
                  vm_name_, broker_.string(), registrations_done_, live_links_.size());
 }
