@@ -306,7 +306,8 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
         lim.rlim_cur = lim.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &lim);
     }
-    impl_->state = BrokerState(BrokerPolicy{::geteuid(), LinkPolicy{impl_->options.link_any_uid}});
+    impl_->state = BrokerState(BrokerPolicy{::geteuid(), LinkPolicy{impl_->options.link_any_uid}},
+                               impl_->options.adoption_grace);
     const auto& path = impl_->options.socket_path;
     make_socket_dir(path);
     sockaddr_un addr = socket_address(path);
