@@ -207,13 +207,8 @@ std::optional<Link> LinkPlanner::make_link(const NicRef& a, const NicRef& b, boo
 }
 
 std::optional<std::uint32_t> LinkPlanner::take_slot(const NicRef& ref) {
-    std::uint32_t& used = used_slots_[ref];
-    for (std::uint32_t i = 0; i < nic::kMaxProducerSlots; ++i) {
-        if (!(used & (1u << i))) {
-            used |= 1u << i;
-            return i;
-        }
-    }
+    for (std::uint32_t i = 0; i < nic::kMaxProducerSlots; ++i)
+        if (reserve_slot(ref, i)) return i;
     return std::nullopt;
 }
 

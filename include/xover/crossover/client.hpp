@@ -116,7 +116,7 @@ public:
     bool on_readable(LinkHandler& handler);
 
     // Reports a unicast frame to an unlinked MAC (auto wiring). Never
-    // blocks; returns false if it could not be sent. The caller limits how
+    // blocks, safe from any thread; returns false if it could not be sent. The caller limits how
     // often it reports (PeerTable::should_report).
     bool report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);
 

@@ -51,7 +51,8 @@ public:
     // and watches the connection on `loop`. Throws xover::Error.
     void register_vm(const std::string& vm_name, const std::string& consent_group, const std::filesystem::path& broker,
                      vmm::EventLoop& loop);
-    // Auto wiring: safe from any thread, never blocks.
+    // Auto wiring: safe from any thread; waits at most for the agent's lock
+    // (held only briefly, never across a blocking call).
     void report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);
 
     // LinkHandler (I/O thread)
