@@ -9,6 +9,4 @@
 # CHAOS_SEED=N repeats a failing one.
 set -u
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: no usable /dev/kvm"; exit 77; }
-# Until VMs register again with a restarted broker, its SIGKILL is left out.
-export CHAOS_FAULTS=${CHAOS_FAULTS:-kill-sender stop-vm stop-broker}
 XOVER_BUILD=${XOVER_BUILD:?} exec bash "${XOVER_SOURCE:-$(dirname "$0")/../..}/scripts/chaos.sh" "${CHAOS_MINUTES:-1}"
