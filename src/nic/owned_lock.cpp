@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <poll.h>
 #include <pthread.h>
-#include <random>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,9 +17,11 @@ void forget_token_in_child() { g_token.store(0, std::memory_order_relaxed); }
 std::uint64_t make_token() {
     static const bool registered = [] { return ::pthread_atfork(nullptr, nullptr, forget_token_in_child) == 0; }();
     (void)registered;
+    // getrandom(2) directly: std::random_device may open /dev/urandom,
+    // which the seccomp filter forbids once the VM runs.
     std::uint32_t generation = 0;
-    std::random_device random;
-    while (generation == 0) generation = random();
+    while (generation == 0)
+        if (::getrandom(&generation, sizeof generation, 0) != ssize_t(sizeof generation)) generation = 0x9e3779b9u;
     return (std::uint64_t(std::uint32_t(::getpid())) << 32) | generation;
 }
 

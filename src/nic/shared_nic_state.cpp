@@ -10,6 +10,7 @@ void SharedNicState::initialize(std::uint32_t model_id) {
     ims.store(0, relaxed);
     link_flags.store(0, relaxed);
     producer_lock.clear();
+    (void)own_lock_token();  // drawn now, at set-up, not first under the sandbox
     producer_waiting.store(0, relaxed);
     rx_irq_deferred.store(0, relaxed);
     publish_rx_ring(RxRing{});
