@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include <toml++/toml.h>
+#include "xover/vmm/toml.hpp"
 
 #include "xover/vmm/config.hpp"
 #include "xover/vmm/config_parser.hpp"

@@ -197,6 +197,13 @@ TEST_CASE("file errors name the file, line, key and value", "[config][errors]") 
         CHECK_THAT(run_error(d.vm_toml("[[nic]]\nmodel = \"e1000\"\nioeventfd = false\n")),
                    Catch::Contains("ioeventfd=off is for virtio-net NICs"));
     }
+    SECTION("a table header no key can start is a syntax error, not an abort") {
+        // Found by tests/fuzz/fuzz_toml_config: toml++ asserted (a debug
+        // build aborted) on these instead of reporting them.
+        CHECK_THAT(run_error(d.vm_toml("[#nic]]\n")), Catch::StartsWith(f + ":2:2: TOML syntax error:"));
+        CHECK_THAT(run_error(d.vm_toml(std::string("[\x10nic]]\n", 8))), Catch::StartsWith(f + ":2:2: TOML syntax error:"));
+        CHECK_THAT(run_error(d.vm_toml("[[ =vm]]\n")), Catch::Contains("TOML syntax error"));
+    }
     SECTION("unknown key in [[nic]]") {
         CHECK_THAT(run_error(d.vm_toml("[[nic]]\nspeed = 10\n")),
                    Catch::StartsWith(f + ":3: key \"nic[0].speed\": unknown key"));
