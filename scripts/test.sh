@@ -36,7 +36,7 @@ echo "== build (ASan+UBSan)"
 BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DXOVER_SANITIZE=ON
 echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_ctest build-asan -LE 'slow|qemu|linux'
+  run_ctest build-asan -LE 'slow|qemu|linux|chaos'
 echo "== fuzzing: every target for a few seconds (libFuzzer, ASan+UBSan; the seed corpora replayed first)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "== ThreadSanitizer: the cross-process shared NIC state and the crossover data path"

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -305,7 +306,8 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
         lim.rlim_cur = lim.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &lim);
     }
-    impl_->state = BrokerState(BrokerPolicy{::geteuid(), LinkPolicy{impl_->options.link_any_uid}});
+    impl_->state = BrokerState(BrokerPolicy{::geteuid(), LinkPolicy{impl_->options.link_any_uid}},
+                               impl_->options.adoption_grace);
     const auto& path = impl_->options.socket_path;
     make_socket_dir(path);
     sockaddr_un addr = socket_address(path);
@@ -387,6 +389,12 @@ void Broker::run() {
         b.slow_path->add_pollfds(fds);
         int timeout_ms = b.options.exit_when_idle ? 1000 : -1;
         if (!accepting) timeout_ms = int(Impl::kAcceptBackoff.count());
+        if (auto deadline = b.state.next_deadline()) {
+            // A link whose other end has not registered again (after a restart).
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+            int wait = int(std::max<std::int64_t>(0, left.count()));
+            timeout_ms = timeout_ms < 0 ? wait : std::min(timeout_ms, wait);
+        }
         int n = ::poll(fds.data(), fds.size(), timeout_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -406,6 +414,7 @@ void Broker::run() {
         std::vector<SlowPathSwitch::Seen> seen;
         b.slow_path->handle(std::span<const pollfd>(fds).subspan(switch_first), seen);
         for (const auto& s : seen) b.deliver(b.state.frame_switched(s.src, s.dst));
+        b.deliver(b.state.expire_adoptions());
     }
 }
 

@@ -124,7 +124,9 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
         return refuse(fmt::format("this connection already registered VM '{}'", *existing));
 
     PlannedVm planned{reg.vm_name, {}, creds.uid, reg.consent_group};
-    Vm vm{from, creds.pid, {}};
+    Vm vm;
+    vm.client = from;
+    vm.pid = creds.pid;
     for (auto& nic : reg.nics) {
         PlannedNic p{nic.index, nic.mac, nic.model, nic.peers, nic.auto_peer, nic.mode};
         Nic entry;
@@ -144,15 +146,29 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
         vm.nics.emplace(index, std::move(entry));  // duplicates are refused by the planner below
     }
 
-    auto added = planner_.add_vm(std::move(planned));
-    if (added.error) return refuse(*added.error);
-    spdlog::info("broker: VM '{}' (pid {}, uid {}) registered with {} NIC(s)", reg.vm_name, creds.pid, creds.uid,
-                 vm.nics.size());
+    if (auto error = planner_.admit_vm(std::move(planned))) return refuse(*error);
+    spdlog::info("broker: VM '{}' (pid {}, uid {}) registered with {} NIC(s){}", reg.vm_name, creds.pid, creds.uid,
+                 vm.nics.size(),
+                 reg.earlier_registrations
+                     ? fmt::format(", again (registration {}, {} live link(s))", reg.earlier_registrations + 1,
+                                   reg.links.size())
+                     : "");
+    vm.earlier_registrations = reg.earlier_registrations;
+    vm.registered_at = std::chrono::system_clock::now();
+    ++history_.registrations;
+    if (reg.earlier_registrations) ++history_.re_registrations;
     client_vm_[from] = reg.vm_name;
     vms_.emplace(reg.vm_name, std::move(vm));
     result.send.push_back({from, RegisterOk{}});
-    auto links = apply(added.plan, "");
-    result.send.insert(result.send.end(), std::make_move_iterator(links.begin()), std::make_move_iterator(links.end()));
+    // Its live links first: adopted ones must not be made again below.
+    auto adopted = adoption_.reported(planner_, reg.vm_name, reg.links, clock_());
+    for (const Link& l : adopted.adopted) {
+        ++history_.links_adopted;
+        spdlog::info("broker: link {} adopted: {}#{} <-> {}#{} ({}, {})", l.id, l.a.vm, l.a.nic, l.b.vm, l.b.nic,
+                     to_string(l.mode), l.automatic ? "auto" : "static");
+    }
+    for (auto& out : refuse_links(adopted)) result.send.push_back(std::move(out));
+    for (auto& out : apply(planner_.static_links(reg.vm_name), "")) result.send.push_back(std::move(out));
     return result;
 }
 
@@ -162,6 +178,7 @@ std::vector<Outgoing> BrokerState::client_gone(ClientId from) {
     if (it == client_vm_.end()) return {};
     std::string name = it->second;
     client_vm_.erase(it);
+    adoption_.vm_gone(planner_, name);
     Plan plan = planner_.remove_vm(name);
     spdlog::info("broker: VM '{}' left; {} link(s) down", name, plan.down.size());
     auto out = apply(plan, fmt::format("VM '{}' left", name));
@@ -175,8 +192,8 @@ std::vector<Outgoing> BrokerState::frame_switched(const net::MacAddress& src, co
     return apply(planner_.frame_seen(from->vm, from->nic, dst), "");
 }
 
-Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const NicRef& peer,
-                                  std::uint32_t slot) const {
+Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const NicRef& peer, std::uint32_t slot,
+                                  std::uint32_t peer_slot) const {
     const Nic& p = *find_nic(peer);
     LinkUp up;
     up.link_id = link.id;
@@ -188,6 +205,7 @@ Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const N
     up.mode = link.mode;
     up.automatic = link.automatic;
     up.producer_slot = slot;
+    up.peer_producer_slot = peer_slot;
     up.peer_ram_size = p.reg.ram_size;
     up.peer_window_size = p.reg.window_size;
     up.peer_ram = dup_fd(p.reg.ram);
@@ -222,6 +240,7 @@ std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& re
             s.copies.store(0, std::memory_order_relaxed);
             s.filtered.store(0, std::memory_order_relaxed);
         }
+        ++history_.links_formed;
         spdlog::info("broker: link {} up: {}#{} <-> {}#{} ({}, {})", l.id, l.a.vm, l.a.nic, l.b.vm, l.b.nic,
                      to_string(l.mode), l.automatic ? "auto" : "static");
         if (l.mode == LinkMode::Copy && a->reg.mode == LinkMode::Window && b->reg.mode == LinkMode::Window)
@@ -229,10 +248,28 @@ std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& re
                          "copy mode, the DMA windows stay private",
                          l.id, a->reg.model, b->reg.model);
         // a produces into b's ring with b's slot, and the other way round.
-        out.push_back(link_up_for(l, l.a, l.b, l.slot_in_b));
-        out.push_back(link_up_for(l, l.b, l.a, l.slot_in_a));
+        out.push_back(link_up_for(l, l.a, l.b, l.slot_in_b, l.slot_in_a));
+        out.push_back(link_up_for(l, l.b, l.a, l.slot_in_a, l.slot_in_b));
     }
     return out;
+}
+
+std::vector<Outgoing> BrokerState::refuse_links(const LinkAdoption::Outcome& outcome) {
+    std::vector<Outgoing> out;
+    for (const auto& r : outcome.refused) {
+        ++history_.links_refused;
+        spdlog::info("broker: link {} of {}#{} not adopted: {}", r.link_id, r.reporter.vm, r.reporter.nic, r.reason);
+        auto vm = vms_.find(r.reporter.vm);
+        if (vm == vms_.end()) continue;
+        out.push_back({vm->second.client, LinkDown{r.link_id, r.reporter.nic, "not adopted: " + r.reason}});
+    }
+    return out;
+}
+
+std::vector<Outgoing> BrokerState::expire_adoptions() {
+    // The ends told LinkDown may be linked again by the rules (a static
+    // peer that comes back later, or auto wiring).
+    return refuse_links(adoption_.expire(planner_, clock_()));
 }
 
 namespace {
@@ -265,7 +302,8 @@ std::string BrokerState::waiting_text(const NicRef& ref) const {
 }
 
 std::string BrokerState::status_text() const {
-    std::string out = fmt::format("VMs: {}\n", vms_.size());
+    std::string out = history_text();
+    out += fmt::format("VMs: {}\n", vms_.size());
     out += fmt::format("  {:<20} {:>8} {:>5}  {:<17} {:<10} {:<6} {}\n", "VM", "PID", "NIC", "MAC", "MODEL", "MODE",
                        "CROSSOVER");
     for (const auto& [name, vm] : vms_) {
@@ -276,20 +314,21 @@ std::string BrokerState::status_text() const {
                                waiting_text(NicRef{name, n.index}));
         if (planned.nics.empty()) out += fmt::format("  {:<20} {:>8} {:>5}\n", name, vm.pid, "-");
     }
+    out += registrations_text();
     out += fmt::format("Links: {}\n", planner_.links().size());
     if (!planner_.links().empty())
-        out += fmt::format("  {:>4}  {:<24} {:<24} {:<6} {:<6} {:>10} {:>12} {:>8} {:>10} {:>12} {:>8}\n", "ID", "A",
-                           "B", "MODE", "WIRING", "A>B FRAMES", "A>B BYTES", "A>B DROP", "B>A FRAMES", "B>A BYTES",
-                           "B>A DROP");
+        out += fmt::format("  {:>4}  {:<24} {:<24} {:<6} {:<6} {:>10} {:>12} {:>8} {:>10} {:>12} {:>8}  {}\n", "ID",
+                           "A", "B", "MODE", "WIRING", "A>B FRAMES", "A>B BYTES", "A>B DROP", "B>A FRAMES",
+                           "B>A BYTES", "B>A DROP", "ORIGIN");
     for (const auto& [id, l] : planner_.links()) {
         const Nic* a = find_nic(l.a);
         const Nic* b = find_nic(l.b);
         Direction ab = b ? read_slot(b->state, l.slot_in_b) : Direction{};
         Direction ba = a ? read_slot(a->state, l.slot_in_a) : Direction{};
-        out += fmt::format("  {:>4}  {:<24} {:<24} {:<6} {:<6} {:>10} {:>12} {:>8} {:>10} {:>12} {:>8}\n", id,
+        out += fmt::format("  {:>4}  {:<24} {:<24} {:<6} {:<6} {:>10} {:>12} {:>8} {:>10} {:>12} {:>8}  {}\n", id,
                            fmt::format("{}#{}", l.a.vm, l.a.nic), fmt::format("{}#{}", l.b.vm, l.b.nic),
                            to_string(l.mode), l.automatic ? "auto" : "static", ab.frames, ab.bytes, ab.dropped,
-                           ba.frames, ba.bytes, ba.dropped);
+                           ba.frames, ba.bytes, ba.dropped, l.adopted ? "adopted" : "formed");
     }
     if (status_section_) out += status_section_(false);
     return out;
@@ -301,7 +340,8 @@ std::string BrokerState::status_json() const {
     for (const auto& [name, vm] : vms_) {
         if (!first_vm) out += ",";
         first_vm = false;
-        out += fmt::format("{{\"name\":\"{}\",\"pid\":{},\"nics\":[", json_escape(name), vm.pid);
+        out += fmt::format("{{\"name\":\"{}\",\"pid\":{},{},\"nics\":[", json_escape(name), vm.pid,
+                           registration_json(vm));
         bool first_nic = true;
         for (const auto& n : planner_.vms().at(name).nics) {
             if (!first_nic) out += ",";
@@ -334,11 +374,11 @@ std::string BrokerState::status_json() const {
         };
         out += fmt::format(
             "{{\"id\":{},\"a\":{{\"vm\":\"{}\",\"nic\":{}}},\"b\":{{\"vm\":\"{}\",\"nic\":{}}},\"mode\":\"{}\","
-            "\"wiring\":\"{}\",\"a_to_b\":{},\"b_to_a\":{}}}",
+            "\"wiring\":\"{}\",\"a_to_b\":{},\"b_to_a\":{},\"origin\":\"{}\"}}",
             id, json_escape(l.a.vm), l.a.nic, json_escape(l.b.vm), l.b.nic, to_string(l.mode),
-            l.automatic ? "auto" : "static", dir(ab), dir(ba));
+            l.automatic ? "auto" : "static", dir(ab), dir(ba), l.adopted ? "adopted" : "formed");
     }
-    out += "]";
+    out += "]," + history_json();
     if (std::string more = status_section_ ? status_section_(true) : ""; !more.empty()) out += "," + more;
     out += "}\n";
     return out;

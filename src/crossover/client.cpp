@@ -38,7 +38,8 @@ void PeerLink::interrupt_peer_tx() const { signal_eventfd(peer_tx_irq); }
 void PeerLink::ring_peer_doorbell() const { signal_eventfd(peer_doorbell); }
 
 std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
-    if (m.producer_slot >= nic::kMaxProducerSlots) throw Error("link {}: counter slot {} out of range", m.link_id, m.producer_slot);
+    if (m.producer_slot >= nic::kMaxProducerSlots || m.peer_producer_slot >= nic::kMaxProducerSlots)
+        throw Error("link {}: counter slot {} or {} out of range", m.link_id, m.producer_slot, m.peer_producer_slot);
     if (!m.peer_ram || !m.peer_state) throw Error("link {}: the broker sent no memory fds", m.link_id);
     auto link = std::make_shared<PeerLink>();
     link->id = m.link_id;
@@ -50,6 +51,7 @@ std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
     link->mode = m.mode;
     link->automatic = m.automatic;
     link->producer_slot = m.producer_slot;
+    link->peer_producer_slot = m.peer_producer_slot;
     link->peer_ram = SharedMapping(m.peer_ram.get(), m.peer_ram_size);
     link->state_page = SharedMapping(m.peer_state.get(), nic::kSharedStateSize);
     if (m.peer_window && m.peer_window_size) {
@@ -96,6 +98,10 @@ void BrokerClient::register_vm(Register registration, std::chrono::milliseconds 
         throw Error("VM '{}': unexpected {} from the crossover broker", name, message_name(*r.message));
 }
 
+bool BrokerClient::send_registration(Register registration) {
+    return send_message(socket_.get(), Message(std::move(registration)));
+}
+
 bool BrokerClient::on_readable(LinkHandler& handler) {
     if (lost_) return false;
     for (;;) {
@@ -109,8 +115,16 @@ bool BrokerClient::on_readable(LinkHandler& handler) {
         if (r.status == Received::Status::WouldBlock) return true;
         if (r.status == Received::Status::Closed) {
             lost_ = true;
-            spdlog::warn("crossover: the broker went away; existing links stay, no new ones");
             handler.broker_lost();
+            return false;
+        }
+        if (std::holds_alternative<RegisterOk>(*r.message)) {
+            handler.registered();
+            continue;
+        }
+        if (auto* refused = std::get_if<RegisterError>(&*r.message)) {
+            lost_ = true;
+            handler.registration_refused(refused->reason);
             return false;
         }
         if (auto* up = std::get_if<LinkUp>(&*r.message)) {
@@ -143,6 +157,26 @@ bool BrokerClient::report_frame_seen(std::uint32_t nic, const net::MacAddress& d
 kvm::UniqueFd dup_for_broker(int fd) {
     kvm::UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
     if (!copy) throw system_error("dup fd for the broker");
+    return copy;
+}
+
+NicRegistration dup_for_broker(const NicRegistration& reg) {
+    auto dup = [](const kvm::UniqueFd& fd) { return fd ? dup_for_broker(fd.get()) : kvm::UniqueFd{}; };
+    NicRegistration copy;
+    copy.index = reg.index;
+    copy.mac = reg.mac;
+    copy.model = reg.model;
+    copy.peers = reg.peers;
+    copy.auto_peer = reg.auto_peer;
+    copy.mode = reg.mode;
+    copy.ram_size = reg.ram_size;
+    copy.window_size = reg.window_size;
+    copy.ram = dup(reg.ram);
+    copy.state = dup(reg.state);
+    copy.window = dup(reg.window);
+    copy.irq = dup(reg.irq);
+    copy.doorbell = dup(reg.doorbell);
+    copy.tx_irq = dup(reg.tx_irq);
     return copy;
 }
 

@@ -69,6 +69,10 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
             window_peer_ = nullptr, window_link_ = 0;
         table_.remove(link_id);
         forget_group_peer(p);
+        // A peer that died mid-batch may hold our page's locks: free them
+        // now, before a sender or our own slow path finds them held.
+        page_.state().producer_lock.recover_if_abandoned();
+        handoff().lock.recover_if_abandoned();
         ++c_.links_torn_down;
         std::shared_ptr<PeerLink> gone = std::move(p.link);
         p = Peer{};
@@ -125,7 +129,8 @@ bool CrossoverPort::open(Peer& peer) {
     if (open_ == &peer) return true;
     close_open();
     nic::SharedNicState& state = peer.link->peer_state();
-    if (!nic::lock_producer(state)) return false;
+    // Never a wait here: this is the sender's vCPU (or I/O) thread.
+    if (!nic::try_lock_producer_briefly(state)) return false;
     open_ = &peer;
     peer.begin = peer.rx_view->begin(peer_memory(peer), state);
     return true;
@@ -175,8 +180,15 @@ void CrossoverPort::close_open() {
 net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode) {
     using R = net::Backend::SendResult;
     if (!open(peer)) {
-        // Only a producer that died mid-batch holds a lock this long.
-        ++c_.dropped_lock_timeout;
+        // A live producer (the peer's own slow path, another sender) is
+        // mid-batch and descheduled, or stopped: a lossless frame waits and
+        // we look again soon; a dead holder's lock was recovered by open().
+        if (mode == Mode::Lossless) {
+            ++c_.busy_peer_locked;
+            if (retry_) retry_(std::chrono::milliseconds(1));
+            return R::Busy;
+        }
+        ++c_.dropped_peer_locked;
         peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
@@ -505,9 +517,11 @@ bool CrossoverPort::complete_window_peer_tx() {
     nic::SharedNicState& sender = peer->link->peer_state();
     if (!peer->tx_view->window_lent(sender, peer->link->id)) return true;
     nic::SharedNicState& own = page_.state();
-    nic::ProducerLock producer(&own);  // the sender's batches hold it (complete_window's rule)
-    if (producer.failed()) return false;
+    // The sender's batches hold it (complete_window's rule); a batch in
+    // progress means the sender is awake and completes at its end.
+    if (!nic::try_lock_producer_briefly(own)) return false;
     auto done = peer->tx_view->complete_window(peer->link->peer_memory, sender, *own_memory_, own);
+    own.unlock_producer();
     c_.window_completed_for_peer += done.completed;
     // The doorbell (our false) makes the peer raise what only it may.
     if (done.reported && raise_peer_tx(*peer, peer->tx_view->signal_remote(sender))) return false;

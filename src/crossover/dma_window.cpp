@@ -67,9 +67,22 @@ void DmaWindow::place(std::uint64_t gpa) {
         gpa_.store(0, std::memory_order_release);
     }
     if (!gpa) return;
-    for (Half h : {Half::Tx, Half::Rx}) {
-        vm_.set_memory_region(first_slot_ + unsigned(h), gpa + offset(h), half_size(), base_ + offset(h));
-        region_[unsigned(h)] = int(memory_.add_region(gpa + offset(h), half_size(), base_ + offset(h)));
+    // All or nothing: a half that KVM or the memory map refuses (an overlap)
+    // takes back what the other half got, so no slot stays behind.
+    bool slot_set[2] = {false, false};
+    try {
+        for (Half h : {Half::Tx, Half::Rx}) {
+            vm_.set_memory_region(first_slot_ + unsigned(h), gpa + offset(h), half_size(), base_ + offset(h));
+            slot_set[unsigned(h)] = true;
+            region_[unsigned(h)] = int(memory_.add_region(gpa + offset(h), half_size(), base_ + offset(h)));
+        }
+    } catch (...) {
+        for (Half h : {Half::Tx, Half::Rx}) {
+            if (region_[unsigned(h)] >= 0) memory_.remove_region(unsigned(region_[unsigned(h)]));
+            region_[unsigned(h)] = -1;
+            if (slot_set[unsigned(h)]) vm_.delete_memory_region(first_slot_ + unsigned(h));
+        }
+        throw;
     }
     gpa_.store(gpa, std::memory_order_release);
     spdlog::debug("{}: DMA window at {:#x} ({} bytes)", name_, gpa, size_);

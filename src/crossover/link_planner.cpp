@@ -10,6 +10,17 @@
 
 namespace xover::crossover {
 
+namespace {
+// Window mode needs one model on both ends: e1000 and virtio-net place a
+// frame differently in its buffer (virtio_net_hdr first), so neither can
+// take the other's buffer in place, and copying between two windows mapped
+// onto each other would overwrite buffers a guest holds.
+LinkMode link_mode(const PlannedNic& a, const PlannedNic& b) {
+    return a.mode == LinkMode::Window && b.mode == LinkMode::Window && a.model == b.model ? LinkMode::Window
+                                                                                        : LinkMode::Copy;
+}
+}  // namespace
+
 bool PlannedNic::lists(const std::string& vm) const { return std::find(peers.begin(), peers.end(), vm) != peers.end(); }
 
 const PlannedNic* PlannedVm::nic(std::uint32_t index) const {
@@ -61,28 +72,36 @@ bool LinkPlanner::linked(const NicRef& x, const NicRef& y) const {
 }
 
 LinkPlanner::AddResult LinkPlanner::add_vm(PlannedVm vm) {
-    auto refuse = [](std::string reason) { return AddResult{std::move(reason), {}}; };
-    if (!valid_vm_name(vm.name)) return refuse("the VM name is not a valid name (letters, digits, '.', '_', '-', at most 64)");
-    if (vms_.count(vm.name)) return refuse(fmt::format("a VM named '{}' is already registered with the broker", vm.name));
+    std::string name = vm.name;
+    if (auto error = admit_vm(std::move(vm))) return AddResult{std::move(error), {}};
+    return AddResult{std::nullopt, static_links(name)};
+}
+
+std::optional<std::string> LinkPlanner::admit_vm(PlannedVm vm) {
+    if (!valid_vm_name(vm.name)) return "the VM name is not a valid name (letters, digits, '.', '_', '-', at most 64)";
+    if (vms_.count(vm.name)) return fmt::format("a VM named '{}' is already registered with the broker", vm.name);
     std::set<std::uint32_t> indices;
     std::set<net::MacAddress> macs;
     for (const auto& n : vm.nics) {
         for (const auto& peer : n.peers)
-            if (!valid_vm_name(peer)) return refuse(fmt::format("NIC {} lists a peer that is not a valid VM name", n.index));
-        if (!indices.insert(n.index).second) return refuse(fmt::format("NIC index {} registered twice", n.index));
-        if (n.mac.is_multicast())
-            return refuse(fmt::format("NIC {} has a multicast MAC {}", n.index, n.mac.to_string()));
+            if (!valid_vm_name(peer)) return fmt::format("NIC {} lists a peer that is not a valid VM name", n.index);
+        if (!indices.insert(n.index).second) return fmt::format("NIC index {} registered twice", n.index);
+        if (n.mac.is_multicast()) return fmt::format("NIC {} has a multicast MAC {}", n.index, n.mac.to_string());
         if (!macs.insert(n.mac).second)
-            return refuse(fmt::format("MAC {} is used by two NICs of VM '{}'", n.mac.to_string(), vm.name));
+            return fmt::format("MAC {} is used by two NICs of VM '{}'", n.mac.to_string(), vm.name);
         if (auto owner = find_mac(n.mac))
-            return refuse(fmt::format("MAC {} is already used by VM '{}' (NIC {})", n.mac.to_string(), owner->vm,
-                                      owner->nic));
+            return fmt::format("MAC {} is already used by VM '{}' (NIC {})", n.mac.to_string(), owner->vm, owner->nic);
     }
-
     std::string name = vm.name;
     vms_.emplace(name, std::move(vm));
-    AddResult result;
-    const PlannedVm& added = vms_.at(name);
+    return std::nullopt;
+}
+
+Plan LinkPlanner::static_links(const std::string& name) {
+    Plan plan;
+    auto it = vms_.find(name);
+    if (it == vms_.end()) return plan;
+    const PlannedVm& added = it->second;
     for (const auto& n : added.nics) {
         for (const auto& [other_name, other] : vms_) {
             if (other_name == name) continue;
@@ -90,11 +109,44 @@ LinkPlanner::AddResult LinkPlanner::add_vm(PlannedVm vm) {
                 if (allowance(added, n, other, m) != Allowance::Static) continue;
                 // Existing VM first: a = the one that was there, b = newcomer.
                 if (auto link = make_link(NicRef{other_name, m.index}, NicRef{name, n.index}, false))
-                    result.plan.up.push_back(*link);
+                    plan.up.push_back(*link);
             }
         }
     }
-    return result;
+    return plan;
+}
+
+std::optional<std::string> LinkPlanner::adopt(Link link) {
+    const PlannedNic* na = nic(link.a);
+    const PlannedNic* nb = nic(link.b);
+    if (!na || !nb) return "it names a NIC that is not registered";
+    if (link.id == 0 || link.id >= kMaxLinkId) return fmt::format("link id {} is out of range", link.id);
+    if (links_.count(link.id)) return fmt::format("link id {} is taken by another link", link.id);
+    if (linked(link.a, link.b)) return "the two NICs are linked already";
+    if (allowance(vms_.at(link.a.vm), *na, vms_.at(link.b.vm), *nb) == Allowance::Never)
+        return "the two NICs may not be linked";
+    if (link.mode != link_mode(*na, *nb)) return fmt::format("{} mode is not the mode these NICs link in", to_string(link.mode));
+    if (!reserve_slot(link.a, link.slot_in_a)) return fmt::format("slot {} of {}#{} is taken", link.slot_in_a, link.a.vm, link.a.nic);
+    if (!reserve_slot(link.b, link.slot_in_b)) {
+        free_slot(link.a, link.slot_in_a);
+        return fmt::format("slot {} of {}#{} is taken", link.slot_in_b, link.b.vm, link.b.nic);
+    }
+    link.adopted = true;
+    skip_link_ids_through(link.id);
+    links_.emplace(link.id, link);
+    return std::nullopt;
+}
+
+bool LinkPlanner::reserve_slot(const NicRef& ref, std::uint32_t slot) {
+    if (slot >= nic::kMaxProducerSlots) return false;
+    std::uint32_t& used = used_slots_[ref];
+    if (used & (1u << slot)) return false;
+    used |= 1u << slot;
+    return true;
+}
+
+void LinkPlanner::skip_link_ids_through(std::uint64_t id) {
+    if (id < kMaxLinkId) next_link_id_ = std::max(next_link_id_, id + 1);
 }
 
 Plan LinkPlanner::remove_vm(const std::string& name) {
@@ -146,13 +198,7 @@ std::optional<Link> LinkPlanner::make_link(const NicRef& a, const NicRef& b, boo
     link.id = next_link_id_++;
     link.a = a;
     link.b = b;
-    // Window mode needs one model on both ends: e1000 and virtio-net place
-    // a frame differently in its buffer (virtio_net_hdr first), so neither
-    // can take the other's buffer in place, and copying between two
-    // windows mapped onto each other would overwrite buffers a guest holds.
-    link.mode = (na->mode == LinkMode::Window && nb->mode == LinkMode::Window && na->model == nb->model)
-                    ? LinkMode::Window
-                    : LinkMode::Copy;
+    link.mode = link_mode(*na, *nb);
     link.automatic = automatic;
     link.slot_in_a = *slot_a;
     link.slot_in_b = *slot_b;
@@ -161,13 +207,8 @@ std::optional<Link> LinkPlanner::make_link(const NicRef& a, const NicRef& b, boo
 }
 
 std::optional<std::uint32_t> LinkPlanner::take_slot(const NicRef& ref) {
-    std::uint32_t& used = used_slots_[ref];
-    for (std::uint32_t i = 0; i < nic::kMaxProducerSlots; ++i) {
-        if (!(used & (1u << i))) {
-            used |= 1u << i;
-            return i;
-        }
-    }
+    for (std::uint32_t i = 0; i < nic::kMaxProducerSlots; ++i)
+        if (reserve_slot(ref, i)) return i;
     return std::nullopt;
 }
 

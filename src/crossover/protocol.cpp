@@ -145,6 +145,20 @@ Type write_body(Writer& w, const Register& m) {
         w.put_fd(nic.doorbell);
         w.put_fd(nic.tx_irq);
     }
+    w.put(m.earlier_registrations);
+    if (m.links.size() > kMaxLiveLinksPerVm)
+        throw ProtocolError("{} live links exceed the limit of {}", m.links.size(), kMaxLiveLinksPerVm);
+    w.put(static_cast<std::uint32_t>(m.links.size()));
+    for (const auto& l : m.links) {
+        w.put(l.link_id);
+        w.put(l.local_nic);
+        w.put_string(l.peer_vm, kMaxNameLength);
+        w.put(l.peer_nic);
+        put_mode(w, l.mode);
+        w.put(static_cast<std::uint8_t>(l.automatic));
+        w.put(l.producer_slot);
+        w.put(l.peer_producer_slot);
+    }
     return Type::Register;
 }
 Type write_body(Writer&, const RegisterOk&) { return Type::RegisterOk; }
@@ -162,6 +176,7 @@ Type write_body(Writer& w, const LinkUp& m) {
     put_mode(w, m.mode);
     w.put(static_cast<std::uint8_t>(m.automatic));
     w.put(m.producer_slot);
+    w.put(m.peer_producer_slot);
     w.put(m.peer_ram_size);
     w.put(m.peer_window_size);
     w.put_fd(m.peer_ram);
@@ -218,6 +233,21 @@ Register read_register(Reader& r) {
         nic.tx_irq = r.get_fd();
         m.nics.push_back(std::move(nic));
     }
+    m.earlier_registrations = r.get<std::uint32_t>();
+    auto links = r.get<std::uint32_t>();
+    if (links > kMaxLiveLinksPerVm) throw ProtocolError("{} live links exceed the limit of {}", links, kMaxLiveLinksPerVm);
+    for (std::uint32_t i = 0; i < links; ++i) {
+        LiveLink l;
+        l.link_id = r.get<std::uint64_t>();
+        l.local_nic = r.get<std::uint32_t>();
+        l.peer_vm = r.get_string(kMaxNameLength);
+        l.peer_nic = r.get<std::uint32_t>();
+        l.mode = r.get_mode();
+        l.automatic = r.get_bool();
+        l.producer_slot = r.get<std::uint32_t>();
+        l.peer_producer_slot = r.get<std::uint32_t>();
+        m.links.push_back(std::move(l));
+    }
     return m;
 }
 
@@ -232,6 +262,7 @@ LinkUp read_link_up(Reader& r) {
     m.mode = r.get_mode();
     m.automatic = r.get_bool();
     m.producer_slot = r.get<std::uint32_t>();
+    m.peer_producer_slot = r.get<std::uint32_t>();
     m.peer_ram_size = r.get<std::uint64_t>();
     m.peer_window_size = r.get<std::uint64_t>();
     m.peer_ram = r.get_fd();

@@ -9,7 +9,7 @@ void SharedNicState::initialize(std::uint32_t model_id) {
     icr.store(0, relaxed);
     ims.store(0, relaxed);
     link_flags.store(0, relaxed);
-    producer_lock.store(0, relaxed);
+    producer_lock.clear();
     producer_waiting.store(0, relaxed);
     rx_irq_deferred.store(0, relaxed);
     publish_rx_ring(RxRing{});

@@ -85,10 +85,18 @@ void VirtioNet::queue_notified(unsigned index) {
         // (from its own thread). Further RX notifications are not needed
         // until we run dry again.
         // With crossover, producers continue from the shared position.
-        if (shared_) queue(kRxQueue).resume_at(std::uint16_t(shared_->load_rdh()));
+        if (shared_) resume_rx_from_producers();
         queue(kRxQueue).disable_notifications();
         rx_space_returned();
     }
+}
+
+// Producers continue from the RX position they published. A position no
+// producer could have reached (a hostile peer wrote the page) is ignored
+// and counted: our guest's queue then goes on from where we know it is.
+void VirtioNet::resume_rx_from_producers() {
+    if (!queue_live(kRxQueue)) return;
+    if (!queue(kRxQueue).resume_at_published(std::uint16_t(shared_->load_rdh()))) ++stats_.rx_bad_peer_position;
 }
 
 void VirtioNet::activated() {
@@ -217,11 +225,17 @@ VirtioNet::TxOutcome VirtioNet::transmit_chain(const DescriptorChain& chain) {
         needs_csum = false;
     }
 
-    std::span<const std::uint8_t> frame = needs_csum ? std::span<const std::uint8_t>{}
-                                                     : contiguous_frame(chain, frame_len);
+    // A crossover port classifies, filters and copies the frame, and the
+    // peer's model may check its sums: reading the guest's buffer for each
+    // would let the guest change the frame in between (a filter passed by
+    // one destination, "checksum good" on other bytes). So it gets one
+    // copy, read once, as a NIC's FIFO would; a backend's one syscall reads
+    // the buffer once by itself.
+    std::span<const std::uint8_t> frame = needs_csum || port_ ? std::span<const std::uint8_t>{}
+                                                              : contiguous_frame(chain, frame_len);
     if (frame.empty()) {
-        // Split across descriptors, or we must write the checksum (never
-        // into the guest's buffer): copy once.
+        // Split across descriptors, read by the crossover, or we must
+        // write the checksum (never into the guest's buffer): copy once.
         std::span<std::uint8_t> copy(tx_buffer_.data(), frame_len);
         gather(chain, kHeaderSize, copy);
         if (needs_csum && !complete_checksum(copy, hdr.csum_start, hdr.csum_offset)) {
@@ -260,7 +274,7 @@ bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
         if (g_rx_log.allow()) spdlog::warn("virtio-net {}: RX queue lock held too long by a crossover peer", mac_.to_string());
         return true;
     }
-    if (queue_live(kRxQueue)) queue(kRxQueue).resume_at(std::uint16_t(shared_->load_rdh()));
+    resume_rx_from_producers();
     bool taken = deliver_locked(frame);
     if (queue_live(kRxQueue)) shared_->publish_rdh(queue(kRxQueue).next_avail());
     return taken;

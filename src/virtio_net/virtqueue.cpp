@@ -113,6 +113,16 @@ void Virtqueue::resume_at(std::uint16_t index) {
     signalled_valid_ = true;
 }
 
+bool Virtqueue::resume_at_published(std::uint16_t index) {
+    if (!enabled()) return false;
+    // Our own position may be far behind (producers moved it since), so
+    // the test is against the guest's avail index alone: a producer stops
+    // at it, and never more than a ring of buffers short of it.
+    if (std::uint16_t(read_avail_idx() - index) > layout_.size) return false;
+    resume_at(index);
+    return true;
+}
+
 void Virtqueue::continue_used_at(std::uint16_t used) {
     used_idx_ = signalled_used_ = used;
     signalled_valid_ = true;

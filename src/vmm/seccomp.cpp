@@ -77,10 +77,12 @@ constexpr Allowed kVmm[] = {
     {"sched_setattr", "the I/O thread's short time slice"},
     {"tgkill", "kicking a vCPU out of KVM_RUN"},
     {"signalfd4", "(re)arming the SIGINT/SIGTERM signalfd"},
-    {"connect", "a stream backend reconnecting"},
+    {"connect", "a stream backend reconnecting, a VM reaching a restarted crossover broker"},
     {"accept4", "a stream-listen backend's peer connecting"},
     {"shutdown", "a stream backend closing"},
     {"eventfd2", "io_uring wake-ups"},
+    {"pidfd_open", "telling a dead holder of a shared-page lock from a busy one (nic/owned_lock.hpp)"},
+    {"geteuid", "checking that a restarted crossover broker and its directory are this user's"},
 };
 
 // `xover broker` once it listens (Broker::run).
@@ -141,11 +143,15 @@ void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
     allow_all(ctx.get(), kCommon);
     // IPv4 and IPv6 sockets only: a stream backend reconnecting, and the
     // throwaway datagram socket that asks a tap's flags (SIOCGIFFLAGS).
-    // Never a Unix, netlink or packet socket.
+    // Never a netlink or packet socket; a Unix one for the VM's broker only.
     for (int family : {AF_INET, AF_INET6})
         allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_INET*)", {SCMP_A0(SCMP_CMP_EQ, unsigned(family))});
     if (profile == SeccompProfile::Vmm) {
         allow_all(ctx.get(), kVmm);
+        // A VM registers again with a restarted crossover broker (VmAgent):
+        // a Unix SOCK_SEQPACKET socket, the broker protocol's only kind.
+        allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_UNIX, SOCK_SEQPACKET)",
+                   {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)});
         // The I/O and vCPU threads start after the filter is loaded: clone
         // with CLONE_THREAD only (a thread, never a process). clone3's
         // flags are behind a pointer the filter cannot read, so it fails

@@ -13,6 +13,8 @@
 #include <functional>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "test_crossover_util.hpp"
 #include "xover/crossover/broker.hpp"
 #include "xover/crossover/broker_state.hpp"
@@ -162,6 +164,82 @@ TEST_CASE("broker: static pair links, shares memory, tears down and re-links", "
     REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
     CHECK(a.links.up[0]->id != old_id);
     CHECK(a.links.up[0]->producer_slot < xover::nic::kMaxProducerSlots);
+}
+
+namespace {
+// VM `vm` registers again with a new broker, reporting the links it has
+// (what VmAgent sends after a restart).
+void register_again(const std::filesystem::path& sock, FakeVm& vm, std::uint8_t mac_last,
+                    std::vector<std::string> peers) {
+    vm.client = BrokerClient(connect_broker(sock));
+    Register reg{vm.name, "", {}};
+    reg.nics.push_back(vm.nic.registration(0, mac(mac_last), std::move(peers)));
+    reg.earlier_registrations = 1;
+    for (const auto& l : vm.links.up)
+        reg.links.push_back(LiveLink{l->id, l->local_nic, l->peer_vm, l->peer_nic, l->mode, l->automatic,
+                                     l->producer_slot, l->peer_producer_slot});
+    vm.client.register_vm(std::move(reg));
+}
+}  // namespace
+
+TEST_CASE("broker: a restarted broker adopts the links both VMs report; new links avoid their ids and slots",
+          "[crossover][broker][adoption]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    auto first = std::make_unique<BrokerThread>(BrokerOptions{sock});
+    FakeVm a(sock, "vm-a", 1, {"vm-b", "vm-c"});
+    FakeVm b(sock, "vm-b", 2, {"vm-a"});
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    REQUIRE(b.pump_until([&] { return b.links.up.size() == 1; }));
+    const std::uint64_t id = a.links.up[0]->id;
+    CHECK(a.links.up[0]->peer_producer_slot == b.links.up[0]->producer_slot);
+    CHECK(b.links.up[0]->peer_producer_slot == a.links.up[0]->producer_slot);
+
+    first.reset();  // the broker dies; the VMs keep their links
+    REQUIRE(a.pump_until([&] { return a.links.lost; }));
+    auto second = std::make_unique<BrokerThread>(BrokerOptions{sock});
+    register_again(sock, a, 1, {"vm-b", "vm-c"});
+    register_again(sock, b, 2, {"vm-a"});
+    a.pump_briefly();
+    b.pump_briefly();
+    CHECK(a.links.up.size() == 1);  // no LinkUp again, no LinkDown
+    CHECK(a.links.down.empty());
+    CHECK(b.links.down.empty());
+    std::string json = request_status(sock, true);
+    CHECK_THAT(json, Catch::Contains(fmt::format("\"id\":{},", id)));
+    CHECK_THAT(json, Catch::Contains("\"origin\":\"adopted\""));
+    CHECK_THAT(json, Catch::Contains("\"registration\":2"));
+    CHECK_THAT(json, Catch::Contains("\"links_adopted\":1"));
+
+    // A newcomer linking to vm-a gets a new id and another slot of a's page.
+    FakeVm c(sock, "vm-c", 3, {"vm-a"});
+    REQUIRE(c.pump_until([&] { return c.links.up.size() == 1; }));
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 2; }));
+    CHECK(c.links.up[0]->id > id);
+    CHECK(c.links.up[0]->producer_slot != b.links.up[0]->producer_slot);
+}
+
+TEST_CASE("broker: after a restart, the end whose peer never returns gets LinkDown", "[crossover][broker][adoption]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    auto first = std::make_unique<BrokerThread>(BrokerOptions{sock});
+    FakeVm a(sock, "vm-a", 1, {"vm-b"});
+    auto b = std::make_unique<FakeVm>(sock, "vm-b", 2, std::vector<std::string>{"vm-a"});
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    const std::uint64_t id = a.links.up[0]->id;
+    first.reset();
+    b.reset();  // killed while no broker ran
+    REQUIRE(a.pump_until([&] { return a.links.lost; }));
+    BrokerOptions options{sock};
+    options.adoption_grace = std::chrono::milliseconds(1000);
+    auto second = std::make_unique<BrokerThread>(std::move(options));
+    register_again(sock, a, 1, {"vm-b"});
+    // Within the grace period it waits; after it, LinkDown.
+    a.pump_briefly();
+    CHECK(a.links.down.empty());
+    REQUIRE(a.pump_until([&] { return a.links.down.size() == 1; }));
+    CHECK(a.links.down[0] == id);
+    CHECK_THAT(request_status(sock, false), Catch::Contains("Links: 0"));
 }
 
 TEST_CASE("broker: duplicate name and MAC are refused with the reason", "[crossover][broker]") {

@@ -98,6 +98,13 @@ TEST_CASE("window ledger: hostile ring values never reach outside the sender's m
     ring.ledger.ring_entries.store(2);
     CHECK(ring.walk(0, 0).completed == 0);
     CHECK_FALSE(wtx::lent(ring.ledger).any());
+    // A ring no TDLEN can describe, with a lent range billions of slots
+    // long (the peer wrote the page): no walk, nothing completed.
+    ring.lend(3);
+    ring.ledger.ring_entries.store(0xffffffffu);
+    ring.ledger.lent.store(wtx::pack({0, 0xfffffffeu}));
+    CHECK(ring.walk(0, 0, true).completed == 0);
+    CHECK_FALSE(wtx::lent(ring.ledger).any());
 }
 
 TEST_CASE("window ledger: the receiver completes lent slots through the sender model's TX view") {

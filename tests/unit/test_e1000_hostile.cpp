@@ -105,6 +105,8 @@ TEST_CASE("e1000 hostile: bad TSO contexts are rejected", "[e1000][hostile]") {
     TxRing::Context c;
     c.tucmd |= txd::TUCMD_TSE;
     SECTION("MSS 0") { c.mss = 0; }
+    SECTION("MSS 1: one descriptor would become thousands of frames") { c.mss = 1; }
+    SECTION("MSS 7, below the smallest segment Linux asks for") { c.mss = 7; }
     SECTION("header longer than the frame") {
         c.mss = 1000;
         c.hdrlen = 255;

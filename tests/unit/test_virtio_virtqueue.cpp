@@ -307,3 +307,21 @@ TEST_CASE("virtqueue accepts a chain using every descriptor", "[virtio][virtqueu
     REQUIRE(f.q.pop(f.chain) == Pop::Chain);
     CHECK(f.chain.segments().size() == 8);
 }
+
+TEST_CASE("virtqueue takes a published RX position only within what the guest made available",
+          "[virtio][virtqueue][hostile]") {
+    Fixture f;
+    f.vq.set_avail_idx(3);  // three buffers offered
+    CHECK(f.q.resume_at_published(2));  // a producer used two
+    CHECK(f.q.position().next_avail == 2);
+    CHECK(f.q.resume_at_published(3));
+    CHECK_FALSE(f.q.resume_at_published(4));       // past the avail index: no producer got there
+    CHECK_FALSE(f.q.resume_at_published(0x8003));  // garbage
+    CHECK(f.q.position().next_avail == 3);          // ours is kept
+    // Producers moved far past our stale position: theirs is taken as long
+    // as it is within one ring (8 buffers) of the avail index.
+    f.vq.set_avail_idx(0x2000);
+    CHECK_FALSE(f.q.resume_at_published(5));
+    CHECK(f.q.resume_at_published(0x2000 - 8));
+    CHECK(f.q.position().next_avail == 0x2000 - 8);
+}

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "xover/error.hpp"
+#include "xover/crossover/link_adoption.hpp"
 #include "xover/kvm/unique_fd.hpp"
 #include "xover/vmm/config.hpp"
 
@@ -58,6 +59,8 @@ struct BrokerOptions {
     std::string uplink{};
     // Link VMs that run as different uids (they still have to consent).
     bool link_any_uid = false;
+    // After a restart: how long a reported link waits for its other end.
+    std::chrono::milliseconds adoption_grace = kAdoptionGrace;
     // Connections served at once; more wait in the listen backlog.
     std::size_t max_clients = 256;
     // The filter run() loads once the broker listens (vmm/seccomp.hpp).

@@ -4,12 +4,15 @@
 // status report. broker.cpp feeds it messages and sends what it returns.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "xover/crossover/link_adoption.hpp"
 #include "xover/crossover/link_planner.hpp"
 #include "xover/crossover/protocol.hpp"
 #include "xover/crossover/shared_memory.hpp"
@@ -37,7 +40,10 @@ struct Outgoing {
 
 class BrokerState {
 public:
-    explicit BrokerState(BrokerPolicy policy = {}) : policy_(policy), planner_(policy.links) {}
+    using Clock = LinkAdoption::Clock;
+
+    explicit BrokerState(BrokerPolicy policy = {}, std::chrono::milliseconds adoption_grace = kAdoptionGrace)
+        : policy_(policy), planner_(policy.links), adoption_(adoption_grace) {}
 
     struct Result {
         std::vector<Outgoing> send;
@@ -56,6 +62,13 @@ public:
     // The slow-path switch carried a unicast frame from `src` to `dst`:
     // the cross-talk detector may link the two NICs.
     std::vector<Outgoing> frame_switched(const net::MacAddress& src, const net::MacAddress& dst);
+    // After a restart: LinkDown to the ends of links whose other end did
+    // not register again in time (link_adoption.hpp). The broker calls it
+    // when next_deadline() passes.
+    std::vector<Outgoing> expire_adoptions();
+    std::optional<Clock::time_point> next_deadline() const { return adoption_.next_deadline(); }
+    // Tests move time on.
+    void set_clock(std::function<Clock::time_point()> clock) { clock_ = std::move(clock); }
 
     std::size_t vm_count() const { return vms_.size(); }
     std::string status_text() const;
@@ -75,11 +88,27 @@ private:
         ClientId client = 0;
         std::int32_t pid = 0;
         std::map<std::uint32_t, Nic> nics;
+        // Its history, for status: this registration is its (earlier + 1)th.
+        std::uint32_t earlier_registrations = 0;
+        std::chrono::system_clock::time_point registered_at;
+    };
+    // What happened since this broker started, for status.
+    struct History {
+        std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+        std::uint64_t registrations = 0, re_registrations = 0;
+        std::uint64_t links_formed = 0, links_adopted = 0, links_refused = 0;
     };
 
     Result on_register(ClientId from, Register reg);
     std::vector<Outgoing> apply(const Plan& plan, const std::string& reason);
-    Outgoing link_up_for(const Link& link, const NicRef& local, const NicRef& peer, std::uint32_t slot) const;
+    std::vector<Outgoing> refuse_links(const LinkAdoption::Outcome& outcome);
+    // broker_history.cpp: what `xover status` says about restarts.
+    std::string history_text() const;
+    std::string registrations_text() const;
+    std::string history_json() const;
+    static std::string registration_json(const Vm& vm);
+    Outgoing link_up_for(const Link& link, const NicRef& local, const NicRef& peer, std::uint32_t slot,
+                         std::uint32_t peer_slot) const;
     const Nic* find_nic(const NicRef& ref) const;
     std::vector<std::pair<std::string, std::string>> waiting_for(const NicRef& ref) const;
     std::string waiting_text(const NicRef& ref) const;
@@ -87,6 +116,9 @@ private:
 
     BrokerPolicy policy_;
     LinkPlanner planner_;
+    LinkAdoption adoption_;
+    History history_;
+    std::function<Clock::time_point()> clock_ = [] { return Clock::now(); };
     std::map<ClientId, PeerCredentials> credentials_;
     std::map<std::string, Vm> vms_;
     std::map<ClientId, std::string> client_vm_;

@@ -57,6 +57,7 @@ struct PeerLink {
     LinkMode mode = LinkMode::Copy;
     bool automatic = false;
     std::uint32_t producer_slot = 0;  // our counters in peer_state().slots[...]
+    std::uint32_t peer_producer_slot = 0;  // the peer's in our state page (reported to a restarted broker)
 
     SharedMapping peer_ram;     // whole guest RAM of the peer (MAP_SHARED)
     SharedMapping state_page;   // the peer NIC's nic::SharedNicState
@@ -84,8 +85,11 @@ public:
     virtual void link_up(std::shared_ptr<PeerLink> link) = 0;
     virtual void link_down(std::uint64_t link_id, std::uint32_t local_nic) = 0;
     // The broker went away. Existing links keep working (the mappings stay
-    // valid); no new links will come. Default: nothing.
+    // valid); no new links come until the VM registers again. Default: nothing.
     virtual void broker_lost() {}
+    // The answer to a Register sent with send_registration().
+    virtual void registered() {}
+    virtual void registration_refused(const std::string& /*reason*/) {}
 };
 
 class BrokerClient {
@@ -99,6 +103,11 @@ public:
     // pass duplicates, see dup_for_broker) and waits for the answer. Throws xover::Error with the
     // broker's reason on RegisterError ("VM 'a' refused by the broker: ...").
     void register_vm(Register registration, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+    // Sends Register without waiting (the VM's I/O thread must not block):
+    // the answer comes through on_readable (registered() or
+    // registration_refused()). False when the broker is gone already.
+    bool send_registration(Register registration);
 
     // The socket to watch for readability (on the VM's I/O thread).
     int fd() const { return socket_.get(); }
@@ -119,5 +128,8 @@ private:
 // Builds the shared parts of a NIC registration that every VM needs:
 // duplicates of the fds (the caller keeps its own). Throws xover::Error.
 kvm::UniqueFd dup_for_broker(int fd);
+// The same registration with fresh duplicates of every fd: a VM keeps its
+// own and sends one of these each time it registers. Throws xover::Error.
+NicRegistration dup_for_broker(const NicRegistration& reg);
 
 }  // namespace xover::crossover

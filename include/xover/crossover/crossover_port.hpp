@@ -251,7 +251,8 @@ private:
     X(dropped_oversize, "frames dropped: larger than the peer's RX buffers can take")                     \
     X(dropped_bad_descriptor, "frames dropped: a peer RX buffer lies outside what we can reach")          \
     X(dropped_bad_ring, "frames dropped: the peer's RX ring is broken")                                   \
-    X(dropped_lock_timeout, "frames dropped: the peer's producer lock stayed held (a dead producer)")     \
+    X(busy_peer_locked, "sends answered Busy: a live producer kept the peer's ring locked (the frame waits)") \
+    X(dropped_peer_locked, "group frames a peer missed: a live producer kept its ring locked")            \
     X(dropped_group_peer_full, "group frames a peer missed: its ring stayed full or not ready")           \
     X(dropped_backend, "frames the backend dropped")                                                      \
     X(dropped_filtered, "frames dropped: the peer's receive filter rejects them, as its NIC would")       \

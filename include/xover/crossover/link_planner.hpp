@@ -70,6 +70,7 @@ struct Link {
     // ring, and the other way round.
     std::uint32_t slot_in_a = 0;
     std::uint32_t slot_in_b = 0;
+    bool adopted = false;  // made by an earlier broker, reported by both ends (adopt())
 };
 
 struct Plan {
@@ -96,6 +97,23 @@ public:
     // indices or an empty name. On success, returns the static links that
     // can now be made.
     AddResult add_vm(PlannedVm vm);
+    // add_vm in two steps, so that a re-registering VM's links are adopted
+    // before the static rules could make them a second time: admit_vm
+    // validates and records the VM (the error when refused, nothing
+    // changed); static_links then makes the links it can make now.
+    std::optional<std::string> admit_vm(PlannedVm vm);
+    Plan static_links(const std::string& name);
+    // Takes over a link an earlier broker made (both of its ends reported
+    // it): it must join two registered NICs that may be linked, in the mode
+    // make_link would choose, with an unused id and free slots. Returns why
+    // not, or nothing once recorded (adopted = true).
+    std::optional<std::string> adopt(Link link);
+    // A slot a not-yet-adopted link still uses, kept from new links; false
+    // when it is out of range or taken.
+    bool reserve_slot(const NicRef& ref, std::uint32_t slot);
+    void release_slot(const NicRef& ref, std::uint32_t slot) { free_slot(ref, slot); }
+    // New links get ids above `id` (an earlier broker's link may hold it).
+    void skip_link_ids_through(std::uint64_t id);
     // The VM left (exit, crash, socket hang-up): all its links go down.
     Plan remove_vm(const std::string& name);
     // VM `vm`'s NIC `nic` sent a frame to `dst`: the cross-talk detector.

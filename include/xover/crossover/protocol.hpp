@@ -14,6 +14,9 @@
 //
 // Conversation:
 //   VM → broker   Register            → RegisterOk | RegisterError (then the VM exits)
+//                 (again after the broker restarted: with the VM's live links,
+//                 which the new broker adopts, link_adoption.hpp; a refusal
+//                 then only means "try again later")
 //   broker → VM   LinkUp / LinkDown   any time after RegisterOk
 //   VM → broker   FrameSeen           a frame to a MAC it has no link for (auto wiring)
 //   any → broker  StatusRequest       → StatusReply (`xover status`)
@@ -36,13 +39,17 @@
 namespace xover::crossover {
 
 inline constexpr std::uint32_t kProtocolMagic = 0x52564f58;  // "XOVR" little-endian
-inline constexpr std::uint16_t kProtocolVersion = 3;  // 2: tx_irq; 3: consent group, no pid
+inline constexpr std::uint16_t kProtocolVersion = 4;  // 2: tx_irq; 3: consent group, no pid; 4: live links
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPayloadSize = 60 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 48;
 inline constexpr std::size_t kMaxNicsPerVm = 8;  // 5 fds each
 inline constexpr std::size_t kMaxNameLength = 128;
 inline constexpr std::size_t kMaxPeersPerNic = 64;
+inline constexpr std::size_t kMaxLiveLinksPerVm = kMaxNicsPerVm * 8;  // nic::kMaxProducerSlots links per NIC
+// Link ids the broker hands out, and a re-registering VM may report, stay
+// below this: no counter wraps, whatever a client reports.
+inline constexpr std::uint64_t kMaxLinkId = std::uint64_t{1} << 62;
 
 class ProtocolError : public Error {
 public:
@@ -71,6 +78,22 @@ struct NicRegistration {
     kvm::UniqueFd tx_irq;                 // eventfd: raises this NIC's TX-queue interrupt (virtio-net), optional
 };
 
+// A link a VM still has when it registers again with a restarted broker:
+// what the new broker needs to adopt it (link_adoption.hpp). Both ends
+// report it; the broker believes it only when the two reports mirror each
+// other.
+struct LiveLink {
+    std::uint64_t link_id = 0;
+    std::uint32_t local_nic = 0;
+    std::string peer_vm;
+    std::uint32_t peer_nic = 0;
+    LinkMode mode = LinkMode::Copy;
+    bool automatic = false;
+    std::uint32_t producer_slot = 0;       // the slot this VM uses in the peer's state page
+    std::uint32_t peer_producer_slot = 0;  // the slot the peer uses in this VM's state page
+    bool operator==(const LiveLink&) const = default;
+};
+
 // Who the client is (pid, uid) the broker learns from the socket
 // (SO_PEERCRED), never from a message.
 struct Register {
@@ -79,6 +102,10 @@ struct Register {
     // is the operator's consent to link them, link_planner.hpp); "" for none.
     std::string consent_group;
     std::vector<NicRegistration> nics;
+    // Registering again (the broker it knew went away): how many times it
+    // registered before, and the links it still has. 0 and none at first.
+    std::uint32_t earlier_registrations = 0;
+    std::vector<LiveLink> links{};
 };
 
 struct RegisterOk {};
@@ -101,6 +128,7 @@ struct LinkUp {
     LinkMode mode = LinkMode::Copy;
     bool automatic = false;               // made by the cross-talk detector
     std::uint32_t producer_slot = 0;      // counter slot to use in the peer's state page
+    std::uint32_t peer_producer_slot = 0; // the slot the peer uses in ours (reported back in LiveLink)
     std::uint64_t peer_ram_size = 0;
     std::uint64_t peer_window_size = 0;
     kvm::UniqueFd peer_ram;

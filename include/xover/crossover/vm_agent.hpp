@@ -4,6 +4,13 @@
 // a refusal, such as a duplicate VM name, fails VM setup before any vCPU
 // runs). Links arrive on the VM's I/O thread and are handed to the NIC
 // they name.
+//
+// When the broker goes away the links keep carrying frames (their shared
+// memory stays mapped) and the agent registers again, with backoff
+// (reconnect_backoff.hpp), once a broker listens on the same path: the
+// NICs' registrations with fresh fd duplicates, and the links it still
+// has, which the new broker adopts (link_adoption.hpp). It never starts a
+// broker then: the VM runs under seccomp, which forbids fork and exec.
 #pragma once
 
 #include <cstdint>
@@ -13,9 +20,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "xover/crossover/client.hpp"
+#include "xover/crossover/reconnect_backoff.hpp"
 #include "xover/vmm/event_loop.hpp"
 
 namespace xover::crossover {
@@ -31,6 +40,8 @@ public:
 
 class VmAgent final : public LinkHandler {
 public:
+    VmAgent();
+
     // Queues NIC `reg.index` for registration; `nic` gets its links.
     void add_nic(NicRegistration reg, LinkedNic& nic);
     // The NIC is going away: no more links for it. The last one closes the
@@ -40,22 +51,43 @@ public:
     // and watches the connection on `loop`. Throws xover::Error.
     void register_vm(const std::string& vm_name, const std::string& consent_group, const std::filesystem::path& broker,
                      vmm::EventLoop& loop);
-    // Auto wiring: safe from any thread, never blocks.
+    // Auto wiring: safe from any thread; waits at most for the agent's lock
+    // (held only briefly, never across a blocking call).
     void report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);
 
     // LinkHandler (I/O thread)
     void link_up(std::shared_ptr<PeerLink> link) override;
     void link_down(std::uint64_t link_id, std::uint32_t local_nic) override;
-    void broker_lost() override;
+    void registered() override;
+    void registration_refused(const std::string& reason) override;
 
 private:
+    enum class Connection { Registered, Reconnecting, Registering };
+
+    Register registration_locked() const;
+    void watch_client_locked();
+    void connection_ended_locked();
+    void reconnect();
+    void arm_retry_locked();
     void disconnect_locked();
+    LinkedNic* nic_for(std::uint32_t index);
 
     std::mutex mutex_;
     std::optional<BrokerClient> client_;
     vmm::EventLoop* loop_ = nullptr;
     std::map<std::uint32_t, LinkedNic*> nics_;
-    std::vector<NicRegistration> pending_;
+    // Kept for the life of the NIC: each registration sends duplicates.
+    std::map<std::uint32_t, NicRegistration> registrations_;
+    // The links the NICs have, by (link id, local NIC): reported when
+    // registering again.
+    std::map<std::pair<std::uint64_t, std::uint32_t>, LiveLink> live_links_;
+    std::string vm_name_, consent_group_;
+    std::filesystem::path broker_;
+    std::uint32_t registrations_done_ = 0;
+    Connection connection_ = Connection::Registered;
+    std::string last_problem_;  // logged once, not at every attempt
+    ReconnectBackoff backoff_;
+    kvm::UniqueFd retry_timer_;
 };
 
 }  // namespace xover::crossover

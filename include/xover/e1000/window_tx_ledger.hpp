@@ -17,8 +17,9 @@
 //             DD; a second walker doing the same after the guest reused the
 //             slot would complete the new frame. The receiver only
 //             try-locks (on failure it rings the sender's doorbell, and the
-//             sender walks with the newer RDT); the sender waits, within a
-//             budget.
+//             sender walks with the newer RDT); the sender spins briefly,
+//             and leaves the walk to a walker that is busy (the receiver
+//             walks again at its guest's next RDT write).
 //   The receiver walks holding its own producer_lock, which the sender
 //   holds for a whole batch: it sees `end` and its RDH from the same side
 //   of a batch, never a lent slot whose frame its guest cannot see yet.
@@ -28,7 +29,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 
 #include "xover/e1000/registers.hpp"
@@ -66,22 +66,15 @@ inline void lend(nic::WindowTxLedger& ledger, std::uint32_t index, std::uint32_t
     }
 }
 
-inline bool try_lock(nic::WindowTxLedger& ledger) {
-    return ledger.lock.load(std::memory_order_relaxed) == 0 &&
-           ledger.lock.exchange(1, std::memory_order_acquire) == 0;
-}
-// The sender's wait: walkers hold the lock for one walk.
-inline bool lock(nic::WindowTxLedger& ledger, std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
-    auto deadline = std::chrono::steady_clock::now() + budget;
-    for (unsigned i = 0;; ++i) {
-        if (try_lock(ledger)) return true;
-        if (i >= 256 && std::chrono::steady_clock::now() >= deadline) return false;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
-}
-inline void unlock(nic::WindowTxLedger& ledger) { ledger.lock.store(0, std::memory_order_release); }
+// The most descriptors a ring can have: TDLEN holds 20 bits of bytes.
+inline constexpr std::uint32_t kMaxRingEntries = 0xFFF80 / kDescriptorSize;
+
+inline bool try_lock(nic::WindowTxLedger& ledger) { return ledger.lock.try_lock(); }
+// The sender's wait: walkers hold the lock for one walk, so a short spin
+// sees it free unless the walker is descheduled (then it is walking for
+// us) or died (then the lock is recovered, nic/owned_lock.hpp).
+inline bool lock(nic::WindowTxLedger& ledger) { return ledger.lock.try_lock_briefly(); }
+inline void unlock(nic::WindowTxLedger& ledger) { ledger.lock.unlock(); }
 
 // Sender, under the lock (or with the peer known gone): nothing is lent
 // any more, from slot `head` on (a reset, a TDH write, a new ring).
@@ -107,7 +100,10 @@ inline WalkResult walk(nic::WindowTxLedger& ledger, vmm::GuestMemory& sender_mem
     Lent l = unpack(cur);
     std::uint32_t n = ledger.ring_entries.load(std::memory_order_relaxed);
     if (!l.any()) return r;
-    if (n == 0 || l.done >= n || l.end >= n) {  // a ring the guest replaced: nothing left to find
+    // Both processes write this page: a ring larger than TDLEN can describe
+    // (20 bits of bytes) is garbage, and bounds the walk as much as a real
+    // ring does.
+    if (n == 0 || n > kMaxRingEntries || l.done >= n || l.end >= n) {  // a replaced ring: nothing left to find
         ledger.lent.compare_exchange_strong(cur, pack({l.end, l.end}), std::memory_order_acq_rel);
         return r;
     }

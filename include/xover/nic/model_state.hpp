@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "xover/nic/owned_lock.hpp"
 #include "xover/nic/peer_interrupt.hpp"
 
 namespace xover::nic {
@@ -25,9 +26,9 @@ inline constexpr unsigned kRxFilterWords = 292;
 // which lock) are in e1000/window_tx_ledger.hpp, the only code that
 // touches these fields besides the e1000 model.
 struct alignas(64) WindowTxLedger {
-    // Walkers: 0 free, 1 held (exchange acquire / store release); one walk
-    // at a time.
-    std::atomic<std::uint32_t> lock{0};
+    // Walkers: one walk at a time (owned_lock.hpp: a walker that died is
+    // recovered).
+    OwnedLock lock;
     // Owner (release), walkers (acquire): TXDW needs none of the owner's
     // timers, so a walker in the peer's process may raise it.
     std::atomic<std::uint32_t> peer_may_complete{0};
@@ -118,7 +119,7 @@ inline void WindowLoanLedger::clear() {
 
 inline void WindowTxLedger::clear() {
     constexpr auto relaxed = std::memory_order_relaxed;
-    lock.store(0, relaxed);
+    lock.clear();
     peer_may_complete.store(0, relaxed);
     lent.store(0, relaxed);
     link.store(0, relaxed);

@@ -152,29 +152,23 @@ public:
     virtual void end_tx_completion(std::uint32_t /*used*/) {}
 };
 
-// One short spin (no yield): for a caller that has another way to get the
-// work done when the holder is in the middle of a batch.
-inline bool try_lock_producer_briefly(SharedNicState& state) {
-    for (unsigned i = 0; i < 256; ++i) {
-        if (state.try_lock_producer()) return true;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
-    return false;
-}
+// One short spin (no yield), recovering the lock from a holder that died:
+// for a caller that has another way to get the work done while a live
+// holder is in the middle of a batch.
+inline bool try_lock_producer_briefly(SharedNicState& state) { return state.producer_lock.try_lock_briefly(); }
 
-// Takes `state`'s producer lock, spinning (then yielding) for at most
-// `budget`. A holder only keeps it for one batch without syscalls, so the
-// budget is only exhausted when a holder died mid-batch: the caller then
-// treats the ring as unusable instead of hanging.
-inline bool lock_producer(SharedNicState& state,
-                          std::chrono::microseconds budget = std::chrono::milliseconds(20)) {
+// The owner's wait for its own page's lock, before it changes what
+// producers read (its RX ring, filter, RDH) or places a frame of its own.
+// Holders keep the lock for one batch without syscalls, so the first spin
+// almost always gets it; a dead holder's lock is recovered at once. A live
+// holder that keeps it longer is descheduled or stopped: the owner yields
+// for at most `budget`, then gives up (the caller's rule).
+inline bool lock_producer(SharedNicState& state, std::chrono::microseconds budget = std::chrono::milliseconds(2)) {
     if (try_lock_producer_briefly(state)) return true;
     auto deadline = std::chrono::steady_clock::now() + budget;
     while (std::chrono::steady_clock::now() < deadline) {
-        if (state.try_lock_producer()) return true;
         ::sched_yield();
+        if (try_lock_producer_briefly(state)) return true;
     }
     return false;
 }

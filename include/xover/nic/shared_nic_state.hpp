@@ -57,6 +57,7 @@
 
 #include "xover/nic/flag_bits.hpp"
 #include "xover/nic/model_state.hpp"
+#include "xover/nic/owned_lock.hpp"
 #include "xover/nic/slow_path_arrivals.hpp"
 #include "xover/nic/tx_handoff.hpp"
 
@@ -70,8 +71,9 @@ inline constexpr std::size_t kSharedStateSize =
 inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 // 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx; 5: TX handoff;
 // 6: a common part and one part per model (a union at kModelPartOffset),
-// kRxStripCrc on a bit of its own; 7: virtio-net window_loans.
-inline constexpr std::uint32_t kSharedStateVersion = 7;
+// kRxStripCrc on a bit of its own; 7: virtio-net window_loans; 8: the
+// cross-process locks hold their holder's identity (owned_lock.hpp).
+inline constexpr std::uint32_t kSharedStateVersion = 8;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 
 // SharedNicState::model: which NIC model owns the page, so which member of
@@ -164,10 +166,9 @@ struct SharedNicState {
     // LinkFlag bits. Owner only (fetch_or/fetch_and, release; RX enable
     // changes under producer_lock); producers read with acquire.
     alignas(kCacheLine) std::atomic<std::uint32_t> link_flags{0};
-    // 0 free, 1 held: one producer batch at a time (exchange acquire,
-    // store release; nic_port.hpp's lock_producer gives up on a holder
-    // that died).
-    std::atomic<std::uint32_t> producer_lock{0};
+    // One producer batch at a time; holds its holder's identity, so a
+    // holder that died is recovered (owned_lock.hpp).
+    OwnedLock producer_lock;
     // A producer that found the ring full sets this before giving up
     // (seq_cst, then a fence, then it looks again); the owner, after
     // publishing a new rdt, exchanges it to 0 and if it was set rings the
@@ -217,11 +218,8 @@ struct SharedNicState {
     }
 
     // --- producer side ---
-    bool try_lock_producer() {
-        return producer_lock.load(std::memory_order_relaxed) == 0 &&
-               producer_lock.exchange(1, std::memory_order_acquire) == 0;
-    }
-    void unlock_producer() { producer_lock.store(0, std::memory_order_release); }
+    bool try_lock_producer() { return producer_lock.try_lock(); }
+    void unlock_producer() { producer_lock.unlock(); }
     // Sets cause bits; returns true when the owner must be interrupted (a
     // cause that is now pending is unmasked): the caller then writes the
     // owner's irqfd.
@@ -317,6 +315,7 @@ static_assert(offsetof(SharedNicState, rdt) == 128);
 static_assert(offsetof(SharedNicState, icr) == 192);
 static_assert(offsetof(SharedNicState, ims) == 256);
 static_assert(offsetof(SharedNicState, link_flags) == 320);
+static_assert(offsetof(SharedNicState, producer_lock) == 328);  // tests/integration/crossover_lock_holder.sh
 static_assert(offsetof(SharedNicState, rx_config) == 384);
 static_assert(offsetof(SharedNicState, owner) == 448);
 static_assert(offsetof(SharedNicState, slots) == 512);

@@ -52,6 +52,7 @@
 #include <type_traits>
 
 #include "xover/nic/flag_bits.hpp"
+#include "xover/nic/owned_lock.hpp"
 
 namespace xover::nic {
 
@@ -92,7 +93,7 @@ static_assert(distinct_bits(kRecordFlags));
 struct TxHandoff {
     alignas(64) std::atomic<std::uint32_t> tail{0};
     alignas(64) std::atomic<std::uint32_t> head{0};
-    std::atomic<std::uint32_t> lock{0};
+    OwnedLock lock;  // owned_lock.hpp: a holder that died is recovered
     alignas(64) std::atomic<std::uint64_t> run{0};
     std::atomic<std::uint32_t> backlog{0};
     std::atomic<std::uint32_t> tx_irq_owner{0};
@@ -126,21 +127,11 @@ struct TxHandoff {
     }
 
     // --- locking (consumers, and the sender's run start/end) ---
-    bool try_lock() {
-        return lock.load(std::memory_order_relaxed) == 0 && lock.exchange(1, std::memory_order_acquire) == 0;
-    }
+    bool try_lock() { return lock.try_lock(); }
     // One short spin (no yield), for a caller with another way to get the
     // work done: the holder is in the middle of a batch.
-    bool try_lock_briefly() {
-        for (unsigned i = 0; i < 256; ++i) {
-            if (try_lock()) return true;
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        }
-        return false;
-    }
-    void unlock() { lock.store(0, std::memory_order_release); }
+    bool try_lock_briefly() { return lock.try_lock_briefly(); }
+    void unlock() { lock.unlock(); }
 };
 
 static_assert(std::is_standard_layout_v<TxHandoff>);

@@ -97,6 +97,7 @@ private:
     void read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) override;
     void queue_notified(unsigned queue) override;
     void activated() override;
+    void resume_rx_from_producers();
     void device_reset() override;
     void collect_external_interrupts() override;
     void interrupt_routing_changed() override;
@@ -157,6 +158,7 @@ private:
     X(tx_bad_csum, "TX frames whose csum_start/csum_offset lie outside the frame (dropped)")          \
     X(tx_csum_not_negotiated, "TX frames asking for a checksum without VIRTIO_NET_F_CSUM (sent as is)") \
     X(rx_bad_buffer, "RX chains with no room for virtio_net_hdr (returned unused)")                    \
+    X(rx_bad_peer_position, "RX positions in the shared page no producer could have reached (ignored)") \
     X(rx_peer_interrupts, "crossover RX interrupts this process raised for peers' frames")            \
     X(tx_peer_interrupts, "crossover TX interrupts this process raised for TX work peers completed") \
     X(tx_window_frames, "frames sent in window mode (no copy: the peer reads our TX buffer)")         \

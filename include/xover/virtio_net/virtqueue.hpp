@@ -137,6 +137,11 @@ public:
     // next avail == used idx == `index`) after another producer moved it:
     // interrupt decisions then cover exactly what is added from here on.
     void resume_at(std::uint16_t index);
+    // resume_at() for a position read from the shared page, which peers
+    // write too: taken only when it lies at most one ring of buffers
+    // before the guest's avail index (producers consume only what the
+    // guest made available). False: ignored, we keep ours.
+    bool resume_at_published(std::uint16_t index);
     // Continues adding used elements at `used` after another process
     // completed some (the crossover's TX handoff); interrupt decisions
     // cover what is added from here on.

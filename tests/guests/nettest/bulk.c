@@ -12,6 +12,9 @@
  *   and checks every one, spending D ns on each (a receiver slower than its
  *   sender). It waits S ms for the first frame (a slow-booting sender),
  *   timeout_ms= for each later one (default S = timeout_ms).
+ *   With run_ms=R it stops after R ms instead (a soak: scripts/chaos.sh),
+ *   and with restarts=1 a sequence starting over at 0 is a sender that was
+ *   restarted (counted, not an error); gaps are still losses.
  *   role=txrx: both at once, see role_txrx().
  * Cycles are TSC ticks from the first frame to the last.
  */
@@ -113,6 +116,11 @@ bool rx_tally_frame(struct rx_tally *t, const uint8_t *f, uint16_t len)
 	} else if (seq >= t->expected) {
 		t->lost += seq - t->expected;
 		t->expected = seq + 1;
+	} else if (t->restarts && seq == 0) {
+		/* A sender that was killed and started again: what the old run
+		 * had in flight is gone with it, nothing after it may be. */
+		t->restarted++;
+		t->expected = 1;
 	} else {
 		t->errors++; /* duplicated or reordered */
 	}
@@ -128,18 +136,21 @@ static void rx_tally_close(struct rx_tally *t, uint64_t count)
 
 int role_rx(struct nic *nic, const struct options *o)
 {
-	struct rx_tally t = { 0 };
+	struct rx_tally t = { .restarts = o->restarts };
 	uint64_t deadline = deadline_ms(o->start_timeout_ms);
+	uint64_t run_end = o->run_ms ? deadline_ms(o->run_ms) : 0;
 	bool timed_out = false;
 
-	if (!o->count) {
-		printf("nettest: role=rx needs count=\n");
+	if (!o->count && !o->run_ms) {
+		printf("nettest: role=rx needs count= or run_ms=\n");
 		return 2;
 	}
-	while (t.frames + t.lost < o->count) {
+	while (o->run_ms || t.frames + t.lost < o->count) {
 		uint16_t len;
 		const uint8_t *f = nic_rx_peek(nic, &len);
 
+		if (run_end && deadline_passed(run_end))
+			break;
 		if (!f) {
 			if (deadline_passed(deadline)) {
 				timed_out = true;
@@ -159,8 +170,11 @@ int role_rx(struct nic *nic, const struct options *o)
 		nic_dump(nic);
 		rx_tally_close(&t, o->count);
 	}
-	printf("RESULT role=rx frames=%lu bytes=%lu errors=%lu lost=%lu cycles=%lu\n", t.frames, t.bytes,
+	printf("RESULT role=rx frames=%lu bytes=%lu errors=%lu lost=%lu cycles=%lu", t.frames, t.bytes,
 	       t.errors, t.lost, t.last - t.start);
+	if (o->restarts)
+		printf(" restarts=%lu", t.restarted);
+	printf("\n");
 	return !timed_out && !t.errors && !t.lost ? 0 : 1;
 }
 

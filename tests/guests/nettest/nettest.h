@@ -16,6 +16,8 @@ struct options {
 	uint64_t timeout_ms; /* timeout_ms=T: give up after this long without traffic */
 	uint64_t start_timeout_ms; /* start_timeout_ms=S: rx waits this long for the first frame */
 	uint64_t hold_ms;    /* hold_ms=H: tx stays up H ms after its RESULT line */
+	uint64_t run_ms;     /* run_ms=R: rx stops after R ms, however many frames came */
+	bool restarts;       /* restarts=1: rx takes a sequence starting over as a restarted sender */
 	uint8_t dst[6];      /* dst=MAC */
 	bool have_dst;
 	uint8_t ip[4];       /* ip=A.B.C.D (responder) */
@@ -34,6 +36,8 @@ int role_txrx(struct nic *nic, const struct options *o);
 struct rx_tally {
 	uint64_t frames, bytes, errors, lost, start, last;
 	uint32_t expected; /* next sequence number */
+	bool restarts;     /* a sequence going back is a new sender run, not an error */
+	uint64_t restarted;
 };
 
 /* Accounts one received frame; false if it is not a test frame. */
