@@ -24,6 +24,19 @@ namespace {
 
 constexpr std::size_t kMemoryBytes = 64 << 10;
 
+// A 4 GiB guest whose RAM repeats the input's 64 KiB: any address a page
+// names is inside guest memory, so only the views' own bounds (not the end
+// of a small fake memory) can stop a walk that a page's value makes long.
+struct AliasedGuestMemory : vmm::GuestMemory {
+    static constexpr std::uint64_t kGuestBytes = 4ull << 30;
+    std::span<std::uint8_t> span(std::uint64_t gpa, std::uint64_t len) override {
+        const std::uint64_t offset = gpa % kMemoryBytes;
+        if (len == 0 || gpa >= kGuestBytes || len > kGuestBytes - gpa || len > kMemoryBytes - offset) return {};
+        return {backing.bytes.data() + offset, static_cast<std::size_t>(len)};
+    }
+    FakeGuestMemory backing{kMemoryBytes};
+};
+
 nic::ModelId pick_model(FuzzedDataProvider& in) {
     return in.ConsumeBool() ? nic::ModelId::E1000 : nic::ModelId::VirtioNet;
 }
@@ -46,7 +59,7 @@ void corrupt(fuzz::SharedPage& page, nic::ModelId model, FuzzedDataProvider& in)
     }
 }
 
-void receive_side(nic::ModelId model, FakeGuestMemory& memory, nic::SharedNicState& receiver,
+void receive_side(nic::ModelId model, vmm::GuestMemory& memory, nic::SharedNicState& receiver,
                   FuzzedDataProvider& in) {
     auto rx = crossover::make_rx_view(model);
     if (rx->begin(memory, receiver) != nic::RxView::Begin::Ready) return;
@@ -64,7 +77,7 @@ void receive_side(nic::ModelId model, FakeGuestMemory& memory, nic::SharedNicSta
     rx->finish();
 }
 
-void transmit_side(nic::ModelId model, FakeGuestMemory& memory, nic::SharedNicState& sender,
+void transmit_side(nic::ModelId model, vmm::GuestMemory& memory, nic::SharedNicState& sender,
                    nic::SharedNicState& receiver, FuzzedDataProvider& in) {
     auto tx = crossover::make_tx_view(model);
     nic::TxHandoff& handoff = nic::tx_handoff(sender);
@@ -98,14 +111,14 @@ void transmit_side(nic::ModelId model, FakeGuestMemory& memory, nic::SharedNicSt
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static fuzz::SharedPage receiver_page, sender_page;
-    static FakeGuestMemory memory(kMemoryBytes);
+    static AliasedGuestMemory memory;
     FuzzedDataProvider in(data, size);
     const nic::ModelId receiver_model = pick_model(in), sender_model = pick_model(in);
     corrupt(receiver_page, receiver_model, in);
     corrupt(sender_page, sender_model, in);
     const auto image = in.ConsumeBytes<std::uint8_t>(in.ConsumeIntegralInRange<std::size_t>(0, kMemoryBytes));
-    std::memset(memory.bytes.data(), 0, kMemoryBytes);
-    std::copy(image.begin(), image.end(), memory.bytes.begin());
+    std::fill(memory.backing.bytes.begin(), memory.backing.bytes.end(), 0);
+    std::copy(image.begin(), image.end(), memory.backing.bytes.begin());
 
     receive_side(receiver_model, memory, receiver_page.state(), in);
     transmit_side(sender_model, memory, sender_page.state(), receiver_page.state(), in);

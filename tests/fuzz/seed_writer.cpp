@@ -186,13 +186,16 @@ void page_write(InputBuilder& in, std::size_t offset, std::uint32_t value) {
     in.in_range(offset, 0, kControl - 4);
     for (int i = 0; i < 4; ++i) in.integral<std::uint8_t>(std::uint8_t(value >> (8 * i)));
 }
-Bytes peer_page_seed(bool receiver_e1000, bool sender_e1000, std::uint32_t lie_offset, std::uint32_t lie) {
+using PageWrites = std::vector<std::pair<std::size_t, std::uint32_t>>;
+Bytes peer_page_seed(bool receiver_e1000, bool sender_e1000, const PageWrites& receiver_lies,
+                     const PageWrites& sender_lies = {}) {
     InputBuilder in;
     in.boolean(receiver_e1000), in.boolean(sender_e1000);
-    in.in_range(lie_offset ? 2 : 1, 0, 64);
+    in.in_range(receiver_lies.size() + 1, 0, 64);
     page_write(in, offsetof(nic::SharedNicState, rdt), 15);
-    if (lie_offset) page_write(in, lie_offset, lie);
-    in.in_range(0, 0, 64);  // the sender's page as its owner set it up
+    for (auto [offset, value] : receiver_lies) page_write(in, offset, value);
+    in.in_range(sender_lies.size(), 0, 64);
+    for (auto [offset, value] : sender_lies) page_write(in, offset, value);
     Bytes m(0x300, 0);  // the rings (corrupt()'s layout); buffers lie in zeroed memory above
     for (int i = 0; i < 16; ++i) {
         put(m, 0x100 + 16 * i, 0x4000 + 0x100 * i, 8);
@@ -222,11 +225,22 @@ int main(int argc, char** argv) {
     save(root / "fuzz_e1000_mmio", "offload_rings", e1000_seed(true));
     protocol_seeds(root / "fuzz_broker_protocol");
     loader_seeds(root / "fuzz_kernel_loader");
-    save(root / "fuzz_peer_page", "e1000_to_e1000", peer_page_seed(true, true, 0, 0));
-    save(root / "fuzz_peer_page", "virtio_to_e1000", peer_page_seed(true, false, 0, 0));
-    save(root / "fuzz_peer_page", "e1000_to_virtio", peer_page_seed(false, true, 0, 0));
+    const std::size_t rdh = offsetof(nic::SharedNicState, rdh), rdt = offsetof(nic::SharedNicState, rdt);
+    save(root / "fuzz_peer_page", "e1000_to_e1000", peer_page_seed(true, true, {}));
+    save(root / "fuzz_peer_page", "virtio_to_e1000", peer_page_seed(true, false, {}));
+    save(root / "fuzz_peer_page", "e1000_to_virtio", peer_page_seed(false, true, {}));
     save(root / "fuzz_peer_page", "huge_ring_entries",
-         peer_page_seed(true, true, offsetof(nic::SharedNicState, rx_config.ring_entries), 0xffffffff));
-    save(root / "fuzz_peer_page", "rdh_past_ring", peer_page_seed(false, false, offsetof(nic::SharedNicState, rdh), 0xfff0));
+         peer_page_seed(true, true, {{offsetof(nic::SharedNicState, rx_config.ring_entries), 0xffffffff}}));
+    save(root / "fuzz_peer_page", "rdh_past_ring", peer_page_seed(false, false, {{rdh, 0xfff0}}));
+    // A sender's window ledger that lends slots 8.. of a ring of 2^32 - 1
+    // descriptors, and a receiver that holds only one: the walk's bound is
+    // the ledger's ring size, read from the sender's page.
+    const std::size_t ledger = offsetof(nic::SharedNicState, e1000.window_tx);
+    save(root / "fuzz_peer_page", "ledger_huge_ring",
+         peer_page_seed(true, true, {{rdt, 0}, {rdh, 1}},
+                        {{ledger + offsetof(nic::WindowTxLedger, peer_may_complete), 1},
+                         {ledger + offsetof(nic::WindowTxLedger, lent), 8},
+                         {ledger + offsetof(nic::WindowTxLedger, lent) + 4, 0xfffffff0},
+                         {ledger + offsetof(nic::WindowTxLedger, ring_entries), 0xffffffff}}));
     return 0;
 }
