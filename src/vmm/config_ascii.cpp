@@ -15,6 +15,10 @@ namespace xover::vmm::config_detail {
 void refuse_non_ascii_syntax(std::string_view text, const std::string& file) {
     enum class In { Syntax, Comment, Basic, Literal, MultiBasic, MultiLiteral } in = In::Syntax;
     std::size_t line = 1, column = 0;
+    // A quote opens a string only where TOML has a key or a value: at the
+    // start of a line or after = [ { , . (elsewhere, as in `x = 5"...`,
+    // toml++ reads on as syntax, and so does this scan).
+    char last = '\n';  // the last syntax character other than space and tab
     auto starts = [&](std::size_t i, std::string_view s) { return text.substr(i, s.size()) == s; };
     for (std::size_t i = 0; i < text.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(text[i]);
@@ -22,6 +26,7 @@ void refuse_non_ascii_syntax(std::string_view text, const std::string& file) {
         if (c == '\n') {
             ++line, column = 0;
             if (in == In::Comment || in == In::Basic || in == In::Literal) in = In::Syntax;  // single-line ends
+            if (in == In::Syntax) last = '\n';
             continue;
         }
         switch (in) {
@@ -29,11 +34,16 @@ void refuse_non_ascii_syntax(std::string_view text, const std::string& file) {
             if (c >= 0x80)
                 throw Error("{}:{}:{}: TOML syntax error: a non-ASCII character outside a string or comment", file,
                             line, column);
-            if (c == '#') in = In::Comment;
-            else if (starts(i, "\"\"\"")) in = In::MultiBasic, i += 2, column += 2;
-            else if (starts(i, "'''")) in = In::MultiLiteral, i += 2, column += 2;
-            else if (c == '"') in = In::Basic;
-            else if (c == '\'') in = In::Literal;
+            if (c == '#') {
+                in = In::Comment;
+            } else if ((c == '"' || c == '\'') && std::string_view("\n=[{,.").find(char(last)) != std::string_view::npos) {
+                if (starts(i, "\"\"\"")) in = In::MultiBasic, i += 2, column += 2;
+                else if (starts(i, "'''")) in = In::MultiLiteral, i += 2, column += 2;
+                else in = c == '"' ? In::Basic : In::Literal;
+                last = '"';  // what follows a string is not a key or value start
+            } else if (c != ' ' && c != '\t') {
+                last = char(c);
+            }
             break;
         case In::Comment: break;
         case In::Basic:

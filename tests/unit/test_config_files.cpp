@@ -213,6 +213,9 @@ TEST_CASE("file errors name the file, line, key and value", "[config][errors]") 
               "(no error)");
         CHECK(run_error(d.vm_toml("cmdline = '''\n\xd2\x98\n'''\nname = \"x\" \xd2\x98\n")) ==
               f + ":5:12: TOML syntax error: a non-ASCII character outside a string or comment");
+        // A quote that opens no string (toml++ reads `5"..."` as one value).
+        CHECK(run_error(d.vm_toml("cpus = 5\"\xd1\x9d\"\n")) ==
+              f + ":2:10: TOML syntax error: a non-ASCII character outside a string or comment");
     }
     SECTION("unknown key in [[nic]]") {
         CHECK_THAT(run_error(d.vm_toml("[[nic]]\nspeed = 10\n")),
