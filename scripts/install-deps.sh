@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config git
   liburing-dev libseccomp-dev libfmt-dev libspdlog-dev libcli11-dev catch2 libtomlplusplus-dev
   qemu-system-x86 ipxe-qemu iproute2 iputils-ping procps python3
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and its sanitizer runtimes
 )
 
 missing=()

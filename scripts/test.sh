@@ -37,6 +37,8 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DXOVER_SANITIZE=ON
 echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest build-asan -LE 'slow|qemu|linux|chaos'
+echo "== fuzzing: every target for a few seconds (libFuzzer, ASan+UBSan; the seed corpora replayed first)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "== ThreadSanitizer: the cross-process shared NIC state and the crossover data path"
 BUILD_DIR=build-tsan BUILD_TYPE=Debug XOVER_TARGET=xover_unit_tests scripts/build.sh -DXOVER_TSAN=ON
 TSAN_OPTIONS=halt_on_error=1 build-tsan/xover_unit_tests "[shared-state],crossover:*"

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include <toml++/toml.h>
+#include "xover/vmm/toml.hpp"
 
 #include "xover/vmm/config.hpp"
 #include "xover/vmm/config_parser.hpp"
@@ -34,6 +34,11 @@ struct ConfigLayer {
     // ("vm.toml:3: key \"mem\"" or "--mem").
     std::map<std::string, std::string> origin;
 };
+
+// Throws (naming `file`, line and column) on a non-ASCII character outside
+// a string or comment, which TOML forbids and toml++ 3.3 mishandles
+// (config_ascii.cpp).
+void refuse_non_ascii_syntax(std::string_view text, const std::string& file);
 
 // Flags layered over a file: every field `over` sets wins.
 ConfigLayer merge(ConfigLayer base, const ConfigLayer& over);

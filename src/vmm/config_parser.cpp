@@ -1,6 +1,8 @@
 // The public entry points: `xover run` (file + flags), one [[vm]] table,
 // and `xover up` files with their cross-VM checks.
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <variant>
 
@@ -20,8 +22,12 @@ toml::table parse_toml_file(const std::filesystem::path& path, const std::string
     if (!std::filesystem::is_regular_file(path, ec)) {
         check_readable_file(path, origin);  // throws with the reason
     }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("{}: cannot read {}", origin, path.string());
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    refuse_non_ascii_syntax(text, path.string());
     try {
-        return toml::parse_file(path.string());
+        return toml::parse(text, path.string());
     } catch (const toml::parse_error& e) {
         const auto& pos = e.source().begin;
         throw Error("{}:{}:{}: TOML syntax error: {}", path.string(), pos.line, pos.column, e.description());

@@ -77,7 +77,12 @@ NicConfig nic_from_table(const toml::table& table, const std::string& file, cons
         const std::string key(k.str());
         const std::string origin = key_origin(file, node, shown + key);
         if (key == "model") nic.model = check_model(get_string(node, origin), origin);
-        else if (key == "mac") nic.mac = with_origin(origin, [&] { return parse_mac(get_string(node, origin)); });
+        else if (key == "mac") {
+            // A named reference, not the binding: clang 14 (the fuzz build)
+            // cannot capture structured bindings in a lambda.
+            const toml::node& value = node;
+            nic.mac = with_origin(origin, [&] { return parse_mac(get_string(value, origin)); });
+        }
         else if (key == "backend") nic.backend = check_backend(get_string(node, origin), origin);
         else if (key == "crossover") nic.crossover = get_peers(node, origin);
         else if (key == "mode") nic.crossover_mode = check_mode(get_string(node, origin), origin);

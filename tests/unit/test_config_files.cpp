@@ -197,6 +197,26 @@ TEST_CASE("file errors name the file, line, key and value", "[config][errors]") 
         CHECK_THAT(run_error(d.vm_toml("[[nic]]\nmodel = \"e1000\"\nioeventfd = false\n")),
                    Catch::Contains("ioeventfd=off is for virtio-net NICs"));
     }
+    SECTION("a table header no key can start is a syntax error, not an abort") {
+        // Found by tests/fuzz/fuzz_toml_config: toml++ asserted (a debug
+        // build aborted) on these instead of reporting them.
+        CHECK_THAT(run_error(d.vm_toml("[#nic]]\n")), Catch::StartsWith(f + ":2:2: TOML syntax error:"));
+        CHECK_THAT(run_error(d.vm_toml(std::string("[\x10nic]]\n", 8))), Catch::StartsWith(f + ":2:2: TOML syntax error:"));
+        CHECK_THAT(run_error(d.vm_toml("[[ =vm]]\n")), Catch::Contains("TOML syntax error"));
+    }
+    SECTION("non-ASCII outside strings and comments is a syntax error; inside them it is kept") {
+        // Found by tests/fuzz/fuzz_toml_config: toml++ 3.3 reached
+        // __builtin_unreachable on U+0498 in a table header.
+        CHECK(run_error(d.vm_toml("[[vm\xd2\x98ic]]\n")) ==
+              f + ":2:5: TOML syntax error: a non-ASCII character outside a string or comment");
+        CHECK(run_error(d.vm_toml("# caf\xc3\xa9 \"\ncmdline = \"\xd2\x98 '\\\"\"\ncpus = 2 # \xe2\x80\x94\n")) ==
+              "(no error)");
+        CHECK(run_error(d.vm_toml("cmdline = '''\n\xd2\x98\n'''\nname = \"x\" \xd2\x98\n")) ==
+              f + ":5:12: TOML syntax error: a non-ASCII character outside a string or comment");
+        // A quote that opens no string (toml++ reads `5"..."` as one value).
+        CHECK(run_error(d.vm_toml("cpus = 5\"\xd1\x9d\"\n")) ==
+              f + ":2:10: TOML syntax error: a non-ASCII character outside a string or comment");
+    }
     SECTION("unknown key in [[nic]]") {
         CHECK_THAT(run_error(d.vm_toml("[[nic]]\nspeed = 10\n")),
                    Catch::StartsWith(f + ":3: key \"nic[0].speed\": unknown key"));

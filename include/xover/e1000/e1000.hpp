@@ -110,7 +110,7 @@ public:
     }
 
     // The NIC's counters, then its port's (CrossoverPort::counter_info()).
-    net::Counters counters() const;
+    net::Counters counters() const override;
     static std::vector<net::CounterInfo> counter_info() { return HostCounters::info(); }
     RxRingState rx_ring_state() const;
     bool irq_level() const;

@@ -40,7 +40,7 @@
 #include <string_view>
 #include <vector>
 
-#include <toml++/toml.h>
+#include "xover/vmm/toml.hpp"
 
 #include "xover/net/mac_address.hpp"
 #include "xover/vmm/config.hpp"
