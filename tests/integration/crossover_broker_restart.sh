@@ -86,7 +86,7 @@ until_ok 2 links_are 0 || fail "a link to the dead VM is left: $("$X" status --b
 echo "ok: surv was sent LinkDown for its peer killed while no broker ran"
 # A new 'gone' links with surv and sends it the 10 frames it waits for.
 rm -f "$tmp/gone.rc"
-vm gone e1000 $D surv "role=tx count=10 size=64 dst=$S timeout_ms=5000"
+vm gone e1000 $D surv "role=tx count=10 size=64 dst=$S timeout_ms=5000 hold_ms=3000"  # stays linked while status is polled
 until_ok 10 links_are 1 || fail "surv did not link with a new 'gone'"
 "$X" status --broker "$BROKER" | grep -q "^Broker: started .* links 1 formed, 0 adopted, 1 refused" ||
 	fail "status history: $("$X" status --broker "$BROKER" | head -1)"
