@@ -465,7 +465,14 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
         rx_half = peer_rx_half(*peer);
         if (!rx_half) return WindowSend::NotApplicable;  // it never mapped: the copy path counts the drop
     }
-    if (!open(*peer)) return WindowSend::NotApplicable;  // the copy path counts the drop
+    if (!open(*peer)) {
+        // Another producer holds the peer's ring for a moment: the frame
+        // waits for it, as a copy-path frame would, rather than being
+        // copied by the copy path once the lock is free.
+        ++c_.busy_peer_locked;
+        if (retry_) retry_(std::chrono::milliseconds(1));
+        return WindowSend::Busy;
+    }
     if (peer->begin == nic::RxView::Begin::NotReady) {
         state.mark_producer_waiting();
         peer->begin = peer->rx_view->begin(peer->link->peer_memory, state);

@@ -20,7 +20,7 @@ arc=$(waitvm aa) brc=$(waitvm bb) crc=$(waitvm cc)
 for r in bb cc; do
 	result $r | grep -q "frames=$N .*errors=0 lost=0" || fail "$r: $(result $r)"
 done
-[ "$(stat aa xover_links)" = 2 ] || fail "sender had $(stat aa xover_links) links, expected 2"
+[ "$(stat aa xover_links_made)" = 2 ] || fail "sender made $(stat aa xover_links_made) links, expected 2"
 [ "$(stat aa xover_tx_group_frames)" = $N ] || fail "group frames: $(stat aa xover_tx_group_frames), expected $N"
 [ "$(stat aa xover_tx_frames)" = $((2 * N)) ] || fail "crossover frames: $(stat aa xover_tx_frames), expected $((2 * N))"
 echo "ok: $N broadcast frames from aa reached bb (e1000) and cc (virtio-net), each complete and in order;" \

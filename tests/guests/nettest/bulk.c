@@ -170,6 +170,7 @@ int role_rx(struct nic *nic, const struct options *o)
 		nic_dump(nic);
 		rx_tally_close(&t, o->count);
 	}
+	printf("nettest: idle_reads=%lu\n", nic->idle_reads);
 	printf("RESULT role=rx frames=%lu bytes=%lu errors=%lu lost=%lu cycles=%lu", t.frames, t.bytes,
 	       t.errors, t.lost, t.last - t.start);
 	if (o->restarts)

@@ -43,6 +43,10 @@ struct nic {
 	const char *model;
 	uint8_t mac[6];
 	const struct nic_ops *ops;
+	/* Register reads made while waiting (link-up polls, an idle
+	 * receiver's pokes): as many as the wait was long, so tests that
+	 * count a NIC's reads subtract them. */
+	uint64_t idle_reads;
 };
 
 /* Driver probes: true if the device was brought up (MAC known, rings live). */
