@@ -1,0 +1,97 @@
+// DmaWindow::place is all or nothing: when KVM refuses one half's memory
+// slot (it overlaps another slot) or the guest-memory map has no room for
+// it, the half that was already placed is taken back, so no slot and no
+// translation stays behind, and a later place() works. Needs /dev/kvm (a
+// VM with no vCPU; nothing runs).
+#include <catch2/catch.hpp>
+
+#include <sys/mman.h>
+
+#include "xover/crossover/dma_window.hpp"
+#include "xover/error.hpp"
+#include "xover/kvm/system.hpp"
+#include "xover/vmm/ram_memory.hpp"
+
+using namespace xover;
+
+namespace {
+
+constexpr std::uint64_t kWindow = 8192;  // two 4 KiB halves
+constexpr std::uint32_t kWindowSlots = 0;
+constexpr std::uint32_t kOtherSlot = 5;
+
+struct Page {
+    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ~Page() { ::munmap(p, 4096); }
+};
+
+bool slot_free(kvm::Vm& vm, std::uint64_t gpa, Page& page) {
+    try {
+        vm.set_memory_region(kOtherSlot + 1, gpa, 4096, page.p);
+    } catch (const Error&) {
+        return false;
+    }
+    vm.delete_memory_region(kOtherSlot + 1);
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("DMA window: a half KVM refuses takes back the other; nothing stays placed", "[window][kvm]") {
+    auto system = kvm::System::open();
+    kvm::Vm vm = system.create_vm();
+    vmm::RamMemory ram(1 << 20);
+    crossover::DmaWindow window("test", kWindow, vm, ram, kWindowSlots);
+    Page blocker, probe;
+    // Another slot where the RX half would go: the TX half's slot is set
+    // first, then the RX half's fails.
+    constexpr std::uint64_t at = 0x40000000;
+    vm.set_memory_region(kOtherSlot, at + kWindow / 2, 4096, blocker.p);
+
+    CHECK_THROWS_AS(window.place(at), Error);
+    CHECK(window.gpa() == 0);
+    CHECK(window.half_gpa(crossover::DmaWindow::Half::Tx) == 0);
+    CHECK(ram.span(at, 64).empty());          // no translation for the TX half
+    CHECK(slot_free(vm, at, probe));          // its KVM slot is gone too
+
+    vm.delete_memory_region(kOtherSlot);
+    window.place(at);  // the same place now works
+    CHECK(window.gpa() == at);
+    CHECK(ram.span(at, 64).data() == window.host(crossover::DmaWindow::Half::Tx));
+    CHECK_FALSE(slot_free(vm, at, probe));
+    window.place(0);
+    CHECK(slot_free(vm, at, probe));
+}
+
+TEST_CASE("DMA window: no room in the guest-memory map takes back both slots", "[window][kvm]") {
+    auto system = kvm::System::open();
+    kvm::Vm vm = system.create_vm();
+    vmm::RamMemory ram(1 << 20);
+    crossover::DmaWindow window("test", kWindow, vm, ram, kWindowSlots);
+    Page elsewhere, probe;
+    // Every extra region but one taken: the TX half gets the last, the RX
+    // half none.
+    std::vector<unsigned> taken;
+    for (;;) {
+        try {
+            taken.push_back(ram.add_region(0x80000000 + taken.size() * 4096, 4096, static_cast<std::uint8_t*>(elsewhere.p)));
+        } catch (const Error&) {
+            break;
+        }
+    }
+    REQUIRE(taken.size() >= 2);
+    ram.remove_region(taken.back());
+    taken.pop_back();
+
+    constexpr std::uint64_t at = 0x40000000;
+    CHECK_THROWS_AS(window.place(at), Error);
+    CHECK(window.gpa() == 0);
+    CHECK(ram.span(at, 64).empty());
+    CHECK(slot_free(vm, at, probe));
+    CHECK(slot_free(vm, at + kWindow / 2, probe));
+
+    ram.remove_region(taken.back());  // room for both halves again
+    window.place(at);
+    CHECK(window.gpa() == at);
+    CHECK(ram.span(at + kWindow / 2, 64).data() == window.host(crossover::DmaWindow::Half::Rx));
+}
