@@ -216,6 +216,11 @@ TEST_CASE("file errors name the file, line, key and value", "[config][errors]") 
         // A quote that opens no string (toml++ reads `5"..."` as one value).
         CHECK(run_error(d.vm_toml("cpus = 5\"\xd1\x9d\"\n")) ==
               f + ":2:10: TOML syntax error: a non-ASCII character outside a string or comment");
+        // A backslash before a non-ASCII character (the long run: toml++
+        // asked whether U+FEDF after `\` in a """ string is whitespace).
+        CHECK(run_error(d.vm_toml("cmdline = \"\"\"a\\\xef\xbb\x9f\"\"\"\n")) ==
+              f + ":2:16: TOML syntax error: a backslash before a non-ASCII character (no such escape)");
+        CHECK(run_error(d.vm_toml("cmdline = \"\\\\\xef\xbb\x9f\"\n")) == "(no error)");  // an escaped backslash, then text
     }
     SECTION("unknown key in [[nic]]") {
         CHECK_THAT(run_error(d.vm_toml("[[nic]]\nspeed = 10\n")),
