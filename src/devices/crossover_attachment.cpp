@@ -194,6 +194,7 @@ void CrossoverAttachment<Model>::make_retry_timer() {
         if (::read(fd, &expirations, sizeof expirations) <= 0) return;
         retry_due_ns_.store(0, std::memory_order_relaxed);
         model_.resume_tx();
+        model_.retry_rx();
     });
     port_->set_retry_scheduler([this, fd](std::chrono::milliseconds delay) {
         std::uint64_t due = monotonic_ns() + std::uint64_t(delay.count()) * 1'000'000ull;

@@ -36,13 +36,23 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
     std::lock_guard lock(mutex_);
     if (!shared_) return deliver_locked(frame);
     // Crossover peers fill this ring too: one producer at a time.
-    nic::ProducerLock producer(shared_);
+    // Never a wait here (the device lock is held): a peer in the middle of
+    // a batch has the ring for a moment, so the backend keeps the frame
+    // and the crossover's retry timer brings it back.
+    nic::ProducerLock producer(shared_, nic::ProducerLock::Wait::Briefly);
     if (producer.failed()) {
-        ++counters_.rx_dropped_no_buffer;
-        log_.warn("{}: RX ring lock held too long by a crossover peer; frame dropped", name_);
-        return true;
+        ++counters_.rx_ring_locked;
+        rx_retry_pending_ = true;
+        port_->retry_rx_later(std::chrono::milliseconds(1));
+        return false;
     }
     return deliver_locked(frame);
+}
+
+void E1000::retry_rx() {
+    std::lock_guard lock(mutex_);
+    if (!std::exchange(rx_retry_pending_, false)) return;
+    backend_.rx_space_available();
 }
 
 bool E1000::deliver_locked(std::span<const std::uint8_t> frame) {

@@ -125,6 +125,12 @@ void VirtioNet::resume_tx() {
     process_tx();
 }
 
+void VirtioNet::retry_rx() {
+    std::lock_guard lock(mutex_);
+    if (!std::exchange(rx_retry_pending_, false)) return;
+    backend_.rx_space_available();
+}
+
 void VirtioNet::link_changed() {
     std::lock_guard lock(mutex_);
     bool up = carrier();
@@ -268,11 +274,15 @@ bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
     if (!shared_) return deliver_locked(frame);
     // Crossover peers fill this queue too: one producer at a time, each
     // continuing from the position the previous one published.
-    nic::ProducerLock producer(shared_);
+    // Never a wait here (the device lock is held): a peer in the middle of
+    // a batch has the queue for a moment, so the backend keeps the frame
+    // and the crossover's retry timer brings it back.
+    nic::ProducerLock producer(shared_, nic::ProducerLock::Wait::Briefly);
     if (producer.failed()) {
-        ++stats_.rx_no_buffer;
-        if (g_rx_log.allow()) spdlog::warn("virtio-net {}: RX queue lock held too long by a crossover peer", mac_.to_string());
-        return true;
+        ++stats_.rx_queue_locked;
+        rx_retry_pending_ = true;
+        port_->retry_rx_later(std::chrono::milliseconds(1));
+        return false;
     }
     resume_rx_from_producers();
     bool taken = deliver_locked(frame);

@@ -10,6 +10,7 @@
 
 #include <thread>
 
+#include "crossover_fakes.hpp"
 #include "crossover_sender.hpp"
 #include "xover/nic/owned_lock.hpp"
 
@@ -136,4 +137,39 @@ TEST_CASE("crossover: a peer ring locked by a live producer makes frames wait; a
     for (int i = 0; i < 3; ++i) CHECK(rx.frame(i) == frame);
     CHECK(lock.holder() == 0);
     ::close(irq);
+}
+
+namespace {
+// Records the owner's requests for a later retry_rx().
+struct RetryPort final : FakeNicPort {
+    RetryPort() : FakeNicPort("retry-test", 0) {}
+    int retries = 0;
+    void retry_rx_later(std::chrono::milliseconds) override { ++retries; }
+};
+}  // namespace
+
+TEST_CASE("crossover: a backend frame never waits for a peer holding the RX ring; the backend keeps it",
+          "[shared-state]") {
+    E1000Rig rig;
+    RetryPort port;
+    rig.nic.attach_crossover(port);
+    RxRing rx(rig, 8);
+    nic::OwnedLock& lock = port.page.state().producer_lock;
+    ChildProcess holder;  // a peer in the middle of a batch
+    lock.word.store(holder.token());
+    auto frame = ethernet(kNicMac, kPeer, 0x0800, 100);
+
+    CHECK_FALSE(rig.nic.deliver(frame));  // not taken: the backend holds it
+    CHECK(rig.counter("rx_ring_locked") == 1);
+    CHECK(rig.counter("rx_dropped_no_buffer") == 0);
+    CHECK(port.retries == 1);
+    auto calls = rig.backend.rx_space_calls;
+    rig.nic.retry_rx();
+    CHECK(rig.backend.rx_space_calls == calls + 1);  // asked to deliver again
+    rig.nic.retry_rx();
+    CHECK(rig.backend.rx_space_calls == calls + 1);  // once per put-off delivery
+
+    lock.word.store(0);  // the batch ended
+    CHECK(rig.nic.deliver(frame));
+    CHECK(rx.frame(0) == frame);
 }

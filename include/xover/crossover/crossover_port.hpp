@@ -58,6 +58,9 @@ public:
     net::Backend::SendResult send_completable(std::span<const std::uint8_t> frame, std::uint32_t token) override;
     void end_batch() override;
     OwnRx rx_space_returned() override;
+    void retry_rx_later(std::chrono::milliseconds delay) override {
+        if (retry_) retry_(delay);
+    }
     // --- TX handoff (crossover_port_handoff.cpp, tx_handoff.hpp) ---
     void publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring, std::uint64_t avail,
                           std::uint64_t used, std::uint32_t flags, std::uint32_t irq_interval_ns) override;

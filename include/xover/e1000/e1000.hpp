@@ -87,6 +87,9 @@ public:
     bool deliver(std::span<const std::uint8_t> frame) override;
     // The backend can take frames again after answering Busy.
     void resume_tx();
+    // A crossover peer held the RX ring when the backend delivered: the
+    // backend kept its frame and gets it in now.
+    void retry_rx();
     // The backend's link state changed: updates STATUS.LU / the PHY and
     // raises ICR.LSC.
     void link_changed();
@@ -202,6 +205,7 @@ private:
     X(rx_frames, "frames placed in the guest's RX ring from the backend")                             \
     X(rx_bytes, "bytes of rx_frames (no FCS)")                                                        \
     X(rx_dropped_no_buffer, "frames dropped: the RX ring had no free buffer")                         \
+    X(rx_ring_locked, "deliveries put off: a crossover peer held the RX ring (retried in 1 ms)")      \
     X(rx_filtered, "frames the receive filter rejected (address or VLAN)")                            \
     X(rx_dropped_disabled, "frames dropped: receive not enabled (RCTL.EN clear)")                     \
     X(rx_window_conflict, "backend frames dropped: their RX buffer is shared with the window peer")  \
@@ -307,6 +311,7 @@ private:
     nic::NicPort* port_ = nullptr;           // set: crossover configured
     nic::SharedNicState* shared_ = nullptr;  // port_->shared()
     net::Backend& backend_;
+    bool rx_retry_pending_ = false;  // deliver() found the ring locked: retry_rx() is due
     std::string name_;
     Eeprom eeprom_;
     Phy phy_;

@@ -90,6 +90,10 @@ public:
     // or (re)configured its RX ring: moves frames peers parked for us
     // (tx_handoff.hpp) and wakes producers that found the ring full.
     virtual OwnRx rx_space_returned() = 0;
+    // The model's deliver() found its RX ring held by a producer in
+    // another process and left the backend's frame with the backend: call
+    // the model's retry_rx() (on the I/O thread) after `delay`.
+    virtual void retry_rx_later(std::chrono::milliseconds /*delay*/) {}
 
     // Link state the model reports to its guest: the backend's, or, for a
     // crossover-only NIC (backend none), whether any link is up.
@@ -174,11 +178,15 @@ inline bool lock_producer(SharedNicState& state, std::chrono::microseconds budge
 }
 
 // RAII holder for the owner's own producer-side work (its backend's
-// deliver(), RDH writes, ring reset).
+// deliver(), RDH writes, ring reset). `Briefly`: one short spin only, for
+// work that can wait (a backend's frame stays with the backend).
 class ProducerLock {
 public:
-    explicit ProducerLock(SharedNicState* state) : state_(state) {
-        if (state_ && !lock_producer(*state_)) state_ = nullptr, failed_ = true;
+    enum class Wait { Budget, Briefly };
+    explicit ProducerLock(SharedNicState* state, Wait wait = Wait::Budget) : state_(state) {
+        if (!state_) return;
+        bool taken = wait == Wait::Briefly ? try_lock_producer_briefly(*state_) : lock_producer(*state_);
+        if (!taken) state_ = nullptr, failed_ = true;
     }
     ~ProducerLock() {
         if (state_) state_->unlock_producer();

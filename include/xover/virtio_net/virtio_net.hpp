@@ -45,6 +45,9 @@ public:
     bool deliver(std::span<const std::uint8_t> frame) override;
     // The backend can take frames again after answering Busy.
     void resume_tx();
+    // A crossover peer held the RX queue when the backend delivered: the
+    // backend kept its frame and gets it in now.
+    void retry_rx();
     // backend.link_up() may have changed: update status, interrupt.
     void link_changed();
     void link_state_changed() override { link_changed(); }
@@ -123,6 +126,7 @@ private:
     void deliver_peer_interrupt(unsigned q);
 
     net::Backend& backend_;
+    bool rx_retry_pending_ = false;  // deliver() found the queue locked: retry_rx() is due
     net::MacAddress mac_;
     bool link_up_ = true;
     bool tx_stalled_ = false;  // backend said Busy; wait for resume_tx()
@@ -149,6 +153,7 @@ private:
     X(rx_frames, "frames placed in the guest's RX queue from the backend")                            \
     X(rx_bytes, "bytes of rx_frames (no virtio_net_hdr)")                                            \
     X(rx_no_buffer, "deliveries refused: the RX queue had no free buffer")                            \
+    X(rx_queue_locked, "deliveries put off: a crossover peer held the RX queue (retried in 1 ms)")    \
     X(rx_not_ready, "deliveries refused: the RX queue is not live yet")                               \
     X(rx_oversize, "RX frames larger than the guest's buffers can take (dropped)")                    \
     X(tx_write_only, "TX chains with a device-writable descriptor (dropped)")                         \
