@@ -565,7 +565,7 @@ std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool a
         nic::SharedNicState& state = peer->link->peer_state();
         vmm::GuestMemory& memory = peer->link->peer_memory;
         bool held = open_ == peer;  // this batch holds the peer's producer lock already
-        if (held || nic::lock_producer(state)) {
+        if (held || nic::try_lock_producer_briefly(state)) {
             // The peer's guest notifies at its next return (the peer's own
             // producers write the same notification fields, under this
             // lock); the peer's process then completes what came back and
@@ -573,6 +573,11 @@ std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool a
             if (arm) own_tx_view_->window_arm(own, memory, state);
             n = own_tx_view_->window_take_back(own, &memory, &state, heads);
             if (!held) state.unlock_producer();
+        } else {
+            // A live producer is mid-batch in the peer's ring: never wait
+            // for it with our device lock held; look again in 1 ms.
+            ++c_.reclaim_peer_locked;
+            if (retry_) retry_(std::chrono::milliseconds(1));
         }
     }
     still_lent = own_tx_view_->window_any(own);

@@ -17,10 +17,7 @@ void E1000::attach_crossover(nic::NicPort& port) {
     shared_ = &port.shared();
     shared_->icr.store(icr_, std::memory_order_seq_cst);
     shared_->set_ims(ims_);
-    {
-        nic::ProducerLock producer(shared_);
-        shared_->publish_rdh(r(reg::RDH));
-    }
+    change_rx({.rdh = r(reg::RDH)});
     shared_->publish_rdt(r(reg::RDT));
     publish_rx_config();
     publish_rx_filter();
@@ -67,13 +64,18 @@ void E1000::set_ims_value(std::uint32_t value) {
     if (shared_) shared_->set_ims(value);
 }
 
-std::uint32_t E1000::rdh() const { return shared_ ? shared_->load_rdh() : r(reg::RDH); }
+std::uint32_t E1000::rdh() const { return shared_ ? shared_->owner_rdh() : r(reg::RDH); }
 
 void E1000::set_rdh(std::uint32_t value) {
     r(reg::RDH) = value;
-    if (!shared_) return;
-    nic::ProducerLock producer(shared_);  // no producer is mid-frame
-    shared_->publish_rdh(value);
+    if (shared_) change_rx({.rdh = value});
+}
+
+// Never waits for a producer holding the ring (nic/rx_change.hpp): posted,
+// the change is settled by retry_rx(), which then wakes producers that
+// found the ring unusable meanwhile.
+void E1000::change_rx(const nic::RxChange& change) {
+    if (!nic::change_rx(*port_, change)) rx_change_posted_ = true;
 }
 
 // What a producer needs to place frames: ring base and size, buffer size,
@@ -86,18 +88,10 @@ void E1000::publish_rx_config() {
     ring.ring_entries = rx_ring_size();
     ring.buffer_size = rx_buffer_size();
     ring.features = (r(reg::RCTL) & rctl::SECRC) ? nic::kRxStripCrc : 0;
-    {
-        // Under the producer lock: once this returns no producer still
-        // writes with the old description (the guest may reuse the memory).
-        nic::ProducerLock producer(shared_);
-        shared_->publish_rx_ring(ring);
-        shared_->e1000.set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
-        bool enabled = (r(reg::RCTL) & rctl::EN) && bus_master_;
-        if (enabled)
-            shared_->link_flags.fetch_or(nic::kOwnerRxEnabled, std::memory_order_release);
-        else
-            shared_->link_flags.fetch_and(~std::uint32_t(nic::kOwnerRxEnabled), std::memory_order_release);
-    }
+    shared_->e1000.set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
+    // No batch starts with the old description once this returns; one in
+    // flight may finish with it, as DMA in flight does on hardware.
+    change_rx({.ring = ring, .enabled = (r(reg::RCTL) & rctl::EN) && bus_master_});
     rx_space_returned();
 }
 
@@ -139,12 +133,13 @@ void E1000::publish_tx_queue() {
 
 namespace xover::e1000 {
 
-// Every filter register, then the flag that makes producers use them.
-// Under the producer lock, like each later change (publish_filter_word):
-// a producer's batch sees the filter before or after, never half of it.
+// Every filter register, then the flag that makes producers use them
+// (release: a producer that sees the flag sees the words). Later changes
+// are one word each (publish_filter_word), with no lock: a producer checks
+// the next frame against the new word, as a NIC checks the next frame
+// after a register write.
 void E1000::publish_rx_filter() {
     if (!shared_) return;
-    nic::ProducerLock producer(shared_);
     for (unsigned i = 0; i < rx_filter::kWords; ++i) shared_->e1000.set_filter_word(i, r(rx_filter::word_offset(i)));
     shared_->link_flags.fetch_or(nic::kOwnerRxFilter, std::memory_order_release);
 }
@@ -152,7 +147,6 @@ void E1000::publish_rx_filter() {
 void E1000::publish_filter_word(std::uint32_t offset) {
     unsigned index = rx_filter::word_index(offset);
     if (!shared_ || index == rx_filter::kWords) return;
-    nic::ProducerLock producer(shared_);
     shared_->e1000.set_filter_word(index, r(offset));
 }
 

@@ -39,7 +39,7 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
     // Never a wait here (the device lock is held): a peer in the middle of
     // a batch has the ring for a moment, so the backend keeps the frame
     // and the crossover's retry timer brings it back.
-    nic::ProducerLock producer(shared_, nic::ProducerLock::Wait::Briefly);
+    nic::ProducerLock producer(shared_);
     if (producer.failed()) {
         ++counters_.rx_ring_locked;
         rx_retry_pending_ = true;
@@ -51,6 +51,11 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
 
 void E1000::retry_rx() {
     std::lock_guard lock(mutex_);
+    if (rx_change_posted_) {
+        if (!nic::settle_rx_change(*port_)) return;  // still held: another retry is due
+        rx_change_posted_ = false;
+        rx_space_returned();  // producers that found the old ring wait for this
+    }
     if (!std::exchange(rx_retry_pending_, false)) return;
     backend_.rx_space_available();
 }

@@ -96,7 +96,7 @@ void VirtioNet::queue_notified(unsigned index) {
 // and counted: our guest's queue then goes on from where we know it is.
 void VirtioNet::resume_rx_from_producers() {
     if (!queue_live(kRxQueue)) return;
-    if (!queue(kRxQueue).resume_at_published(std::uint16_t(shared_->load_rdh()))) ++stats_.rx_bad_peer_position;
+    if (!queue(kRxQueue).resume_at_published(std::uint16_t(shared_->owner_rdh()))) ++stats_.rx_bad_peer_position;
 }
 
 void VirtioNet::activated() {
@@ -127,6 +127,11 @@ void VirtioNet::resume_tx() {
 
 void VirtioNet::retry_rx() {
     std::lock_guard lock(mutex_);
+    if (rx_change_posted_) {
+        if (!nic::settle_rx_change(*port_)) return;  // still held: another retry is due
+        rx_change_posted_ = false;
+        rx_space_returned();  // producers that found the old queue wait for this
+    }
     if (!std::exchange(rx_retry_pending_, false)) return;
     backend_.rx_space_available();
 }
@@ -277,7 +282,7 @@ bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
     // Never a wait here (the device lock is held): a peer in the middle of
     // a batch has the queue for a moment, so the backend keeps the frame
     // and the crossover's retry timer brings it back.
-    nic::ProducerLock producer(shared_, nic::ProducerLock::Wait::Briefly);
+    nic::ProducerLock producer(shared_);
     if (producer.failed()) {
         ++stats_.rx_queue_locked;
         rx_retry_pending_ = true;
@@ -363,16 +368,11 @@ void VirtioNet::publish_rx_config() {
                         (negotiated(spec::net::kFeatureMrgRxbuf) ? nic::kRxMergeable : 0) |
                         (negotiated(spec::kFeatureIndirectDesc) ? nic::kRxIndirect : 0);
     }
-    {
-        // Once this returns no producer writes with the old description.
-        nic::ProducerLock producer(shared_);
-        shared_->publish_rx_ring(ring);
-        shared_->publish_rdh(live_rx ? queue(kRxQueue).next_avail() : 0);
-        if (live_rx)
-            shared_->link_flags.fetch_or(nic::kOwnerRxEnabled, std::memory_order_release);
-        else
-            shared_->link_flags.fetch_and(~std::uint32_t(nic::kOwnerRxEnabled), std::memory_order_release);
-    }
+    // No batch starts with the old description once this returns; one in
+    // flight may finish with it (nic/rx_change.hpp). Never waits: posted,
+    // the change is settled by retry_rx().
+    nic::RxChange change{.ring = ring, .rdh = live_rx ? queue(kRxQueue).next_avail() : 0, .enabled = live_rx};
+    if (!nic::change_rx(*port_, change)) rx_change_posted_ = true;
     interrupt_routing_changed();
     rx_space_returned();
 }

@@ -144,7 +144,12 @@ namespace {
 struct RetryPort final : FakeNicPort {
     RetryPort() : FakeNicPort("retry-test", 0) {}
     int retries = 0;
+    int space_returned = 0;
     void retry_rx_later(std::chrono::milliseconds) override { ++retries; }
+    OwnRx rx_space_returned() override {
+        ++space_returned;
+        return OwnRx::None;
+    }
 };
 }  // namespace
 
@@ -172,4 +177,130 @@ TEST_CASE("crossover: a backend frame never waits for a peer holding the RX ring
     lock.word.store(0);  // the batch ended
     CHECK(rig.nic.deliver(frame));
     CHECK(rx.frame(0) == frame);
+}
+
+// The owner's RX changes (nic/rx_change.hpp): never a wait for the lock's
+// holder, applied by that holder at its release, at most once, never after
+// a newer change.
+TEST_CASE("RX change: posted while a producer holds the lock, applied at its release, once", "[shared-state]") {
+    crossover::SharedStatePage page = crossover::SharedStatePage::create("rx-change", 0);
+    nic::SharedNicState& s = page.state();
+    nic::RxRing a{.kind = nic::RxRingKind::E1000Legacy, .ring_gpa = 0x20000, .ring_entries = 8, .buffer_size = 2048};
+
+    REQUIRE(s.try_lock_producer());  // a producer's batch (ours: never recovered from ourselves)
+    CHECK_FALSE(s.change_rx({.ring = a, .enabled = true}));  // posted, no wait
+    CHECK_FALSE(s.change_rx({.rdh = 5}));                    // added to it
+    nic::RxRing seen;
+    REQUIRE(s.read_rx_ring(seen));
+    CHECK(seen.kind == nic::RxRingKind::None);  // the batch in flight keeps the old ring
+    CHECK(s.load_rdh() == 0);
+    CHECK(s.owner_rdh() == 5);  // the guest reads back what it wrote
+    CHECK(s.rx_change_posted());
+    s.unlock_producer();  // the holder applies it
+    CHECK_FALSE(s.rx_change_posted());
+    REQUIRE(s.read_rx_ring(seen));
+    CHECK(seen.kind == nic::RxRingKind::E1000Legacy);
+    CHECK(seen.ring_gpa == 0x20000);
+    CHECK(seen.ring_entries == 8);
+    CHECK(s.load_rdh() == 5);
+    CHECK(s.link_flags.load() & nic::kOwnerRxEnabled);
+
+    // Applied once: a later change does not carry the old RDH along, so a
+    // producer's progress since is kept.
+    REQUIRE(s.try_lock_producer());
+    s.publish_rdh(7);  // the batch placed two frames
+    CHECK_FALSE(s.change_rx({.enabled = false}));
+    s.unlock_producer();
+    CHECK(s.load_rdh() == 7);
+    CHECK_FALSE(s.link_flags.load() & nic::kOwnerRxEnabled);
+
+    // With the lock free the change is made at once.
+    CHECK(s.change_rx({.rdh = 1}));
+    CHECK(s.load_rdh() == 1);
+}
+
+TEST_CASE("RX change: the e1000 owner never waits for a live peer holding its ring; retry_rx settles it",
+          "[shared-state]") {
+    E1000Rig rig;
+    RetryPort port;
+    rig.nic.attach_crossover(port);
+    nic::SharedNicState& s = port.page.state();
+    nic::OwnedLock& lock = s.producer_lock;
+    ChildProcess holder;  // a peer stopped in the middle of a batch
+    lock.word.store(holder.token());
+
+    RxRing rx(rig, 8);  // RDBA, RDLEN, RDH, RDT, RCTL.EN written while it holds the ring
+    nic::RxRing seen;
+    REQUIRE(s.read_rx_ring(seen));
+    CHECK(seen.ring_entries == 0);  // the ring at attach: posted, not published behind the holder's back
+    CHECK_FALSE(s.link_flags.load() & nic::kOwnerRxEnabled);
+    CHECK(lock.holder() == holder.token());  // never taken from a live holder
+    CHECK(port.retries >= 1);                // retry_rx() is due
+    rig.wr(e1000::reg::RDH, 3);
+    CHECK(rig.rd(e1000::reg::RDH) == 3);  // reads back what the guest wrote
+
+    rig.nic.retry_rx();  // still held: another retry
+    CHECK(s.rx_change_posted());
+    int returned = port.space_returned;
+
+    lock.word.store(0);  // the holder's batch ended (a holder that applies it is the test above)
+    rig.nic.retry_rx();
+    CHECK_FALSE(s.rx_change_posted());
+    REQUIRE(s.read_rx_ring(seen));
+    CHECK(seen.kind == nic::RxRingKind::E1000Legacy);
+    CHECK(seen.ring_gpa == 0x20000);
+    CHECK(seen.ring_entries == 8);
+    CHECK(s.load_rdh() == 3);
+    CHECK(s.link_flags.load() & nic::kOwnerRxEnabled);
+    CHECK(port.space_returned == returned + 1);  // producers that found the old ring are woken
+}
+
+TEST_CASE("RX change: a producer's batches see whole descriptions, in order, while the owner changes them",
+          "[shared-state]") {
+    crossover::SharedStatePage page = crossover::SharedStatePage::create("rx-change-race", 0);
+    nic::SharedNicState& s = page.state();
+    constexpr std::uint32_t kChanges = 5000;
+    auto ring = [](std::uint32_t i) {
+        return nic::RxRing{.kind = nic::RxRingKind::E1000Legacy,
+                           .ring_gpa = std::uint64_t(i) << 12,
+                           .ring_entries = i,
+                           .buffer_size = i * 2,
+                           .features = i};
+    };
+    std::atomic<bool> done{false};
+    std::atomic<int> torn{0}, backwards{0};
+    std::atomic<std::uint64_t> batches{0}, spin{0};
+    std::thread producer([&] {
+        std::uint32_t last = 0;
+        while (!done.load()) {
+            if (!s.try_lock_producer_briefly()) continue;
+            nic::RxRing r;
+            if (s.read_rx_ring(r) && r.kind != nic::RxRingKind::None) {
+                std::uint32_t i = r.ring_entries;
+                if (r.ring_gpa != std::uint64_t(i) << 12 || r.buffer_size != i * 2 || r.features != i) ++torn;
+                if (i < last) ++backwards;
+                last = i;
+            }
+            s.publish_rdh(s.load_rdh() + 1);
+            // A batch longer than the owner's short spin, so that changes
+            // get posted (the owner's spin wins against short ones).
+            for (int k = 0; k < 20000; ++k) spin.fetch_add(1, std::memory_order_relaxed);
+            s.unlock_producer();
+            ++batches;
+        }
+    });
+    while (batches.load() == 0) std::this_thread::yield();
+    for (std::uint32_t i = 1; i <= kChanges; ++i) {
+        s.change_rx({.ring = ring(i)});  // most are posted: the batches outlast the owner's spin
+        for (int k = 0; k < 1000; ++k) spin.fetch_add(1, std::memory_order_relaxed);  // the guest's other work
+    }
+    while (!s.settle_rx_change()) std::this_thread::yield();
+    done.store(true);
+    producer.join();
+    CHECK(torn.load() == 0);
+    CHECK(backwards.load() == 0);
+    nic::RxRing last;
+    REQUIRE(s.read_rx_ring(last));
+    CHECK(last.ring_entries == kChanges);
+    CHECK(s.load_rdh() == batches.load());  // no producer step was undone by a change
 }

@@ -255,6 +255,7 @@ private:
     X(dropped_bad_descriptor, "frames dropped: a peer RX buffer lies outside what we can reach")          \
     X(dropped_bad_ring, "frames dropped: the peer's RX ring is broken")                                   \
     X(busy_peer_locked, "sends answered Busy: a live producer kept the peer's ring locked (the frame waits)") \
+    X(reclaim_peer_locked, "window heads looked for later: a live producer kept the peer's ring locked") \
     X(dropped_peer_locked, "group frames a peer missed: a live producer kept its ring locked")            \
     X(dropped_group_peer_full, "group frames a peer missed: its ring stayed full or not ready")           \
     X(dropped_backend, "frames the backend dropped")                                                      \

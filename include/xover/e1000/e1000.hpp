@@ -292,6 +292,7 @@ private:
     void set_ims_value(std::uint32_t value);
     std::uint32_t rdh() const;
     void set_rdh(std::uint32_t value);
+    void change_rx(const nic::RxChange& change);
     void publish_rx_config();
     void publish_rx_filter();
     void publish_filter_word(std::uint32_t offset);
@@ -312,6 +313,7 @@ private:
     nic::SharedNicState* shared_ = nullptr;  // port_->shared()
     net::Backend& backend_;
     bool rx_retry_pending_ = false;  // deliver() found the ring locked: retry_rx() is due
+    bool rx_change_posted_ = false;  // an RX change waits for a producer: retry_rx() settles it
     std::string name_;
     Eeprom eeprom_;
     Phy phy_;

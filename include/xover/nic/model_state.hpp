@@ -52,10 +52,11 @@ struct E1000State {
     // A copy of the registers the receive filter reads (RCTL, VET, RAL/RAH,
     // MTA, VFTA; e1000/rx_filter.hpp), plus CTRL and RXCSUM, so a producer
     // drops what the owner's NIC would drop and strips tags and checks sums
-    // as it would (e1000/rx_delivery.hpp). The owner writes words only
-    // holding the producer lock; a producer reads them only holding it (one
-    // batch), so a batch sees one filter, and relaxed atomics suffice: the
-    // lock's acquire/release orders them. kOwnerRxFilter says it is valid.
+    // as it would (e1000/rx_delivery.hpp). Owner only, one word per guest
+    // register write, with no lock (it never waits for a producer): a
+    // producer checks each frame against the words as they are then, as a
+    // NIC checks the next frame after a register write. kOwnerRxFilter,
+    // set with release after the first full copy, says they are valid.
     alignas(64) std::atomic<std::uint32_t> rx_filter[kRxFilterWords];
 
     void set_filter_word(unsigned index, std::uint32_t value) {

@@ -9,8 +9,6 @@
 // Threads: every call is made with the NIC's device lock held.
 #pragma once
 
-#include <sched.h>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -91,8 +89,9 @@ public:
     // (tx_handoff.hpp) and wakes producers that found the ring full.
     virtual OwnRx rx_space_returned() = 0;
     // The model's deliver() found its RX ring held by a producer in
-    // another process and left the backend's frame with the backend: call
-    // the model's retry_rx() (on the I/O thread) after `delay`.
+    // another process and left the backend's frame with the backend, or
+    // posted an RX change for that producer: call the model's retry_rx()
+    // (on the I/O thread) after `delay`.
     virtual void retry_rx_later(std::chrono::milliseconds /*delay*/) {}
 
     // Link state the model reports to its guest: the backend's, or, for a
@@ -158,35 +157,16 @@ public:
 
 // One short spin (no yield), recovering the lock from a holder that died:
 // for a caller that has another way to get the work done while a live
-// holder is in the middle of a batch.
-inline bool try_lock_producer_briefly(SharedNicState& state) { return state.producer_lock.try_lock_briefly(); }
-
-// The owner's wait for its own page's lock, before it changes what
-// producers read (its RX ring, filter, RDH) or places a frame of its own.
-// Holders keep the lock for one batch without syscalls, so the first spin
-// almost always gets it; a dead holder's lock is recovered at once. A live
-// holder that keeps it longer is descheduled or stopped: the owner yields
-// for at most `budget`, then gives up (the caller's rule).
-inline bool lock_producer(SharedNicState& state, std::chrono::microseconds budget = std::chrono::milliseconds(2)) {
-    if (try_lock_producer_briefly(state)) return true;
-    auto deadline = std::chrono::steady_clock::now() + budget;
-    while (std::chrono::steady_clock::now() < deadline) {
-        ::sched_yield();
-        if (try_lock_producer_briefly(state)) return true;
-    }
-    return false;
-}
+// holder is in the middle of a batch. Nobody waits longer for it.
+inline bool try_lock_producer_briefly(SharedNicState& state) { return state.try_lock_producer_briefly(); }
 
 // RAII holder for the owner's own producer-side work (its backend's
-// deliver(), RDH writes, ring reset). `Briefly`: one short spin only, for
-// work that can wait (a backend's frame stays with the backend).
+// deliver()): one short spin only. The work can wait: a backend's frame
+// stays with the backend, and the caller retries later.
 class ProducerLock {
 public:
-    enum class Wait { Budget, Briefly };
-    explicit ProducerLock(SharedNicState* state, Wait wait = Wait::Budget) : state_(state) {
-        if (!state_) return;
-        bool taken = wait == Wait::Briefly ? try_lock_producer_briefly(*state_) : lock_producer(*state_);
-        if (!taken) state_ = nullptr, failed_ = true;
+    explicit ProducerLock(SharedNicState* state) : state_(state) {
+        if (state_ && !try_lock_producer_briefly(*state_)) state_ = nullptr, failed_ = true;
     }
     ~ProducerLock() {
         if (state_) state_->unlock_producer();
@@ -200,5 +180,22 @@ private:
     SharedNicState* state_;
     bool failed_ = false;
 };
+
+// The owner's RX change (nic/rx_change.hpp), made through its port. True:
+// applied now. False: posted for the producer lock's holder, with the
+// model's retry_rx() due in a millisecond to settle it (settle_rx_change)
+// and then wake producers that found the old ring unusable.
+inline bool change_rx(NicPort& port, const RxChange& change) {
+    if (port.shared().change_rx(change)) return true;
+    port.retry_rx_later(std::chrono::milliseconds(1));
+    return false;
+}
+// From the model's retry_rx(): true when no change is left posted;
+// otherwise another retry is due.
+inline bool settle_rx_change(NicPort& port) {
+    if (port.shared().settle_rx_change()) return true;
+    port.retry_rx_later(std::chrono::milliseconds(1));
+    return false;
+}
 
 }  // namespace xover::nic

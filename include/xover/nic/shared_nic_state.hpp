@@ -58,6 +58,7 @@
 #include "xover/nic/flag_bits.hpp"
 #include "xover/nic/model_state.hpp"
 #include "xover/nic/owned_lock.hpp"
+#include "xover/nic/rx_change.hpp"
 #include "xover/nic/slow_path_arrivals.hpp"
 #include "xover/nic/tx_handoff.hpp"
 
@@ -72,16 +73,14 @@ inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 // 2: peer_irq; 3: rx_filter, rx_irq_deferred; 4: window_tx; 5: TX handoff;
 // 6: a common part and one part per model (a union at kModelPartOffset),
 // kRxStripCrc on a bit of its own; 7: virtio-net window_loans; 8: the
-// cross-process locks hold their holder's identity (owned_lock.hpp).
-inline constexpr std::uint32_t kSharedStateVersion = 8;
+// cross-process locks hold their holder's identity (owned_lock.hpp); 9: the
+// owner's RX changes wait for the lock's holder (rx_change).
+inline constexpr std::uint32_t kSharedStateVersion = 9;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 
 // SharedNicState::model: which NIC model owns the page, so which member of
 // its model part is live.
 enum class ModelId : std::uint32_t { E1000 = 0, VirtioNet = 1 };
-
-// What kind of RX ring rx_config describes.
-enum class RxRingKind : std::uint32_t { None = 0, E1000Legacy = 1, VirtioSplit = 2 };
 
 // Bits of SharedNicState::link_flags.
 enum LinkFlag : std::uint32_t {
@@ -122,10 +121,11 @@ struct alignas(kCacheLine) OwnerCounters {
     std::atomic<std::uint64_t> tx_fallback{0};  // frames that took the physical path instead
 };
 
-// The owner's RX ring as the producers need it. Written only by the owner,
-// holding the producer lock, inside a seqcount (publish_rx_ring): seq odd =
-// being changed; producers retry (or skip the batch) until they read the
-// same even value before and after the fields.
+// The owner's RX ring as the producers need it. Written only by whoever
+// holds the producer lock (the owner, or a holder applying the owner's
+// posted change: rx_change.hpp), inside a seqcount (publish_rx_ring): seq
+// odd = being changed; producers retry (or skip the batch) until they read
+// the same even value before and after the fields.
 struct alignas(kCacheLine) RxConfig {
     std::atomic<std::uint32_t> seq{0};
     std::atomic<std::uint32_t> kind{0};          // RxRingKind
@@ -146,9 +146,10 @@ struct SharedNicState {
     std::atomic<std::uint32_t> model{0};  // ModelId
 
     // Producer position (e1000 RDH; virtio: the next avail index producers
-    // consume). Written only holding producer_lock (by producers and by the
-    // owner's own slow path), release; the owner reads it with acquire
-    // (guest RDH reads, its TX completion logic), a producer under the lock.
+    // consume). Written only holding producer_lock (by producers, by the
+    // owner's own slow path, by the owner's RX changes), release; the owner
+    // reads it with acquire (owner_rdh: guest RDH reads, its TX completion
+    // logic), a producer under the lock.
     alignas(kCacheLine) std::atomic<std::uint32_t> rdh{0};
     // Consumer position (e1000 RDT as the guest wrote it; virtio: unused,
     // the avail index lives in guest RAM). Owner only, release; producers
@@ -163,8 +164,9 @@ struct SharedNicState {
     alignas(kCacheLine) std::atomic<std::uint32_t> ims{0};
 
     // Link state and the producer-side coordination words.
-    // LinkFlag bits. Owner only (fetch_or/fetch_and, release; RX enable
-    // changes under producer_lock); producers read with acquire.
+    // LinkFlag bits. Owner only (fetch_or/fetch_and, release), except
+    // kOwnerRxEnabled: changed only holding producer_lock, as part of an
+    // RX change (rx_change.hpp); producers read with acquire.
     alignas(kCacheLine) std::atomic<std::uint32_t> link_flags{0};
     // One producer batch at a time; holds its holder's identity, so a
     // holder that died is recovered (owned_lock.hpp).
@@ -199,6 +201,10 @@ struct SharedNicState {
     alignas(kCacheLine) std::atomic<std::uint64_t> window_rx_gpa{0};
     std::atomic<std::uint64_t> window_rx_link{0};
 
+    // An RX change the owner made while a producer held the lock, waiting
+    // for that holder (or the next) to apply it (rx_change.hpp).
+    PendingRxChange rx_change;
+
     // ------------------------------------------- the owner's model's part
     // The member `model` names is live; only that model's views and the
     // model itself touch it (rules in model_state.hpp).
@@ -217,9 +223,29 @@ struct SharedNicState {
                version.load(std::memory_order_relaxed) == kSharedStateVersion;
     }
 
+    // --- the producer lock ---
+    // Taking it and releasing it each apply an RX change the owner posted
+    // meanwhile (rx_change.hpp): no batch starts with a description older
+    // than the owner's last change.
+    bool try_lock_producer() {
+        if (!producer_lock.try_lock()) return false;
+        apply_posted_rx_change();
+        return true;
+    }
+    // One short spin, recovering a dead holder's lock (owned_lock.hpp).
+    bool try_lock_producer_briefly() {
+        if (!producer_lock.try_lock_briefly()) return false;
+        apply_posted_rx_change();
+        return true;
+    }
+    void unlock_producer() {
+        apply_posted_rx_change();
+        producer_lock.unlock();
+    }
+    // The lock's holder: applies what the owner posted, if anything.
+    void apply_posted_rx_change();
+
     // --- producer side ---
-    bool try_lock_producer() { return producer_lock.try_lock(); }
-    void unlock_producer() { producer_lock.unlock(); }
     // Sets cause bits; returns true when the owner must be interrupted (a
     // cause that is now pending is unmasked): the caller then writes the
     // owner's irqfd.
@@ -240,6 +266,23 @@ struct SharedNicState {
     // --- owner side ---
     void publish_rdt(std::uint32_t value) { rdt.store(value, std::memory_order_release); }
     std::uint32_t load_rdh() const { return rdh.load(std::memory_order_acquire); }
+    // Makes `change` what producers use, never waiting: at once when the
+    // producer lock is free (or its holder dead); else it is posted for the
+    // holder, and false says so: the owner then makes sure, within a
+    // millisecond or so, that it is applied (settle_rx_change).
+    bool change_rx(const RxChange& change);
+    // True when nothing the owner posted is left (taking the lock briefly
+    // to apply it if needed).
+    bool settle_rx_change();
+    bool rx_change_posted() const {
+        return PendingRxChange::posted_bits(rx_change.state.load(std::memory_order_acquire)) != 0;
+    }
+    // The producer position as the owner's guest sees it: the one it set
+    // last if no holder applied it yet, else the published one.
+    std::uint32_t owner_rdh() const {
+        if (auto posted = rx_change.posted_rdh()) return *posted;
+        return load_rdh();
+    }
     // Guest read of ICR: read-to-clear.
     std::uint32_t take_icr() { return icr.exchange(0, std::memory_order_seq_cst); }
     // Guest write of IMS/IMC. Returns the pending unmasked causes, which the
@@ -258,12 +301,9 @@ struct SharedNicState {
     // owner's doorbell (after releasing the lock).
     bool defer_rx_irq() { return rx_irq_deferred.exchange(1, std::memory_order_seq_cst) == 0; }
 
-    // RX ring description (owner writes, producers read consistently).
-    struct RxRing {
-        RxRingKind kind = RxRingKind::None;
-        std::uint64_t ring_gpa = 0, avail_gpa = 0, used_gpa = 0;
-        std::uint32_t ring_entries = 0, buffer_size = 0, features = 0;
-    };
+    // RX ring description (the lock's holder writes, producers read
+    // consistently).
+    using RxRing = nic::RxRing;
     void publish_rx_ring(const RxRing& ring);
     // False while the owner is mid-update (caller retries later).
     bool read_rx_ring(RxRing& out) const;
@@ -307,7 +347,7 @@ inline bool SharedNicState::read_rx_ring(RxRing& out) const {
 }
 
 // The ABI's layout. A change here is a change of kSharedStateVersion.
-inline constexpr std::size_t kModelPartOffset = 1408;
+inline constexpr std::size_t kModelPartOffset = 1472;
 static_assert(std::is_standard_layout_v<SharedNicState>);
 static_assert(offsetof(SharedNicState, magic) == 0);
 static_assert(offsetof(SharedNicState, rdh) == 64);
@@ -321,6 +361,7 @@ static_assert(offsetof(SharedNicState, owner) == 448);
 static_assert(offsetof(SharedNicState, slots) == 512);
 static_assert(offsetof(SharedNicState, slow_arrivals) == 1024);
 static_assert(offsetof(SharedNicState, window_rx_gpa) == 1344);
+static_assert(offsetof(SharedNicState, rx_change) == 1408);
 static_assert(offsetof(SharedNicState, e1000) == kModelPartOffset);
 static_assert(offsetof(SharedNicState, virtio_net) == kModelPartOffset);
 static_assert(offsetof(E1000State, rx_filter) == 64);
