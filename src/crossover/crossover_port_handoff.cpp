@@ -19,10 +19,6 @@ namespace xover::crossover {
 
 namespace {
 
-// The handoff lock is held for one batch of moves without syscalls; a
-// sender starting a run waits this long before taking the doorbell path.
-constexpr std::chrono::microseconds kRunLockBudget{200};
-
 bool lock_handoff(nic::TxHandoff& h, std::chrono::microseconds budget) {
     auto deadline = std::chrono::steady_clock::now() + budget;
     while (!h.try_lock_briefly())
@@ -51,7 +47,10 @@ bool CrossoverPort::may_park(const Peer& peer, std::span<const std::uint8_t> fra
 
 bool CrossoverPort::start_run(Peer& peer) {
     nic::TxHandoff& h = handoff();
-    if (!lock_handoff(h, kRunLockBudget)) return false;
+    // Held for one batch of moves without syscalls, and rarely by anyone
+    // when no run is active: a holder we cannot wait out briefly sends us
+    // down the doorbell path.
+    if (!h.try_lock_briefly()) return false;
     bool ok = h.parked() == 0;  // a run we abandoned leaves nothing behind
     if (ok) {
         h.backlog.store(0, std::memory_order_relaxed);
@@ -340,16 +339,22 @@ bool CrossoverPort::take_tx_interrupt() {
 
 // While a window peer may complete our lent heads (or some are lent
 // still), our TX used ring's writer is whoever holds the handoff lock, at
-// the shared completion position (virtio_net/window_loans.hpp).
-bool CrossoverPort::begin_tx_completion(std::uint32_t& used) {
-    if (own_model_ != nic::ModelId::VirtioNet) return false;
-    if (!(window_peer_ && window_peer_->virtio) && !own_tx_view_->window_any(page_.state())) return false;
+// the shared completion position (virtio_net/window_loans.hpp). A holder
+// keeps it for one batch of completions; one we cannot wait out briefly is
+// descheduled or stopped, and our completions wait for the retry timer
+// rather than our device lock waiting for it (a dead one is recovered).
+nic::NicPort::TxCompletion CrossoverPort::begin_tx_completion(std::uint32_t& used) {
+    if (own_model_ != nic::ModelId::VirtioNet) return TxCompletion::Own;
+    if (!(window_peer_ && window_peer_->virtio) && !own_tx_view_->window_any(page_.state())) return TxCompletion::Own;
     nic::TxHandoff& h = handoff();
-    // A holder keeps it for one batch of completions; one that died
-    // holding it cannot be waited for.
-    tx_completion_locked_ = lock_handoff(h, std::chrono::milliseconds(20));
+    if (!h.try_lock_briefly()) {
+        ++c_.tx_completion_locked;
+        if (retry_) retry_(std::chrono::milliseconds(1));
+        return TxCompletion::Busy;
+    }
+    tx_completion_locked_ = true;
     used = h.completion_pos.load(std::memory_order_relaxed);
-    return true;
+    return TxCompletion::Shared;
 }
 
 void CrossoverPort::end_tx_completion(std::uint32_t used) {

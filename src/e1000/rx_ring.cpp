@@ -43,7 +43,7 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
     if (producer.failed()) {
         ++counters_.rx_ring_locked;
         rx_retry_pending_ = true;
-        port_->retry_rx_later(std::chrono::milliseconds(1));
+        port_->retry_later(std::chrono::milliseconds(1));
         return false;
     }
     return deliver_locked(frame);

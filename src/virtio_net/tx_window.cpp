@@ -81,11 +81,22 @@ void VirtioNet::complete_window_heads() {
 
 // Adds used elements for `heads` to the TX ring and publishes them. While
 // a window peer's process may be completing our lent heads too, the ring
-// is written under the port's lock, where the last writer left it.
+// is written under the port's lock, where the last writer left it; while
+// that peer holds the lock, the heads wait (complete_waiting_tx_heads).
 void VirtioNet::complete_tx_heads(std::span<const std::uint16_t> heads) {
+    using Writer = nic::NicPort::TxCompletion;
     Virtqueue& q = queue(kTxQueue);
     std::uint32_t used = 0;
-    bool shared = port_ && port_->begin_tx_completion(used);
+    // Heads already waiting: these wait behind them (one try per pass).
+    Writer writer = !tx_heads_waiting_.empty() ? Writer::Busy : port_ ? port_->begin_tx_completion(used) : Writer::Own;
+    if (writer == Writer::Busy) {
+        // Each head is out once, so this holds at most a queue's worth.
+        for (std::uint16_t head : heads)
+            if (head < q.layout().size && tx_heads_waiting_.size() < kQueueSize) tx_heads_waiting_.push_back(head);
+        stats_.tx_completions_put_off += heads.size();
+        return;
+    }
+    bool shared = writer == Writer::Shared;
     if (shared && std::uint16_t(used) != q.used_index()) q.adopt_used(std::uint16_t(used));
     for (std::uint16_t head : heads)
         if (head < q.layout().size) q.add_used(head, 0);
@@ -96,8 +107,20 @@ void VirtioNet::complete_tx_heads(std::span<const std::uint16_t> heads) {
         port_->set_tx_completion_pos(q.used_index());
 }
 
-// A device reset returns every buffer to the driver; nothing is lent.
+// Heads complete_tx_heads() put off while a window peer wrote our used
+// ring (from process_tx(): the retry timer's resume_tx(), or a notify).
+void VirtioNet::complete_waiting_tx_heads() {
+    if (tx_heads_waiting_.empty()) return;
+    std::vector<std::uint16_t> heads;
+    heads.swap(tx_heads_waiting_);
+    complete_tx_heads(heads);  // puts them back if the peer still writes
+    if (tx_heads_waiting_.empty()) maybe_interrupt(kTxQueue);
+}
+
+// A device reset returns every buffer to the driver; nothing is lent, and
+// no put-off completion names a chain of the new ring.
 void VirtioNet::forget_window_heads() {
+    tx_heads_waiting_.clear();
     if (port_) port_->window_forget();
 }
 

@@ -162,6 +162,7 @@ void VirtioNet::process_tx() {
     // A TX handoff run whose chains were all moved and completed elsewhere
     // ends here: our used ring continues where the movers left it.
     if (std::uint32_t used = 0; port_ && port_->reclaim_tx(used)) q.continue_used_at(std::uint16_t(used));
+    complete_waiting_tx_heads();
     bool completed = false;
     for (;;) {
         auto st = q.pop(tx_chain_);
@@ -286,7 +287,7 @@ bool VirtioNet::deliver(std::span<const std::uint8_t> frame) {
     if (producer.failed()) {
         ++stats_.rx_queue_locked;
         rx_retry_pending_ = true;
-        port_->retry_rx_later(std::chrono::milliseconds(1));
+        port_->retry_later(std::chrono::milliseconds(1));
         return false;
     }
     resume_rx_from_producers();

@@ -38,7 +38,7 @@ constexpr Allowed kCommon[] = {
     {"madvise", "malloc returning memory, thread stacks"},
     {"brk", "malloc"},
     {"futex", "mutexes, condition variables, thread joins"},
-    {"sched_yield", "the bounded spin on a peer's producer lock"},
+    {"sched_yield", "an MSI-X route change waits for producers in flight (nic/peer_interrupt.hpp)"},
     {"clock_gettime", "steady_clock where the vDSO cannot serve it (CPU-time clocks)"},
     {"clock_nanosleep", "sleep_for"},
     {"nanosleep", "sleep_for"},

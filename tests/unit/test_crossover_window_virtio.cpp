@@ -81,6 +81,13 @@ struct FakeVirtioWindowPort final : FakeNicPort {
     bool window_holds(std::uint16_t head) const override {
         return std::find(lent.begin(), lent.end(), head) != lent.end();
     }
+    // A peer's process writing our TX used ring (completing lent heads).
+    bool writer_busy = false;
+    int completion_tries = 0;
+    TxCompletion begin_tx_completion(std::uint32_t&) override {
+        ++completion_tries;
+        return writer_busy ? TxCompletion::Busy : TxCompletion::Own;
+    }
 };
 
 struct WindowSender {
@@ -143,6 +150,29 @@ TEST_CASE("virtio window: lent TX heads are used when the peer's guest returns t
     CHECK(ids == std::vector<std::uint32_t>{0, 1, 2, 3});
     CHECK(s.rig.counter("tx_window_completed") == 3);
     CHECK(s.rig.counter("hostile") == 0);
+}
+
+TEST_CASE("virtio window: completions wait while the peer writes our used ring, then come from resume_tx",
+          "[virtio][window]") {
+    WindowSender s(kNoEventIdx);
+    auto frame = frame_of(64);
+    s.port.writer_busy = true;  // a live peer holds the writers' lock
+    s.rig.tx.set_next_free(10);
+    for (int i = 0; i < 3; ++i) s.rig.tx.add({s.rig.tx.readable(with_header(frame))});  // copied chains
+    s.rig.queue_notify_tx();
+    CHECK(s.port.copied == 3);
+    CHECK(s.rig.tx.used_idx() == 0);        // never written behind the peer's back
+    CHECK(s.port.completion_tries == 1);    // one try per pass, not one wait per chain
+    CHECK(s.rig.counter("tx_completions_put_off") == 3);
+
+    s.rig.net.resume_tx();  // the retry timer, the peer still writing
+    CHECK(s.rig.tx.used_idx() == 0);
+    unsigned irqs = s.rig.msi.count(1);
+    s.port.writer_busy = false;
+    s.rig.net.resume_tx();
+    CHECK(s.used_ids() == std::vector<std::uint32_t>{10, 11, 12});
+    CHECK(s.rig.msi.count(1) == irqs + 1);
+    CHECK(s.port.copied == 3);  // sent once
 }
 
 TEST_CASE("virtio window: a full peer ring stops TX at that chain until the peer returns buffers", "[virtio][window]") {

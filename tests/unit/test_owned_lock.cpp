@@ -145,7 +145,7 @@ struct RetryPort final : FakeNicPort {
     RetryPort() : FakeNicPort("retry-test", 0) {}
     int retries = 0;
     int space_returned = 0;
-    void retry_rx_later(std::chrono::milliseconds) override { ++retries; }
+    void retry_later(std::chrono::milliseconds) override { ++retries; }
     OwnRx rx_space_returned() override {
         ++space_returned;
         return OwnRx::None;

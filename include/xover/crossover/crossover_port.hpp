@@ -58,7 +58,7 @@ public:
     net::Backend::SendResult send_completable(std::span<const std::uint8_t> frame, std::uint32_t token) override;
     void end_batch() override;
     OwnRx rx_space_returned() override;
-    void retry_rx_later(std::chrono::milliseconds delay) override {
+    void retry_later(std::chrono::milliseconds delay) override {
         if (retry_) retry_(delay);
     }
     // --- TX handoff (crossover_port_handoff.cpp, tx_handoff.hpp) ---
@@ -87,7 +87,7 @@ public:
     std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& still_lent) override;
     bool window_holds(std::uint16_t head) const override;
     void window_forget() override;
-    bool begin_tx_completion(std::uint32_t& used) override;
+    TxCompletion begin_tx_completion(std::uint32_t& used) override;
     void end_tx_completion(std::uint32_t used) override;
 
     // --- window mode (device lock held) ---
@@ -256,6 +256,7 @@ private:
     X(dropped_bad_ring, "frames dropped: the peer's RX ring is broken")                                   \
     X(busy_peer_locked, "sends answered Busy: a live producer kept the peer's ring locked (the frame waits)") \
     X(reclaim_peer_locked, "window heads looked for later: a live producer kept the peer's ring locked") \
+    X(tx_completion_locked, "TX completions put off: a window peer was writing our used ring")           \
     X(dropped_peer_locked, "group frames a peer missed: a live producer kept its ring locked")            \
     X(dropped_group_peer_full, "group frames a peer missed: its ring stayed full or not ready")           \
     X(dropped_backend, "frames the backend dropped")                                                      \

@@ -88,11 +88,11 @@ public:
     // or (re)configured its RX ring: moves frames peers parked for us
     // (tx_handoff.hpp) and wakes producers that found the ring full.
     virtual OwnRx rx_space_returned() = 0;
-    // The model's deliver() found its RX ring held by a producer in
-    // another process and left the backend's frame with the backend, or
-    // posted an RX change for that producer: call the model's retry_rx()
-    // (on the I/O thread) after `delay`.
-    virtual void retry_rx_later(std::chrono::milliseconds /*delay*/) {}
+    // Something waits for a lock a process of a peer holds (the model's
+    // deliver() left the backend's frame with the backend, an RX change was
+    // posted, TX completions were put off): call the model's resume_tx()
+    // and retry_rx() (on the I/O thread) after `delay`.
+    virtual void retry_later(std::chrono::milliseconds /*delay*/) {}
 
     // Link state the model reports to its guest: the backend's, or, for a
     // crossover-only NIC (backend none), whether any link is up.
@@ -146,12 +146,16 @@ public:
     virtual bool window_holds(std::uint16_t /*head*/) const { return false; }
     // Forgets every lent head: the model's TX queue was reset.
     virtual void window_forget() {}
-    // Virtio-net: whether another process may be writing our TX used ring
-    // now (a window peer completing lent heads). If so this returns true
-    // holding the writers' lock, with the used index to continue at in
-    // `used`; the caller adds its elements there and hands the new index
-    // to end_tx_completion(), which releases the lock.
-    virtual bool begin_tx_completion(std::uint32_t& /*used*/) { return false; }
+    // Virtio-net: who may write our TX used ring now.
+    enum class TxCompletion {
+        Own,     // only we: complete as usual
+        Shared,  // a window peer's process too: we hold the writers' lock,
+                 // `used` is the index to continue at; add the elements
+                 // there and hand the new index to end_tx_completion()
+        Busy,    // a live peer holds that lock now: keep the heads and
+                 // complete them from resume_tx() (retry_later is due)
+    };
+    virtual TxCompletion begin_tx_completion(std::uint32_t& /*used*/) { return TxCompletion::Own; }
     virtual void end_tx_completion(std::uint32_t /*used*/) {}
 };
 
@@ -187,14 +191,14 @@ private:
 // and then wake producers that found the old ring unusable.
 inline bool change_rx(NicPort& port, const RxChange& change) {
     if (port.shared().change_rx(change)) return true;
-    port.retry_rx_later(std::chrono::milliseconds(1));
+    port.retry_later(std::chrono::milliseconds(1));
     return false;
 }
 // From the model's retry_rx(): true when no change is left posted;
 // otherwise another retry is due.
 inline bool settle_rx_change(NicPort& port) {
     if (port.shared().settle_rx_change()) return true;
-    port.retry_rx_later(std::chrono::milliseconds(1));
+    port.retry_later(std::chrono::milliseconds(1));
     return false;
 }
 

@@ -113,6 +113,7 @@ private:
     void complete_window_heads();
     void forget_window_heads();
     void complete_tx_heads(std::span<const std::uint16_t> heads);
+    void complete_waiting_tx_heads();
     RxOutcome fill_rx(std::span<const std::uint8_t> frame);
     bool deliver_locked(std::span<const std::uint8_t> frame);
     void drop_tx(std::uint64_t& counter, const char* why);
@@ -140,6 +141,7 @@ private:
     // Window mode: TX heads whose frame sat in the peer's RX buffer and
     // came back (the port keeps the loans: virtio_net/window_loans.hpp).
     std::array<std::uint16_t, kQueueSize> tx_reclaimed_{};
+    std::vector<std::uint16_t> tx_heads_waiting_;  // completions put off: a window peer writes our used ring
 
     DescriptorChain tx_chain_;
     RxPlacer rx_placer_;
@@ -169,6 +171,7 @@ private:
     X(tx_peer_interrupts, "crossover TX interrupts this process raised for TX work peers completed") \
     X(tx_window_frames, "frames sent in window mode (no copy: the peer reads our TX buffer)")         \
     X(tx_window_completed, "window-mode TX chains completed (the peer returned the buffer)")          \
+    X(tx_completions_put_off, "TX chains completed later: a window peer was writing the used ring")  \
     X(tx_window_head_reused, "TX heads the guest reused while still lent in window mode")             \
     X(tx_parked, "chains parked for a crossover peer to move and complete (TX handoff)")
     struct Stats {
