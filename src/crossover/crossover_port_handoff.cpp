@@ -274,18 +274,17 @@ void CrossoverPort::complete_parked_locally() {
 void CrossoverPort::publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring,
                                      std::uint64_t avail, std::uint64_t used, std::uint32_t flags,
                                      std::uint32_t irq_interval_ns) {
-    nic::TxHandoff& h = handoff();
-    // Consumers read the description under the lock; one that died holding
-    // it cannot be waited for.
-    bool locked = lock_handoff(h, std::chrono::milliseconds(20));
-    h.queue.kind.store(std::uint32_t(kind), std::memory_order_relaxed);
-    h.queue.entries.store(entries, std::memory_order_relaxed);
-    h.queue.ring_gpa.store(ring, std::memory_order_relaxed);
-    h.queue.avail_gpa.store(avail, std::memory_order_relaxed);
-    h.queue.used_gpa.store(used, std::memory_order_relaxed);
-    h.queue.flags.store(flags, std::memory_order_relaxed);
-    h.queue.irq_interval_ns.store(irq_interval_ns, std::memory_order_relaxed);
-    if (locked) h.unlock();
+    // No lock: a seqcount (tx_handoff.hpp). This runs on every guest ITR
+    // or TX ring write, and never waits for a consumer in mid-batch; a new
+    // ring was abandoned first (abandon_tx), so no consumer completes old
+    // tokens in it.
+    nic::publish_tx_queue(handoff().queue, {.kind = kind,
+                                            .entries = entries,
+                                            .ring_gpa = ring,
+                                            .avail_gpa = avail,
+                                            .used_gpa = used,
+                                            .flags = flags,
+                                            .irq_interval_ns = irq_interval_ns});
 }
 
 bool CrossoverPort::reclaim_tx(std::uint32_t& completion_pos) {

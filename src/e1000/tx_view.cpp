@@ -23,12 +23,12 @@ public:
     bool begin(vmm::GuestMemory& memory, nic::TxHandoff& handoff) override {
         memory_ = &memory;
         reported_ = 0;
-        const nic::TxQueue& q = handoff.queue;
-        if (q.kind.load(std::memory_order_relaxed) != std::uint32_t(nic::TxQueueKind::E1000Legacy)) return false;
-        entries_ = q.entries.load(std::memory_order_relaxed);
-        base_ = q.ring_gpa.load(std::memory_order_relaxed);
-        throttled_ = q.flags.load(std::memory_order_relaxed) & nic::kTxIrqThrottled;
-        interval_ns_ = q.irq_interval_ns.load(std::memory_order_relaxed);
+        nic::TxQueueDescription q;
+        if (!nic::read_tx_queue(handoff.queue, q) || q.kind != nic::TxQueueKind::E1000Legacy) return false;
+        entries_ = q.entries;
+        base_ = q.ring_gpa;
+        throttled_ = q.flags & nic::kTxIrqThrottled;
+        interval_ns_ = q.irq_interval_ns;
         handoff_ = &handoff;
         return entries_ != 0;
     }

@@ -19,16 +19,15 @@ public:
     bool begin(vmm::GuestMemory& memory, nic::TxHandoff& handoff) override {
         handoff_ = &handoff;
         added_ = false;
-        const nic::TxQueue& q = handoff.queue;
-        if (q.kind.load(std::memory_order_relaxed) != std::uint32_t(nic::TxQueueKind::VirtioSplit)) return false;
-        std::uint32_t entries = q.entries.load(std::memory_order_relaxed);
-        if (entries == 0 || entries > Virtqueue::kMaxSize) return false;
+        nic::TxQueueDescription q;
+        if (!nic::read_tx_queue(handoff.queue, q) || q.kind != nic::TxQueueKind::VirtioSplit) return false;
+        if (q.entries == 0 || q.entries > Virtqueue::kMaxSize) return false;
         VirtqueueLayout layout;
-        layout.size = std::uint16_t(entries);
-        layout.desc = q.ring_gpa.load(std::memory_order_relaxed);
-        layout.avail = q.avail_gpa.load(std::memory_order_relaxed);
-        layout.used = q.used_gpa.load(std::memory_order_relaxed);
-        bool event_idx = q.flags.load(std::memory_order_relaxed) & nic::kTxEventIdx;
+        layout.size = std::uint16_t(q.entries);
+        layout.desc = q.ring_gpa;
+        layout.avail = q.avail_gpa;
+        layout.used = q.used_gpa;
+        bool event_idx = q.flags & nic::kTxEventIdx;
         if (!queue_.enable(memory, layout, event_idx, false)) return false;
         queue_.continue_used_at(std::uint16_t(handoff.completion_pos.load(std::memory_order_relaxed)));
         return true;

@@ -29,8 +29,11 @@
 //   lock       one consumer at a time, and S's run start/end. Always taken
 //              after the receiver's producer lock, never before it.
 //   queue      the sender's TX queue description (its model's view reads
-//              it to complete tokens); written by S under `lock` at run
-//              start, read by C under `lock`.
+//              it to complete tokens); written by S with no lock, inside a
+//              seqcount (publish_tx_queue; S never waits for a consumer),
+//              read by C under `lock` (read_tx_queue). A consumer's batch
+//              in flight finishes with the description it read, as DMA in
+//              flight does.
 //   completion_pos  virtio-net: the TX used index. S stores it while no
 //              run is active; C advances it; S takes it back at run end.
 //   backlog    S has a frame it could not park (another destination, the
@@ -68,6 +71,15 @@ inline constexpr std::uint32_t kTxIrqThrottled = 1u << 1;  // e1000 ITR: edges a
 inline constexpr std::array<std::uint32_t, 2> kTxQueueFlags{kTxEventIdx, kTxIrqThrottled};
 static_assert(distinct_bits(kTxQueueFlags));
 
+// The description, as a value.
+struct TxQueueDescription {
+    TxQueueKind kind = TxQueueKind::None;
+    std::uint32_t entries = 0;  // ring size
+    std::uint64_t ring_gpa = 0, avail_gpa = 0, used_gpa = 0;  // e1000: TDBA; virtio: desc/avail/used
+    std::uint32_t flags = 0;                                  // kTx* bits
+    std::uint32_t irq_interval_ns = 0;                        // with kTxIrqThrottled
+};
+
 struct TxQueue {
     std::atomic<std::uint32_t> kind{0};          // TxQueueKind
     std::atomic<std::uint32_t> entries{0};       // ring size
@@ -76,7 +88,47 @@ struct TxQueue {
     std::atomic<std::uint64_t> used_gpa{0};      // virtio only
     std::atomic<std::uint32_t> flags{0};
     std::atomic<std::uint32_t> irq_interval_ns{0};  // with kTxIrqThrottled
+    std::atomic<std::uint32_t> seq{0};              // odd while the sender writes the fields
 };
+
+// The sender (one thread at a time, its device lock). The seqcount rule of
+// shared_nic_state.hpp: seq odd, fields with release, seq even with release.
+inline void publish_tx_queue(TxQueue& q, const TxQueueDescription& d) {
+    constexpr auto rel = std::memory_order_release;
+    std::uint32_t s = q.seq.load(std::memory_order_relaxed);
+    q.seq.store(s + 1, std::memory_order_relaxed);
+    q.kind.store(std::uint32_t(d.kind), rel);
+    q.entries.store(d.entries, rel);
+    q.ring_gpa.store(d.ring_gpa, rel);
+    q.avail_gpa.store(d.avail_gpa, rel);
+    q.used_gpa.store(d.used_gpa, rel);
+    q.flags.store(d.flags, rel);
+    q.irq_interval_ns.store(d.irq_interval_ns, rel);
+    q.seq.store(s + 2, rel);
+}
+
+// A consumer: one consistent description, or false when the sender kept it
+// mid-update through a few tries (it was stopped there: its TX ring is
+// being rewritten, so there is nothing to complete in it now).
+inline bool read_tx_queue(const TxQueue& q, TxQueueDescription& out) {
+    constexpr auto acq = std::memory_order_acquire;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        std::uint32_t before = q.seq.load(acq);
+        if (before & 1) continue;
+        TxQueueDescription d;
+        d.kind = TxQueueKind(q.kind.load(acq));
+        d.entries = q.entries.load(acq);
+        d.ring_gpa = q.ring_gpa.load(acq);
+        d.avail_gpa = q.avail_gpa.load(acq);
+        d.used_gpa = q.used_gpa.load(acq);
+        d.flags = q.flags.load(acq);
+        d.irq_interval_ns = q.irq_interval_ns.load(acq);
+        if (q.seq.load(std::memory_order_relaxed) != before) continue;
+        out = d;
+        return true;
+    }
+    return false;
+}
 
 // A record: the frame in slot (index % kHandoffSlots), and what completes
 // it in the sender's ring.
