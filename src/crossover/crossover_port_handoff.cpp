@@ -17,17 +17,6 @@
 
 namespace xover::crossover {
 
-namespace {
-
-bool lock_handoff(nic::TxHandoff& h, std::chrono::microseconds budget) {
-    auto deadline = std::chrono::steady_clock::now() + budget;
-    while (!h.try_lock_briefly())
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-    return true;
-}
-
-}  // namespace
-
 net::Backend::SendResult CrossoverPort::send_completable(std::span<const std::uint8_t> frame, std::uint32_t token) {
     token_ = token;
     has_token_ = true;
@@ -63,7 +52,7 @@ bool CrossoverPort::start_run(Peer& peer) {
 
 void CrossoverPort::park(std::span<const std::uint8_t> frame) {
     std::uint32_t length = std::uint32_t(frame.size());
-    handoff().park(frame.data(), length, token_, token_ != kNoToken);
+    handoff().park(frame.data(), length, token_, token_ != kNoToken, tx_queue_.generation);
     ++c_.handoff_parked;
     ++c_.tx_frames;
     c_.tx_bytes += length;
@@ -80,7 +69,7 @@ net::Backend::SendResult CrossoverPort::send_during_run(std::span<const std::uin
     nic::TxHandoff& h = handoff();
     const std::uint64_t run = h.run.load(std::memory_order_relaxed);
     auto verdict = table_.classify(frame);
-    if (verdict.verdict == PeerTable::Verdict::Peer && verdict.peer && verdict.peer->id == run) {
+    if (!run_abandoned_ && verdict.verdict == PeerTable::Verdict::Peer && verdict.peer && verdict.peer->id == run) {
         if (find(verdict.peer) && has_token_ && frame.size() <= nic::kHandoffSlotBytes && !h.full()) {
             park(frame);
             return net::Backend::SendResult::Deferred;
@@ -125,7 +114,7 @@ CrossoverPort::Moved CrossoverPort::move_parked(nic::TxHandoff& h, nic::RxView& 
                 }
             }
         }
-        if (f.completes && view_ok) view.complete(f.token);
+        if (f.completes && view_ok && f.generation == view.ring_generation()) view.complete(f.token);
         nic::pop_parked(h);
         ++m.records;
     }
@@ -251,15 +240,22 @@ bool CrossoverPort::raise_peer_tx(Peer& p, nic::TxIrq irq) {
 
 // The run's peer is gone: its frames will never be delivered. Complete them
 // (dropped) so that our guest's TX ring does not hang, and let the model
-// run (doorbell) to raise the interrupt and end the run.
+// run (doorbell) to raise the interrupt and end the run. A peer that is
+// gone but alive may be in the middle of moving them: then this is done
+// from the next TX walk (reclaim_tx), on the retry timer, never waited for.
 void CrossoverPort::complete_parked_locally() {
     nic::TxHandoff& h = handoff();
-    if (!own_memory_ || !lock_handoff(h, std::chrono::milliseconds(20))) return;
+    if (!own_memory_) return;
+    parked_orphaned_ = !h.try_lock_briefly();
+    if (parked_orphaned_) {
+        if (retry_) retry_(std::chrono::milliseconds(1));
+        return;
+    }
     bool view_ok = own_tx_view_->begin(*own_memory_, h);
     nic::ParkedFrame f;
     std::uint64_t dropped = 0;
     while (nic::peek_parked(h, f)) {
-        if (f.completes && view_ok) own_tx_view_->complete(f.token);
+        if (f.completes && view_ok && f.generation == own_tx_view_->ring_generation()) own_tx_view_->complete(f.token);
         nic::pop_parked(h);
         ++dropped;
     }
@@ -274,20 +270,23 @@ void CrossoverPort::complete_parked_locally() {
 void CrossoverPort::publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring,
                                      std::uint64_t avail, std::uint64_t used, std::uint32_t flags,
                                      std::uint32_t irq_interval_ns) {
+    tx_queue_ = {.kind = kind,
+                 .entries = entries,
+                 .ring_gpa = ring,
+                 .avail_gpa = avail,
+                 .used_gpa = used,
+                 .flags = flags,
+                 .irq_interval_ns = irq_interval_ns,
+                 .generation = tx_queue_.generation};
     // No lock: a seqcount (tx_handoff.hpp). This runs on every guest ITR
     // or TX ring write, and never waits for a consumer in mid-batch; a new
     // ring was abandoned first (abandon_tx), so no consumer completes old
     // tokens in it.
-    nic::publish_tx_queue(handoff().queue, {.kind = kind,
-                                            .entries = entries,
-                                            .ring_gpa = ring,
-                                            .avail_gpa = avail,
-                                            .used_gpa = used,
-                                            .flags = flags,
-                                            .irq_interval_ns = irq_interval_ns});
+    nic::publish_tx_queue(handoff().queue, tx_queue_);
 }
 
 bool CrossoverPort::reclaim_tx(std::uint32_t& completion_pos) {
+    if (parked_orphaned_) complete_parked_locally();  // a run's peer went while moving them
     nic::TxHandoff& h = handoff();
     if (h.run.load(std::memory_order_relaxed) == 0 || h.parked() != 0 || !h.try_lock()) return false;
     bool ended = h.parked() == 0;
@@ -297,6 +296,8 @@ bool CrossoverPort::reclaim_tx(std::uint32_t& completion_pos) {
         h.backlog.store(0, std::memory_order_relaxed);
     }
     h.unlock();
+    // An abandoned run's position is one of the ring the guest replaced.
+    if (ended && std::exchange(run_abandoned_, false)) return false;
     return ended;
 }
 
@@ -310,21 +311,33 @@ void CrossoverPort::set_tx_completion_pos(std::uint32_t used) {
 bool CrossoverPort::park_completion(std::uint32_t token) {
     nic::TxHandoff& h = handoff();
     if (h.run.load(std::memory_order_relaxed) == 0 || h.full()) return false;
-    h.park(nullptr, 0, token, true);
+    h.park(nullptr, 0, token, true, tx_queue_.generation);
     return true;
 }
 
 // The guest reset or moved its TX ring: parked tokens name descriptors that
-// are no longer its; drop them uncompleted and end the run.
+// are no longer its. A new generation first, so no mover completes them in
+// the new ring; then, with the handoff lock free at once, drop them and end
+// the run. A mover in the middle of a batch is never waited for: it
+// delivers what is parked as frames in flight (completing none), nothing
+// more joins the run, and the run's end hands back no used position (it
+// would be one of the old ring).
 void CrossoverPort::abandon_tx() {
     nic::TxHandoff& h = handoff();
+    ++tx_queue_.generation;
+    nic::publish_tx_queue(h.queue, tx_queue_);
     if (h.run.load(std::memory_order_relaxed) == 0) return;
-    bool locked = lock_handoff(h, std::chrono::milliseconds(20));
+    if (!h.try_lock_briefly()) {
+        run_abandoned_ = true;
+        ++c_.handoff_abandoned_in_flight;
+        return;
+    }
     c_.handoff_dropped += h.parked();
     h.head.store(h.tail.load(std::memory_order_relaxed), std::memory_order_release);
     h.run.store(0, std::memory_order_release);
     h.backlog.store(0, std::memory_order_relaxed);
-    if (locked) h.unlock();
+    h.unlock();
+    run_abandoned_ = false;
 }
 
 bool CrossoverPort::take_tx_interrupt() {

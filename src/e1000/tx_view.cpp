@@ -25,6 +25,7 @@ public:
         reported_ = 0;
         nic::TxQueueDescription q;
         if (!nic::read_tx_queue(handoff.queue, q) || q.kind != nic::TxQueueKind::E1000Legacy) return false;
+        ring_generation_ = q.generation;
         entries_ = q.entries;
         base_ = q.ring_gpa;
         throttled_ = q.flags & nic::kTxIrqThrottled;

@@ -22,6 +22,7 @@ public:
         nic::TxQueueDescription q;
         if (!nic::read_tx_queue(handoff.queue, q) || q.kind != nic::TxQueueKind::VirtioSplit) return false;
         if (q.entries == 0 || q.entries > Virtqueue::kMaxSize) return false;
+        ring_generation_ = q.generation;
         VirtqueueLayout layout;
         layout.size = std::uint16_t(q.entries);
         layout.desc = q.ring_gpa;

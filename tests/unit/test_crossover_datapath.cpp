@@ -20,6 +20,10 @@ namespace {
 const net::MacAddress kPeerE1000{{0x52, 0x54, 0x00, 0x77, 0x00, 0x01}};
 const net::MacAddress kPeerVirtio{{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}};
 
+// A lock word naming a live process other than ours (our parent): never
+// recovered, never ours.
+std::uint64_t live_holder_token() { return (std::uint64_t(std::uint32_t(::getppid())) << 32) | 0x77; }
+
 }  // namespace
 
 TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one interrupt per batch") {
@@ -102,6 +106,30 @@ TEST_CASE("crossover: a full e1000 peer ring parks the frames; the peer's proces
         CHECK(a.counter("xover_handoff_moved_self") == 3);
         for (std::uint32_t i = 2; i < 5; ++i) CHECK((a.tx.status(i) & e1000::txd::STA_DD) != 0);
         CHECK(drain(doorbell) == 0);
+    }
+    SECTION("the sender's guest rewrites its TX ring while the peer moves them: none completes in the new ring") {
+        nic::OwnedLock& mover = nic::tx_handoff(a.port.shared()).lock;
+        mover.word.store(live_holder_token());  // the peer's process, in the middle of moving
+        a.rig.wr(e1000::reg::TDLEN, 8 * 16);   // a new ring (same place): never waits for the mover
+        CHECK(a.counter("xover_handoff_abandoned_in_flight") == 1);
+        CHECK(mover.holder() == live_holder_token());  // not taken from it
+        mover.word.store(0);                          // its batch ends
+        b.wr(e1000::reg::RDT, 7);                     // the peer moves them: frames in flight
+        CHECK(b.rd(e1000::reg::RDH) == 4);
+        CHECK((a.tx.status(2) & e1000::txd::STA_DD) == 0);  // tokens of the old ring: not completed
+        CHECK((a.tx.status(3) & e1000::txd::STA_DD) == 0);
+        CHECK(a.counter("xover_handoff_parked") == 2);
+    }
+    SECTION("the peer goes while moving them: the sender completes them later, never waiting") {
+        nic::OwnedLock& mover = nic::tx_handoff(a.port.shared()).lock;
+        mover.word.store(live_holder_token());
+        a.rig.nic.run_locked([&] { a.port.remove_link(1); });  // link down, mover still alive
+        CHECK((a.tx.status(2) & e1000::txd::STA_DD) == 0);        // put off, not waited for
+        mover.word.store(0);
+        a.rig.nic.resume_tx();  // the retry timer: the next TX walk completes them (dropped)
+        CHECK((a.tx.status(2) & e1000::txd::STA_DD) != 0);
+        CHECK((a.tx.status(3) & e1000::txd::STA_DD) != 0);
+        CHECK(a.counter("xover_handoff_dropped") == 2);
     }
     ::close(irq);
     ::close(doorbell);

@@ -224,6 +224,9 @@ private:
     std::uint64_t window_link_ = 0;
     Peer* window_peer_ = nullptr;
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
+    nic::TxQueueDescription tx_queue_;   // as last published, with the ring's generation
+    bool run_abandoned_ = false;         // the guest replaced its TX ring while a mover held the run
+    bool parked_orphaned_ = false;       // a run's peer went while moving: complete_parked_locally is due
     PeerWindowMemory window_memory_;
     // TX handoff: this model's views over its own memory and page.
     static constexpr std::uint32_t kNoToken = ~0u;
@@ -286,6 +289,7 @@ private:
     V(handoff_moved_by_peer, "our parked frames a peer's process moved")                                  \
     X(handoff_moved_for_peers, "peers' parked frames this process moved into our RX ring")                \
     X(handoff_dropped, "parked frames dropped (peer gone, guest reset its TX ring, bad frame)")           \
+    X(handoff_abandoned_in_flight, "TX ring resets during a run a mover held: its frames went uncompleted") \
     X(handoff_lock_busy, "moves left to the sender: its lock was busy (its doorbell rung)")               \
     X(handoff_tx_irq_signalled, "TX interrupts signalled to senders whose frames we moved")               \
     X(handoff_tx_irq_via_owner, "TX interrupts for moved frames left to the sender's process")            \

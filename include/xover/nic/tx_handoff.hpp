@@ -78,6 +78,9 @@ struct TxQueueDescription {
     std::uint64_t ring_gpa = 0, avail_gpa = 0, used_gpa = 0;  // e1000: TDBA; virtio: desc/avail/used
     std::uint32_t flags = 0;                                  // kTx* bits
     std::uint32_t irq_interval_ns = 0;                        // with kTxIrqThrottled
+    // Moves on each TX ring reset or move (abandon_tx): a token parked under
+    // another generation names a descriptor of a ring that is gone.
+    std::uint32_t generation = 0;
 };
 
 struct TxQueue {
@@ -88,7 +91,8 @@ struct TxQueue {
     std::atomic<std::uint64_t> used_gpa{0};      // virtio only
     std::atomic<std::uint32_t> flags{0};
     std::atomic<std::uint32_t> irq_interval_ns{0};  // with kTxIrqThrottled
-    std::atomic<std::uint32_t> seq{0};              // odd while the sender writes the fields
+    std::atomic<std::uint32_t> generation{0};
+    std::atomic<std::uint32_t> seq{0};  // odd while the sender writes the fields
 };
 
 // The sender (one thread at a time, its device lock). The seqcount rule of
@@ -104,6 +108,7 @@ inline void publish_tx_queue(TxQueue& q, const TxQueueDescription& d) {
     q.used_gpa.store(d.used_gpa, rel);
     q.flags.store(d.flags, rel);
     q.irq_interval_ns.store(d.irq_interval_ns, rel);
+    q.generation.store(d.generation, rel);
     q.seq.store(s + 2, rel);
 }
 
@@ -123,6 +128,7 @@ inline bool read_tx_queue(const TxQueue& q, TxQueueDescription& out) {
         d.used_gpa = q.used_gpa.load(acq);
         d.flags = q.flags.load(acq);
         d.irq_interval_ns = q.irq_interval_ns.load(acq);
+        d.generation = q.generation.load(acq);
         if (q.seq.load(std::memory_order_relaxed) != before) continue;
         out = d;
         return true;
@@ -136,7 +142,7 @@ struct HandoffRecord {
     std::atomic<std::uint32_t> length{0};  // frame bytes in the slot (0: completion only)
     std::atomic<std::uint32_t> token{0};   // model-defined (tx_view.hpp)
     std::atomic<std::uint32_t> flags{0};   // kRecordCompletes
-    std::atomic<std::uint32_t> reserved{0};
+    std::atomic<std::uint32_t> generation{0};  // the TX queue's when parked: the token's ring
 };
 inline constexpr std::uint32_t kRecordCompletes = 1u << 0;  // the token is to be completed
 inline constexpr std::array<std::uint32_t, 1> kRecordFlags{kRecordCompletes};
@@ -167,14 +173,17 @@ struct TxHandoff {
     }
     bool full() const { return parked() >= kHandoffSlots; }
     // Copies `frame` (at most kHandoffSlotBytes) into the next slot and
-    // publishes it. The caller checked !full().
-    void park(const std::uint8_t* frame, std::uint32_t length, std::uint32_t token, bool completes) {
+    // publishes it; `token` is of TX queue generation `generation`. The
+    // caller checked !full().
+    void park(const std::uint8_t* frame, std::uint32_t length, std::uint32_t token, bool completes,
+              std::uint32_t generation) {
         std::uint32_t t = tail.load(std::memory_order_relaxed);
         std::uint32_t i = t % kHandoffSlots;
         if (length) std::memcpy(slots[i], frame, length);
         records[i].length.store(length, std::memory_order_relaxed);
         records[i].token.store(token, std::memory_order_relaxed);
         records[i].flags.store(completes ? kRecordCompletes : 0, std::memory_order_relaxed);
+        records[i].generation.store(generation, std::memory_order_relaxed);
         tail.store(t + 1, std::memory_order_release);
     }
 
@@ -193,6 +202,7 @@ struct ParkedFrame {
     const std::uint8_t* bytes = nullptr;  // in the slot: copy before use
     std::uint32_t length = 0;
     std::uint32_t token = 0;
+    std::uint32_t generation = 0;  // complete the token only in a ring of this generation
     bool completes = false;
 };
 
@@ -210,6 +220,7 @@ inline bool peek_parked(const TxHandoff& h, ParkedFrame& out) {
     out.length = length;
     out.token = r.token.load(std::memory_order_relaxed);
     out.completes = r.flags.load(std::memory_order_relaxed) & kRecordCompletes;
+    out.generation = r.generation.load(std::memory_order_relaxed);
     return true;
 }
 

@@ -49,6 +49,10 @@ public:
     virtual bool begin(vmm::GuestMemory& sender_memory, TxHandoff& handoff) = 0;
     // Completes one token (bounded: a token outside the ring is ignored).
     virtual void complete(std::uint32_t token) = 0;
+    // The generation of the description begin() read: a parked token of
+    // another one (a ring the guest has reset or moved since) is not
+    // completed (tx_handoff.hpp).
+    std::uint32_t ring_generation() const { return ring_generation_; }
     // Publishes the completions; true when the sender's guest wants a TX
     // interrupt for them (RS with DD written; virtio: its event index).
     virtual bool finish() = 0;
@@ -110,6 +114,9 @@ public:
     virtual bool window_any(const SharedNicState& /*own*/) const { return false; }
     // Forgets every loan (the sender's TX queue was reset).
     virtual void window_forget(SharedNicState& /*own*/) {}
+
+protected:
+    std::uint32_t ring_generation_ = 0;  // set by begin()
 };
 
 }  // namespace xover::nic
