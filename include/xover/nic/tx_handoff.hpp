@@ -33,7 +33,10 @@
 //              seqcount (publish_tx_queue; S never waits for a consumer),
 //              read by C under `lock` (read_tx_queue). A consumer's batch
 //              in flight finishes with the description it read, as DMA in
-//              flight does.
+//              flight does. Its generation moves when the guest resets or
+//              moves the ring; each record carries the generation it was
+//              parked under, and C completes a token only in a ring of
+//              the same one (so S never waits for C to drop them).
 //   completion_pos  virtio-net: the TX used index. S stores it while no
 //              run is active; C advances it; S takes it back at run end.
 //   backlog    S has a frame it could not park (another destination, the
