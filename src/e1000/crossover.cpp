@@ -19,6 +19,7 @@ void E1000::attach_crossover(nic::NicPort& port) {
     shared_->set_ims(ims_);
     change_rx({.rdh = r(reg::RDH)});
     shared_->publish_rdt(r(reg::RDT));
+    rx_published_.reset();  // a new page: publish everything
     publish_rx_config();
     publish_rx_filter();
     publish_irq_moderation();
@@ -90,8 +91,14 @@ void E1000::publish_rx_config() {
     ring.features = (r(reg::RCTL) & rctl::SECRC) ? nic::kRxStripCrc : 0;
     shared_->e1000.set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
     // No batch starts with the old description once this returns; one in
-    // flight may finish with it, as DMA in flight does on hardware.
-    change_rx({.ring = ring, .enabled = (r(reg::RCTL) & rctl::EN) && bus_master_});
+    // flight may finish with it, as DMA in flight does on hardware. An
+    // RCTL write that changes only filter bits (promiscuous, multicast,
+    // broadcast) changes no ring: producers' batches go on undisturbed.
+    bool enabled = (r(reg::RCTL) & rctl::EN) && bus_master_;
+    if (rx_published_ != std::pair{ring, enabled}) {
+        rx_published_ = std::pair{ring, enabled};
+        change_rx({.ring = ring, .enabled = enabled});
+    }
     rx_space_returned();
 }
 

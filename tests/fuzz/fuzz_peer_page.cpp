@@ -2,9 +2,10 @@
 // the TX handoff after it) as the queue views read it from another process.
 // The pages start as their owners set them up; then the input overwrites
 // any of their words — ring descriptions, positions, ledgers, loans,
-// parked records — as a hostile or broken peer could. Each model's RX and
-// TX views (picked as the engine picks them, crossover/model_views.cpp)
-// then run their whole protocol over guest memory the input also fills.
+// parked records, a posted RX change — as a hostile or broken peer could.
+// Each model's RX and TX views (picked as the engine picks them,
+// crossover/model_views.cpp) then run their whole protocol over guest
+// memory the input also fills.
 // Every value read from a page must be bounded before use: the views must
 // stay inside guest memory and the pages, and terminate.
 #include <fuzzer/FuzzedDataProvider.h>
@@ -120,6 +121,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fill(memory.backing.bytes.begin(), memory.backing.bytes.end(), 0);
     std::copy(image.begin(), image.end(), memory.backing.bytes.begin());
 
+    // A producer that takes the receiver's lock first applies the change
+    // its owner posted (nic/rx_change.hpp): the posted words are the
+    // peer's lies too.
+    receiver_page.state().apply_posted_rx_change();
     receive_side(receiver_model, memory, receiver_page.state(), in);
     transmit_side(sender_model, memory, sender_page.state(), receiver_page.state(), in);
     return 0;

@@ -23,8 +23,10 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "xover/nic/nic_port.hpp"
@@ -314,6 +316,7 @@ private:
     net::Backend& backend_;
     bool rx_retry_pending_ = false;  // deliver() found the ring locked: retry_rx() is due
     bool rx_change_posted_ = false;  // an RX change waits for a producer: retry_rx() settles it
+    std::optional<std::pair<nic::RxRing, bool>> rx_published_;  // the ring and "enabled" last made an RX change
     std::string name_;
     Eeprom eeprom_;
     Phy phy_;

@@ -39,6 +39,7 @@ struct RxRing {
     RxRingKind kind = RxRingKind::None;
     std::uint64_t ring_gpa = 0, avail_gpa = 0, used_gpa = 0;  // e1000: RDBA; virtio: desc/avail/used
     std::uint32_t ring_entries = 0, buffer_size = 0, features = 0;  // features: kRx* bits
+    bool operator==(const RxRing&) const = default;
 };
 
 // One change, as the owner makes it; what it leaves out stays as it is.
