@@ -12,6 +12,7 @@
 
 #include "crossover_fakes.hpp"
 #include "crossover_sender.hpp"
+#include "virtio_fakes.hpp"
 #include "xover/nic/owned_lock.hpp"
 
 using namespace xover;
@@ -142,7 +143,8 @@ TEST_CASE("crossover: a peer ring locked by a live producer makes frames wait; a
 namespace {
 // Records the owner's requests for a later retry_rx().
 struct RetryPort final : FakeNicPort {
-    RetryPort() : FakeNicPort("retry-test", 0) {}
+    explicit RetryPort(nic::ModelId model = nic::ModelId::E1000)
+        : FakeNicPort("retry-test", static_cast<std::uint32_t>(model)) {}
     int retries = 0;
     int space_returned = 0;
     void retry_later(std::chrono::milliseconds) override { ++retries; }
@@ -253,6 +255,39 @@ TEST_CASE("RX change: the e1000 owner never waits for a live peer holding its ri
     CHECK(s.load_rdh() == 3);
     CHECK(s.link_flags.load() & nic::kOwnerRxEnabled);
     CHECK(port.space_returned == returned + 1);  // producers that found the old ring are woken
+}
+
+TEST_CASE("RX change: a virtio-net RX queue going live while a live peer holds the ring is posted, then settled",
+          "[shared-state]") {
+    VirtioNetRig rig;
+    RetryPort port(nic::ModelId::VirtioNet);
+    rig.net.attach_crossover(port);
+    nic::SharedNicState& s = port.page.state();
+    ChildProcess holder;  // a peer stopped in the middle of a batch
+    s.producer_lock.word.store(holder.token());
+
+    rig.bring_up();  // DRIVER_OK: the RX queue goes live
+    nic::RxRing seen;
+    REQUIRE(s.read_rx_ring(seen));
+    CHECK(seen.kind == nic::RxRingKind::None);  // posted, not published behind the holder's back
+    CHECK_FALSE(s.link_flags.load() & nic::kOwnerRxEnabled);
+    CHECK(s.producer_lock.holder() == holder.token());
+    CHECK(port.retries >= 1);
+    rig.net.retry_rx();  // still held
+    CHECK(s.rx_change_posted());
+
+    int returned = port.space_returned;
+    s.producer_lock.word.store(0);
+    rig.net.retry_rx();
+    CHECK_FALSE(s.rx_change_posted());
+    REQUIRE(s.read_rx_ring(seen));
+    CHECK(seen.kind == nic::RxRingKind::VirtioSplit);
+    CHECK(seen.ring_gpa == rig.rx.layout().desc);
+    CHECK(seen.used_gpa == rig.rx.layout().used);
+    CHECK(seen.ring_entries == 16);
+    CHECK(s.load_rdh() == 0);
+    CHECK(s.link_flags.load() & nic::kOwnerRxEnabled);
+    CHECK(port.space_returned == returned + 1);  // producers that found the queue off are woken
 }
 
 TEST_CASE("RX change: a producer's batches see whole descriptions, in order, while the owner changes them",
