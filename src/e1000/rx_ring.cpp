@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "xover/byte_order.hpp"
 #include "xover/e1000/e1000.hpp"
 #include "xover/e1000/rx_delivery.hpp"
 #include "xover/e1000/rx_filter.hpp"
@@ -14,11 +15,6 @@ namespace xover::e1000 {
 namespace {
 constexpr std::size_t kMaxStandardFrame = 1522;  // with FCS and one VLAN tag
 
-std::uint64_t le64(const std::uint8_t* p) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    return v;
-}
 }  // namespace
 
 std::uint32_t E1000::rx_ring_size() const { return r(reg::RDLEN) / kDescriptorSize; }
@@ -125,7 +121,7 @@ bool E1000::deliver_locked(std::span<const std::uint8_t> frame) {
         return true;
     }
     for (std::uint32_t i = 0; i < needed; ++i) {
-        if (!port_ || !port_->shared_with_window_peer(le64(targets.descriptors[i].data()), targets.buffers[i].size()))
+        if (!port_ || !port_->shared_with_window_peer(load_le64(targets.descriptors[i].data()), targets.buffers[i].size()))
             continue;
         ++counters_.rx_window_conflict;
         log_.warn("{}: receive buffer {} is shared with the window peer's TX slots; frame dropped", name_,

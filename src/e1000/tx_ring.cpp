@@ -23,17 +23,6 @@ constexpr std::uint16_t kMinTsoMss = 8;
 constexpr std::uint8_t kTcpFin = 0x01;
 constexpr std::uint8_t kTcpPsh = 0x08;
 
-std::uint64_t le64(const std::uint8_t* p) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    return v;
-}
-std::uint32_t le32(const std::uint8_t* p) {
-    std::uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-std::uint16_t le16(const std::uint8_t* p) { return std::uint16_t(p[0] | p[1] << 8); }
 }  // namespace
 
 std::uint32_t E1000::tx_ring_size() const { return r(reg::TDLEN) / kDescriptorSize; }
@@ -167,7 +156,7 @@ void E1000::process_tx_ring() {
         }
         std::uint8_t d[kDescriptorSize];
         std::memcpy(d, raw.data(), kDescriptorSize);
-        std::uint32_t dw2 = le32(d + 8);
+        std::uint32_t dw2 = load_le32(d + 8);
         std::uint8_t cmd = std::uint8_t(dw2 >> 24);
         bool extended = cmd & txd::CMD_DEXT;
         std::uint8_t dtyp = (dw2 >> 20) & 0xF;
@@ -176,14 +165,14 @@ void E1000::process_tx_ring() {
             TxContext& c = tx_context_;
             c.ipcss = d[0];
             c.ipcso = d[1];
-            c.ipcse = le16(d + 2);
+            c.ipcse = load_le16(d + 2);
             c.tucss = d[4];
             c.tucso = d[5];
-            c.tucse = le16(d + 6);
+            c.tucse = load_le16(d + 6);
             c.paylen = dw2 & 0xFFFFF;
             c.tucmd = cmd;
             c.hdrlen = d[13];
-            c.mss = le16(d + 14);
+            c.mss = load_le16(d + 14);
             complete_tx_descriptor(head, cmd);
             head = (head + 1) % n;
             continue;
@@ -196,7 +185,7 @@ void E1000::process_tx_ring() {
             continue;
         }
 
-        std::uint64_t address = le64(d);
+        std::uint64_t address = load_le64(d);
         std::uint32_t length = extended ? (dw2 & 0xFFFFF) : (dw2 & 0xFFFF);
         if (port_ && !extended) {
             bool busy = false;
@@ -241,7 +230,7 @@ void E1000::process_tx_ring() {
         bool deferred = false;
         if (cmd & txd::CMD_EOP) {
             f.vlan = cmd & txd::CMD_VLE;
-            f.vlan_tag = le16(d + 14);
+            f.vlan_tag = load_le16(d + 14);
             tx_token_ = head | std::uint32_t(cmd) << 16;
             tx_deferred_ = false;
             if (!finish_frame(cmd)) {

@@ -49,11 +49,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "log_limiter.hpp"
 #include "loop_backend.hpp"
 #include "socket_address.hpp"
+#include "xover/byte_order.hpp"
 #include "xover/error.hpp"
 #include "xover/kvm/unique_fd.hpp"
+#include "xover/vmm/rate_limited_log.hpp"
 
 namespace xover::net {
 namespace {
@@ -74,16 +75,6 @@ constexpr long kRetryIntervalNs = 200'000'000;     // connect retry
 // stopped reading must not hold the VM's exit for long.
 constexpr auto kCloseFlushTimeout = std::chrono::seconds(2);
 constexpr int kListenBacklog = 4;
-
-std::uint32_t load_be32(const std::uint8_t* p) {
-    return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
-}
-void store_be32(std::uint8_t* p, std::uint32_t v) {
-    p[0] = std::uint8_t(v >> 24);
-    p[1] = std::uint8_t(v >> 16);
-    p[2] = std::uint8_t(v >> 8);
-    p[3] = std::uint8_t(v);
-}
 
 // The backend's counters (net/counter_set.hpp).
 #define XOVER_STREAM_BACKEND_COUNTERS(X, V)                                                      \
@@ -592,7 +583,7 @@ private:
     std::atomic<bool> resume_posted_{false};
 
     Stats stats_;
-    LogLimiter tx_log_, rx_log_, connect_log_;
+    vmm::RateLimitedLog tx_log_{1}, rx_log_{1}, connect_log_{1};  // one line a second each
 };
 
 }  // namespace

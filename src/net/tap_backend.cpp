@@ -17,11 +17,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "log_limiter.hpp"
 #include "loop_backend.hpp"
 #include "xover/error.hpp"
 #include "xover/kvm/unique_fd.hpp"
 #include "xover/net/tap_device.hpp"
+#include "xover/vmm/rate_limited_log.hpp"
 
 namespace xover::net {
 namespace {
@@ -115,7 +115,7 @@ private:
     FrameReceiver* receiver_ = nullptr;
     std::vector<std::uint8_t> rx_buffer_;
     Stats stats_;
-    LogLimiter tx_log_, rx_log_;
+    vmm::RateLimitedLog tx_log_{1}, rx_log_{1};  // one line a second each
 };
 
 }  // namespace

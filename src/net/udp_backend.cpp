@@ -28,11 +28,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "log_limiter.hpp"
 #include "loop_backend.hpp"
 #include "socket_address.hpp"
 #include "xover/error.hpp"
 #include "xover/kvm/unique_fd.hpp"
+#include "xover/vmm/rate_limited_log.hpp"
 
 namespace xover::net {
 namespace {
@@ -203,7 +203,7 @@ private:
     std::atomic<bool> rx_blocked_{false};
     std::atomic<bool> resume_posted_{false};
     Stats stats_;
-    LogLimiter tx_log_, rx_log_;
+    vmm::RateLimitedLog tx_log_{1}, rx_log_{1};  // one line a second each
 };
 
 }  // namespace

@@ -9,15 +9,15 @@
 
 #include <spdlog/spdlog.h>
 
-#include "rate_limited_log.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
+#include "xover/vmm/rate_limited_log.hpp"
 
 namespace xover::virtio_net {
 
 namespace {
 constexpr std::size_t kEthernetHeader = 14;
-RateLimitedLog g_window_log;
+vmm::RateLimitedLog g_window_log;
 }  // namespace
 
 VirtioNet::WindowTx VirtioNet::try_window(const DescriptorChain& chain) {

@@ -6,9 +6,9 @@
 #include <linux/virtio_ids.h>
 #include <spdlog/spdlog.h>
 
-#include "internet_checksum.hpp"
-#include "rate_limited_log.hpp"
+#include "needs_csum.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
+#include "xover/vmm/rate_limited_log.hpp"
 
 namespace xover::virtio_net {
 
@@ -49,8 +49,8 @@ std::span<const std::uint8_t> contiguous_frame(const DescriptorChain& chain, std
     return {};
 }
 
-RateLimitedLog g_tx_log;
-RateLimitedLog g_rx_log;
+vmm::RateLimitedLog g_tx_log;
+vmm::RateLimitedLog g_rx_log;
 
 }  // namespace
 

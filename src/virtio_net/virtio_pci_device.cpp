@@ -7,8 +7,8 @@
 #include <linux/virtio_pci.h>
 #include <spdlog/spdlog.h>
 
-#include "rate_limited_log.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
+#include "xover/vmm/rate_limited_log.hpp"
 
 namespace xover::virtio_net {
 
@@ -30,7 +30,7 @@ bool in(std::uint64_t offset, std::size_t size, std::uint64_t start, std::uint64
     return offset >= start && offset - start + size <= length;
 }
 
-RateLimitedLog g_register_log;  // per process is enough for malformed register accesses
+vmm::RateLimitedLog g_register_log;  // per process is enough for malformed register accesses
 
 }  // namespace
 
@@ -418,7 +418,7 @@ void VirtioPciDevice::config_changed() {
 
 void VirtioPciDevice::needs_reset(const char* why) {
     ++transport_counters_.needs_reset;
-    static RateLimitedLog log;
+    static vmm::RateLimitedLog log;
     if (log.allow()) spdlog::warn("virtio-pci {:04x}: {}; device needs reset", config16(0x02), why);
     if (status_ & VIRTIO_CONFIG_S_NEEDS_RESET) return;
     status_ |= VIRTIO_CONFIG_S_NEEDS_RESET;

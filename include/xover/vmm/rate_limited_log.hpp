@@ -1,12 +1,17 @@
-// A log line a hostile or buggy guest cannot turn into a flood: at most
-// `burst` messages per `interval`, then silence, then one line saying how
-// many were suppressed. One instance per device (or per kind of mistake),
-// used only on error paths, so the clock read costs nothing in the normal
-// case. Not thread-safe by itself: call it under the owning device's lock.
+// A log line a hostile or buggy guest (or peer) cannot turn into a flood:
+// at most `burst` lines per `interval` from one limiter, then silence, then
+// one line saying how many were suppressed. One limiter per device, per
+// backend direction or per kind of mistake; safe to share between threads
+// (a global per call site is fine). Used on error paths only, so the clock
+// read costs nothing in the normal case. The one rate limiter of the
+// project: warn()/log() format the line, allow() is for callers that log
+// it themselves.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -16,7 +21,7 @@ namespace xover::vmm {
 class RateLimitedLog {
 public:
     explicit RateLimitedLog(unsigned burst = 5, std::chrono::nanoseconds interval = std::chrono::seconds(1))
-        : burst_(burst), interval_(interval) {}
+        : burst_(burst), interval_ns_(interval.count()) {}
 
     template <typename... Args>
     void warn(spdlog::format_string_t<Args...> format, Args&&... args) {
@@ -25,36 +30,43 @@ public:
 
     template <typename... Args>
     void log(spdlog::level::level_enum level, spdlog::format_string_t<Args...> format, Args&&... args) {
-        if (!admit()) return;
-        if (suppressed_ != 0) {
-            spdlog::log(level, "({} similar messages suppressed)", suppressed_);
-            suppressed_ = 0;
-        }
+        if (!allow(level)) return;
         spdlog::log(level, format, std::forward<Args>(args)...);
     }
 
-    std::uint64_t suppressed() const { return suppressed_; }
+    // True when this occurrence may be logged (the caller then logs it);
+    // the first one after a quiet stretch first says how many were not.
+    bool allow(spdlog::level::level_enum level = spdlog::level::warn) {
+        if (!admit()) return false;
+        if (std::uint64_t n = suppressed_.exchange(0, std::memory_order_relaxed))
+            spdlog::log(level, "({} similar messages suppressed)", n);
+        return true;
+    }
+
+    // Suppressed since the last line that was let through.
+    std::uint64_t suppressed() const { return suppressed_.load(std::memory_order_relaxed); }
 
 private:
     bool admit() {
-        auto now = std::chrono::steady_clock::now();
-        if (now - window_start_ >= interval_) {
-            window_start_ = now;
-            in_window_ = 0;
-        }
-        if (in_window_ < burst_) {
-            ++in_window_;
-            return true;
-        }
-        ++suppressed_;
+        std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+        std::int64_t start = window_start_.load(std::memory_order_relaxed);
+        // One thread opens the next window; a line more or less at the
+        // edge between two windows is harmless.
+        if (now - start >= interval_ns_ && window_start_.compare_exchange_strong(start, now, std::memory_order_relaxed))
+            in_window_.store(0, std::memory_order_relaxed);
+        if (in_window_.fetch_add(1, std::memory_order_relaxed) < burst_) return true;
+        suppressed_.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
 
-    unsigned burst_;
-    std::chrono::nanoseconds interval_;
-    std::chrono::steady_clock::time_point window_start_{};
-    unsigned in_window_ = 0;
-    std::uint64_t suppressed_ = 0;
+    const unsigned burst_;
+    const std::int64_t interval_ns_;
+    // The first window opens at the first line (0 is long past).
+    std::atomic<std::int64_t> window_start_{std::numeric_limits<std::int64_t>::min() / 2};
+    std::atomic<std::uint32_t> in_window_{0};
+    std::atomic<std::uint64_t> suppressed_{0};
 };
 
 }  // namespace xover::vmm
