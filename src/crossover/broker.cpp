@@ -329,11 +329,12 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
     // The switch first: a VM that sees the broker socket may connect its
     // `backend=broker` NIC to the switch at once.
     impl_->slow_path = std::make_unique<SlowPathSwitch>(switch_socket_path(path), std::move(uplink));
-    impl_->state.add_to_status([sw = impl_->slow_path.get()](bool json) -> std::string {
-        const SwitchUplink* up = sw->uplink();
-        if (!up) return "";
-        return json ? "\"uplink\":" + up->status_json() : up->status_text();
-    });
+    SlowPathSwitch* sw = impl_->slow_path.get();
+    impl_->state.add_to_status(
+        [sw] { return sw->uplink() ? sw->uplink()->status_text() : std::string(); },
+        [sw](Json& doc) {
+            if (sw->uplink()) doc["uplink"] = sw->uplink()->status_json();
+        });
     impl_->listener = kvm::UniqueFd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!impl_->listener) throw system_error("socket(AF_UNIX, SOCK_SEQPACKET)");
     if (::bind(impl_->listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)

@@ -37,16 +37,18 @@ std::string BrokerState::registrations_text() const {
     return out.empty() ? out : out + "\n";
 }
 
-std::string BrokerState::registration_json(const Vm& vm) {
-    return fmt::format("\"registration\":{},\"registered_at\":\"{}\"", vm.earlier_registrations + 1,
-                       utc(vm.registered_at));
+void BrokerState::add_registration(Json& vm_json, const Vm& vm) {
+    vm_json["registration"] = vm.earlier_registrations + 1;
+    vm_json["registered_at"] = utc(vm.registered_at);
 }
 
-std::string BrokerState::history_json() const {
-    return fmt::format("\"broker\":{{\"started\":\"{}\",\"registrations\":{},\"re_registrations\":{},"
-                       "\"links_formed\":{},\"links_adopted\":{},\"links_refused\":{}}}",
-                       utc(history_.started), history_.registrations, history_.re_registrations,
-                       history_.links_formed, history_.links_adopted, history_.links_refused);
+Json BrokerState::history_json() const {
+    return Json{{"started", utc(history_.started)},
+                {"registrations", history_.registrations},
+                {"re_registrations", history_.re_registrations},
+                {"links_formed", history_.links_formed},
+                {"links_adopted", history_.links_adopted},
+                {"links_refused", history_.links_refused}};
 }
 
 }  // namespace xover::crossover

@@ -6,7 +6,6 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include "xover/crossover/json_text.hpp"
 
 namespace xover::crossover {
 
@@ -330,58 +329,52 @@ std::string BrokerState::status_text() const {
                            to_string(l.mode), l.automatic ? "auto" : "static", ab.frames, ab.bytes, ab.dropped,
                            ba.frames, ba.bytes, ba.dropped, l.adopted ? "adopted" : "formed");
     }
-    if (status_section_) out += status_section_(false);
+    if (status_text_section_) out += status_text_section_();
     return out;
 }
 
 std::string BrokerState::status_json() const {
-    std::string out = "{\"vms\":[";
-    bool first_vm = true;
+    Json vms = Json::array();
     for (const auto& [name, vm] : vms_) {
-        if (!first_vm) out += ",";
-        first_vm = false;
-        out += fmt::format("{{\"name\":\"{}\",\"pid\":{},{},\"nics\":[", json_escape(name), vm.pid,
-                           registration_json(vm));
-        bool first_nic = true;
+        Json v{{"name", name}, {"pid", vm.pid}};
+        add_registration(v, vm);
+        Json nics = Json::array();
         for (const auto& n : planner_.vms().at(name).nics) {
-            if (!first_nic) out += ",";
-            first_nic = false;
-            std::string peers;
-            for (const auto& p : n.peers) peers += (peers.empty() ? "" : ",") + fmt::format("\"{}\"", json_escape(p));
-            std::string waiting;
+            Json waiting = Json::array();
             for (const auto& [peer, what] : waiting_for(NicRef{name, n.index}))
-                waiting += fmt::format("{}{{\"peer\":\"{}\",\"for\":\"{}\"}}", waiting.empty() ? "" : ",",
-                                       json_escape(peer), what);
-            out += fmt::format(
-                "{{\"index\":{},\"mac\":\"{}\",\"model\":\"{}\",\"mode\":\"{}\",\"auto\":{},\"peers\":[{}],"
-                "\"waiting\":[{}]}}",
-                n.index, n.mac.to_string(), json_escape(n.model), to_string(n.mode), n.auto_peer ? "true" : "false",
-                peers, waiting);
+                waiting.push_back(Json{{"peer", peer}, {"for", what}});
+            nics.push_back(Json{{"index", n.index},
+                                {"mac", n.mac.to_string()},
+                                {"model", n.model},
+                                {"mode", to_string(n.mode)},
+                                {"auto", n.auto_peer},
+                                {"peers", n.peers},
+                                {"waiting", std::move(waiting)}});
         }
-        out += "]}";
+        v["nics"] = std::move(nics);
+        vms.push_back(std::move(v));
     }
-    out += "],\"links\":[";
-    bool first_link = true;
+    Json links = Json::array();
     for (const auto& [id, l] : planner_.links()) {
-        if (!first_link) out += ",";
-        first_link = false;
         const Nic* a = find_nic(l.a);
         const Nic* b = find_nic(l.b);
         Direction ab = b ? read_slot(b->state, l.slot_in_b) : Direction{};
         Direction ba = a ? read_slot(a->state, l.slot_in_a) : Direction{};
         auto dir = [](const Direction& d) {
-            return fmt::format("{{\"frames\":{},\"bytes\":{},\"dropped\":{}}}", d.frames, d.bytes, d.dropped);
+            return Json{{"frames", d.frames}, {"bytes", d.bytes}, {"dropped", d.dropped}};
         };
-        out += fmt::format(
-            "{{\"id\":{},\"a\":{{\"vm\":\"{}\",\"nic\":{}}},\"b\":{{\"vm\":\"{}\",\"nic\":{}}},\"mode\":\"{}\","
-            "\"wiring\":\"{}\",\"a_to_b\":{},\"b_to_a\":{},\"origin\":\"{}\"}}",
-            id, json_escape(l.a.vm), l.a.nic, json_escape(l.b.vm), l.b.nic, to_string(l.mode),
-            l.automatic ? "auto" : "static", dir(ab), dir(ba), l.adopted ? "adopted" : "formed");
+        links.push_back(Json{{"id", id},
+                             {"a", {{"vm", l.a.vm}, {"nic", l.a.nic}}},
+                             {"b", {{"vm", l.b.vm}, {"nic", l.b.nic}}},
+                             {"mode", to_string(l.mode)},
+                             {"wiring", l.automatic ? "auto" : "static"},
+                             {"a_to_b", dir(ab)},
+                             {"b_to_a", dir(ba)},
+                             {"origin", l.adopted ? "adopted" : "formed"}});
     }
-    out += "]," + history_json();
-    if (std::string more = status_section_ ? status_section_(true) : ""; !more.empty()) out += "," + more;
-    out += "}\n";
-    return out;
+    Json doc{{"vms", std::move(vms)}, {"links", std::move(links)}, {"broker", history_json()}};
+    if (status_json_section_) status_json_section_(doc);
+    return to_text(doc);
 }
 
 }  // namespace xover::crossover

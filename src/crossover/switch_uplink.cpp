@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "xover/crossover/json_text.hpp"
 #include "xover/error.hpp"
 #include "xover/net/backend_spec.hpp"
 #include "xover/net/tap_device.hpp"
@@ -122,16 +121,17 @@ std::string SwitchUplink::status_text() const {
         c.from_tap_frames, c.from_tap_bytes, drops, c.read_errors);
 }
 
-std::string SwitchUplink::status_json() const {
+Json SwitchUplink::status_json() const {
     const Counters& c = counters_;
-    std::string drops;
-    for (std::size_t i = 0; i < c.dropped.size(); ++i)
-        drops += fmt::format("{}\"{}\":{}", i ? "," : "", name(Drop(i)), c.dropped[i]);
-    return fmt::format(
-        "{{\"port\":\"{}\",\"link\":\"{}\",\"receiving\":{},\"to_tap\":{{\"frames\":{},\"bytes\":{}}},"
-        "\"from_tap\":{{\"frames\":{},\"bytes\":{}}},\"dropped\":{{{}}},\"read_errors\":{}}}",
-        json_escape(description_), link(), receiving_ ? "true" : "false", c.to_tap_frames, c.to_tap_bytes,
-        c.from_tap_frames, c.from_tap_bytes, drops, c.read_errors);
+    Json drops = Json::object();
+    for (std::size_t i = 0; i < c.dropped.size(); ++i) drops[name(Drop(i))] = c.dropped[i];
+    return Json{{"port", description_},
+                {"link", link()},
+                {"receiving", receiving_},
+                {"to_tap", {{"frames", c.to_tap_frames}, {"bytes", c.to_tap_bytes}}},
+                {"from_tap", {{"frames", c.from_tap_frames}, {"bytes", c.from_tap_bytes}}},
+                {"dropped", std::move(drops)},
+                {"read_errors", c.read_errors}};
 }
 
 }  // namespace xover::crossover

@@ -16,6 +16,7 @@
 #include "xover/crossover/link_planner.hpp"
 #include "xover/crossover/protocol.hpp"
 #include "xover/crossover/shared_memory.hpp"
+#include "xover/crossover/status_json.hpp"
 
 namespace xover::crossover {
 
@@ -74,9 +75,12 @@ public:
     std::string status_text() const;
     std::string status_json() const;
     // What the status report adds about parts the registry does not own
-    // (the switch's uplink): text lines, or JSON members ("key":value,...);
-    // empty adds nothing.
-    void add_to_status(std::function<std::string(bool json)> section) { status_section_ = std::move(section); }
+    // (the switch's uplink): text lines (empty adds nothing), and members of
+    // the JSON document.
+    void add_to_status(std::function<std::string()> text, std::function<void(Json&)> json) {
+        status_text_section_ = std::move(text);
+        status_json_section_ = std::move(json);
+    }
     const LinkPlanner& planner() const { return planner_; }
 
 private:
@@ -105,8 +109,8 @@ private:
     // broker_history.cpp: what `xover status` says about restarts.
     std::string history_text() const;
     std::string registrations_text() const;
-    std::string history_json() const;
-    static std::string registration_json(const Vm& vm);
+    Json history_json() const;
+    static void add_registration(Json& vm_json, const Vm& vm);
     Outgoing link_up_for(const Link& link, const NicRef& local, const NicRef& peer, std::uint32_t slot,
                          std::uint32_t peer_slot) const;
     const Nic* find_nic(const NicRef& ref) const;
@@ -122,7 +126,8 @@ private:
     std::map<ClientId, PeerCredentials> credentials_;
     std::map<std::string, Vm> vms_;
     std::map<ClientId, std::string> client_vm_;
-    std::function<std::string(bool json)> status_section_;
+    std::function<std::string()> status_text_section_;
+    std::function<void(Json&)> status_json_section_;
 };
 
 }  // namespace xover::crossover

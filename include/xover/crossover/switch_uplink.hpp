@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 
+#include "xover/crossover/status_json.hpp"
 #include "xover/kvm/unique_fd.hpp"
 
 namespace xover::crossover {
@@ -72,7 +73,7 @@ public:
     // "up" | "down" | "gone" ("-" without an interface name).
     std::string link() const;
     std::string status_text() const;
-    std::string status_json() const;  // one JSON object
+    Json status_json() const;
 
 private:
     kvm::UniqueFd fd_;
