@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "xover/byte_order.hpp"
 #include "xover/vmm/guest_memory.hpp"
 #include "xover/vmm/loader.hpp"
 
@@ -52,14 +53,9 @@ BootImage load_bzimage(GuestMemory& memory, const LoadRequest& request, std::spa
 inline std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) & ~(a - 1); }
 inline std::uint64_t align_down(std::uint64_t v, std::uint64_t a) { return v & ~(a - 1); }
 
-// Little-endian field access into a byte image with bounds checking done by
-// the caller (callers check the image is long enough first).
-template <typename T>
-T load_le(std::span<const std::uint8_t> image, std::size_t offset) {
-    T value{};
-    for (std::size_t i = 0; i < sizeof(T); ++i) value |= T(T(image[offset + i]) << (8 * i));
-    return value;
-}
+// Little-endian fields of a byte image (xover/byte_order.hpp); callers
+// check the image is long enough first.
+using xover::load_le;
 
 std::string mib(std::uint64_t bytes);  // "12.5 MiB" style, for messages
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 
+#include "xover/byte_order.hpp"
 #include "xover/e1000/registers.hpp"
 
 namespace xover::e1000::rx_filter {
@@ -74,9 +75,8 @@ bool address_accepted(const std::uint8_t* dst, Read&& read) {
     for (int i = 0; i < 6; ++i) broadcast = broadcast && dst[i] == 0xFF;
     if (broadcast) return rctl & (rctl::BAM | rctl::MPE);
     if (multicast ? (rctl & rctl::MPE) : (rctl & rctl::UPE)) return true;
-    const std::uint32_t low = std::uint32_t(dst[0]) | std::uint32_t(dst[1]) << 8 | std::uint32_t(dst[2]) << 16 |
-                              std::uint32_t(dst[3]) << 24;
-    const std::uint32_t high = std::uint32_t(dst[4]) | std::uint32_t(dst[5]) << 8;
+    const std::uint32_t low = load_le32(dst);  // RAL/RAH hold the address little-endian
+    const std::uint32_t high = load_le16(dst + 4);
     for (unsigned i = 0; i < kReceiveAddresses; ++i) {
         const std::uint32_t rah = read(reg::RAH(i));
         if ((rah & RAH_AV) && (rah & 0xFFFF) == high && read(reg::RAL(i)) == low) return true;
@@ -97,9 +97,9 @@ Verdict check(std::span<const std::uint8_t> frame, Read&& read) {
     if (!address_accepted(frame.data(), read)) return Verdict::Address;
     const std::uint32_t rctl = read(reg::RCTL);
     if (!(rctl & rctl::VFE) || frame.size() < kEthernetHeader + 4) return Verdict::Accept;
-    const std::uint16_t type = std::uint16_t(frame[12] << 8 | frame[13]);
+    const std::uint16_t type = load_be16(frame.data() + 12);
     if (type != std::uint16_t(read(reg::VET))) return Verdict::Accept;  // untagged
-    const unsigned vid = (frame[14] << 8 | frame[15]) & 0xFFF;
+    const unsigned vid = load_be16(frame.data() + 14) & 0xFFF;
     return (read(reg::VFTA + 4 * (vid >> 5)) & (1u << (vid & 31))) ? Verdict::Accept : Verdict::Vlan;
 }
 

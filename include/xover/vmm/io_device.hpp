@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <span>
 
+#include "xover/byte_order.hpp"
+
 namespace xover::vmm {
 
 class IoDevice {
@@ -17,14 +19,8 @@ public:
     virtual void write(std::uint64_t offset, std::span<const std::uint8_t> data) = 0;
 };
 
-// Little-endian helpers for register handlers.
-inline std::uint64_t load_le(std::span<const std::uint8_t> data) {
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < data.size() && i < 8; ++i) v |= std::uint64_t(data[i]) << (8 * i);
-    return v;
-}
-inline void store_le(std::span<std::uint8_t> data, std::uint64_t v) {
-    for (std::size_t i = 0; i < data.size() && i < 8; ++i) data[i] = std::uint8_t(v >> (8 * i));
-}
+// Little-endian helpers for register handlers (xover/byte_order.hpp).
+using xover::load_le;
+using xover::store_le;
 
 }  // namespace xover::vmm
