@@ -31,6 +31,28 @@ void refuse_non_ascii_syntax(std::string_view text, const std::string& file) {
                         file, line, column + 1);
         ++i, ++column;
     };
+    // A backslash followed by spaces makes toml++ read on for a line end,
+    // and a multi-line string's line-ending backslash trims every space and
+    // newline after it; toml++ asks of the first character past them
+    // whether it is whitespace too, and a non-ASCII one is the same
+    // unreachable branch (fuzz_toml_config: `\`, a newline, U+FEDF). After
+    // a line end that is valid TOML, but refused with a way around it.
+    auto check_after_backslash = [&](std::size_t i) {
+        std::size_t j = i + 1, at_line = line, at_column = column;
+        bool line_end = false;
+        for (; j < text.size(); ++j) {
+            if (text[j] == '\n') line_end = true, ++at_line, at_column = 0;
+            else if (text[j] == ' ' || text[j] == '\t' || text[j] == '\r') ++at_column;
+            else break;
+        }
+        if (j == i + 1 || j >= text.size() || static_cast<unsigned char>(text[j]) < 0x80) return;
+        if (!line_end)
+            throw Error("{}:{}:{}: TOML syntax error: a backslash before a space (no such escape)", file, line,
+                        column + 1);
+        throw Error("{}:{}:{}: TOML: a non-ASCII character right after a line-ending backslash is not supported "
+                    "(toml++ 3.3 cannot read it); write it as a \\u escape",
+                    file, at_line, at_column + 1);
+    };
     for (std::size_t i = 0; i < text.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(text[i]);
         ++column;
@@ -58,14 +80,14 @@ void refuse_non_ascii_syntax(std::string_view text, const std::string& file) {
             break;
         case In::Comment: break;
         case In::Basic:
-            if (c == '\\') skip_escape(i);  // the next byte is not the closing quote
+            if (c == '\\') check_after_backslash(i), skip_escape(i);  // the next byte is not the closing quote
             else if (c == '"') in = In::Syntax;
             break;
         case In::Literal:
             if (c == '\'') in = In::Syntax;
             break;
         case In::MultiBasic:
-            if (c == '\\') skip_escape(i);
+            if (c == '\\') check_after_backslash(i), skip_escape(i);
             else if (starts(i, "\"\"\"")) in = In::Syntax, i += 2, column += 2;
             break;
         case In::MultiLiteral:
