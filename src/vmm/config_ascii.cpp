@@ -1,100 +1,195 @@
-// TOML 1.0 allows non-ASCII characters only inside strings and comments.
-// Checked before toml++ sees the text: toml++ 3.3 (Debian 12) reaches
-// __builtin_unreachable (undefined behaviour) when it asks whether such a
-// character is whitespace for some code points (U+00A1..U+0499,
-// U+2C6E..U+3067), e.g. in a table header (found by
-// tests/fuzz/fuzz_toml_config). The scan knows just enough TOML to tell
-// strings and comments apart.
+// toml++ 3.3 (Debian 12) reaches __builtin_unreachable (undefined
+// behaviour) whenever it asks whether a character in U+00A1..U+0499,
+// U+2C6E..U+3067 or U+FB06..U+FEFE is whitespace: its lookup table has
+// holes there. It asks in many places (a table header, after a value, past
+// a line-ending backslash in a string...), and tests/fuzz/fuzz_toml_config
+// kept finding new ones. So toml++ never sees a non-ASCII byte: this pass
+// rewrites the text into ASCII that means the same to TOML.
+//   - Outside strings and comments TOML allows no non-ASCII character:
+//     refused here (file:line:column).
+//   - In a comment, each non-ASCII character becomes '?' (comments are
+//     dropped anyway).
+//   - In a basic string ("..." and """..."""), each becomes its \uXXXX or
+//     \UXXXXXXXX escape: the same string value.
+//   - A literal string ('...' and '''...''') that holds one has no escapes,
+//     so it becomes the basic string of the same value ('\' and '"'
+//     escaped too). Literal strings without one are left as they are.
+// Lines never change, so toml++'s line numbers stay right; its columns on a
+// line that held a non-ASCII character count the escapes. Bytes that are
+// not UTF-8 are refused here, as toml++ would.
+//
+// The scan knows just enough TOML to tell strings and comments apart. If it
+// misjudges broken TOML, toml++ still sees only ASCII and reports the error.
+#include <string>
 #include <string_view>
+
+#include <fmt/format.h>
 
 #include "config_internal.hpp"
 #include "xover/error.hpp"
 
 namespace xover::vmm::config_detail {
 
-void refuse_non_ascii_syntax(std::string_view text, const std::string& file) {
-    enum class In { Syntax, Comment, Basic, Literal, MultiBasic, MultiLiteral } in = In::Syntax;
-    std::size_t line = 1, column = 0;
-    // A quote opens a string only where TOML has a key or a value: at the
-    // start of a line or after = [ { , . (elsewhere, as in `x = 5"...`,
-    // toml++ reads on as syntax, and so does this scan).
-    char last = '\n';  // the last syntax character other than space and tab
-    auto starts = [&](std::size_t i, std::string_view s) { return text.substr(i, s.size()) == s; };
-    // A backslash in a basic string escapes the next byte. TOML has no
-    // escape of a non-ASCII character, and toml++ asks whether it is
-    // whitespace (a line-ending backslash), which is the same unreachable
-    // branch (fuzz_toml_config: `\\` then U+FEDF in a """ string).
-    auto skip_escape = [&](std::size_t& i) {
-        if (i + 1 >= text.size() || text[i + 1] == '\n') return;  // the newline is counted as one
-        if (static_cast<unsigned char>(text[i + 1]) >= 0x80)
-            throw Error("{}:{}:{}: TOML syntax error: a backslash before a non-ASCII character (no such escape)",
-                        file, line, column + 1);
-        ++i, ++column;
-    };
-    // A backslash followed by spaces makes toml++ read on for a line end,
-    // and a multi-line string's line-ending backslash trims every space and
-    // newline after it; toml++ asks of the first character past them
-    // whether it is whitespace too, and a non-ASCII one is the same
-    // unreachable branch (fuzz_toml_config: `\`, a newline, U+FEDF). After
-    // a line end that is valid TOML, but refused with a way around it.
-    auto check_after_backslash = [&](std::size_t i) {
-        std::size_t j = i + 1, at_line = line, at_column = column;
-        bool line_end = false;
-        for (; j < text.size(); ++j) {
-            if (text[j] == '\n') line_end = true, ++at_line, at_column = 0;
-            else if (text[j] == ' ' || text[j] == '\t' || text[j] == '\r') ++at_column;
-            else break;
+namespace {
+
+class Asciifier {
+public:
+    Asciifier(std::string_view text, const std::string& file) : text_(text), file_(file) { out_.reserve(text.size()); }
+
+    std::string run() {
+        while (i_ < text_.size()) step();
+        return std::move(out_);
+    }
+
+private:
+    enum class In { Syntax, Comment, Basic, MultiBasic };
+
+    bool starts(std::string_view s) const { return text_.substr(i_, s.size()) == s; }
+    unsigned char byte(std::size_t at) const { return static_cast<unsigned char>(text_[at]); }
+
+    // Copies one byte, keeping line and column.
+    void copy() {
+        char c = text_[i_++];
+        out_ += c;
+        if (c == '\n') ++line_, column_ = 0;
+        else ++column_;
+    }
+
+    [[noreturn]] void fail(std::string_view what) const {
+        throw Error("{}:{}:{}: TOML syntax error: {}", file_, line_, column_ + 1, what);
+    }
+
+    // The UTF-8 character at i_ (its first byte is >= 0x80); moves past it.
+    char32_t take_utf8() {
+        unsigned char b = byte(i_);
+        std::size_t n = (b >= 0xC2 && b <= 0xDF) ? 2 : (b >= 0xE0 && b <= 0xEF) ? 3 : (b >= 0xF0 && b <= 0xF4) ? 4 : 0;
+        if (n == 0 || i_ + n > text_.size()) fail("a byte that is not UTF-8");
+        char32_t cp = b & (0x7F >> n);
+        for (std::size_t k = 1; k < n; ++k) {
+            unsigned char cont = byte(i_ + k);
+            if ((cont & 0xC0) != 0x80) fail("a byte that is not UTF-8");
+            cp = cp << 6 | (cont & 0x3F);
         }
-        if (j == i + 1 || j >= text.size() || static_cast<unsigned char>(text[j]) < 0x80) return;
-        if (!line_end)
-            throw Error("{}:{}:{}: TOML syntax error: a backslash before a space (no such escape)", file, line,
-                        column + 1);
-        throw Error("{}:{}:{}: TOML: a non-ASCII character right after a line-ending backslash is not supported "
-                    "(toml++ 3.3 cannot read it); write it as a \\u escape",
-                    file, at_line, at_column + 1);
-    };
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const unsigned char c = static_cast<unsigned char>(text[i]);
-        ++column;
-        if (c == '\n') {
-            ++line, column = 0;
-            if (in == In::Comment || in == In::Basic || in == In::Literal) in = In::Syntax;  // single-line ends
-            if (in == In::Syntax) last = '\n';
-            continue;
-        }
-        switch (in) {
-        case In::Syntax:
-            if (c >= 0x80)
-                throw Error("{}:{}:{}: TOML syntax error: a non-ASCII character outside a string or comment", file,
-                            line, column);
-            if (c == '#') {
-                in = In::Comment;
-            } else if ((c == '"' || c == '\'') && std::string_view("\n=[{,.").find(char(last)) != std::string_view::npos) {
-                if (starts(i, "\"\"\"")) in = In::MultiBasic, i += 2, column += 2;
-                else if (starts(i, "'''")) in = In::MultiLiteral, i += 2, column += 2;
-                else in = c == '"' ? In::Basic : In::Literal;
-                last = '"';  // what follows a string is not a key or value start
-            } else if (c != ' ' && c != '\t') {
-                last = char(c);
-            }
-            break;
-        case In::Comment: break;
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+            fail("a byte that is not UTF-8");
+        i_ += n;
+        ++column_;
+        return cp;
+    }
+
+    static std::string escape(char32_t cp) {
+        return cp <= 0xFFFF ? fmt::format("\\u{:04X}", std::uint32_t(cp)) : fmt::format("\\U{:08X}", std::uint32_t(cp));
+    }
+
+    void step() {
+        const unsigned char c = byte(i_);
+        switch (in_) {
+        case In::Syntax: return syntax(c);
+        case In::Comment:
+            if (c == '\n') in_ = In::Syntax, last_ = '\n';
+            if (c >= 0x80) return take_utf8(), void(out_ += '?');
+            return copy();
         case In::Basic:
-            if (c == '\\') check_after_backslash(i), skip_escape(i);  // the next byte is not the closing quote
-            else if (c == '"') in = In::Syntax;
-            break;
-        case In::Literal:
-            if (c == '\'') in = In::Syntax;
-            break;
-        case In::MultiBasic:
-            if (c == '\\') check_after_backslash(i), skip_escape(i);
-            else if (starts(i, "\"\"\"")) in = In::Syntax, i += 2, column += 2;
-            break;
-        case In::MultiLiteral:
-            if (starts(i, "'''")) in = In::Syntax, i += 2, column += 2;
-            break;
+        case In::MultiBasic: return basic(c);
         }
     }
-}
+
+    void syntax(unsigned char c) {
+        if (c >= 0x80) fail("a non-ASCII character outside a string or comment");
+        // A quote opens a string only where TOML has a key or a value: at
+        // the start of a line or after = [ { , . (elsewhere, as in
+        // `x = 5"...`, toml++ reads on as syntax, and so does this scan).
+        bool value_start = std::string_view("\n=[{,.").find(last_) != std::string_view::npos;
+        if (c == '#') {
+            in_ = In::Comment;
+        } else if (c == '"' && value_start) {
+            in_ = starts("\"\"\"") ? In::MultiBasic : In::Basic;
+            if (in_ == In::MultiBasic) copy(), copy();
+            last_ = '"';  // what follows a string is not a key or value start
+        } else if (c == '\'' && value_start) {
+            return literal();
+        } else if (c == '\n') {
+            last_ = '\n';
+        } else if (c != ' ' && c != '\t' && c != '\r') {
+            last_ = char(c);
+        }
+        copy();
+    }
+
+    void basic(unsigned char c) {
+        if (c >= 0x80) {
+            out_ += escape(take_utf8());
+        } else if (c == '\\') {
+            copy();
+            // TOML has no escape of a non-ASCII character.
+            if (i_ < text_.size() && byte(i_) >= 0x80) fail("a backslash before a non-ASCII character (no such escape)");
+            if (i_ < text_.size() && byte(i_) != '\n') copy();  // the escaped byte is not a closing quote
+        } else if (in_ == In::MultiBasic && starts("\"\"\"")) {
+            copy(), copy(), copy();
+            in_ = In::Syntax;
+        } else if (in_ == In::Basic && (c == '"' || c == '\n')) {
+            if (c == '\n') last_ = '\n';  // unterminated: toml++ reports it
+            in_ = In::Syntax;
+            copy();
+        } else {
+            copy();
+        }
+    }
+
+    // A literal string at i_: as it is if it is ASCII, else as the basic
+    // string of the same value.
+    void literal() {
+        last_ = '"';
+        const bool multi = starts("'''");
+        const std::size_t open = multi ? 3 : 1;
+        std::size_t end = i_ + open;  // one past the content
+        std::size_t close = 0;        // the closing quotes
+        if (multi) {
+            std::size_t at = text_.find("'''", end);
+            if (at == std::string_view::npos) {
+                end = text_.size();
+            } else {
+                // Of a run of 4 or 5 quotes, the first one or two are content.
+                std::size_t run = 3;
+                while (at + run < text_.size() && text_[at + run] == '\'' && run < 5) ++run;
+                end = at + (run - 3), close = 3;
+            }
+        } else {
+            std::size_t at = text_.find_first_of("'\n", end);
+            if (at == std::string_view::npos) end = text_.size();
+            else end = at, close = text_[at] == '\'' ? 1 : 0;
+        }
+        const std::string_view content = text_.substr(i_ + open, end - (i_ + open));
+        bool ascii = true;
+        for (char ch : content) ascii = ascii && static_cast<unsigned char>(ch) < 0x80;
+        if (ascii) {
+            while (i_ < end + close) copy();
+            return;
+        }
+        out_ += multi ? "\"\"\"" : "\"";
+        i_ += open, column_ += open;
+        while (i_ < end) {
+            unsigned char ch = byte(i_);
+            if (ch >= 0x80) out_ += escape(take_utf8());
+            else if (ch == '\\' || ch == '"') out_ += '\\', copy();
+            else copy();
+        }
+        if (close != 0) {
+            out_ += multi ? "\"\"\"" : "\"";
+            i_ += close, column_ += close;
+        }
+    }
+
+    std::string_view text_;
+    const std::string& file_;
+    std::string out_;
+    std::size_t i_ = 0, line_ = 1, column_ = 0;
+    In in_ = In::Syntax;
+    char last_ = '\n';  // the last syntax character other than space and tab
+};
+
+}  // namespace
+
+std::string asciify_toml(std::string_view text, const std::string& file) { return Asciifier(text, file).run(); }
 
 }  // namespace xover::vmm::config_detail

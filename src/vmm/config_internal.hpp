@@ -35,10 +35,11 @@ struct ConfigLayer {
     std::map<std::string, std::string> origin;
 };
 
-// Throws (naming `file`, line and column) on a non-ASCII character outside
-// a string or comment, which TOML forbids and toml++ 3.3 mishandles
-// (config_ascii.cpp).
-void refuse_non_ascii_syntax(std::string_view text, const std::string& file);
+// The same TOML in ASCII, for toml++ 3.3, which mishandles non-ASCII
+// characters (config_ascii.cpp). Throws (naming `file`, line and column) on
+// a non-ASCII character outside a string or comment, which TOML forbids, on
+// one escaped by a backslash, and on bytes that are not UTF-8.
+std::string asciify_toml(std::string_view text, const std::string& file);
 
 // Flags layered over a file: every field `over` sets wins.
 ConfigLayer merge(ConfigLayer base, const ConfigLayer& over);

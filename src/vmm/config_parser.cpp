@@ -25,9 +25,9 @@ toml::table parse_toml_file(const std::filesystem::path& path, const std::string
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("{}: cannot read {}", origin, path.string());
     const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    refuse_non_ascii_syntax(text, path.string());
+    const std::string ascii = asciify_toml(text, path.string());
     try {
-        return toml::parse(text, path.string());
+        return toml::parse(ascii, path.string());
     } catch (const toml::parse_error& e) {
         const auto& pos = e.source().begin;
         throw Error("{}:{}:{}: TOML syntax error: {}", path.string(), pos.line, pos.column, e.description());
