@@ -37,6 +37,7 @@ public:
     Asciifier(std::string_view text, const std::string& file) : text_(text), file_(file) { out_.reserve(text.size()); }
 
     std::string run() {
+        if (starts("\xEF\xBB\xBF")) i_ = 3;  // a byte-order mark (some editors write one): TOML allows it
         while (i_ < text_.size()) step();
         return std::move(out_);
     }

@@ -240,6 +240,7 @@ TEST_CASE("file errors name the file, line, key and value", "[config][errors]") 
         CHECK(cmdline_of(d.vm_toml("cmdline = 'C:\\p\"\xd2\x98'\n")) == "C:\\p\"\xd2\x98");
         CHECK(cmdline_of(d.vm_toml("cmdline = \'\'\'\n\\a\"\"\"\xe2\x80\x94\'\'\'\'\n")) == "\\a\"\"\"\xe2\x80\x94\'");
         CHECK(cmdline_of(d.vm_toml("cmdline = 'plain \\ ascii'\n")) == "plain \\ ascii");
+        CHECK(cmdline_of(d.write("bom.toml", "\xef\xbb\xbfkernel = \"kernel.elf\"\ncmdline = \"x\"\n")) == "x");  // a byte-order mark
         CHECK(run_error(d.vm_toml("cmdline = \"\xc3\x28\"\n")) == f + ":2:12: TOML syntax error: a byte that is not UTF-8");
     }
     SECTION("unknown key in [[nic]]") {
