@@ -12,7 +12,7 @@
 //
 // Rules, for every user of the three locks:
 // - Holders keep it for one batch, with no syscalls and no waits inside.
-// - A waiter spins briefly (try_lock_briefly, about a microsecond). If the
+// - A waiter spins briefly (try_lock_briefly: 256 pauses, a few µs). If the
 //   holder's process has exited (pidfd), the lock is recovered: a CAS from
 //   that holder's word to 0, so two recoverers cannot both win and a new
 //   holder is never displaced. A live holder is never displaced, however
