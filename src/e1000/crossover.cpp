@@ -17,7 +17,7 @@ void E1000::attach_crossover(nic::NicPort& port) {
     shared_ = &port.shared();
     shared_->icr.store(icr_, std::memory_order_seq_cst);
     shared_->set_ims(ims_);
-    change_rx({.rdh = r(reg::RDH)});
+    rx_changes_.make(port, {.rdh = r(reg::RDH)});
     shared_->publish_rdt(r(reg::RDT));
     rx_published_.reset();  // a new page: publish everything
     publish_rx_config();
@@ -69,14 +69,7 @@ std::uint32_t E1000::rdh() const { return shared_ ? shared_->owner_rdh() : r(reg
 
 void E1000::set_rdh(std::uint32_t value) {
     r(reg::RDH) = value;
-    if (shared_) change_rx({.rdh = value});
-}
-
-// Never waits for a producer holding the ring (nic/rx_change.hpp): posted,
-// the change is settled by retry_rx(), which then wakes producers that
-// found the ring unusable meanwhile.
-void E1000::change_rx(const nic::RxChange& change) {
-    if (!nic::change_rx(*port_, change)) rx_change_posted_ = true;
+    if (shared_) rx_changes_.make(*port_, {.rdh = value});  // never waits for a producer (nic/rx_change.hpp)
 }
 
 // What a producer needs to place frames: ring base and size, buffer size,
@@ -97,7 +90,7 @@ void E1000::publish_rx_config() {
     bool enabled = (r(reg::RCTL) & rctl::EN) && bus_master_;
     if (rx_published_ != std::pair{ring, enabled}) {
         rx_published_ = std::pair{ring, enabled};
-        change_rx({.ring = ring, .enabled = enabled});
+        rx_changes_.make(*port_, {.ring = ring, .enabled = enabled});
     }
     rx_space_returned();
 }

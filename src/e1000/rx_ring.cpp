@@ -47,11 +47,10 @@ bool E1000::deliver(std::span<const std::uint8_t> frame) {
 
 void E1000::retry_rx() {
     std::lock_guard lock(mutex_);
-    if (rx_change_posted_) {
-        if (!nic::settle_rx_change(*port_)) return;  // still held: another retry is due
-        rx_change_posted_ = false;
-        rx_space_returned();  // producers that found the old ring wait for this
-    }
+    using Settle = nic::OwnerRxChanges::Settle;
+    Settle settled = port_ ? rx_changes_.settle(*port_) : Settle::Nothing;
+    if (settled == Settle::StillHeld) return;  // another retry is due
+    if (settled == Settle::Settled) rx_space_returned();  // producers that found the old ring wait for this
     if (!std::exchange(rx_retry_pending_, false)) return;
     backend_.rx_space_available();
 }

@@ -127,11 +127,10 @@ void VirtioNet::resume_tx() {
 
 void VirtioNet::retry_rx() {
     std::lock_guard lock(mutex_);
-    if (rx_change_posted_) {
-        if (!nic::settle_rx_change(*port_)) return;  // still held: another retry is due
-        rx_change_posted_ = false;
-        rx_space_returned();  // producers that found the old queue wait for this
-    }
+    using Settle = nic::OwnerRxChanges::Settle;
+    Settle settled = port_ ? rx_changes_.settle(*port_) : Settle::Nothing;
+    if (settled == Settle::StillHeld) return;  // another retry is due
+    if (settled == Settle::Settled) rx_space_returned();  // producers that found the old queue wait for this
     if (!std::exchange(rx_retry_pending_, false)) return;
     backend_.rx_space_available();
 }
@@ -372,8 +371,7 @@ void VirtioNet::publish_rx_config() {
     // No batch starts with the old description once this returns; one in
     // flight may finish with it (nic/rx_change.hpp). Never waits: posted,
     // the change is settled by retry_rx().
-    nic::RxChange change{.ring = ring, .rdh = live_rx ? queue(kRxQueue).next_avail() : 0, .enabled = live_rx};
-    if (!nic::change_rx(*port_, change)) rx_change_posted_ = true;
+    rx_changes_.make(*port_, {.ring = ring, .rdh = live_rx ? queue(kRxQueue).next_avail() : 0, .enabled = live_rx});
     interrupt_routing_changed();
     rx_space_returned();
 }

@@ -294,7 +294,6 @@ private:
     void set_ims_value(std::uint32_t value);
     std::uint32_t rdh() const;
     void set_rdh(std::uint32_t value);
-    void change_rx(const nic::RxChange& change);
     void publish_rx_config();
     void publish_rx_filter();
     void publish_filter_word(std::uint32_t offset);
@@ -315,7 +314,7 @@ private:
     nic::SharedNicState* shared_ = nullptr;  // port_->shared()
     net::Backend& backend_;
     bool rx_retry_pending_ = false;  // deliver() found the ring locked: retry_rx() is due
-    bool rx_change_posted_ = false;  // an RX change waits for a producer: retry_rx() settles it
+    nic::OwnerRxChanges rx_changes_;  // ring/RDH/enable changes for producers (retry_rx() settles a posted one)
     std::optional<std::pair<nic::RxRing, bool>> rx_published_;  // the ring and "enabled" last made an RX change
     std::string name_;
     Eeprom eeprom_;

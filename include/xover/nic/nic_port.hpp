@@ -185,21 +185,34 @@ private:
     bool failed_ = false;
 };
 
-// The owner's RX change (nic/rx_change.hpp), made through its port. True:
-// applied now. False: posted for the producer lock's holder, with the
-// model's retry_rx() due in a millisecond to settle it (settle_rx_change)
-// and then wake producers that found the old ring unusable.
-inline bool change_rx(NicPort& port, const RxChange& change) {
-    if (port.shared().change_rx(change)) return true;
-    port.retry_later(std::chrono::milliseconds(1));
-    return false;
-}
-// From the model's retry_rx(): true when no change is left posted;
-// otherwise another retry is due.
-inline bool settle_rx_change(NicPort& port) {
-    if (port.shared().settle_rx_change()) return true;
-    port.retry_later(std::chrono::milliseconds(1));
-    return false;
-}
+// A model's RX changes (nic/rx_change.hpp), made through its port: each is
+// applied now, or posted for the producer lock's holder with the model's
+// retry_rx() due in a millisecond. One per model, under its device lock.
+class OwnerRxChanges {
+public:
+    void make(NicPort& port, const RxChange& change) {
+        if (port.shared().change_rx(change)) return;
+        posted_ = true;
+        port.retry_later(std::chrono::milliseconds(1));
+    }
+    enum class Settle {
+        Nothing,    // nothing was posted
+        Settled,    // what was posted is applied now: wake producers that found the old ring unusable
+        StillHeld,  // a live producer still holds the lock: another retry is due
+    };
+    // From the model's retry_rx().
+    Settle settle(NicPort& port) {
+        if (!posted_) return Settle::Nothing;
+        if (!port.shared().settle_rx_change()) {
+            port.retry_later(std::chrono::milliseconds(1));
+            return Settle::StillHeld;
+        }
+        posted_ = false;
+        return Settle::Settled;
+    }
+
+private:
+    bool posted_ = false;
+};
 
 }  // namespace xover::nic

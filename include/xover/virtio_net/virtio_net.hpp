@@ -128,7 +128,7 @@ private:
 
     net::Backend& backend_;
     bool rx_retry_pending_ = false;  // deliver() found the queue locked: retry_rx() is due
-    bool rx_change_posted_ = false;  // an RX change waits for a producer: retry_rx() settles it
+    nic::OwnerRxChanges rx_changes_;  // ring/position/enable changes for producers (retry_rx() settles a posted one)
     net::MacAddress mac_;
     bool link_up_ = true;
     bool tx_stalled_ = false;  // backend said Busy; wait for resume_tx()
