@@ -17,9 +17,9 @@ void E1000::attach_crossover(nic::NicPort& port) {
     shared_ = &port.shared();
     shared_->icr.store(icr_, std::memory_order_seq_cst);
     shared_->set_ims(ims_);
+    rx_changes_.forget();  // a new page: everything goes out
     rx_changes_.make(port, {.rdh = r(reg::RDH)});
     shared_->publish_rdt(r(reg::RDT));
-    rx_published_.reset();  // a new page: publish everything
     publish_rx_config();
     publish_rx_filter();
     publish_irq_moderation();
@@ -84,14 +84,8 @@ void E1000::publish_rx_config() {
     ring.features = (r(reg::RCTL) & rctl::SECRC) ? nic::kRxStripCrc : 0;
     shared_->e1000.set_filter_word(rx_filter::kRctlWord, r(reg::RCTL));  // UPE/MPE/BAM/MO/VFE
     // No batch starts with the old description once this returns; one in
-    // flight may finish with it, as DMA in flight does on hardware. An
-    // RCTL write that changes only filter bits (promiscuous, multicast,
-    // broadcast) changes no ring: producers' batches go on undisturbed.
-    bool enabled = (r(reg::RCTL) & rctl::EN) && bus_master_;
-    if (rx_published_ != std::pair{ring, enabled}) {
-        rx_published_ = std::pair{ring, enabled};
-        rx_changes_.make(*port_, {.ring = ring, .enabled = enabled});
-    }
+    // flight may finish with it, as DMA in flight does on hardware.
+    rx_changes_.make(*port_, {.ring = ring, .enabled = (r(reg::RCTL) & rctl::EN) && bus_master_});
     rx_space_returned();
 }
 

@@ -116,6 +116,7 @@ void VirtioNet::device_reset() {
     forget_window_heads();           // before a window peer could see the new ring
     publish_tx_queue();
     link_up_ = carrier();
+    rx_changes_.forget();  // a new page: everything goes out
     publish_rx_config();
 }
 

@@ -315,7 +315,6 @@ private:
     net::Backend& backend_;
     bool rx_retry_pending_ = false;  // deliver() found the ring locked: retry_rx() is due
     nic::OwnerRxChanges rx_changes_;  // ring/RDH/enable changes for producers (retry_rx() settles a posted one)
-    std::optional<std::pair<nic::RxRing, bool>> rx_published_;  // the ring and "enabled" last made an RX change
     std::string name_;
     Eeprom eeprom_;
     Phy phy_;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "xover/net/backend.hpp"
@@ -187,10 +188,19 @@ private:
 
 // A model's RX changes (nic/rx_change.hpp), made through its port: each is
 // applied now, or posted for the producer lock's holder with the model's
-// retry_rx() due in a millisecond. One per model, under its device lock.
+// retry_rx() due in a millisecond. A ring or "enabled" equal to the one
+// made last is left out (a guest's RCTL write that changes only filter
+// bits changes no ring, and producers' batches go on undisturbed); a
+// position always goes out (producers move it). One per model, under its
+// device lock; forget() when the port's page is new.
 class OwnerRxChanges {
 public:
-    void make(NicPort& port, const RxChange& change) {
+    void make(NicPort& port, RxChange change) {
+        if (change.ring && last_ring_ == change.ring) change.ring.reset();
+        if (change.enabled && last_enabled_ == change.enabled) change.enabled.reset();
+        if (!change.ring && !change.rdh && !change.enabled) return;
+        if (change.ring) last_ring_ = change.ring;
+        if (change.enabled) last_enabled_ = change.enabled;
         if (port.shared().change_rx(change)) return;
         posted_ = true;
         port.retry_later(std::chrono::milliseconds(1));
@@ -210,9 +220,12 @@ public:
         posted_ = false;
         return Settle::Settled;
     }
+    void forget() { *this = {}; }
 
 private:
     bool posted_ = false;
+    std::optional<RxRing> last_ring_;
+    std::optional<bool> last_enabled_;
 };
 
 }  // namespace xover::nic
