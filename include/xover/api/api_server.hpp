@@ -1,0 +1,86 @@
+// The control API: HTTP/1.1 with JSON bodies on a Unix socket, so that
+// `curl --unix-socket PATH http://localhost/vm` works. One per VM (`xover
+// run --api-socket`) and one per broker; see docs/openapi.json.
+//
+// cpp-httplib parses and answers the requests, on two threads of its own:
+// one accepts, one serves (a second connection waits for the first). A
+// handler gets the path's captures and the parsed JSON body and returns a
+// JSON reply, or throws ApiError (a status and a message). Every error,
+// including cpp-httplib's own (a malformed request, an unknown path), is
+// answered as {"error": "message"}: a bad request never reaches the VM.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "xover/error.hpp"
+
+namespace xover::api {
+
+using Json = nlohmann::ordered_json;
+
+struct ApiRequest {
+    std::vector<std::string> captures;  // the path pattern's groups, in order
+    Json body;                          // null when the request has none
+};
+
+struct ApiReply {
+    int status = 200;
+    Json body;  // null: 204 No Content
+};
+
+// What a handler throws for a request it refuses: 400 (bad value), 404 (no
+// such thing), 409 (not now: the VM is not in a state that allows it).
+class ApiError : public Error {
+public:
+    template <typename... Args>
+    ApiError(int status, fmt::format_string<Args...> format, Args&&... args)
+        : Error(format, std::forward<Args>(args)...), status_(status) {}
+    int status() const { return status_; }
+
+private:
+    int status_;
+};
+
+using ApiHandler = std::function<ApiReply(const ApiRequest&)>;
+
+class ApiServer {
+public:
+    enum class Method { Get, Put, Delete };
+
+    // Listens on `path`, mode 0600: its directory must exist. A stale
+    // socket there (nobody listening) is replaced; a live one is an error.
+    explicit ApiServer(std::filesystem::path path);
+    ~ApiServer();  // stop(), and the socket file goes
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+    // `pattern` is a regular expression over the whole path, e.g.
+    // "/links/([^/]+)"; its groups become ApiRequest::captures.
+    void route(Method method, const std::string& pattern, ApiHandler handler);
+    // Serves on a thread of its own until stop(). Call after every route().
+    void start();
+    void stop();
+
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    class Server;
+    std::filesystem::path path_;
+    std::unique_ptr<Server> server_;
+    int listen_fd_ = -1;  // the server closes it when it stops
+    std::thread thread_;
+};
+
+// The API socket of VM `name` next to the broker socket `broker_socket`
+// (vm.NAME.api.sock), and the broker's own (broker.api.sock).
+std::filesystem::path vm_api_socket(const std::filesystem::path& broker_socket, const std::string& name);
+std::filesystem::path broker_api_socket(const std::filesystem::path& broker_socket);
+
+}  // namespace xover::api

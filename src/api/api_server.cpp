@@ -1,0 +1,169 @@
+#include "xover/api/api_server.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+namespace xover::api {
+
+namespace {
+
+constexpr std::size_t kMaxBody = 64 * 1024;  // the largest request body a handler sees
+
+sockaddr_un unix_address(const std::filesystem::path& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string s = path.string();
+    if (s.size() >= sizeof addr.sun_path) throw Error("API socket path '{}' is too long", s);
+    std::memcpy(addr.sun_path, s.c_str(), s.size() + 1);
+    return addr;
+}
+
+// A socket file at `path` that nobody listens on is left over from a
+// process that died: it goes. One that answers belongs to a running VM.
+void remove_stale_socket(const std::filesystem::path& path, const sockaddr_un& addr) {
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) != 0) return;
+    if (!S_ISSOCK(st.st_mode)) throw Error("API socket path {} exists and is not a socket", path.string());
+    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) throw system_error("socket(AF_UNIX)");
+    bool live = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(probe);
+    if (live) throw Error("API socket {} is in use by another process", path.string());
+    ::unlink(path.c_str());
+}
+
+Json error_body(const std::string& message) { return Json{{"error", message}}; }
+
+void send_json(httplib::Response& res, int status, const Json& body) {
+    res.status = status;
+    if (body.is_null()) return;
+    res.set_content(body.dump(2, ' ', false, Json::error_handler_t::replace) + "\n", "application/json");
+}
+
+const char* reason(int status) {
+    switch (status) {
+    case 400: return "malformed request";
+    case 404: return "no such endpoint";
+    case 405: return "method not allowed";
+    case 413: return "request body too large";
+    case 414: return "request URI too long";
+    default: return "request refused";
+    }
+}
+
+}  // namespace
+
+// cpp-httplib 0.11 listens on TCP only; it serves any listening socket
+// put in svr_sock_ before listen_after_bind(), which is how it gets ours.
+class ApiServer::Server : public httplib::Server {
+public:
+    bool serve(int listen_fd) {
+        svr_sock_ = listen_fd;
+        return listen_after_bind();
+    }
+};
+
+ApiServer::ApiServer(std::filesystem::path path) : path_(std::move(path)), server_(std::make_unique<Server>()) {
+    const sockaddr_un addr = unix_address(path_);
+    remove_stale_socket(path_, addr);
+    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0) throw system_error("socket(AF_UNIX)");
+    // Mode 0600 from the start: nobody else may connect, not even between bind and chmod.
+    mode_t old_mask = ::umask(0177);
+    int rc = ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    ::umask(old_mask);
+    if (rc != 0 || ::listen(listen_fd_, 16) != 0) {
+        int err = errno;
+        ::close(listen_fd_);
+        throw Error("API socket {}: {}", path_.string(), std::strerror(err));
+    }
+
+    // One thread serves; requests are small and answered from memory.
+    server_->new_task_queue = [] { return new httplib::ThreadPool(1); };
+    server_->set_payload_max_length(kMaxBody);
+    server_->set_read_timeout(2, 0);
+    server_->set_write_timeout(2, 0);
+    server_->set_keep_alive_timeout(2);
+    server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+        if (res.body.empty()) send_json(res, res.status, error_body(reason(res.status)));
+    });
+    server_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+        }
+        send_json(res, 500, error_body(what));
+    });
+}
+
+ApiServer::~ApiServer() {
+    stop();
+    ::unlink(path_.c_str());
+}
+
+void ApiServer::route(Method method, const std::string& pattern, ApiHandler handler) {
+    auto serve = [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+        ApiRequest request;
+        for (std::size_t i = 1; i < req.matches.size(); ++i) request.captures.push_back(req.matches[i].str());
+        if (!req.body.empty()) {
+            request.body = Json::parse(req.body, nullptr, false);
+            if (request.body.is_discarded()) return send_json(res, 400, error_body("the body is not JSON"));
+        }
+        try {
+            ApiReply reply = handler(request);
+            send_json(res, reply.body.is_null() && reply.status == 200 ? 204 : reply.status, reply.body);
+        } catch (const ApiError& e) {
+            send_json(res, e.status(), error_body(e.what()));
+        } catch (const Error& e) {
+            send_json(res, 400, error_body(e.what()));
+        }
+    };
+    switch (method) {
+    case Method::Get: server_->Get(pattern, std::move(serve)); break;
+    case Method::Put: server_->Put(pattern, std::move(serve)); break;
+    case Method::Delete: server_->Delete(pattern, std::move(serve)); break;
+    }
+}
+
+void ApiServer::start() {
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this] {
+        if (!server_->serve(listen_fd_)) spdlog::warn("API socket {}: stopped serving", path_.string());
+    });
+    // httplib's stop() does nothing until the server runs: wait for that,
+    // so that a stop() right after start() is never lost.
+    for (int i = 0; i < 2000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+void ApiServer::stop() {
+    if (!thread_.joinable()) {
+        if (listen_fd_ >= 0) ::close(listen_fd_);
+        listen_fd_ = -1;
+        return;
+    }
+    server_->stop();  // shuts the listening socket down and closes it
+    thread_.join();
+    listen_fd_ = -1;
+}
+
+std::filesystem::path vm_api_socket(const std::filesystem::path& broker_socket, const std::string& name) {
+    return broker_socket.parent_path() / ("vm." + name + ".api.sock");
+}
+
+std::filesystem::path broker_api_socket(const std::filesystem::path& broker_socket) {
+    return broker_socket.parent_path() / "broker.api.sock";
+}
+
+}  // namespace xover::api
