@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "broker_api.hpp"
+#include "xover/api/api_server.hpp"
 #include "xover/crossover/broker.hpp"
 
 namespace xover::cli {
@@ -64,6 +66,16 @@ int run_broker_command(const BrokerCommandOptions& options) {
         std::fprintf(stderr, "xover: %s\n", e.what());
         return 1;
     }
+    // The API starts before the broker's seccomp filter, which then covers
+    // its threads too (vmm/seccomp.cpp: the filter is synced to every thread).
+    std::unique_ptr<api::ApiServer> api_server;
+    try {
+        api_server = serve_broker_api(options.api_socket.value_or(api::broker_api_socket(bo.socket_path)),
+                                      bo.socket_path);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "xover: broker: %s\n", e.what());
+        return 1;
+    }
     g_running_broker = broker.get();
     std::signal(SIGINT, stop_broker_on_signal);
     std::signal(SIGTERM, stop_broker_on_signal);
@@ -97,6 +109,10 @@ void add_broker_commands(CLI::App& app) {
                        "kill (default), log or off: what a syscall outside the broker's allow-list does once it "
                        "listens")
         ->check(CLI::IsMember({"kill", "log", "off"}));
+    broker->add_option_function<std::string>(
+        "--api-socket", [o = options.get()](const std::string& p) { o->api_socket = p; },
+        "the broker's control API (HTTP/JSON; docs/openapi.json) (default: broker.api.sock next to the broker "
+        "socket)");
     broker->add_flag("--status", options->status, "print the running broker's VMs, NICs and links, then exit");
     broker->add_option("--log-level", options->log_level, "trace|debug|info|warn|error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -16,6 +16,9 @@ CommandAction add_run_command(CLI::App& app);
 // `xover up FILE.toml`: broker + every VM of the file, consoles prefixed.
 CommandAction add_up_command(CLI::App& app);
 
+// `xover ctl TARGET VERB ...`: the control API's command line (a VM's or the broker's).
+CommandAction add_ctl_command(CLI::App& app);
+
 // `xover counters`: the NIC counters --stats prints, with their meanings.
 CommandAction add_counters_command(CLI::App& app);
 

@@ -63,7 +63,13 @@ constexpr Allowed kCommon[] = {
     {"poll", "bounded waits on sockets"},
     {"ppoll", "bounded waits on sockets"},
     {"getsockopt", "SO_ERROR of a connecting stream, SO_PEERCRED of a client"},
-    {"setsockopt", "TCP_NODELAY on a stream backend's new connection"},
+    {"setsockopt", "TCP_NODELAY on a stream backend's new connection; the API's socket timeouts"},
+    {"geteuid", "checking that a (restarted) broker and its directory are this user's; the broker API asking it"},
+    // The control API's threads (api/api_server.hpp, cpp-httplib).
+    {"accept", "the control API's new connections"},
+    {"getpeername", "the control API: a connection's peer"},
+    {"getsockname", "the control API: a connection's own address"},
+    {"shutdown", "the control API closing a connection, a stream backend closing"},
 };
 
 // `xover run` once the VM runs (Machine::run).
@@ -79,16 +85,15 @@ constexpr Allowed kVmm[] = {
     {"signalfd4", "(re)arming the SIGINT/SIGTERM signalfd"},
     {"connect", "a stream backend reconnecting, a VM reaching a restarted crossover broker"},
     {"accept4", "a stream-listen backend's peer connecting"},
-    {"shutdown", "a stream backend closing"},
     {"eventfd2", "io_uring wake-ups"},
     {"pidfd_open", "telling a dead holder of a shared-page lock from a busy one (nic/owned_lock.hpp)"},
-    {"geteuid", "checking that a restarted crossover broker and its directory are this user's"},
 };
 
 // `xover broker` once it listens (Broker::run).
 constexpr Allowed kBroker[] = {
     {"accept4", "new clients"},
-    {"unlink", "removing its socket when it exits (a stale one would be replaced anyway)"},
+    {"unlink", "removing its sockets when it exits (a stale one would be replaced anyway)"},
+    {"connect", "the control API asking the broker's own socket for its status"},
 };
 
 // In AddressSanitizer builds: what LeakSanitizer's exit-time check needs
@@ -162,12 +167,19 @@ void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
             throw Error("seccomp: clone3 -> ENOSYS: {}", std::strerror(-rc));
     } else {
         allow_all(ctx.get(), kBroker);
+        // The control API's thread is a client of the broker's own socket.
+        allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_UNIX, SOCK_SEQPACKET)",
+                   {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)});
         // SIOCGIFFLAGS only: the uplink tap's carrier, for status.
         allow_rule(ctx.get(), SCMP_SYS(ioctl), "ioctl(SIOCGIFFLAGS)", {SCMP_A1(SCMP_CMP_EQ, SIOCGIFFLAGS)});
     }
 #if defined(__SANITIZE_ADDRESS__)
     allow_all(ctx.get(), kSanitizer);
 #endif
+    // Every thread of the process gets the filter, those started before it
+    // too: the control API's (api/api_server.hpp) start before it is loaded.
+    if (int rc = ::seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1); rc < 0)
+        throw Error("seccomp: syncing the filter to every thread: {}", std::strerror(-rc));
     // libseccomp sets PR_SET_NO_NEW_PRIVS itself (SCMP_FLTATR_CTL_NNP).
     if (int rc = ::seccomp_load(ctx.get()); rc < 0) throw Error("seccomp: loading the filter: {}", std::strerror(-rc));
 }

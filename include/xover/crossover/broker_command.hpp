@@ -13,6 +13,7 @@ namespace xover::cli {
 
 struct BrokerCommandOptions {
     std::optional<std::filesystem::path> broker;  // default: crossover::default_broker_path()
+    std::optional<std::filesystem::path> api_socket;  // default: api::broker_api_socket(broker)
     bool exit_when_idle = false;
     bool link_any_uid = false;
     std::string seccomp = "kill";  // kill | log | off

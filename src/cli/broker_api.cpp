@@ -1,0 +1,35 @@
+#include "broker_api.hpp"
+
+#include <string>
+
+#include "xover/crossover/broker.hpp"
+
+namespace xover::cli {
+
+using api::ApiError;
+using api::ApiReply;
+using api::ApiRequest;
+using api::Json;
+using Method = api::ApiServer::Method;
+
+std::unique_ptr<api::ApiServer> serve_broker_api(const std::filesystem::path& api_socket,
+                                                 const std::filesystem::path& broker_socket) {
+    auto server = std::make_unique<api::ApiServer>(api_socket);
+    auto status = [broker_socket] {
+        Json doc = Json::parse(crossover::request_status(broker_socket, true), nullptr, false);
+        if (doc.is_discarded()) throw ApiError(500, "the broker's status is not JSON");
+        return doc;
+    };
+    server->route(Method::Get, "/status", [status](const ApiRequest&) { return ApiReply{200, status()}; });
+    server->route(Method::Get, "/vms", [status](const ApiRequest&) { return ApiReply{200, status()["vms"]}; });
+    server->route(Method::Get, "/vms/([^/]+)", [status](const ApiRequest& r) {
+        for (auto& vm : status()["vms"])
+            if (vm["name"] == r.captures.at(0)) return ApiReply{200, vm};
+        throw ApiError(404, "no VM named \"{}\" is registered", r.captures.at(0));
+    });
+    server->route(Method::Get, "/links", [status](const ApiRequest&) { return ApiReply{200, status()["links"]}; });
+    server->start();
+    return server;
+}
+
+}  // namespace xover::cli
