@@ -1,5 +1,7 @@
 #include "xover/api/api_server.hpp"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -139,9 +141,16 @@ void ApiServer::route(Method method, const std::string& pattern, ApiHandler hand
 
 void ApiServer::start() {
     if (thread_.joinable()) return;
+    // The API's threads take no signals: a SIGTERM meant for the VM's
+    // signalfd, or a vCPU kick, must never land on them. Its worker
+    // threads are started by this one and inherit the mask.
+    sigset_t all, old;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &old);
     thread_ = std::thread([this] {
         if (!server_->serve(listen_fd_)) spdlog::warn("API socket {}: stopped serving", path_.string());
     });
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     // httplib's stop() does nothing until the server runs: wait for that,
     // so that a stop() right after start() is never lost.
     for (int i = 0; i < 2000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "vm_api.hpp"
+#include "xover/crossover/broker.hpp"
 #include "xover/devices/device_manager.hpp"
 #include "xover/error.hpp"
 #include "xover/vmm/config_parser.hpp"
@@ -27,14 +29,35 @@ vmm::VmConfig resolve(const vmm::RunOptions& options, const std::string& up_file
     throw Error("{}: no [[vm]] named \"{}\"", up_file, up_vm);
 }
 
-int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm) {
+// The VM's control API: on `option` (an error there stops the VM before it
+// starts), not at all for "none", and by default on vm.NAME.api.sock next
+// to the broker socket, where a failure only costs the API.
+std::unique_ptr<api::ApiServer> start_vm_api(const std::string& option, const vmm::VmConfig& config,
+                                             vmm::Machine& machine) {
+    if (option == "none") return nullptr;
+    if (!option.empty()) return serve_vm_api(option, machine);
+    const auto path = api::vm_api_socket(config.broker.value_or(crossover::default_broker_path()), config.name);
+    try {
+        crossover::prepare_socket_dir(path);
+        return serve_vm_api(path, machine);
+    } catch (const Error& e) {
+        spdlog::warn("no control API: {} (--api-socket PATH chooses another socket, none goes without)", e.what());
+        return nullptr;
+    }
+}
+
+int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm,
+           const std::string& api_socket) {
     vmm::VmConfig config = resolve(options, up_file, up_vm);
     spdlog::set_level(spdlog::level::from_str(config.log_level));
     // The device manager outlives the machine: the NICs it builds use its broker agent.
     devices::DeviceManager devices(config);
     vmm::Machine machine(config, devices.nic_factory());
     devices.register_crossover(machine.loop());
+    // Started before run() loads the seccomp filter, which covers its threads too.
+    std::unique_ptr<api::ApiServer> api_server = start_vm_api(api_socket, config, machine);
     int status = machine.run();
+    api_server.reset();  // the API serves a running VM only, and must go before the machine
     if (config.stats) machine.print_stats(stderr);
     return status;
 }
@@ -73,14 +96,18 @@ reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
         "kill (default), log or off: what a syscall outside the VMM's allow-list does once the VM runs");
     run->add_option("--nic", o.nics, "NIC: MODEL[,mac=..][,backend=..][,crossover=a+b][,mode=copy|window] (repeatable)");
     run->add_option("--crossover", o.crossover, "Crossover peer VM name, or auto (repeatable)");
+    auto api_socket = std::make_shared<std::string>();
+    run->add_option("--api-socket", *api_socket,
+                    "Control API socket (HTTP/JSON, docs/openapi.json), or none (default: vm.NAME.api.sock next to the "
+                    "broker socket)");
     // Used by `xover up` to start one VM of its file.
     auto up_file = std::make_shared<std::string>();
     auto up_vm = std::make_shared<std::string>();
     run->add_option("--from-up", *up_file)->group("");
     run->add_option("--vm", *up_vm)->group("");
-    return [options, run, up_file, up_vm]() -> int {
+    return [options, run, up_file, up_vm, api_socket]() -> int {
         if (!run->parsed()) return -1;
-        return run_vm(*options, *up_file, *up_vm);
+        return run_vm(*options, *up_file, *up_vm, *api_socket);
     };
 }
 

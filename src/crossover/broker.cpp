@@ -97,6 +97,8 @@ void check_broker_credentials(int fd, const std::filesystem::path& path) {
 
 }  // namespace
 
+void prepare_socket_dir(const std::filesystem::path& socket) { make_socket_dir(socket); }
+
 std::filesystem::path default_broker_path() {
     const char* runtime = std::getenv("XDG_RUNTIME_DIR");
     if (runtime && *runtime) return std::filesystem::path(runtime) / "xover" / "broker.sock";

@@ -198,6 +198,11 @@ void Machine::attach_coalesced_ring() {
 void Machine::stop(int status) {
     bool expected = false;
     if (stopping_.compare_exchange_strong(expected, true)) exit_status_.store(status);
+    {
+        // Parked vCPUs (a user's pause) wake and leave.
+        std::lock_guard pause(pause_mutex_);
+        pause_cv_.notify_all();
+    }
     std::lock_guard lock(threads_mutex_);
     for (std::size_t i = 0; i < vcpus_.size(); ++i) {
         vcpus_[i].set_immediate_exit(true);
@@ -206,7 +211,7 @@ void Machine::stop(int status) {
     }
 }
 
-void Machine::with_vcpus_paused(const std::function<void()>& fn) {
+void Machine::request_pause() {
     std::unique_lock lock(pause_mutex_);
     if (pause_requests_++ == 0) {
         pause_requested_.store(true, std::memory_order_seq_cst);
@@ -219,18 +224,47 @@ void Machine::with_vcpus_paused(const std::function<void()>& fn) {
     }
     // Threads not started yet park before their first KVM_RUN.
     pause_cv_.wait(lock, [&] { return parked_ + vcpus_gone_ >= vcpus_.size(); });
-    lock.unlock();
+}
+
+void Machine::release_pause() {
+    std::lock_guard lock(pause_mutex_);
+    if (--pause_requests_ == 0) {
+        pause_requested_.store(false, std::memory_order_seq_cst);
+        pause_cv_.notify_all();
+    }
+}
+
+void Machine::with_vcpus_paused(const std::function<void()>& fn) {
+    request_pause();
     struct Release {
         Machine& m;
-        ~Release() {
-            std::lock_guard lock(m.pause_mutex_);
-            if (--m.pause_requests_ == 0) {
-                m.pause_requested_.store(false, std::memory_order_seq_cst);
-                m.pause_cv_.notify_all();
-            }
-        }
+        ~Release() { m.release_pause(); }
     } release{*this};
     fn();
+}
+
+bool Machine::pause() {
+    std::lock_guard user(user_pause_mutex_);
+    if (stopping_.load(std::memory_order_acquire)) return false;
+    if (!user_paused_.load()) {
+        request_pause();
+        user_paused_.store(true);
+    }
+    return true;
+}
+
+bool Machine::resume() {
+    std::lock_guard user(user_pause_mutex_);
+    if (user_paused_.load()) {
+        release_pause();
+        user_paused_.store(false);
+    }
+    return !stopping_.load(std::memory_order_acquire);
+}
+
+Machine::RunState Machine::run_state() const {
+    if (stopping_.load(std::memory_order_acquire)) return RunState::Stopping;
+    return user_paused_.load() ? RunState::Paused : RunState::Running;
 }
 
 void Machine::park_if_paused(kvm::Vcpu& vcpu) {
@@ -239,7 +273,8 @@ void Machine::park_if_paused(kvm::Vcpu& vcpu) {
     if (pause_requests_ == 0) return;
     ++parked_;
     pause_cv_.notify_all();
-    pause_cv_.wait(lock, [&] { return pause_requests_ == 0; });
+    // A stop ends any pause: the vCPUs leave (stop() notifies).
+    pause_cv_.wait(lock, [&] { return pause_requests_ == 0 || stopping_.load(std::memory_order_acquire); });
     --parked_;
     // The kick's immediate_exit is not wanted any more (unless stopping).
     if (!stopping_.load(std::memory_order_acquire)) vcpu.set_immediate_exit(false);

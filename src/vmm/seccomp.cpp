@@ -65,6 +65,7 @@ constexpr Allowed kCommon[] = {
     {"getsockopt", "SO_ERROR of a connecting stream, SO_PEERCRED of a client"},
     {"setsockopt", "TCP_NODELAY on a stream backend's new connection; the API's socket timeouts"},
     {"geteuid", "checking that a (restarted) broker and its directory are this user's; the broker API asking it"},
+    {"unlink", "removing its sockets (the broker's, the control API's) when it exits"},
     // The control API's threads (api/api_server.hpp, cpp-httplib).
     {"accept", "the control API's new connections"},
     {"getpeername", "the control API: a connection's peer"},
@@ -92,7 +93,6 @@ constexpr Allowed kVmm[] = {
 // `xover broker` once it listens (Broker::run).
 constexpr Allowed kBroker[] = {
     {"accept4", "new clients"},
-    {"unlink", "removing its sockets when it exits (a stale one would be replaced anyway)"},
     {"connect", "the control API asking the broker's own socket for its status"},
 };
 

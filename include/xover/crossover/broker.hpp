@@ -17,6 +17,11 @@ namespace xover::crossover {
 // $XDG_RUNTIME_DIR/xover/broker.sock, or /run/xover/broker.sock.
 std::filesystem::path default_broker_path();
 
+// Makes the directory of `socket` (mode 0700) if it is missing, and checks
+// it is this user's (or root's) and closed to others: where the broker's
+// socket and the control API's sockets go. Throws xover::Error.
+void prepare_socket_dir(const std::filesystem::path& socket);
+
 // Connects to a listening broker. Returns an empty fd when nobody listens
 // there (no socket file, or a stale one); throws xover::Error otherwise,
 // and when the broker runs as another user (not this one, not root).

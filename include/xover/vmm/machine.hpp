@@ -63,6 +63,16 @@ public:
     // stopping, `fn` still runs (the vCPUs are leaving anyway).
     void with_vcpus_paused(const std::function<void()>& fn);
 
+    // A user's pause (the control API's PUT /vm/pause): every vCPU parks
+    // outside KVM_RUN, as in with_vcpus_paused(), until resume(). Devices,
+    // timers and links go on: frames for the VM wait in its rings. Both
+    // are idempotent and return false only when the VM is stopping (a stop
+    // also ends a pause). Call from a non-vCPU thread.
+    bool pause();
+    bool resume();
+    enum class RunState { Running, Paused, Stopping };
+    RunState run_state() const;
+
     // Prints "stats: <what> key=value ..." lines (VM, vCPUs, devices).
     void print_stats(std::FILE* out) const;
 
@@ -92,6 +102,8 @@ private:
     void attach_coalesced_ring();
     void vcpu_thread(unsigned index);
     void park_if_paused(kvm::Vcpu& vcpu);
+    void request_pause();  // with_vcpus_paused's first half: returns with every vCPU parked
+    void release_pause();
     void report_vcpu_state(kvm::Vcpu& vcpu, const char* why);
     void watch_signals();
     void watch_console_input();
@@ -130,6 +142,8 @@ private:
     unsigned parked_ = 0;
     unsigned vcpus_gone_ = 0;  // threads that left their loop
     std::atomic<bool> pause_requested_{false};
+    std::mutex user_pause_mutex_;  // pause() vs. resume()
+    std::atomic<bool> user_paused_{false};
 };
 
 }  // namespace xover::vmm

@@ -1,0 +1,17 @@
+// A VM's control API (docs/openapi.json, x-socket "vm"): its state and
+// configuration, pause, resume and shutdown.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "xover/api/api_server.hpp"
+#include "xover/vmm/machine.hpp"
+
+namespace xover::cli {
+
+// Serves `machine`'s API on `socket` until the result is destroyed, which
+// must happen before the machine goes.
+std::unique_ptr<api::ApiServer> serve_vm_api(const std::filesystem::path& socket, vmm::Machine& machine);
+
+}  // namespace xover::cli
