@@ -89,8 +89,19 @@ ApiServer::ApiServer(std::filesystem::path path) : path_(std::move(path)), serve
         throw Error("API socket {}: {}", path_.string(), std::strerror(err));
     }
 
-    // One thread serves; requests are small and answered from memory.
-    server_->new_task_queue = [] { return new httplib::ThreadPool(1); };
+    // One thread serves; requests are small and answered from memory. Its
+    // first task says it runs: start() waits for that, so that the thread
+    // has started (clone, rseq, robust list) before a seccomp filter that
+    // forbids those is loaded.
+    server_->new_task_queue = [this] {
+        auto* pool = new httplib::ThreadPool(1);
+        pool->enqueue([this] {
+            std::lock_guard lock(ready_mutex_);
+            ready_ = true;
+            ready_cv_.notify_all();
+        });
+        return pool;
+    };
     server_->set_payload_max_length(kMaxBody);
     server_->set_read_timeout(2, 0);
     server_->set_write_timeout(2, 0);
@@ -119,12 +130,18 @@ void ApiServer::route(Method method, const std::string& pattern, ApiHandler hand
     auto serve = [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
         ApiRequest request;
         for (std::size_t i = 1; i < req.matches.size(); ++i) request.captures.push_back(req.matches[i].str());
+        for (const auto& [key, value] : req.params) request.query[key] = value;
         if (!req.body.empty()) {
             request.body = Json::parse(req.body, nullptr, false);
             if (request.body.is_discarded()) return send_json(res, 400, error_body("the body is not JSON"));
         }
         try {
             ApiReply reply = handler(request);
+            if (!reply.text.empty()) {
+                res.status = reply.status;
+                res.set_content(reply.text, "text/plain; charset=utf-8");
+                return;
+            }
             send_json(res, reply.body.is_null() && reply.status == 200 ? 204 : reply.status, reply.body);
         } catch (const ApiError& e) {
             send_json(res, e.status(), error_body(e.what()));
@@ -151,8 +168,12 @@ void ApiServer::start() {
         if (!server_->serve(listen_fd_)) spdlog::warn("API socket {}: stopped serving", path_.string());
     });
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    // httplib's stop() does nothing until the server runs: wait for that,
-    // so that a stop() right after start() is never lost.
+    // Its worker runs (see the constructor), and httplib's stop() works
+    // once the server runs: a stop() right after start() is never lost.
+    std::unique_lock lock(ready_mutex_);
+    if (!ready_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return ready_; }))
+        throw Error("API socket {}: the server thread did not start", path_.string());
+    lock.unlock();
     for (int i = 0; i < 2000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 

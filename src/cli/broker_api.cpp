@@ -20,7 +20,12 @@ std::unique_ptr<api::ApiServer> serve_broker_api(const std::filesystem::path& ap
         if (doc.is_discarded()) throw ApiError(500, "the broker's status is not JSON");
         return doc;
     };
-    server->route(Method::Get, "/status", [status](const ApiRequest&) { return ApiReply{200, status()}; });
+    server->route(Method::Get, "/status", [status, broker_socket](const ApiRequest& r) {
+        auto format = r.query.find("format");
+        if (format == r.query.end() || format->second == "json") return ApiReply{200, status()};
+        if (format->second == "text") return ApiReply::plain_text(crossover::request_status(broker_socket, false));
+        throw ApiError(400, "format={} is not json or text", format->second);
+    });
     server->route(Method::Get, "/vms", [status](const ApiRequest&) { return ApiReply{200, status()["vms"]}; });
     server->route(Method::Get, "/vms/([^/]+)", [status](const ApiRequest& r) {
         for (auto& vm : status()["vms"])

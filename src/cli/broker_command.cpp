@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "broker_api.hpp"
+#include "xover/api/api_client.hpp"
 #include "xover/api/api_server.hpp"
+#include "xover/crossover/status_json.hpp"
 #include "xover/crossover/broker.hpp"
 
 namespace xover::cli {
@@ -35,9 +37,20 @@ void add_common_options(CLI::App& cmd, BrokerCommandOptions& o) {
 
 }  // namespace
 
+// Through the broker's control API; straight from the broker socket when
+// nothing answers there (a broker started with another --api-socket).
+std::string broker_status(const std::filesystem::path& broker, bool json) {
+    try {
+        api::ApiResponse r = api::api_call(api::broker_api_socket(broker), "GET", json ? "/status" : "/status?format=text");
+        if (r.status == 200) return json ? crossover::to_text(crossover::Json::parse(r.body)) : r.body;
+    } catch (const Error&) {
+    }
+    return crossover::request_status(broker, json);
+}
+
 int run_status_command(const BrokerCommandOptions& options) {
     try {
-        std::fputs(crossover::request_status(socket_path(options), options.json).c_str(), stdout);
+        std::fputs(broker_status(socket_path(options), options.json).c_str(), stdout);
         return 0;
     } catch (const Error& e) {
         std::fprintf(stderr, "xover: %s\n", e.what());

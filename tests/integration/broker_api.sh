@@ -16,9 +16,19 @@ for i in $(seq 50); do [ -S "$dir/broker.api.sock" ] && break; sleep 0.1; done
 [ -S "$dir/broker.api.sock" ] || fail "no broker.api.sock next to the broker socket"
 [ "$(command stat -c %a "$dir/broker.api.sock")" = 600 ] || fail "broker.api.sock has mode $(command stat -c %a "$dir/broker.api.sock")"
 
-python3 "$src/scripts/check-openapi.py" "$src/docs/openapi.json" "$dir/broker.api.sock" broker || fail "the broker API does not match docs/openapi.json"
+python3 "$src/scripts/check-openapi.py" "$src/docs/openapi.json" "$dir/broker.api.sock" broker \
+	--call "GET /status?format=text" --call "GET /status?format=xml" || fail "the broker API does not match docs/openapi.json"
 curl -sf --unix-socket "$dir/broker.api.sock" http://localhost/status | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["vms"] == [] and d["links"] == []' ||
 	fail "curl GET /status"
+
+# `xover status` goes through the API (its text and JSON), and says the same.
+"$X" status --broker "$dir/broker.sock" | grep -q "^VMs: 0" || fail "xover status: $("$X" status --broker "$dir/broker.sock")"
+"$X" status --broker "$dir/broker.sock" --json | python3 -c 'import json,sys; assert json.load(sys.stdin)["vms"] == []' ||
+	fail "xover status --json"
+[ "$(curl -s --unix-socket "$dir/broker.api.sock" 'http://localhost/status?format=text')" = "$("$X" status --broker "$dir/broker.sock")" ] ||
+	fail "GET /status?format=text differs from xover status"
+curl -s --unix-socket "$dir/broker.api.sock" 'http://localhost/status?format=xml' | grep -q '"error": "format=xml is not json or text"' ||
+	fail "a bad format was not refused"
 
 ctl() { "$X" ctl --broker "$dir/broker.sock" broker "$@"; }
 [ "$(ctl vms)" = "[]" ] || fail "xover ctl broker vms: $(ctl vms)"

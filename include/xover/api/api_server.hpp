@@ -10,9 +10,12 @@
 // answered as {"error": "message"}: a bad request never reaches the VM.
 #pragma once
 
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,13 +29,23 @@ namespace xover::api {
 using Json = nlohmann::ordered_json;
 
 struct ApiRequest {
-    std::vector<std::string> captures;  // the path pattern's groups, in order
-    Json body;                          // null when the request has none
+    std::vector<std::string> captures;         // the path pattern's groups, in order
+    std::map<std::string, std::string> query;  // ?key=value (the last value of a repeated key)
+    Json body;                                 // null when the request has none
 };
 
 struct ApiReply {
     int status = 200;
-    Json body;  // null: 204 No Content
+    Json body;         // null (and no text): 204 No Content
+    std::string text;  // set instead of body: a text/plain reply
+
+    ApiReply() = default;
+    ApiReply(int status, Json body) : status(status), body(std::move(body)) {}
+    static ApiReply plain_text(std::string text) {
+        ApiReply reply;
+        reply.text = std::move(text);
+        return reply;
+    }
 };
 
 // What a handler throws for a request it refuses: 400 (bad value), 404 (no
@@ -76,6 +89,9 @@ private:
     std::unique_ptr<Server> server_;
     int listen_fd_ = -1;  // the server closes it when it stops
     std::thread thread_;
+    std::mutex ready_mutex_;  // the worker thread runs: ready_
+    std::condition_variable ready_cv_;
+    bool ready_ = false;
 };
 
 // The API socket of VM `name` next to the broker socket `broker_socket`
