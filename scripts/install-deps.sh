@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config git dpkg-dev help2man  # dpkg-dev, help2man: the .deb and the man page (packaging/)
   liburing-dev libseccomp-dev libfmt-dev libspdlog-dev libcli11-dev catch2 libtomlplusplus-dev nlohmann-json3-dev
   libcpp-httplib-dev libcurl4-openssl-dev  # the control API: server, and `xover ctl`'s client
-  qemu-system-x86 ipxe-qemu iproute2 iputils-ping procps python3
+  qemu-system-x86 ipxe-qemu iproute2 iputils-ping procps python3 curl
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and its sanitizer runtimes
 )
 
