@@ -33,13 +33,13 @@ vmm::VmConfig resolve(const vmm::RunOptions& options, const std::string& up_file
 // starts), not at all for "none", and by default on vm.NAME.api.sock next
 // to the broker socket, where a failure only costs the API.
 std::unique_ptr<api::ApiServer> start_vm_api(const std::string& option, const vmm::VmConfig& config,
-                                             vmm::Machine& machine) {
+                                             vmm::Machine& machine, devices::DeviceManager& devices) {
     if (option == "none") return nullptr;
-    if (!option.empty()) return serve_vm_api(option, machine);
+    if (!option.empty()) return serve_vm_api(option, machine, devices);
     const auto path = api::vm_api_socket(config.broker.value_or(crossover::default_broker_path()), config.name);
     try {
         crossover::prepare_socket_dir(path);
-        return serve_vm_api(path, machine);
+        return serve_vm_api(path, machine, devices);
     } catch (const Error& e) {
         spdlog::warn("no control API: {} (--api-socket PATH chooses another socket, none goes without)", e.what());
         return nullptr;
@@ -55,7 +55,7 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     vmm::Machine machine(config, devices.nic_factory());
     devices.register_crossover(machine.loop());
     // Started before run() loads the seccomp filter, which covers its threads too.
-    std::unique_ptr<api::ApiServer> api_server = start_vm_api(api_socket, config, machine);
+    std::unique_ptr<api::ApiServer> api_server = start_vm_api(api_socket, config, machine, devices);
     int status = machine.run();
     api_server.reset();  // the API serves a running VM only, and must go before the machine
     if (config.stats) machine.print_stats(stderr);

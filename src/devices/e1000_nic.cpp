@@ -51,7 +51,7 @@ public:
         set_rdt_posting({});
         rdt_.reset();
         crossover_.reset();
-        backend.reset();
+        stop_backend();
         loop_.unwatch(timer_.get(), vmm::EventLoop::Interest::Readable);
     }
 

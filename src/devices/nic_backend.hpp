@@ -6,6 +6,7 @@
 
 #include "nic_setup.hpp"
 #include "xover/net/backend.hpp"
+#include "xover/net/carrier_gate.hpp"
 
 namespace xover::devices {
 
@@ -15,10 +16,25 @@ namespace xover::devices {
 std::unique_ptr<net::Backend> make_nic_backend(const NicSetup& setup, const vmm::NicContext& context);
 
 // Base-from-member: the backend must exist before the device that holds a
-// reference to it, and is stopped before the device goes away.
+// reference to it, and is stopped before the device goes away. The device
+// sends through the operator's carrier switch (net::CarrierGate), which the
+// control API reaches through setup.carriers while the NIC lives.
 struct BackendOwner {
-    BackendOwner(const NicSetup& setup, const vmm::NicContext& context) : backend(make_nic_backend(setup, context)) {}
-    std::unique_ptr<net::Backend> backend;
+    BackendOwner(const NicSetup& setup, const vmm::NicContext& context)
+        : backend(std::make_unique<net::CarrierGate>(make_nic_backend(setup, context))),
+          carriers(setup.carriers),
+          index(context.index) {
+        carriers.add(index, *backend);
+    }
+    ~BackendOwner() { carriers.remove(index); }
+    // Before the backend goes (the device's destructor resets it early).
+    void stop_backend() {
+        carriers.remove(index);
+        backend.reset();
+    }
+    std::unique_ptr<net::CarrierGate> backend;
+    NicCarriers& carriers;
+    unsigned index;
 };
 
 }  // namespace xover::devices

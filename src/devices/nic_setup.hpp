@@ -7,6 +7,7 @@
 #include <string>
 
 #include "xover/crossover/vm_agent.hpp"
+#include "xover/devices/nic_carriers.hpp"
 #include "xover/net/mac_address.hpp"
 #include "xover/vmm/config.hpp"
 #include "xover/vmm/nic_context.hpp"
@@ -20,6 +21,7 @@ struct NicSetup {
     std::string name;                     // "<vm>.nic<index>": logs, the state page's name
     const std::filesystem::path& broker;  // the VM's broker socket
     crossover::VmAgent& agent;            // the VM's one broker connection
+    NicCarriers& carriers;                // where the NIC's carrier switch goes (the control API's)
 };
 
 std::unique_ptr<vmm::PciDevice> make_e1000_nic(const NicSetup& setup, vmm::NicContext& context);

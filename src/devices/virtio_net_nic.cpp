@@ -59,7 +59,7 @@ public:
         set_notify_posting(kRxQueue, {});
         rx_notify_.reset();
         crossover_.reset();
-        backend.reset();
+        stop_backend();
         unregister_notifiers();
         for (auto& n : notifiers_) loop_.unwatch(n.fd(), vmm::EventLoop::Interest::Readable);
     }

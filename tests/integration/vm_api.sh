@@ -8,7 +8,8 @@
 #   "paused" meanwhile;
 # - a malformed request gets a JSON 4xx and the VM goes on;
 # - PUT /vm/shutdown stops a VM cleanly: exit status 0, its --stats written,
-#   its API socket gone.
+#   its API socket gone;
+# - PUT /nics/{id}/carrier switches a NIC's carrier, and GET /vm shows it.
 source "$(dirname "$0")/crossover_common.inc"
 src=$(cd "$(dirname "$0")/../.." && pwd)
 api() { echo "$tmp/vm.$1.api.sock"; }  # next to the test's broker socket
@@ -55,9 +56,16 @@ result rx | grep -q "RESULT role=rx frames=$N .*errors=0 lost=0" || fail "frames
 [ -e "$(api rx)" ] && fail "rx's API socket was left behind"
 echo "ok: pause/resume of each side while $N frames flowed lost none; documented answers; JSON errors"
 
-# A clean shutdown through the API.
+# A clean shutdown through the API, and the carrier switch before it.
 vm idle e1000 52:54:00:a9:00:03 "" "role=rx count=1 timeout_ms=120000 start_timeout_ms=120000"
 wait_api idle
+python3 "$src/scripts/check-openapi.py" "$src/docs/openapi.json" "$(api idle)" vm \
+	--call 'PUT /nics/0/carrier {"state": "down"}' --call 'PUT /nics/0/carrier {"state": "sideways"}' \
+	--call 'PUT /nics/7/carrier {"state": "up"}' --call 'PUT /nics/x/carrier {"state": "up"}' ||
+	fail "the carrier calls do not match docs/openapi.json"
+curl -sf --unix-socket "$(api idle)" http://localhost/vm | grep -q '"carrier": "down"' || fail "GET /vm does not show the carrier down"
+ctl idle put /nics/0/carrier '{"state": "up"}' | grep -q '"carrier": "up"' || fail "ctl put carrier up"
+curl -sf --unix-socket "$(api idle)" http://localhost/vm | grep -q '"carrier": "up"' || fail "GET /vm does not show the carrier up again"
 out=$(curl -s -w ' %{http_code}' --unix-socket "$(api idle)" -X PUT http://localhost/vm/shutdown)
 grep -q '"stopping".* 202$' <<<"$(tr -d '\n' <<<"$out")" || fail "shutdown answered: $out"
 rc=$(waitvm idle)

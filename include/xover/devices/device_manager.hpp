@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "xover/crossover/vm_agent.hpp"
+#include "xover/devices/nic_carriers.hpp"
 #include "xover/vmm/config.hpp"
 #include "xover/vmm/machine.hpp"
 #include "xover/vmm/nic_context.hpp"
@@ -43,11 +44,15 @@ public:
     // the VM fails before any vCPU runs.
     void register_crossover(vmm::EventLoop& loop);
 
+    // The NICs' carrier switches, by index (the control API's).
+    NicCarriers& carriers() { return carriers_; }
+
 private:
     std::string vm_name_;
     std::string consent_group_;  // set by `xover up` (vmm::VmConfig::consent_group)
     std::filesystem::path broker_;
     crossover::VmAgent agent_;
+    NicCarriers carriers_;
     unsigned crossover_nics_ = 0;
 };
 
