@@ -13,6 +13,7 @@ namespace {
 
 const char* to_string(vmm::Machine::RunState state) {
     switch (state) {
+    case vmm::Machine::RunState::Starting: return "starting";
     case vmm::Machine::RunState::Running: return "running";
     case vmm::Machine::RunState::Paused: return "paused";
     case vmm::Machine::RunState::Stopping: return "stopping";
@@ -64,7 +65,8 @@ std::unique_ptr<api::ApiServer> serve_vm_api(const std::filesystem::path& socket
                       return api::ApiReply{200, describe(machine, devices, started)};
                   });
     server->route(api::ApiServer::Method::Put, "/vm/pause", [&machine](const api::ApiRequest&) {
-        if (!machine.pause()) throw api::ApiError(409, "the VM is stopping");
+        if (!machine.pause())
+            throw api::ApiError(409, "the VM is {}", to_string(machine.run_state()));
         return api::ApiReply{204, {}};
     });
     server->route(api::ApiServer::Method::Put, "/vm/resume", [&machine](const api::ApiRequest&) {

@@ -245,7 +245,8 @@ void Machine::with_vcpus_paused(const std::function<void()>& fn) {
 
 bool Machine::pause() {
     std::lock_guard user(user_pause_mutex_);
-    if (stopping_.load(std::memory_order_acquire)) return false;
+    // Not before the vCPU threads exist: run() may yet fail and never park them.
+    if (stopping_.load(std::memory_order_acquire) || !vcpus_started_.load(std::memory_order_acquire)) return false;
     if (!user_paused_.load()) {
         request_pause();
         user_paused_.store(true);
@@ -264,6 +265,7 @@ bool Machine::resume() {
 
 Machine::RunState Machine::run_state() const {
     if (stopping_.load(std::memory_order_acquire)) return RunState::Stopping;
+    if (!vcpus_started_.load(std::memory_order_acquire)) return RunState::Starting;
     return user_paused_.load() ? RunState::Paused : RunState::Running;
 }
 
@@ -420,6 +422,7 @@ int Machine::run() {
                 if (::pthread_getcpuclockid(::pthread_self(), &clock) == 0) posted_writes_->add_vcpu_clock(clock);
                 vcpu_thread(i);
             });
+        vcpus_started_.store(true, std::memory_order_release);
     }
     // A stop() before all threads existed could not kick the later ones.
     if (stopping_.load()) stop(exit_status_.load());

@@ -66,11 +66,12 @@ public:
     // A user's pause (the control API's PUT /vm/pause): every vCPU parks
     // outside KVM_RUN, as in with_vcpus_paused(), until resume(). Devices,
     // timers and links go on: frames for the VM wait in its rings. Both
-    // are idempotent and return false only when the VM is stopping (a stop
-    // also ends a pause). Call from a non-vCPU thread.
+    // are idempotent. pause() returns false when the VM is stopping (a
+    // stop also ends a pause) or not running yet, resume() when stopping.
+    // Call from a non-vCPU thread.
     bool pause();
     bool resume();
-    enum class RunState { Running, Paused, Stopping };
+    enum class RunState { Starting, Running, Paused, Stopping };
     RunState run_state() const;
 
     // Prints "stats: <what> key=value ..." lines (VM, vCPUs, devices).
@@ -144,6 +145,7 @@ private:
     std::atomic<bool> pause_requested_{false};
     std::mutex user_pause_mutex_;  // pause() vs. resume()
     std::atomic<bool> user_paused_{false};
+    std::atomic<bool> vcpus_started_{false};  // run() made the vCPU threads
 };
 
 }  // namespace xover::vmm
