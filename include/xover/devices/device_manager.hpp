@@ -43,6 +43,10 @@ public:
     // the VM fails before any vCPU runs.
     void register_crossover(vmm::EventLoop& loop);
 
+    // The VM's broker agent: its crossover NICs' peers and links (the
+    // control API links and unlinks through it, VmAgent::set_peers).
+    crossover::VmAgent& agent() { return agent_; }
+
 private:
     std::string vm_name_;
     std::string consent_group_;  // set by `xover up` (vmm::VmConfig::consent_group)
