@@ -89,15 +89,20 @@ BrokerState::Result BrokerState::handle(ClientId from, Message message) {
         return result;
     }
     if (auto* reg = std::get_if<Register>(&message)) return on_register(from, std::move(*reg));
+    const bool from_vm = std::holds_alternative<FrameSeen>(message) || std::holds_alternative<SetPeers>(message);
+    const std::string* vm = vm_of(from);
+    if (from_vm && !vm) {
+        spdlog::warn("broker: {} from an unregistered client; closing it", message_name(message));
+        result.close_client = true;
+        return result;
+    }
     if (auto* seen = std::get_if<FrameSeen>(&message)) {
-        const std::string* vm = vm_of(from);
-        if (!vm) {
-            spdlog::warn("broker: FrameSeen from an unregistered client; closing it");
-            result.close_client = true;
-            return result;
-        }
         Plan plan = planner_.frame_seen(*vm, seen->nic, seen->dst);
         result.send = apply(plan, "");
+        return result;
+    }
+    if (auto* set = std::get_if<SetPeers>(&message)) {
+        result.send = on_set_peers(*vm, std::move(*set));
         return result;
     }
     if (auto* req = std::get_if<StatusRequest>(&message)) {
@@ -129,19 +134,11 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
     for (auto& nic : reg.nics) {
         PlannedNic p{nic.index, nic.mac, nic.model, nic.peers, nic.auto_peer, nic.mode};
         Nic entry;
-        if (p.crossover_enabled()) {
-            if (auto e = check_nic_fds(nic); !e.empty()) return refuse(e);
-            try {
-                entry.state = SharedMapping(nic.state.get(), nic::kSharedStateSize);
-            } catch (const Error& e) {
-                return refuse(fmt::format("NIC {}: shared state page: {}", nic.index, e.what()));
-            }
-            auto* state = reinterpret_cast<const nic::SharedNicState*>(entry.state.data());
-            if (!state->valid()) return refuse(fmt::format("NIC {}: shared state page is not initialised", nic.index));
-        }
-        planned.nics.push_back(std::move(p));
-        std::uint32_t index = nic.index;
         entry.reg = std::move(nic);
+        if (p.crossover_enabled())
+            if (auto e = map_for_crossover(entry); !e.empty()) return refuse(e);
+        planned.nics.push_back(std::move(p));
+        std::uint32_t index = entry.reg.index;
         vm.nics.emplace(index, std::move(entry));  // duplicates are refused by the planner below
     }
 
@@ -169,6 +166,44 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
     for (auto& out : refuse_links(adopted)) result.send.push_back(std::move(out));
     for (auto& out : apply(planner_.static_links(reg.vm_name), "")) result.send.push_back(std::move(out));
     return result;
+}
+
+// A NIC takes part in crossover: its fds are checked and its state page
+// mapped (for counters and fresh slots), before any peer maps them.
+std::string BrokerState::map_for_crossover(Nic& nic) {
+    if (nic.state) return "";
+    if (auto e = check_nic_fds(nic.reg); !e.empty()) return e;
+    try {
+        nic.state = SharedMapping(nic.reg.state.get(), nic::kSharedStateSize);
+    } catch (const Error& e) {
+        return fmt::format("NIC {}: shared state page: {}", nic.reg.index, e.what());
+    }
+    auto* state = reinterpret_cast<const nic::SharedNicState*>(nic.state.data());
+    if (!state->valid()) {
+        nic.state.reset();
+        return fmt::format("NIC {}: shared state page is not initialised", nic.reg.index);
+    }
+    return "";
+}
+
+std::vector<Outgoing> BrokerState::on_set_peers(const std::string& vm, SetPeers set) {
+    const NicRef ref{vm, set.nic};
+    auto refuse = [&](const std::string& reason) {
+        spdlog::warn("broker: VM '{}' may not set the peers of NIC {}: {}; nothing changed", vm, set.nic, reason);
+        return std::vector<Outgoing>{};
+    };
+    auto nic = vms_.at(vm).nics.find(set.nic);
+    if (nic == vms_.at(vm).nics.end()) return refuse("it registered no such NIC");
+    // A NIC registered with no crossover (no peers, not auto) may take
+    // part now: check and map its fds as a registration would have.
+    if (!set.peers.empty())
+        if (auto e = map_for_crossover(nic->second); !e.empty()) return refuse(e);
+    const std::string before = crossover_config(*planner_.nic(ref));
+    auto changed = planner_.set_peers(ref, std::move(set.peers));
+    if (changed.error) return refuse(*changed.error);
+    spdlog::info("broker: VM '{}' NIC {} peers: {} (were {}); {} link(s) down, {} up", vm, ref.nic,
+                 crossover_config(*planner_.nic(ref)), before, changed.plan.down.size(), changed.plan.up.size());
+    return apply(changed.plan, fmt::format("VM '{}' changed the peers of NIC {}", vm, ref.nic));
 }
 
 std::vector<Outgoing> BrokerState::client_gone(ClientId from) {
@@ -219,6 +254,7 @@ Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const N
 std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& reason) {
     std::vector<Outgoing> out;
     for (const Link& l : plan.down) {
+        spdlog::info("broker: link {} down: {}#{} <-> {}#{} ({})", l.id, l.a.vm, l.a.nic, l.b.vm, l.b.nic, reason);
         // Tell whichever side is still here; the departed side's socket is gone.
         for (const NicRef* side : {&l.a, &l.b}) {
             auto vm = vms_.find(side->vm);

@@ -150,8 +150,13 @@ bool BrokerClient::on_readable(LinkHandler& handler) {
 
 // Safe from any thread (a vCPU thread included): one non-blocking sendmsg,
 // atomic per packet on a SOCK_SEQPACKET socket; touches no client state.
+// So is send_set_peers.
 bool BrokerClient::report_frame_seen(std::uint32_t nic, const net::MacAddress& dst) {
     return send_message(socket_.get(), FrameSeen{nic, dst});
+}
+
+bool BrokerClient::send_set_peers(std::uint32_t nic, std::vector<std::string> peers) {
+    return send_message(socket_.get(), SetPeers{nic, std::move(peers)});
 }
 
 kvm::UniqueFd dup_for_broker(int fd) {

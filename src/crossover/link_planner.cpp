@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -21,12 +22,23 @@ LinkMode link_mode(const PlannedNic& a, const PlannedNic& b) {
 }
 }  // namespace
 
+std::optional<std::string> check_peers(std::uint32_t nic, const std::vector<std::string>& peers) {
+    if (peers.size() > kMaxPeersPerNic)
+        return fmt::format("NIC {} lists {} peers, more than {}", nic, peers.size(), kMaxPeersPerNic);
+    for (const auto& peer : peers)
+        if (!valid_vm_name(peer)) return fmt::format("NIC {} lists a peer that is not a valid VM name", nic);
+    return std::nullopt;
+}
+
 bool PlannedNic::lists(const std::string& vm) const { return std::find(peers.begin(), peers.end(), vm) != peers.end(); }
 
 const PlannedNic* PlannedVm::nic(std::uint32_t index) const {
     for (const auto& n : nics)
         if (n.index == index) return &n;
     return nullptr;
+}
+PlannedNic* PlannedVm::nic(std::uint32_t index) {
+    return const_cast<PlannedNic*>(std::as_const(*this).nic(index));
 }
 
 Allowance LinkPlanner::allowance(const PlannedVm& vm_a, const PlannedNic& a, const PlannedVm& vm_b,
@@ -83,8 +95,7 @@ std::optional<std::string> LinkPlanner::admit_vm(PlannedVm vm) {
     std::set<std::uint32_t> indices;
     std::set<net::MacAddress> macs;
     for (const auto& n : vm.nics) {
-        for (const auto& peer : n.peers)
-            if (!valid_vm_name(peer)) return fmt::format("NIC {} lists a peer that is not a valid VM name", n.index);
+        if (auto error = check_peers(n.index, n.peers)) return error;
         if (!indices.insert(n.index).second) return fmt::format("NIC index {} registered twice", n.index);
         if (n.mac.is_multicast()) return fmt::format("NIC {} has a multicast MAC {}", n.index, n.mac.to_string());
         if (!macs.insert(n.mac).second)
@@ -101,19 +112,39 @@ Plan LinkPlanner::static_links(const std::string& name) {
     Plan plan;
     auto it = vms_.find(name);
     if (it == vms_.end()) return plan;
-    const PlannedVm& added = it->second;
-    for (const auto& n : added.nics) {
-        for (const auto& [other_name, other] : vms_) {
-            if (other_name == name) continue;
-            for (const auto& m : other.nics) {
-                if (allowance(added, n, other, m) != Allowance::Static) continue;
-                // Existing VM first: a = the one that was there, b = newcomer.
-                if (auto link = make_link(NicRef{other_name, m.index}, NicRef{name, n.index}, false))
-                    plan.up.push_back(*link);
-            }
+    for (const auto& n : it->second.nics) static_links_of(it->second, n, plan);
+    return plan;
+}
+
+void LinkPlanner::static_links_of(const PlannedVm& vm, const PlannedNic& n, Plan& plan) {
+    for (const auto& [other_name, other] : vms_) {
+        if (other_name == vm.name) continue;
+        for (const auto& m : other.nics) {
+            if (allowance(vm, n, other, m) != Allowance::Static) continue;
+            // The other NIC first: a = the one that was there, b = the newcomer (or the changed NIC).
+            if (auto link = make_link(NicRef{other_name, m.index}, NicRef{vm.name, n.index}, false))
+                plan.up.push_back(*link);
         }
     }
-    return plan;
+}
+
+LinkPlanner::AddResult LinkPlanner::set_peers(const NicRef& ref, std::vector<std::string> peers) {
+    auto vm = vms_.find(ref.vm);
+    PlannedNic* n = vm == vms_.end() ? nullptr : vm->second.nic(ref.nic);
+    if (!n) return AddResult{fmt::format("VM '{}' has no NIC {}", ref.vm, ref.nic), {}};
+    if (auto error = check_peers(ref.nic, peers)) return AddResult{std::move(error), {}};
+    n->peers = std::move(peers);
+    AddResult result;
+    for (auto it = links_.begin(); it != links_.end();) {
+        const Link& l = it->second;
+        const bool ours = l.a == ref || l.b == ref;
+        if (ours && allowance(vms_.at(l.a.vm), *nic(l.a), vms_.at(l.b.vm), *nic(l.b)) == Allowance::Never)
+            it = take_down(it, result.plan);
+        else
+            ++it;
+    }
+    static_links_of(vm->second, *n, result.plan);
+    return result;
 }
 
 std::optional<std::string> LinkPlanner::adopt(Link link) {
@@ -154,18 +185,22 @@ Plan LinkPlanner::remove_vm(const std::string& name) {
     if (!vms_.count(name)) return plan;
     for (auto it = links_.begin(); it != links_.end();) {
         const Link& l = it->second;
-        if (l.a.vm == name || l.b.vm == name) {
-            free_slot(l.a, l.slot_in_a);
-            free_slot(l.b, l.slot_in_b);
-            plan.down.push_back(l);
-            it = links_.erase(it);
-        } else {
+        if (l.a.vm == name || l.b.vm == name)
+            it = take_down(it, plan);
+        else
             ++it;
-        }
     }
     for (const auto& n : vms_.at(name).nics) used_slots_.erase(NicRef{name, n.index});
     vms_.erase(name);
     return plan;
+}
+
+std::map<std::uint64_t, Link>::iterator LinkPlanner::take_down(std::map<std::uint64_t, Link>::iterator it, Plan& plan) {
+    const Link& l = it->second;
+    free_slot(l.a, l.slot_in_a);
+    free_slot(l.b, l.slot_in_b);
+    plan.down.push_back(l);
+    return links_.erase(it);
 }
 
 Plan LinkPlanner::frame_seen(const std::string& vm, std::uint32_t nic_index, const net::MacAddress& dst) {

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <type_traits>
 
@@ -22,6 +23,8 @@ enum class Type : std::uint16_t {
     FrameSeen = 6,
     StatusRequest = 7,
     StatusReply = 8,
+    SetPeers = 9,
+    Last = SetPeers,
 };
 
 struct Header {
@@ -122,6 +125,20 @@ private:
 
 void put_mode(Writer& w, LinkMode mode) { w.put(static_cast<std::uint8_t>(mode)); }
 
+// A NIC's static peers: in a Register and a SetPeers.
+void put_peers(Writer& w, const std::vector<std::string>& peers) {
+    if (peers.size() > kMaxPeersPerNic) throw ProtocolError("too many crossover peers ({})", peers.size());
+    w.put(static_cast<std::uint32_t>(peers.size()));
+    for (const auto& p : peers) w.put_string(p, kMaxNameLength);
+}
+std::vector<std::string> read_peers(Reader& r) {
+    auto count = r.get<std::uint32_t>();
+    if (count > kMaxPeersPerNic) throw ProtocolError("too many crossover peers ({})", count);
+    std::vector<std::string> peers;
+    for (std::uint32_t p = 0; p < count; ++p) peers.push_back(r.get_string(kMaxNameLength));
+    return peers;
+}
+
 Type write_body(Writer& w, const Register& m) {
     w.put_string(m.vm_name, kMaxNameLength);
     w.put_string(m.consent_group, kMaxNameLength);
@@ -131,9 +148,7 @@ Type write_body(Writer& w, const Register& m) {
         w.put(nic.index);
         w.put_mac(nic.mac);
         w.put_string(nic.model, kMaxNameLength);
-        if (nic.peers.size() > kMaxPeersPerNic) throw ProtocolError("too many crossover peers ({})", nic.peers.size());
-        w.put(static_cast<std::uint32_t>(nic.peers.size()));
-        for (const auto& p : nic.peers) w.put_string(p, kMaxNameLength);
+        put_peers(w, nic.peers);
         w.put(static_cast<std::uint8_t>(nic.auto_peer));
         put_mode(w, nic.mode);
         w.put(nic.ram_size);
@@ -206,6 +221,11 @@ Type write_body(Writer& w, const StatusReply& m) {
     w.put_string(m.text, kMaxPayloadSize - 4);
     return Type::StatusReply;
 }
+Type write_body(Writer& w, const SetPeers& m) {
+    w.put(m.nic);
+    put_peers(w, m.peers);
+    return Type::SetPeers;
+}
 
 Register read_register(Reader& r) {
     Register m;
@@ -218,9 +238,7 @@ Register read_register(Reader& r) {
         nic.index = r.get<std::uint32_t>();
         nic.mac = r.get_mac();
         nic.model = r.get_string(kMaxNameLength);
-        auto peers = r.get<std::uint32_t>();
-        if (peers > kMaxPeersPerNic) throw ProtocolError("too many crossover peers ({})", peers);
-        for (std::uint32_t p = 0; p < peers; ++p) nic.peers.push_back(r.get_string(kMaxNameLength));
+        nic.peers = read_peers(r);
         nic.auto_peer = r.get_bool();
         nic.mode = r.get_mode();
         nic.ram_size = r.get<std::uint64_t>();
@@ -295,6 +313,12 @@ Message read_body(Type type, Reader& r) {
         }
         case Type::StatusRequest: return StatusRequest{r.get_bool()};
         case Type::StatusReply: return StatusReply{r.get_string(kMaxPayloadSize - 4)};
+        case Type::SetPeers: {
+            SetPeers m;
+            m.nic = r.get<std::uint32_t>();
+            m.peers = read_peers(r);
+            return m;
+        }
     }
     throw ProtocolError("unknown message type {}", static_cast<unsigned>(type));
 }
@@ -304,8 +328,10 @@ Message read_body(Type type, Reader& r) {
 std::string_view to_string(LinkMode mode) { return mode == LinkMode::Window ? "window" : "copy"; }
 
 std::string_view message_name(const Message& message) {
-    static constexpr std::string_view names[] = {"Register", "RegisterOk",    "RegisterError", "LinkUp",
-                                                 "LinkDown", "FrameSeen",     "StatusRequest", "StatusReply"};
+    static constexpr std::string_view names[] = {"Register",      "RegisterOk",  "RegisterError",
+                                                 "LinkUp",        "LinkDown",    "FrameSeen",
+                                                 "StatusRequest", "StatusReply", "SetPeers"};
+    static_assert(std::size(names) == std::variant_size_v<Message>);
     return names[message.index()];
 }
 
@@ -332,7 +358,7 @@ Message decode(std::span<const std::uint8_t> packet, std::vector<kvm::UniqueFd> 
     if (h.payload_size != packet.size() - kHeaderSize)
         throw ProtocolError("header says {} payload bytes, packet has {}", h.payload_size, packet.size() - kHeaderSize);
     if (h.fd_count != fds.size()) throw ProtocolError("header says {} fds, {} attached", h.fd_count, fds.size());
-    if (h.type < static_cast<std::uint16_t>(Type::Register) || h.type > static_cast<std::uint16_t>(Type::StatusReply))
+    if (h.type < static_cast<std::uint16_t>(Type::Register) || h.type > static_cast<std::uint16_t>(Type::Last))
         throw ProtocolError("unknown message type {}", h.type);
     Reader r(packet.subspan(kHeaderSize), fds);
     Message m = read_body(static_cast<Type>(h.type), r);

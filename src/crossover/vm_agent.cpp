@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "xover/crossover/broker.hpp"
+#include "xover/crossover/link_planner.hpp"
 
 namespace xover::crossover {
 
@@ -160,6 +161,41 @@ void VmAgent::report_frame_seen(std::uint32_t nic, const net::MacAddress& dst) {
     // reports are rate-limited (PeerTable::should_report), so it is rare.
     std::lock_guard lock(mutex_);
     if (client_ && connection_ == Connection::Registered) client_->report_frame_seen(nic, dst);
+}
+
+bool VmAgent::set_peers(std::uint32_t nic, std::vector<std::string> peers) {
+    if (auto error = check_peers(nic, peers)) throw Error("{}", *error);
+    std::lock_guard lock(mutex_);
+    auto reg = registrations_.find(nic);
+    if (reg == registrations_.end()) return false;
+    reg->second.peers = peers;
+    // While a Register is on its way (Connection::Registering) this follows
+    // it on the same socket; while reconnecting, the next Register carries it.
+    if (client_ && !client_->send_set_peers(nic, std::move(peers)))
+        spdlog::warn("crossover: VM '{}': NIC {}'s new peers did not reach the broker; it gets them when the VM "
+                     "registers again",
+                     vm_name_, nic);
+    return true;
+}
+
+std::vector<std::uint32_t> VmAgent::nic_indices() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::uint32_t> out;
+    for (const auto& [index, reg] : registrations_) out.push_back(index);
+    return out;
+}
+
+std::vector<std::string> VmAgent::peers(std::uint32_t nic) const {
+    std::lock_guard lock(mutex_);
+    auto reg = registrations_.find(nic);
+    return reg == registrations_.end() ? std::vector<std::string>{} : reg->second.peers;
+}
+
+std::vector<LiveLink> VmAgent::live_links() const {
+    std::lock_guard lock(mutex_);
+    std::vector<LiveLink> out;
+    for (const auto& [key, link] : live_links_) out.push_back(link);
+    return out;
 }
 
 LinkedNic* VmAgent::nic_for(std::uint32_t index) {

@@ -161,6 +161,7 @@ void protocol_seeds(const std::filesystem::path& dir) {
     save(dir, "frame_seen", protocol_seed(FrameSeen{.nic = 0, .dst = net::MacAddress{{0x52, 0x54, 0, 0, 3, 3}}}));
     save(dir, "status_request", protocol_seed(StatusRequest{true}));
     save(dir, "status_reply", protocol_seed(StatusReply{"{\"vms\":[]}"}));
+    save(dir, "set_peers", protocol_seed(SetPeers{.nic = 0, .peers = {"b", "c"}}));
 }
 
 // --- fuzz_kernel_loader: options, command line, image ---

@@ -11,19 +11,23 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "test_crossover_util.hpp"
+#include "test_net_support.hpp"
 #include "xover/crossover/broker.hpp"
 #include "xover/crossover/broker_state.hpp"
 #include "xover/crossover/client.hpp"
 #include "xover/crossover/detector.hpp"
+#include "xover/crossover/vm_agent.hpp"
 
 using namespace xover::crossover;
 using xover::crossover::test::FakeNic;
 using xover::crossover::test::mac;
+using xover::test::wait_until;
 
 namespace {
 
@@ -333,6 +337,177 @@ TEST_CASE("broker: a malformed client is dropped, others are served", "[crossove
     REQUIRE(send_message(b2.client.fd(), RegisterOk{}));  // not something a VM may send
     REQUIRE(a.pump_until([&] { return a.links.down.size() == 1; }));
     CHECK_THAT(request_status(sock, false), Catch::Contains("VMs: 1"));
+}
+
+namespace {
+// Whether the broker's JSON status holds `text`.
+bool status_has(const std::filesystem::path& sock, const std::string& text) {
+    return request_status(sock, true).find(text) != std::string::npos;
+}
+
+// A broker and two VMs that name each other, linked.
+struct LinkedPair {
+    TempDir dir;
+    std::filesystem::path sock = dir.path / "broker.sock";
+    BrokerThread broker{BrokerOptions{sock}};
+    FakeVm a{sock, "vm-a", 1, {"vm-b"}};
+    FakeVm b{sock, "vm-b", 2, {"vm-a"}};
+    LinkedPair() {
+        REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+        REQUIRE(b.pump_until([&] { return b.links.up.size() == 1; }));
+    }
+};
+}  // namespace
+
+TEST_CASE("broker: SetPeers unlinks and links at run time, under the link rules", "[crossover][broker][set-peers]") {
+    LinkedPair pair;
+    FakeVm &a = pair.a, &vb = pair.b;
+    const auto& sock = pair.sock;
+    const std::uint64_t first = a.links.up[0]->id;
+
+    // Unlink: a drops vm-b; both ends get LinkDown.
+    REQUIRE(a.client.send_set_peers(0, {}));
+    REQUIRE(a.pump_until([&] { return a.links.down.size() == 1; }));
+    REQUIRE(vb.pump_until([&] { return vb.links.down.size() == 1; }));
+    CHECK(a.links.down[0] == first);
+    CHECK(vb.links.down[0] == first);
+    std::string table = request_status(sock, false);
+    CHECK_THAT(table, Catch::Contains("Links: 0"));
+    CHECK_THAT(table, Catch::Contains("(vm-a: waiting for its consent)"));  // vm-b still names vm-a
+    CHECK(status_has(sock, "\"peers\":[],"));
+    CHECK(status_has(sock, "\"waiting\":[{\"peer\":\"vm-a\",\"for\":\"its consent\"}]"));
+
+    // Link again: a new id, LinkUp to both ends.
+    REQUIRE(a.client.send_set_peers(0, {"vm-b"}));
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    REQUIRE(vb.pump_until([&] { return vb.links.up.size() == 1; }));
+    CHECK(a.links.up[0]->id > first);
+    CHECK(a.links.up[0]->id == vb.links.up[0]->id);
+    CHECK(a.links.up[0]->peer_vm == "vm-b");
+    table = request_status(sock, false);
+    CHECK_THAT(table, Catch::Contains("Links: 1"));
+    CHECK_THAT(table, !Catch::Contains("waiting"));
+    CHECK(status_has(sock, "\"peers\":[\"vm-b\"]"));
+    CHECK(status_has(sock, "\"links_formed\":2"));
+
+    // Naming a peer is not its consent: vm-c does not name vm-a.
+    FakeVm c(sock, "vm-c", 3, {"vm-x"});
+    REQUIRE(a.client.send_set_peers(0, {"vm-b", "vm-c"}));
+    a.pump_briefly();
+    c.pump_briefly();
+    CHECK(c.links.up.empty());
+    CHECK(a.links.up.size() == 1);
+    CHECK_THAT(request_status(sock, false), Catch::Contains("(vm-c: waiting for its consent)"));
+}
+
+TEST_CASE("broker: a bad SetPeers changes nothing; from an unregistered client it closes that client",
+          "[crossover][broker][set-peers]") {
+    LinkedPair pair;
+    FakeVm &a = pair.a, &vb = pair.b;
+    const auto& sock = pair.sock;
+    REQUIRE(a.client.send_set_peers(5, {}));                 // a registered no NIC 5
+    REQUIRE(a.client.send_set_peers(0, {"bad name"}));       // not a VM name
+    REQUIRE(a.client.send_set_peers(0, {"vm-b", "auto"}));  // reserved
+    a.pump_briefly();
+    vb.pump_briefly();
+    CHECK(a.links.down.empty());
+    CHECK(vb.links.down.empty());
+    CHECK(status_has(sock, "\"peers\":[\"vm-b\"]"));
+    CHECK_THAT(request_status(sock, false), Catch::Contains("VMs: 2"));
+    // a is still served.
+    REQUIRE(a.client.send_set_peers(0, {}));
+    REQUIRE(vb.pump_until([&] { return vb.links.down.size() == 1; }));
+
+    BrokerClient stranger(connect_broker(sock));
+    REQUIRE(stranger.send_set_peers(0, {"vm-b"}));
+    pollfd p{stranger.fd(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 5000) == 1);
+    CHECK(receive_message(stranger.fd()).status == Received::Status::Closed);
+    CHECK_THAT(request_status(sock, false), Catch::Contains("VMs: 2"));
+}
+
+TEST_CASE("broker: SetPeers gives a NIC registered without crossover its first peers",
+          "[crossover][broker][set-peers]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    BrokerThread b({sock});
+    FakeVm a(sock, "vm-a", 1, {"vm-d"});
+    FakeVm d(sock, "vm-d", 4, {});  // no crossover: its fds were not checked nor its page mapped
+    a.pump_briefly();
+    CHECK(a.links.up.empty());
+    REQUIRE(d.client.send_set_peers(0, {"vm-a"}));
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    REQUIRE(d.pump_until([&] { return d.links.up.size() == 1; }));
+    // The broker reads d's counters for status from the page it mapped now.
+    a.links.up[0]->counters().frames.fetch_add(3);
+    CHECK(status_has(sock, "\"a_to_b\":{\"frames\":3"));
+}
+
+namespace {
+// A crossover NIC as the agent sees it: what the I/O thread hands it.
+struct RecordingNic : LinkedNic {
+    std::mutex mutex;
+    std::size_t ups = 0, downs = 0;
+    void crossover_link_up(std::shared_ptr<PeerLink>) override {
+        std::lock_guard lock(mutex);
+        ++ups;
+    }
+    void crossover_link_down(std::uint64_t) override {
+        std::lock_guard lock(mutex);
+        ++downs;
+    }
+    std::pair<std::size_t, std::size_t> counts() {
+        std::lock_guard lock(mutex);
+        return {ups, downs};
+    }
+};
+}  // namespace
+
+TEST_CASE("VmAgent::set_peers unlinks and links, and a restarted broker gets the current list",
+          "[crossover][broker][set-peers]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    auto broker = std::make_unique<BrokerThread>(BrokerOptions{sock});
+    FakeNic own("vm-a");
+    RecordingNic nic;
+    VmAgent agent;
+    xover::test::LoopThread io;
+    agent.add_nic(own.registration(0, mac(1), {"vm-b"}), nic);
+    agent.register_vm("vm-a", "", sock, io.loop());
+    FakeVm vb(sock, "vm-b", 2, {"vm-a"});
+    REQUIRE(wait_until([&] { return agent.live_links().size() == 1; }));
+    const LiveLink first = agent.live_links()[0];
+    CHECK(first.peer_vm == "vm-b");
+    CHECK(first.local_nic == 0);
+    CHECK(agent.nic_indices() == std::vector<std::uint32_t>{0});
+    CHECK(agent.peers(0) == std::vector<std::string>{"vm-b"});
+    CHECK(agent.peers(1).empty());
+
+    // Unlink.
+    CHECK(agent.set_peers(0, {}));
+    REQUIRE(vb.pump_until([&] { return vb.links.down.size() == 1; }));
+    REQUIRE(wait_until([&] { return agent.live_links().empty() && nic.counts().second == 1; }));
+    CHECK(agent.peers(0).empty());
+    CHECK_THAT(request_status(sock, false), Catch::Contains("Links: 0"));
+
+    // Refused here, before the broker sees anything.
+    CHECK_FALSE(agent.set_peers(3, {"vm-b"}));  // no crossover NIC 3
+    CHECK_THROWS_AS(agent.set_peers(0, {"bad name"}), xover::Error);
+    CHECK_THROWS_AS(agent.set_peers(0, std::vector<std::string>(kMaxPeersPerNic + 1, "vm-b")), xover::Error);
+    CHECK(agent.peers(0).empty());
+
+    // Link again.
+    CHECK(agent.set_peers(0, {"vm-b"}));
+    REQUIRE(wait_until([&] { return agent.live_links().size() == 1 && nic.counts().first == 2; }));
+    CHECK(agent.live_links()[0].link_id > first.link_id);
+
+    // The broker restarts, and meanwhile the list changes: the agent's
+    // next registration carries it.
+    broker.reset();
+    CHECK(agent.set_peers(0, {"vm-b", "vm-c"}));
+    broker = std::make_unique<BrokerThread>(BrokerOptions{sock});
+    CHECK(wait_until([&] { return status_has(sock, "\"peers\":[\"vm-b\",\"vm-c\"]"); }));
+    agent.remove_nic(0);  // the last NIC: disconnects and stops watching before the loop goes
 }
 
 TEST_CASE("broker: --exit-when-idle ends after the last VM leaves", "[crossover][broker]") {

@@ -1,6 +1,8 @@
 // LinkPlanner: who gets linked with whom, and when.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include "test_crossover_util.hpp"
 #include "xover/crossover/link_planner.hpp"
 
@@ -17,6 +19,13 @@ PlannedVm vm(std::string name, std::uint8_t mac_last, std::vector<std::string> p
              LinkMode mode = LinkMode::Copy, std::uint32_t uid = 1000, std::string group = "") {
     return PlannedVm{std::move(name), {PlannedNic{0, mac(mac_last), "e1000", std::move(peers), auto_peer, mode}}, uid,
                      std::move(group)};
+}
+
+// VM names p0, p1, ...
+std::vector<std::string> peer_names(unsigned n) {
+    std::vector<std::string> names;
+    for (unsigned i = 0; i < n; ++i) names.push_back(fmt::format("p{}", i));
+    return names;
 }
 
 bool connects(const Link& l, const std::string& x, const std::string& y) {
@@ -193,8 +202,7 @@ TEST_CASE("duplicates are refused with a clear reason and change nothing", "[cro
 
 TEST_CASE("one-to-many: a NIC links with every allowed peer, up to the slot limit", "[crossover][planner]") {
     LinkPlanner p;
-    std::vector<std::string> all;
-    for (unsigned i = 0; i < xover::nic::kMaxProducerSlots + 2; ++i) all.push_back("p" + std::to_string(i));
+    const std::vector<std::string> all = peer_names(xover::nic::kMaxProducerSlots + 2);
     REQUIRE_FALSE(p.add_vm(vm("hub", 200, all)).error);
     for (unsigned i = 0; i < xover::nic::kMaxProducerSlots + 2; ++i)
         REQUIRE_FALSE(p.add_vm(vm(all[i], static_cast<std::uint8_t>(i + 1), {})).error);
@@ -217,4 +225,133 @@ TEST_CASE("one-to-many: a NIC links with every allowed peer, up to the slot limi
     // A slot freed by a departure is reused.
     q.remove_vm(all[0]);
     CHECK(q.frame_seen(all[xover::nic::kMaxProducerSlots], 0, mac(200)).up.size() == 1);
+}
+
+TEST_CASE("set_peers: unlink tears the link down, link makes it again with a new id and the freed slots",
+          "[crossover][planner][set-peers]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"})).error);
+    const Link first = p.add_vm(vm("b", 2, {"a"})).plan.up.at(0);
+
+    auto unlinked = p.set_peers(NicRef{"a", 0}, {});
+    REQUIRE_FALSE(unlinked.error);
+    REQUIRE(unlinked.plan.down.size() == 1);
+    CHECK(unlinked.plan.down[0].id == first.id);
+    CHECK(unlinked.plan.up.empty());
+    CHECK(p.links().empty());
+    CHECK(p.nic(NicRef{"a", 0})->peers.empty());
+    CHECK(p.set_peers(NicRef{"a", 0}, {}).plan.empty());  // twice is harmless
+
+    auto linked = p.set_peers(NicRef{"a", 0}, {"b"});
+    REQUIRE_FALSE(linked.error);
+    CHECK(linked.plan.down.empty());
+    REQUIRE(linked.plan.up.size() == 1);
+    const Link& again = linked.plan.up[0];
+    CHECK(again.id > first.id);
+    CHECK(connects(again, "a", "b"));
+    CHECK_FALSE(again.automatic);
+    CHECK(again.b == NicRef{"a", 0});  // the changed NIC is b, as a newcomer is
+    CHECK(std::set<std::uint32_t>{again.slot_in_a, again.slot_in_b} == std::set<std::uint32_t>{0});  // reused
+    CHECK(p.set_peers(NicRef{"a", 0}, {"b"}).plan.empty());  // linked already
+    CHECK(p.links().size() == 1);
+}
+
+TEST_CASE("set_peers: naming a peer is not its consent", "[crossover][planner][set-peers]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"x"})).error);
+    REQUIRE_FALSE(p.add_vm(vm("b", 2, {"c"})).error);
+    auto one_sided = p.set_peers(NicRef{"a", 0}, {"b"});
+    REQUIRE_FALSE(one_sided.error);
+    CHECK(one_sided.plan.empty());
+    CHECK(p.waiting_for(NicRef{"a", 0}, "b") == "its consent");
+    CHECK(p.frame_seen("a", 0, mac(2)).empty());
+    // b names a too: now both consent.
+    auto both = p.set_peers(NicRef{"b", 0}, {"c", "a"});
+    REQUIRE(both.plan.up.size() == 1);
+    CHECK(connects(both.plan.up[0], "a", "b"));
+    CHECK(p.waiting_for(NicRef{"a", 0}, "b").empty());
+    // Either side dropping the other unlinks.
+    CHECK(p.set_peers(NicRef{"b", 0}, {"c"}).plan.down.size() == 1);
+    CHECK(p.waiting_for(NicRef{"a", 0}, "b") == "its consent");
+}
+
+TEST_CASE("set_peers in one consent group: the link stays while either side names the other",
+          "[crossover][planner][set-peers]") {
+    LinkPlanner p;
+    REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"}, false, LinkMode::Copy, 1000, "g1")).error);
+    REQUIRE(p.add_vm(vm("b", 2, {"a"}, false, LinkMode::Copy, 1000, "g1")).plan.up.size() == 1);
+    // One `xover up` file: b naming a is consent enough for both.
+    CHECK(p.set_peers(NicRef{"a", 0}, {"c"}).plan.empty());
+    CHECK(p.links().size() == 1);
+    // Neither names the other (and neither is auto): unlinked.
+    CHECK(p.set_peers(NicRef{"b", 0}, {"c"}).plan.down.size() == 1);
+    CHECK(p.links().empty());
+    // One side naming the other links them again.
+    auto again = p.set_peers(NicRef{"a", 0}, {"c", "b"});
+    REQUIRE(again.plan.up.size() == 1);
+    CHECK(connects(again.plan.up[0], "a", "b"));
+    // No peers and not auto is no crossover at all: unlinked although b names a.
+    CHECK(p.set_peers(NicRef{"b", 0}, {"a"}).plan.empty());
+    CHECK(p.set_peers(NicRef{"a", 0}, {}).plan.down.size() == 1);
+    CHECK(p.links().empty());
+}
+
+TEST_CASE("set_peers: window mode and auto wiring as before; other NICs untouched; bad input refused",
+          "[crossover][planner][set-peers]") {
+    LinkPlanner p;
+    SECTION("window mode") {
+        REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"}, false, LinkMode::Window)).error);
+        REQUIRE(p.add_vm(vm("b", 2, {"a"}, false, LinkMode::Window)).plan.up.at(0).mode == LinkMode::Window);
+        CHECK(p.set_peers(NicRef{"b", 0}, {}).plan.down.at(0).mode == LinkMode::Window);
+        CHECK(p.set_peers(NicRef{"b", 0}, {"a"}).plan.up.at(0).mode == LinkMode::Window);
+    }
+    SECTION("an auto link stays while both NICs allow auto wiring") {
+        REQUIRE_FALSE(p.add_vm(vm("a", 1, {}, true)).error);
+        REQUIRE_FALSE(p.add_vm(vm("b", 2, {}, true)).error);
+        REQUIRE(p.frame_seen("a", 0, mac(2)).up.size() == 1);
+        auto named = p.set_peers(NicRef{"a", 0}, {"c"});
+        CHECK(named.plan.empty());
+        CHECK(p.nic(NicRef{"a", 0})->auto_peer);
+        CHECK(p.set_peers(NicRef{"a", 0}, {}).plan.empty());
+        CHECK(p.links().size() == 1);
+    }
+    SECTION("only the changed NIC's links") {
+        PlannedVm a{"a", {PlannedNic{0, mac(1), "e1000", {"b"}}, PlannedNic{1, mac(11), "e1000", {"c"}}}, 1000, ""};
+        REQUIRE_FALSE(p.add_vm(a).error);
+        REQUIRE(p.add_vm(vm("b", 2, {"a"})).plan.up.size() == 1);
+        REQUIRE(p.add_vm(vm("c", 3, {"a"})).plan.up.size() == 1);
+        auto down = p.set_peers(NicRef{"a", 1}, {});
+        REQUIRE(down.plan.down.size() == 1);
+        CHECK(connects(down.plan.down[0], "a", "c"));
+        CHECK(p.links().size() == 1);
+        CHECK(p.linked(NicRef{"a", 0}, NicRef{"b", 0}));
+    }
+    SECTION("unknown NIC or VM, bad names, too many peers: refused, nothing changed") {
+        REQUIRE_FALSE(p.add_vm(vm("a", 1, {"b"})).error);
+        REQUIRE(p.add_vm(vm("b", 2, {"a"})).plan.up.size() == 1);
+        CHECK_THAT(*p.set_peers(NicRef{"a", 7}, {}).error, Catch::Contains("VM 'a' has no NIC 7"));
+        CHECK(p.set_peers(NicRef{"z", 0}, {}).error);
+        CHECK(p.set_peers(NicRef{"a", 0}, {"b", "bad name"}).error);
+        CHECK(p.set_peers(NicRef{"a", 0}, {"auto"}).error);
+        CHECK(p.set_peers(NicRef{"a", 0}, std::vector<std::string>(kMaxPeersPerNic + 1, "b")).error);
+        CHECK(p.nic(NicRef{"a", 0})->peers == std::vector<std::string>{"b"});
+        CHECK(p.links().size() == 1);
+    }
+}
+
+TEST_CASE("set_peers: a hub dropping one peer frees a slot for a waiting one", "[crossover][planner][set-peers]") {
+    LinkPlanner p;
+    const std::vector<std::string> all = peer_names(xover::nic::kMaxProducerSlots + 1);
+    REQUIRE_FALSE(p.add_vm(vm("hub", 200, all)).error);
+    for (unsigned i = 0; i <= xover::nic::kMaxProducerSlots; ++i)
+        REQUIRE_FALSE(p.add_vm(vm(all[i], static_cast<std::uint8_t>(i + 1), {"hub"})).error);
+    const std::string last = all.back();
+    REQUIRE(p.links().size() == xover::nic::kMaxProducerSlots);  // the last peer found no slot
+    auto without_first = std::vector<std::string>(all.begin() + 1, all.end());
+    auto changed = p.set_peers(NicRef{"hub", 0}, without_first);
+    REQUIRE(changed.plan.down.size() == 1);
+    CHECK(connects(changed.plan.down[0], "hub", "p0"));
+    REQUIRE(changed.plan.up.size() == 1);  // the waiting peer takes the freed slot
+    CHECK(connects(changed.plan.up[0], "hub", last));
+    CHECK(changed.plan.up[0].slot_in_b == changed.plan.down[0].slot_in_a);
 }

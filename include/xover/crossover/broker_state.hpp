@@ -104,6 +104,8 @@ private:
     };
 
     Result on_register(ClientId from, Register reg);
+    std::vector<Outgoing> on_set_peers(const std::string& vm, SetPeers set);
+    static std::string map_for_crossover(Nic& nic);
     std::vector<Outgoing> apply(const Plan& plan, const std::string& reason);
     std::vector<Outgoing> refuse_links(const LinkAdoption::Outcome& outcome);
     // broker_history.cpp: what `xover status` says about restarts.

@@ -15,6 +15,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "xover/crossover/protocol.hpp"
 #include "xover/crossover/shared_memory.hpp"
@@ -119,6 +120,11 @@ public:
     // blocks, safe from any thread; returns false if it could not be sent. The caller limits how
     // often it reports (PeerTable::should_report).
     bool report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);
+    // Sends NIC `nic`'s new static peers (SetPeers: link and unlink at run
+    // time). Never blocks, safe from any thread; false if it could not be
+    // sent. Throws ProtocolError beyond the protocol's limits
+    // (kMaxPeersPerNic names of kMaxNameLength bytes).
+    bool send_set_peers(std::uint32_t nic, std::vector<std::string> peers);
 
 private:
     kvm::UniqueFd socket_;

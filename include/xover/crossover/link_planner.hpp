@@ -59,6 +59,7 @@ struct PlannedVm {
     std::uint32_t uid = 0;      // the registering process's (SO_PEERCRED)
     std::string consent_group;  // one `xover up` run; "" for none
     const PlannedNic* nic(std::uint32_t index) const;
+    PlannedNic* nic(std::uint32_t index);
 };
 
 struct Link {
@@ -80,6 +81,11 @@ struct Plan {
 };
 
 enum class Allowance { Never, Static, Auto };
+
+// Why NIC `nic` may not list `peers` (more than kMaxPeersPerNic, or a name
+// that is not a VM name, xover/vm_name.hpp), or nothing: what a
+// registration and a change of peers must pass.
+std::optional<std::string> check_peers(std::uint32_t nic, const std::vector<std::string>& peers);
 
 struct LinkPolicy {
     bool any_uid = false;  // link VMs of different uids (broker --link-any-uid)
@@ -116,6 +122,21 @@ public:
     void skip_link_ids_through(std::uint64_t id);
     // The VM left (exit, crash, socket hang-up): all its links go down.
     Plan remove_vm(const std::string& name);
+    // Link and unlink at run time: NIC `ref`'s static peers are now
+    // `peers` (its auto setting unchanged). Every link of that NIC the
+    // rules no longer allow goes down (plan.down, slots freed); the static
+    // links the new list allows and that do not exist yet are made
+    // (plan.up, new ids). The rules are the registration's: outside a
+    // consent group both sides must name each other, so naming a peer
+    // links only if it names this VM too, and dropping a peer unlinks. In
+    // one consent group (one `xover up` file) one side naming the other is
+    // enough, so dropping a peer keeps the link while the peer still names
+    // this VM: both sides must drop each other. An empty list on a NIC that
+    // is not auto is no crossover at all: every link of that NIC goes down.
+    // Auto links stay while both NICs still allow auto wiring. Refused (the
+    // error, nothing changed) for an unknown NIC or a list check_peers
+    // refuses.
+    AddResult set_peers(const NicRef& ref, std::vector<std::string> peers);
     // VM `vm`'s NIC `nic` sent a frame to `dst`: the cross-talk detector.
     // Makes a link when dst is another registered NIC that this one may be
     // linked with and is not linked with yet.
@@ -137,6 +158,11 @@ public:
     const std::map<std::uint64_t, Link>& links() const { return links_; }
 
 private:
+    // The static links VM `vm`'s NIC `n` may have now and has not, into
+    // plan.up, each with the other NIC as a and `n` as b.
+    void static_links_of(const PlannedVm& vm, const PlannedNic& n, Plan& plan);
+    // Takes link `it` down into plan.down and frees its slots.
+    std::map<std::uint64_t, Link>::iterator take_down(std::map<std::uint64_t, Link>::iterator it, Plan& plan);
     std::optional<Link> make_link(const NicRef& a, const NicRef& b, bool automatic);
     std::optional<std::uint32_t> take_slot(const NicRef& ref);
     void free_slot(const NicRef& ref, std::uint32_t slot);

@@ -19,6 +19,9 @@
 //                 then only means "try again later")
 //   broker → VM   LinkUp / LinkDown   any time after RegisterOk
 //   VM → broker   FrameSeen           a frame to a MAC it has no link for (auto wiring)
+//   VM → broker   SetPeers            one of its NICs' static peers changed (link and
+//                                     unlink at run time); answered, if at all, by
+//                                     LinkUp / LinkDown
 //   any → broker  StatusRequest       → StatusReply (`xover status`)
 #pragma once
 
@@ -39,7 +42,8 @@
 namespace xover::crossover {
 
 inline constexpr std::uint32_t kProtocolMagic = 0x52564f58;  // "XOVR" little-endian
-inline constexpr std::uint16_t kProtocolVersion = 4;  // 2: tx_irq; 3: consent group, no pid; 4: live links
+// 2: tx_irq; 3: consent group, no pid; 4: live links; 5: SetPeers
+inline constexpr std::uint16_t kProtocolVersion = 5;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPayloadSize = 60 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 48;
@@ -153,6 +157,18 @@ struct FrameSeen {
     net::MacAddress dst;
 };
 
+// Sent by a registered VM: NIC `nic`'s static peer list (NicRegistration::
+// peers) is now `peers`, its auto setting unchanged (link and unlink at run
+// time, through the VM's control API). The broker applies the link rules to
+// the new list as to a registration's: links it no longer allows go down
+// (LinkDown to both ends), static links it now allows come up (LinkUp).
+// Nothing answers a refusal (a NIC the VM did not register, a name that is
+// not a VM name); the broker logs it and changes nothing.
+struct SetPeers {
+    std::uint32_t nic = 0;
+    std::vector<std::string> peers;  // at most kMaxPeersPerNic names of at most kMaxNameLength bytes
+};
+
 struct StatusRequest {
     bool json = false;
 };
@@ -162,7 +178,7 @@ struct StatusReply {
 };
 
 using Message = std::variant<Register, RegisterOk, RegisterError, LinkUp, LinkDown, FrameSeen, StatusRequest,
-                             StatusReply>;
+                             StatusReply, SetPeers>;
 
 std::string_view message_name(const Message& message);
 

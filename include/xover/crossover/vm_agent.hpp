@@ -55,6 +55,22 @@ public:
     // (held only briefly, never across a blocking call).
     void report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);
 
+    // Link and unlink at run time (the VM's control API): NIC `nic`'s
+    // static peers are now `peers` (its auto setting stays). Kept for every
+    // later registration (a restarted broker gets the current list) and
+    // sent to the broker now if connected (SetPeers); the broker applies
+    // the link rules to it, and what changes arrives as LinkUp / LinkDown
+    // on the I/O thread, later: a link needs the peer's consent, so naming
+    // a peer may link nothing (the broker's status says what it waits for).
+    // False, nothing changed, when NIC `nic` has no crossover here. Throws
+    // xover::Error for a list a registration could not carry (check_peers).
+    // Safe from any thread; holds the agent's lock for one non-blocking send.
+    bool set_peers(std::uint32_t nic, std::vector<std::string> peers);
+    // Snapshots, safe from any thread.
+    std::vector<std::uint32_t> nic_indices() const;            // the crossover NICs
+    std::vector<std::string> peers(std::uint32_t nic) const;   // NIC `nic`'s static peers (none if no such NIC)
+    std::vector<LiveLink> live_links() const;                  // the links the NICs have now
+
     // LinkHandler (I/O thread)
     void link_up(std::shared_ptr<PeerLink> link) override;
     void link_down(std::uint64_t link_id, std::uint32_t local_nic) override;
@@ -72,7 +88,7 @@ private:
     void disconnect_locked();
     LinkedNic* nic_for(std::uint32_t index);
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::optional<BrokerClient> client_;
     vmm::EventLoop* loop_ = nullptr;
     std::map<std::uint32_t, LinkedNic*> nics_;

@@ -46,6 +46,9 @@ public:
 
     // The NICs' carrier switches, by index (the control API's).
     NicCarriers& carriers() { return carriers_; }
+    // The VM's broker agent: its crossover NICs' peers and links (the
+    // control API links and unlinks through it, VmAgent::set_peers).
+    crossover::VmAgent& agent() { return agent_; }
 
 private:
     std::string vm_name_;
