@@ -196,10 +196,10 @@ std::vector<Outgoing> BrokerState::on_set_peers(const std::string& vm, SetPeers 
     if (nic == vms_.at(vm).nics.end()) return refuse("it registered no such NIC");
     // A NIC registered with no crossover (no peers, not auto) may take
     // part now: check and map its fds as a registration would have.
-    if (!set.peers.empty())
+    if (!set.peers.empty() || set.auto_peer)
         if (auto e = map_for_crossover(nic->second); !e.empty()) return refuse(e);
     const std::string before = crossover_config(*planner_.nic(ref));
-    auto changed = planner_.set_peers(ref, std::move(set.peers));
+    auto changed = planner_.set_peers(ref, std::move(set.peers), set.auto_peer);
     if (changed.error) return refuse(*changed.error);
     spdlog::info("broker: VM '{}' NIC {} peers: {} (were {}); {} link(s) down, {} up", vm, ref.nic,
                  crossover_config(*planner_.nic(ref)), before, changed.plan.down.size(), changed.plan.up.size());

@@ -155,8 +155,8 @@ bool BrokerClient::report_frame_seen(std::uint32_t nic, const net::MacAddress& d
     return send_message(socket_.get(), FrameSeen{nic, dst});
 }
 
-bool BrokerClient::send_set_peers(std::uint32_t nic, std::vector<std::string> peers) {
-    return send_message(socket_.get(), SetPeers{nic, std::move(peers)});
+bool BrokerClient::send_set_peers(std::uint32_t nic, std::vector<std::string> peers, bool auto_peer) {
+    return send_message(socket_.get(), SetPeers{nic, std::move(peers), auto_peer});
 }
 
 kvm::UniqueFd dup_for_broker(int fd) {

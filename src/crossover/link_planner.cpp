@@ -128,12 +128,14 @@ void LinkPlanner::static_links_of(const PlannedVm& vm, const PlannedNic& n, Plan
     }
 }
 
-LinkPlanner::AddResult LinkPlanner::set_peers(const NicRef& ref, std::vector<std::string> peers) {
+LinkPlanner::AddResult LinkPlanner::set_peers(const NicRef& ref, std::vector<std::string> peers,
+                                              std::optional<bool> auto_peer) {
     auto vm = vms_.find(ref.vm);
     PlannedNic* n = vm == vms_.end() ? nullptr : vm->second.nic(ref.nic);
     if (!n) return AddResult{fmt::format("VM '{}' has no NIC {}", ref.vm, ref.nic), {}};
     if (auto error = check_peers(ref.nic, peers)) return AddResult{std::move(error), {}};
     n->peers = std::move(peers);
+    if (auto_peer) n->auto_peer = *auto_peer;
     AddResult result;
     for (auto it = links_.begin(); it != links_.end();) {
         const Link& l = it->second;

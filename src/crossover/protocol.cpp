@@ -224,6 +224,7 @@ Type write_body(Writer& w, const StatusReply& m) {
 Type write_body(Writer& w, const SetPeers& m) {
     w.put(m.nic);
     put_peers(w, m.peers);
+    w.put(static_cast<std::uint8_t>(m.auto_peer));
     return Type::SetPeers;
 }
 
@@ -317,6 +318,7 @@ Message read_body(Type type, Reader& r) {
             SetPeers m;
             m.nic = r.get<std::uint32_t>();
             m.peers = read_peers(r);
+            m.auto_peer = r.get_bool();
             return m;
         }
     }

@@ -163,15 +163,16 @@ void VmAgent::report_frame_seen(std::uint32_t nic, const net::MacAddress& dst) {
     if (client_ && connection_ == Connection::Registered) client_->report_frame_seen(nic, dst);
 }
 
-bool VmAgent::set_peers(std::uint32_t nic, std::vector<std::string> peers) {
+bool VmAgent::set_peers(std::uint32_t nic, std::vector<std::string> peers, std::optional<bool> auto_peer) {
     if (auto error = check_peers(nic, peers)) throw Error("{}", *error);
     std::lock_guard lock(mutex_);
     auto reg = registrations_.find(nic);
     if (reg == registrations_.end()) return false;
     reg->second.peers = peers;
+    if (auto_peer) reg->second.auto_peer = *auto_peer;
     // While a Register is on its way (Connection::Registering) this follows
     // it on the same socket; while reconnecting, the next Register carries it.
-    if (client_ && !client_->send_set_peers(nic, std::move(peers)))
+    if (client_ && !client_->send_set_peers(nic, std::move(peers), reg->second.auto_peer))
         spdlog::warn("crossover: VM '{}': NIC {}'s new peers did not reach the broker; it gets them when the VM "
                      "registers again",
                      vm_name_, nic);
@@ -189,6 +190,12 @@ std::vector<std::string> VmAgent::peers(std::uint32_t nic) const {
     std::lock_guard lock(mutex_);
     auto reg = registrations_.find(nic);
     return reg == registrations_.end() ? std::vector<std::string>{} : reg->second.peers;
+}
+
+bool VmAgent::auto_peer(std::uint32_t nic) const {
+    std::lock_guard lock(mutex_);
+    auto reg = registrations_.find(nic);
+    return reg != registrations_.end() && reg->second.auto_peer;
 }
 
 std::vector<LiveLink> VmAgent::live_links() const {

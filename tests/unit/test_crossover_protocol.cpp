@@ -140,21 +140,21 @@ TEST_CASE("small messages round trip", "[crossover][protocol]") {
     CHECK((seen.nic == 2 && seen.dst == mac(7)));
     CHECK(std::get<StatusRequest>(round_trip(StatusRequest{true})).json);
     CHECK(std::get<StatusReply>(round_trip(StatusReply{"VMs: 0\n"})).text == "VMs: 0\n");
-    auto peers = std::get<SetPeers>(round_trip(SetPeers{4, {"vm-b", "vm-c"}}));
-    CHECK((peers.nic == 4 && peers.peers == std::vector<std::string>{"vm-b", "vm-c"}));
-    CHECK(std::get<SetPeers>(round_trip(SetPeers{0, {}})).peers.empty());  // unlink from every peer
+    auto peers = std::get<SetPeers>(round_trip(SetPeers{4, {"vm-b", "vm-c"}, true}));
+    CHECK((peers.nic == 4 && peers.peers == std::vector<std::string>{"vm-b", "vm-c"} && peers.auto_peer));
+    CHECK(std::get<SetPeers>(round_trip(SetPeers{0, {}, false})).peers.empty());  // unlink from every peer
     CHECK(message_name(SetPeers{}) == "SetPeers");
 }
 
 TEST_CASE("SetPeers: a registration's limits on the peer list, on both ends", "[crossover][protocol]") {
-    SetPeers many{0, std::vector<std::string>(kMaxPeersPerNic + 1, "p")};
+    SetPeers many{0, std::vector<std::string>(kMaxPeersPerNic + 1, "p"), false};
     CHECK_THROWS_AS(encode(many), ProtocolError);
-    CHECK_THROWS_AS(encode(SetPeers{0, {std::string(kMaxNameLength + 1, 'p')}}), ProtocolError);
-    SetPeers full{0, std::vector<std::string>(kMaxPeersPerNic, std::string(kMaxNameLength, 'p'))};
+    CHECK_THROWS_AS(encode(SetPeers{0, {std::string(kMaxNameLength + 1, 'p')}, false}), ProtocolError);
+    SetPeers full{0, std::vector<std::string>(kMaxPeersPerNic, std::string(kMaxNameLength, 'p')), false};
     CHECK(std::get<SetPeers>(round_trip(full)).peers == full.peers);
 
     // Within the limits on the encoder's side, then bytes altered.
-    EncodedMessage e = encode(SetPeers{1, {"vm-b"}});
+    EncodedMessage e = encode(SetPeers{1, {"vm-b"}, false});
     const std::size_t count_at = kHeaderSize + 4;  // after the NIC index
     auto with = [&](std::size_t at, std::uint32_t value) {
         auto copy = e.bytes;

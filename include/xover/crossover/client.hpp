@@ -124,7 +124,7 @@ public:
     // time). Never blocks, safe from any thread; false if it could not be
     // sent. Throws ProtocolError beyond the protocol's limits
     // (kMaxPeersPerNic names of kMaxNameLength bytes).
-    bool send_set_peers(std::uint32_t nic, std::vector<std::string> peers);
+    bool send_set_peers(std::uint32_t nic, std::vector<std::string> peers, bool auto_peer = false);
 
 private:
     kvm::UniqueFd socket_;

@@ -136,7 +136,7 @@ public:
     // Auto links stay while both NICs still allow auto wiring. Refused (the
     // error, nothing changed) for an unknown NIC or a list check_peers
     // refuses.
-    AddResult set_peers(const NicRef& ref, std::vector<std::string> peers);
+    AddResult set_peers(const NicRef& ref, std::vector<std::string> peers, std::optional<bool> auto_peer = {});
     // VM `vm`'s NIC `nic` sent a frame to `dst`: the cross-talk detector.
     // Makes a link when dst is another registered NIC that this one may be
     // linked with and is not linked with yet.

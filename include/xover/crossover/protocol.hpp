@@ -158,8 +158,8 @@ struct FrameSeen {
 };
 
 // Sent by a registered VM: NIC `nic`'s static peer list (NicRegistration::
-// peers) is now `peers`, its auto setting unchanged (link and unlink at run
-// time, through the VM's control API). The broker applies the link rules to
+// peers) is now `peers` and its auto setting `auto_peer` (link and unlink
+// at run time, and a carrier taken down, through the VM's control API). The broker applies the link rules to
 // the new list as to a registration's: links it no longer allows go down
 // (LinkDown to both ends), static links it now allows come up (LinkUp).
 // Nothing answers a refusal (a NIC the VM did not register, a name that is
@@ -167,6 +167,7 @@ struct FrameSeen {
 struct SetPeers {
     std::uint32_t nic = 0;
     std::vector<std::string> peers;  // at most kMaxPeersPerNic names of at most kMaxNameLength bytes
+    bool auto_peer = false;          // crossover = "auto"
 };
 
 struct StatusRequest {

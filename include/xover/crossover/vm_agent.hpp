@@ -56,7 +56,8 @@ public:
     void report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);
 
     // Link and unlink at run time (the VM's control API): NIC `nic`'s
-    // static peers are now `peers` (its auto setting stays). Kept for every
+    // static peers are now `peers`, and its auto setting `auto_peer` when
+    // given (a carrier taken down clears both for a while). Kept for every
     // later registration (a restarted broker gets the current list) and
     // sent to the broker now if connected (SetPeers); the broker applies
     // the link rules to it, and what changes arrives as LinkUp / LinkDown
@@ -65,10 +66,11 @@ public:
     // False, nothing changed, when NIC `nic` has no crossover here. Throws
     // xover::Error for a list a registration could not carry (check_peers).
     // Safe from any thread; holds the agent's lock for one non-blocking send.
-    bool set_peers(std::uint32_t nic, std::vector<std::string> peers);
+    bool set_peers(std::uint32_t nic, std::vector<std::string> peers, std::optional<bool> auto_peer = {});
     // Snapshots, safe from any thread.
     std::vector<std::uint32_t> nic_indices() const;            // the crossover NICs
     std::vector<std::string> peers(std::uint32_t nic) const;   // NIC `nic`'s static peers (none if no such NIC)
+    bool auto_peer(std::uint32_t nic) const;                   // NIC `nic` says crossover = "auto"
     std::vector<LiveLink> live_links() const;                  // the links the NICs have now
 
     // LinkHandler (I/O thread)
