@@ -28,12 +28,14 @@
 #include "xover/vmm/kvm_interrupts.hpp"
 #include "xover/vmm/loader.hpp"
 #include "xover/vmm/memory_slots.hpp"
+#include "xover/vmm/metrics_writer.hpp"
 #include "xover/vmm/nic_context.hpp"
 #include "xover/vmm/pci_bus.hpp"
 #include "xover/vmm/pci_device.hpp"
 #include "xover/vmm/posted_writes.hpp"
 #include "xover/vmm/ram_memory.hpp"
 #include "xover/vmm/serial.hpp"
+#include "xover/vmm/stats.hpp"
 #include "xover/vmm/vcpu_exit.hpp"
 
 namespace xover::vmm {
@@ -63,8 +65,12 @@ public:
     // stopping, `fn` still runs (the vCPUs are leaving anyway).
     void with_vcpus_paused(const std::function<void()>& fn);
 
-    // Prints "stats: <what> key=value ..." lines (VM, vCPUs, devices).
-    void print_stats(std::FILE* out) const;
+    // The VM's counters now: the VM, its vCPUs, the devices' bus accesses,
+    // the NICs (vmm/stats.hpp).
+    StatsSnapshot stats() const;
+    // After run(): the last --metrics line and, with --stats, the
+    // "stats: <what> key=value ..." lines on `out`, both from one snapshot.
+    void report_exit(std::FILE* out);
 
     const VmConfig& config() const { return config_; }
     kvm::Vm& vm() { return vm_; }
@@ -89,6 +95,7 @@ private:
     void add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory);
     void load_guest();
     void setup_vcpus();
+    void setup_metrics();
     void attach_coalesced_ring();
     void vcpu_thread(unsigned index);
     void park_if_paused(kvm::Vcpu& vcpu);
@@ -130,6 +137,11 @@ private:
     unsigned parked_ = 0;
     unsigned vcpus_gone_ = 0;  // threads that left their loop
     std::atomic<bool> pause_requested_{false};
+    // What run() lasted, for uptime_ms (steady clock, ns; 0: not yet).
+    std::atomic<std::int64_t> run_started_ns_{0};
+    std::atomic<std::int64_t> run_ended_ns_{0};
+    // Last: it reads every counter above, from the I/O thread.
+    std::unique_ptr<MetricsWriter> metrics_;
 };
 
 }  // namespace xover::vmm
