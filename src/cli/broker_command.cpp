@@ -11,7 +11,7 @@
 #include "broker_api.hpp"
 #include "xover/api/api_client.hpp"
 #include "xover/api/api_server.hpp"
-#include "xover/crossover/status_json.hpp"
+#include "xover/json.hpp"
 #include "xover/crossover/broker.hpp"
 
 namespace xover::cli {
@@ -42,7 +42,7 @@ void add_common_options(CLI::App& cmd, BrokerCommandOptions& o) {
 std::string broker_status(const std::filesystem::path& broker, bool json) {
     try {
         api::ApiResponse r = api::api_call(api::broker_api_socket(broker), "GET", json ? "/status" : "/status?format=text");
-        if (r.status == 200) return json ? crossover::to_text(crossover::Json::parse(r.body)) : r.body;
+        if (r.status == 200) return json ? json_line(Json::parse(r.body)) : r.body;
     } catch (const Error&) {
     }
     return crossover::request_status(broker, json);

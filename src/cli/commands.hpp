@@ -3,12 +3,18 @@
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 namespace xover::cli {
 
 using CommandAction = std::function<int()>;
+
+// --stats[=all] on `app` (run, up): the value given, "true" when bare,
+// into `target` (checked later, vmm::parse_stats_flag).
+void add_stats_flag(CLI::App& app, std::optional<std::string>& target, const std::string& help);
 
 // `xover run`: one VM.
 CommandAction add_run_command(CLI::App& app);

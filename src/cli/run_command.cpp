@@ -22,7 +22,8 @@ vmm::VmConfig resolve(const vmm::RunOptions& options, const std::string& up_file
     if (up_file.empty()) return vmm::resolve_run_config(options);
     for (auto& vm : vmm::load_up_file(up_file))
         if (vm.name == up_vm) {
-            if (options.stats) vm.stats = *options.stats;
+            // `xover up` passes the larger of its --stats and the file's.
+            if (options.stats) vm.stats = vmm::parse_stats_flag(*options.stats);
             if (const char* group = std::getenv(vmm::kConsentGroupEnv)) vm.consent_group = group;
             return vm;
         }
@@ -58,11 +59,17 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     std::unique_ptr<api::ApiServer> api_server = start_vm_api(api_socket, config, machine, devices);
     int status = machine.run();
     api_server.reset();  // the API serves a running VM only, and must go before the machine
-    if (config.stats) machine.print_stats(stderr);
+    machine.report_exit(stderr);
     return status;
 }
 
 }  // namespace
+
+void add_stats_flag(CLI::App& app, std::optional<std::string>& target, const std::string& help) {
+    // A flag, not an option with an optional value: `--stats FILE` must
+    // leave FILE alone. Bare, it gives "true"; --stats=all gives "all".
+    app.add_flag("--stats", help)->each([&target](const std::string& value) { target = value; });
+}
 
 CommandAction add_run_command(CLI::App& app) {
     auto options = std::make_shared<vmm::RunOptions>();
@@ -72,6 +79,7 @@ CommandAction add_run_command(CLI::App& app) {
   xover run --kernel vmlinux --initrd initrd.cpio --mem 256M --cpus 2 --cpu-template baseline \
             --cmdline "console=ttyS0" --nic e1000,backend=tap:tap0
   xover run --config vm-a.toml --stats
+  xover run --config vm-a.toml --stats=all --metrics vm-a.metrics --metrics-interval 10
 Exit status: the value the guest wrote to the debug-exit port 0xf4, 0 when it
 reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
     auto str = [&](const char* name, std::optional<std::string>& target, const char* help) {
@@ -87,8 +95,14 @@ reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
     run->add_option_function<std::int64_t>("--cpus", [&o](std::int64_t v) { o.cpus = v; }, "Number of vCPUs");
     str("--name", o.name, "VM name (used by the crossover broker)");
     str("--console", o.console, "Serial console: stdout, file:PATH or none");
-    run->add_flag_function("--stats", [&o](std::int64_t) { o.stats = true; },
-                           "Print exit and device counters to stderr at exit");
+    add_stats_flag(*run, o.stats, "Print the counters that are not 0 (--stats=all: every counter) to stderr at exit");
+    run->add_option_function<std::string>("--metrics", [&o](const std::string& v) { o.metrics = v; },
+                                          "Append the VM's counters to this file as one JSON object a line, every "
+                                          "--metrics-interval and at exit")
+        ->type_name("PATH");
+    run->add_option_function<std::int64_t>("--metrics-interval", [&o](std::int64_t v) { o.metrics_interval = v; },
+                                           "Seconds between --metrics lines (default 60)")
+        ->type_name("SECONDS");
     str("--log-level", o.log_level, "trace, debug, info, warn, error or off");
     str("--cpu-template", o.cpu_template, "CPUID template: host (default) or baseline");
     str("--broker", o.broker, "Crossover broker socket");

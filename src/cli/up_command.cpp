@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cstdio>
@@ -48,7 +49,8 @@ struct Child {
 // that say what crossed and what was copied.
 bool worth_summarizing(const std::string& line) {
     return line.rfind("RESULT", 0) == 0 || line.rfind("stats: vm ", 0) == 0 ||
-           line.find("tsc_hz=") != std::string::npos || (line.rfind("stats: nic", 0) == 0 && line.find("tx_frames=") != std::string::npos);
+           line.find("tsc_hz=") != std::string::npos ||
+           (line.rfind("stats: nic", 0) == 0 && line.find(" intx_gsi=") != std::string::npos);
 }
 
 // The value of `key=` in a "k=v k=v" line, or empty.
@@ -80,8 +82,8 @@ std::vector<std::string> summarize(const std::vector<std::string>& lines) {
         } else if (line.rfind("stats: nic", 0) == 0) {
             std::string nic = line.substr(7, line.find(' ', 7) - 7);
             std::string text = nic + ":";
-            for (const char* key : {"tx_frames", "rx_frames", "xover_tx_frames", "xover_tx_bytes", "xover_bytes_copied",
-                                    "xover_tx_backend_frames", "xover_links_made"})
+            for (const char* key : {"tx_frames", "rx_frames", "xover_tx_frames", "xover_tx_bytes", "xover_rx_frames",
+                                    "xover_bytes_copied", "xover_tx_backend_frames", "xover_links_made"})
                 if (auto v = field(line, key); !v.empty()) text += fmt::format(" {}={}", key, v);
             out.push_back(text);
         }
@@ -114,11 +116,11 @@ std::string random_group() {
     return hex;
 }
 
-Child spawn_vm(const std::filesystem::path& file, const vmm::VmConfig& vm, bool stats) {
+Child spawn_vm(const std::filesystem::path& file, const vmm::VmConfig& vm, vmm::StatsMode stats) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw system_error("pipe for a VM's console");
     std::vector<std::string> args = {"xover", "run", "--from-up", file.string(), "--vm", vm.name};
-    if (stats) args.push_back("--stats");
+    if (stats != vmm::StatsMode::Off) args.push_back(fmt::format("--stats={}", vmm::to_string(stats)));
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("fork for VM " + vm.name);
     if (pid == 0) {
@@ -163,7 +165,7 @@ void start_uplink_broker(const std::filesystem::path& file, const std::filesyste
     crossover::ensure_broker(path, "/proc/self/exe", std::chrono::seconds(5), {"--uplink", uplink});
 }
 
-int run_up(const std::filesystem::path& file, bool stats) {
+int run_up(const std::filesystem::path& file, vmm::StatsMode stats) {
     vmm::UpConfig up = vmm::read_up_file(file);
     std::vector<vmm::VmConfig>& vms = up.vms;
     if (vms.empty()) throw Error("{}: no [[vm]] tables", file.string());
@@ -187,7 +189,7 @@ int run_up(const std::filesystem::path& file, bool stats) {
     // random group no other VM knows (crossover/link_planner.hpp).
     if (::setenv(vmm::kConsentGroupEnv, random_group().c_str(), 1) != 0) throw system_error("setenv");
     std::vector<Child> children;
-    for (const auto& vm : vms) children.push_back(spawn_vm(file, vm, stats || vm.stats));
+    for (const auto& vm : vms) children.push_back(spawn_vm(file, vm, std::max(stats, vm.stats)));
 
     std::size_t running = children.size();
     bool forwarded = false;
@@ -244,10 +246,10 @@ int run_up(const std::filesystem::path& file, bool stats) {
 
 CommandAction add_up_command(CLI::App& app) {
     auto file = std::make_shared<std::string>();
-    auto stats = std::make_shared<bool>(false);
+    auto stats = std::make_shared<std::optional<std::string>>();
     auto* up = app.add_subcommand("up", "Start the broker and every VM of a TOML file; wait for them");
     up->add_option("file", *file, "TOML file with [[vm]] tables")->required();
-    up->add_flag("--stats", *stats, "Ask every VM for --stats");
+    add_stats_flag(*up, *stats, "Ask every VM for --stats (--stats=all: for every counter)");
     up->footer(R"(Example:
   xover up configs/crossover-pair.toml
 Each [[vm]] table takes the keys of `xover run --config`; console lines are
@@ -256,7 +258,7 @@ Top-level keys: broker = "PATH" (the broker every VM uses by default) and
 uplink = "tap:NAME" (that broker's switch uplink; an existing tap).)");
     return [file, stats, up]() -> int {
         if (!up->parsed()) return -1;
-        return run_up(*file, *stats);
+        return run_up(*file, *stats ? vmm::parse_stats_flag(**stats) : vmm::StatsMode::Off);
     };
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "xover/net/backend_spec.hpp"
+#include "xover/vmm/stats.hpp"
 
 namespace xover::cli {
 
@@ -77,6 +78,9 @@ std::unique_ptr<api::ApiServer> serve_vm_api(const std::filesystem::path& socket
     server->route(api::ApiServer::Method::Put, "/vm/shutdown", [&machine](const api::ApiRequest&) {
         machine.stop(0);
         return api::ApiReply{202, api::Json{{"state", "stopping"}}};
+    });
+    server->route(api::ApiServer::Method::Get, "/vm/counters", [&machine](const api::ApiRequest&) {
+        return api::ApiReply{200, vmm::stats_json(machine.stats())};
     });
     // Down looks like an unplugged cable (net/carrier_gate.hpp).
     server->route(api::ApiServer::Method::Put, "/nics/([^/]+)/carrier", [&machine, &devices](const api::ApiRequest& r) {

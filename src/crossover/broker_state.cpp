@@ -410,7 +410,7 @@ std::string BrokerState::status_json() const {
     }
     Json doc{{"vms", std::move(vms)}, {"links", std::move(links)}, {"broker", history_json()}};
     if (status_json_section_) status_json_section_(doc);
-    return to_text(doc);
+    return json_line(doc);
 }
 
 }  // namespace xover::crossover

@@ -352,18 +352,30 @@ std::uint64_t CrossoverPort::window_completed_by_peer() const {
     return own.virtio_net.window_loans.completed_by_peer.load(std::memory_order_relaxed);
 }
 
-// Frames producers dropped because our own receive filter rejects them
-// (their counter slots in our page): the receiving side's view.
-std::uint64_t CrossoverPort::peer_filtered() const {
+// A counter over every producer's slot in our page: what peers did to our
+// RX ring, as the receiving side sees it. A slot is never reset while the
+// page lives (a new link in it adds on), so the sum only grows.
+std::uint64_t CrossoverPort::slot_sum(std::atomic<std::uint64_t> nic::ProducerSlot::*counter) const {
     std::uint64_t sum = 0;
-    for (const nic::ProducerSlot& slot : page_.state().slots) sum += slot.filtered.load(std::memory_order_relaxed);
+    for (const nic::ProducerSlot& slot : page_.state().slots) sum += (slot.*counter).load(std::memory_order_relaxed);
     return sum;
 }
 
+// Frames in our RX ring that came over a link: those the producers'
+// processes placed (copied, in place, or moved from their own handoff:
+// their slots), and those our process moved out of their handoff.
+nic::RxTally CrossoverPort::crossover_rx() const {
+    return {slot_sum(&nic::ProducerSlot::frames) + c_.moved_in.frames,
+            slot_sum(&nic::ProducerSlot::bytes) + c_.moved_in.bytes};
+}
+
 void CrossoverPort::append_counters(net::Counters& out) const {
+    const nic::RxTally rx = crossover_rx();
     c_.append_to(out, {
         .links = table_.peers().size(),
-        .rx_peer_filtered = peer_filtered(),
+        .rx_frames = rx.frames,
+        .rx_bytes = rx.bytes,
+        .rx_peer_filtered = slot_sum(&nic::ProducerSlot::filtered),
         .window_completed_by_peer = window_completed_by_peer(),
         .remaps = window_ ? window_->remaps() : 0,
         .handoff_moved_by_peer = handoff().moved_by_peer.load(std::memory_order_relaxed),

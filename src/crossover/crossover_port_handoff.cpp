@@ -200,6 +200,8 @@ nic::NicPort::OwnRx CrossoverPort::consume_parked() {
         state.unlock_producer();
         c_.handoff_moved_for_peers += m.records;
         c_.handoff_dropped += m.dropped;
+        c_.moved_in.frames += m.delivered;
+        c_.moved_in.bytes += m.bytes;
         if (notify == nic::RxView::Notify::Interrupt) own = OwnRx::Interrupt;
         if (notify == nic::RxView::Notify::Owner && own == OwnRx::None) own = OwnRx::Moderated;
         bool wake = raise_peer_tx(p, irq) || backlog;

@@ -81,7 +81,8 @@ RxRingState E1000::rx_ring_state() const {
 net::Counters E1000::counters() const {
     std::lock_guard lock(mutex_);
     net::Counters out;
-    counters_.append_to(out);
+    const nic::RxTally rx = nic::received(counters_.backend_rx, port_);
+    counters_.append_to(out, {.rx_frames = rx.frames, .rx_bytes = rx.bytes});
     if (port_) port_->append_counters(out);
     return out;
 }

@@ -132,8 +132,8 @@ bool E1000::deliver_locked(std::span<const std::uint8_t> frame) {
     if (shared_) shared_->publish_rdh(r(reg::RDH));
 
     std::size_t wire = frame.size() + 4;
-    ++counters_.rx_frames;
-    counters_.rx_bytes += frame.size();
+    ++counters_.backend_rx.frames;
+    counters_.backend_rx.bytes += frame.size();
     stat_add(reg::GPRC);
     stat_add(reg::TPR);
     stat_add_octets(reg::GORCL, wire);

@@ -328,8 +328,8 @@ VirtioNet::RxOutcome VirtioNet::fill_rx(std::span<const std::uint8_t> frame) {
     if (q.used_index() != used_before) maybe_interrupt(kRxQueue);
     switch (outcome) {
     case RxPlacer::Outcome::Delivered:
-        ++stats_.rx_frames;
-        stats_.rx_bytes += frame.size();
+        ++stats_.backend_rx.frames;
+        stats_.backend_rx.bytes += frame.size();
         return RxOutcome::Delivered;
     case RxPlacer::Outcome::Oversize: ++stats_.rx_oversize; return RxOutcome::Dropped;
     case RxPlacer::Outcome::Starved: return RxOutcome::Starved;
@@ -458,7 +458,8 @@ void VirtioNet::publish_tx_queue() {
 net::Counters VirtioNet::counters() const {
     std::lock_guard lock(mutex_);
     net::Counters out;
-    stats_.append_to(out);
+    const nic::RxTally rx = nic::received(stats_.backend_rx, port_);
+    stats_.append_to(out, {.rx_frames = rx.frames, .rx_bytes = rx.bytes});
     append_transport_counters(out);
     if (port_) port_->append_counters(out);
     return out;

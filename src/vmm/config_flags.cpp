@@ -27,7 +27,11 @@ ConfigLayer layer_from_flags(const RunOptions& opts) {
     }
     if (opts.cpus) set(layer.cpus, check_cpus(*opts.cpus, "--cpus"), "cpus", "--cpus");
     if (opts.console) set(layer.console, check_console(*opts.console, "--console"), "console", "--console");
-    if (opts.stats) set(layer.stats, *opts.stats, "stats", "--stats");
+    if (opts.stats) set(layer.stats, parse_stats_flag(*opts.stats), "stats", "--stats");
+    if (opts.metrics) set(layer.metrics, std::filesystem::path(*opts.metrics), "metrics", "--metrics");
+    if (opts.metrics_interval)
+        set(layer.metrics_interval, check_metrics_interval(*opts.metrics_interval, "--metrics-interval"),
+            "metrics_interval", "--metrics-interval");
     if (opts.log_level)
         set(layer.log_level, check_log_level(*opts.log_level, "--log-level"), "log_level", "--log-level");
     if (opts.cpu_template)

@@ -3,6 +3,7 @@
 // from so a later error can name the file, line and key (or the flag).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -23,10 +24,11 @@ namespace xover::vmm::config_detail {
 // layers are merged.
 struct ConfigLayer {
     std::optional<std::string> name, cmdline, console, log_level, cpu_template;
-    std::optional<std::filesystem::path> kernel, initrd, broker;
+    std::optional<std::filesystem::path> kernel, initrd, broker, metrics;
     std::optional<std::uint64_t> memory_bytes;
     std::optional<unsigned> cpus;
-    std::optional<bool> stats;
+    std::optional<StatsMode> stats;
+    std::optional<std::chrono::seconds> metrics_interval;
     std::optional<SeccompMode> seccomp;
     std::optional<std::vector<NicConfig>> nics;
     std::optional<std::vector<std::string>> crossover;
@@ -71,6 +73,7 @@ std::string check_console(const std::string& value, const std::string& origin);
 std::string check_log_level(const std::string& value, const std::string& origin);
 std::string check_cpu_template(const std::string& value, const std::string& origin);
 SeccompMode check_seccomp(const std::string& value, const std::string& origin);
+std::chrono::seconds check_metrics_interval(std::int64_t seconds, const std::string& origin);
 NicModel check_model(const std::string& value, const std::string& origin);
 CrossoverMode check_mode(const std::string& value, const std::string& origin);
 bool check_on_off(const std::string& value, const std::string& origin);
@@ -91,6 +94,9 @@ std::filesystem::path anchor(const std::filesystem::path& p, const std::filesyst
 // Throws `<origin>: "<path>" cannot be read: <reason>` unless `path` is a
 // readable regular file.
 void check_readable_file(const std::filesystem::path& path, const std::string& origin);
+// Throws `<origin>: "<path>" cannot be written: <reason>` unless `path` is
+// a file this process may append to, or may create in its directory.
+void check_writable_file(const std::filesystem::path& path, const std::string& origin);
 
 // "52:54:00:12:34:56" (net::MacAddress::to_string lives in xover_net).
 std::string mac_text(const net::MacAddress& mac);

@@ -1,6 +1,6 @@
 // Layering (flags over file) and the checks that need the final values:
-// kernel/initrd readable, crossover attached to a NIC, default MACs,
-// duplicate MACs.
+// kernel/initrd readable, the metrics file writable, crossover attached to
+// a NIC, default MACs, duplicate MACs.
 #include <fmt/format.h>
 
 #include "config_internal.hpp"
@@ -36,6 +36,8 @@ ConfigLayer merge(ConfigLayer base, const ConfigLayer& over) {
     overlay(base.memory_bytes, over.memory_bytes);
     overlay(base.cpus, over.cpus);
     overlay(base.stats, over.stats);
+    overlay(base.metrics, over.metrics);
+    overlay(base.metrics_interval, over.metrics_interval);
     overlay(base.crossover, over.crossover);
     if (over.nics) {
         // A NIC list replaces the other list whole, origins included.
@@ -62,6 +64,16 @@ VmConfig finalize(const ConfigLayer& layer, const std::string& where) {
     if (layer.cpus) cfg.cpus = *layer.cpus;
     if (layer.console) cfg.console = *layer.console;
     if (layer.stats) cfg.stats = *layer.stats;
+    if (layer.metrics) {
+        cfg.metrics = *layer.metrics;
+        check_writable_file(*cfg.metrics, origin_of(layer, "metrics", where));
+    }
+    if (layer.metrics_interval) {
+        if (!layer.metrics)
+            throw Error("{}: there is no metrics file to write (use --metrics PATH or metrics = \"PATH\")",
+                        origin_of(layer, "metrics_interval", where));
+        cfg.metrics_interval = *layer.metrics_interval;
+    }
     if (layer.log_level) cfg.log_level = *layer.log_level;
     if (layer.cpu_template) cfg.cpu_template = *layer.cpu_template;
     if (layer.seccomp) cfg.seccomp = *layer.seccomp;

@@ -47,6 +47,9 @@ ConfigLayer layer_from_config(const VmConfig& cfg, const std::string& where) {
     layer.cpus = check_cpus(cfg.cpus, origin("cpus"));
     layer.console = check_console(cfg.console, origin("console"));
     layer.stats = cfg.stats;
+    layer.metrics = cfg.metrics;
+    if (cfg.metrics)
+        layer.metrics_interval = check_metrics_interval(cfg.metrics_interval.count(), origin("metrics_interval"));
     layer.log_level = check_log_level(cfg.log_level, origin("log_level"));
     layer.cpu_template = check_cpu_template(cfg.cpu_template, origin("cpu_template"));
     layer.seccomp = cfg.seccomp;
@@ -136,6 +139,17 @@ UpConfig read_up_file(const std::filesystem::path& path) {
             throw Error("{}: VM name {} is also used by vm[{}] (give each [[vm]] its own name = \"...\")",
                         origin_of(layers[i], "name", fmt::format("{}: vm[{}]", file, i)), quote_value(configs[i].name),
                         it->second);
+    }
+
+    // One metrics file a VM: lines of two VMs in one file could not be told apart.
+    std::map<std::filesystem::path, std::size_t> by_metrics;
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+        if (!configs[i].metrics) continue;
+        auto [it, fresh] = by_metrics.emplace(configs[i].metrics->lexically_normal(), i);
+        if (!fresh)
+            throw Error("{}: {} is also the metrics file of vm[{}] (give each VM its own)",
+                        origin_of(layers[i], "metrics", fmt::format("{}: vm[{}]", file, i)),
+                        quote_value(configs[i].metrics->string()), it->second);
     }
 
     // MACs unique across the file (a NIC's own duplicates were caught per VM).

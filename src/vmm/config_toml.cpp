@@ -11,7 +11,8 @@ namespace xover::vmm::config_detail {
 namespace {
 
 constexpr const char* kVmKeys =
-    "name, kernel, cmdline, initrd, mem, cpus, console, stats, log_level, cpu_template, seccomp, broker, crossover, nic";
+    "name, kernel, cmdline, initrd, mem, cpus, console, stats, metrics, metrics_interval, log_level, cpu_template, "
+    "seccomp, broker, crossover, nic";
 constexpr const char* kNicKeys = "model, mac, backend, crossover, mode, ioeventfd";
 
 std::string type_name(const toml::node& node) {
@@ -133,8 +134,16 @@ ConfigLayer layer_from_table(const toml::table& table, const std::string& file, 
             layer.console = value;
         } else if (key == "stats") {
             auto b = node.as_boolean();
-            if (!b) wrong_type(origin, node, "true or false");
-            layer.stats = b->get();
+            auto s = node.as_string();
+            if (b) layer.stats = b->get() ? StatsMode::NonZero : StatsMode::Off;
+            else if (s && s->get() == to_string(StatsMode::All)) layer.stats = StatsMode::All;
+            else wrong_type(origin, node, "true, false or \"all\"");
+        } else if (key == "metrics") {
+            layer.metrics = anchor(get_string(node, origin), base_dir);
+        } else if (key == "metrics_interval") {
+            auto i = node.as_integer();
+            if (!i) wrong_type(origin, node, "a number of seconds");
+            layer.metrics_interval = check_metrics_interval(i->get(), origin);
         } else if (key == "log_level") {
             layer.log_level = check_log_level(get_string(node, origin), origin);
         } else if (key == "cpu_template") {

@@ -85,6 +85,12 @@ SeccompMode check_seccomp(const std::string& value, const std::string& origin) {
     throw Error("{}: {} is not a seccomp mode (use kill, log or off)", origin, quote_value(value));
 }
 
+std::chrono::seconds check_metrics_interval(std::int64_t seconds, const std::string& origin) {
+    if (seconds < 1 || seconds > kMaxMetricsInterval)
+        throw Error("{}: {} seconds is out of range (1 to {})", origin, seconds, kMaxMetricsInterval);
+    return std::chrono::seconds(seconds);
+}
+
 NicModel check_model(const std::string& value, const std::string& origin) {
     if (auto model = parse_nic_model(value)) return *model;
     throw Error("{}: {} is not a NIC model (use e1000 or virtio-net)", origin, quote_value(value));
@@ -148,6 +154,27 @@ void check_readable_file(const std::filesystem::path& path, const std::string& o
         throw Error("{}: {} cannot be read: {}", origin, quote_value(path.string()), std::strerror(errno));
 }
 
+void check_writable_file(const std::filesystem::path& path, const std::string& origin) {
+    const std::string shown = quote_value(path.string());
+    if (path.empty()) throw Error("{}: the path is empty", origin);
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (status.type() == std::filesystem::file_type::not_found) {
+        const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+        if (!std::filesystem::is_directory(dir, ec))
+            throw Error("{}: {} cannot be created: there is no directory {}", origin, shown, quote_value(dir.string()));
+        if (::access(dir.c_str(), W_OK | X_OK) != 0)
+            throw Error("{}: {} cannot be created in {}: {}", origin, shown, quote_value(dir.string()),
+                        std::strerror(errno));
+        return;
+    }
+    if (ec) throw Error("{}: {} cannot be written: {}", origin, shown, ec.message());
+    if (std::filesystem::is_directory(status))
+        throw Error("{}: {} cannot be written: it is a directory", origin, shown);
+    if (::access(path.c_str(), W_OK) != 0)
+        throw Error("{}: {} cannot be written: {}", origin, shown, std::strerror(errno));
+}
+
 std::string key_origin(const std::string& file, const toml::node& node, const std::string& key) {
     const auto line = node.source().begin.line;
     if (line == 0) return fmt::format("{}: key \"{}\"", file, key);
@@ -155,6 +182,12 @@ std::string key_origin(const std::string& file, const toml::node& node, const st
 }
 
 }  // namespace config_detail
+
+StatsMode parse_stats_flag(const std::string& value, const std::string& flag) {
+    if (auto mode = parse_stats_mode(value)) return *mode;
+    throw Error("{}: {} is not a choice of counters (use {} for those that are not 0, or {}=all)", flag,
+                config_detail::quote_value(value), flag, flag);
+}
 
 bool uses_ioeventfd(const NicConfig& nic) { return nic.ioeventfd.value_or(nic.crossover.empty()); }
 

@@ -9,6 +9,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 
 #include "xover/error.hpp"
@@ -46,6 +49,26 @@ std::uint32_t memory_slot_count(const kvm::System& system) {
     return count > 0 ? std::uint32_t(count) : kSlotsBeforeTheCap;
 }
 
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// exits=<all> then one count per exit reason, by name (reasons without a
+// name of their own add up in "other").
+void append_exit_counts(const ExitCounters& c, StatCounters& out) {
+    out.emplace_back("exits", c.total());
+    const std::size_t first = out.size();
+    for (std::size_t r = 0; r < ExitCounters::kReasons; ++r) {
+        const std::string name(exit_reason_name(std::uint32_t(r)));
+        const std::uint64_t n = c.by_reason[r].load(std::memory_order_relaxed);
+        auto it = std::find_if(out.begin() + std::ptrdiff_t(first), out.end(),
+                               [&](const auto& counter) { return counter.first == name; });
+        if (it == out.end()) out.emplace_back(name, n);
+        else it->second += n;
+    }
+}
+
 std::vector<E820Entry> memory_map(std::uint64_t memory) {
     std::vector<E820Entry> map;
     std::uint64_t low = layout::ram_below_hole(memory);
@@ -80,6 +103,7 @@ Machine::Machine(const VmConfig& config, const NicFactory& nic_factory)
     for (unsigned i = 0; i < config_.nics.size(); ++i) add_nic(config_.nics[i], i, nic_factory);
     load_guest();
     setup_vcpus();
+    setup_metrics();
 }
 
 Machine::~Machine() {
@@ -193,6 +217,14 @@ void Machine::attach_coalesced_ring() {
     if (page_offset <= 0 || vcpus_.empty() || (std::size_t(page_offset) + 1) * page_size > vcpus_[0].mmap_size()) return;
     auto* page = reinterpret_cast<std::uint8_t*>(&vcpus_[0].run_state()) + std::size_t(page_offset) * page_size;
     posted_writes_->attach_ring(std::make_unique<kvm::CoalescedMmioRing>(page, page_size));
+}
+
+// The file is opened now, before the sandbox; lines come from the I/O
+// thread's loop (and the last one from report_exit()).
+void Machine::setup_metrics() {
+    if (!config_.metrics) return;
+    metrics_ = std::make_unique<MetricsWriter>(*config_.metrics, config_.metrics_interval, *loop_,
+                                               [this] { return metrics_line(stats()); });
 }
 
 void Machine::stop(int status) {
@@ -389,6 +421,7 @@ void Machine::watch_console_input() {
 }
 
 int Machine::run() {
+    run_started_ns_.store(steady_ns());
     install_kick_handler();
     sigset_t set;
     sigemptyset(&set);
@@ -427,6 +460,7 @@ int Machine::run() {
     // A stop() before all threads existed could not kick the later ones.
     if (stopping_.load()) stop(exit_status_.load());
     for (auto& t : vcpu_threads_) t.join();
+    run_ended_ns_.store(steady_ns());
     {
         std::lock_guard lock(threads_mutex_);
         vcpu_threads_.clear();
@@ -438,37 +472,52 @@ int Machine::run() {
     return exit_status_.load();
 }
 
-void Machine::print_stats(std::FILE* out) const {
-    auto reasons = [](const ExitCounters& c) {
-        std::string line;
-        for (std::size_t r = 0; r < ExitCounters::kReasons; ++r) {
-            std::uint64_t n = c.by_reason[r].load(std::memory_order_relaxed);
-            if (n) line += fmt::format(" {}={}", exit_reason_name(std::uint32_t(r)), n);
-        }
-        return line;
-    };
+StatsSnapshot Machine::stats() const {
+    StatsSnapshot snapshot;
+    snapshot.utc_time_ms = std::uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+    const std::int64_t started = run_started_ns_.load(), ended = run_ended_ns_.load();
+    const std::int64_t uptime_ns = started == 0 ? 0 : (ended != 0 ? ended : steady_ns()) - started;
+
     ExitCounters total;
     for (const auto& c : exit_counters_)
         for (std::size_t r = 0; r < ExitCounters::kReasons; ++r)
             total.by_reason[r].fetch_add(c->by_reason[r].load(std::memory_order_relaxed));
-    fmt::print(out,
-               "stats: vm name={} cpus={} memory={} exits={}{} posted_writes={} posting_watchdog={} posting_stale={}\n",
-               config_.name, config_.cpus, config_.memory_bytes, total.total(), reasons(total),
-               posted_writes_->applied(), posted_writes_->watchdog_applied(), posted_writes_->stale_events());
-    for (std::size_t i = 0; i < exit_counters_.size(); ++i)
-        fmt::print(out, "stats: vcpu{} exits={}{}\n", i, exit_counters_[i]->total(), reasons(*exit_counters_[i]));
+    StatsGroup vm{"vm", "", {{"name", config_.name}, {"cpus", config_.cpus}, {"memory_bytes", config_.memory_bytes}},
+                  {}};
+    vm.counters.emplace_back("uptime_ms", std::uint64_t(uptime_ns / 1'000'000));
+    append_exit_counts(total, vm.counters);
+    vm.counters.emplace_back("posted_writes", posted_writes_->applied());
+    vm.counters.emplace_back("posting_watchdog", posted_writes_->watchdog_applied());
+    vm.counters.emplace_back("posting_stale", posted_writes_->stale_events());
+    snapshot.groups.push_back(std::move(vm));
+    for (std::size_t i = 0; i < exit_counters_.size(); ++i) {
+        StatsGroup vcpu{fmt::format("vcpu{}", i), "", {}, {}};
+        append_exit_counts(*exit_counters_[i], vcpu.counters);
+        snapshot.groups.push_back(std::move(vcpu));
+    }
     for (const IoBus* bus : {&pio_, &mmio_}) {
         for (const auto* c : bus->counters())
-            fmt::print(out, "stats: {} bus={} reads={} writes={}\n", c->name, bus->name(),
-                       c->reads.load(std::memory_order_relaxed), c->writes.load(std::memory_order_relaxed));
-        fmt::print(out, "stats: {}-unclaimed accesses={}\n", bus->name(), bus->unclaimed_accesses());
+            snapshot.groups.push_back({c->name, bus->name(), {},
+                                       {{"reads", c->reads.load(std::memory_order_relaxed)},
+                                        {"writes", c->writes.load(std::memory_order_relaxed)}}});
+        snapshot.groups.push_back({bus->name() + "-unclaimed", "", {}, {{"accesses", bus->unclaimed_accesses()}}});
     }
     for (const auto& nic : nics_) {
-        std::string device_counters;
-        for (const auto& [key, value] : nic->device->counters()) device_counters += fmt::format(" {}={}", key, value);
-        fmt::print(out, "stats: {} intx_gsi={} resamples={}{}\n", nic->name, nic->intx->gsi(), nic->intx->resamples(),
-                   device_counters);
+        StatsGroup group{nic->name, "", {{"intx_gsi", nic->intx->gsi()}}, {{"resamples", nic->intx->resamples()}}};
+        for (auto& counter : nic->device->counters()) group.counters.push_back(std::move(counter));
+        snapshot.groups.push_back(std::move(group));
     }
+    return snapshot;
+}
+
+void Machine::report_exit(std::FILE* out) {
+    if (!metrics_ && config_.stats == StatsMode::Off) return;
+    const StatsSnapshot snapshot = stats();
+    if (metrics_) metrics_->write(metrics_line(snapshot));
+    if (config_.stats == StatsMode::Off) return;
+    fmt::print(out, "{}", stats_text(snapshot, config_.stats == StatsMode::All));
     std::fflush(out);
 }
 

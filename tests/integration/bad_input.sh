@@ -32,6 +32,13 @@ expect_error "malformed --mem" "mem" -- run --kernel "$tmp/not-an-elf" --mem 12Q
 expect_error "zero CPUs" "cpus" -- run --kernel "$tmp/not-an-elf" --cpus 0
 expect_error "bad console" "console" -- run --kernel "$tmp/not-an-elf" --console tty9
 expect_error "bad CPU template" "template" -- run --kernel "$tmp/not-an-elf" --cpu-template fancy
+expect_error "metrics file in a missing directory" "--metrics: .*no-such-dir.* cannot be created" -- \
+	run --kernel "$tmp/not-an-elf" --metrics "$tmp/no-such-dir/vm.metrics"
+expect_error "metrics file that is a directory" "--metrics: .* cannot be written: it is a directory" -- \
+	run --kernel "$tmp/not-an-elf" --metrics "$tmp"
+expect_error "metrics interval out of range" "--metrics-interval: 0 seconds" -- \
+	run --kernel "$tmp/not-an-elf" --metrics "$tmp/vm.metrics" --metrics-interval 0
+expect_error "bad --stats value" "--stats: \"most\"" -- run --kernel "$tmp/not-an-elf" --stats=most
 expect_error "unknown flag" "--frobnicate" -- run --frobnicate
 expect_error "no subcommand" "subcommand|required" --
 

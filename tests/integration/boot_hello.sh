@@ -17,8 +17,10 @@ grep -qx "hello from xover guest" "$tmp/out" || fail "no greeting"
 grep -qx "cmdline: hello world" "$tmp/out" || fail "command line not passed"
 grep -q "^stats: vm name=vm .*exits=[0-9]" "$tmp/err" || fail "no VM stats line"
 grep -q "^stats: vcpu0 exits=[0-9]* io=[0-9]" "$tmp/err" || fail "no vCPU stats line"
-grep -q "^stats: serial bus=pio reads=[0-9]* writes=[1-9]" "$tmp/err" || fail "no serial stats line"
-grep -q "^stats: debug-exit bus=pio reads=0 writes=1" "$tmp/err" || fail "no debug-exit stats line"
+grep -q "^stats: serial bus=pio .*writes=[1-9]" "$tmp/err" || fail "no serial stats line"
+# --stats shows the counters that are not 0: the guest writes the
+# debug-exit port once and never reads it.
+grep -q "^stats: debug-exit bus=pio writes=1$" "$tmp/err" || fail "no debug-exit stats line"
 grep -q "^stats:" "$tmp/out" && fail "stats went to stdout (the console)"
 echo "hello: $(grep '^stats: vm' "$tmp/err")"
 
@@ -31,7 +33,7 @@ grep -qx "cmdline: to a file" "$tmp/console.txt" || fail "console file: missing 
 
 # Two vCPUs: the AP parks in the in-kernel LAPIC's wait-for-SIPI state and
 # must not disturb the boot CPU, nor keep the VM from exiting.
-timeout 120 "$B/xover" run --kernel "$guest" --cmdline "smp" --cpus 2 --stats >"$tmp/out" 2>"$tmp/err"
+timeout 120 "$B/xover" run --kernel "$guest" --cmdline "smp" --cpus 2 --stats=all >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc -eq 0 ] || fail "--cpus 2: exit status $rc"
 grep -qx "cmdline: smp" "$tmp/out" || fail "--cpus 2: missing output"

@@ -2,8 +2,9 @@
 # labels: integration crossover
 # Copy-mode crossover between two VMs for every model pair, started in
 # both orders: 20000 64-byte frames tx -> rx, none lost, no bad frames;
-# every frame went over the link (bytes_copied == bytes sent over it),
-# and the receiver was not woken per frame (its exits per frame ~ 0).
+# every frame went over the link (bytes_copied == bytes sent over it, and
+# the receiver's rx_frames and xover_rx_frames count them), and the
+# receiver was not woken per frame (its exits per frame ~ 0).
 # Once more for virtio with ioeventfd=on (a crossover NIC's default is off).
 source "$(dirname "$0")/crossover_common.inc"
 N=20000
@@ -22,6 +23,10 @@ run_pair() {  # RXMODEL TXMODEL ORDER TAG
 	local sent=$(stat $tx xover_tx_bytes) copied=$(stat $tx xover_bytes_copied) frames=$(stat $tx xover_tx_frames)
 	[ "$frames" = $N ] || fail "$2 -> $1 ($3): $frames frames over the link, expected $N"
 	[ "$sent" = $((N * 64)) ] && [ "$copied" = "$sent" ] || fail "$2 -> $1: bytes_copied=$copied sent=$sent"
+	# The receiver counts them too, written into its ring by the sender's process.
+	local got="$(stat $rx rx_frames) $(stat $rx xover_rx_frames) $(stat $rx xover_rx_bytes)"
+	[ "$got" = "$N $N $sent" ] ||
+		fail "$2 -> $1 ($3): the receiver counts rx_frames xover_rx_frames xover_rx_bytes = $got, expected $N $N $sent"
 	# The receiver is not woken per frame: its NIC's own register writes
 	# (RDT writes, or RX notifies, once per batch of returned buffers) stay
 	# far below one per frame. (Its total exits also count the link-up

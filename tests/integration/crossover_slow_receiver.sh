@@ -7,7 +7,8 @@
 # sender's process was not woken per batch: its doorbell woke it at most
 # once per 1000 frames (plus a few at link-up and the end), and the
 # receiver moved parked frames (each time the receiver found the sender
-# mid-batch it rings the sender's doorbell instead).
+# mid-batch it rings the sender's doorbell instead); its rx_frames count
+# them all, the ones it moved itself too.
 source "$(dirname "$0")/crossover_common.inc"
 N=20000
 RX="rx_batch=32 rx_read_reg=1 rx_work_ns=2000"
@@ -23,6 +24,9 @@ run_pair() {  # RXMODEL TXMODEL TAG
 	[ "${parked:-0}" -gt 0 ] || fail "$2 -> $1: nothing was parked (the receiver kept up?)"
 	[ "${by_peer:-0}" -gt 0 ] && [ "$by_peer" = "$moved" ] ||
 		fail "$2 -> $1: the receiver moved $moved parked frames, the sender counts $by_peer"
+	# Whoever moved them, the receiver counts every frame it received.
+	local got="$(stat $rx rx_frames) $(stat $rx xover_rx_frames)"
+	[ "$got" = "$N $N" ] || fail "$2 -> $1: the receiver counts rx_frames xover_rx_frames = $got, expected $N $N"
 	# At most one per 1000 frames in steady state, plus a few for the
 	# link coming up and the end of the run, plus one for each time the
 	# receiver found the sender mid-batch (its locks busy: by design it

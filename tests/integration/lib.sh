@@ -108,12 +108,14 @@ start() {
 	lib_pids+=($!)
 }
 
-# xover_vm NAME "CMDLINE" NIC-SPEC [xover run options...]: nettest under xover.
+# xover_vm NAME "CMDLINE" NIC-SPEC [xover run options...]: nettest under
+# xover, with every counter in its stats lines (--stats=all: tests compare
+# counters that may be 0).
 xover_vm() {
 	local name=$1 cmdline=$2 nic=$3
 	shift 3
 	start "$name" "${VM_TIMEOUT:-120}" "$X" run --name "$name" --kernel "$NETTEST" \
-		--cmdline "$cmdline" --nic "$nic" --stats "$@"
+		--cmdline "$cmdline" --nic "$nic" --stats=all "$@"
 }
 
 # qemu_device MODEL MAC: the -device argument for nic=e1000|virtio.

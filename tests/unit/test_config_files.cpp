@@ -1,8 +1,10 @@
 // TOML files and flags: precedence, and one test per validation error.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <string>
 
@@ -57,6 +59,15 @@ std::string run_error(const fs::path& config) {
     return error_of([&] { resolve_run_config(opts); });
 }
 
+// The error resolve_run_config() gives for a kernel and what `change` sets.
+template <typename F>
+std::string flag_error(const ConfigDir& d, F&& change) {
+    RunOptions o;
+    o.kernel = d.kernel.string();
+    change(o);
+    return error_of([&] { resolve_run_config(o); });
+}
+
 std::string cmdline_of(const fs::path& config) {
     RunOptions opts;
     opts.config = config;
@@ -100,7 +111,9 @@ crossover = "auto"
     CHECK(cfg.memory_bytes == 256ull << 20);
     CHECK(cfg.cpus == 2);
     CHECK(cfg.console == "file:" + (d.dir / "serial.log").string());
-    CHECK(cfg.stats);
+    CHECK(cfg.stats == StatsMode::NonZero);
+    CHECK_FALSE(cfg.metrics);
+    CHECK(cfg.metrics_interval == std::chrono::seconds(60));
     CHECK(cfg.log_level == "debug");
     CHECK(cfg.cpu_template == "baseline");
     CHECK(cfg.broker == fs::path("/run/xover.sock"));
@@ -149,7 +162,7 @@ model = "virtio-net"
     opts.kernel = other.string();
     opts.mem = "1G";
     opts.cpus = 3;
-    opts.stats = false;
+    opts.stats = "all";
     opts.nics = {"e1000,backend=tap:xt0", "virtio-net"};
     opts.crossover = {"vm-y+vm-z"};
     const VmConfig cfg = resolve_run_config(opts);
@@ -158,7 +171,7 @@ model = "virtio-net"
     CHECK(cfg.memory_bytes == 1ull << 30);
     CHECK(cfg.cpus == 3);
     CHECK(cfg.console == "none");  // not overridden: file value stays
-    CHECK_FALSE(cfg.stats);
+    CHECK(cfg.stats == StatsMode::All);
     REQUIRE(cfg.nics.size() == 2);  // --nic replaces the file's list
     CHECK(cfg.nics[0].model == NicModel::E1000);
     CHECK(to_string(cfg.nics[0].backend) == "tap:xt0");
@@ -249,7 +262,13 @@ TEST_CASE("file errors name the file, line, key and value", "[config][errors]") 
     }
     SECTION("wrong types") {
         CHECK(run_error(d.vm_toml("cpus = \"4\"\n")) == f + ":2: key \"cpus\": expected an integer, got the string \"4\"");
-        CHECK(run_error(d.vm_toml("stats = 1\n")) == f + ":2: key \"stats\": expected true or false, got the integer 1");
+        CHECK(run_error(d.vm_toml("stats = 1\n")) ==
+              f + ":2: key \"stats\": expected true, false or \"all\", got the integer 1");
+        CHECK(run_error(d.vm_toml("stats = \"some\"\n")) ==
+              f + ":2: key \"stats\": expected true, false or \"all\", got the string \"some\"");
+        CHECK(run_error(d.vm_toml("metrics = 1\n")) == f + ":2: key \"metrics\": expected a string, got the integer 1");
+        CHECK(run_error(d.vm_toml("metrics = \"m\"\nmetrics_interval = \"1\"\n")) ==
+              f + ":3: key \"metrics_interval\": expected a number of seconds, got the string \"1\"");
         CHECK(run_error(d.vm_toml("name = 3\n")) == f + ":2: key \"name\": expected a string, got the integer 3");
         CHECK_THAT(run_error(d.vm_toml("mem = 1.5\n")), Catch::Contains("expected a size such as \"128M\""));
         CHECK_THAT(run_error(d.vm_toml("nic = 1\n")), Catch::Contains("expected [[nic]] tables"));
@@ -327,13 +346,7 @@ TEST_CASE("file errors name the file, line, key and value", "[config][errors]") 
 
 TEST_CASE("flag errors name the flag and value", "[config][errors]") {
     ConfigDir d;
-    RunOptions base;
-    base.kernel = d.kernel.string();
-    auto err = [&](auto change) {
-        RunOptions o = base;
-        change(o);
-        return error_of([&] { resolve_run_config(o); });
-    };
+    auto err = [&](auto change) { return flag_error(d, change); };
     CHECK(err([](RunOptions& o) { o.mem = "12Q"; }) == "--mem: \"12Q\" is not a size (use 64M, 1G)");
     CHECK(err([](RunOptions& o) { o.mem = "15M"; }) == "--mem: \"15M\" is less than the minimum memory of 16M");
     CHECK(err([](RunOptions& o) { o.mem = "128G"; }) == "--mem: \"128G\" is more than the maximum memory of 64G");
@@ -442,6 +455,20 @@ kernel = "kernel.elf"
 mac = "52:54:00:00:00:01"
 )") == f + ":10: key \"vm[1].nic[0].mac\": MAC 52:54:00:00:00:01 is also used by nic[0] of VM \"a\"");
     }
+    SECTION("one metrics file a VM") {
+        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmetrics = \"m.json\"\n"
+                       "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\nmetrics = \"./m.json\"\n") ==
+              f + ":8: key \"vm[1].metrics\": \"" + (d.dir / "./m.json").string() +
+                  "\" is also the metrics file of vm[0] (give each VM its own)");
+        const auto p = up("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmetrics = \"a.json\"\nstats = \"all\"\n"
+                          "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\nmetrics = \"b.json\"\n"
+                          "metrics_interval = 2\n");
+        const auto vms = load_up_file(p);
+        REQUIRE(vms.size() == 2);
+        CHECK(vms[0].metrics == d.dir / "a.json");
+        CHECK(vms[0].stats == StatsMode::All);
+        CHECK(vms[1].metrics_interval == std::chrono::seconds(2));
+    }
     SECTION("peer that is not in the file") {
         CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\ncrossover = [\"ghost\"]\n") ==
               f + ":4: key \"vm[0].crossover\": crossover peer \"ghost\" is not a VM in this file (VMs: a)");
@@ -480,5 +507,81 @@ mac = "52:54:00:00:00:01"
         CHECK_THAT(up_error("uplink = \"tap:x0\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n"
                             "broker = \"/elsewhere.sock\"\n[[vm.nic]]\nbackend = \"broker\"\n"),
                    Catch::Contains("no NIC has backend = \"broker\" on this file's broker"));
+    }
+}
+
+TEST_CASE("stats and metrics: keys and flags", "[config][metrics]") {
+    ConfigDir d;
+    auto file = [&](const std::string& rest) {
+        RunOptions opts;
+        opts.config = d.vm_toml(rest);
+        return resolve_run_config(opts);
+    };
+    CHECK(file("").stats == StatsMode::Off);
+    CHECK(file("stats = false\n").stats == StatsMode::Off);
+    CHECK(file("stats = true\n").stats == StatsMode::NonZero);
+    CHECK(file("stats = \"all\"\n").stats == StatsMode::All);
+    const VmConfig m = file("metrics = \"vm.metrics\"\nmetrics_interval = 1\n");
+    CHECK(m.metrics == d.dir / "vm.metrics");  // relative to the file
+    CHECK(m.metrics_interval == std::chrono::seconds(1));
+    CHECK_FALSE(fs::exists(d.dir / "vm.metrics"));  // checked, not created: the machine opens it
+
+    RunOptions flags;
+    flags.kernel = d.kernel.string();
+    flags.stats = "true";  // what a bare --stats gives
+    CHECK(resolve_run_config(flags).stats == StatsMode::NonZero);
+    flags.stats = "all";
+    flags.metrics = (d.dir / "flag.metrics").string();
+    flags.metrics_interval = 5;
+    const VmConfig f = resolve_run_config(flags);
+    CHECK(f.stats == StatsMode::All);
+    CHECK(f.metrics == d.dir / "flag.metrics");
+    CHECK(f.metrics_interval == std::chrono::seconds(5));
+    CHECK(parse_stats_flag("false") == StatsMode::Off);
+    CHECK(to_string(StatsMode::All) == "all");
+}
+
+TEST_CASE("stats and metrics: bad values are refused in one line", "[config][metrics][errors]") {
+    ConfigDir d;
+    const std::string f = (d.dir / "vm.toml").string();
+    auto err = [&](auto change) { return flag_error(d, change); };
+    CHECK(err([](RunOptions& o) { o.stats = "most"; }) ==
+          "--stats: \"most\" is not a choice of counters (use --stats for those that are not 0, or --stats=all)");
+    CHECK(err([](RunOptions& o) { o.metrics = "m"; o.metrics_interval = 0; }) ==
+          "--metrics-interval: 0 seconds is out of range (1 to 86400)");
+    CHECK(err([](RunOptions& o) { o.metrics = "m"; o.metrics_interval = 86401; }) ==
+          "--metrics-interval: 86401 seconds is out of range (1 to 86400)");
+    CHECK(err([](RunOptions& o) { o.metrics_interval = 1; }) ==
+          "--metrics-interval: there is no metrics file to write (use --metrics PATH or metrics = \"PATH\")");
+    CHECK(run_error(d.vm_toml("metrics_interval = 10\n")) ==
+          f + ":2: key \"metrics_interval\": there is no metrics file to write (use --metrics PATH or metrics = "
+              "\"PATH\")");
+    CHECK(run_error(d.vm_toml("metrics = \"m\"\nmetrics_interval = -1\n")) ==
+          f + ":3: key \"metrics_interval\": -1 seconds is out of range (1 to 86400)");
+
+    SECTION("a metrics file that cannot be written") {
+        // Refusals that hold for root too (CI): no such directory, a
+        // directory, a path through a regular file.
+        const std::string missing = (d.dir / "no-such-dir" / "vm.metrics").string();
+        CHECK(err([&](RunOptions& o) { o.metrics = missing; }) ==
+              "--metrics: \"" + missing + "\" cannot be created: there is no directory \"" +
+                  (d.dir / "no-such-dir").string() + "\"");
+        CHECK(err([&](RunOptions& o) { o.metrics = d.dir.string(); }) ==
+              "--metrics: \"" + d.dir.string() + "\" cannot be written: it is a directory");
+        const std::string through = (d.kernel / "m").string();
+        CHECK(err([&](RunOptions& o) { o.metrics = through; }) ==
+              "--metrics: \"" + through + "\" cannot be created: there is no directory \"" + d.kernel.string() + "\"");
+        CHECK(run_error(d.vm_toml("metrics = \"no-such-dir/vm.metrics\"\n")) ==
+              f + ":2: key \"metrics\": \"" + missing + "\" cannot be created: there is no directory \"" +
+                  (d.dir / "no-such-dir").string() + "\"");
+        CHECK(err([&](RunOptions& o) { o.metrics = ""; }) == "--metrics: the path is empty");
+        // An existing file is appended to; a new one in a directory we may write is fine.
+        const std::string existing = d.write("old.metrics", "{}\n").string();
+        CHECK(err([&](RunOptions& o) { o.metrics = existing; }) == "(no error)");
+        if (::geteuid() != 0) {
+            ::chmod(existing.c_str(), 0444);
+            CHECK(err([&](RunOptions& o) { o.metrics = existing; }) ==
+                  "--metrics: \"" + existing + "\" cannot be written: Permission denied");
+        }
     }
 }

@@ -76,10 +76,10 @@ TEST_CASE("counter set: an e1000 with a crossover prints its declared counters, 
     const auto line = then(e1000::E1000::counter_info(), crossover::CrossoverPort::counter_info());
     CHECK(names(s.rig.nic.counters()) == names(line));
     check_documented(line);
-    for (const char* name : {"tx_frames", "rx_frames", "mmio_reads", "tdt_writes", "xover_tx_frames",
-                             "xover_bytes_copied", "xover_busy_peer_full", "xover_handoff_parked",
-                             "xover_handoff_moved_by_peer", "xover_doorbell_wakeups", "xover_links",
-                             "xover_remaps", "xover_rx_peer_filtered", "xover_drains"}) {
+    for (const char* name : {"tx_frames", "rx_frames", "rx_bytes", "mmio_reads", "tdt_writes", "xover_tx_frames",
+                             "xover_rx_frames", "xover_rx_bytes", "xover_bytes_copied", "xover_busy_peer_full",
+                             "xover_handoff_parked", "xover_handoff_moved_by_peer", "xover_doorbell_wakeups",
+                             "xover_links", "xover_remaps", "xover_rx_peer_filtered", "xover_drains"}) {
         INFO(name);
         CHECK(has(line, name));
     }

@@ -51,6 +51,39 @@ TEST_CASE("crossover: e1000 -> e1000 copies frames into the peer's ring, one int
     ::close(irq);
 }
 
+TEST_CASE("crossover: a receiver's rx_frames count what peers delivered, shown apart as xover_rx_frames") {
+    Sender a;
+    E1000Receiver b{kPeerE1000};
+    RxRing rx(b, 8);
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a.add(make_link(1, kPeerE1000, "e1000", b.memory, b.port.page(), irq));
+    CHECK(b.counter("rx_frames") == 0);
+
+    auto frame = ethernet(kPeerE1000, kNicMac, 0x0800, 100);
+    for (int i = 0; i < 3; ++i) a.tx.legacy(frame);
+    a.tx.kick();  // written by the sender's process: b's process ran no code
+    auto from_backend = ethernet(kPeerE1000, kNicMac, 0x0800, 60);
+    CHECK(b.nic.deliver(from_backend));
+    CHECK(b.rd(e1000::reg::RDH) == 4);
+
+    CHECK(b.counter("rx_frames") == 4);
+    CHECK(b.counter("rx_bytes") == 3 * frame.size() + from_backend.size());
+    CHECK(b.counter("xover_rx_frames") == 3);
+    CHECK(b.counter("xover_rx_bytes") == 3 * frame.size());
+    CHECK(a.counter("xover_tx_bytes") == b.counter("xover_rx_bytes"));
+    CHECK(a.counter("rx_frames") == 0);  // the sender received nothing
+    CHECK(a.counter("xover_rx_frames") == 0);
+
+    // A later link in the same producer slot adds on: the counts never go back.
+    a.rig.nic.run_locked([&] { a.port.remove_link(1); });
+    a.add(make_link(2, kPeerE1000, "e1000", b.memory, b.port.page(), irq));
+    a.tx.legacy(frame);
+    a.tx.kick();
+    CHECK(b.counter("xover_rx_frames") == 4);
+    CHECK(b.counter("rx_frames") == 5);
+    ::close(irq);
+}
+
 TEST_CASE("crossover: a full e1000 peer ring parks the frames; the peer's process moves and completes them") {
     Sender a;
     E1000Receiver b{kPeerE1000};  // the MAC the link is made for: its RAL0
@@ -91,6 +124,10 @@ TEST_CASE("crossover: a full e1000 peer ring parks the frames; the peer's proces
         CHECK(b.counter("xover_handoff_moved_for_peers") == 2);
         CHECK(a.counter("xover_handoff_moved_by_peer") == 2);
         CHECK(a.counter("xover_tx_frames") == 4);
+        // 2 the sender's process wrote, 2 b's own process moved in.
+        CHECK(b.counter("xover_rx_frames") == 4);
+        CHECK(b.counter("xover_rx_bytes") == 4 * frame.size());
+        CHECK(b.counter("rx_frames") == 4);
         // The run ends at the sender's next walk; new frames go straight in.
         a.tx.legacy(frame);
         a.tx.kick();
@@ -104,6 +141,8 @@ TEST_CASE("crossover: a full e1000 peer ring parks the frames; the peer's proces
         a.tx.kick();  // parked behind the others, then all moved at the end of the batch
         CHECK(b.rd(e1000::reg::RDH) == 5);
         CHECK(a.counter("xover_handoff_moved_self") == 3);
+        CHECK(b.counter("xover_rx_frames") == 5);  // every one by the sender's process
+        CHECK(b.counter("rx_frames") == 5);
         for (std::uint32_t i = 2; i < 5; ++i) CHECK((a.tx.status(i) & e1000::txd::STA_DD) != 0);
         CHECK(drain(doorbell) == 0);
     }

@@ -311,3 +311,21 @@ TEST_CASE("crossover: a virtio-net NIC publishes its TX queue's route for peers 
     CHECK(signalled == 1);
     CHECK(woken == 1);
 }
+
+// Not an interrupt, but this file has the virtio-net receiver: its
+// rx_frames count peers' frames too, and xover_rx_frames only those.
+TEST_CASE("crossover: a virtio-net receiver's rx_frames include what peers delivered", "[crossover][counters]") {
+    Pair p;
+    p.send_frame();
+    p.send_frame();
+    p.b.post_buffer();
+    const Bytes from_backend = ethernet(kReceiverMac, kNicMac, 0x0800, 100);
+    CHECK(p.b.r.net.deliver(from_backend));
+    CHECK(p.b.r.rx.used_idx() == 3);
+    const std::uint64_t crossed = 2 * ethernet(kReceiverMac, kNicMac, 0x0800, 64).size();
+    CHECK(p.b.r.counter("xover_rx_frames") == 2);
+    CHECK(p.b.r.counter("xover_rx_bytes") == crossed);
+    CHECK(p.b.r.counter("rx_frames") == 3);
+    CHECK(p.b.r.counter("rx_bytes") == crossed + from_backend.size());
+    CHECK(p.a.counter("xover_tx_bytes") == crossed);
+}

@@ -202,7 +202,7 @@ TEST_CASE("switch with an uplink: VM frames out, host frames in", "[crossover][s
         s.round();
         CHECK(s.dropped(SwitchUplink::Drop::TapError) == 1);
         CHECK(pending(b) == 1);
-        CHECK(to_text(s.sw->uplink()->status_json()).find("\"receiving\":false") != std::string::npos);
+        CHECK(json_line(s.sw->uplink()->status_json()).find("\"receiving\":false") != std::string::npos);
     }
     ::close(a);
     ::close(b);
@@ -213,7 +213,7 @@ TEST_CASE("uplink status names the port and every drop reason", "[crossover][swi
     REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0);
     SwitchUplink up(kvm::UniqueFd(pair[0]), "tap:x\"0", "");
     up.count_drop(SwitchUplink::Drop::PortFull);
-    const std::string json = to_text(up.status_json());
+    const std::string json = json_line(up.status_json());
     CHECK(json.rfind("{\"port\":\"tap:x\\\"0\",\"link\":\"-\",\"receiving\":true,", 0) == 0);
     for (std::size_t i = 0; i < std::size_t(SwitchUplink::Drop::kCount); ++i)
         CHECK(json.find(std::string("\"") + SwitchUplink::name(SwitchUplink::Drop(i)) + "\":") != std::string::npos);

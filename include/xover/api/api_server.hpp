@@ -20,13 +20,12 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "xover/error.hpp"
+#include "xover/json.hpp"
 
 namespace xover::api {
 
-using Json = nlohmann::ordered_json;
+using xover::Json;
 
 struct ApiRequest {
     std::vector<std::string> captures;         // the path pattern's groups, in order

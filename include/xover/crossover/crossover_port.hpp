@@ -78,6 +78,7 @@ public:
     bool take_tx_interrupt() override;
     bool carrier() const override;
     void append_counters(net::Counters& out) const override;
+    nic::RxTally crossover_rx() const override;
     static std::vector<net::CounterInfo> counter_info();
     WindowSend send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa, std::uint32_t frame_offset,
                               std::span<const std::uint8_t> frame) override;
@@ -187,7 +188,7 @@ private:
     void complete_parked_locally();
     bool raise_peer_tx(Peer& peer, nic::TxIrq irq);
     void wake_waiting_producers();
-    std::uint64_t peer_filtered() const;
+    std::uint64_t slot_sum(std::atomic<std::uint64_t> nic::ProducerSlot::*counter) const;
     std::uint64_t window_completed_by_peer() const;
 
     std::string name_;
@@ -248,6 +249,8 @@ private:
     X(links_refused, "links refused: unknown peer model or no free peer slot")                            \
     X(tx_frames, "frames sent to crossover peers (copied, placed in the window, or parked)")              \
     X(tx_bytes, "bytes of tx_frames")                                                                     \
+    V(rx_frames, "frames crossover peers delivered into our RX ring (rx_frames includes them)")           \
+    V(rx_bytes, "bytes of xover_rx_frames")                                                               \
     X(bytes_copied, "bytes copied into peers' RX buffers (window-mode frames copy none)")                 \
     X(tx_backend_frames, "frames sent on the NIC's backend (no link to the destination, or a group frame)") \
     X(tx_backend_bytes, "bytes of tx_backend_frames")                                                     \
@@ -297,6 +300,7 @@ private:
     struct Counters {
         XOVER_COUNTER_SET(XOVER_CROSSOVER_PORT_COUNTERS, "xover_", std::uint64_t)
         std::uint64_t batch_frames = 0, batch_bytes = 0;  // not printed: flushed into our page's owner counters
+        nic::RxTally moved_in;  // not printed: parked frames we moved into our ring (part of rx_frames)
     } c_;
 };
 

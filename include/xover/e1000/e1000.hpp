@@ -204,8 +204,8 @@ private:
 #define XOVER_E1000_COUNTERS(X, V)                                                                   \
     X(tx_frames, "frames the guest sent that the backend or crossover took (parked ones included)")  \
     X(tx_bytes, "bytes of tx_frames (no FCS)")                                                        \
-    X(rx_frames, "frames placed in the guest's RX ring from the backend")                             \
-    X(rx_bytes, "bytes of rx_frames (no FCS)")                                                        \
+    V(rx_frames, "frames placed in the guest's RX ring: from the backend and from crossover peers (xover_rx_frames)") \
+    V(rx_bytes, "bytes of rx_frames (no FCS)")                                                        \
     X(rx_dropped_no_buffer, "frames dropped: the RX ring had no free buffer")                         \
     X(rx_ring_locked, "deliveries put off: a crossover peer held the RX ring (retried in 1 ms)")      \
     X(rx_filtered, "frames the receive filter rejected (address or VLAN)")                            \
@@ -236,6 +236,7 @@ private:
     X(rdt_posting_stale, "times a posted RDT write waited for a flush that did not come")
     struct HostCounters {
         XOVER_COUNTER_SET(XOVER_E1000_COUNTERS, "", std::uint64_t)
+        nic::RxTally backend_rx;  // not printed: the backend's part of rx_frames
     };
 
     // registers.cpp

@@ -21,6 +21,13 @@
 
 namespace xover::nic {
 
+// Frames placed in a NIC's RX ring, and their bytes (what the guest gets:
+// no FCS, no virtio_net_hdr).
+struct RxTally {
+    std::uint64_t frames = 0;
+    std::uint64_t bytes = 0;
+};
+
 class NicPort {
 public:
     virtual ~NicPort() = default;
@@ -101,6 +108,10 @@ public:
 
     // key=value counters for --stats.
     virtual void append_counters(net::Counters& out) const = 0;
+    // What crossover peers delivered into this NIC's RX ring: placed by
+    // their processes, or moved out of their TX handoff by ours. The
+    // model's rx_frames/rx_bytes include it (received()).
+    virtual RxTally crossover_rx() const { return {}; }
 
     // --- window mode (zero copy); the defaults say "no window" ---
     enum class WindowSend {
@@ -159,6 +170,13 @@ public:
     virtual TxCompletion begin_tx_completion(std::uint32_t& /*used*/) { return TxCompletion::Own; }
     virtual void end_tx_completion(std::uint32_t /*used*/) {}
 };
+
+// A model's rx_frames/rx_bytes: what its backend delivered, plus what
+// crossover peers did when it has a port (the port's xover_rx_*).
+inline RxTally received(const RxTally& from_backend, const NicPort* port) {
+    RxTally peers = port ? port->crossover_rx() : RxTally{};
+    return {from_backend.frames + peers.frames, from_backend.bytes + peers.bytes};
+}
 
 // One short spin (no yield), recovering the lock from a holder that died:
 // for a caller that has another way to get the work done while a live

@@ -153,8 +153,8 @@ private:
     X(tx_bytes, "bytes of tx_frames (no virtio_net_hdr)")                                            \
     X(tx_busy, "sends the backend or crossover answered Busy (the chain waits)")                      \
     X(tx_dropped_backend, "frames the backend or crossover dropped")                                  \
-    X(rx_frames, "frames placed in the guest's RX queue from the backend")                            \
-    X(rx_bytes, "bytes of rx_frames (no virtio_net_hdr)")                                            \
+    V(rx_frames, "frames placed in the guest's RX queue: from the backend and from crossover peers (xover_rx_frames)") \
+    V(rx_bytes, "bytes of rx_frames (no virtio_net_hdr)")                                            \
     X(rx_no_buffer, "deliveries refused: the RX queue had no free buffer")                            \
     X(rx_queue_locked, "deliveries put off: a crossover peer held the RX queue (retried in 1 ms)")    \
     X(rx_not_ready, "deliveries refused: the RX queue is not live yet")                               \
@@ -176,6 +176,7 @@ private:
     X(tx_parked, "chains parked for a crossover peer to move and complete (TX handoff)")
     struct Stats {
         XOVER_COUNTER_SET(XOVER_VIRTIO_NET_COUNTERS, "", std::uint64_t)
+        nic::RxTally backend_rx;  // not printed: the backend's part of rx_frames
     } stats_;
 };
 

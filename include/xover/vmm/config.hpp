@@ -2,6 +2,7 @@
 // Everything here has been validated; the machine trusts it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -19,6 +20,8 @@ enum class CrossoverMode { Copy, Window };
 // The VMM's seccomp filter (vmm/seccomp.hpp): a syscall outside its
 // allow-list kills the process, is only logged, or no filter is loaded.
 enum class SeccompMode { Kill, Log, Off };
+// --stats at exit: nothing, the counters that are not 0, or every counter.
+enum class StatsMode { Off, NonZero, All };
 
 // The names flags, files, logs, `xover status` and the broker protocol use
 // ("e1000", "virtio-net"; "copy", "window"). parse_* gives nullopt for any
@@ -29,6 +32,9 @@ std::string_view to_string(CrossoverMode mode);
 std::optional<CrossoverMode> parse_crossover_mode(std::string_view text);
 std::string_view to_string(SeccompMode mode);
 std::optional<SeccompMode> parse_seccomp_mode(std::string_view text);
+// As --stats takes it: "true" (what a bare --stats gives), "false", "all".
+std::string_view to_string(StatsMode mode);
+std::optional<StatsMode> parse_stats_mode(std::string_view text);
 
 struct NicConfig {
     NicModel model = NicModel::E1000;
@@ -60,7 +66,11 @@ struct VmConfig {
     std::uint64_t memory_bytes = 128ull << 20;
     unsigned cpus = 1;
     std::string console = "stdout";            // "stdout" | "file:PATH" | "none"
-    bool stats = false;
+    StatsMode stats = StatsMode::Off;
+    // --metrics: a JSON object a line, every metrics_interval and at exit
+    // (vmm/metrics_writer.hpp). Checked writable by validation.
+    std::optional<std::filesystem::path> metrics;
+    std::chrono::seconds metrics_interval{60};
     std::string log_level = "warn";
     std::string cpu_template;                  // "" | "baseline"
     SeccompMode seccomp = SeccompMode::Kill;

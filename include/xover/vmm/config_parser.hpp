@@ -4,12 +4,15 @@
 // (if any), then every flag that was given replaces the file's value.
 // A --nic flag replaces the file's whole [[nic]] list; --crossover applies to
 // the first NIC (creating a default e1000 NIC with backend "none" if there
-// is none). Relative paths in a file (kernel, initrd, console file:, broker)
-// are relative to the file's directory; on the command line, to the cwd.
+// is none). Relative paths in a file (kernel, initrd, console file:, broker,
+// metrics) are relative to the file's directory; on the command line, to
+// the cwd.
 //
 // TOML keys mirror the flags:
 //   name, kernel, cmdline, initrd, mem ("128M" or integer bytes), cpus,
-//   console ("stdout" | "none" | "file:PATH"), stats (bool), log_level,
+//   console ("stdout" | "none" | "file:PATH"), stats (true: the counters
+//   that are not 0 | "all" | false), metrics (a file the VM appends a JSON
+//   line to), metrics_interval (seconds, 1 to 86400; default 60), log_level,
 //   cpu_template ("host" (= "") | "baseline"), seccomp ("kill" | "log" |
 //   "off"), broker (socket path),
 //   crossover (array of VM names, or "auto": applies to the first NIC),
@@ -57,7 +60,9 @@ struct RunOptions {
     std::optional<std::string> mem;                // --mem 128M
     std::optional<std::int64_t> cpus;              // --cpus (signed so "-1" gets our message)
     std::optional<std::string> console;            // --console stdout|none|file:PATH
-    std::optional<bool> stats;                     // --stats
+    std::optional<std::string> stats;              // --stats ("true"), --stats=all, --stats=false
+    std::optional<std::string> metrics;            // --metrics PATH
+    std::optional<std::int64_t> metrics_interval;  // --metrics-interval SECONDS
     std::optional<std::string> log_level;          // --log-level
     std::optional<std::string> cpu_template;       // --cpu-template
     std::optional<std::string> seccomp;            // --seccomp kill|log|off
@@ -103,7 +108,12 @@ net::MacAddress default_mac(std::string_view vm_name, std::size_t index);
 // exposed for callers that build a VmConfig by hand.
 void validate_vm_config(VmConfig& config, const std::string& where);
 
+// The value of a --stats flag (run and up): "true" (a bare --stats),
+// "false" or "all". Throws `<flag>: "x" is not ...`.
+StatsMode parse_stats_flag(const std::string& value, const std::string& flag = "--stats");
+
 // Limits enforced by validation.
+inline constexpr std::int64_t kMaxMetricsInterval = 86400;  // seconds: a line a day
 inline constexpr std::uint64_t kMinMemory = 16ull << 20;
 inline constexpr std::uint64_t kMaxMemory = 64ull << 30;
 inline constexpr unsigned kMaxCpus = 64;

@@ -28,12 +28,14 @@
 #include "xover/vmm/kvm_interrupts.hpp"
 #include "xover/vmm/loader.hpp"
 #include "xover/vmm/memory_slots.hpp"
+#include "xover/vmm/metrics_writer.hpp"
 #include "xover/vmm/nic_context.hpp"
 #include "xover/vmm/pci_bus.hpp"
 #include "xover/vmm/pci_device.hpp"
 #include "xover/vmm/posted_writes.hpp"
 #include "xover/vmm/ram_memory.hpp"
 #include "xover/vmm/serial.hpp"
+#include "xover/vmm/stats.hpp"
 #include "xover/vmm/vcpu_exit.hpp"
 
 namespace xover::vmm {
@@ -74,8 +76,12 @@ public:
     enum class RunState { Starting, Running, Paused, Stopping };
     RunState run_state() const;
 
-    // Prints "stats: <what> key=value ..." lines (VM, vCPUs, devices).
-    void print_stats(std::FILE* out) const;
+    // The VM's counters now: the VM, its vCPUs, the devices' bus accesses,
+    // the NICs (vmm/stats.hpp).
+    StatsSnapshot stats() const;
+    // After run(): the last --metrics line and, with --stats, the
+    // "stats: <what> key=value ..." lines on `out`, both from one snapshot.
+    void report_exit(std::FILE* out);
 
     const VmConfig& config() const { return config_; }
     kvm::Vm& vm() { return vm_; }
@@ -100,6 +106,7 @@ private:
     void add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory);
     void load_guest();
     void setup_vcpus();
+    void setup_metrics();
     void attach_coalesced_ring();
     void vcpu_thread(unsigned index);
     void park_if_paused(kvm::Vcpu& vcpu);
@@ -146,6 +153,11 @@ private:
     std::mutex user_pause_mutex_;  // pause() vs. resume()
     std::atomic<bool> user_paused_{false};
     std::atomic<bool> vcpus_started_{false};  // run() made the vCPU threads
+    // What run() lasted, for uptime_ms (steady clock, ns; 0: not yet).
+    std::atomic<std::int64_t> run_started_ns_{0};
+    std::atomic<std::int64_t> run_ended_ns_{0};
+    // Last: it reads every counter above, from the I/O thread.
+    std::unique_ptr<MetricsWriter> metrics_;
 };
 
 }  // namespace xover::vmm
