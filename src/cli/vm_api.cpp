@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <optional>
 #include <chrono>
 
+#include "xover/crossover/protocol.hpp"
 #include "xover/net/backend_spec.hpp"
 #include "xover/vmm/stats.hpp"
 
@@ -33,7 +36,8 @@ api::Json describe(const vmm::Machine& machine, devices::DeviceManager& devices,
                             {"mac", nic.mac ? nic.mac->to_string() : ""},
                             {"backend", net::to_string(nic.backend)},
                             {"crossover", nic.crossover},
-                            {"carrier", devices.carriers().get(unsigned(i)).value_or(false) ? "up" : "down"}});
+                            {"peers", devices.named_peers(unsigned(i))},
+                            {"carrier", devices.carrier(unsigned(i)).value_or(false) ? "up" : "down"}});
     }
     auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return api::Json{{"name", c.name},
@@ -87,8 +91,56 @@ std::unique_ptr<api::ApiServer> serve_vm_api(const std::filesystem::path& socket
         const unsigned index = nic_index(machine, r.captures.at(0));
         const api::Json& state = r.body.is_object() ? r.body.value("state", api::Json()) : api::Json();
         if (state != "up" && state != "down") throw api::ApiError(400, "the body must be {{\"state\": \"up\"}} or {{\"state\": \"down\"}}");
-        if (!devices.carriers().set(index, state == "up")) throw api::ApiError(409, "NIC {} is not running", index);
+        if (!devices.set_carrier(index, state == "up")) throw api::ApiError(409, "NIC {} is not running", index);
         return api::ApiReply{200, api::Json{{"id", index}, {"carrier", state}}};
+    });
+    // Runtime links: GET says whether `peer` is linked now; PUT and DELETE
+    // add it to or remove it from the crossover NICs' peers (?nic=N: one
+    // NIC), and the broker applies the link rules: 202, the link follows.
+    auto link_state = [&devices](const std::string& peer) {
+        api::Json links = api::Json::array();
+        for (const auto& l : devices.agent().live_links())
+            if (l.peer_vm == peer)
+                links.push_back(api::Json{{"id", l.link_id},
+                                          {"nic", l.local_nic},
+                                          {"peer_nic", l.peer_nic},
+                                          {"mode", std::string(crossover::to_string(l.mode))},
+                                          {"wiring", l.automatic ? "auto" : "static"}});
+        api::Json named = api::Json::array();
+        for (auto index : devices.agent().nic_indices()) {
+            auto peers = devices.named_peers(index);
+            if (std::find(peers.begin(), peers.end(), peer) != peers.end()) named.push_back(index);
+        }
+        const bool up = !links.empty();
+        return api::Json{{"peer", peer}, {"state", up ? "up" : "down"}, {"named_by_nics", named}, {"links", links}};
+    };
+    server->route(api::ApiServer::Method::Get, "/links/([^/]+)", [link_state](const api::ApiRequest& r) {
+        return api::ApiReply{200, link_state(r.captures.at(0))};
+    });
+    auto change = [&devices, link_state](const api::ApiRequest& r, devices::DeviceManager::PeerChange how) {
+        const std::string& peer = r.captures.at(0);
+        std::optional<unsigned> nic;
+        if (auto it = r.query.find("nic"); it != r.query.end()) {
+            unsigned index = 0;
+            auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), index);
+            if (ec != std::errc() || end != it->second.data() + it->second.size())
+                throw api::ApiError(400, "nic={} is not a NIC index", it->second);
+            nic = index;
+        }
+        if (!devices.change_peer(peer, how, nic)) {
+            if (nic) throw api::ApiError(404, "NIC {} takes no part in the crossover", *nic);
+            throw api::ApiError(409, "no NIC of this VM takes part in the crossover (crossover = [...] or \"auto\" "
+                                     "in its config)");
+        }
+        api::Json reply = link_state(peer);
+        reply["requested"] = how == devices::DeviceManager::PeerChange::Link ? "link" : "unlink";
+        return api::ApiReply{202, reply};
+    };
+    server->route(api::ApiServer::Method::Put, "/links/([^/]+)", [change](const api::ApiRequest& r) {
+        return change(r, devices::DeviceManager::PeerChange::Link);
+    });
+    server->route(api::ApiServer::Method::Delete, "/links/([^/]+)", [change](const api::ApiRequest& r) {
+        return change(r, devices::DeviceManager::PeerChange::Unlink);
     });
     server->start();
     return server;

@@ -9,7 +9,9 @@
 # - a malformed request gets a JSON 4xx and the VM goes on;
 # - PUT /vm/shutdown stops a VM cleanly: exit status 0, its --stats written,
 #   its API socket gone;
-# - PUT /nics/{id}/carrier switches a NIC's carrier, and GET /vm shows it.
+# - DELETE /links/PEER takes a link down and PUT /links/PEER makes it again;
+# - PUT /nics/{id}/carrier down takes a crossover NIC's link down, up brings
+#   it back, and GET /vm shows it.
 source "$(dirname "$0")/crossover_common.inc"
 src=$(cd "$(dirname "$0")/../.." && pwd)
 api() { echo "$tmp/vm.$1.api.sock"; }  # next to the test's broker socket
@@ -56,20 +58,50 @@ result rx | grep -q "RESULT role=rx frames=$N .*errors=0 lost=0" || fail "frames
 [ -e "$(api rx)" ] && fail "rx's API socket was left behind"
 echo "ok: pause/resume of each side while $N frames flowed lost none; documented answers; JSON errors"
 
-# A clean shutdown through the API, and the carrier switch before it.
-vm idle e1000 52:54:00:a9:00:03 "" "role=rx count=1 timeout_ms=120000 start_timeout_ms=120000"
-wait_api idle
-python3 "$src/scripts/check-openapi.py" "$src/docs/openapi.json" "$(api idle)" vm \
-	--call 'PUT /nics/0/carrier {"state": "down"}' --call 'PUT /nics/0/carrier {"state": "sideways"}' \
-	--call 'PUT /nics/7/carrier {"state": "up"}' --call 'PUT /nics/x/carrier {"state": "up"}' ||
-	fail "the carrier calls do not match docs/openapi.json"
-curl -sf --unix-socket "$(api idle)" http://localhost/vm | grep -q '"carrier": "down"' || fail "GET /vm does not show the carrier down"
-ctl idle put /nics/0/carrier '{"state": "up"}' | grep -q '"carrier": "up"' || fail "ctl put carrier up"
-curl -sf --unix-socket "$(api idle)" http://localhost/vm | grep -q '"carrier": "up"' || fail "GET /vm does not show the carrier up again"
-out=$(curl -s -w ' %{http_code}' --unix-socket "$(api idle)" -X PUT http://localhost/vm/shutdown)
+# Runtime links, the carrier switch and a clean shutdown, on an idle pair.
+vm l1 e1000 52:54:00:a9:00:03 l2 "role=rx count=1 timeout_ms=120000 start_timeout_ms=120000"
+vm l2 virtio 52:54:00:a9:00:04 l1 "role=rx count=1 timeout_ms=120000 start_timeout_ms=120000"
+wait_api l1
+wait_api l2
+wait_links() {  # wait_links N WHAT
+	local i
+	for i in $(seq 100); do [ "$(links)" = "$1" ] && return; sleep 0.1; done
+	fail "$2: the broker has $(links) link(s), not $1"
+}
+link_state() { curl -sf --unix-socket "$(api l1)" "http://localhost/links/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
+wait_links 1 "the pair"
+[ "$(link_state l2)" = up ] || fail "GET /links/l2 says $(link_state l2)"
+python3 "$src/scripts/check-openapi.py" "$src/docs/openapi.json" "$(api l1)" vm \
+	--call "GET /links/l2" --call "GET /links/nobody" --call "PUT /links/l1" --call "PUT /links/l2?nic=5" \
+	--call "PUT /links/l2?nic=x" --call "PUT /nics/1/carrier {\"state\": \"up\"}" \
+	--call 'PUT /nics/0/carrier {"state": "sideways"}' --call 'PUT /nics/x/carrier {"state": "up"}' ||
+	fail "the link and carrier calls do not match docs/openapi.json"
+
+# Unlink, then link: the link goes down, then re-forms.
+ctl l1 delete /links/l2 | grep -q '"requested": "unlink"' || fail "ctl l1 delete /links/l2"
+wait_links 0 "after DELETE /links/l2"
+[ "$(link_state l2)" = down ] || fail "GET /links/l2 says $(link_state l2) after the unlink"
+curl -sf --unix-socket "$(api l1)" -X PUT http://localhost/links/l2 | grep -q '"requested": "link"' || fail "PUT /links/l2"
+wait_links 1 "after PUT /links/l2"
+[ "$(link_state l2)" = up ] || fail "GET /links/l2 says $(link_state l2) after the link"
+echo "ok: DELETE /links/l2 took the link down, PUT /links/l2 made it again"
+
+# The carrier: down unplugs the cable (the link goes), up plugs it back.
+ctl l1 put /nics/0/carrier '{"state": "down"}' | grep -q '"carrier": "down"' || fail "ctl carrier down"
+wait_links 0 "after carrier down"
+curl -sf --unix-socket "$(api l1)" http://localhost/vm | grep -q '"carrier": "down"' || fail "GET /vm does not show the carrier down"
+ctl l1 put /nics/0/carrier '{"state": "up"}' | grep -q '"carrier": "up"' || fail "ctl carrier up"
+wait_links 1 "after carrier up"
+echo "ok: carrier down took the link down, carrier up brought it back"
+
+# Shutdown through the API (curl) and through xover ctl.
+out=$(curl -s -w ' %{http_code}' --unix-socket "$(api l1)" -X PUT http://localhost/vm/shutdown)
 grep -q '"stopping".* 202$' <<<"$(tr -d '\n' <<<"$out")" || fail "shutdown answered: $out"
-rc=$(waitvm idle)
-[ "$rc" = 0 ] || fail "a VM shut down through the API exited $rc"
-grep -q "stats: vm name=idle" "$tmp/idle.out" || fail "no --stats after the shutdown"
-[ -e "$(api idle)" ] && fail "idle's API socket was left behind"
-echo "ok: PUT /vm/shutdown: exit 0, counters written, socket gone"
+ctl l2 shutdown >/dev/null || fail "ctl l2 shutdown"
+for v in l1 l2; do
+	rc=$(waitvm $v)
+	[ "$rc" = 0 ] || fail "$v, shut down through the API, exited $rc"
+	grep -q "stats: vm name=$v" "$tmp/$v.out" || fail "$v: no --stats after the shutdown"
+	[ -e "$(api $v)" ] && fail "$v's API socket was left behind"
+done
+echo "ok: PUT /vm/shutdown: exit 0, counters written, sockets gone"

@@ -14,7 +14,12 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "xover/crossover/vm_agent.hpp"
 #include "xover/devices/nic_carriers.hpp"
@@ -44,11 +49,26 @@ public:
     // the VM fails before any vCPU runs.
     void register_crossover(vmm::EventLoop& loop);
 
-    // The NICs' carrier switches, by index (the control API's).
-    NicCarriers& carriers() { return carriers_; }
-    // The VM's broker agent: its crossover NICs' peers and links (the
-    // control API links and unlinks through it, VmAgent::set_peers).
+    // The VM's broker agent: its crossover NICs' peers and links.
     crossover::VmAgent& agent() { return agent_; }
+
+    // The control API's operations (device_control.cpp); any thread.
+    //
+    // Links `peer` to (Link) or unlinks it from (Unlink) NIC `nic`, or
+    // every crossover NIC when none is given: adds it to or removes it
+    // from the NIC's static peers, and the broker applies the link rules
+    // (a link needs the peer's consent; it comes up later, if at all).
+    // False: no such crossover NIC. Throws xover::Error for a bad name.
+    enum class PeerChange { Link, Unlink };
+    bool change_peer(const std::string& peer, PeerChange change, std::optional<unsigned> nic = {});
+    // The static peers NIC `nic` names (while its carrier is down too).
+    std::vector<std::string> named_peers(unsigned nic) const;
+    // The NIC's carrier (net/carrier_gate.hpp). Down also takes a crossover
+    // NIC's links down (no peers and no auto at the broker meanwhile), as
+    // an unplugged cable does both ends'; up restores its peers. False: no
+    // such NIC.
+    bool set_carrier(unsigned nic, bool up);
+    std::optional<bool> carrier(unsigned nic) const { return carriers_.get(nic); }
 
 private:
     std::string vm_name_;
@@ -56,6 +76,14 @@ private:
     std::filesystem::path broker_;
     crossover::VmAgent agent_;
     NicCarriers carriers_;
+    // Crossover NICs whose carrier is down: the peers and auto setting to
+    // give back at carrier up (changed by change_peer meanwhile).
+    struct Unplugged {
+        std::vector<std::string> peers;
+        bool auto_peer = false;
+    };
+    mutable std::mutex control_mutex_;
+    std::map<unsigned, Unplugged> unplugged_;
     unsigned crossover_nics_ = 0;
 };
 
