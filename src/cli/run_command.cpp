@@ -30,11 +30,13 @@ vmm::VmConfig resolve(const vmm::RunOptions& options, const std::string& up_file
     throw Error("{}: no [[vm]] named \"{}\"", up_file, up_vm);
 }
 
-// The VM's control API: on `option` (an error there stops the VM before it
-// starts), not at all for "none", and by default on vm.NAME.api.sock next
-// to the broker socket, where a failure only costs the API.
-std::unique_ptr<api::ApiServer> start_vm_api(const std::string& option, const vmm::VmConfig& config,
-                                             vmm::Machine& machine, devices::DeviceManager& devices) {
+// The VM's control API: on config.api_socket (an error there stops the VM
+// before it starts), not at all for "none", and by default on
+// vm.NAME.api.sock next to the broker socket, where a failure only costs
+// the API.
+std::unique_ptr<api::ApiServer> start_vm_api(const vmm::VmConfig& config, vmm::Machine& machine,
+                                             devices::DeviceManager& devices) {
+    const std::string& option = config.api_socket;
     if (option == "none") return nullptr;
     if (!option.empty()) return serve_vm_api(option, machine, devices);
     const auto path = api::vm_api_socket(config.broker.value_or(crossover::default_broker_path()), config.name);
@@ -47,8 +49,7 @@ std::unique_ptr<api::ApiServer> start_vm_api(const std::string& option, const vm
     }
 }
 
-int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm,
-           const std::string& api_socket) {
+int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm) {
     vmm::VmConfig config = resolve(options, up_file, up_vm);
     spdlog::set_level(spdlog::level::from_str(config.log_level));
     // The device manager outlives the machine: the NICs it builds use its broker agent.
@@ -56,7 +57,7 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     vmm::Machine machine(config, devices.nic_factory());
     devices.register_crossover(machine.loop());
     // Started before run() loads the seccomp filter, which covers its threads too.
-    std::unique_ptr<api::ApiServer> api_server = start_vm_api(api_socket, config, machine, devices);
+    std::unique_ptr<api::ApiServer> api_server = start_vm_api(config, machine, devices);
     int status = machine.run();
     api_server.reset();  // the API serves a running VM only, and must go before the machine
     machine.report_exit(stderr);
@@ -110,18 +111,17 @@ reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
         "kill (default), log or off: what a syscall outside the VMM's allow-list does once the VM runs");
     run->add_option("--nic", o.nics, "NIC: MODEL[,mac=..][,backend=..][,crossover=a+b][,mode=copy|window] (repeatable)");
     run->add_option("--crossover", o.crossover, "Crossover peer VM name, or auto (repeatable)");
-    auto api_socket = std::make_shared<std::string>();
-    run->add_option("--api-socket", *api_socket,
-                    "Control API socket (HTTP/JSON, docs/openapi.json), or none (default: vm.NAME.api.sock next to the "
-                    "broker socket)");
+    str("--api-socket", o.api_socket,
+        "Control API socket (HTTP/JSON, docs/openapi.json), or none (default: vm.NAME.api.sock next to the broker "
+        "socket)");
     // Used by `xover up` to start one VM of its file.
     auto up_file = std::make_shared<std::string>();
     auto up_vm = std::make_shared<std::string>();
     run->add_option("--from-up", *up_file)->group("");
     run->add_option("--vm", *up_vm)->group("");
-    return [options, run, up_file, up_vm, api_socket]() -> int {
+    return [options, run, up_file, up_vm]() -> int {
         if (!run->parsed()) return -1;
-        return run_vm(*options, *up_file, *up_vm, *api_socket);
+        return run_vm(*options, *up_file, *up_vm);
     };
 }
 

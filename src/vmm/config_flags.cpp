@@ -38,6 +38,7 @@ ConfigLayer layer_from_flags(const RunOptions& opts) {
         set(layer.cpu_template, check_cpu_template(*opts.cpu_template, "--cpu-template"), "cpu_template",
             "--cpu-template");
     if (opts.seccomp) set(layer.seccomp, check_seccomp(*opts.seccomp, "--seccomp"), "seccomp", "--seccomp");
+    if (opts.api_socket) set(layer.api_socket, check_api_socket(*opts.api_socket, "--api-socket"), "api_socket", "--api-socket");
     if (opts.broker) {
         if (opts.broker->empty()) throw Error("--broker: the broker socket path is empty");
         set(layer.broker, std::filesystem::path(*opts.broker), "broker", "--broker");

@@ -23,7 +23,7 @@ namespace xover::vmm::config_detail {
 // one value (files readable after overrides, MACs, peers) is checked when the
 // layers are merged.
 struct ConfigLayer {
-    std::optional<std::string> name, cmdline, console, log_level, cpu_template;
+    std::optional<std::string> name, cmdline, console, log_level, cpu_template, api_socket;
     std::optional<std::filesystem::path> kernel, initrd, broker, metrics;
     std::optional<std::uint64_t> memory_bytes;
     std::optional<unsigned> cpus;
@@ -74,6 +74,8 @@ std::string check_log_level(const std::string& value, const std::string& origin)
 std::string check_cpu_template(const std::string& value, const std::string& origin);
 SeccompMode check_seccomp(const std::string& value, const std::string& origin);
 std::chrono::seconds check_metrics_interval(std::int64_t seconds, const std::string& origin);
+// --api-socket: "none", or a path that fits a Unix socket address.
+std::string check_api_socket(const std::string& value, const std::string& origin);
 NicModel check_model(const std::string& value, const std::string& origin);
 CrossoverMode check_mode(const std::string& value, const std::string& origin);
 bool check_on_off(const std::string& value, const std::string& origin);

@@ -38,6 +38,7 @@ ConfigLayer merge(ConfigLayer base, const ConfigLayer& over) {
     overlay(base.stats, over.stats);
     overlay(base.metrics, over.metrics);
     overlay(base.metrics_interval, over.metrics_interval);
+    overlay(base.api_socket, over.api_socket);
     overlay(base.crossover, over.crossover);
     if (over.nics) {
         // A NIC list replaces the other list whole, origins included.
@@ -74,6 +75,7 @@ VmConfig finalize(const ConfigLayer& layer, const std::string& where) {
                         origin_of(layer, "metrics_interval", where));
         cfg.metrics_interval = *layer.metrics_interval;
     }
+    if (layer.api_socket) cfg.api_socket = *layer.api_socket;
     if (layer.log_level) cfg.log_level = *layer.log_level;
     if (layer.cpu_template) cfg.cpu_template = *layer.cpu_template;
     if (layer.seccomp) cfg.seccomp = *layer.seccomp;

@@ -50,6 +50,7 @@ ConfigLayer layer_from_config(const VmConfig& cfg, const std::string& where) {
     layer.metrics = cfg.metrics;
     if (cfg.metrics)
         layer.metrics_interval = check_metrics_interval(cfg.metrics_interval.count(), origin("metrics_interval"));
+    if (!cfg.api_socket.empty()) layer.api_socket = check_api_socket(cfg.api_socket, origin("api_socket"));
     layer.log_level = check_log_level(cfg.log_level, origin("log_level"));
     layer.cpu_template = check_cpu_template(cfg.cpu_template, origin("cpu_template"));
     layer.seccomp = cfg.seccomp;

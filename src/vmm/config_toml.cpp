@@ -11,7 +11,8 @@ namespace xover::vmm::config_detail {
 namespace {
 
 constexpr const char* kVmKeys =
-    "name, kernel, cmdline, initrd, mem, cpus, console, stats, metrics, metrics_interval, log_level, cpu_template, "
+    "name, kernel, cmdline, initrd, mem, cpus, console, stats, metrics, metrics_interval, api_socket, log_level, "
+    "cpu_template, "
     "seccomp, broker, crossover, nic";
 constexpr const char* kNicKeys = "model, mac, backend, crossover, mode, ioeventfd";
 
@@ -138,6 +139,9 @@ ConfigLayer layer_from_table(const toml::table& table, const std::string& file, 
             if (b) layer.stats = b->get() ? StatsMode::NonZero : StatsMode::Off;
             else if (s && s->get() == to_string(StatsMode::All)) layer.stats = StatsMode::All;
             else wrong_type(origin, node, "true, false or \"all\"");
+        } else if (key == "api_socket") {
+            std::string value = check_api_socket(get_string(node, origin), origin);
+            layer.api_socket = value == "none" ? value : anchor(value, base_dir).string();
         } else if (key == "metrics") {
             layer.metrics = anchor(get_string(node, origin), base_dir);
         } else if (key == "metrics_interval") {

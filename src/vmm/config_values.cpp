@@ -1,5 +1,6 @@
 // Checks of single configuration values, shared by the TOML and flag
 // readers so both refuse the same things with the same words.
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,6 +84,15 @@ std::string check_cpu_template(const std::string& value, const std::string& orig
 SeccompMode check_seccomp(const std::string& value, const std::string& origin) {
     if (auto mode = parse_seccomp_mode(value)) return *mode;
     throw Error("{}: {} is not a seccomp mode (use kill, log or off)", origin, quote_value(value));
+}
+
+std::string check_api_socket(const std::string& value, const std::string& origin) {
+    constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
+    if (value.empty()) throw Error("{}: an empty path (give a socket path, or none)", origin);
+    if (value.size() > kMaxSocketPath)
+        throw Error("{}: {} is {} bytes, longer than a Unix socket path can be ({})", origin, quote_value(value),
+                    value.size(), kMaxSocketPath);
+    return value;
 }
 
 std::chrono::seconds check_metrics_interval(std::int64_t seconds, const std::string& origin) {

@@ -585,3 +585,27 @@ TEST_CASE("stats and metrics: bad values are refused in one line", "[config][met
         }
     }
 }
+
+TEST_CASE("api_socket: the key and the flag", "[config][api]") {
+    ConfigDir d;
+    auto file = [&](const std::string& rest) {
+        RunOptions opts;
+        opts.config = d.vm_toml(rest);
+        return resolve_run_config(opts);
+    };
+    CHECK(file("").api_socket.empty());  // the default socket next to the broker's
+    CHECK(file("api_socket = \"none\"\n").api_socket == "none");
+    CHECK(file("api_socket = \"vm.sock\"\n").api_socket == (d.dir / "vm.sock").string());  // relative to the file
+
+    RunOptions o;
+    o.config = d.vm_toml("api_socket = \"none\"\n");
+    o.api_socket = "/tmp/flag.sock";  // the flag overrides the file
+    CHECK(resolve_run_config(o).api_socket == "/tmp/flag.sock");
+
+    const std::string f = (d.dir / "vm.toml").string();
+    CHECK(run_error(d.vm_toml("api_socket = 1\n")) == f + ":2: key \"api_socket\": expected a string, got the integer 1");
+    CHECK_THAT(run_error(d.vm_toml("api_socket = \"/" + std::string(200, 'a') + "\"\n")),
+               Catch::Contains("longer than a Unix socket path can be (107)"));
+    CHECK_THAT(flag_error(d, [](RunOptions& r) { r.api_socket = ""; }),
+               Catch::StartsWith("--api-socket: an empty path"));
+}

@@ -71,6 +71,9 @@ struct VmConfig {
     // (vmm/metrics_writer.hpp). Checked writable by validation.
     std::optional<std::filesystem::path> metrics;
     std::chrono::seconds metrics_interval{60};
+    // --api-socket: the control API's socket; "" = vm.NAME.api.sock next to
+    // the broker socket, "none" = no API.
+    std::string api_socket;
     std::string log_level = "warn";
     std::string cpu_template;                  // "" | "baseline"
     SeccompMode seccomp = SeccompMode::Kill;

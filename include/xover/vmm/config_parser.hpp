@@ -63,6 +63,7 @@ struct RunOptions {
     std::optional<std::string> stats;              // --stats ("true"), --stats=all, --stats=false
     std::optional<std::string> metrics;            // --metrics PATH
     std::optional<std::int64_t> metrics_interval;  // --metrics-interval SECONDS
+    std::optional<std::string> api_socket;         // --api-socket PATH|none
     std::optional<std::string> log_level;          // --log-level
     std::optional<std::string> cpu_template;       // --cpu-template
     std::optional<std::string> seccomp;            // --seccomp kill|log|off
