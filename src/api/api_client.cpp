@@ -19,7 +19,7 @@ std::size_t append_body(char* data, std::size_t size, std::size_t count, void* o
 }  // namespace
 
 ApiResponse api_call(const std::filesystem::path& socket, const std::string& method, const std::string& path,
-                     const std::string& body) {
+                     const std::string& body, std::chrono::milliseconds timeout) {
     static std::once_flag global_init;
     std::call_once(global_init, [] { ::curl_global_init(CURL_GLOBAL_NOTHING); });
     std::unique_ptr<CURL, void (*)(CURL*)> curl(::curl_easy_init(), ::curl_easy_cleanup);
@@ -32,7 +32,7 @@ ApiResponse api_call(const std::filesystem::path& socket, const std::string& met
     ::curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
     ::curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, append_body);
     ::curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);
-    ::curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 30L);
+    ::curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, long(timeout.count()));
     ::curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
     if (!body.empty()) {
         headers.reset(::curl_slist_append(nullptr, "Content-Type: application/json"));

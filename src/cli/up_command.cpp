@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "xover/api/link_watch.hpp"
 #include "xover/crossover/broker.hpp"
 #include "xover/crossover/switch_uplink.hpp"
 #include "xover/error.hpp"
@@ -191,9 +192,13 @@ int run_up(const std::filesystem::path& file, vmm::StatsMode stats) {
     std::vector<Child> children;
     for (const auto& vm : vms) children.push_back(spawn_vm(file, vm, std::max(stats, vm.stats)));
 
+    std::vector<std::filesystem::path> broker_paths;
+    for (const auto& [path, _] : brokers) broker_paths.push_back(path);
+    api::LinkWatch links(std::move(broker_paths));
     std::size_t running = children.size();
     bool forwarded = false;
     while (running > 0) {
+        links.poll();
         if (g_forward_signal && !forwarded) {
             for (auto& c : children)
                 if (c.status < 0) ::kill(c.pid, SIGTERM);
@@ -237,6 +242,10 @@ int run_up(const std::filesystem::path& file, vmm::StatsMode stats) {
         fmt::print("{}: exit status {}{}\n", c.name, c.status, c.status == 0 ? "" : "  (FAILED)");
         for (const auto& line : summarize(c.summary)) fmt::print("  {}\n", line);
         if (c.status != 0) ++failed;
+    }
+    if (auto lines = links.summary(); !lines.empty()) {
+        fmt::print("links (the broker's counters, last seen while they were up):\n");
+        for (const auto& line : lines) fmt::print("  {}\n", line);
     }
     std::fflush(stdout);
     return failed ? 1 : 0;

@@ -16,6 +16,7 @@
 
 #include "xover/api/api_client.hpp"
 #include "xover/api/api_server.hpp"
+#include "xover/api/link_watch.hpp"
 
 using namespace xover::api;
 using Method = ApiServer::Method;
@@ -129,4 +130,27 @@ TEST_CASE("API server: a path that is not a socket is refused", "[api]") {
     const auto path = dir.path / "file";
     { std::FILE* f = std::fopen(path.c_str(), "w"); std::fclose(f); }
     CHECK_THROWS_WITH(ApiServer(path), Catch::Contains("is not a socket"));
+}
+
+TEST_CASE("link watch: keeps the last counters of every link a broker's API showed", "[api]") {
+    TempDir dir;
+    ApiServer broker_api(broker_api_socket(dir.path / "broker.sock"));
+    std::atomic<int> calls{0};
+    broker_api.route(Method::Get, "/links", [&](const ApiRequest&) {
+        ++calls;
+        if (calls > 1) return ApiReply{200, Json::array()};  // the link went down
+        return ApiReply{200, Json::parse(R"([{"id": 7, "a": {"vm": "vm-a", "nic": 0}, "b": {"vm": "vm-b", "nic": 1},
+            "mode": "copy", "wiring": "static", "a_to_b": {"frames": 100, "bytes": 6400, "dropped": 0},
+            "b_to_a": {"frames": 3, "bytes": 192, "dropped": 1}, "origin": "formed"}])")};
+    });
+    broker_api.start();
+    LinkWatch watch({dir.path / "broker.sock", dir.path / "no-broker-here" / "broker.sock"});
+    watch.poll();
+    watch.poll();  // within the second: no new sample
+    CHECK(calls == 1);
+    auto lines = watch.summary();
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0] ==
+          "link 7 vm-a#0 <-> vm-b#1 (copy, static): vm-a#0 -> vm-b#1: 100 frames, 6400 bytes, 0 dropped; "
+          "vm-b#1 -> vm-a#0: 3 frames, 192 bytes, 1 dropped");
 }
