@@ -28,7 +28,8 @@ std::unique_ptr<api::ApiServer> serve_broker_api(const std::filesystem::path& ap
     });
     server->route(Method::Get, "/vms", [status](const ApiRequest&) { return ApiReply{200, status()["vms"]}; });
     server->route(Method::Get, "/vms/([^/]+)", [status](const ApiRequest& r) {
-        for (auto& vm : status()["vms"])
+        const Json doc = status();  // kept: the loop walks a part of it
+        for (const auto& vm : doc["vms"])
             if (vm["name"] == r.captures.at(0)) return ApiReply{200, vm};
         throw ApiError(404, "no VM named \"{}\" is registered", r.captures.at(0));
     });
