@@ -10,6 +10,7 @@
 #include "xover/devices/device_manager.hpp"
 #include "xover/error.hpp"
 #include "xover/vmm/config_parser.hpp"
+#include "xover/vmm/loader.hpp"
 #include "xover/vmm/machine.hpp"
 
 namespace xover::cli {
@@ -52,6 +53,7 @@ std::unique_ptr<api::ApiServer> start_vm_api(const vmm::VmConfig& config, vmm::M
 int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm) {
     vmm::VmConfig config = resolve(options, up_file, up_vm);
     spdlog::set_level(spdlog::level::from_str(config.log_level));
+    vmm::check_kernel_format(config.kernel, config.memory_bytes);  // before /dev/kvm: named on any host
     // The device manager outlives the machine: the NICs it builds use its broker agent.
     devices::DeviceManager devices(config);
     vmm::Machine machine(config, devices.nic_factory());

@@ -19,6 +19,10 @@ bool is_bzimage(std::span<const std::uint8_t> image) {
     return image.size() >= 0x206 && std::memcmp(image.data() + 0x202, "HdrS", 4) == 0;
 }
 
+[[noreturn]] void unknown_format(const std::filesystem::path& kernel) {
+    throw Error("kernel {}: not an ELF file nor a Linux bzImage", kernel.string());
+}
+
 }  // namespace
 
 BootImage load_kernel(GuestMemory& memory, const LoadRequest& request) {
@@ -27,7 +31,12 @@ BootImage load_kernel(GuestMemory& memory, const LoadRequest& request) {
     auto image = read_image(request.kernel, "kernel", request.memory_bytes);
     if (is_elf(image)) return load_pvh_elf(memory, request, image);
     if (is_bzimage(image)) return load_bzimage(memory, request, image);
-    throw Error("kernel {}: not an ELF file nor a Linux bzImage", request.kernel.string());
+    unknown_format(request.kernel);
+}
+
+void check_kernel_format(const std::filesystem::path& kernel, std::uint64_t memory_bytes) {
+    auto image = loader_detail::read_image(kernel, "kernel", memory_bytes);
+    if (!is_elf(image) && !is_bzimage(image)) unknown_format(kernel);
 }
 
 }  // namespace xover::vmm

@@ -60,4 +60,10 @@ std::vector<E820Entry> default_memory_map(std::uint64_t memory_bytes);
 // Throws xover::Error with a one-line message naming the file.
 BootImage load_kernel(GuestMemory& memory, const LoadRequest& request);
 
+// What load_kernel() refuses before it needs guest memory: an unreadable,
+// empty or oversized file, or one that is neither an ELF nor a bzImage.
+// `xover run` calls it before it opens /dev/kvm, so a bad kernel is named
+// on any host. Throws xover::Error as load_kernel() does.
+void check_kernel_format(const std::filesystem::path& kernel, std::uint64_t memory_bytes);
+
 }  // namespace xover::vmm
