@@ -14,20 +14,13 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "xover/unix_address.hpp"
+
 namespace xover::api {
 
 namespace {
 
 constexpr std::size_t kMaxBody = 64 * 1024;  // the largest request body a handler sees
-
-sockaddr_un unix_address(const std::filesystem::path& path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    const std::string s = path.string();
-    if (s.size() >= sizeof addr.sun_path) throw Error("API socket path '{}' is too long", s);
-    std::memcpy(addr.sun_path, s.c_str(), s.size() + 1);
-    return addr;
-}
 
 // A socket file at `path` that nobody listens on is left over from a
 // process that died: it goes. One that answers belongs to a running VM.
@@ -75,7 +68,7 @@ public:
 };
 
 ApiServer::ApiServer(std::filesystem::path path) : path_(std::move(path)), server_(std::make_unique<Server>()) {
-    const sockaddr_un addr = unix_address(path_);
+    const sockaddr_un addr = unix_address(path_, "API socket");
     remove_stale_socket(path_, addr);
     listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0) throw system_error("socket(AF_UNIX)");

@@ -25,8 +25,7 @@ const char* to_string(vmm::Machine::RunState state) {
     return "unknown";
 }
 
-api::Json describe(const vmm::Machine& machine, devices::DeviceManager& devices,
-                   std::chrono::steady_clock::time_point started) {
+api::Json describe(const vmm::Machine& machine, devices::DeviceManager& devices) {
     const vmm::VmConfig& c = machine.config();
     api::Json nics = api::Json::array();
     for (std::size_t i = 0; i < c.nics.size(); ++i) {
@@ -39,14 +38,13 @@ api::Json describe(const vmm::Machine& machine, devices::DeviceManager& devices,
                             {"peers", devices.named_peers(unsigned(i))},
                             {"carrier", devices.carrier(unsigned(i)).value_or(false) ? "up" : "down"}});
     }
-    auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return api::Json{{"name", c.name},
                 {"state", to_string(machine.run_state())},
                 {"pid", ::getpid()},
                 {"cpus", c.cpus},
                 {"memory_bytes", c.memory_bytes},
                 {"kernel", c.kernel.string()},
-                {"uptime_ms", uptime.count()},
+                {"uptime_ms", machine.uptime().count()},
                 {"nics", std::move(nics)}};
 }
 
@@ -64,10 +62,9 @@ unsigned nic_index(const vmm::Machine& machine, const std::string& id) {
 std::unique_ptr<api::ApiServer> serve_vm_api(const std::filesystem::path& socket, vmm::Machine& machine,
                                              devices::DeviceManager& devices) {
     auto server = std::make_unique<api::ApiServer>(socket);
-    const auto started = std::chrono::steady_clock::now();
     server->route(api::ApiServer::Method::Get, "/vm",
-                  [&machine, &devices, started](const api::ApiRequest&) {
-                      return api::ApiReply{200, describe(machine, devices, started)};
+                  [&machine, &devices](const api::ApiRequest&) {
+                      return api::ApiReply{200, describe(machine, devices)};
                   });
     server->route(api::ApiServer::Method::Put, "/vm/pause", [&machine](const api::ApiRequest&) {
         if (!machine.pause())

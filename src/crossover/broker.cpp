@@ -1,4 +1,5 @@
 #include "xover/crossover/broker.hpp"
+#include "xover/unix_address.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -39,14 +40,7 @@ bool hung_up(int socket) {
     return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
 }
 
-sockaddr_un socket_address(const std::filesystem::path& path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    const std::string s = path.string();
-    if (s.size() >= sizeof addr.sun_path) throw Error("broker socket path '{}' is too long", s);
-    std::memcpy(addr.sun_path, s.c_str(), s.size() + 1);
-    return addr;
-}
+sockaddr_un socket_address(const std::filesystem::path& path) { return unix_address(path, "broker socket"); }
 
 std::filesystem::path socket_dir(const std::filesystem::path& socket) {
     auto dir = socket.parent_path();

@@ -472,21 +472,24 @@ int Machine::run() {
     return exit_status_.load();
 }
 
+std::chrono::milliseconds Machine::uptime() const {
+    const std::int64_t started = run_started_ns_.load(), ended = run_ended_ns_.load();
+    const std::int64_t ns = started == 0 ? 0 : (ended != 0 ? ended : steady_ns()) - started;
+    return std::chrono::milliseconds(ns / 1'000'000);
+}
+
 StatsSnapshot Machine::stats() const {
     StatsSnapshot snapshot;
     snapshot.utc_time_ms = std::uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());
-    const std::int64_t started = run_started_ns_.load(), ended = run_ended_ns_.load();
-    const std::int64_t uptime_ns = started == 0 ? 0 : (ended != 0 ? ended : steady_ns()) - started;
-
     ExitCounters total;
     for (const auto& c : exit_counters_)
         for (std::size_t r = 0; r < ExitCounters::kReasons; ++r)
             total.by_reason[r].fetch_add(c->by_reason[r].load(std::memory_order_relaxed));
     StatsGroup vm{"vm", "", {{"name", config_.name}, {"cpus", config_.cpus}, {"memory_bytes", config_.memory_bytes}},
                   {}};
-    vm.counters.emplace_back("uptime_ms", std::uint64_t(uptime_ns / 1'000'000));
+    vm.counters.emplace_back("uptime_ms", std::uint64_t(uptime().count()));
     append_exit_counts(total, vm.counters);
     vm.counters.emplace_back("posted_writes", posted_writes_->applied());
     vm.counters.emplace_back("posting_watchdog", posted_writes_->watchdog_applied());

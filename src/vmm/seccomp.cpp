@@ -151,12 +151,13 @@ void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
     // Never a netlink or packet socket; a Unix one for the VM's broker only.
     for (int family : {AF_INET, AF_INET6})
         allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_INET*)", {SCMP_A0(SCMP_CMP_EQ, unsigned(family))});
+    // A Unix SOCK_SEQPACKET socket, the broker protocol's only kind: a VM
+    // registering again with a restarted broker (VmAgent), the broker's
+    // control API asking its own broker for the status.
+    allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_UNIX, SOCK_SEQPACKET)",
+               {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)});
     if (profile == SeccompProfile::Vmm) {
         allow_all(ctx.get(), kVmm);
-        // A VM registers again with a restarted crossover broker (VmAgent):
-        // a Unix SOCK_SEQPACKET socket, the broker protocol's only kind.
-        allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_UNIX, SOCK_SEQPACKET)",
-                   {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)});
         // The I/O and vCPU threads start after the filter is loaded: clone
         // with CLONE_THREAD only (a thread, never a process). clone3's
         // flags are behind a pointer the filter cannot read, so it fails
@@ -167,9 +168,6 @@ void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
             throw Error("seccomp: clone3 -> ENOSYS: {}", std::strerror(-rc));
     } else {
         allow_all(ctx.get(), kBroker);
-        // The control API's thread is a client of the broker's own socket.
-        allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_UNIX, SOCK_SEQPACKET)",
-                   {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)});
         // SIOCGIFFLAGS only: the uplink tap's carrier, for status.
         allow_rule(ctx.get(), SCMP_SYS(ioctl), "ioctl(SIOCGIFFLAGS)", {SCMP_A1(SCMP_CMP_EQ, SIOCGIFFLAGS)});
     }

@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
 #include "xover/api/api_client.hpp"
 #include "xover/api/api_server.hpp"
 #include "xover/api/link_watch.hpp"
@@ -23,13 +24,8 @@ using Method = ApiServer::Method;
 
 namespace {
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/xover-api-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
+struct TempDir : xover::test::TempDir {
+    TempDir() : xover::test::TempDir("xover-api") {}
 };
 
 Json body_of(const ApiResponse& r) { return Json::parse(r.body); }

@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "temp_dir.hpp"
 #include "test_crossover_util.hpp"
 #include "test_net_support.hpp"
 #include "xover/crossover/broker.hpp"
@@ -31,13 +32,8 @@ using xover::test::wait_until;
 
 namespace {
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/xover-broker-test-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
+struct TempDir : xover::test::TempDir {
+    TempDir() : xover::test::TempDir("xover-broker-test") {}
 };
 
 // A broker serving on its own thread for the duration of a test. Without

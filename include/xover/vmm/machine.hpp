@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
@@ -75,6 +76,8 @@ public:
     bool resume();
     enum class RunState { Starting, Running, Paused, Stopping };
     RunState run_state() const;
+    // How long run() has run (or ran); 0 before it starts.
+    std::chrono::milliseconds uptime() const;
 
     // The VM's counters now: the VM, its vCPUs, the devices' bus accesses,
     // the NICs (vmm/stats.hpp).
