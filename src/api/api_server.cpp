@@ -14,27 +14,13 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
-#include "xover/unix_address.hpp"
+#include "xover/unix_listener.hpp"
 
 namespace xover::api {
 
 namespace {
 
 constexpr std::size_t kMaxBody = 64 * 1024;  // the largest request body a handler sees
-
-// A socket file at `path` that nobody listens on is left over from a
-// process that died: it goes. One that answers belongs to a running VM.
-void remove_stale_socket(const std::filesystem::path& path, const sockaddr_un& addr) {
-    struct stat st{};
-    if (::lstat(path.c_str(), &st) != 0) return;
-    if (!S_ISSOCK(st.st_mode)) throw Error("API socket path {} exists and is not a socket", path.string());
-    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (probe < 0) throw system_error("socket(AF_UNIX)");
-    bool live = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(probe);
-    if (live) throw Error("API socket {} is in use by another process", path.string());
-    ::unlink(path.c_str());
-}
 
 Json error_body(const std::string& message) { return Json{{"error", message}}; }
 
@@ -68,19 +54,7 @@ public:
 };
 
 ApiServer::ApiServer(std::filesystem::path path) : path_(std::move(path)), server_(std::make_unique<Server>()) {
-    const sockaddr_un addr = unix_address(path_, "API socket");
-    remove_stale_socket(path_, addr);
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) throw system_error("socket(AF_UNIX)");
-    // Mode 0600 from the start: nobody else may connect, not even between bind and chmod.
-    mode_t old_mask = ::umask(0177);
-    int rc = ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-    ::umask(old_mask);
-    if (rc != 0 || ::listen(listen_fd_, 16) != 0) {
-        int err = errno;
-        ::close(listen_fd_);
-        throw Error("API socket {}: {}", path_.string(), std::strerror(err));
-    }
+    listen_fd_ = listen_unix_stream(path_, "API socket").release();
 
     // One thread serves; requests are small and answered from memory. Its
     // first task says it runs: start() waits for that, so that the thread

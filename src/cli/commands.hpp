@@ -25,6 +25,9 @@ CommandAction add_up_command(CLI::App& app);
 // `xover ctl TARGET VERB ...`: the control API's command line (a VM's or the broker's).
 CommandAction add_ctl_command(CLI::App& app);
 
+// `xover vhost-user`: a QEMU VM's virtio-net served as a vhost-user back-end.
+CommandAction add_vhost_user_command(CLI::App& app);
+
 // `xover counters`: the NIC counters --stats prints, with their meanings.
 CommandAction add_counters_command(CLI::App& app);
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     actions.push_back(xover::cli::add_up_command(app));
     actions.push_back(xover::cli::add_ctl_command(app));
     actions.push_back(xover::cli::add_counters_command(app));
+    actions.push_back(xover::cli::add_vhost_user_command(app));
     xover::cli::add_broker_commands(app);  // `broker`, `status`: run from their parse callbacks
 
     try {

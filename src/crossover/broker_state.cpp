@@ -155,7 +155,6 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
     if (reg.earlier_registrations) ++history_.re_registrations;
     client_vm_[from] = reg.vm_name;
     vms_.emplace(reg.vm_name, std::move(vm));
-    result.send.push_back({from, RegisterOk{}});
     // Its live links first: adopted ones must not be made again below.
     auto adopted = adoption_.reported(planner_, reg.vm_name, reg.links, clock_());
     for (const Link& l : adopted.adopted) {
@@ -165,6 +164,8 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
     }
     for (auto& out : refuse_links(adopted)) result.send.push_back(std::move(out));
     for (auto& out : apply(planner_.static_links(reg.vm_name), "")) result.send.push_back(std::move(out));
+    // Last: the VM has its links when it reads this (BrokerClient::register_vm).
+    result.send.push_back({from, RegisterOk{}});
     return result;
 }
 

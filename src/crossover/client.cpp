@@ -74,28 +74,34 @@ BrokerClient BrokerClient::connect(const std::filesystem::path& path, bool start
 
 BrokerClient::BrokerClient(kvm::UniqueFd socket) : socket_(std::move(socket)) {}
 
-void BrokerClient::register_vm(Register registration, std::chrono::milliseconds timeout) {
+void BrokerClient::register_vm(Register registration, LinkHandler& links, std::chrono::milliseconds timeout) {
     const std::string name = registration.vm_name;
     if (!send_message(socket_.get(), Message(std::move(registration))))
         throw Error("VM '{}': the crossover broker closed the connection", name);
-    pollfd p{socket_.get(), POLLIN, 0};
-    int n;
-    do {
-        n = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) throw Error("VM '{}': the crossover broker did not answer within {} ms", name, timeout.count());
-    Received r;
-    try {
-        r = receive_message(socket_.get());
-    } catch (const ProtocolError& e) {
-        throw Error("VM '{}': bad answer from the crossover broker: {}", name, e.what());
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{socket_.get(), POLLIN, 0};
+        int n;
+        do {
+            n = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) throw Error("VM '{}': the crossover broker did not answer within {} ms", name, timeout.count());
+        Received r;
+        try {
+            r = receive_message(socket_.get());
+        } catch (const ProtocolError& e) {
+            throw Error("VM '{}': bad answer from the crossover broker: {}", name, e.what());
+        }
+        if (r.status != Received::Status::Message)
+            throw Error("VM '{}': the crossover broker closed the connection", name);
+        if (auto* err = std::get_if<RegisterError>(&*r.message))
+            throw Error("VM '{}' refused by the crossover broker: {}", name, err->reason);
+        if (std::holds_alternative<RegisterOk>(*r.message)) return;
+        // The links this registration made come first (broker_state.cpp).
+        if (!dispatch_link(*r.message, links))
+            throw Error("VM '{}': unexpected {} from the crossover broker", name, message_name(*r.message));
     }
-    if (r.status != Received::Status::Message)
-        throw Error("VM '{}': the crossover broker closed the connection", name);
-    if (auto* err = std::get_if<RegisterError>(&*r.message))
-        throw Error("VM '{}' refused by the crossover broker: {}", name, err->reason);
-    if (!std::holds_alternative<RegisterOk>(*r.message))
-        throw Error("VM '{}': unexpected {} from the crossover broker", name, message_name(*r.message));
 }
 
 bool BrokerClient::send_registration(Register registration) {
@@ -127,25 +133,32 @@ bool BrokerClient::on_readable(LinkHandler& handler) {
             handler.registration_refused(refused->reason);
             return false;
         }
-        if (auto* up = std::get_if<LinkUp>(&*r.message)) {
-            std::uint64_t id = up->link_id;
-            std::shared_ptr<PeerLink> link;
-            try {
-                link = PeerLink::from_message(std::move(*up));
-            } catch (const Error& e) {
-                spdlog::error("crossover: cannot set up link {}: {}", id, e.what());
-                continue;
-            }
-            spdlog::info("crossover: link {} up: NIC {} <-> {}#{} {} ({})", link->id, link->local_nic, link->peer_vm,
-                         link->peer_nic, link->peer_mac.to_string(), to_string(link->mode));
-            handler.link_up(std::move(link));
-        } else if (auto* down = std::get_if<LinkDown>(&*r.message)) {
-            spdlog::info("crossover: link {} down ({})", down->link_id, down->reason);
-            handler.link_down(down->link_id, down->local_nic);
-        } else {
+        if (!dispatch_link(*r.message, handler))
             spdlog::warn("crossover: ignoring unexpected {} from the broker", message_name(*r.message));
-        }
     }
+}
+
+bool BrokerClient::dispatch_link(Message& message, LinkHandler& handler) {
+    if (auto* up = std::get_if<LinkUp>(&message)) {
+        std::uint64_t id = up->link_id;
+        std::shared_ptr<PeerLink> link;
+        try {
+            link = PeerLink::from_message(std::move(*up));
+        } catch (const Error& e) {
+            spdlog::error("crossover: cannot set up link {}: {}", id, e.what());
+            return true;
+        }
+        spdlog::info("crossover: link {} up: NIC {} <-> {}#{} {} ({})", link->id, link->local_nic, link->peer_vm,
+                     link->peer_nic, link->peer_mac.to_string(), to_string(link->mode));
+        handler.link_up(std::move(link));
+        return true;
+    }
+    if (auto* down = std::get_if<LinkDown>(&message)) {
+        spdlog::info("crossover: link {} down ({})", down->link_id, down->reason);
+        handler.link_down(down->link_id, down->local_nic);
+        return true;
+    }
+    return false;
 }
 
 // Safe from any thread (a vCPU thread included): one non-blocking sendmsg,

@@ -53,13 +53,18 @@ Register VmAgent::registration_locked() const {
 
 void VmAgent::register_vm(const std::string& vm_name, const std::string& consent_group,
                           const std::filesystem::path& broker, vmm::EventLoop& loop) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (client_) throw Error("VM '{}': already registered with the crossover broker", vm_name);
     vm_name_ = vm_name;
     consent_group_ = consent_group;
     broker_ = broker;
     BrokerClient client = BrokerClient::connect(broker);
-    client.register_vm(registration_locked());
+    Register registration = registration_locked();
+    // The links the registration makes arrive before its answer, and
+    // link_up() takes the lock.
+    lock.unlock();
+    client.register_vm(std::move(registration), *this);
+    lock.lock();
     client_.emplace(std::move(client));
     ++registrations_done_;
     loop_ = &loop;

@@ -12,7 +12,6 @@
 #include "xover/error.hpp"
 #include "xover/nic/shared_nic_state.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
-#include "xover/vmm/ram_memory.hpp"
 
 namespace xover::devices {
 
@@ -40,7 +39,7 @@ CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& se
     : model_(model), loop_(context.loop), agent_(setup.agent), index_(context.index), window_(window),
       pause_(context.with_vcpus_paused) {
     const vmm::NicConfig& config = setup.config;
-    auto* ram = dynamic_cast<vmm::RamMemory*>(&context.memory);
+    std::optional<vmm::RamFile> ram = context.memory.ram_file();
     if (!ram) throw Error("--nic {}: crossover needs the VM's RAM memfd", vmm::to_string(config.model));
     const std::string& name = setup.name;
     port_ = std::make_unique<crossover::CrossoverPort>(name, state_page_model(config.model), backend,
@@ -83,8 +82,8 @@ CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& se
         reg.window = crossover::dup_for_broker(window_->tx_element_fd());
         reg.window_size = window_->half_size();
     }
-    reg.ram_size = ram->size();
-    reg.ram = crossover::dup_for_broker(ram->memfd());
+    reg.ram_size = ram->size;
+    reg.ram = crossover::dup_for_broker(ram->fd);
     reg.state = port_->page().dup_fd();
     reg.irq = crossover::dup_for_broker(irq_fd);
     reg.doorbell = crossover::dup_for_broker(doorbell);

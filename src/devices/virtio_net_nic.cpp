@@ -29,7 +29,7 @@ public:
         : BackendOwner(setup, context),
           MsiOwner(context, kMsixVectors),
           VirtioNet(context.memory, msi, context.intx, *backend, setup.mac),
-          vm_(context.vm),
+          vm_(*context.vm),
           loop_(context.loop),
           use_ioeventfd_(vmm::uses_ioeventfd(setup.config)) {
         for (unsigned q = 0; q < kQueueCount; ++q) {

@@ -9,9 +9,9 @@ namespace xover::devices {
 
 std::unique_ptr<crossover::DmaWindow> make_window(const std::string& name, vmm::NicContext& context) {
     auto* ram = dynamic_cast<vmm::RamMemory*>(&context.memory);
-    if (!ram) throw Error("{}: window mode needs the VM's RAM", name);
-    std::uint32_t first_slot = context.memory_slots.allocate(crossover::DmaWindow::kMemorySlots, name);
-    return std::make_unique<crossover::DmaWindow>(name, crossover::kDefaultWindowSize, context.vm, *ram, first_slot);
+    if (!ram || !context.vm || !context.memory_slots) throw Error("{}: window mode needs a KVM VM's RAM", name);
+    std::uint32_t first_slot = context.memory_slots->allocate(crossover::DmaWindow::kMemorySlots, name);
+    return std::make_unique<crossover::DmaWindow>(name, crossover::kDefaultWindowSize, *context.vm, *ram, first_slot);
 }
 
 vmm::PciBar window_bar(const crossover::DmaWindow& window) {

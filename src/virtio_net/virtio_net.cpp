@@ -63,10 +63,7 @@ VirtioNet::VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::Irq
       link_up_(backend.link_up()),
       tx_buffer_(kMaxFrame) {}
 
-std::uint64_t VirtioNet::device_features() const {
-    return (1ull << spec::net::kFeatureMac) | (1ull << spec::net::kFeatureStatus) | (1ull << spec::net::kFeatureMrgRxbuf) |
-           (1ull << spec::net::kFeatureCsum) | (1ull << spec::net::kFeatureGuestCsum);
-}
+std::uint64_t VirtioNet::device_features() const { return kDeviceFeatures; }
 
 void VirtioNet::read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) {
     // struct virtio_net_config up to max_virtqueue_pairs.

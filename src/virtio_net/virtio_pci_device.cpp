@@ -19,9 +19,6 @@ constexpr std::uint8_t kCapMsix = 0x11;
 constexpr std::uint16_t kMsixEnable = 1 << 15;
 constexpr std::uint16_t kMsixFunctionMask = 1 << 14;
 
-constexpr std::uint64_t kTransportFeatures = (1ull << VIRTIO_F_VERSION_1) | (1ull << spec::kFeatureIndirectDesc) |
-                                             (1ull << spec::kFeatureEventIdx);
-
 void put16(std::uint8_t* p, std::uint16_t v) { std::memcpy(p, &v, 2); }
 void put32(std::uint8_t* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
 void put64(std::uint8_t* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
@@ -114,6 +111,12 @@ std::uint64_t VirtioPciDevice::driver_features() const {
 }
 
 std::uint64_t VirtioPciDevice::offered_features() const { return kTransportFeatures | device_features(); }
+
+void VirtioPciDevice::start_queue_at(unsigned q, std::uint16_t index) {
+    std::lock_guard lock(mutex_);
+    if (q >= queues_.size() || !queues_[q].ring.enabled() || live()) return;
+    queues_[q].ring.restore({index, index});
+}
 
 bool VirtioPciDevice::live() const {
     return (status_ & VIRTIO_CONFIG_S_DRIVER_OK) && !(status_ & VIRTIO_CONFIG_S_NEEDS_RESET);

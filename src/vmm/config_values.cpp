@@ -193,6 +193,10 @@ std::string key_origin(const std::string& file, const toml::node& node, const st
 
 }  // namespace config_detail
 
+std::string check_vm_name(const std::string& value, const std::string& origin) {
+    return config_detail::check_name(value, origin);
+}
+
 StatsMode parse_stats_flag(const std::string& value, const std::string& flag) {
     if (auto mode = parse_stats_mode(value)) return *mode;
     throw Error("{}: {} is not a choice of counters (use {} for those that are not 0, or {}=all)", flag,

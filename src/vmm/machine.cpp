@@ -163,7 +163,7 @@ void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& fa
     std::uint32_t gsi = layout::pci_intx_gsi(slot, 0);
     entry.intx = std::make_unique<IrqfdLevelLine>(vm_, *loop_, gsi);
     entry.name = fmt::format("nic{}-{}", index, to_string(nic.model));
-    NicContext context{config_.name, index, slot, *memory_, *loop_, *entry.intx, vm_, memory_slots_,
+    NicContext context{config_.name, index, slot, *memory_, *loop_, *entry.intx, &vm_, &memory_slots_,
                        [this, &entry](unsigned vectors) -> MsiController& {
                            entry.msi.push_back(std::make_unique<KvmMsiController>(vm_, vectors));
                            return *entry.msi.back();

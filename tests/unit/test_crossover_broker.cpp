@@ -78,7 +78,7 @@ struct FakeVm {
         : name(std::move(vm_name)), nic(name), client(connect_broker(sock)) {
         Register reg{name, "", {}};
         reg.nics.push_back(nic.registration(0, mac(mac_last), std::move(peers), auto_peer));
-        client.register_vm(std::move(reg));
+        client.register_vm(std::move(reg), links);
     }
 
     // Runs the VM's I/O loop until `done` holds (or 5 s pass).
@@ -185,7 +185,7 @@ void register_again(const std::filesystem::path& sock, FakeVm& vm, std::uint8_t 
     for (const auto& l : vm.links.up)
         reg.links.push_back(LiveLink{l->id, l->local_nic, l->peer_vm, l->peer_nic, l->mode, l->automatic,
                                      l->producer_slot, l->peer_producer_slot});
-    vm.client.register_vm(std::move(reg));
+    vm.client.register_vm(std::move(reg), vm.links);
 }
 }  // namespace
 
@@ -275,7 +275,8 @@ TEST_CASE("broker: a memfd that could shrink under a peer is refused", "[crossov
     reg.nics.push_back(nic.registration(0, mac(5), {"x"}));
     reg.nics[0].ram = xover::kvm::UniqueFd(::memfd_create("plain", MFD_CLOEXEC));
     REQUIRE(::ftruncate(reg.nics[0].ram.get(), nic.ram_size) == 0);
-    CHECK_THROWS_WITH(c.register_vm(std::move(reg)), Catch::Contains("not sealed against shrinking"));
+    Recorder links;
+    CHECK_THROWS_WITH(c.register_vm(std::move(reg), links), Catch::Contains("not sealed against shrinking"));
 }
 
 TEST_CASE("broker: auto wiring via FrameSeen", "[crossover][broker]") {
@@ -547,7 +548,8 @@ TEST_CASE("ensure_broker starts `xover broker --exit-when-idle` when none listen
     {
         BrokerClient c(ensure_broker(sock, exe));
         Register reg{"vm-a", "", {}};
-        c.register_vm(std::move(reg));
+        Recorder links;
+        c.register_vm(std::move(reg), links);
         CHECK_THAT(request_status(sock, false), Catch::Contains("vm-a"));
     }
     // The last (only) VM left: the broker exits and stops listening.

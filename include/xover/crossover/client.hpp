@@ -103,7 +103,12 @@ public:
     // Sends Register (the fds are sent, then closed here with the message;
     // pass duplicates, see dup_for_broker) and waits for the answer. Throws xover::Error with the
     // broker's reason on RegisterError ("VM 'a' refused by the broker: ...").
-    void register_vm(Register registration, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    // The broker sends the links the registration made (static links to
+    // peers already registered) before its RegisterOk; they reach `links`
+    // before this returns, so a VM's guest never runs, nor a vhost-user
+    // front-end's device starts, before those links exist.
+    void register_vm(Register registration, LinkHandler& links,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
     // Sends Register without waiting (the VM's I/O thread must not block):
     // the answer comes through on_readable (registered() or
@@ -127,6 +132,9 @@ public:
     bool send_set_peers(std::uint32_t nic, std::vector<std::string> peers, bool auto_peer = false);
 
 private:
+    // LinkUp / LinkDown to `handler`; false for any other message.
+    static bool dispatch_link(Message& message, LinkHandler& handler);
+
     kvm::UniqueFd socket_;
     bool lost_ = false;
 };

@@ -37,6 +37,13 @@ public:
     // Largest frame accepted from the guest: with no TSO/UFO offered a
     // driver sends MTU-sized frames, but the MTU is the guest's choice.
     static constexpr std::size_t kMaxFrame = 65535;
+    // The device's features (MAC, STATUS, MRG_RXBUF, CSUM, GUEST_CSUM),
+    // and all it offers with the transport's.
+    static constexpr std::uint64_t kDeviceFeatures =
+        (1ull << spec::net::kFeatureMac) | (1ull << spec::net::kFeatureStatus) |
+        (1ull << spec::net::kFeatureMrgRxbuf) | (1ull << spec::net::kFeatureCsum) |
+        (1ull << spec::net::kFeatureGuestCsum);
+    static constexpr std::uint64_t kOfferedFeatures = kTransportFeatures | kDeviceFeatures;
 
     VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::IrqLine& intx, net::Backend& backend,
               const net::MacAddress& mac);

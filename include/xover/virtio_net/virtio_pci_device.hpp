@@ -32,6 +32,7 @@
 
 #include "xover/net/backend.hpp"
 #include "xover/virtio_net/msix_table.hpp"
+#include "xover/virtio_net/virtio_spec.hpp"
 #include "xover/virtio_net/virtqueue.hpp"
 #include "xover/vmm/flushed_doorbell.hpp"
 #include "xover/vmm/guest_memory.hpp"
@@ -55,6 +56,9 @@ public:
     static constexpr std::uint64_t kMsixPbaOffset = 0x5000;
     static constexpr std::uint16_t kNoVector = 0xffff;
     static constexpr std::uint16_t kVirtioVendor = 0x1af4;
+    // What the transport offers on top of the device's features.
+    static constexpr std::uint64_t kTransportFeatures =
+        (1ull << spec::kFeatureVersion1) | (1ull << spec::kFeatureIndirectDesc) | (1ull << spec::kFeatureEventIdx);
 
     ~VirtioPciDevice() override = default;
 
@@ -80,6 +84,10 @@ public:
     std::uint64_t offered_features() const;
     // Re-translates ring addresses after a guest memory slot swap.
     void remap_queues();
+    // Queue q, enabled but before DRIVER_OK, starts at avail/used index
+    // `index` instead of 0: a vhost-user front-end's SET_VRING_BASE
+    // (a ring that already ran, kept across a back-end restart).
+    void start_queue_at(unsigned q, std::uint16_t index);
 
 protected:
     struct Identity {

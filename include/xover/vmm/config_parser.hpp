@@ -104,6 +104,10 @@ net::MacAddress parse_mac(std::string_view text);
 // The default MAC of NIC `index` of VM `vm_name` (see top of file).
 net::MacAddress default_mac(std::string_view vm_name, std::size_t index);
 
+// `value` if it is a valid VM name (xover/vm_name.hpp, and not "auto");
+// else throws xover::Error prefixed with `origin` ("--name").
+std::string check_vm_name(const std::string& value, const std::string& origin);
+
 // Checks the whole config (ranges, files readable, NICs) and fills default
 // MACs. `where` names the source for messages. Called by all of the above;
 // exposed for callers that build a VmConfig by hand.

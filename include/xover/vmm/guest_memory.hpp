@@ -6,10 +6,18 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <type_traits>
 
 namespace xover::vmm {
+
+// Guest RAM as one file another process can map: the memfd and its size,
+// laid out as crossover/client.hpp says (what a crossover peer maps).
+struct RamFile {
+    int fd = -1;
+    std::uint64_t size = 0;
+};
 
 class GuestMemory {
 public:
@@ -18,6 +26,9 @@ public:
     // Host view of [gpa, gpa + len); empty if any byte is outside RAM
     // (or len is 0, or gpa + len overflows).
     virtual std::span<std::uint8_t> span(std::uint64_t gpa, std::uint64_t len) = 0;
+
+    // The RAM file a crossover peer maps, if this memory is one.
+    virtual std::optional<RamFile> ram_file() const { return std::nullopt; }
 
     template <typename T>
     bool read(std::uint64_t gpa, T& out) {

@@ -22,8 +22,10 @@ struct NicContext {
     GuestMemory& memory;
     EventLoop& loop;
     IrqLine& intx;            // INTA# of the slot, already routed (level, irqfd + resample)
-    kvm::Vm& vm;
-    MemorySlots& memory_slots;  // the VM's, shared with its RAM
+    // The VM and its memory slots; null outside a KVM VM (the vhost-user
+    // back-end serves a QEMU VM's queues: copy mode only, no window).
+    kvm::Vm* vm;
+    MemorySlots* memory_slots;  // the VM's, shared with its RAM
     // Creates (once per device) an MSI-X controller with `vectors` vectors;
     // owned by the machine, valid for the VM's lifetime.
     std::function<MsiController&(unsigned vectors)> make_msi;

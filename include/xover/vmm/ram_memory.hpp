@@ -33,6 +33,7 @@ public:
     RamMemory& operator=(const RamMemory&) = delete;
 
     std::span<std::uint8_t> span(std::uint64_t gpa, std::uint64_t len) override;
+    std::optional<RamFile> ram_file() const override { return RamFile{memfd_.get(), size_}; }
 
     // Extra guest-physical ranges backed by host memory outside the RAM
     // memfd (a NIC's crossover DMA window, placed by the PCI bus). `host`

@@ -1,0 +1,110 @@
+// xover as a vhost-user back-end: one front-end connection (a QEMU VM's
+// virtio-net-pci with -netdev vhost-user) served by xover's own virtio-net
+// model, so that the QEMU VM's NIC becomes a crossover peer like any xover
+// VM's (docs/architecture.md, section 10).
+//
+// The session reads the front-end's requests (vhost_user/messages.hpp) as
+// the socket becomes readable on the event loop, keeps what they set up
+// (features, the memory table, each ring's size, addresses, base, kick and
+// call fds) and, once both rings are ready, starts the device: it builds a
+// VirtioNet on the front-end's memory and drives it through its transport
+// registers as a driver would (features, MSI-X vectors 1 and 2 bound to
+// the rings' call fds, ring addresses translated to guest-physical ones),
+// then registers the NIC with the broker under the session's VM name. A
+// kick is a queue notify; the device's interrupts write the call fds, and
+// crossover peers write the RX call fd directly. GET_VRING_BASE, RESET_OWNER
+// or the end of the connection stop the device (its links go down).
+//
+// Every request is hostile input: a malformed one, a ring address outside
+// the memory table, or a request this back-end does not serve ends the
+// session with a log line naming it (the front-end's VM keeps running and
+// may reconnect); nothing outside the regions the front-end shared is
+// touched.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "xover/kvm/unique_fd.hpp"
+#include "xover/vhost_user/memory_table.hpp"
+#include "xover/vhost_user/messages.hpp"
+#include "xover/vmm/config.hpp"
+#include "xover/vmm/event_loop.hpp"
+
+namespace xover::devices {
+
+struct VhostUserConfig {
+    std::string vm_name;              // the name the broker knows the front-end's VM by
+    vmm::NicConfig nic;               // virtio-net; its MAC must be the one QEMU's device has
+    std::filesystem::path broker;     // the broker socket (crossover NICs)
+    std::string consent_group;        // as `xover up` hands it (XOVER_CONSENT_GROUP), else ""
+    bool print_stats = false;         // the NIC's counters at each stop (stderr)
+    bool all_stats = false;           // ... including those that are 0
+};
+
+class ServedNic;
+
+class VhostUserSession {
+public:
+    // Serves the connected `socket` on `loop`; `ended` runs (on the loop)
+    // once the session is over, with a reason ("" for a clean close).
+    VhostUserSession(const VhostUserConfig& config, vmm::EventLoop& loop, kvm::UniqueFd socket,
+                     std::function<void(const std::string& reason)> ended);
+    ~VhostUserSession();
+    VhostUserSession(const VhostUserSession&) = delete;
+    VhostUserSession& operator=(const VhostUserSession&) = delete;
+
+    // Whether the device runs (both rings started).
+    bool running() const { return nic_ != nullptr; }
+    // The features VirtioNet offers, plus PROTOCOL_FEATURES.
+    static std::uint64_t offered_features();
+    static std::uint64_t offered_protocol_features();
+
+private:
+    static constexpr unsigned kRings = 2;  // RX (0) and TX (1): no multiqueue, no control queue
+    struct Ring {
+        std::uint32_t num = 0;
+        std::uint16_t base = 0;
+        bool have_address = false;
+        vhost_user::VringAddress address;
+        kvm::UniqueFd kick;
+        kvm::UniqueFd call;
+        bool enabled = false;  // SET_VRING_ENABLE (or a kick, without protocol features)
+        bool started = false;  // the device runs this ring (until GET_VRING_BASE)
+    };
+
+    void on_readable();
+    // Serves one request; throws vhost_user::ProtocolError (or xover::Error)
+    // to end the session.
+    void handle(vhost_user::Message& m);
+    void ack(const vhost_user::Message& m);
+    Ring& ring(std::uint32_t index, std::uint32_t request);
+    void set_kick(std::uint32_t index, kvm::UniqueFd fd);
+    void set_memory_table(vhost_user::Message& m);
+    void kicked(unsigned q);
+    // Starts the device when every ring is ready; stops it when one is not.
+    void update_device();
+    void start_device();
+    void stop_device();
+    std::uint16_t used_index(unsigned q);
+    void end(const std::string& reason);
+
+    const VhostUserConfig& config_;
+    vmm::EventLoop& loop_;
+    kvm::UniqueFd socket_;
+    std::function<void(const std::string&)> ended_;
+    bool over_ = false;
+
+    std::uint64_t features_ = 0;           // acked by the front-end (SET_FEATURES)
+    bool features_set_ = false;
+    std::uint64_t protocol_features_ = 0;  // SET_PROTOCOL_FEATURES
+    vhost_user::MemoryTable memory_;
+    std::array<Ring, kRings> rings_;
+    std::unique_ptr<ServedNic> nic_;
+};
+
+}  // namespace xover::devices

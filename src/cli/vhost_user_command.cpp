@@ -1,0 +1,141 @@
+// `xover vhost-user`: serves a QEMU VM's virtio-net queues as a vhost-user
+// back-end (devices/vhost_user_session.hpp), so that the QEMU VM's NIC is a
+// crossover peer of xover VMs, or reaches a backend (tap, udp, the broker's
+// switch) through xover's virtio-net.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "xover/crossover/broker.hpp"
+#include "xover/devices/vhost_user_session.hpp"
+#include "xover/error.hpp"
+#include "xover/unix_listener.hpp"
+#include "xover/vmm/config_parser.hpp"
+#include "xover/vmm/event_loop.hpp"
+
+namespace xover::cli {
+
+namespace {
+
+struct VhostUserOptions {
+    std::string socket;
+    std::string name;
+    std::string nic = "virtio-net";
+    std::vector<std::string> crossover;
+    std::optional<std::string> broker;
+    std::string log_level = "warn";
+    std::optional<std::string> stats;
+    bool once = false;
+};
+
+devices::VhostUserConfig resolve(const VhostUserOptions& o) {
+    devices::VhostUserConfig config;
+    config.vm_name = vmm::check_vm_name(o.name, "--name");
+    config.nic = vmm::parse_nic_spec(o.nic, "--nic");
+    if (config.nic.model != vmm::NicModel::VirtioNet)
+        throw Error("--nic: the front-end's device is virtio-net (QEMU's virtio-net-pci), not {}",
+                    vmm::to_string(config.nic.model));
+    if (config.nic.crossover_mode == vmm::CrossoverMode::Window)
+        throw Error("--nic: mode=window needs a KVM VM's memory slots; a vhost-user NIC links in copy mode");
+    for (const auto& peer : o.crossover) config.nic.crossover.push_back(peer);
+    if (!config.nic.mac) config.nic.mac = vmm::default_mac(config.vm_name, 0);
+    config.broker = o.broker ? std::filesystem::path(*o.broker) : crossover::default_broker_path();
+    if (const char* group = std::getenv(vmm::kConsentGroupEnv)) config.consent_group = group;
+    if (o.stats) {
+        vmm::StatsMode mode = vmm::parse_stats_flag(*o.stats);
+        config.print_stats = mode != vmm::StatsMode::Off;
+        config.all_stats = mode == vmm::StatsMode::All;
+    }
+    return config;
+}
+
+// SIGINT/SIGTERM end the back-end (the session's device stops first, so
+// its links go down at the broker).
+kvm::UniqueFd watch_signals(vmm::EventLoop& loop) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) throw Error("cannot block SIGINT/SIGTERM");
+    kvm::UniqueFd fd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!fd) throw system_error("signalfd");
+    int raw = fd.get();
+    loop.watch(raw, vmm::EventLoop::Interest::Readable, [raw, &loop] {
+        signalfd_siginfo info{};
+        if (::read(raw, &info, sizeof info) != sizeof info) return;
+        spdlog::info("signal {} received; stopping", info.ssi_signo);
+        loop.stop();
+    });
+    return fd;
+}
+
+int serve(const VhostUserOptions& options) {
+    spdlog::set_level(spdlog::level::from_str(options.log_level));
+    const devices::VhostUserConfig config = resolve(options);
+    auto loop = vmm::make_event_loop();
+    kvm::UniqueFd signals = watch_signals(*loop);
+    kvm::UniqueFd listener = listen_unix_stream(options.socket, "vhost-user socket", 4);
+    std::unique_ptr<devices::VhostUserSession> session;
+    int status = 0;
+    // One front-end at a time (one NIC); the next may connect once it left.
+    loop->watch(listener.get(), vmm::EventLoop::Interest::Readable, [&] {
+        kvm::UniqueFd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!fd) return;
+        if (session) {
+            spdlog::warn("vhost-user: {}: a second front-end connected while one is served; closed", options.socket);
+            return;
+        }
+        spdlog::info("vhost-user: {}: front-end connected", options.socket);
+        session = std::make_unique<devices::VhostUserSession>(config, *loop, std::move(fd), [&](const std::string& why) {
+            if (why.empty()) spdlog::info("vhost-user: {}: front-end left", options.socket);
+            else spdlog::error("vhost-user: {}: session ended: {}", options.socket, why);
+            session.reset();
+            if (options.once) {
+                status = why.empty() ? 0 : 1;
+                loop->stop();
+            }
+        });
+    });
+    std::fprintf(stderr, "vhost-user: %s serves %s (mac %s)\n", options.socket.c_str(), config.vm_name.c_str(),
+                 config.nic.mac->to_string().c_str());
+    loop->run();
+    session.reset();
+    loop->unwatch(listener.get(), vmm::EventLoop::Interest::Readable);
+    ::unlink(options.socket.c_str());
+    return status;
+}
+
+}  // namespace
+
+CommandAction add_vhost_user_command(CLI::App& app) {
+    auto options = std::make_shared<VhostUserOptions>();
+    auto* cmd = app.add_subcommand("vhost-user", "Serve a QEMU VM's virtio-net as a vhost-user back-end");
+    cmd->footer(R"(The QEMU VM's NIC becomes a crossover peer of xover VMs (copy mode), under --name:
+  xover vhost-user --socket /tmp/q1.sock --name q1 --nic virtio-net,mac=52:54:00:00:00:01,crossover=vm-b
+  qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=256M,share=on -machine memory-backend=mem \
+      -chardev socket,id=c0,path=/tmp/q1.sock -netdev vhost-user,id=n0,chardev=c0 \
+      -device virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,disable-legacy=on
+The MAC must be the one QEMU's device has: peers send to it.)");
+    auto& o = *options;
+    cmd->add_option("--socket", o.socket, "Unix socket QEMU's -chardev socket connects to")->required();
+    cmd->add_option("--name", o.name, "The QEMU VM's name at the crossover broker")->required();
+    cmd->add_option("--nic", o.nic, "NIC: virtio-net[,mac=..][,backend=..][,crossover=a+b] (as xover run's --nic)");
+    cmd->add_option("--crossover", o.crossover, "Crossover peer VM name, or auto (repeatable)");
+    cmd->add_option_function<std::string>("--broker", [&o](const std::string& v) { o.broker = v; },
+                                          "Crossover broker socket");
+    cmd->add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off");
+    add_stats_flag(*cmd, o.stats, "Print the NIC's counters that are not 0 (--stats=all: every counter) when its device stops");
+    cmd->add_flag("--once", o.once, "Exit when the first front-end leaves (status 1 if its session failed)");
+    return [options, cmd]() -> int {
+        if (!cmd->parsed()) return -1;
+        return serve(*options);
+    };
+}
+
+}  // namespace xover::cli
