@@ -82,20 +82,23 @@ int serve(const VhostUserOptions& options) {
     kvm::UniqueFd signals = watch_signals(*loop);
     kvm::UniqueFd listener = listen_unix_stream(options.socket, "vhost-user socket", 4);
     std::unique_ptr<devices::VhostUserSession> session;
+    std::uint64_t sessions = 0;  // which session a posted end belongs to
     int status = 0;
-    // One front-end at a time (one NIC); the next may connect once it left.
+    // One front-end at a time (one NIC); the next may connect once it
+    // left, even before the old session's end was handled.
     loop->watch(listener.get(), vmm::EventLoop::Interest::Readable, [&] {
         kvm::UniqueFd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!fd) return;
-        if (session) {
+        if (session && !session->over()) {
             spdlog::warn("vhost-user: {}: a second front-end connected while one is served; closed", options.socket);
             return;
         }
         spdlog::info("vhost-user: {}: front-end connected", options.socket);
-        session = std::make_unique<devices::VhostUserSession>(config, *loop, std::move(fd), [&](const std::string& why) {
+        std::uint64_t id = ++sessions;
+        session = std::make_unique<devices::VhostUserSession>(config, *loop, std::move(fd), [&, id](const std::string& why) {
             if (why.empty()) spdlog::info("vhost-user: {}: front-end left", options.socket);
             else spdlog::error("vhost-user: {}: session ended: {}", options.socket, why);
-            session.reset();
+            if (id == sessions) session.reset();
             if (options.once) {
                 status = why.empty() ? 0 : 1;
                 loop->stop();

@@ -120,7 +120,8 @@ public:
         }
         write_status(status() | VIRTIO_CONFIG_S_DRIVER_OK);
         if (!(status() & VIRTIO_CONFIG_S_DRIVER_OK) || (status() & VIRTIO_CONFIG_S_NEEDS_RESET))
-            throw Error("the device did not start (status {:#x})", status());
+            throw Error("the device did not start: a ring is malformed (virtio status {:#x}: DEVICE_NEEDS_RESET)",
+                        status());
     }
 
     void set_ring_vector(unsigned q, unsigned vector) {

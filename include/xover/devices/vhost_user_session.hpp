@@ -60,6 +60,8 @@ public:
 
     // Whether the device runs (both rings started).
     bool running() const { return nic_ != nullptr; }
+    // Whether the session has ended (its `ended` call may still be queued).
+    bool over() const { return over_; }
     // The features VirtioNet offers, plus PROTOCOL_FEATURES.
     static std::uint64_t offered_features();
     static std::uint64_t offered_protocol_features();
