@@ -18,6 +18,7 @@
 #include "xover/unix_listener.hpp"
 #include "xover/vmm/config_parser.hpp"
 #include "xover/vmm/event_loop.hpp"
+#include "xover/vmm/seccomp.hpp"
 
 namespace xover::cli {
 
@@ -31,6 +32,7 @@ struct VhostUserOptions {
     std::optional<std::string> broker;
     std::string log_level = "warn";
     std::optional<std::string> stats;
+    std::string seccomp = "kill";
     bool once = false;
 };
 
@@ -53,6 +55,16 @@ devices::VhostUserConfig resolve(const VhostUserOptions& o) {
         config.all_stats = mode == vmm::StatsMode::All;
     }
     return config;
+}
+
+vmm::SeccompMode seccomp_mode(const std::string& value, const devices::VhostUserConfig& config) {
+    vmm::SeccompMode mode = value == "off" ? vmm::SeccompMode::Off
+                            : value == "log" ? vmm::SeccompMode::Log
+                                             : vmm::SeccompMode::Kill;
+    if (mode == vmm::SeccompMode::Kill && std::holds_alternative<net::TapSpec>(config.nic.backend))
+        throw Error("--nic backend=tap: each session opens the tap, which the back-end's seccomp profile forbids; "
+                    "add --seccomp off (or log)");
+    return mode;
 }
 
 // SIGINT/SIGTERM end the back-end (the session's device stops first, so
@@ -81,6 +93,11 @@ int serve(const VhostUserOptions& options) {
     auto loop = vmm::make_event_loop();
     kvm::UniqueFd signals = watch_signals(*loop);
     kvm::UniqueFd listener = listen_unix_stream(options.socket, "vhost-user socket", 4);
+    // The front-end's requests, its memory and rings, and peers' shared
+    // pages are hostile input: from here on the process can make only the
+    // syscalls serving them needs (vmm/seccomp.hpp).
+    vmm::apply_seccomp(seccomp_mode(options.seccomp, config), vmm::SeccompProfile::VhostUser);
+    vmm::seccomp_test_probe();
     std::unique_ptr<devices::VhostUserSession> session;
     std::uint64_t sessions = 0;  // which session a posted end belongs to
     int status = 0;
@@ -134,6 +151,9 @@ The MAC must be the one QEMU's device has: peers send to it.)");
                                           "Crossover broker socket");
     cmd->add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off");
     add_stats_flag(*cmd, o.stats, "Print the NIC's counters that are not 0 (--stats=all: every counter) when its device stops");
+    cmd->add_option("--seccomp", o.seccomp,
+                    "kill (default), log or off: what a syscall outside the back-end's allow-list does once it listens")
+        ->check(CLI::IsMember({"kill", "log", "off"}));
     cmd->add_flag("--once", o.once, "Exit when the first front-end leaves (status 1 if its session failed)");
     return [options, cmd]() -> int {
         if (!cmd->parsed()) return -1;

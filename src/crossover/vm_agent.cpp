@@ -52,13 +52,13 @@ Register VmAgent::registration_locked() const {
 }
 
 void VmAgent::register_vm(const std::string& vm_name, const std::string& consent_group,
-                          const std::filesystem::path& broker, vmm::EventLoop& loop) {
+                          const std::filesystem::path& broker, vmm::EventLoop& loop, bool start_broker) {
     std::unique_lock lock(mutex_);
     if (client_) throw Error("VM '{}': already registered with the crossover broker", vm_name);
     vm_name_ = vm_name;
     consent_group_ = consent_group;
     broker_ = broker;
-    BrokerClient client = BrokerClient::connect(broker);
+    BrokerClient client = BrokerClient::connect(broker, start_broker);
     Register registration = registration_locked();
     // The links the registration makes arrive before its answer, and
     // link_up() takes the lock.

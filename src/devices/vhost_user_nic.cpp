@@ -207,8 +207,14 @@ ServedNic::ServedNic(const VhostUserConfig& config, vmm::EventLoop& loop, vmm::G
     Parts& p = *parts_;
     for (unsigned q = 0; q < kRings; ++q) p.vectors_.bind(CallFdVectors::first_vector(q), rings[q].call);
     p.device_ = std::make_unique<ServedVirtioNet>(p.setup_, p.context_, p.vectors_);
+    // Registered before the device starts, so that the links to peers
+    // already registered exist when it first walks the TX ring: frames the
+    // guest queued meanwhile go to them, not to the backend. (No broker is
+    // started from here: the back-end runs under seccomp, which forbids
+    // fork and exec.)
+    if (!config.nic.crossover.empty())
+        p.agent_.register_vm(config.vm_name, config.consent_group, config.broker, loop, false);
     RegisterDriver(*p.device_).start(features, rings);
-    if (!config.nic.crossover.empty()) p.agent_.register_vm(config.vm_name, config.consent_group, config.broker, loop);
 }
 
 ServedNic::~ServedNic() = default;

@@ -90,6 +90,25 @@ constexpr Allowed kVmm[] = {
     {"pidfd_open", "telling a dead holder of a shared-page lock from a busy one (nic/owned_lock.hpp)"},
 };
 
+// `xover vhost-user` once it listens: one thread, no KVM. Each session
+// builds its device anew (the NIC's state page, timers, the broker
+// registration), so those creations stay allowed; files never open (a
+// tap backend, which opens /dev/net/tun, needs --seccomp off).
+constexpr Allowed kVhostUser[] = {
+    {"io_uring_enter", "the event loop"},
+    {"timerfd_create", "a started device's retry timer, its broker agent's reconnect timer"},
+    {"timerfd_settime", "those timers"},
+    {"memfd_create", "a started device's shared state page (its crossover NIC)"},
+    {"ftruncate", "sizing that page"},
+    {"eventfd2", "a started device's doorbell"},
+    {"signalfd4", "(re)arming the SIGINT/SIGTERM signalfd"},
+    {"accept4", "the front-end connecting"},
+    {"connect", "registering a started device with the broker; a stream backend"},
+    {"bind", "a udp or stream-listen backend of a started device"},
+    {"listen", "a stream-listen backend"},
+    {"pidfd_open", "telling a dead holder of a shared-page lock from a busy one (nic/owned_lock.hpp)"},
+};
+
 // `xover broker` once it listens (Broker::run).
 constexpr Allowed kBroker[] = {
     {"accept4", "new clients"},
@@ -166,6 +185,8 @@ void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
                    {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)});
         if (int rc = ::seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc < 0)
             throw Error("seccomp: clone3 -> ENOSYS: {}", std::strerror(-rc));
+    } else if (profile == SeccompProfile::VhostUser) {
+        allow_all(ctx.get(), kVhostUser);
     } else {
         allow_all(ctx.get(), kBroker);
         // SIOCGIFFLAGS only: the uplink tap's carrier, for status.

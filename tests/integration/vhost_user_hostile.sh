@@ -11,7 +11,7 @@
 #   flow again, lossless;
 # - a front-end (QEMU) killed mid-stream: its back-end and the peer's go
 #   on, and the next pair runs lossless.
-# KVM is not needed.
+# All of it under the back-end's seccomp profile (kill). KVM is not needed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vhost_user.inc"
 command -v python3 >/dev/null || fail "python3 is needed (the hostile front-end)"
@@ -20,6 +20,12 @@ front=$(dirname "$0")/vhost_user_frontend.py
 mac_a=52:54:00:78:00:01
 mac_b=52:54:00:78:00:02
 vu_broker
+
+# The back-end runs under its seccomp profile (kill): a syscall outside it
+# ends the process.
+XOVER_TEST_SECCOMP_PROBE=1 start probe 20 "$X" vhost-user --socket "$tmp/probe.sock" --name probe
+[ "$(wait_vm probe 20)" = $((128 + 31)) ] || fail "a syscall outside the back-end's profile did not kill it (status $(cat "$tmp/probe.rc"))"
+echo "ok the back-end runs under seccomp: a forbidden syscall is SIGSYS"
 
 vu_backend qh "virtio-net,crossover=qa"
 python3 "$front" "$tmp/qh.sock" || fail "the hostile front-end's cases"

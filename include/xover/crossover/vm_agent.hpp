@@ -47,10 +47,11 @@ public:
     // The NIC is going away: no more links for it. The last one closes the
     // broker connection (the broker then tears down its links at once).
     void remove_nic(std::uint32_t index);
-    // Connects (starting a broker if needed), registers every queued NIC
-    // and watches the connection on `loop`. Throws xover::Error.
+    // Connects (starting a broker if needed and `start_broker`), registers
+    // every queued NIC and watches the connection on `loop`. Throws
+    // xover::Error.
     void register_vm(const std::string& vm_name, const std::string& consent_group, const std::filesystem::path& broker,
-                     vmm::EventLoop& loop);
+                     vmm::EventLoop& loop, bool start_broker = true);
     // Auto wiring: safe from any thread; waits at most for the agent's lock
     // (held only briefly, never across a blocking call).
     void report_frame_seen(std::uint32_t nic, const net::MacAddress& dst);

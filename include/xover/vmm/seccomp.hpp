@@ -16,6 +16,7 @@ namespace xover::vmm {
 enum class SeccompProfile {
     Vmm,     // `xover run` once its VM runs
     Broker,  // `xover broker` once it listens
+    VhostUser,  // `xover vhost-user` once it listens
 };
 
 // Loads the profile's filter for the calling thread and the threads it
