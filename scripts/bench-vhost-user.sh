@@ -1,0 +1,104 @@
+#!/bin/bash
+# QEMU VMs on the crossover, measured in one run on one host (only ratios
+# mean anything across machines): nettest tx -> rx, 64-byte frames, the
+# median of REPS runs, between
+#   qemu-vhost   two QEMU VMs, each virtio-net-pci on an `xover vhost-user`
+#                back-end, linked by the broker (the crossover)
+#   qemu-socket  two QEMU VMs over -netdev socket (QEMU's own VM-to-VM path)
+#   xover-qemu   an xover VM (virtio-net) -> a QEMU VM on the back-end (KVM only)
+#   xover-xover  two xover VMs over the crossover (KVM only)
+# QEMU uses KVM when it can, else TCG (then says so in the table). Rate =
+# frames the receiver saw / its time (TSC cycles at the host TSC frequency).
+# Prints a Markdown table and appends it, dated, to bench/RESULTS.md.
+#
+#   scripts/bench-vhost-user.sh [BUILD_DIR]     COUNT (200000), REPS (3), NO_APPEND=1
+set -u
+cd "$(dirname "$0")/.."
+export XOVER_BUILD=$(realpath "${1:-${BUILD_DIR:-build}}")
+root=$PWD
+. tests/integration/lib.sh
+. tests/integration/vhost_user.inc
+count=${COUNT:-200000}
+reps=${REPS:-3}
+kvm=no
+[ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm=yes
+accel=$([ $kvm = yes ] && echo KVM || echo TCG)
+mac_a=52:54:00:7a:00:01
+mac_b=52:54:00:7a:00:02
+vu_broker
+vu_backend ba "virtio-net,mac=$mac_a,crossover=bb+xa"
+vu_backend bb "virtio-net,mac=$mac_b,crossover=ba+xa"
+
+# The median line of "RATE LOST" lines, by rate.
+median() { sort -g | awk '{ a[NR] = $0 } END { if (NR) print a[int((NR + 1) / 2)]; else print "n/a" }'; }
+# rate NAME: "FRAMES_PER_S LOST" from a receiver's RESULT line (frames it
+# saw over its time; "0 all" if it reported nothing).
+rate() {
+	local frames cycles lost
+	frames=$(field "$1" frames) cycles=$(field "$1" cycles) lost=$(field "$1" lost)
+	[ -n "$cycles" ] && [ "$cycles" != 0 ] || { echo "0 all"; return; }
+	awk -v f="$frames" -v c="$cycles" -v k="$tsc" -v l="$lost" 'BEGIN { printf "%d %s\n", f / (c / (k * 1000)), l }'
+}
+# measure KIND REP: one pair of KIND; prints the receiver's rate.
+measure() {
+	local kind=$1 rx=$1-$2-rx tx=$1-$2-tx port
+	local rxargs="nic=virtio role=rx count=$count tsc_khz=$tsc" txargs="nic=virtio role=tx count=$count size=64 tsc_khz=$tsc"
+	case $kind in
+	qemu-vhost)
+		vu_qemu $rx "$tmp/bb.sock" $mac_b "$rxargs"
+		wait_output $rx "link=up" 60 >/dev/null
+		vu_qemu $tx "$tmp/ba.sock" $mac_a "$txargs dst=$mac_b" ;;
+	qemu-socket)
+		port=$(free_port 1)
+		QEMU_SOCKET="socket,id=n0,listen=127.0.0.1:$port" socket_qemu $rx $mac_b "$rxargs"
+		wait_output $rx "link=up" 60 >/dev/null
+		QEMU_SOCKET="socket,id=n0,connect=127.0.0.1:$port" socket_qemu $tx $mac_a "$txargs dst=$mac_b" ;;
+	xover-qemu)
+		vu_qemu $rx "$tmp/bb.sock" $mac_b "$rxargs"
+		wait_output $rx "link=up" 60 >/dev/null
+		xover_vm $tx "$txargs dst=$mac_b" "virtio-net,mac=52:54:00:7a:00:03,crossover=bb" --name xa --broker "$BROKER" ;;
+	xover-xover)
+		xover_vm $rx "$rxargs" "virtio-net,mac=52:54:00:7a:00:05,crossover=xb" --name xc --broker "$BROKER"
+		wait_output $rx "link=up" 60 >/dev/null
+		xover_vm $tx "$txargs dst=52:54:00:7a:00:05" "virtio-net,mac=52:54:00:7a:00:04,crossover=xc" --name xb --broker "$BROKER" ;;
+	esac
+	wait_vm $tx 300 >/dev/null
+	wait_vm $rx 300 >/dev/null
+	rate $rx
+}
+# socket_qemu NAME MAC CMDLINE: nettest under QEMU on -netdev $QEMU_SOCKET.
+socket_qemu() {
+	( timeout -k 5 300 "$QEMU" -accel kvm -accel tcg -cpu qemu64 -m 128M -kernel "$NETTEST" -append "$3" \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -display none -serial stdio -monitor none -no-reboot \
+		-netdev "$QEMU_SOCKET" -device "virtio-net-pci,disable-legacy=on,netdev=n0,mac=$2" >"$tmp/$1.out" 2>&1 </dev/null
+	  echo $? >"$tmp/$1.rc" ) &
+	lib_pids+=($!)
+}
+
+kinds="qemu-vhost qemu-socket"
+[ $kvm = yes ] && kinds="$kinds xover-qemu xover-xover"
+declare -A result
+for kind in $kinds; do
+	for i in $(seq "$reps"); do measure "$kind" "$i"; done >"$tmp/$kind.rates"
+	result[$kind]=$(median <"$tmp/$kind.rates")
+done
+base=${result[qemu-socket]%% *}
+table="| pair ($accel for QEMU) | frames/s received (median of $reps, $count x 64 B) | frames lost | vs QEMU socket |
+|---|---|---|---|"
+for kind in $kinds; do
+	r=${result[$kind]%% *} lost=${result[$kind]#* }
+	ratio=$(awk -v a="$r" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')
+	table="$table
+| $kind | $r | $lost | $ratio |"
+done
+[ $kvm = yes ] || table="$table
+| xover-qemu, xover-xover | not measured: no /dev/kvm on this host | | |"
+echo "$table"
+if [ -z "${NO_APPEND:-}" ]; then
+	{
+		echo
+		echo "### $(date -u '+%Y-%m-%d %H:%M UTC') — vhost-user (scripts/bench-vhost-user.sh), $(uname -r), $(nproc) CPUs, TSC $tsc kHz, $("$QEMU" --version | head -1)"
+		echo
+		echo "$table"
+	} >>"$root/bench/RESULTS.md"
+fi
