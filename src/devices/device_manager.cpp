@@ -20,6 +20,7 @@ std::unique_ptr<vmm::PciDevice> DeviceManager::make_nic(const vmm::NicConfig& ni
         nic.mac ? *nic.mac : net::MacAddress{{0x52, 0x54, 0x00, 0x12, 0x34, std::uint8_t(0x56 + context.index)}};
     NicSetup setup{nic, mac, fmt::format("{}.nic{}", context.vm_name, context.index), broker_, agent_, carriers_};
     std::unique_ptr<vmm::PciDevice> device;
+    if (std::holds_alternative<net::VhostUserSpec>(nic.backend)) return make_vhost_user_net_nic(setup, context);
     switch (nic.model) {
         case vmm::NicModel::E1000: device = make_e1000_nic(setup, context); break;
         case vmm::NicModel::VirtioNet: device = make_virtio_net_nic(setup, context); break;

@@ -26,5 +26,7 @@ struct NicSetup {
 
 std::unique_ptr<vmm::PciDevice> make_e1000_nic(const NicSetup& setup, vmm::NicContext& context);
 std::unique_ptr<vmm::PciDevice> make_virtio_net_nic(const NicSetup& setup, vmm::NicContext& context);
+// backend=vhost-user: the queues go to an external back-end.
+std::unique_ptr<vmm::PciDevice> make_vhost_user_net_nic(const NicSetup& setup, vmm::NicContext& context);
 
 }  // namespace xover::devices

@@ -23,6 +23,9 @@ std::unique_ptr<Backend> make_backend(const BackendSpec& spec) {
             else if constexpr (std::is_same_v<T, TapSpec>) return make_tap_backend(parsed);
             else if constexpr (std::is_same_v<T, UdpSpec>) return make_udp_backend(parsed);
             else if constexpr (std::is_same_v<T, StreamSpec>) return make_stream_backend(parsed);
+            else if constexpr (std::is_same_v<T, VhostUserSpec>)
+                throw Error("backend vhost-user:{} serves a NIC's queues, not frames: the VM builds that NIC itself",
+                            parsed.path);
             else throw Error("network backend 'broker' is made by the VM (it needs the broker socket)");
         },
         spec);

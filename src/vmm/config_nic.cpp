@@ -41,6 +41,13 @@ std::string backend_problem(std::string_view s) {
     };
 
     if (s == "none" || s == "broker") return "";  // broker: the broker's slow-path switch
+    if (auto path = rest_after("vhost-user:")) {
+        std::string_view p = *path;
+        if (p.size() >= 7 && p.substr(p.size() - 7) == ",server") p.remove_suffix(7);
+        if (p.empty()) return "vhost-user needs the back-end's socket path";
+        if (p.find(',') != std::string_view::npos) return "the vhost-user socket path may not contain ','";
+        return "";
+    }
     if (auto ifname = rest_after("tap:")) {
         if (ifname->empty() || ifname->size() > 15) return "the tap interface name must be 1 to 15 characters";
         if (ifname->find_first_of("/: \t\n") != std::string_view::npos)
@@ -73,7 +80,7 @@ net::BackendSpec check_backend(const std::string& value, const std::string& orig
     const std::string problem = backend_problem(value);
     if (!problem.empty())
         throw Error("{}: {} is not a valid backend: {} (use none, broker, tap:IFNAME, udp:[LHOST:]LPORT@RHOST:RPORT, "
-                    "stream-listen:HOST:PORT or stream-connect:HOST:PORT)",
+                    "stream-listen:HOST:PORT, stream-connect:HOST:PORT or vhost-user:PATH[,server])",
                     origin, quote_value(value), problem);
     try {
         return net::parse_backend_spec(value);
@@ -105,6 +112,11 @@ NicConfig parse_nic_spec(std::string_view spec, const std::string& where) {
         start = end + 1;
 
         const auto eq = item.find('=');
+        // "backend=vhost-user:PATH,server": the comma split the backend.
+        if (item == "server" && std::holds_alternative<net::VhostUserSpec>(nic.backend)) {
+            std::get<net::VhostUserSpec>(nic.backend).server = true;
+            continue;
+        }
         if (eq == std::string_view::npos) {
             // Only the first item may be a bare model name ("e1000,mac=...").
             if (!first || item.empty())

@@ -177,6 +177,10 @@ void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
                {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)});
     if (profile == SeccompProfile::Vmm) {
         allow_all(ctx.get(), kVmm);
+        // A Unix stream socket: a NIC on a vhost-user back-end connecting
+        // to it again after it went away.
+        allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_UNIX, SOCK_STREAM)",
+                   {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)});
         // The I/O and vCPU threads start after the filter is loaded: clone
         // with CLONE_THREAD only (a thread, never a process). clone3's
         // flags are behind a pointer the filter cannot read, so it fails

@@ -40,7 +40,15 @@ struct StreamSpec {
     HostPort address;
 };
 
-using BackendSpec = std::variant<NoneSpec, TapSpec, UdpSpec, StreamSpec, BrokerSpec>;
+// "vhost-user:PATH[,server]": an external vhost-user back-end serves the
+// NIC's queues (virtio-net only; no frames pass through xover). xover
+// connects to PATH, or with ",server" listens there for the back-end.
+struct VhostUserSpec {
+    std::string path;
+    bool server = false;
+};
+
+using BackendSpec = std::variant<NoneSpec, TapSpec, UdpSpec, StreamSpec, BrokerSpec, VhostUserSpec>;
 
 // Throws xover::Error naming the spec and what is wrong with it.
 BackendSpec parse_backend_spec(const std::string& spec);

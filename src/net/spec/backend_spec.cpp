@@ -12,7 +12,7 @@ namespace {
 
 [[noreturn]] void bad(const std::string& spec, std::string_view why) {
     throw Error("invalid network backend '{}': {} (expected none, broker, tap:IFNAME, udp:[LHOST:]LPORT@RHOST:RPORT, "
-                "stream-listen:HOST:PORT or stream-connect:HOST:PORT)",
+                "stream-listen:HOST:PORT, stream-connect:HOST:PORT or vhost-user:PATH[,server])",
                 spec, why);
 }
 
@@ -100,6 +100,18 @@ BackendSpec parse_backend_spec(const std::string& spec) {
         return StreamSpec{StreamSpec::Role::Listen, parse_host_port(spec, s, "listen address")};
     if (starts("stream-connect:"))
         return StreamSpec{StreamSpec::Role::Connect, parse_host_port(spec, s, "connect address")};
+    if (starts("vhost-user:")) {
+        VhostUserSpec v;
+        constexpr std::string_view kServer = ",server";
+        if (s.size() >= kServer.size() && s.substr(s.size() - kServer.size()) == kServer) {
+            v.server = true;
+            s.remove_suffix(kServer.size());
+        }
+        if (s.empty()) bad(spec, "vhost-user needs the back-end's socket path");
+        if (s.find(',') != std::string_view::npos) bad(spec, "the vhost-user socket path may not contain ','");
+        v.path = std::string(s);
+        return v;
+    }
     if (s.empty()) bad(spec, "it is empty");
     bad(spec, "unknown backend type");
 }
@@ -111,6 +123,7 @@ std::string to_string(const BackendSpec& spec) {
             if constexpr (std::is_same_v<T, NoneSpec>) return "none";
             else if constexpr (std::is_same_v<T, BrokerSpec>) return "broker";
             else if constexpr (std::is_same_v<T, TapSpec>) return "tap:" + parsed.ifname;
+            else if constexpr (std::is_same_v<T, VhostUserSpec>) return "vhost-user:" + parsed.path + (parsed.server ? ",server" : "");
             else if constexpr (std::is_same_v<T, UdpSpec>) {
                 std::string local = parsed.local_host ? host_port_text(*parsed.local_host, parsed.local_port)
                                                       : std::to_string(parsed.local_port);

@@ -1,0 +1,229 @@
+// xover's virtio-net on an external vhost-user back-end (backend=vhost-user:PATH),
+// without KVM: the device is driven through its PCI registers as a guest
+// driver would, on real memfd RAM, and its back-end is a real `xover
+// vhost-user` process whose NIC sends over UDP. Frames cross both ways
+// through the rings the back-end reads and writes in our memory; the
+// back-end's calls become the queues' MSI-X interrupts; a back-end that
+// dies and comes back gets the rings again where they were.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "temp_dir.hpp"
+#include "test_net_support.hpp"
+#include "virtio_fakes.hpp"
+#include "xover/devices/device_manager.hpp"
+#include "xover/vmm/ram_memory.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace xover;
+using xover::test::TempDir;
+using xover::test::VirtioDriver;
+namespace vcfg = xover::test::vcfg;
+
+// Interrupts fired from the I/O thread, counted per vector.
+class CountingMsi : public vmm::MsiController {
+public:
+    void program(unsigned, std::uint64_t, std::uint32_t) override {}
+    void fire(unsigned vector) override {
+        if (vector < fired.size()) ++fired[vector];
+    }
+    int eventfd(unsigned) override { return -1; }
+    std::array<std::atomic<int>, 4> fired{};
+};
+
+class NoIntx : public vmm::IrqLine {
+public:
+    void set_level(bool) override {}
+};
+
+// A UDP socket on a free local port.
+struct UdpPort {
+    kvm::UniqueFd fd{::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+    std::uint16_t port = 0;
+    UdpPort() {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        socklen_t len = sizeof a;
+        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+    }
+};
+
+// `xover vhost-user` as a child process, serving `socket` with a udp backend.
+struct Backend {
+    pid_t pid = -1;
+    Backend(const std::filesystem::path& socket, std::uint16_t local, std::uint16_t remote) {
+        auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "xover";
+        std::string nic = "virtio-net,mac=52:54:00:7c:00:02,backend=udp:" + std::to_string(local) +
+                          "@127.0.0.1:" + std::to_string(remote);
+        std::vector<std::string> args{exe.string(), "vhost-user", "--socket", socket.string(), "--name", "fe-peer",
+                                      "--nic",      nic,          "--log-level", "warn"};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        REQUIRE(::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
+        REQUIRE(xover::test::wait_until([&] { return std::filesystem::exists(socket); }));
+    }
+    void kill() {
+        if (pid <= 0) return;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        pid = -1;
+    }
+    ~Backend() { kill(); }
+};
+
+// The driver's half of one split ring in RAM, by hand.
+struct Ring {
+    vmm::GuestMemory& mem;
+    std::uint64_t desc, avail, used, buffers;
+    std::uint16_t size = 16, next = 0;
+    virtio_net::VirtqueueLayout layout() const { return {size, desc, avail, used}; }
+    void add(std::uint64_t addr, std::uint32_t len, bool writable) {
+        std::uint16_t slot = next % size;
+        struct {
+            std::uint64_t addr;
+            std::uint32_t len;
+            std::uint16_t flags, next;
+        } d{addr, len, std::uint16_t(writable ? virtio_net::spec::kDescWrite : 0), 0};
+        REQUIRE(mem.write(desc + 16ull * slot, d));
+        REQUIRE(mem.write(avail + 4 + 2ull * slot, slot));
+        ++next;
+        REQUIRE(mem.write(avail + 2, next));
+    }
+    std::uint16_t used_idx() {
+        std::uint16_t v = 0;
+        mem.read(used + 2, v);
+        return v;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a virtio-net NIC on a vhost-user back-end moves frames both ways and survives the back-end's restart",
+          "[vhost-user][frontend]") {
+    auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "xover";
+    if (!std::filesystem::exists(exe)) FAIL("no xover binary next to the test binary");
+    TempDir dir;
+    auto socket = dir.path / "be.sock";
+    UdpPort ours, theirs_probe;
+    std::uint16_t theirs = theirs_probe.port;
+    theirs_probe.fd.reset();  // the back-end binds it
+    auto backend = std::make_unique<Backend>(socket, theirs, ours.port);
+
+    vmm::RamMemory ram(16 << 20);
+    xover::test::LoopThread io;
+    CountingMsi msi;
+    NoIntx intx;
+    vmm::VmConfig config;
+    config.name = "fe";
+    config.broker = dir.path / "unused.sock";
+    vmm::NicConfig nic;
+    nic.model = vmm::NicModel::VirtioNet;
+    nic.mac = *net::MacAddress::parse("52:54:00:7c:00:01");
+    nic.backend = net::VhostUserSpec{socket.string(), false};
+    config.nics.push_back(nic);
+    devices::DeviceManager manager(config);
+    vmm::NicContext context{.vm_name = "fe",
+                            .index = 0,
+                            .pci_slot = 3,
+                            .memory = ram,
+                            .loop = io.loop(),
+                            .intx = intx,
+                            .vm = nullptr,
+                            .memory_slots = nullptr,
+                            .make_msi = [&](unsigned) -> vmm::MsiController& { return msi; }};
+    std::unique_ptr<vmm::PciDevice> device = manager.make_nic(nic, context);
+    auto* virtio = dynamic_cast<virtio_net::VirtioPciDevice*>(device.get());
+    REQUIRE(virtio);
+    VirtioDriver drv(*virtio);
+
+    Ring rx{ram, 0x10000, 0x10100, 0x11000, 0x100000};
+    Ring tx{ram, 0x20000, 0x20100, 0x21000, 0x200000};
+    const std::uint64_t features = (1ull << virtio_net::spec::kFeatureVersion1) |
+                                   (1ull << virtio_net::spec::net::kFeatureMac) |
+                                   (1ull << virtio_net::spec::net::kFeatureMrgRxbuf);
+    REQUIRE((drv.device_features() & features) == features);
+    REQUIRE(drv.negotiate(features));
+    drv.set_msix_control(true, false);
+    for (unsigned v = 0; v < 3; ++v) drv.setup_vector(v);
+    drv.set_common(vcfg::kMsix, 2, 2);
+    drv.setup_queue(0, rx.layout(), 0);
+    drv.setup_queue(1, tx.layout(), 1);
+    drv.driver_ok();
+    REQUIRE(drv.status() == (vcfg::kAck | vcfg::kDriver | vcfg::kFeaturesOk | vcfg::kDriverOk));
+    CHECK((drv.read(virtio_net::VirtioPciDevice::kDeviceOffset + 6, 2) & 1) == 1);  // link up
+
+    auto send_frame = [&](std::uint8_t tag) {
+        std::array<std::uint8_t, 12 + 60> buf{};
+        for (std::size_t i = 12; i < buf.size(); ++i) buf[i] = std::uint8_t(tag + i);
+        std::uint64_t at = tx.buffers + 0x1000ull * tx.next;
+        REQUIRE(ram.write(at, buf));
+        tx.add(at, buf.size(), false);
+        drv.notify(1);
+        std::array<std::uint8_t, 2048> got{};
+        pollfd p{ours.fd.get(), POLLIN, 0};
+        REQUIRE(::poll(&p, 1, 5000) == 1);
+        ssize_t n = ::recv(ours.fd.get(), got.data(), got.size(), 0);
+        REQUIRE(n == 60);
+        CHECK(std::memcmp(got.data(), buf.data() + 12, 60) == 0);
+    };
+
+    // TX: the guest's frame leaves through the back-end's UDP socket.
+    send_frame(1);
+    REQUIRE(xover::test::wait_until([&] { return tx.used_idx() == 1; }));
+
+    // RX: a frame to the back-end lands in our RX ring, with an interrupt.
+    for (int i = 0; i < 4; ++i) rx.add(rx.buffers + 0x1000ull * i, 2048, true);
+    drv.notify(0);
+    auto receive_frame = [&](std::uint8_t tag, std::uint16_t expected_used) {
+        std::array<std::uint8_t, 60> frame{};
+        for (std::size_t i = 0; i < frame.size(); ++i) frame[i] = std::uint8_t(tag * 3 + i);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        to.sin_port = htons(theirs);
+        int before = msi.fired[0].load();
+        REQUIRE(::sendto(ours.fd.get(), frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+                60);
+        REQUIRE(xover::test::wait_until([&] { return rx.used_idx() == expected_used; }));
+        std::array<std::uint8_t, 60> placed{};
+        REQUIRE(ram.read(rx.buffers + 0x1000ull * (expected_used - 1) + 12, placed));
+        CHECK(placed == frame);
+        CHECK(xover::test::wait_until([&] { return msi.fired[0].load() > before; }));
+    };
+    receive_frame(7, 1);
+
+    // The back-end dies: the link reads down; a new one gets the rings
+    // where they were, and frames flow again both ways.
+    backend->kill();
+    std::filesystem::remove(socket);
+    REQUIRE(xover::test::wait_until([&] { return (drv.read(virtio_net::VirtioPciDevice::kDeviceOffset + 6, 2) & 1) == 0; }));
+    CHECK(msi.fired[2].load() >= 1);  // the configuration interrupt
+    backend = std::make_unique<Backend>(socket, theirs, ours.port);
+    REQUIRE(xover::test::wait_until([&] { return (drv.read(virtio_net::VirtioPciDevice::kDeviceOffset + 6, 2) & 1) == 1; },
+                                    std::chrono::milliseconds(8000)));
+    send_frame(2);
+    REQUIRE(xover::test::wait_until([&] { return tx.used_idx() == 2; }));
+    receive_frame(9, 2);
+    for (auto& [name, value] : device->counters())
+        if (name == "vhost_user_connects") CHECK(value == 2);
+}
