@@ -9,6 +9,7 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev  # the control API: server, and `xover ctl`'s client
   qemu-system-x86 ipxe-qemu iproute2 iputils-ping procps python3 curl
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and its sanitizer runtimes
+  dpdk-dev  # dpdk-testpmd: the vhost-user back-end the frontend tests and scripts/ovs-dpdk.sh use
 )
 
 missing=()

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -116,6 +117,83 @@ struct Ring {
     }
 };
 
+// One guest's virtio-net on backend=vhost-user:SOCKET, brought up by its
+// driver: RAM, I/O thread, interrupts, both rings.
+struct FrontendRig {
+    vmm::RamMemory ram{16 << 20};
+    xover::test::LoopThread io;
+    CountingMsi msi;
+    NoIntx intx;
+    vmm::VmConfig config;
+    vmm::NicConfig nic;
+    std::unique_ptr<devices::DeviceManager> manager;
+    std::unique_ptr<vmm::PciDevice> device;
+    std::unique_ptr<VirtioDriver> drv;
+    Ring rx{ram, 0x10000, 0x10100, 0x11000, 0x100000};
+    Ring tx{ram, 0x20000, 0x20100, 0x21000, 0x200000};
+
+    FrontendRig(const std::string& name, const std::filesystem::path& socket, const std::string& mac) {
+        config.name = name;
+        config.broker = socket.parent_path() / "unused.sock";
+        nic.model = vmm::NicModel::VirtioNet;
+        nic.mac = *net::MacAddress::parse(mac);
+        nic.backend = net::VhostUserSpec{socket.string(), false};
+        config.nics.push_back(nic);
+        manager = std::make_unique<devices::DeviceManager>(config);
+        vmm::NicContext context{.vm_name = name,
+                                .index = 0,
+                                .pci_slot = 3,
+                                .memory = ram,
+                                .loop = io.loop(),
+                                .intx = intx,
+                                .vm = nullptr,
+                                .memory_slots = nullptr,
+                                .make_msi = [this](unsigned) -> vmm::MsiController& { return msi; }};
+        device = manager->make_nic(nic, context);
+        auto* virtio = dynamic_cast<virtio_net::VirtioPciDevice*>(device.get());
+        REQUIRE(virtio);
+        drv = std::make_unique<VirtioDriver>(*virtio);
+    }
+    ~FrontendRig() { device.reset(); }
+
+    void bring_up() {
+        const std::uint64_t features = (1ull << virtio_net::spec::kFeatureVersion1) |
+                                       (1ull << virtio_net::spec::net::kFeatureMac) |
+                                       (1ull << virtio_net::spec::net::kFeatureMrgRxbuf);
+        REQUIRE((drv->device_features() & features) == features);
+        REQUIRE(drv->negotiate(features));
+        drv->set_msix_control(true, false);
+        for (unsigned v = 0; v < 3; ++v) drv->setup_vector(v);
+        drv->set_common(vcfg::kMsix, 2, 2);
+        drv->setup_queue(0, rx.layout(), 0);
+        drv->setup_queue(1, tx.layout(), 1);
+        drv->driver_ok();
+        REQUIRE(drv->status() == (vcfg::kAck | vcfg::kDriver | vcfg::kFeaturesOk | vcfg::kDriverOk));
+    }
+    bool link_up() { return (drv->read(virtio_net::VirtioPciDevice::kDeviceOffset + 6, 2) & 1) == 1; }
+    // Queues a 60-byte frame (after its 12-byte virtio header) and notifies.
+    std::array<std::uint8_t, 60> transmit(std::uint8_t tag) {
+        std::array<std::uint8_t, 12 + 60> buf{};
+        for (std::size_t i = 12; i < buf.size(); ++i) buf[i] = std::uint8_t(tag + i);
+        std::uint64_t at = tx.buffers + 0x1000ull * (tx.next % tx.size);
+        REQUIRE(ram.write(at, buf));
+        tx.add(at, buf.size(), false);
+        drv->notify(1);
+        std::array<std::uint8_t, 60> frame{};
+        std::memcpy(frame.data(), buf.data() + 12, 60);
+        return frame;
+    }
+    void post_rx_buffers(unsigned n) {
+        for (unsigned i = 0; i < n; ++i) rx.add(rx.buffers + 0x1000ull * (rx.next % rx.size), 2048, true);
+        drv->notify(0);
+    }
+    std::array<std::uint8_t, 60> received(std::uint16_t used) {
+        std::array<std::uint8_t, 60> placed{};
+        REQUIRE(ram.read(rx.buffers + 0x1000ull * ((used - 1) % rx.size) + 12, placed));
+        return placed;
+    }
+};
+
 }  // namespace
 
 TEST_CASE("a virtio-net NIC on a vhost-user back-end moves frames both ways and survives the back-end's restart",
@@ -128,72 +206,26 @@ TEST_CASE("a virtio-net NIC on a vhost-user back-end moves frames both ways and 
     std::uint16_t theirs = theirs_probe.port;
     theirs_probe.fd.reset();  // the back-end binds it
     auto backend = std::make_unique<Backend>(socket, theirs, ours.port);
-
-    vmm::RamMemory ram(16 << 20);
-    xover::test::LoopThread io;
-    CountingMsi msi;
-    NoIntx intx;
-    vmm::VmConfig config;
-    config.name = "fe";
-    config.broker = dir.path / "unused.sock";
-    vmm::NicConfig nic;
-    nic.model = vmm::NicModel::VirtioNet;
-    nic.mac = *net::MacAddress::parse("52:54:00:7c:00:01");
-    nic.backend = net::VhostUserSpec{socket.string(), false};
-    config.nics.push_back(nic);
-    devices::DeviceManager manager(config);
-    vmm::NicContext context{.vm_name = "fe",
-                            .index = 0,
-                            .pci_slot = 3,
-                            .memory = ram,
-                            .loop = io.loop(),
-                            .intx = intx,
-                            .vm = nullptr,
-                            .memory_slots = nullptr,
-                            .make_msi = [&](unsigned) -> vmm::MsiController& { return msi; }};
-    std::unique_ptr<vmm::PciDevice> device = manager.make_nic(nic, context);
-    auto* virtio = dynamic_cast<virtio_net::VirtioPciDevice*>(device.get());
-    REQUIRE(virtio);
-    VirtioDriver drv(*virtio);
-
-    Ring rx{ram, 0x10000, 0x10100, 0x11000, 0x100000};
-    Ring tx{ram, 0x20000, 0x20100, 0x21000, 0x200000};
-    const std::uint64_t features = (1ull << virtio_net::spec::kFeatureVersion1) |
-                                   (1ull << virtio_net::spec::net::kFeatureMac) |
-                                   (1ull << virtio_net::spec::net::kFeatureMrgRxbuf);
-    REQUIRE((drv.device_features() & features) == features);
-    REQUIRE(drv.negotiate(features));
-    drv.set_msix_control(true, false);
-    for (unsigned v = 0; v < 3; ++v) drv.setup_vector(v);
-    drv.set_common(vcfg::kMsix, 2, 2);
-    drv.setup_queue(0, rx.layout(), 0);
-    drv.setup_queue(1, tx.layout(), 1);
-    drv.driver_ok();
-    REQUIRE(drv.status() == (vcfg::kAck | vcfg::kDriver | vcfg::kFeaturesOk | vcfg::kDriverOk));
-    CHECK((drv.read(virtio_net::VirtioPciDevice::kDeviceOffset + 6, 2) & 1) == 1);  // link up
+    FrontendRig fe("fe", socket, "52:54:00:7c:00:01");
+    fe.bring_up();
+    CHECK(fe.link_up());
 
     auto send_frame = [&](std::uint8_t tag) {
-        std::array<std::uint8_t, 12 + 60> buf{};
-        for (std::size_t i = 12; i < buf.size(); ++i) buf[i] = std::uint8_t(tag + i);
-        std::uint64_t at = tx.buffers + 0x1000ull * tx.next;
-        REQUIRE(ram.write(at, buf));
-        tx.add(at, buf.size(), false);
-        drv.notify(1);
+        auto frame = fe.transmit(tag);
         std::array<std::uint8_t, 2048> got{};
         pollfd p{ours.fd.get(), POLLIN, 0};
         REQUIRE(::poll(&p, 1, 5000) == 1);
         ssize_t n = ::recv(ours.fd.get(), got.data(), got.size(), 0);
         REQUIRE(n == 60);
-        CHECK(std::memcmp(got.data(), buf.data() + 12, 60) == 0);
+        CHECK(std::memcmp(got.data(), frame.data(), 60) == 0);
     };
 
     // TX: the guest's frame leaves through the back-end's UDP socket.
     send_frame(1);
-    REQUIRE(xover::test::wait_until([&] { return tx.used_idx() == 1; }));
+    REQUIRE(xover::test::wait_until([&] { return fe.tx.used_idx() == 1; }));
 
     // RX: a frame to the back-end lands in our RX ring, with an interrupt.
-    for (int i = 0; i < 4; ++i) rx.add(rx.buffers + 0x1000ull * i, 2048, true);
-    drv.notify(0);
+    fe.post_rx_buffers(4);
     auto receive_frame = [&](std::uint8_t tag, std::uint16_t expected_used) {
         std::array<std::uint8_t, 60> frame{};
         for (std::size_t i = 0; i < frame.size(); ++i) frame[i] = std::uint8_t(tag * 3 + i);
@@ -201,14 +233,12 @@ TEST_CASE("a virtio-net NIC on a vhost-user back-end moves frames both ways and 
         to.sin_family = AF_INET;
         to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         to.sin_port = htons(theirs);
-        int before = msi.fired[0].load();
+        int before = fe.msi.fired[0].load();
         REQUIRE(::sendto(ours.fd.get(), frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
                 60);
-        REQUIRE(xover::test::wait_until([&] { return rx.used_idx() == expected_used; }));
-        std::array<std::uint8_t, 60> placed{};
-        REQUIRE(ram.read(rx.buffers + 0x1000ull * (expected_used - 1) + 12, placed));
-        CHECK(placed == frame);
-        CHECK(xover::test::wait_until([&] { return msi.fired[0].load() > before; }));
+        REQUIRE(xover::test::wait_until([&] { return fe.rx.used_idx() == expected_used; }));
+        CHECK(fe.received(expected_used) == frame);
+        CHECK(xover::test::wait_until([&] { return fe.msi.fired[0].load() > before; }));
     };
     receive_frame(7, 1);
 
@@ -216,14 +246,69 @@ TEST_CASE("a virtio-net NIC on a vhost-user back-end moves frames both ways and 
     // where they were, and frames flow again both ways.
     backend->kill();
     std::filesystem::remove(socket);
-    REQUIRE(xover::test::wait_until([&] { return (drv.read(virtio_net::VirtioPciDevice::kDeviceOffset + 6, 2) & 1) == 0; }));
-    CHECK(msi.fired[2].load() >= 1);  // the configuration interrupt
+    REQUIRE(xover::test::wait_until([&] { return !fe.link_up(); }));
+    CHECK(fe.msi.fired[2].load() >= 1);  // the configuration interrupt
     backend = std::make_unique<Backend>(socket, theirs, ours.port);
-    REQUIRE(xover::test::wait_until([&] { return (drv.read(virtio_net::VirtioPciDevice::kDeviceOffset + 6, 2) & 1) == 1; },
-                                    std::chrono::milliseconds(8000)));
+    REQUIRE(xover::test::wait_until([&] { return fe.link_up(); }, std::chrono::milliseconds(8000)));
     send_frame(2);
-    REQUIRE(xover::test::wait_until([&] { return tx.used_idx() == 2; }));
+    REQUIRE(xover::test::wait_until([&] { return fe.tx.used_idx() == 2; }));
     receive_frame(9, 2);
-    for (auto& [name, value] : device->counters())
+    for (auto& [name, value] : fe.device->counters())
         if (name == "vhost_user_connects") CHECK(value == 2);
+}
+
+TEST_CASE("two virtio-net NICs on DPDK's testpmd (vhost PMD, io forwarding) reach each other",
+          "[vhost-user][frontend][dpdk]") {
+    const char* testpmd = "/usr/bin/dpdk-testpmd";
+    if (!std::filesystem::exists(testpmd)) FAIL("no dpdk-testpmd (Debian package dpdk-dev; scripts/install-deps.sh)");
+    TempDir dir;
+    auto s0 = dir.path / "port0.sock", s1 = dir.path / "port1.sock";
+    // testpmd listens on both sockets and forwards port 0 <-> port 1; no
+    // hugepages, no PCI. Its stdin stays open (it exits at EOF).
+    int in[2];
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    const std::string log = (dir.path / "testpmd.log").string();
+    ::posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    std::string prefix = "xover-test-" + std::to_string(::getpid());
+    std::vector<std::string> args{testpmd, "-l", "0-1", "--no-pci", "--no-huge", "-m", "1024", "--file-prefix", prefix,
+                                  "--vdev", "net_vhost0,iface=" + s0.string() + ",queues=1",
+                                  "--vdev", "net_vhost1,iface=" + s1.string() + ",queues=1", "--",
+                                  "--forward-mode=io", "--auto-start", "--nb-cores=1", "--total-num-mbufs=8192"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    REQUIRE(::posix_spawn(&pid, testpmd, &actions, nullptr, argv.data(), environ) == 0);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::close(in[0]);
+    struct Reap {
+        pid_t pid;
+        int stdin_fd;
+        ~Reap() {
+            ::close(stdin_fd);
+            ::kill(pid, SIGTERM);
+            ::waitpid(pid, nullptr, 0);
+        }
+    } reap{pid, in[1]};
+    REQUIRE(xover::test::wait_until([&] { return std::filesystem::exists(s0) && std::filesystem::exists(s1); },
+                                    std::chrono::milliseconds(20000)));
+
+    FrontendRig a("fe-a", s0, "52:54:00:7d:00:01"), b("fe-b", s1, "52:54:00:7d:00:02");
+    a.bring_up();
+    b.bring_up();
+    a.post_rx_buffers(8);
+    b.post_rx_buffers(8);
+    // testpmd's vhost ports come up once each device's rings are live.
+    for (std::uint16_t i = 1; i <= 4; ++i) {
+        auto frame = a.transmit(std::uint8_t(i));
+        REQUIRE(xover::test::wait_until([&] { return b.rx.used_idx() >= i; }, std::chrono::milliseconds(10000)));
+        CHECK(b.received(i) == frame);
+    }
+    auto back = b.transmit(0x55);
+    REQUIRE(xover::test::wait_until([&] { return a.rx.used_idx() >= 1; }, std::chrono::milliseconds(10000)));
+    CHECK(a.received(1) == back);
 }
