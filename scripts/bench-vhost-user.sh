@@ -7,6 +7,8 @@
 #   qemu-socket  two QEMU VMs over -netdev socket (QEMU's own VM-to-VM path)
 #   xover-qemu   an xover VM (virtio-net) -> a QEMU VM on the back-end (KVM only)
 #   xover-xover  two xover VMs over the crossover (KVM only)
+#   xover-testpmd  two xover VMs on DPDK's testpmd (vhost PMD, io
+#                forwarding; xover as a vhost-user front-end; KVM only)
 # QEMU uses KVM when it can, else TCG (then says so in the table). Rate =
 # frames the receiver saw / its time (TSC cycles at the host TSC frequency).
 # Prints a Markdown table and appends it, dated, to bench/RESULTS.md.
@@ -61,6 +63,11 @@ measure() {
 		xover_vm $rx "$rxargs" "virtio-net,mac=52:54:00:7a:00:05,crossover=xb" --name xc --broker "$BROKER"
 		wait_output $rx "link=up" 60 >/dev/null
 		xover_vm $tx "$txargs dst=52:54:00:7a:00:05" "virtio-net,mac=52:54:00:7a:00:04,crossover=xc" --name xb --broker "$BROKER" ;;
+	xover-testpmd)
+		xover_vm $rx "$rxargs" "virtio-net,mac=$mac_b,backend=vhost-user:$tmp/tp1.sock"
+		wait_output $rx "link=up" 60 >/dev/null
+		sleep 1
+		xover_vm $tx "$txargs dst=$mac_b" "virtio-net,mac=$mac_a,backend=vhost-user:$tmp/tp0.sock" ;;
 	esac
 	wait_vm $tx 300 >/dev/null
 	wait_vm $rx 300 >/dev/null
@@ -76,7 +83,18 @@ socket_qemu() {
 }
 
 kinds="qemu-vhost qemu-socket"
-[ $kvm = yes ] && kinds="$kinds xover-qemu xover-xover"
+if [ $kvm = yes ]; then
+	kinds="$kinds xover-qemu xover-xover"
+	if command -v dpdk-testpmd >/dev/null; then
+		kinds="$kinds xover-testpmd"
+		mkfifo "$tmp/tp.in"
+		( exec 3<>"$tmp/tp.in"; dpdk-testpmd -l 0-1 --no-pci --no-huge -m 1024 --file-prefix "xover-bench-$$" \
+			--vdev "net_vhost0,iface=$tmp/tp0.sock,queues=1" --vdev "net_vhost1,iface=$tmp/tp1.sock,queues=1" \
+			-- --forward-mode=io --auto-start --nb-cores=1 --total-num-mbufs=16384 <&3 >"$tmp/testpmd.out" 2>&1 ) &
+		lib_pids+=($!)
+		for _ in $(seq 200); do [ -S "$tmp/tp1.sock" ] && break; sleep 0.1; done
+	fi
+fi
 declare -A result
 for kind in $kinds; do
 	for i in $(seq "$reps"); do measure "$kind" "$i"; done >"$tmp/$kind.rates"

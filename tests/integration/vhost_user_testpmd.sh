@@ -1,0 +1,55 @@
+#!/bin/bash
+# labels: integration vhost-user dpdk
+# xover as a vhost-user front-end: two xover VMs whose virtio-net queues
+# DPDK's testpmd serves (its vhost PMD, one port each, io forwarding
+# between the ports, no hugepages, no PCI). nettest from one VM to the
+# other, every frame in order and intact; then the same with xover
+# listening (backend=vhost-user:PATH,server) and testpmd connecting
+# (client=1). Needs KVM and dpdk-testpmd (Debian package dpdk-dev).
+# Environment: COUNT (20000).
+. "$(dirname "$0")/lib.sh"
+need_xover
+TESTPMD=${TESTPMD:-dpdk-testpmd}
+command -v "$TESTPMD" >/dev/null || fail "no $TESTPMD (Debian package dpdk-dev; scripts/install-deps.sh)"
+count=${COUNT:-20000}
+tsc=$(host_tsc_khz)
+mac_a=52:54:00:7e:00:01
+mac_b=52:54:00:7e:00:02
+
+# testpmd NAME VDEV-OPTIONS: testpmd with ports 0 and 1 on $tmp/NAME0.sock
+# and $tmp/NAME1.sock, forwarding between them; its stdin stays open.
+testpmd() {
+	local name=$1 opts=$2
+	mkfifo "$tmp/$name.in"
+	( exec 3<>"$tmp/$name.in"; timeout -k 5 300 "$TESTPMD" -l 0-1 --no-pci --no-huge -m 1024 \
+		--file-prefix "xover-$$-$name" \
+		--vdev "net_vhost0,iface=$tmp/${name}0.sock,queues=1$opts" \
+		--vdev "net_vhost1,iface=$tmp/${name}1.sock,queues=1$opts" \
+		-- --forward-mode=io --auto-start --nb-cores=1 --total-num-mbufs=16384 <&3 >"$tmp/$name.out" 2>&1 ) &
+	lib_pids+=($!)
+}
+
+# pair NAME BACKEND0 BACKEND1: receiver on BACKEND1, sender on BACKEND0.
+pair() {
+	local name=$1 t0
+	t0=$(now)
+	xover_vm "$name-rx" "role=rx count=$count tsc_khz=$tsc" "virtio-net,mac=$mac_b,backend=$3"
+	wait_output "$name-rx" "link=up" 60 || fail "$name: the receiver never came up"
+	sleep 1  # testpmd's port comes up once the device's rings are live
+	xover_vm "$name-tx" "role=tx count=$count size=256 dst=$mac_b gap_ns=5000 tsc_khz=$tsc" \
+		"virtio-net,mac=$mac_a,backend=$2"
+	expect "$name-tx" frames="$count"
+	expect "$name-rx" frames="$count" errors=0 lost=0
+	echo "ok $name: $count frames through testpmd, $(elapsed "$t0") s"
+}
+
+# testpmd listens; xover connects.
+testpmd tp ""
+for i in $(seq 200); do [ -S "$tmp/tp0.sock" ] && [ -S "$tmp/tp1.sock" ] && break; sleep 0.1; done
+[ -S "$tmp/tp1.sock" ] || fail "testpmd never listened"
+pair client "vhost-user:$tmp/tp0.sock" "vhost-user:$tmp/tp1.sock"
+
+# xover listens; testpmd connects (client=1), and reconnects to each new VM.
+testpmd tpc ",client=1,reconnect=1"
+pair server "vhost-user:$tmp/tpc0.sock,server" "vhost-user:$tmp/tpc1.sock,server"
+echo PASS
