@@ -30,7 +30,7 @@ kvm::UniqueFd Frontend::connect(const std::filesystem::path& path) {
     kvm::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) throw system_error("socket(AF_UNIX)");
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-        throw Error("vhost-user back-end {}: {}", path.string(), std::strerror(errno));
+        throw Error("connect: {}", std::strerror(errno));
     return fd;
 }
 

@@ -2,8 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <variant>
 
 #include "xover/error.hpp"
+#include "xover/net/backend_spec.hpp"
 #include "xover/vmm/config_parser.hpp"
 
 using namespace xover::vmm;
@@ -144,4 +146,20 @@ TEST_CASE("a backend the net parser refuses is reported with its origin", "[conf
     CHECK_THAT(error_of([] { parse_nic_spec("e1000,backend=tap:.."); }),
                Catch::StartsWith("--nic: backend: invalid network backend 'tap:..': '..' is not a valid interface name"));
     CHECK(std::holds_alternative<xover::net::TapSpec>(parse_nic_spec("e1000,backend=tap:fine").backend));
+}
+
+TEST_CASE("parse_nic_spec: a vhost-user back-end, client or server", "[config][vhost-user]") {
+    auto client = parse_nic_spec("virtio-net,backend=vhost-user:/run/vu0.sock,mac=52:54:00:12:34:56");
+    REQUIRE(std::holds_alternative<xover::net::VhostUserSpec>(client.backend));
+    CHECK(std::get<xover::net::VhostUserSpec>(client.backend).path == "/run/vu0.sock");
+    CHECK_FALSE(std::get<xover::net::VhostUserSpec>(client.backend).server);
+    // On the command line the comma of ",server" splits the item: it is put back.
+    auto server = parse_nic_spec("virtio-net,backend=vhost-user:/run/vu1.sock,server,mac=52:54:00:12:34:57");
+    REQUIRE(std::holds_alternative<xover::net::VhostUserSpec>(server.backend));
+    CHECK(std::get<xover::net::VhostUserSpec>(server.backend).server);
+    CHECK(xover::net::to_string(server.backend) == "vhost-user:/run/vu1.sock,server");
+    auto parsed = xover::net::parse_backend_spec("vhost-user:/a,server");
+    CHECK(std::get<xover::net::VhostUserSpec>(parsed).path == "/a");
+    CHECK_THROWS_WITH(parse_nic_spec("virtio-net,backend=vhost-user:"), Catch::Contains("needs the back-end's socket path"));
+    CHECK_THROWS_WITH(parse_nic_spec("virtio-net,server"), Catch::Contains("is not key=value"));
 }
