@@ -16,6 +16,8 @@ import json
 import socket
 import sys
 
+import jsonschema
+
 
 class UnixConnection(http.client.HTTPConnection):
     def __init__(self, path):
@@ -43,47 +45,18 @@ def call(sock, method, path, body=None):
     return response.status, response.getheader("Content-Type", ""), raw
 
 
-def resolve(doc, schema):
-    while "$ref" in schema:
-        node = doc
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        schema = node
-    return schema
-
-
-TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
-
-
 def validate(doc, schema, value, where):
-    schema = resolve(doc, schema)
-    kind = schema.get("type")
-    if kind == "integer":
-        if not isinstance(value, int) or isinstance(value, bool):
-            return f"{where}: {value!r} is not an integer"
-    elif kind in TYPES and not isinstance(value, TYPES[kind]):
-        return f"{where}: {value!r} is not {kind}"
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{where}: {value!r} is not one of {schema['enum']}"
-    if kind == "object":
-        for key in schema.get("required", []):
-            if key not in value:
-                return f"{where}: no '{key}'"
-        for key, sub in value.items():
-            if key in schema.get("properties", {}):
-                problem = validate(doc, schema["properties"][key], sub, f"{where}.{key}")
-            elif isinstance(schema.get("additionalProperties"), dict):
-                problem = validate(doc, schema["additionalProperties"], sub, f"{where}.{key}")
-            else:
-                problem = None
-            if problem:
-                return problem
-    if kind == "array":
-        for i, item in enumerate(value):
-            problem = validate(doc, schema.get("items", {}), item, f"{where}[{i}]")
-            if problem:
-                return problem
-    return None
+    """Why `value` does not match `schema` (None if it does), by jsonschema
+    (Debian's python3-jsonschema). The schema is checked inside a root that
+    carries the document's components, so its "#/components/..." $refs
+    resolve as they do in the document."""
+    root = dict(schema, components=doc.get("components", {}))
+    errors = sorted(jsonschema.Draft7Validator(root).iter_errors(value), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    e = errors[0]
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
+    return f"{where}{path}: {e.message}"
 
 
 def operation_for(doc, method, path):

@@ -8,6 +8,7 @@ packages=(
   liburing-dev libseccomp-dev libfmt-dev libspdlog-dev libcli11-dev catch2 libtomlplusplus-dev nlohmann-json3-dev
   libcpp-httplib-dev libcurl4-openssl-dev  # the control API: server, and `xover ctl`'s client
   qemu-system-x86 ipxe-qemu iproute2 iputils-ping procps python3 curl
+  python3-jsonschema  # scripts/check-openapi.py: the control API against docs/openapi.json
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and its sanitizer runtimes
   dpdk-dev  # dpdk-testpmd: the vhost-user back-end the frontend tests and scripts/ovs-dpdk.sh use
 )
