@@ -76,13 +76,15 @@ public:
         for (unsigned q = 0; q < kQueues; ++q) {
             kicks_[q] = kvm::EventFd::create();
             calls_[q] = kvm::EventFd::create();
-            int call = calls_[q].fd();
-            loop_.watch(call, vmm::EventLoop::Interest::Readable, [this, q] { called(q); });
         }
-        if (spec_.server) listener_ = listen_unix_stream(spec_.path, "vhost-user socket", 1);
-        connect_first();
         reconnect_timer_ = kvm::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
         if (!reconnect_timer_) throw system_error("timerfd_create (vhost-user reconnect)");
+        if (spec_.server) listener_ = listen_unix_stream(spec_.path, "vhost-user socket", 1);
+        // Nothing is watched on the loop until here: a constructor that
+        // throws leaves no callback to a device that never was.
+        connect_first();
+        for (unsigned q = 0; q < kQueues; ++q)
+            loop_.watch(calls_[q].fd(), vmm::EventLoop::Interest::Readable, [this, q] { called(q); });
         int timer = reconnect_timer_.get();
         loop_.watch(timer, vmm::EventLoop::Interest::Readable, [this, timer] {
             std::uint64_t n;
@@ -168,14 +170,9 @@ private:
             std::lock_guard lock(mutex_);
             adopt_locked(std::move(fd));
         } catch (const Error& e) {
+            if (spec_.server) ::unlink(spec_.path.c_str());
             throw Error("{}: vhost-user back-end {}: {}", name_, spec_.path, e.what());
         }
-        // The transport forces these; a back-end without them cannot serve the driver.
-        for (unsigned bit : {spec::kFeatureIndirectDesc, spec::kFeatureEventIdx})
-            if (!(backend_features_ >> bit & 1))
-                throw Error("{}: the vhost-user back-end {} lacks feature bit {} (indirect descriptors and event "
-                            "index are required)",
-                            name_, spec_.path, bit);
     }
 
     kvm::UniqueFd accept_within(std::chrono::seconds wait) {
@@ -188,7 +185,12 @@ private:
     }
 
     void adopt_locked(kvm::UniqueFd fd) {
-        frontend_.emplace(std::move(fd));
+        vhost_user::Frontend frontend(std::move(fd));
+        // The transport forces these; a back-end without them cannot serve the driver.
+        for (unsigned bit : {spec::kFeatureIndirectDesc, spec::kFeatureEventIdx})
+            if (!(frontend.features() >> bit & 1))
+                throw Error("it lacks feature bit {} (indirect descriptors and event index are required)", bit);
+        frontend_.emplace(std::move(frontend));
         backend_features_ = frontend_->features();
         ++stats_.connects;
         int sock = frontend_->fd();
