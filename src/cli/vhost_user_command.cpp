@@ -106,6 +106,7 @@ int serve(const VhostUserOptions& options) {
     loop->watch(listener.get(), vmm::EventLoop::Interest::Readable, [&] {
         kvm::UniqueFd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!fd) return;
+        if (session) session->catch_up();
         if (session && !session->over()) {
             spdlog::warn("vhost-user: {}: a second front-end connected while one is served; closed", options.socket);
             return;

@@ -62,6 +62,10 @@ public:
     bool running() const { return nic_ != nullptr; }
     // Whether the session has ended (its `ended` call may still be queued).
     bool over() const { return over_; }
+    // Handles at once what the front-end has already sent, its hang-up
+    // included: a front-end that left and connected again at once (QEMU
+    // reconnecting) must not find its old session still in the way.
+    void catch_up();
     // The features VirtioNet offers, plus PROTOCOL_FEATURES.
     static std::uint64_t offered_features();
     static std::uint64_t offered_protocol_features();
