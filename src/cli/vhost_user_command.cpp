@@ -57,14 +57,8 @@ devices::VhostUserConfig resolve(const VhostUserOptions& o) {
     return config;
 }
 
-vmm::SeccompMode seccomp_mode(const std::string& value, const devices::VhostUserConfig& config) {
-    vmm::SeccompMode mode = value == "off" ? vmm::SeccompMode::Off
-                            : value == "log" ? vmm::SeccompMode::Log
-                                             : vmm::SeccompMode::Kill;
-    if (mode == vmm::SeccompMode::Kill && std::holds_alternative<net::TapSpec>(config.nic.backend))
-        throw Error("--nic backend=tap: each session opens the tap, which the back-end's seccomp profile forbids; "
-                    "add --seccomp off (or log)");
-    return mode;
+vmm::SeccompMode seccomp_mode(const std::string& value) {
+    return value == "off" ? vmm::SeccompMode::Off : value == "log" ? vmm::SeccompMode::Log : vmm::SeccompMode::Kill;
 }
 
 // SIGINT/SIGTERM end the back-end (the session's device stops first, so
@@ -93,10 +87,14 @@ int serve(const VhostUserOptions& options) {
     auto loop = vmm::make_event_loop();
     kvm::UniqueFd signals = watch_signals(*loop);
     kvm::UniqueFd listener = listen_unix_stream(options.socket, "vhost-user socket", 4);
+    // Opened once, before the sandbox (a tap needs /dev/net/tun): every
+    // session's device sends through it.
+    std::unique_ptr<devices::LastingBackend> backend =
+        devices::make_lasting_backend(config.nic.backend, config.vm_name, *config.nic.mac, config.broker, *loop);
     // The front-end's requests, its memory and rings, and peers' shared
     // pages are hostile input: from here on the process can make only the
     // syscalls serving them needs (vmm/seccomp.hpp).
-    vmm::apply_seccomp(seccomp_mode(options.seccomp, config), vmm::SeccompProfile::VhostUser);
+    vmm::apply_seccomp(seccomp_mode(options.seccomp), vmm::SeccompProfile::VhostUser);
     vmm::seccomp_test_probe();
     std::unique_ptr<devices::VhostUserSession> session;
     std::uint64_t sessions = 0;  // which session a posted end belongs to
@@ -113,7 +111,7 @@ int serve(const VhostUserOptions& options) {
         }
         spdlog::info("vhost-user: {}: front-end connected", options.socket);
         std::uint64_t id = ++sessions;
-        session = std::make_unique<devices::VhostUserSession>(config, *loop, std::move(fd), [&, id](const std::string& why) {
+        session = std::make_unique<devices::VhostUserSession>(config, *loop, *backend, std::move(fd), [&, id](const std::string& why) {
             if (why.empty()) spdlog::info("vhost-user: {}: front-end left", options.socket);
             else spdlog::error("vhost-user: {}: session ended: {}", options.socket, why);
             if (id == sessions) session.reset();
@@ -127,6 +125,7 @@ int serve(const VhostUserOptions& options) {
                  config.nic.mac->to_string().c_str());
     loop->run();
     session.reset();
+    backend.reset();
     loop->unwatch(listener.get(), vmm::EventLoop::Interest::Readable);
     ::unlink(options.socket.c_str());
     return status;

@@ -14,6 +14,10 @@ namespace xover::devices {
 // (BrokerSpec) needs what only the VM knows: the broker socket, the VM's
 // name, the NIC's index and MAC.
 std::unique_ptr<net::Backend> make_nic_backend(const NicSetup& setup, const vmm::NicContext& context);
+// The same from its parts (a vhost-user back-end's lasting backend).
+std::unique_ptr<net::Backend> make_nic_backend(const net::BackendSpec& spec, const std::filesystem::path& broker,
+                                               const std::string& vm_name, unsigned index,
+                                               const net::MacAddress& mac);
 
 // Base-from-member: the backend must exist before the device that holds a
 // reference to it, and is stopped before the device goes away. The device

@@ -9,7 +9,6 @@
 #include <linux/virtio_pci.h>
 #include <spdlog/spdlog.h>
 
-#include "nic_backend.hpp"
 #include "nic_crossover.hpp"
 #include "nic_setup.hpp"
 #include "xover/byte_order.hpp"
@@ -60,12 +59,19 @@ private:
 static_assert(VirtioNet::kCrossoverRxVector == 1 && VirtioNet::kCrossoverTxVector == 2,
               "CallFdVectors binds the rings' first call fds to the crossover's vectors");
 
-// The NIC: backend (ahead of the model, base-from-member), model and, with
-// a crossover, its attachment.
-class ServedVirtioNet final : private BackendOwner, public VirtioNet {
+// Base-from-member: the session's attachment to the process's lasting
+// backend exists before the model that sends through it.
+struct AttachedBackend {
+    explicit AttachedBackend(LastingBackend& lasting) : backend(lasting.attach()) {}
+    std::unique_ptr<net::Backend> backend;
+};
+
+// The NIC: its attachment to the backend, the model and, with a crossover,
+// its crossover attachment.
+class ServedVirtioNet final : private AttachedBackend, public VirtioNet {
 public:
-    ServedVirtioNet(const NicSetup& setup, vmm::NicContext& context, CallFdVectors& vectors)
-        : BackendOwner(setup, context), VirtioNet(context.memory, vectors, context.intx, *backend, setup.mac) {
+    ServedVirtioNet(const NicSetup& setup, vmm::NicContext& context, CallFdVectors& vectors, LastingBackend& lasting)
+        : AttachedBackend(lasting), VirtioNet(context.memory, vectors, context.intx, *backend, setup.mac) {
         if (!setup.config.crossover.empty()) {
             crossover_ = std::make_unique<NicCrossover<VirtioNet>>(
                 *this, setup, context, *backend, vectors.eventfd(kCrossoverRxVector),
@@ -77,7 +83,7 @@ public:
     }
     ~ServedVirtioNet() override {
         crossover_.reset();
-        stop_backend();
+        backend.reset();  // detached before the model goes
     }
 
 private:
@@ -202,11 +208,11 @@ public:
 };
 
 ServedNic::ServedNic(const VhostUserConfig& config, vmm::EventLoop& loop, vmm::GuestMemory& memory,
-                     std::uint64_t features, const std::array<Ring, kRings>& rings)
+                     LastingBackend& backend, std::uint64_t features, const std::array<Ring, kRings>& rings)
     : parts_(std::make_unique<Parts>(config, loop, memory)) {
     Parts& p = *parts_;
     for (unsigned q = 0; q < kRings; ++q) p.vectors_.bind(CallFdVectors::first_vector(q), rings[q].call);
-    p.device_ = std::make_unique<ServedVirtioNet>(p.setup_, p.context_, p.vectors_);
+    p.device_ = std::make_unique<ServedVirtioNet>(p.setup_, p.context_, p.vectors_, backend);
     // Registered before the device starts, so that the links to peers
     // already registered exist when it first walks the TX ring: frames the
     // guest queued meanwhile go to them, not to the backend. (No broker is

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 
+#include "xover/devices/lasting_backend.hpp"
 #include "xover/devices/vhost_user_session.hpp"
 #include "xover/vmm/event_loop.hpp"
 #include "xover/vmm/guest_memory.hpp"
@@ -33,7 +34,7 @@ public:
     // crossover NIC with the broker. Throws xover::Error when the device
     // refuses the features or a ring, or the broker refuses the VM.
     ServedNic(const VhostUserConfig& config, vmm::EventLoop& loop, vmm::GuestMemory& memory,
-              std::uint64_t features, const std::array<Ring, kRings>& rings);
+              LastingBackend& backend, std::uint64_t features, const std::array<Ring, kRings>& rings);
     ~ServedNic();
     ServedNic(const ServedNic&) = delete;
     ServedNic& operator=(const ServedNic&) = delete;

@@ -40,9 +40,9 @@ std::uint64_t VhostUserSession::offered_protocol_features() {
     return std::uint64_t{1} << vu::kProtocolFeatureReplyAck;
 }
 
-VhostUserSession::VhostUserSession(const VhostUserConfig& config, vmm::EventLoop& loop, kvm::UniqueFd socket,
-                                   std::function<void(const std::string&)> ended)
-    : config_(config), loop_(loop), socket_(std::move(socket)), ended_(std::move(ended)) {
+VhostUserSession::VhostUserSession(const VhostUserConfig& config, vmm::EventLoop& loop, LastingBackend& backend,
+                                   kvm::UniqueFd socket, std::function<void(const std::string&)> ended)
+    : config_(config), loop_(loop), backend_(backend), socket_(std::move(socket)), ended_(std::move(ended)) {
     loop_.watch(socket_.get(), vmm::EventLoop::Interest::Readable, [this] { on_readable(); });
 }
 
@@ -265,7 +265,7 @@ void VhostUserSession::start_device() {
                                    .base = r.base,
                                    .call = r.call.get()};
     }
-    nic_ = std::make_unique<ServedNic>(config_, loop_, memory_, features_ & ~kProtocolFeaturesBit, rings);
+    nic_ = std::make_unique<ServedNic>(config_, loop_, memory_, backend_, features_ & ~kProtocolFeaturesBit, rings);
     spdlog::info("vhost-user: {}: device started (features {:#x})", config_.vm_name, features_);
     // Kicks that came before the device ran are not lost.
     for (unsigned q = 0; q < kRings; ++q) nic_->kick(q);

@@ -90,10 +90,10 @@ constexpr Allowed kVmm[] = {
     {"pidfd_open", "telling a dead holder of a shared-page lock from a busy one (nic/owned_lock.hpp)"},
 };
 
-// `xover vhost-user` once it listens: one thread, no KVM. Each session
-// builds its device anew (the NIC's state page, timers, the broker
-// registration), so those creations stay allowed; files never open (a
-// tap backend, which opens /dev/net/tun, needs --seccomp off).
+// `xover vhost-user` once it listens: one thread, no KVM. Its NIC's
+// backend (a tap, a socket, the switch port) is open by then; each
+// session builds its device anew (the NIC's state page, timers, the
+// broker registration), so those creations stay allowed. Files never open.
 constexpr Allowed kVhostUser[] = {
     {"io_uring_enter", "the event loop"},
     {"timerfd_create", "a started device's retry timer, its broker agent's reconnect timer"},
@@ -103,9 +103,7 @@ constexpr Allowed kVhostUser[] = {
     {"eventfd2", "a started device's doorbell"},
     {"signalfd4", "(re)arming the SIGINT/SIGTERM signalfd"},
     {"accept4", "the front-end connecting"},
-    {"connect", "registering a started device with the broker; a stream backend"},
-    {"bind", "a udp or stream-listen backend of a started device"},
-    {"listen", "a stream-listen backend"},
+    {"connect", "registering a started device with the broker; a stream or switch backend reconnecting"},
     {"pidfd_open", "telling a dead holder of a shared-page lock from a busy one (nic/owned_lock.hpp)"},
 };
 

@@ -54,7 +54,7 @@ echo "ok broker killed mid-stream: 400000 frames, none lost; both back-ends regi
 # 3. a new pair on the new broker
 vu_qemu n-rx "$tmp/qb.sock" $mac_b "nic=virtio role=rx count=20000 tsc_khz=$tsc"
 wait_output n-rx "link=up" 60 || fail "the third receiver never came up"
-vu_qemu n-tx "$tmp/qa.sock" $mac_a "nic=virtio role=tx count=20000 size=128 dst=$mac_b tsc_khz=$tsc"
+vu_qemu n-tx "$tmp/qa.sock" $mac_a "nic=virtio role=tx count=20000 size=128 gap_ns=2000 dst=$mac_b tsc_khz=$tsc"
 expect n-tx frames=20000
 expect n-rx frames=20000 errors=0 lost=0
 echo "ok a new pair after the restart: 20000 frames"

@@ -29,6 +29,7 @@
 #include <memory>
 #include <string>
 
+#include "xover/devices/lasting_backend.hpp"
 #include "xover/kvm/unique_fd.hpp"
 #include "xover/vhost_user/memory_table.hpp"
 #include "xover/vhost_user/messages.hpp"
@@ -52,8 +53,9 @@ class VhostUserSession {
 public:
     // Serves the connected `socket` on `loop`; `ended` runs (on the loop)
     // once the session is over, with a reason ("" for a clean close).
-    VhostUserSession(const VhostUserConfig& config, vmm::EventLoop& loop, kvm::UniqueFd socket,
-                     std::function<void(const std::string& reason)> ended);
+    // Its device sends through `backend` (the process's, opened once).
+    VhostUserSession(const VhostUserConfig& config, vmm::EventLoop& loop, LastingBackend& backend,
+                     kvm::UniqueFd socket, std::function<void(const std::string& reason)> ended);
     ~VhostUserSession();
     VhostUserSession(const VhostUserSession&) = delete;
     VhostUserSession& operator=(const VhostUserSession&) = delete;
@@ -101,6 +103,7 @@ private:
 
     const VhostUserConfig& config_;
     vmm::EventLoop& loop_;
+    LastingBackend& backend_;
     kvm::UniqueFd socket_;
     std::function<void(const std::string&)> ended_;
     bool over_ = false;
