@@ -132,12 +132,13 @@ struct FrontendRig {
     Ring rx{ram, 0x10000, 0x10100, 0x11000, 0x100000};
     Ring tx{ram, 0x20000, 0x20100, 0x21000, 0x200000};
 
-    FrontendRig(const std::string& name, const std::filesystem::path& socket, const std::string& mac) {
+    FrontendRig(const std::string& name, const std::filesystem::path& socket, const std::string& mac,
+                bool server = false) {
         config.name = name;
         config.broker = socket.parent_path() / "unused.sock";
         nic.model = vmm::NicModel::VirtioNet;
         nic.mac = *net::MacAddress::parse(mac);
-        nic.backend = net::VhostUserSpec{socket.string(), false};
+        nic.backend = net::VhostUserSpec{socket.string(), server};
         config.nics.push_back(nic);
         manager = std::make_unique<devices::DeviceManager>(config);
         vmm::NicContext context{.vm_name = name,
@@ -257,47 +258,49 @@ TEST_CASE("a virtio-net NIC on a vhost-user back-end moves frames both ways and 
         if (name == "vhost_user_connects") CHECK(value == 2);
 }
 
-TEST_CASE("two virtio-net NICs on DPDK's testpmd (vhost PMD, io forwarding) reach each other",
-          "[vhost-user][frontend][dpdk]") {
-    const char* testpmd = "/usr/bin/dpdk-testpmd";
-    if (!std::filesystem::exists(testpmd)) FAIL("no dpdk-testpmd (Debian package dpdk-dev; scripts/install-deps.sh)");
-    TempDir dir;
-    auto s0 = dir.path / "port0.sock", s1 = dir.path / "port1.sock";
-    // testpmd listens on both sockets and forwards port 0 <-> port 1; no
-    // hugepages, no PCI. Its stdin stays open (it exits at EOF).
-    int in[2];
-    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    const std::string log = (dir.path / "testpmd.log").string();
-    ::posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::string prefix = "xover-test-" + std::to_string(::getpid());
-    std::vector<std::string> args{testpmd, "-l", "0-1", "--no-pci", "--no-huge", "-m", "1024", "--file-prefix", prefix,
-                                  "--vdev", "net_vhost0,iface=" + s0.string() + ",queues=1",
-                                  "--vdev", "net_vhost1,iface=" + s1.string() + ",queues=1", "--",
-                                  "--forward-mode=io", "--auto-start", "--nb-cores=1", "--total-num-mbufs=8192"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+// DPDK's testpmd with two vhost ports on `s0` and `s1` (`client`: it
+// connects to them, retrying, instead of listening), forwarding port 0 <->
+// port 1; no hugepages, no PCI. Its stdin stays open (it exits at EOF);
+// killed at scope exit.
+struct Testpmd {
     pid_t pid = -1;
-    REQUIRE(::posix_spawn(&pid, testpmd, &actions, nullptr, argv.data(), environ) == 0);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::close(in[0]);
-    struct Reap {
-        pid_t pid;
-        int stdin_fd;
-        ~Reap() {
-            ::close(stdin_fd);
-            ::kill(pid, SIGTERM);
-            ::waitpid(pid, nullptr, 0);
-        }
-    } reap{pid, in[1]};
-    REQUIRE(xover::test::wait_until([&] { return std::filesystem::exists(s0) && std::filesystem::exists(s1); },
-                                    std::chrono::milliseconds(20000)));
+    int stdin_fd = -1;
+    Testpmd(const std::filesystem::path& dir, const std::filesystem::path& s0, const std::filesystem::path& s1,
+            bool client) {
+        const char* testpmd = "/usr/bin/dpdk-testpmd";
+        if (!std::filesystem::exists(testpmd))
+            FAIL("no dpdk-testpmd (Debian package dpdk-dev; scripts/install-deps.sh)");
+        int in[2];
+        REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+        posix_spawn_file_actions_t actions;
+        ::posix_spawn_file_actions_init(&actions);
+        ::posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+        const std::string log = (dir / (client ? "testpmd-client.log" : "testpmd.log")).string();
+        ::posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
+        std::string prefix = "xover-test-" + std::to_string(::getpid()) + (client ? "-c" : "");
+        std::string mode = client ? ",client=1" : "";
+        std::vector<std::string> args{testpmd, "-l", "0-1", "--no-pci", "--no-huge", "-m", "1024", "--file-prefix",
+                                      prefix, "--vdev", "net_vhost0,iface=" + s0.string() + ",queues=1" + mode,
+                                      "--vdev", "net_vhost1,iface=" + s1.string() + ",queues=1" + mode, "--",
+                                      "--forward-mode=io", "--auto-start", "--nb-cores=1", "--total-num-mbufs=8192"};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        REQUIRE(::posix_spawn(&pid, testpmd, &actions, nullptr, argv.data(), environ) == 0);
+        ::posix_spawn_file_actions_destroy(&actions);
+        ::close(in[0]);
+        stdin_fd = in[1];
+    }
+    ~Testpmd() {
+        ::close(stdin_fd);
+        ::kill(pid, SIGTERM);
+        ::waitpid(pid, nullptr, 0);
+    }
+};
 
-    FrontendRig a("fe-a", s0, "52:54:00:7d:00:01"), b("fe-b", s1, "52:54:00:7d:00:02");
+// a -> b through testpmd until the ports are up, then in order both ways.
+void through_testpmd(FrontendRig& a, FrontendRig& b) {
     a.bring_up();
     b.bring_up();
     a.post_rx_buffers(8);
@@ -322,4 +325,25 @@ TEST_CASE("two virtio-net NICs on DPDK's testpmd (vhost PMD, io forwarding) reac
     auto back = b.transmit(0x55);
     REQUIRE(xover::test::wait_until([&] { return a.rx.used_idx() >= 1; }, std::chrono::milliseconds(5000)));
     CHECK(a.received(1) == back);
+}
+
+TEST_CASE("two virtio-net NICs on DPDK's testpmd (vhost PMD, io forwarding) reach each other",
+          "[vhost-user][frontend][dpdk]") {
+    TempDir dir;
+    auto s0 = dir.path / "port0.sock", s1 = dir.path / "port1.sock";
+    Testpmd testpmd(dir.path, s0, s1, false);
+    REQUIRE(xover::test::wait_until([&] { return std::filesystem::exists(s0) && std::filesystem::exists(s1); },
+                                    std::chrono::milliseconds(20000)));
+    FrontendRig a("fe-a", s0, "52:54:00:7d:00:01"), b("fe-b", s1, "52:54:00:7d:00:02");
+    through_testpmd(a, b);
+}
+
+TEST_CASE("two virtio-net NICs in server mode, testpmd connecting to them (client=1)",
+          "[vhost-user][frontend][dpdk]") {
+    TempDir dir;
+    auto s0 = dir.path / "vm0.sock", s1 = dir.path / "vm1.sock";
+    Testpmd testpmd(dir.path, s0, s1, true);
+    // Each device listens and waits (up to 30 s) for testpmd, which retries every second.
+    FrontendRig a("fe-sa", s0, "52:54:00:7d:00:11", true), b("fe-sb", s1, "52:54:00:7d:00:12", true);
+    through_testpmd(a, b);
 }
