@@ -58,11 +58,11 @@ measure() {
 	xover-qemu)
 		vu_qemu $rx "$tmp/bb.sock" $mac_b "$rxargs"
 		wait_output $rx "link=up" 60 >/dev/null
-		xover_vm $tx "$txargs dst=$mac_b" "virtio-net,mac=52:54:00:7a:00:03,crossover=bb" --name xa --broker "$BROKER" ;;
+		vu_xover $tx xa "$txargs dst=$mac_b" "virtio-net,mac=52:54:00:7a:00:03,crossover=bb" ;;
 	xover-xover)
-		xover_vm $rx "$rxargs" "virtio-net,mac=52:54:00:7a:00:05,crossover=xb" --name xc --broker "$BROKER"
+		vu_xover $rx xc "$rxargs" "virtio-net,mac=52:54:00:7a:00:05,crossover=xb"
 		wait_output $rx "link=up" 60 >/dev/null
-		xover_vm $tx "$txargs dst=52:54:00:7a:00:05" "virtio-net,mac=52:54:00:7a:00:04,crossover=xc" --name xb --broker "$BROKER" ;;
+		vu_xover $tx xb "$txargs dst=52:54:00:7a:00:05" "virtio-net,mac=52:54:00:7a:00:04,crossover=xc" ;;
 	xover-testpmd)
 		xover_vm $rx "$rxargs" "virtio-net,mac=$mac_b,backend=vhost-user:$tmp/tp1.sock"
 		wait_output $rx "link=up" 60 >/dev/null
@@ -92,6 +92,7 @@ if [ $kvm = yes ]; then
 			--vdev "net_vhost0,iface=$tmp/tp0.sock,queues=1" --vdev "net_vhost1,iface=$tmp/tp1.sock,queues=1" \
 			-- --forward-mode=io --auto-start --nb-cores=1 --total-num-mbufs=16384 <&3 >"$tmp/testpmd.out" 2>&1 ) &
 		lib_pids+=($!)
+		at_exit "pkill -f -- '--file-prefix xover-bench-$$'"
 		for _ in $(seq 200); do [ -S "$tmp/tp1.sock" ] && break; sleep 0.1; done
 	fi
 fi

@@ -24,13 +24,13 @@ pair() {
 	t0=$(now)
 	vu_qemu "$model-qrx" "$tmp/qemu.sock" $mac_q "nic=virtio role=rx count=$count tsc_khz=$tsc"
 	wait_output "$model-qrx" "link=up" 60 || fail "$model: the QEMU receiver never came up"
-	xover_vm "$vm-tx" "role=tx count=$count size=512 dst=$mac_q tsc_khz=$tsc" "$nic" --name "$vm" --broker "$BROKER"
+	vu_xover "$vm-tx" "$vm" "role=tx count=$count size=512 dst=$mac_q tsc_khz=$tsc" "$nic"
 	expect "$vm-tx" frames="$count"
 	expect "$model-qrx" frames="$count" errors=0 lost=0
 	echo "ok $model: xover -> QEMU, $count frames, $(elapsed "$t0") s"
 
 	t0=$(now)
-	xover_vm "$vm-rx" "role=rx count=$count tsc_khz=$tsc" "$nic" --name "$vm" --broker "$BROKER"
+	vu_xover "$vm-rx" "$vm" "role=rx count=$count tsc_khz=$tsc" "$nic"
 	wait_output "$vm-rx" "link=up" 60 || fail "$model: the xover receiver never came up"
 	vu_qemu "$model-qtx" "$tmp/qemu.sock" $mac_q "nic=virtio role=tx count=$count size=512 dst=$mac_x tsc_khz=$tsc"
 	expect "$model-qtx" frames="$count"
@@ -39,7 +39,7 @@ pair() {
 	echo "ok $model: QEMU -> xover, $count frames, $(elapsed "$t0") s"
 
 	vu_qemu "$model-qboth" "$tmp/qemu.sock" $mac_q "nic=virtio role=txrx count=$count dst=$mac_x tsc_khz=$tsc"
-	xover_vm "$vm-both" "role=txrx count=$count dst=$mac_q tsc_khz=$tsc" "$nic" --name "$vm" --broker "$BROKER"
+	vu_xover "$vm-both" "$vm" "role=txrx count=$count dst=$mac_q tsc_khz=$tsc" "$nic"
 	expect "$model-qboth" tx_frames="$count" frames="$count" errors=0 lost=0
 	expect "$vm-both" tx_frames="$count" frames="$count" errors=0 lost=0
 	echo "ok $model: both ways at once"
