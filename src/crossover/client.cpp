@@ -7,19 +7,15 @@
 #include <spdlog/spdlog.h>
 
 #include "xover/crossover/broker.hpp"
+#include "xover/vmm/layout.hpp"
 
 namespace xover::crossover {
 
 std::span<std::uint8_t> PeerGuestMemory::span(std::uint64_t gpa, std::uint64_t len) {
-    if (len == 0 || gpa + len < gpa) return {};
-    std::uint64_t offset;
-    if (gpa + len <= kLowRamEnd) {
-        offset = gpa;
-    } else if (gpa >= kHighRamStart) {
-        offset = gpa - (kHighRamStart - kLowRamEnd);
-    } else {
-        return {};  // in or across the 32-bit hole
-    }
+    if (len == 0) return {};
+    std::optional<std::uint64_t> at = vmm::layout::ram_file_offset(gpa, len);
+    if (!at) return {};  // in or across the 32-bit hole
+    std::uint64_t offset = *at;
     if (offset > size_ || len > size_ - offset) return {};
     return {base_ + offset, static_cast<std::size_t>(len)};
 }

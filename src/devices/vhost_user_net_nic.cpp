@@ -25,7 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "nic_setup.hpp"
-#include "xover/crossover/client.hpp"
+#include "xover/vmm/layout.hpp"
 #include "xover/error.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/unix_listener.hpp"
@@ -231,8 +231,8 @@ private:
         }
     }
 
-    // The RAM as xover lays it out (crossover/client.hpp): below 3 GiB at
-    // memfd offset = GPA, the rest from 4 GiB.
+    // The RAM as xover lays it out (vmm::layout::ram_file_offset): below
+    // the hole at memfd offset = GPA, the rest from 4 GiB.
     void send_memory_table_locked() {
         vmm::RamFile ram = *memory_.ram_file();
         std::vector<vhost_user::MemoryRegion> regions;
@@ -240,9 +240,9 @@ private:
             if (size == 0) return;
             regions.push_back({gpa, size, host_address(gpa, size), offset});
         };
-        std::uint64_t low = std::min(ram.size, crossover::kLowRamEnd);
+        std::uint64_t low = vmm::layout::ram_below_hole(ram.size);
         add(0, 0, low);
-        add(crossover::kHighRamStart, low, ram.size - low);
+        add(vmm::layout::kMmioHoleEnd, low, vmm::layout::ram_above_hole(ram.size));
         std::vector<int> fds(regions.size(), ram.fd);
         frontend_->set_mem_table(regions, fds);
     }

@@ -8,16 +8,11 @@
 #include <limits>
 #include <utility>
 
+#include "xover/vmm/layout.hpp"
+
 namespace xover::vhost_user {
 
 namespace {
-
-// xover's RAM file layout (crossover/client.hpp; repeated here because
-// vhost_user does not link the crossover module): RAM below 3 GiB at
-// offset = GPA, RAM from 4 GiB at offset = GPA - 1 GiB.
-constexpr std::uint64_t kLowRamEnd = 3ull << 30;
-constexpr std::uint64_t kHighRamStart = 4ull << 30;
-constexpr std::uint64_t kHighRamOffsetShift = kHighRamStart - kLowRamEnd;
 
 // not_shareable_reason() of a table with no regions (the header's default).
 constexpr const char* kNoTable = "no memory table";
@@ -74,14 +69,6 @@ void check_no_overlaps(std::span<const MemoryRegion> regions) {
                 throw ProtocolError("SET_MEM_TABLE: regions {} and {} overlap in front-end addresses", i, j);
         }
     }
-}
-
-// The file offset xover's layout puts `gpa` at; nullopt in the hole
-// between 3 and 4 GiB.
-std::optional<std::uint64_t> layout_offset(std::uint64_t gpa) {
-    if (gpa < kLowRamEnd) return gpa;
-    if (gpa >= kHighRamStart) return gpa - kHighRamOffsetShift;
-    return std::nullopt;
 }
 
 }  // namespace
@@ -174,11 +161,11 @@ void MemoryTable::check_shareable() {
     if (!(seals & F_SEAL_SHRINK)) return refuse("the front-end's memfd is not sealed against shrinking");
     for (std::size_t i = 0; i < regions_.size(); ++i) {
         const MemoryRegion& r = regions_[i].region;
-        std::optional<std::uint64_t> want = layout_offset(r.guest_phys_addr);
-        if (!want)
+        std::optional<std::uint64_t> want = vmm::layout::ram_file_offset(r.guest_phys_addr, r.memory_size);
+        if (!vmm::layout::ram_file_offset(r.guest_phys_addr))
             return refuse(fmt::format("region {} starts at guest address {:#x}, between 3 and 4 GiB", i,
                                       r.guest_phys_addr));
-        if (r.guest_phys_addr < kLowRamEnd && r.guest_phys_addr + r.memory_size > kLowRamEnd)
+        if (!want)
             return refuse(fmt::format("region {} (guest address {:#x}, size {:#x}) crosses 3 GiB", i,
                                       r.guest_phys_addr, r.memory_size));
         if (r.mmap_offset != *want)

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "temp_dir.hpp"
+#include "xover/vmm/layout.hpp"
 #include "test_crossover_util.hpp"
 #include "test_net_support.hpp"
 #include "xover/crossover/broker.hpp"
@@ -580,6 +581,8 @@ TEST_CASE("PeerGuestMemory follows the 32-bit hole layout", "[crossover][broker]
     CHECK(small.span(0, 0).empty());
     // A 4 GiB guest: bytes 3G..4G of the memfd appear at GPA 4G..5G.
     PeerGuestMemory big(reinterpret_cast<std::uint8_t*>(0x1000), 4ull << 30);
+    constexpr std::uint64_t kLowRamEnd = xover::vmm::layout::kMmioHoleStart;
+    constexpr std::uint64_t kHighRamStart = xover::vmm::layout::kMmioHoleEnd;
     CHECK(big.span(kLowRamEnd - 4, 4).data() == reinterpret_cast<std::uint8_t*>(0x1000 + kLowRamEnd - 4));
     CHECK(big.span(kLowRamEnd - 4, 8).empty());  // runs into the hole
     CHECK(big.span(kHighRamStart, 4).data() == reinterpret_cast<std::uint8_t*>(0x1000 + kLowRamEnd));

@@ -25,13 +25,8 @@
 
 namespace xover::crossover {
 
-// Guest-physical layout of a RAM memfd, the convention every xover VM
-// shares (DESIGN §4): RAM below 3 GiB is at memfd offset = GPA; RAM beyond
-// 3 GiB continues at GPA 4 GiB (memfd offset = GPA - 1 GiB).
-inline constexpr std::uint64_t kLowRamEnd = 3ull << 30;
-inline constexpr std::uint64_t kHighRamStart = 4ull << 30;
-
-// A peer's guest RAM seen through our mapping of its memfd; bounds-checked
+// A peer's guest RAM seen through our mapping of its memfd (laid out as
+// vmm::layout::ram_file_offset says); bounds-checked
 // like every GuestMemory, so a peer's descriptor pointing outside its RAM
 // gives an empty span, not a crash.
 class PeerGuestMemory final : public vmm::GuestMemory {

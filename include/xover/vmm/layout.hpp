@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 namespace xover::vmm::layout {
 
@@ -63,6 +64,18 @@ constexpr std::uint64_t ram_below_hole(std::uint64_t memory) {
 }
 constexpr std::uint64_t ram_above_hole(std::uint64_t memory) {
     return memory - ram_below_hole(memory);
+}
+
+// Guest RAM as one file (vmm::RamMemory's memfd; what a crossover peer
+// maps, and what a vhost-user front-end's RAM must look like to be shared):
+// the part below the hole at file offset = GPA, the part from 4 GiB right
+// after it. The file offset of [gpa, gpa + len), or nullopt for a range in
+// or across the hole (or one that wraps).
+constexpr std::optional<std::uint64_t> ram_file_offset(std::uint64_t gpa, std::uint64_t len = 1) {
+    if (gpa + len < gpa) return std::nullopt;
+    if (gpa + len <= kMmioHoleStart) return gpa;
+    if (gpa >= kMmioHoleEnd) return gpa - (kMmioHoleEnd - kMmioHoleStart);
+    return std::nullopt;
 }
 
 // Fixed port I/O.
