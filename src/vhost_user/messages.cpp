@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <limits>
+#include <string_view>
 #include <type_traits>
 
 namespace xover::vhost_user {
@@ -26,90 +28,83 @@ constexpr std::size_t kMemoryTableHeaderSize = 8;  // u32 nregions, u32 padding
 constexpr std::size_t kMemoryRegionSize = 32;
 constexpr std::size_t kMemRegMessageSize = 8 + kMemoryRegionSize;  // u64 padding, one region
 
-// The largest payload each request may have. The decoders check exact
-// layouts; this bound only keeps read_message from reading more than the
-// request could ever need. Requests whose payload the spec leaves empty
-// may carry up to 8 (ignored) bytes, so a front-end that sends a zero u64
-// with them is not refused over nothing; requests with variable or
-// unknown payloads get the global cap.
-std::size_t max_payload(std::uint32_t request) {
-    switch (static_cast<Request>(request)) {
-    case Request::SetMemTable:
-        return kMemoryTableHeaderSize + kMaxMemoryRegions * kMemoryRegionSize;
-    case Request::SetVringAddr:
-        return kVringAddressSize;
-    case Request::AddMemReg:
-    case Request::RemMemReg:
-        return kMemRegMessageSize;
-    case Request::SetLogBase:
-        return 16;  // u64 mmap_size, u64 mmap_offset
-    case Request::GetConfig:
-    case Request::SetConfig:
-    case Request::IotlbMsg:
-        return kMaxPayloadSize;
-    case Request::GetFeatures:
-    case Request::SetFeatures:
-    case Request::SetOwner:
-    case Request::ResetOwner:
-    case Request::SetLogFd:
-    case Request::SetVringNum:
-    case Request::SetVringBase:
-    case Request::GetVringBase:
-    case Request::SetVringKick:
-    case Request::SetVringCall:
-    case Request::SetVringErr:
-    case Request::GetProtocolFeatures:
-    case Request::SetProtocolFeatures:
-    case Request::GetQueueNum:
-    case Request::SetVringEnable:
-    case Request::SendRarp:
-    case Request::NetSetMtu:
-    case Request::SetBackendReqFd:
-    case Request::SetVringEndian:
-    case Request::GetMaxMemSlots:
-        return kU64Size;
-    }
-    return kMaxPayloadSize;
+// Every front-end request the spec defines (by number, from 1), named as
+// the spec does (for log lines), with the largest payload and the most
+// fds it may carry. The decoders check exact layouts; these bounds only
+// keep read_message from reading more than the request could ever need.
+// Requests whose payload the spec leaves empty may carry up to 8 (ignored)
+// bytes, so a front-end that sends a zero u64 with them is not refused over
+// nothing. Requests with variable payloads, and those this back-end never
+// serves, get the global caps: the session refuses them and their fds
+// close with the message. REM_MEM_REG may carry an fd the back-end closes.
+struct RequestLimits {
+    const char* name;
+    std::size_t max_payload;
+    std::size_t max_fds;
+};
+constexpr std::size_t kAny = kMaxPayloadSize;
+constexpr std::size_t kAnyFds = kMaxFdsPerMessage;
+constexpr RequestLimits kRequests[] = {
+    {"GET_FEATURES", kU64Size, 0},
+    {"SET_FEATURES", kU64Size, 0},
+    {"SET_OWNER", kU64Size, 0},
+    {"RESET_OWNER", kU64Size, 0},
+    {"SET_MEM_TABLE", kMemoryTableHeaderSize + kMaxMemoryRegions * kMemoryRegionSize, kMaxMemoryRegions},
+    {"SET_LOG_BASE", 16, 1},  // u64 mmap_size, u64 mmap_offset
+    {"SET_LOG_FD", kU64Size, 1},
+    {"SET_VRING_NUM", kU64Size, 0},
+    {"SET_VRING_ADDR", kVringAddressSize, 0},
+    {"SET_VRING_BASE", kU64Size, 0},
+    {"GET_VRING_BASE", kU64Size, 0},
+    {"SET_VRING_KICK", kU64Size, 1},
+    {"SET_VRING_CALL", kU64Size, 1},
+    {"SET_VRING_ERR", kU64Size, 1},
+    {"GET_PROTOCOL_FEATURES", kU64Size, 0},
+    {"SET_PROTOCOL_FEATURES", kU64Size, 0},
+    {"GET_QUEUE_NUM", kU64Size, 0},
+    {"SET_VRING_ENABLE", kU64Size, 0},
+    {"SEND_RARP", kU64Size, 0},
+    {"NET_SET_MTU", kU64Size, 0},
+    {"SET_BACKEND_REQ_FD", kU64Size, 1},
+    {"IOTLB_MSG", kAny, 0},
+    {"SET_VRING_ENDIAN", kU64Size, 0},
+    {"GET_CONFIG", kAny, 0},
+    {"SET_CONFIG", kAny, 0},
+    {"CREATE_CRYPTO_SESSION", kAny, kAnyFds},
+    {"CLOSE_CRYPTO_SESSION", kAny, kAnyFds},
+    {"POSTCOPY_ADVISE", kAny, kAnyFds},
+    {"POSTCOPY_LISTEN", kAny, kAnyFds},
+    {"POSTCOPY_END", kAny, kAnyFds},
+    {"GET_INFLIGHT_FD", kAny, kAnyFds},
+    {"SET_INFLIGHT_FD", kAny, kAnyFds},
+    {"GPU_SET_SOCKET", kAny, kAnyFds},
+    {"RESET_DEVICE", kAny, kAnyFds},
+    {"VRING_KICK", kAny, kAnyFds},
+    {"GET_MAX_MEM_SLOTS", kU64Size, 0},
+    {"ADD_MEM_REG", kMemRegMessageSize, 1},
+    {"REM_MEM_REG", kMemRegMessageSize, 1},
+    {"SET_STATUS", kAny, kAnyFds},
+    {"GET_STATUS", kAny, kAnyFds},
+    {"GET_SHARED_OBJECT", kAny, kAnyFds},
+    {"SET_DEVICE_STATE_FD", kAny, kAnyFds},
+    {"CHECK_DEVICE_STATE", kAny, kAnyFds},
+};
+static_assert(std::size(kRequests) == 43);
+static_assert(std::string_view(kRequests[std::size_t(Request::RemMemReg) - 1].name) == "REM_MEM_REG");
+
+// The request's entry; null for a number the spec does not define.
+const RequestLimits* limits_of(std::uint32_t request) {
+    return request >= 1 && request <= std::size(kRequests) ? &kRequests[request - 1] : nullptr;
 }
 
-// How many fds each request may carry (the spec's "ancillary data"). A
-// request this back-end does not know may carry up to the global cap: it
-// is refused by the session and its fds are closed with the message.
+std::size_t max_payload(std::uint32_t request) {
+    const RequestLimits* l = limits_of(request);
+    return l ? l->max_payload : kMaxPayloadSize;
+}
+
 std::size_t max_fds(std::uint32_t request) {
-    switch (static_cast<Request>(request)) {
-    case Request::SetMemTable:
-        return kMaxMemoryRegions;
-    case Request::SetLogBase:
-    case Request::SetLogFd:
-    case Request::SetVringKick:
-    case Request::SetVringCall:
-    case Request::SetVringErr:
-    case Request::SetBackendReqFd:
-    case Request::AddMemReg:
-    case Request::RemMemReg:  // the spec lets a back-end accept (and close) one
-        return 1;
-    case Request::GetFeatures:
-    case Request::SetFeatures:
-    case Request::SetOwner:
-    case Request::ResetOwner:
-    case Request::SetVringNum:
-    case Request::SetVringAddr:
-    case Request::SetVringBase:
-    case Request::GetVringBase:
-    case Request::GetProtocolFeatures:
-    case Request::SetProtocolFeatures:
-    case Request::GetQueueNum:
-    case Request::SetVringEnable:
-    case Request::SendRarp:
-    case Request::NetSetMtu:
-    case Request::IotlbMsg:
-    case Request::SetVringEndian:
-    case Request::GetConfig:
-    case Request::SetConfig:
-    case Request::GetMaxMemSlots:
-        return 0;
-    }
-    return kMaxFdsPerMessage;
+    const RequestLimits* l = limits_of(request);
+    return l ? l->max_fds : kMaxFdsPerMessage;
 }
 
 // Blocks until `socket` is ready for `events`: read_message and the send
@@ -313,54 +308,8 @@ void check_region(const std::string& name, std::size_t i, const MemoryRegion& r)
 }  // namespace
 
 std::string fmt_request(std::uint32_t request) {
-    // Every front-end request the spec defines, named as the spec does
-    // (for log lines), including the ones this back-end refuses.
-    switch (request) {
-    case 1: return "GET_FEATURES";
-    case 2: return "SET_FEATURES";
-    case 3: return "SET_OWNER";
-    case 4: return "RESET_OWNER";
-    case 5: return "SET_MEM_TABLE";
-    case 6: return "SET_LOG_BASE";
-    case 7: return "SET_LOG_FD";
-    case 8: return "SET_VRING_NUM";
-    case 9: return "SET_VRING_ADDR";
-    case 10: return "SET_VRING_BASE";
-    case 11: return "GET_VRING_BASE";
-    case 12: return "SET_VRING_KICK";
-    case 13: return "SET_VRING_CALL";
-    case 14: return "SET_VRING_ERR";
-    case 15: return "GET_PROTOCOL_FEATURES";
-    case 16: return "SET_PROTOCOL_FEATURES";
-    case 17: return "GET_QUEUE_NUM";
-    case 18: return "SET_VRING_ENABLE";
-    case 19: return "SEND_RARP";
-    case 20: return "NET_SET_MTU";
-    case 21: return "SET_BACKEND_REQ_FD";
-    case 22: return "IOTLB_MSG";
-    case 23: return "SET_VRING_ENDIAN";
-    case 24: return "GET_CONFIG";
-    case 25: return "SET_CONFIG";
-    case 26: return "CREATE_CRYPTO_SESSION";
-    case 27: return "CLOSE_CRYPTO_SESSION";
-    case 28: return "POSTCOPY_ADVISE";
-    case 29: return "POSTCOPY_LISTEN";
-    case 30: return "POSTCOPY_END";
-    case 31: return "GET_INFLIGHT_FD";
-    case 32: return "SET_INFLIGHT_FD";
-    case 33: return "GPU_SET_SOCKET";
-    case 34: return "RESET_DEVICE";
-    case 35: return "VRING_KICK";
-    case 36: return "GET_MAX_MEM_SLOTS";
-    case 37: return "ADD_MEM_REG";
-    case 38: return "REM_MEM_REG";
-    case 39: return "SET_STATUS";
-    case 40: return "GET_STATUS";
-    case 41: return "GET_SHARED_OBJECT";
-    case 42: return "SET_DEVICE_STATE_FD";
-    case 43: return "CHECK_DEVICE_STATE";
-    default: return fmt::format("request {}", request);
-    }
+    const RequestLimits* l = limits_of(request);
+    return l ? l->name : fmt::format("request {}", request);
 }
 
 std::optional<Message> read_message(int socket) {
