@@ -24,6 +24,7 @@
 #include <linux/virtio_ids.h>
 #include <spdlog/spdlog.h>
 
+#include "msi_owner.hpp"
 #include "nic_setup.hpp"
 #include "xover/vmm/layout.hpp"
 #include "xover/error.hpp"
@@ -54,11 +55,6 @@ constexpr std::uint64_t kFromBackend = (1ull << spec::net::kFeatureCsum) | (1ull
                                        (1ull << spec::net::kFeatureMrgRxbuf);
 // What the device itself answers (config space), never sent to the back-end.
 constexpr std::uint64_t kOwn = (1ull << spec::net::kFeatureMac) | (1ull << spec::net::kFeatureStatus);
-
-struct MsiOwner {
-    MsiOwner(vmm::NicContext& context, unsigned vectors) : msi(context.make_msi(vectors)) {}
-    vmm::MsiController& msi;
-};
 
 class VhostUserNetNic final : private MsiOwner, public VirtioPciDevice {
 public:
@@ -133,11 +129,7 @@ private:
     std::uint64_t device_features() const override { return (backend_features_ & kFromBackend) | kOwn; }
 
     void read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) override {
-        std::uint8_t cfg[10] = {};
-        std::memcpy(cfg, mac_.bytes.data(), 6);
-        cfg[6] = frontend_ ? spec::net::kStatusLinkUp : 0;
-        cfg[8] = 1;  // max_virtqueue_pairs
-        for (std::size_t i = 0; i < data.size(); ++i) data[i] = offset + i < sizeof cfg ? cfg[offset + i] : 0;
+        VirtioNet::net_config(mac_, frontend_.has_value(), offset, data);
     }
 
     // A notify that exited to userspace (no ioeventfd yet): the same kick.

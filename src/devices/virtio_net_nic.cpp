@@ -7,6 +7,7 @@
 
 #include "nic_backend.hpp"
 #include "nic_crossover.hpp"
+#include "msi_owner.hpp"
 #include "nic_setup.hpp"
 #include "posted_register.hpp"
 #include "xover/kvm/event_fd.hpp"
@@ -15,13 +16,6 @@
 namespace xover::devices {
 
 namespace {
-
-// Base-from-member: the MSI-X controller exists before the device that
-// fires it, and the crossover needs its RX vector's eventfd.
-struct MsiOwner {
-    MsiOwner(vmm::NicContext& context, unsigned vectors) : msi(context.make_msi(vectors)) {}
-    vmm::MsiController& msi;
-};
 
 class VirtioNetNic final : private BackendOwner, private MsiOwner, public virtio_net::VirtioNet {
 public:

@@ -65,13 +65,18 @@ VirtioNet::VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::Irq
 
 std::uint64_t VirtioNet::device_features() const { return kDeviceFeatures; }
 
-void VirtioNet::read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) {
+void VirtioNet::net_config(const net::MacAddress& mac, bool link_up, std::uint64_t offset,
+                           std::span<std::uint8_t> data) {
     // struct virtio_net_config up to max_virtqueue_pairs.
     std::uint8_t cfg[10] = {};
-    std::memcpy(cfg, mac_.bytes.data(), 6);
-    cfg[6] = link_up_ ? spec::net::kStatusLinkUp : 0;
+    std::memcpy(cfg, mac.bytes.data(), 6);
+    cfg[6] = link_up ? spec::net::kStatusLinkUp : 0;
     cfg[8] = 1;  // max_virtqueue_pairs
     for (std::size_t i = 0; i < data.size(); ++i) data[i] = offset + i < sizeof cfg ? cfg[offset + i] : 0;
+}
+
+void VirtioNet::read_device_config(std::uint64_t offset, std::span<std::uint8_t> data) {
+    net_config(mac_, link_up_, offset, data);
 }
 
 void VirtioNet::queue_notified(unsigned index) {

@@ -44,6 +44,10 @@ public:
         (1ull << spec::net::kFeatureMrgRxbuf) | (1ull << spec::net::kFeatureCsum) |
         (1ull << spec::net::kFeatureGuestCsum);
     static constexpr std::uint64_t kOfferedFeatures = kTransportFeatures | kDeviceFeatures;
+    // Bytes [offset, offset + data.size()) of struct virtio_net_config
+    // (MAC, link status, one queue pair) for a NIC with `mac` whose link is
+    // `link_up`: what every virtio-net transport of xover's answers.
+    static void net_config(const net::MacAddress& mac, bool link_up, std::uint64_t offset, std::span<std::uint8_t> data);
 
     VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::IrqLine& intx, net::Backend& backend,
               const net::MacAddress& mac);
