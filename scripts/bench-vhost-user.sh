@@ -52,9 +52,10 @@ measure() {
 		vu_qemu $tx "$tmp/ba.sock" $mac_a "$txargs dst=$mac_b" ;;
 	qemu-socket)
 		port=$(free_port 1)
-		QEMU_SOCKET="socket,id=n0,listen=127.0.0.1:$port" socket_qemu $rx $mac_b "$rxargs"
+		qemu_vm $rx "$rxargs" "socket,id=n0,listen=127.0.0.1:$port" "virtio-net-pci,disable-legacy=on,netdev=n0,mac=$mac_b"
 		wait_output $rx "link=up" 60 >/dev/null
-		QEMU_SOCKET="socket,id=n0,connect=127.0.0.1:$port" socket_qemu $tx $mac_a "$txargs dst=$mac_b" ;;
+		qemu_vm $tx "$txargs dst=$mac_b" "socket,id=n0,connect=127.0.0.1:$port" \
+			"virtio-net-pci,disable-legacy=on,netdev=n0,mac=$mac_a" ;;
 	xover-qemu)
 		vu_qemu $rx "$tmp/bb.sock" $mac_b "$rxargs"
 		wait_output $rx "link=up" 60 >/dev/null
@@ -73,15 +74,6 @@ measure() {
 	wait_vm $rx 300 >/dev/null
 	rate $rx
 }
-# socket_qemu NAME MAC CMDLINE: nettest under QEMU on -netdev $QEMU_SOCKET.
-socket_qemu() {
-	( timeout -k 5 300 "$QEMU" -accel kvm -accel tcg -cpu qemu64 -m 128M -kernel "$NETTEST" -append "$3" \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -display none -serial stdio -monitor none -no-reboot \
-		-netdev "$QEMU_SOCKET" -device "virtio-net-pci,disable-legacy=on,netdev=n0,mac=$2" >"$tmp/$1.out" 2>&1 </dev/null
-	  echo $? >"$tmp/$1.rc" ) &
-	lib_pids+=($!)
-}
-
 kinds="qemu-vhost qemu-socket"
 if [ $kvm = yes ]; then
 	kinds="$kinds xover-qemu xover-xover"

@@ -15,6 +15,9 @@ B=${XOVER_BUILD:-}
 X=${B:+$B/xover}
 NETTEST=${B:+$B/guests/nettest.elf}
 QEMU=${QEMU:-qemu-system-x86_64}
+# How qemu_vm accelerates (word-split): KVM, or "-accel kvm -accel tcg"
+# where TCG will do (vhost_user.inc).
+QEMU_ACCEL=${QEMU_ACCEL:--enable-kvm}
 # Scale run times for slow builds (ASan): multiplies every VM timeout.
 TIME_SCALE=${TIME_SCALE:-1}
 
@@ -134,7 +137,8 @@ qemu_vm() {
 	local name=$1 cmdline=$2 netdev=$3 device=$4 secs
 	shift 4
 	secs=$(awk -v s="${VM_TIMEOUT:-120}" -v k="$TIME_SCALE" 'BEGIN { printf "%d\n", s * k }')
-	( timeout -k 5 "$secs" "$QEMU" -enable-kvm -cpu qemu64 -m 128M \
+	# shellcheck disable=SC2086  # QEMU_ACCEL is several words
+	( timeout -k 5 "$secs" "$QEMU" $QEMU_ACCEL -cpu qemu64 -m 128M \
 		-kernel "$NETTEST" -append "$cmdline" \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-display none -serial stdio -monitor none -no-reboot \

@@ -91,20 +91,10 @@ wait_stops v1-1 2
 echo "ok across hosts: $cross frames each way through the uplink, the bridge and VXLAN"
 
 # 3. Linux on either host: ping across, ARP and all.
-LG=${XOVER_LINUX_GUEST:-${XOVER_CACHE:-$HOME/.cache/xover}/linux-guest}
-for f in vmlinux initramfs.cpio; do [ -s "$LG/$f" ] || fail "no $LG/$f (run scripts/linux-guest.sh)"; done
-lcmd="console=ttyS0 clearcpuid=smap,smep,popcnt,xsave nofsgsbase mitigations=off tsc=reliable panic=-1 quiet xover.ping=5"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || lcmd="$lcmd pci=nomsi"  # QEMU 7.2, TCG: see linux_vhost_user.sh
-linux() {  # NAME BACK-END CMDLINE
-	start "$1" 300 "$QEMU" -accel kvm -accel tcg -cpu qemu64,vendor=GenuineIntel -m 256M \
-		-object memory-backend-memfd,id=mem,size=256M,share=on -machine memory-backend=mem \
-		-nographic -no-reboot -nodefaults -serial stdio -kernel "$LG/vmlinux" -initrd "$LG/initramfs.cpio" \
-		-append "$lcmd $3" -chardev "socket,id=c0,path=$tmp/$2.sock,reconnect=1" \
-		-netdev vhost-user,id=n0,chardev=c0 \
-		-device "virtio-net-pci,disable-legacy=on,netdev=n0,mac=$(mac "${2:1:1}" "${2:3:1}"),romfile="
-}
-linux lin2 v2-1 "xover.ip=10.0.$n.2/24 xover.peer=10.0.$n.1 xover.wait=5"
-linux lin1 v1-2 "xover.ip=10.0.$n.1/24 xover.peer=10.0.$n.2 xover.wait=20"
+linux_guest_built || fail "no Linux guest in $LG (run scripts/linux-guest.sh)"
+vu_mac() { mac "${1:1:1}" "${1:3:1}"; }  # vu_mac BACK-END: its VM's MAC
+vu_linux lin2 "$tmp/v2-1.sock" "$(vu_mac v2-1)" "xover.ping=5 xover.ip=10.0.$n.2/24 xover.peer=10.0.$n.1 xover.wait=5"
+vu_linux lin1 "$tmp/v1-2.sock" "$(vu_mac v1-2)" "xover.ping=5 xover.ip=10.0.$n.1/24 xover.peer=10.0.$n.2 xover.wait=20"
 for vm in lin1 lin2; do
 	[ "$(wait_vm $vm 300)" = 0 ] || fail "$vm: QEMU exit status $(cat "$tmp/$vm.rc" 2>/dev/null)"
 	grep -aq "XOVER-DONE result=pass" "$tmp/$vm.out" || fail "$vm: $(grep -a 'XOVER-DONE\|FAIL' "$tmp/$vm.out")"
