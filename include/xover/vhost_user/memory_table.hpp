@@ -6,7 +6,7 @@
 // vring addresses of SET_VRING_ADDR) to guest-physical ones.
 //
 // Crossover peers map a VM's RAM as one memfd laid out as xover lays out
-// its own (crossover/client.hpp: below 3 GiB memfd offset = GPA, above
+// its own (vmm::layout::ram_file_offset: below 3 GiB memfd offset = GPA, above
 // 4 GiB offset = GPA - 1 GiB). QEMU's memory-backend-memfd is laid out
 // that way for guests whose RAM below 4 GiB ends at or under 3 GiB, so
 // ram_file() offers the front-end's memfd to peers only when every region
