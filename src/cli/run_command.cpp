@@ -56,7 +56,7 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     vmm::check_kernel_format(config.kernel, config.memory_bytes);  // before /dev/kvm: named on any host
     // The device manager outlives the machine: the NICs it builds use its broker agent.
     devices::DeviceManager devices(config);
-    vmm::Machine machine(config, devices.nic_factory());
+    vmm::Machine machine(config, devices.nic_factory(), devices.sound_factory());
     devices.register_crossover(machine.loop());
     // Started before run() loads the seccomp filter, which covers its threads too.
     std::unique_ptr<api::ApiServer> api_server = start_vm_api(config, machine, devices);
@@ -113,6 +113,8 @@ reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
         "kill (default), log or off: what a syscall outside the VMM's allow-list does once the VM runs");
     run->add_option("--nic", o.nics, "NIC: MODEL[,mac=..][,backend=..][,crossover=a+b][,mode=copy|window] (repeatable)");
     run->add_option("--crossover", o.crossover, "Crossover peer VM name, or auto (repeatable)");
+    run->add_option("--sound", o.sounds,
+                    "Sound card: virtio-snd[,backend=none|wav:OUT.wav[,in=IN.wav]][,crossover=PEER] (at most one)");
     str("--api-socket", o.api_socket,
         "Control API socket (HTTP/JSON, docs/openapi.json), or none (default: vm.NAME.api.sock next to the broker "
         "socket)");

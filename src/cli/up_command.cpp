@@ -175,9 +175,12 @@ int run_up(const std::filesystem::path& file, vmm::StatsMode stats) {
     // One broker for every VM that uses the crossover, started before them
     // so that they all find it (each `xover run` would start one otherwise).
     std::map<std::filesystem::path, bool> brokers;
-    for (const auto& vm : vms)
-        for (const auto& nic : vm.nics)
-            if (!nic.crossover.empty()) brokers[vm.broker.value_or(crossover::default_broker_path())] = true;
+    for (const auto& vm : vms) {
+        bool wired = false;
+        for (const auto& nic : vm.nics) wired = wired || !nic.crossover.empty();
+        for (const auto& sound : vm.sounds) wired = wired || sound.crossover.has_value();
+        if (wired) brokers[vm.broker.value_or(crossover::default_broker_path())] = true;
+    }
     for (const auto& [path, _] : brokers) crossover::ensure_broker(path);
 
     struct sigaction action{};

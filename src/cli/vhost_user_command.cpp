@@ -1,7 +1,8 @@
-// `xover vhost-user`: serves a QEMU VM's virtio-net queues as a vhost-user
-// back-end (devices/vhost_user_session.hpp), so that the QEMU VM's NIC is a
-// crossover peer of xover VMs, or reaches a backend (tap, udp, the broker's
-// switch) through xover's virtio-net.
+// `xover vhost-user`: serves a QEMU VM's virtio-net queues, or its sound
+// card's, as a vhost-user back-end (devices/vhost_user_session.hpp), so
+// that the QEMU VM's NIC or card is a crossover peer of xover VMs, or
+// reaches a backend (tap, udp, the broker's switch; a WAV file) through
+// xover's own device model.
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "xover/crossover/broker.hpp"
 #include "xover/devices/vhost_user_session.hpp"
 #include "xover/error.hpp"
+#include "xover/sound/backend.hpp"
 #include "xover/unix_listener.hpp"
 #include "xover/vmm/config_parser.hpp"
 #include "xover/vmm/event_loop.hpp"
@@ -28,6 +30,7 @@ struct VhostUserOptions {
     std::string socket;
     std::string name;
     std::string nic = "virtio-net";
+    std::optional<std::string> sound;
     std::vector<std::string> crossover;
     std::optional<std::string> broker;
     std::string log_level = "warn";
@@ -39,6 +42,11 @@ struct VhostUserOptions {
 devices::VhostUserConfig resolve(const VhostUserOptions& o) {
     devices::VhostUserConfig config;
     config.vm_name = vmm::check_vm_name(o.name, "--name");
+    if (o.sound) {
+        config.sound = vmm::parse_sound_spec(*o.sound, "--sound");
+        if (config.sound->crossover == config.vm_name)
+            throw Error("--sound: VM \"{}\" cannot be its own crossover peer", config.vm_name);
+    }
     config.nic = vmm::parse_nic_spec(o.nic, "--nic");
     if (config.nic.model != vmm::NicModel::VirtioNet)
         throw Error("--nic: the front-end's device is virtio-net (QEMU's virtio-net-pci), not {}",
@@ -90,7 +98,15 @@ int serve(const VhostUserOptions& options) {
     // Opened once, before the sandbox (a tap needs /dev/net/tun): every
     // session's device sends through it.
     std::unique_ptr<devices::LastingBackend> backend =
-        devices::make_lasting_backend(config.nic.backend, config.vm_name, *config.nic.mac, config.broker, *loop);
+        devices::make_lasting_backend(config.sound ? net::BackendSpec{net::NoneSpec{}} : config.nic.backend,
+                                      config.vm_name, *config.nic.mac, config.broker, *loop);
+    // A sound card's files likewise (a crossover card's cable is made per session).
+    std::unique_ptr<sound::Backend> sound_backend;
+    devices::VhostUserConfig served = config;
+    if (config.sound && !config.sound->crossover) {
+        sound_backend = sound::make_backend(config.sound->backend);
+        served.sound_backend = sound_backend.get();
+    }
     // The front-end's requests, its memory and rings, and peers' shared
     // pages are hostile input: from here on the process can make only the
     // syscalls serving them needs (vmm/seccomp.hpp).
@@ -111,7 +127,7 @@ int serve(const VhostUserOptions& options) {
         }
         spdlog::info("vhost-user: {}: front-end connected", options.socket);
         std::uint64_t id = ++sessions;
-        session = std::make_unique<devices::VhostUserSession>(config, *loop, *backend, std::move(fd), [&, id](const std::string& why) {
+        session = std::make_unique<devices::VhostUserSession>(served, *loop, *backend, std::move(fd), [&, id](const std::string& why) {
             if (why.empty()) spdlog::info("vhost-user: {}: front-end left", options.socket);
             else spdlog::error("vhost-user: {}: session ended: {}", options.socket, why);
             if (id == sessions) session.reset();
@@ -121,11 +137,18 @@ int serve(const VhostUserOptions& options) {
             }
         });
     });
-    std::fprintf(stderr, "vhost-user: %s serves %s (mac %s)\n", options.socket.c_str(), config.vm_name.c_str(),
-                 config.nic.mac->to_string().c_str());
+    if (config.sound)
+        std::fprintf(stderr, "vhost-user: %s serves %s's sound card (%s)\n", options.socket.c_str(),
+                     config.vm_name.c_str(),
+                     config.sound->crossover ? ("crossover " + *config.sound->crossover).c_str()
+                                             : sound::to_string(config.sound->backend).c_str());
+    else
+        std::fprintf(stderr, "vhost-user: %s serves %s (mac %s)\n", options.socket.c_str(), config.vm_name.c_str(),
+                     config.nic.mac->to_string().c_str());
     loop->run();
     session.reset();
     backend.reset();
+    sound_backend.reset();
     loop->unwatch(listener.get(), vmm::EventLoop::Interest::Readable);
     ::unlink(options.socket.c_str());
     return status;
@@ -135,18 +158,27 @@ int serve(const VhostUserOptions& options) {
 
 CommandAction add_vhost_user_command(CLI::App& app) {
     auto options = std::make_shared<VhostUserOptions>();
-    auto* cmd = app.add_subcommand("vhost-user", "Serve a QEMU VM's virtio-net as a vhost-user back-end");
+    auto* cmd = app.add_subcommand("vhost-user", "Serve a QEMU VM's virtio-net or sound card as a vhost-user back-end");
     cmd->footer(R"(The QEMU VM's NIC becomes a crossover peer of xover VMs (copy mode), under --name:
   xover vhost-user --socket /tmp/q1.sock --name q1 --nic virtio-net,mac=52:54:00:00:00:01,crossover=vm-b
   qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=256M,share=on -machine memory-backend=mem \
       -chardev socket,id=c0,path=/tmp/q1.sock -netdev vhost-user,id=n0,chardev=c0 \
       -device virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,disable-legacy=on
-The MAC must be the one QEMU's device has: peers send to it.)");
+The MAC must be the one QEMU's device has: peers send to it.
+A QEMU VM's sound card (QEMU 8.2 or later) wired to an xover VM's, or playing into a WAV file:
+  xover vhost-user --socket /tmp/q1-snd.sock --name q1 --sound virtio-snd,crossover=vm-b
+  qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=256M,share=on -machine memory-backend=mem \
+      -chardev socket,id=s0,path=/tmp/q1-snd.sock -device vhost-user-snd-pci,chardev=s0)");
     auto& o = *options;
     cmd->add_option("--socket", o.socket, "Unix socket QEMU's -chardev socket connects to")->required();
     cmd->add_option("--name", o.name, "The QEMU VM's name at the crossover broker")->required();
     cmd->add_option("--nic", o.nic, "NIC: virtio-net[,mac=..][,backend=..][,crossover=a+b] (as xover run's --nic)");
     cmd->add_option("--crossover", o.crossover, "Crossover peer VM name, or auto (repeatable)");
+    cmd->add_option_function<std::string>("--sound", [&o](const std::string& v) { o.sound = v; },
+                                          "Serve a sound card instead: virtio-snd[,backend=..][,crossover=PEER] "
+                                          "(as xover run's --sound)")
+        ->excludes("--nic")
+        ->excludes("--crossover");
     cmd->add_option_function<std::string>("--broker", [&o](const std::string& v) { o.broker = v; },
                                           "Crossover broker socket");
     cmd->add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off");

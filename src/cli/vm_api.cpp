@@ -9,6 +9,7 @@
 
 #include "xover/crossover/protocol.hpp"
 #include "xover/net/backend_spec.hpp"
+#include "xover/sound/spec.hpp"
 #include "xover/vmm/stats.hpp"
 
 namespace xover::cli {
@@ -38,6 +39,14 @@ api::Json describe(const vmm::Machine& machine, devices::DeviceManager& devices)
                             {"peers", devices.named_peers(unsigned(i))},
                             {"carrier", devices.carrier(unsigned(i)).value_or(false) ? "up" : "down"}});
     }
+    api::Json sounds = api::Json::array();
+    for (std::size_t i = 0; i < c.sounds.size(); ++i) {
+        const auto& sound = c.sounds[i];
+        sounds.push_back(api::Json{{"id", i},
+                                   {"model", std::string(vmm::to_string(sound.model))},
+                                   {"backend", sound::to_string(sound.backend)},
+                                   {"crossover", sound.crossover.value_or("")}});
+    }
     return api::Json{{"name", c.name},
                 {"state", to_string(machine.run_state())},
                 {"pid", ::getpid()},
@@ -45,7 +54,8 @@ api::Json describe(const vmm::Machine& machine, devices::DeviceManager& devices)
                 {"memory_bytes", c.memory_bytes},
                 {"kernel", c.kernel.string()},
                 {"uptime_ms", machine.uptime().count()},
-                {"nics", std::move(nics)}};
+                {"nics", std::move(nics)},
+                {"sounds", std::move(sounds)}};
 }
 
 }  // namespace

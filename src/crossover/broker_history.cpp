@@ -23,10 +23,14 @@ std::string utc(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 std::string BrokerState::history_text() const {
+    std::string sounds;
+    if (history_.sound_links_formed || history_.sound_links_refused)
+        sounds = fmt::format("; sound links {} formed, {} refused", history_.sound_links_formed,
+                             history_.sound_links_refused);
     return fmt::format("Broker: started {}; {} registration(s), {} again; links {} formed, {} adopted, {} refused "
-                       "at adoption\n",
+                       "at adoption{}\n",
                        utc(history_.started), history_.registrations, history_.re_registrations,
-                       history_.links_formed, history_.links_adopted, history_.links_refused);
+                       history_.links_formed, history_.links_adopted, history_.links_refused, sounds);
 }
 
 std::string BrokerState::registrations_text() const {
@@ -48,7 +52,9 @@ Json BrokerState::history_json() const {
                 {"re_registrations", history_.re_registrations},
                 {"links_formed", history_.links_formed},
                 {"links_adopted", history_.links_adopted},
-                {"links_refused", history_.links_refused}};
+                {"links_refused", history_.links_refused},
+                {"sound_links_formed", history_.sound_links_formed},
+                {"sound_links_refused", history_.sound_links_refused}};
 }
 
 }  // namespace xover::crossover

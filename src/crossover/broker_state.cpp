@@ -44,6 +44,22 @@ std::string check_nic_fds(const NicRegistration& nic) {
     return "";
 }
 
+// Checks a sound card's inbox before a peer maps it. Returns an error
+// message, or "" when fine.
+std::string check_inbox(const SoundRegistration& sound) {
+    if (!sound.inbox) return fmt::format("sound card {}: no inbox memfd", sound.index);
+    std::uint64_t size;
+    try {
+        size = memfd_size(sound.inbox.get());
+    } catch (const Error& e) {
+        return fmt::format("sound card {}: inbox fd: {}", sound.index, e.what());
+    }
+    if (size == 0) return fmt::format("sound card {}: inbox memfd is empty", sound.index);
+    if (!memfd_shrink_sealed(sound.inbox.get()))
+        return fmt::format("sound card {}: inbox memfd is not sealed against shrinking (F_SEAL_SHRINK)", sound.index);
+    return "";
+}
+
 // A client's string as it may be logged before it was validated.
 std::string printable(std::string_view s) {
     std::string out;
@@ -142,9 +158,19 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
         vm.nics.emplace(index, std::move(entry));  // duplicates are refused by the planner below
     }
 
+    SoundVm sound_vm{reg.vm_name, creds.uid, reg.consent_group, {}};
+    for (const auto& sound : reg.sounds)
+        sound_vm.cards.push_back(PlannedSound{sound.index, sound.peer, sound.rate, sound.channels});
+    if (auto error = SoundPlanner::check(sound_vm)) return refuse(*error);
+    for (auto& sound : reg.sounds) {
+        if (auto e = check_inbox(sound); !e.empty()) return refuse(e);
+        std::uint32_t index = sound.index;
+        vm.sounds.emplace(index, std::move(sound));  // indices are unique (checked above)
+    }
+
     if (auto error = planner_.admit_vm(std::move(planned))) return refuse(*error);
-    spdlog::info("broker: VM '{}' (pid {}, uid {}) registered with {} NIC(s){}", reg.vm_name, creds.pid, creds.uid,
-                 vm.nics.size(),
+    spdlog::info("broker: VM '{}' (pid {}, uid {}) registered with {} NIC(s){}{}", reg.vm_name, creds.pid, creds.uid,
+                 vm.nics.size(), vm.sounds.empty() ? "" : fmt::format(" and {} sound card(s)", vm.sounds.size()),
                  reg.earlier_registrations
                      ? fmt::format(", again (registration {}, {} live link(s))", reg.earlier_registrations + 1,
                                    reg.links.size())
@@ -164,6 +190,19 @@ BrokerState::Result BrokerState::on_register(ClientId from, Register reg) {
     }
     for (auto& out : refuse_links(adopted)) result.send.push_back(std::move(out));
     for (auto& out : apply(planner_.static_links(reg.vm_name), "")) result.send.push_back(std::move(out));
+    // Its sound cards: planned afresh, also after a restart (the VM keeps a
+    // link whose SoundLinkUp names the same peer card and inbox).
+    auto sounds = sound_planner_.add_vm(std::move(sound_vm));
+    if (sounds.error)  // cannot happen: checked above, and the name is unique (admit_vm)
+        spdlog::error("broker: VM '{}': sound cards not planned: {}", reg.vm_name, *sounds.error);
+    for (auto& out : apply_sounds(sounds.plan)) result.send.push_back(std::move(out));
+    if (reg.earlier_registrations) {
+        // Registered again after a restart: a card not linked now may have
+        // been linked with a card that died while no broker ran.
+        for (const auto& [index, sound] : vms_.at(reg.vm_name).sounds)
+            if (!sound_planner_.linked_to(CardRef{reg.vm_name, index}))
+                sound_grace_[CardRef{reg.vm_name, index}] = clock_() + adoption_grace_;
+    }
     // Last: the VM has its links when it reads this (BrokerClient::register_vm).
     result.send.push_back({from, RegisterOk{}});
     return result;
@@ -215,8 +254,12 @@ std::vector<Outgoing> BrokerState::client_gone(ClientId from) {
     client_vm_.erase(it);
     adoption_.vm_gone(planner_, name);
     Plan plan = planner_.remove_vm(name);
-    spdlog::info("broker: VM '{}' left; {} link(s) down", name, plan.down.size());
+    SoundPlan sounds = sound_planner_.remove_vm(name);
+    spdlog::info("broker: VM '{}' left; {} link(s) down{}", name, plan.down.size(),
+                 sounds.down.empty() ? "" : fmt::format(", {} sound link(s) down", sounds.down.size()));
     auto out = apply(plan, fmt::format("VM '{}' left", name));
+    for (auto& o : apply_sounds(sounds)) out.push_back(std::move(o));
+    std::erase_if(sound_grace_, [&](const auto& entry) { return entry.first.vm == name; });
     vms_.erase(name);  // closes its fds and unmaps its state pages (peers keep their own mappings)
     return out;
 }
@@ -305,7 +348,76 @@ std::vector<Outgoing> BrokerState::refuse_links(const LinkAdoption::Outcome& out
 std::vector<Outgoing> BrokerState::expire_adoptions() {
     // The ends told LinkDown may be linked again by the rules (a static
     // peer that comes back later, or auto wiring).
-    return refuse_links(adoption_.expire(planner_, clock_()));
+    auto out = refuse_links(adoption_.expire(planner_, clock_()));
+    for (auto& o : expire_sound_grace()) out.push_back(std::move(o));
+    return out;
+}
+
+std::optional<BrokerState::Clock::time_point> BrokerState::next_deadline() const {
+    std::optional<Clock::time_point> next = adoption_.next_deadline();
+    for (const auto& [ref, deadline] : sound_grace_)
+        if (!next || deadline < *next) next = deadline;
+    return next;
+}
+
+std::optional<ClientId> BrokerState::client_of(const std::string& vm) const {
+    auto it = vms_.find(vm);
+    if (it == vms_.end() || !client_vm_.count(it->second.client)) return std::nullopt;
+    return it->second.client;
+}
+
+std::vector<Outgoing> BrokerState::apply_sounds(const SoundPlan& plan) {
+    std::vector<Outgoing> out;
+    for (const SoundUnlink& d : plan.down) {
+        spdlog::info("broker: sound link {} <-> {} down ({})", card_name(d.a), card_name(d.b), d.reason);
+        if (auto client = client_of(d.a.vm)) out.push_back({*client, SoundLinkDown{d.a.card, d.b.vm, d.reason, false}});
+    }
+    for (const SoundUnlink& r : plan.refused) {
+        ++history_.sound_links_refused;
+        spdlog::warn("broker: {}", r.reason);
+        for (auto [local, peer] : {std::pair{&r.a, &r.b}, std::pair{&r.b, &r.a}})
+            if (auto client = client_of(local->vm))
+                out.push_back({*client, SoundLinkDown{local->card, peer->vm, r.reason, true}});
+    }
+    for (const SoundLink& l : plan.up) {
+        const PlannedSound* card = sound_planner_.card(l.a);
+        ++history_.sound_links_formed;
+        spdlog::info("broker: sound link {} <-> {} up ({})", card_name(l.a), card_name(l.b),
+                     card ? sound_format_text(card->rate, card->channels) : "?");
+        sound_grace_.erase(l.a);
+        sound_grace_.erase(l.b);
+        // Each end gets the other card's inbox: its output writes into it.
+        for (auto [local, peer] : {std::pair{&l.a, &l.b}, std::pair{&l.b, &l.a}}) {
+            auto client = client_of(local->vm);
+            auto peer_vm = vms_.find(peer->vm);
+            if (!client || peer_vm == vms_.end()) continue;
+            auto inbox = peer_vm->second.sounds.find(peer->card);
+            if (inbox == peer_vm->second.sounds.end()) continue;
+            out.push_back({*client, SoundLinkUp{local->card, peer->vm, peer->card, dup_fd(inbox->second.inbox)}});
+        }
+    }
+    return out;
+}
+
+std::vector<Outgoing> BrokerState::expire_sound_grace() {
+    std::vector<Outgoing> out;
+    const auto now = clock_();
+    for (auto it = sound_grace_.begin(); it != sound_grace_.end();) {
+        if (it->second > now) {
+            ++it;
+            continue;
+        }
+        const CardRef ref = it->first;
+        it = sound_grace_.erase(it);
+        const PlannedSound* card = sound_planner_.card(ref);
+        auto client = client_of(ref.vm);
+        if (!card || !client || sound_planner_.linked_to(ref)) continue;
+        std::string reason = fmt::format("{} did not register again within {} ms of the broker's restart", card->peer,
+                                         adoption_grace_.count());
+        spdlog::info("broker: sound card {}: {}; a link it had is down", card_name(ref), reason);
+        out.push_back({*client, SoundLinkDown{ref.card, card->peer, std::move(reason), false}});
+    }
+    return out;
 }
 
 namespace {
@@ -366,8 +478,42 @@ std::string BrokerState::status_text() const {
                            to_string(l.mode), l.automatic ? "auto" : "static", ab.frames, ab.bytes, ab.dropped,
                            ba.frames, ba.bytes, ba.dropped, l.adopted ? "adopted" : "formed");
     }
+    out += sounds_text();
     if (status_text_section_) out += status_text_section_();
     return out;
+}
+
+// The sound cards, when any VM registered one.
+std::string BrokerState::sounds_text() const {
+    if (sound_planner_.card_count() == 0) return "";
+    std::string out = fmt::format("Sound cards: {}\n", sound_planner_.card_count());
+    out += fmt::format("  {:<20} {:>8} {:>5}  {:<20} {:<21} {}\n", "VM", "PID", "CARD", "PEER", "FORMAT", "STATE");
+    for (const auto& [name, vm] : sound_planner_.vms()) {
+        auto registered = vms_.find(name);
+        const std::int32_t pid = registered == vms_.end() ? 0 : registered->second.pid;
+        for (const auto& c : vm.cards)
+            out += fmt::format("  {:<20} {:>8} {:>5}  {:<20} {:<21} {}\n", name, pid, c.index, c.peer,
+                               sound_format_text(c.rate, c.channels), sound_planner_.state(CardRef{name, c.index}).text);
+    }
+    return out;
+}
+
+Json BrokerState::sounds_json(const std::string& vm) const {
+    Json cards = Json::array();
+    auto planned = sound_planner_.vms().find(vm);
+    if (planned == sound_planner_.vms().end()) return cards;
+    for (const auto& c : planned->second.cards) {
+        const SoundCardState state = sound_planner_.state(CardRef{vm, c.index});
+        Json card{{"index", c.index},
+                  {"peer", c.peer},
+                  {"rate", c.rate},
+                  {"channels", c.channels},
+                  {"state", to_string(state.kind)},
+                  {"detail", state.text}};
+        if (state.linked_to) card["linked_to"] = Json{{"vm", state.linked_to->vm}, {"card", state.linked_to->card}};
+        cards.push_back(std::move(card));
+    }
+    return cards;
 }
 
 std::string BrokerState::status_json() const {
@@ -389,6 +535,7 @@ std::string BrokerState::status_json() const {
                                 {"waiting", std::move(waiting)}});
         }
         v["nics"] = std::move(nics);
+        v["sounds"] = sounds_json(name);
         vms.push_back(std::move(v));
     }
     Json links = Json::array();

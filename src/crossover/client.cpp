@@ -154,6 +154,25 @@ bool BrokerClient::dispatch_link(Message& message, LinkHandler& handler) {
         handler.link_down(down->link_id, down->local_nic);
         return true;
     }
+    if (auto* up = std::get_if<SoundLinkUp>(&message)) {
+        if (!up->peer_inbox) {
+            spdlog::error("crossover: sound card {}: the broker sent a link to {}.snd{} without its inbox; ignored",
+                          up->local_card, up->peer_vm, up->peer_card);
+            return true;
+        }
+        spdlog::info("crossover: sound card {} linked to {}.snd{}", up->local_card, up->peer_vm, up->peer_card);
+        handler.sound_link_up(std::move(*up));
+        return true;
+    }
+    if (auto* down = std::get_if<SoundLinkDown>(&message)) {
+        if (down->refused)
+            spdlog::warn("crossover: sound card {}: no link with {}: {}", down->local_card, down->peer_vm, down->reason);
+        else
+            spdlog::info("crossover: sound card {}: link with {} down ({})", down->local_card, down->peer_vm,
+                         down->reason);
+        handler.sound_link_down(*down);
+        return true;
+    }
     return false;
 }
 
@@ -191,6 +210,16 @@ NicRegistration dup_for_broker(const NicRegistration& reg) {
     copy.irq = dup(reg.irq);
     copy.doorbell = dup(reg.doorbell);
     copy.tx_irq = dup(reg.tx_irq);
+    return copy;
+}
+
+SoundRegistration dup_for_broker(const SoundRegistration& reg) {
+    SoundRegistration copy;
+    copy.index = reg.index;
+    copy.peer = reg.peer;
+    copy.rate = reg.rate;
+    copy.channels = reg.channels;
+    copy.inbox = reg.inbox ? dup_for_broker(reg.inbox.get()) : kvm::UniqueFd{};
     return copy;
 }
 

@@ -41,16 +41,20 @@ PlannedNic* PlannedVm::nic(std::uint32_t index) {
     return const_cast<PlannedNic*>(std::as_const(*this).nic(index));
 }
 
+Allowance link_consent(const ConsentEnd& a, const ConsentEnd& b, const LinkPolicy& policy) {
+    if (a.vm == b.vm || !policy.uids_may_link(a.uid, b.uid)) return Allowance::Never;
+    const bool one_file = !a.consent_group.empty() && a.consent_group == b.consent_group;
+    if ((a.names_other && b.names_other) || (one_file && (a.names_other || b.names_other))) return Allowance::Static;
+    if (!a.auto_peer && !b.auto_peer) return Allowance::Never;
+    if (one_file || ((a.auto_peer || a.names_other) && (b.auto_peer || b.names_other))) return Allowance::Auto;
+    return Allowance::Never;
+}
+
 Allowance LinkPlanner::allowance(const PlannedVm& vm_a, const PlannedNic& a, const PlannedVm& vm_b,
                                  const PlannedNic& b) const {
-    if (vm_a.name == vm_b.name || !a.crossover_enabled() || !b.crossover_enabled()) return Allowance::Never;
-    if (vm_a.uid != vm_b.uid && !policy_.any_uid) return Allowance::Never;
-    const bool one_file = !vm_a.consent_group.empty() && vm_a.consent_group == vm_b.consent_group;
-    const bool a_names = a.lists(vm_b.name), b_names = b.lists(vm_a.name);
-    if ((a_names && b_names) || (one_file && (a_names || b_names))) return Allowance::Static;
-    if (!a.auto_peer && !b.auto_peer) return Allowance::Never;
-    if (one_file || ((a.auto_peer || a_names) && (b.auto_peer || b_names))) return Allowance::Auto;
-    return Allowance::Never;
+    if (!a.crossover_enabled() || !b.crossover_enabled()) return Allowance::Never;
+    return link_consent(ConsentEnd{vm_a.name, vm_a.uid, vm_a.consent_group, a.lists(vm_b.name), a.auto_peer},
+                   ConsentEnd{vm_b.name, vm_b.uid, vm_b.consent_group, b.lists(vm_a.name), b.auto_peer}, policy_);
 }
 
 std::string LinkPlanner::waiting_for(const NicRef& ref, const std::string& peer) const {
@@ -58,7 +62,7 @@ std::string LinkPlanner::waiting_for(const NicRef& ref, const std::string& peer)
     auto other = vms_.find(peer);
     if (!n || other == vms_.end() || !n->lists(peer)) return "";
     const PlannedVm& own = vms_.at(ref.vm);
-    if (own.uid != other->second.uid && !policy_.any_uid) return "--link-any-uid (it runs as another uid)";
+    if (!policy_.uids_may_link(own.uid, other->second.uid)) return "--link-any-uid (it runs as another uid)";
     for (const auto& m : other->second.nics)
         if (allowance(own, *n, other->second, m) != Allowance::Never) return "";
     return "its consent";

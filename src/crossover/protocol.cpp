@@ -24,7 +24,9 @@ enum class Type : std::uint16_t {
     StatusRequest = 7,
     StatusReply = 8,
     SetPeers = 9,
-    Last = SetPeers,
+    SoundLinkUp = 10,
+    SoundLinkDown = 11,
+    Last = SoundLinkDown,
 };
 
 struct Header {
@@ -160,6 +162,16 @@ Type write_body(Writer& w, const Register& m) {
         w.put_fd(nic.doorbell);
         w.put_fd(nic.tx_irq);
     }
+    if (m.sounds.size() > kMaxSoundsPerVm)
+        throw ProtocolError("{} sound cards exceed the limit of {}", m.sounds.size(), kMaxSoundsPerVm);
+    w.put(static_cast<std::uint32_t>(m.sounds.size()));
+    for (const auto& sound : m.sounds) {
+        w.put(sound.index);
+        w.put_string(sound.peer, kMaxNameLength);
+        w.put(sound.rate);
+        w.put(sound.channels);
+        w.put_fd(sound.inbox);
+    }
     w.put(m.earlier_registrations);
     if (m.links.size() > kMaxLiveLinksPerVm)
         throw ProtocolError("{} live links exceed the limit of {}", m.links.size(), kMaxLiveLinksPerVm);
@@ -227,6 +239,20 @@ Type write_body(Writer& w, const SetPeers& m) {
     w.put(static_cast<std::uint8_t>(m.auto_peer));
     return Type::SetPeers;
 }
+Type write_body(Writer& w, const SoundLinkUp& m) {
+    w.put(m.local_card);
+    w.put_string(m.peer_vm, kMaxNameLength);
+    w.put(m.peer_card);
+    w.put_fd(m.peer_inbox);
+    return Type::SoundLinkUp;
+}
+Type write_body(Writer& w, const SoundLinkDown& m) {
+    w.put(m.local_card);
+    w.put_string(m.peer_vm, kMaxNameLength);
+    w.put_string(m.reason, 4096);
+    w.put(static_cast<std::uint8_t>(m.refused));
+    return Type::SoundLinkDown;
+}
 
 Register read_register(Reader& r) {
     Register m;
@@ -251,6 +277,17 @@ Register read_register(Reader& r) {
         nic.doorbell = r.get_fd();
         nic.tx_irq = r.get_fd();
         m.nics.push_back(std::move(nic));
+    }
+    auto sounds = r.get<std::uint32_t>();
+    if (sounds > kMaxSoundsPerVm) throw ProtocolError("{} sound cards exceed the limit of {}", sounds, kMaxSoundsPerVm);
+    for (std::uint32_t i = 0; i < sounds; ++i) {
+        SoundRegistration sound;
+        sound.index = r.get<std::uint32_t>();
+        sound.peer = r.get_string(kMaxNameLength);
+        sound.rate = r.get<std::uint32_t>();
+        sound.channels = r.get<std::uint32_t>();
+        sound.inbox = r.get_fd();
+        m.sounds.push_back(std::move(sound));
     }
     m.earlier_registrations = r.get<std::uint32_t>();
     auto links = r.get<std::uint32_t>();
@@ -321,6 +358,22 @@ Message read_body(Type type, Reader& r) {
             m.auto_peer = r.get_bool();
             return m;
         }
+        case Type::SoundLinkUp: {
+            SoundLinkUp m;
+            m.local_card = r.get<std::uint32_t>();
+            m.peer_vm = r.get_string(kMaxNameLength);
+            m.peer_card = r.get<std::uint32_t>();
+            m.peer_inbox = r.get_fd();
+            return m;
+        }
+        case Type::SoundLinkDown: {
+            SoundLinkDown m;
+            m.local_card = r.get<std::uint32_t>();
+            m.peer_vm = r.get_string(kMaxNameLength);
+            m.reason = r.get_string(4096);
+            m.refused = r.get_bool();
+            return m;
+        }
     }
     throw ProtocolError("unknown message type {}", static_cast<unsigned>(type));
 }
@@ -332,7 +385,8 @@ std::string_view to_string(LinkMode mode) { return mode == LinkMode::Window ? "w
 std::string_view message_name(const Message& message) {
     static constexpr std::string_view names[] = {"Register",      "RegisterOk",  "RegisterError",
                                                  "LinkUp",        "LinkDown",    "FrameSeen",
-                                                 "StatusRequest", "StatusReply", "SetPeers"};
+                                                 "StatusRequest", "StatusReply", "SetPeers",
+                                                 "SoundLinkUp",   "SoundLinkDown"};
     static_assert(std::size(names) == std::variant_size_v<Message>);
     return names[message.index()];
 }

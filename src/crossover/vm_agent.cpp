@@ -28,7 +28,25 @@ void VmAgent::remove_nic(std::uint32_t index) {
     nics_.erase(index);
     registrations_.erase(index);
     std::erase_if(live_links_, [index](const auto& entry) { return entry.first.second == index; });
-    if (nics_.empty()) disconnect_locked();
+    if (nics_.empty() && sounds_.empty()) disconnect_locked();
+}
+
+void VmAgent::add_sound(SoundRegistration reg, LinkedSound& card) {
+    std::lock_guard lock(mutex_);
+    sounds_[reg.index] = &card;
+    sound_registrations_[reg.index] = std::move(reg);
+}
+
+void VmAgent::remove_sound(std::uint32_t index) {
+    std::lock_guard lock(mutex_);
+    sounds_.erase(index);
+    sound_registrations_.erase(index);
+    if (nics_.empty() && sounds_.empty()) disconnect_locked();
+}
+
+bool VmAgent::empty() const {
+    std::lock_guard lock(mutex_);
+    return registrations_.empty() && sound_registrations_.empty();
 }
 
 void VmAgent::disconnect_locked() {
@@ -46,6 +64,7 @@ Register VmAgent::registration_locked() const {
     reg.vm_name = vm_name_;
     reg.consent_group = consent_group_;
     for (const auto& [index, nic] : registrations_) reg.nics.push_back(dup_for_broker(nic));
+    for (const auto& [index, sound] : sound_registrations_) reg.sounds.push_back(dup_for_broker(sound));
     reg.earlier_registrations = registrations_done_;
     for (const auto& [key, link] : live_links_) reg.links.push_back(link);
     return reg;
@@ -191,6 +210,13 @@ std::vector<std::uint32_t> VmAgent::nic_indices() const {
     return out;
 }
 
+std::vector<std::uint32_t> VmAgent::sound_indices() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::uint32_t> out;
+    for (const auto& [index, reg] : sound_registrations_) out.push_back(index);
+    return out;
+}
+
 std::vector<std::string> VmAgent::peers(std::uint32_t nic) const {
     std::lock_guard lock(mutex_);
     auto reg = registrations_.find(nic);
@@ -229,6 +255,26 @@ void VmAgent::link_up(std::shared_ptr<PeerLink> link) {
                      link->mode, link->automatic, link->producer_slot, link->peer_producer_slot};
     }
     nic->crossover_link_up(std::move(link));
+}
+
+LinkedSound* VmAgent::sound_for(std::uint32_t index) {
+    std::lock_guard lock(mutex_);
+    auto it = sounds_.find(index);
+    return it == sounds_.end() ? nullptr : it->second;
+}
+
+void VmAgent::sound_link_up(SoundLinkUp link) {
+    LinkedSound* card = sound_for(link.local_card);
+    if (!card) {
+        spdlog::warn("crossover: a sound link to {}.snd{} names sound card {}, which has no crossover here; ignored",
+                     link.peer_vm, link.peer_card, link.local_card);
+        return;
+    }
+    card->sound_link_up(std::move(link));
+}
+
+void VmAgent::sound_link_down(const SoundLinkDown& down) {
+    if (LinkedSound* card = sound_for(down.local_card)) card->sound_link_down(down);
 }
 
 void VmAgent::link_down(std::uint64_t link_id, std::uint32_t local_nic) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "nic_setup.hpp"
+#include "sound_setup.hpp"
 #include "xover/crossover/broker.hpp"
 #include "xover/error.hpp"
 
@@ -34,8 +35,22 @@ vmm::Machine::NicFactory DeviceManager::nic_factory() {
     return [this](const vmm::NicConfig& nic, vmm::NicContext& context) { return make_nic(nic, context); };
 }
 
+std::unique_ptr<vmm::PciDevice> DeviceManager::make_sound(const vmm::SoundConfig& sound, vmm::NicContext& context) {
+    const std::string name = fmt::format("{}.snd{}", context.vm_name, context.index);
+    SoundSetup setup = prepare_sound(sound, name, agent_);
+    if (setup.crossover) ++crossover_sounds_;
+    switch (sound.model) {
+        case vmm::SoundModel::VirtioSnd: return make_virtio_snd(std::move(setup), context);
+    }
+    throw Error("sound model {} has no builder", int(sound.model));
+}
+
+vmm::Machine::SoundFactory DeviceManager::sound_factory() {
+    return [this](const vmm::SoundConfig& sound, vmm::NicContext& context) { return make_sound(sound, context); };
+}
+
 void DeviceManager::register_crossover(vmm::EventLoop& loop) {
-    if (crossover_nics_ == 0) return;
+    if (crossover_nics_ == 0 && crossover_sounds_ == 0) return;
     agent_.register_vm(vm_name_, consent_group_, broker_, loop);
 }
 

@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "msi_owner.hpp"
+#include "queue_notify_fds.hpp"
 #include "nic_setup.hpp"
 #include "xover/vmm/layout.hpp"
 #include "xover/error.hpp"
@@ -67,12 +68,10 @@ public:
           mac_(setup.mac),
           loop_(context.loop),
           vm_(context.vm),
-          memory_(context.memory) {
+          memory_(context.memory),
+          kicks_(context.vm, *this, setup.name) {
         if (!context.memory.ram_file()) throw Error("{}: a vhost-user back-end needs the VM's RAM memfd", name_);
-        for (unsigned q = 0; q < kQueues; ++q) {
-            kicks_[q] = kvm::EventFd::create();
-            calls_[q] = kvm::EventFd::create();
-        }
+        for (auto& call : calls_) call = kvm::EventFd::create();
         reconnect_timer_ = kvm::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
         if (!reconnect_timer_) throw system_error("timerfd_create (vhost-user reconnect)");
         if (spec_.server) listener_ = listen_unix_stream(spec_.path, "vhost-user socket", 1);
@@ -92,7 +91,6 @@ public:
     }
 
     ~VhostUserNetNic() override {
-        unregister_kicks();
         for (auto& c : calls_) loop_.unwatch(c.fd(), vmm::EventLoop::Interest::Readable);
         loop_.unwatch(reconnect_timer_.get(), vmm::EventLoop::Interest::Readable);
         if (listener_) {
@@ -105,15 +103,7 @@ public:
 
     // Queue notifies end in the kernel: KVM signals the kick eventfd the
     // back-end reads, on the notify address wherever the BAR is.
-    void bars_mapped() override {
-        if (!vm_) return;
-        std::uint64_t base = bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
-        if (base == kicks_base_) return;
-        unregister_kicks();
-        if (base == 0) return;
-        for (unsigned q = 0; q < kQueues; ++q) vm_->add_ioeventfd(kicks_[q].fd(), base + notify_offset(q), 0, false);
-        kicks_base_ = base;
-    }
+    void bars_mapped() override { kicks_.follow_bar(); }
 
     std::vector<std::pair<std::string, std::uint64_t>> counters() const override {
         std::lock_guard lock(mutex_);
@@ -217,7 +207,7 @@ private:
             started_ = true;
             ++stats_.starts;
             // Whatever the driver queued before the back-end had the rings.
-            for (auto& k : kicks_) k.signal();
+            for (unsigned q = 0; q < kQueues; ++q) kicks_[q].signal();
         } catch (const std::exception& e) {
             backend_failed_locked(e.what());
         }
@@ -311,18 +301,6 @@ private:
         if (live()) start_rings_locked(true);
     }
 
-    void unregister_kicks() {
-        if (kicks_base_ == 0 || !vm_) return;
-        for (unsigned q = 0; q < kQueues; ++q) {
-            try {
-                vm_->remove_ioeventfd(kicks_[q].fd(), kicks_base_ + notify_offset(q), 0, false);
-            } catch (const std::exception& e) {
-                spdlog::warn("{}: removing a notify ioeventfd: {}", name_, e.what());
-            }
-        }
-        kicks_base_ = 0;
-    }
-
     std::string name_;
     net::VhostUserSpec spec_;
     net::MacAddress mac_;
@@ -333,9 +311,10 @@ private:
     std::optional<vhost_user::Frontend> frontend_;
     std::uint64_t backend_features_ = 0;
     bool started_ = false;
-    std::array<kvm::EventFd, kQueues> kicks_;
+    // Queue notifies end in the kernel: KVM signals the kick eventfd the
+    // back-end reads, on the notify address wherever the BAR is.
+    QueueNotifyFds kicks_;
     std::array<kvm::EventFd, kQueues> calls_;
-    std::uint64_t kicks_base_ = 0;
     kvm::UniqueFd reconnect_timer_;
     struct {
         std::uint64_t connects = 0, disconnects = 0, starts = 0, calls = 0;

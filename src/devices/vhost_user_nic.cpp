@@ -25,37 +25,6 @@ namespace {
 
 using virtio_net::VirtioNet;
 
-// A vhost-user device has no INTx pin: the front-end's interrupts are the
-// call fds (MSI-X vectors here).
-class NoIntx final : public vmm::IrqLine {
-public:
-    void set_level(bool) override {}
-};
-
-// The device's MSI-X vectors as the session binds them: "firing" a vector
-// writes the call fd of the ring it serves. Vectors 1 and 2 are the rings'
-// first call fds, the ones crossover peers get (VirtioNet's
-// kCrossoverRxVector / kCrossoverTxVector); a ring whose call fd changes
-// later moves to vector 3 + ring, which peers hold no fd for, so their
-// interrupts for it come through our doorbell (nic/peer_interrupt.hpp).
-class CallFdVectors final : public vmm::MsiController {
-public:
-    static constexpr unsigned kCount = 5;
-    static constexpr unsigned kConfig = 0;
-    static unsigned first_vector(unsigned ring) { return 1 + ring; }
-    static unsigned moved_vector(unsigned ring) { return 3 + ring; }
-
-    void bind(unsigned vector, int fd) { fds_.at(vector) = fd; }
-    void program(unsigned, std::uint64_t, std::uint32_t) override {}
-    void fire(unsigned vector) override {
-        if (vector < kCount && fds_[vector] >= 0) (void)::eventfd_write(fds_[vector], 1);
-    }
-    int eventfd(unsigned vector) override { return vector < kCount ? fds_[vector] : -1; }
-
-private:
-    std::array<int, kCount> fds_{-1, -1, -1, -1, -1};
-};
-
 static_assert(VirtioNet::kCrossoverRxVector == 1 && VirtioNet::kCrossoverTxVector == 2,
               "CallFdVectors binds the rings' first call fds to the crossover's vectors");
 
@@ -91,93 +60,6 @@ private:
     std::unique_ptr<NicCrossover<VirtioNet>> crossover_;
 };
 
-// Drives the device's transport registers the way a virtio-pci driver
-// would (virtio 1.2 §3.1.1 and §4.1.5): the vhost-user session already
-// holds everything the driver negotiated with QEMU's device.
-class RegisterDriver {
-public:
-    explicit RegisterDriver(VirtioNet& device) : device_(device), bar_(*device.bar(VirtioNet::kBar).handler) {}
-
-    void start(std::uint64_t features, const std::array<ServedNic::Ring, ServedNic::kRings>& rings) {
-        write_status(0);  // reset
-        write_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-        for (unsigned half = 0; half < 2; ++half) {
-            write(VIRTIO_PCI_COMMON_GFSELECT, half, 4);
-            write(VIRTIO_PCI_COMMON_GF, std::uint32_t(features >> (32 * half)), 4);
-        }
-        write_status(status() | VIRTIO_CONFIG_S_FEATURES_OK);
-        if (!(status() & VIRTIO_CONFIG_S_FEATURES_OK))
-            throw Error("the device refused the front-end's features {:#x}", features);
-        enable_msix();
-        write(VIRTIO_PCI_COMMON_MSIX, CallFdVectors::kConfig, 2);
-        for (unsigned q = 0; q < ServedNic::kRings; ++q) {
-            const ServedNic::Ring& r = rings[q];
-            write(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-            write(VIRTIO_PCI_COMMON_Q_SIZE, r.size, 2);
-            write(VIRTIO_PCI_COMMON_Q_MSIX, CallFdVectors::first_vector(q), 2);
-            write(VIRTIO_PCI_COMMON_Q_DESCLO, r.desc, 8);
-            write(VIRTIO_PCI_COMMON_Q_AVAILLO, r.avail, 8);
-            write(VIRTIO_PCI_COMMON_Q_USEDLO, r.used, 8);
-            write(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-            if (status() & VIRTIO_CONFIG_S_NEEDS_RESET)
-                throw Error("the device refused ring {} (size {}, desc {:#x}, avail {:#x}, used {:#x})", q, r.size,
-                            r.desc, r.avail, r.used);
-            device_.start_queue_at(q, r.base);
-        }
-        write_status(status() | VIRTIO_CONFIG_S_DRIVER_OK);
-        if (!(status() & VIRTIO_CONFIG_S_DRIVER_OK) || (status() & VIRTIO_CONFIG_S_NEEDS_RESET))
-            throw Error("the device did not start: a ring is malformed (virtio status {:#x}: DEVICE_NEEDS_RESET)",
-                        status());
-    }
-
-    void set_ring_vector(unsigned q, unsigned vector) {
-        write(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-        write(VIRTIO_PCI_COMMON_Q_MSIX, vector, 2);
-    }
-
-private:
-    void write(std::uint64_t offset, std::uint64_t value, unsigned width) {
-        std::uint8_t bytes[8] = {};
-        store_le(std::span(bytes, width), value);
-        bar_.write(VirtioNet::kCommonOffset + offset, std::span<const std::uint8_t>(bytes, width));
-    }
-    std::uint8_t status() {
-        std::uint8_t value = 0;
-        bar_.read(VirtioNet::kCommonOffset + VIRTIO_PCI_COMMON_STATUS, std::span(&value, 1));
-        return value;
-    }
-    void write_status(std::uint8_t value) { write(VIRTIO_PCI_COMMON_STATUS, value, 1); }
-
-    // MSI-X on (the capability's enable bit) and every vector unmasked
-    // (table entries reset masked), as a driver that requests vectors does.
-    void enable_msix() {
-        constexpr std::uint8_t kCapMsix = 0x11;
-        constexpr std::uint16_t kMsixEnable = 1 << 15;
-        std::uint8_t next = 0;
-        device_.config_read(0x34, std::span(&next, 1));
-        for (unsigned hops = 0; next != 0 && hops < 48; ++hops) {
-            std::uint8_t header[2] = {};
-            device_.config_read(next, header);
-            if (header[0] == kCapMsix) {
-                std::uint8_t control[2] = {};
-                store_le(control, kMsixEnable);
-                device_.config_write(next + 2u, control);
-                break;
-            }
-            next = header[1];
-        }
-        for (unsigned v = 0; v < CallFdVectors::kCount; ++v) {
-            std::uint8_t entry[16] = {};
-            store_le(std::span(entry, 4), 0xfee00000u);  // any address: CallFdVectors ignores it
-            store_le(std::span(entry + 8, 4), v);
-            bar_.write(VirtioNet::kMsixTableOffset + 16u * v, entry);
-        }
-    }
-
-    VirtioNet& device_;
-    vmm::IoDevice& bar_;
-};
-
 }  // namespace
 
 class ServedNic::Parts {
@@ -201,14 +83,14 @@ public:
     crossover::VmAgent agent_;
     NicCarriers carriers_;
     NoIntx intx_;
-    CallFdVectors vectors_;
+    CallFdVectors vectors_{ServedNic::kRings};
     vmm::NicContext context_;
     NicSetup setup_;
     std::unique_ptr<ServedVirtioNet> device_;  // last: goes first
 };
 
 ServedNic::ServedNic(const VhostUserConfig& config, vmm::EventLoop& loop, vmm::GuestMemory& memory,
-                     LastingBackend& backend, std::uint64_t features, const std::array<Ring, kRings>& rings)
+                     LastingBackend& backend, std::uint64_t features, std::span<const ServedRing> rings)
     : parts_(std::make_unique<Parts>(config, loop, memory)) {
     Parts& p = *parts_;
     for (unsigned q = 0; q < kRings; ++q) p.vectors_.bind(CallFdVectors::first_vector(q), rings[q].call);
@@ -220,7 +102,7 @@ ServedNic::ServedNic(const VhostUserConfig& config, vmm::EventLoop& loop, vmm::G
     // fork and exec.)
     if (!config.nic.crossover.empty())
         p.agent_.register_vm(config.vm_name, config.consent_group, config.broker, loop, false);
-    RegisterDriver(*p.device_).start(features, rings);
+    RegisterDriver(*p.device_).start(features, rings, p.vectors_.count());
 }
 
 ServedNic::~ServedNic() = default;
@@ -229,7 +111,7 @@ void ServedNic::kick(unsigned q) { parts_->device_->queue_notify(q); }
 
 void ServedNic::call_changed(unsigned q, int fd) {
     Parts& p = *parts_;
-    unsigned vector = CallFdVectors::moved_vector(q);
+    unsigned vector = p.vectors_.moved_vector(q);
     p.vectors_.bind(vector, fd);
     RegisterDriver(*p.device_).set_ring_vector(q, vector);
     p.vectors_.bind(CallFdVectors::first_vector(q), -1);

@@ -7,10 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include "vhost_user_nic.hpp"
+#include "vhost_user_sound.hpp"
 #include "xover/error.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
 #include "xover/virtio_net/virtqueue.hpp"
+#include "xover/virtio_snd/virtio_snd.hpp"
 
 namespace xover::devices {
 
@@ -34,15 +36,26 @@ bool same_file(int a, int b) {
 
 }  // namespace
 
-std::uint64_t VhostUserSession::offered_features() { return VirtioNet::kOfferedFeatures | kProtocolFeaturesBit; }
+std::uint64_t VhostUserSession::offered_features() const {
+    return (config_.sound ? virtio_snd::VirtioSnd::kTransportFeatures : VirtioNet::kOfferedFeatures) |
+           kProtocolFeaturesBit;
+}
 
-std::uint64_t VhostUserSession::offered_protocol_features() {
-    return std::uint64_t{1} << vu::kProtocolFeatureReplyAck;
+std::uint64_t VhostUserSession::offered_protocol_features() const {
+    // A sound card's configuration is only read through GET_CONFIG (QEMU's
+    // vhost-user-snd asks for it); a NIC's lives in QEMU's own device.
+    return std::uint64_t{1} << vu::kProtocolFeatureReplyAck |
+           (config_.sound ? std::uint64_t{1} << vu::kProtocolFeatureConfig : 0);
 }
 
 VhostUserSession::VhostUserSession(const VhostUserConfig& config, vmm::EventLoop& loop, LastingBackend& backend,
                                    kvm::UniqueFd socket, std::function<void(const std::string&)> ended)
-    : config_(config), loop_(loop), backend_(backend), socket_(std::move(socket)), ended_(std::move(ended)) {
+    : config_(config),
+      loop_(loop),
+      backend_(backend),
+      socket_(std::move(socket)),
+      ended_(std::move(ended)),
+      rings_(config.sound ? virtio_snd::VirtioSnd::kQueueCount : ServedNic::kRings) {
     loop_.watch(socket_.get(), vmm::EventLoop::Interest::Readable, [this] { on_readable(); });
 }
 
@@ -82,9 +95,9 @@ void VhostUserSession::end(const std::string& reason) {
 }
 
 VhostUserSession::Ring& VhostUserSession::ring(std::uint32_t index, std::uint32_t request) {
-    if (index >= kRings)
-        throw vu::ProtocolError("{}: ring {} does not exist (virtio-net, one queue pair: rings 0 and 1)",
-                                vu::fmt_request(request), index);
+    if (index >= rings_.size())
+        throw vu::ProtocolError("{}: ring {} does not exist ({}: rings 0 to {})", vu::fmt_request(request), index,
+                                config_.sound ? "virtio-snd" : "virtio-net, one queue pair", rings_.size() - 1);
     return rings_[index];
 }
 
@@ -130,7 +143,12 @@ void VhostUserSession::handle(vu::Message& m) {
         break;
     }
     case vu::Request::GetQueueNum:
-        vu::send_reply_u64(socket_.get(), m.request, kRings);
+        vu::send_reply_u64(socket_.get(), m.request, rings_.size());
+        return;
+    case vu::Request::GetConfig:
+        if (!(protocol_features_ >> vu::kProtocolFeatureConfig & 1))
+            throw vu::ProtocolError("{}: the CONFIG protocol feature was not negotiated", name);
+        get_config(m);
         return;
     case vu::Request::SetMemTable: set_memory_table(m); break;
     case vu::Request::SetVringNum: {
@@ -185,7 +203,7 @@ void VhostUserSession::handle(vu::Message& m) {
     case vu::Request::SetVringCall: {
         vu::VringFd v = vu::decode_vring_fd(m);
         Ring& r = ring(v.index, m.request);
-        if (nic_) nic_->call_changed(v.index, v.fd.get());  // before the old fd closes
+        if (device_) device_->call_changed(v.index, v.fd.get());  // before the old fd closes
         r.call = std::move(v.fd);
         break;
     }
@@ -205,6 +223,13 @@ void VhostUserSession::handle(vu::Message& m) {
     ack(m);
 }
 
+void VhostUserSession::get_config(const vu::Message& m) {
+    vu::ConfigAccess access = vu::decode_config_access(m);
+    std::vector<std::uint8_t> bytes(access.size, 0);
+    virtio_snd::VirtioSnd::device_config(access.offset, bytes);
+    vu::send_reply(socket_.get(), m.request, vu::encode_config(access, bytes));
+}
+
 void VhostUserSession::set_memory_table(vu::Message& m) {
     std::vector<vu::MemoryRegion> regions = vu::decode_memory_table(m);
     vu::MemoryTable table(regions, std::move(m.fds));
@@ -218,8 +243,9 @@ void VhostUserSession::set_memory_table(vu::Message& m) {
     // go down and come back with the new RAM).
     std::optional<vmm::RamFile> old_ram = memory_.ram_file(), new_ram = table.ram_file();
     bool same_ram = old_ram && new_ram && old_ram->size == new_ram->size && same_file(old_ram->fd, new_ram->fd);
-    if (config_.nic.crossover.empty() || same_ram) {
-        nic_->replace_memory([&] { memory_ = std::move(table); });
+    // (A sound card shares no guest RAM: its cable is its own.)
+    if (config_.sound || config_.nic.crossover.empty() || same_ram) {
+        device_->replace_memory([&] { memory_ = std::move(table); });
         return;
     }
     stop_device();
@@ -229,27 +255,27 @@ void VhostUserSession::set_memory_table(vu::Message& m) {
 void VhostUserSession::kicked(unsigned q) {
     eventfd_t value;
     (void)::eventfd_read(rings_[q].kick.get(), &value);
-    if (nic_) nic_->kick(q);
+    if (device_) device_->kick(q);
 }
 
 void VhostUserSession::update_device() {
     bool ready = features_set_ && !memory_.empty();
     for (const Ring& r : rings_) ready = ready && r.num && r.have_address && r.kick && r.started && r.enabled;
-    if (ready && !nic_) start_device();
-    if (!ready && nic_) stop_device();
+    if (ready && !device_) start_device();
+    if (!ready && device_) stop_device();
 }
 
 void VhostUserSession::start_device() {
     if (!(features_ >> virtio_net::spec::kFeatureVersion1 & 1))
         throw Error("the front-end did not negotiate VIRTIO_F_VERSION_1 (a legacy driver?); the back-end serves "
-                    "modern virtio-net only (QEMU: virtio-net-pci,disable-legacy=on)");
-    if (!config_.nic.crossover.empty() && !memory_.ram_file())
+                    "modern virtio only (QEMU: virtio-net-pci,disable-legacy=on)");
+    if (!config_.sound && !config_.nic.crossover.empty() && !memory_.ram_file())
         throw Error("the front-end's guest RAM cannot be shared with crossover peers: {} (QEMU: -object "
                     "memory-backend-memfd,id=mem,size=SIZE,share=on -machine memory-backend=mem, with at most 3 GiB "
                     "below 4 GiB)",
                     memory_.not_shareable_reason());
-    std::array<ServedNic::Ring, kRings> rings;
-    for (unsigned q = 0; q < kRings; ++q) {
+    std::vector<ServedRing> rings(rings_.size());
+    for (unsigned q = 0; q < rings_.size(); ++q) {
         const Ring& r = rings_[q];
         auto translate = [&](std::uint64_t uva, std::uint64_t bytes, const char* part) {
             std::optional<std::uint64_t> gpa = memory_.to_guest_physical(uva, bytes);
@@ -258,27 +284,31 @@ void VhostUserSession::start_device() {
                                         q, part, uva, bytes);
             return *gpa;
         };
-        rings[q] = ServedNic::Ring{.size = std::uint16_t(r.num),
+        rings[q] = ServedRing{.size = std::uint16_t(r.num),
                                    .desc = translate(r.address.desc_user_addr, desc_bytes(r.num), "descriptor table"),
                                    .avail = translate(r.address.avail_user_addr, avail_bytes(r.num), "available ring"),
                                    .used = translate(r.address.used_user_addr, used_bytes(r.num), "used ring"),
                                    .base = r.base,
                                    .call = r.call.get()};
     }
-    nic_ = std::make_unique<ServedNic>(config_, loop_, memory_, backend_, features_ & ~kProtocolFeaturesBit, rings);
+    const std::uint64_t features = features_ & ~kProtocolFeaturesBit;
+    if (config_.sound)
+        device_ = std::make_unique<ServedSound>(config_, loop_, memory_, features, rings);
+    else
+        device_ = std::make_unique<ServedNic>(config_, loop_, memory_, backend_, features, rings);
     spdlog::info("vhost-user: {}: device started (features {:#x})", config_.vm_name, features_);
     // Kicks that came before the device ran are not lost.
-    for (unsigned q = 0; q < kRings; ++q) nic_->kick(q);
+    for (unsigned q = 0; q < rings_.size(); ++q) device_->kick(q);
 }
 
 void VhostUserSession::stop_device() {
-    if (!nic_) return;
-    if (config_.print_stats) nic_->print_stats(stderr, config_.all_stats);
-    nic_.reset();
+    if (!device_) return;
+    if (config_.print_stats) device_->print_stats(stderr, config_.all_stats);
+    device_.reset();
     // Where each ring continues (GET_VRING_BASE, or a restart): every chain
     // the device took is used by now, so that is the used index (a frame
     // a peer still had in flight went with the link, as on a reset).
-    for (unsigned q = 0; q < kRings; ++q) rings_[q].base = used_index(q);
+    for (unsigned q = 0; q < rings_.size(); ++q) rings_[q].base = used_index(q);
     spdlog::info("vhost-user: {}: device stopped", config_.vm_name);
 }
 

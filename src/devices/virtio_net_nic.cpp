@@ -10,6 +10,7 @@
 #include "msi_owner.hpp"
 #include "nic_setup.hpp"
 #include "posted_register.hpp"
+#include "queue_notify_fds.hpp"
 #include "xover/kvm/event_fd.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
 
@@ -23,17 +24,9 @@ public:
         : BackendOwner(setup, context),
           MsiOwner(context, kMsixVectors),
           VirtioNet(context.memory, msi, context.intx, *backend, setup.mac),
-          vm_(*context.vm),
-          loop_(context.loop),
+          notifiers_(context.vm, *this, "virtio-net"),
           use_ioeventfd_(vmm::uses_ioeventfd(setup.config)) {
-        for (unsigned q = 0; q < kQueueCount; ++q) {
-            notifiers_[q] = kvm::EventFd::create();
-            int fd = notifiers_[q].fd();
-            loop_.watch(fd, vmm::EventLoop::Interest::Readable, [this, q] {
-                notifiers_[q].drain();
-                queue_notify(q);
-            });
-        }
+        notifiers_.watch(context.loop, [this](unsigned q) { queue_notify(q); });
         if (!setup.config.crossover.empty()) {
             // Peers write the RX and TX vectors' irqfds directly while the
             // guest leaves them unmasked (see VirtioNet::kCrossoverRxVector).
@@ -54,8 +47,6 @@ public:
         rx_notify_.reset();
         crossover_.reset();
         stop_backend();
-        unregister_notifiers();
-        for (auto& n : notifiers_) loop_.unwatch(n.fd(), vmm::EventLoop::Interest::Readable);
     }
 
     // A queue notify is a guest MMIO write that KVM turns into an eventfd
@@ -64,12 +55,7 @@ public:
         if (crossover_) crossover_->bars_mapped(*this);
         if (rx_notify_) rx_notify_->bars_mapped();
         // ioeventfd=off: notifies stay MMIO exits, served by the vCPU thread.
-        std::uint64_t base = use_ioeventfd_ && bar_decodes(notify_bar()) ? bar_address(notify_bar()) : 0;
-        if (base == registered_base_) return;
-        unregister_notifiers();
-        if (base == 0) return;
-        for (unsigned q = 0; q < kQueueCount; ++q) vm_.add_ioeventfd(notifiers_[q].fd(), base + notify_offset(q), 0, false);
-        registered_base_ = base;
+        notifiers_.follow_bar(use_ioeventfd_);
     }
 
 private:
@@ -80,22 +66,7 @@ private:
     static constexpr unsigned kWindowBar = 2;
     static_assert(kWindowBar + 1 < VirtioNet::kBar || kWindowBar > VirtioNet::kBar + 1);
 
-    void unregister_notifiers() {
-        if (registered_base_ == 0) return;
-        for (unsigned q = 0; q < kQueueCount; ++q) {
-            try {
-                vm_.remove_ioeventfd(notifiers_[q].fd(), registered_base_ + notify_offset(q), 0, false);
-            } catch (const std::exception& e) {
-                spdlog::warn("virtio-net: removing a notify ioeventfd: {}", e.what());
-            }
-        }
-        registered_base_ = 0;
-    }
-
-    kvm::Vm& vm_;
-    vmm::EventLoop& loop_;
-    std::array<kvm::EventFd, kQueueCount> notifiers_;
-    std::uint64_t registered_base_ = 0;
+    QueueNotifyFds notifiers_;
     bool use_ioeventfd_;
     std::unique_ptr<NicCrossover<virtio_net::VirtioNet>> crossover_;
     // With posted writes: the RX notify, once the driver flushes it (only

@@ -68,7 +68,7 @@ constexpr RequestLimits kRequests[] = {
     {"SET_BACKEND_REQ_FD", kU64Size, 1},
     {"IOTLB_MSG", kAny, 0},
     {"SET_VRING_ENDIAN", kU64Size, 0},
-    {"GET_CONFIG", kAny, 0},
+    {"GET_CONFIG", 12 + kMaxConfigSize, 0},
     {"SET_CONFIG", kAny, 0},
     {"CREATE_CRYPTO_SESSION", kAny, kAnyFds},
     {"CLOSE_CRYPTO_SESSION", kAny, kAnyFds},
@@ -416,6 +416,26 @@ std::vector<std::uint8_t> encode_request(std::uint32_t request, std::uint32_t fl
 void send_request(int socket, std::uint32_t request, std::span<const std::uint8_t> payload,
                   std::span<const int> fds, std::uint32_t extra_flags) {
     send_all(socket, encode_request(request, kVersion | extra_flags, payload), fds, request);
+}
+
+ConfigAccess decode_config_access(const Message& m) {
+    constexpr std::size_t kHeader = 12;
+    if (m.payload.size() < kHeader)
+        throw ProtocolError("{}: {} bytes, shorter than its 12-byte header", fmt_request(m.request), m.payload.size());
+    ConfigAccess a{get<std::uint32_t>(m, 0), get<std::uint32_t>(m, 4), get<std::uint32_t>(m, 8)};
+    if (a.size > kMaxConfigSize)
+        throw ProtocolError("{}: {} bytes of configuration, more than {}", fmt_request(m.request), a.size, kMaxConfigSize);
+    expect_size(m, kHeader + a.size);
+    return a;
+}
+
+std::vector<std::uint8_t> encode_config(const ConfigAccess& access, std::span<const std::uint8_t> bytes) {
+    std::vector<std::uint8_t> out;
+    put(out, access.offset);
+    put(out, std::uint32_t(bytes.size()));
+    put(out, access.flags);
+    out.insert(out.end(), bytes.begin(), bytes.end());
+    return out;
 }
 
 std::vector<std::uint8_t> encode_vring_state(VringState s) {

@@ -54,6 +54,18 @@ ConfigLayer layer_from_flags(const RunOptions& opts) {
         layer.nics = std::move(nics);
         layer.origin["nic"] = "--nic";
     }
+    if (!opts.sounds.empty()) {
+        std::vector<SoundConfig> sounds;
+        for (std::size_t i = 0; i < opts.sounds.size(); ++i) {
+            const std::string origin = fmt::format("--sound {}", quote_value(opts.sounds[i]));
+            check_sound_count(i, origin);
+            sounds.push_back(parse_sound_spec(opts.sounds[i], origin));
+            for (const char* sub : {"", ".model", ".backend", ".crossover"})
+                layer.origin[fmt::format("sound[{}]{}", i, sub)] = origin;
+        }
+        layer.sounds = std::move(sounds);
+        layer.origin["sound"] = "--sound";
+    }
     if (!opts.crossover.empty()) {
         std::vector<std::string> names;
         for (const auto& item : opts.crossover)

@@ -32,7 +32,8 @@ struct ConfigLayer {
     std::optional<SeccompMode> seccomp;
     std::optional<std::vector<NicConfig>> nics;
     std::optional<std::vector<std::string>> crossover;
-    // Field name ("mem", "nic[1]", "nic[1].mac", ...) -> message prefix
+    std::optional<std::vector<SoundConfig>> sounds;
+    // Field name ("mem", "nic[1]", "nic[1].mac", "sound[0].backend", ...) -> message prefix
     // ("vm.toml:3: key \"mem\"" or "--mem").
     std::map<std::string, std::string> origin;
 };
@@ -87,6 +88,32 @@ net::BackendSpec check_backend(const std::string& value, const std::string& orig
 std::string check_uplink(const std::string& value, const std::string& origin);
 // Peer names: each a VM name, or exactly {"auto"}; duplicates dropped.
 std::vector<std::string> check_crossover(const std::vector<std::string>& names, const std::string& origin);
+// Sound cards: the model name; a backend spec's syntax (its files are
+// checked by finalize, opened when the device is built); the one crossover
+// peer (a VM name, not "auto", not a list).
+inline constexpr const char* kSoundKeys = "model, backend, crossover, rate, channels";
+SoundModel check_sound_model(const std::string& value, const std::string& origin);
+// rate= and channels=: the card's one format (SoundConfig::format).
+unsigned check_sound_rate(std::int64_t value, const std::string& origin);
+unsigned check_sound_channels(std::int64_t value, const std::string& origin);
+// What a whole card must be, once its keys are read: a crossover card's
+// output and input are the cable, so it takes no backend; its format
+// defaults to kDefaultCrossoverFormat; a rate or a channel count alone
+// takes the other from kDefaultCrossoverFormat.
+void finish_sound(SoundConfig& sound, std::optional<unsigned> rate, std::optional<unsigned> channels,
+                  const std::string& origin);
+sound::BackendSpec check_sound_backend(const std::string& value, const std::string& origin);
+std::string check_sound_peer(const std::string& value, const std::string& origin);
+// Throws `<origin>: a second sound card (a VM has at most one)` when a card
+// numbered `index` is one too many.
+void check_sound_count(std::size_t index, const std::string& origin);
+// A wav: backend's relative paths taken relative to `base_dir` (anchor()).
+sound::BackendSpec anchor_sound_backend(sound::BackendSpec spec, const std::filesystem::path& base_dir);
+// The files of a sound card's backend: a wav: output this process may
+// write (check_writable_file), an input it may read, not one file for both.
+// Throws `<origin>: ...`.
+void check_sound_files(const SoundConfig& sound, const std::string& origin);
+
 // Splits "a+b" / "a,b" into names.
 std::vector<std::string> split_peers(std::string_view text);
 

@@ -1,6 +1,6 @@
 // Layering (flags over file) and the checks that need the final values:
 // kernel/initrd readable, the metrics file writable, crossover attached to
-// a NIC, default MACs, duplicate MACs.
+// a NIC, default MACs, duplicate MACs, sound cards' files and peers.
 #include <fmt/format.h>
 
 #include "config_internal.hpp"
@@ -45,6 +45,11 @@ ConfigLayer merge(ConfigLayer base, const ConfigLayer& over) {
         base.nics = over.nics;
         std::erase_if(base.origin, [](const auto& kv) { return kv.first.rfind("nic", 0) == 0; });
     }
+    if (over.sounds) {
+        // As the NICs: a --sound replaces the file's [[sound]] list.
+        base.sounds = over.sounds;
+        std::erase_if(base.origin, [](const auto& kv) { return kv.first.rfind("sound", 0) == 0; });
+    }
     for (const auto& [key, origin] : over.origin) base.origin[key] = origin;
     return base;
 }
@@ -81,6 +86,7 @@ VmConfig finalize(const ConfigLayer& layer, const std::string& where) {
     if (layer.seccomp) cfg.seccomp = *layer.seccomp;
     if (layer.broker) cfg.broker = *layer.broker;
     if (layer.nics) cfg.nics = *layer.nics;
+    if (layer.sounds) cfg.sounds = *layer.sounds;
 
     // Top-level crossover belongs to the first NIC; a VM asking for a
     // crossover without any NIC gets a default one.
@@ -107,6 +113,15 @@ VmConfig finalize(const ConfigLayer& layer, const std::string& where) {
                             quote_value(cfg.name), explicit_mac ? "" : " (default MAC collision: set mac explicitly)");
             }
         }
+    }
+
+    for (std::size_t i = 0; i < cfg.sounds.size(); ++i) {
+        const auto& sound = cfg.sounds[i];
+        check_sound_count(i, origin_of(layer, fmt::format("sound[{}]", i), where));
+        if (sound.crossover && *sound.crossover == cfg.name)
+            throw Error("{}: VM {} cannot be its own crossover peer",
+                        origin_of(layer, fmt::format("sound[{}].crossover", i), where), quote_value(cfg.name));
+        check_sound_files(sound, origin_of(layer, fmt::format("sound[{}].backend", i), where));
     }
     return cfg;
 }

@@ -23,6 +23,15 @@ std::optional<NicModel> parse_nic_model(std::string_view text) {
     return by_name(text, {NicModel::E1000, NicModel::VirtioNet});
 }
 
+std::string_view to_string(SoundModel model) {
+    switch (model) {
+        case SoundModel::VirtioSnd: return "virtio-snd";
+    }
+    return "virtio-snd";
+}
+
+std::optional<SoundModel> parse_sound_model(std::string_view text) { return by_name(text, {SoundModel::VirtioSnd}); }
+
 std::string_view to_string(CrossoverMode mode) { return mode == CrossoverMode::Window ? "window" : "copy"; }
 
 std::optional<CrossoverMode> parse_crossover_mode(std::string_view text) {

@@ -66,6 +66,22 @@ ConfigLayer layer_from_config(const VmConfig& cfg, const std::string& where) {
         if (nic.mac && (nic.mac->is_multicast() || nic.mac->bytes == decltype(nic.mac->bytes){}))
             throw Error("{}mac\": {} is not a unicast MAC address", prefix, mac_text(*nic.mac));
     }
+    layer.sounds = cfg.sounds;
+    for (std::size_t i = 0; i < cfg.sounds.size(); ++i) {
+        auto& sound = (*layer.sounds)[i];
+        const std::string prefix = fmt::format("{}: key \"sound[{}]", where, i);
+        check_sound_count(i, prefix + "\"");
+        // The model is an enum, right by construction; a spec built by hand
+        // is checked as its text.
+        sound.backend = check_sound_backend(sound::to_string(sound.backend), prefix + ".backend\"");
+        if (sound.crossover) sound.crossover = check_sound_peer(*sound.crossover, prefix + ".crossover\"");
+        std::optional<unsigned> rate, channels;
+        if (sound.format) {
+            rate = check_sound_rate(sound.format->rate, prefix + ".rate\"");
+            channels = check_sound_channels(sound.format->channels, prefix + ".channels\"");
+        }
+        finish_sound(sound, rate, channels, prefix + "\"");
+    }
     return layer;
 }
 
@@ -182,6 +198,31 @@ UpConfig read_up_file(const std::filesystem::path& path) {
                 throw Error("{}: crossover peer {} is not a VM in this file (VMs: {})", origin, quote_value(peer),
                             all_names);
             }
+        }
+    }
+
+    // A sound card's peer too (names only: "auto" is refused per VM).
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+        for (std::size_t n = 0; n < configs[i].sounds.size(); ++n) {
+            const auto& peer = configs[i].sounds[n].crossover;
+            if (!peer || by_name.count(*peer)) continue;
+            throw Error("{}: crossover peer {} is not a VM in this file (VMs: {})",
+                        origin_of(layers[i], fmt::format("sound[{}].crossover", n), fmt::format("{}: vm[{}]", file, i)),
+                        quote_value(*peer), all_names);
+        }
+    }
+
+    // One wav output a VM: two VMs' playback in one file would garble both.
+    std::map<std::filesystem::path, std::size_t> by_wav_out;
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+        for (std::size_t n = 0; n < configs[i].sounds.size(); ++n) {
+            const auto* wav = std::get_if<sound::WavSpec>(&configs[i].sounds[n].backend);
+            if (!wav) continue;
+            auto [it, fresh] = by_wav_out.emplace(wav->out.lexically_normal(), i);
+            if (!fresh)
+                throw Error("{}: {} is also the sound output of vm[{}] (give each VM its own)",
+                            origin_of(layers[i], fmt::format("sound[{}].backend", n), fmt::format("{}: vm[{}]", file, i)),
+                            quote_value(wav->out.string()), it->second);
         }
     }
 

@@ -13,7 +13,7 @@ namespace {
 constexpr const char* kVmKeys =
     "name, kernel, cmdline, initrd, mem, cpus, console, stats, metrics, metrics_interval, api_socket, log_level, "
     "cpu_template, "
-    "seccomp, broker, crossover, nic";
+    "seccomp, broker, crossover, nic, sound";
 constexpr const char* kNicKeys = "model, mac, backend, crossover, mode, ioeventfd";
 
 std::string type_name(const toml::node& node) {
@@ -99,6 +99,39 @@ NicConfig nic_from_table(const toml::table& table, const std::string& file, cons
     return nic;
 }
 
+// A [[sound]] table; relative wav: paths are taken relative to `base_dir`.
+SoundConfig sound_from_table(const toml::table& table, const std::string& file, const std::string& shown,
+                             const std::string& field_prefix, const std::filesystem::path& base_dir,
+                             ConfigLayer& layer) {
+    SoundConfig sound;
+    std::optional<unsigned> rate, channels;
+    for (const auto& [k, node] : table) {
+        const std::string key(k.str());
+        const std::string origin = key_origin(file, node, shown + key);
+        if (key == "model") {
+            sound.model = check_sound_model(get_string(node, origin), origin);
+        } else if (key == "backend") {
+            sound.backend = anchor_sound_backend(check_sound_backend(get_string(node, origin), origin), base_dir);
+        } else if (key == "crossover") {
+            auto s = node.as_string();
+            if (!s) wrong_type(origin, node, "a VM name (a string)");
+            sound.crossover = check_sound_peer(s->get(), origin);
+        } else if (key == "rate" || key == "channels") {
+            auto i = node.as_integer();
+            if (!i) wrong_type(origin, node, "an integer");
+            if (key == "rate")
+                rate = check_sound_rate(i->get(), origin);
+            else
+                channels = check_sound_channels(i->get(), origin);
+        } else {
+            throw Error("{}: unknown key (known in [[sound]]: {})", origin, kSoundKeys);
+        }
+        layer.origin[field_prefix + key] = origin;
+    }
+    finish_sound(sound, rate, channels, key_origin(file, table, shown.substr(0, shown.size() - 1)));
+    return sound;
+}
+
 }  // namespace
 
 ConfigLayer layer_from_table(const toml::table& table, const std::string& file, const std::string& key_prefix,
@@ -171,10 +204,23 @@ ConfigLayer layer_from_table(const toml::table& table, const std::string& file, 
                 nics.push_back(nic_from_table(*arr->get(i)->as_table(), file, shown + ".", field + ".", layer));
             }
             layer.nics = std::move(nics);
+        } else if (key == "sound") {
+            auto arr = node.as_array();
+            if (!arr || !arr->is_array_of_tables()) wrong_type(origin, node, "[[sound]] tables");
+            std::vector<SoundConfig> sounds;
+            for (std::size_t i = 0; i < arr->size(); ++i) {
+                const std::string field = fmt::format("sound[{}]", i);
+                const std::string shown = key_prefix + field;
+                layer.origin[field] = key_origin(file, *arr->get(i), shown);
+                check_sound_count(i, layer.origin[field]);
+                sounds.push_back(
+                    sound_from_table(*arr->get(i)->as_table(), file, shown + ".", field + ".", base_dir, layer));
+            }
+            layer.sounds = std::move(sounds);
         } else {
             throw Error("{}: unknown key (known: {})", origin, kVmKeys);
         }
-        // Recorded under the bare key; NIC sub-keys went in as "nic[i].key".
+        // Recorded under the bare key; NIC and sound sub-keys went in as "nic[i].key", "sound[i].key".
         layer.origin[key] = origin;
     }
     return layer;

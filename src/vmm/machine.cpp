@@ -81,7 +81,7 @@ std::vector<E820Entry> memory_map(std::uint64_t memory) {
 
 }  // namespace
 
-Machine::Machine(const VmConfig& config, const NicFactory& nic_factory)
+Machine::Machine(const VmConfig& config, const NicFactory& nic_factory, const SoundFactory& sound_factory)
     : config_(config),
       system_(kvm::System::open()),
       vm_(system_.create_vm()),
@@ -101,6 +101,7 @@ Machine::Machine(const VmConfig& config, const NicFactory& nic_factory)
     setup_console();
     setup_devices();
     for (unsigned i = 0; i < config_.nics.size(); ++i) add_nic(config_.nics[i], i, nic_factory);
+    for (unsigned i = 0; i < config_.sounds.size(); ++i) add_sound(config_.sounds[i], i, sound_factory);
     load_guest();
     setup_vcpus();
     setup_metrics();
@@ -158,11 +159,23 @@ void Machine::setup_devices() {
 
 void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory) {
     if (!factory) throw Error("--nic {}: no NIC models are built into this binary", to_string(nic.model));
-    auto& entry = *nics_.emplace_back(std::make_unique<Nic>());
+    add_pci_function(fmt::format("nic{}-{}", index, to_string(nic.model)), index,
+                     [&](NicContext& context) { return factory(nic, context); });
+}
+
+void Machine::add_sound(const SoundConfig& sound, unsigned index, const SoundFactory& factory) {
+    if (!factory) throw Error("--sound {}: no sound devices are built into this binary", to_string(sound.model));
+    add_pci_function(fmt::format("snd{}-{}", index, to_string(sound.model)), index,
+                     [&](NicContext& context) { return factory(sound, context); });
+}
+
+void Machine::add_pci_function(std::string name, unsigned index,
+                               const std::function<std::unique_ptr<PciDevice>(NicContext&)>& make) {
+    auto& entry = *pci_functions_.emplace_back(std::make_unique<PciFunction>());
     unsigned slot = pci_->next_slot();
     std::uint32_t gsi = layout::pci_intx_gsi(slot, 0);
     entry.intx = std::make_unique<IrqfdLevelLine>(vm_, *loop_, gsi);
-    entry.name = fmt::format("nic{}-{}", index, to_string(nic.model));
+    entry.name = std::move(name);
     NicContext context{config_.name, index, slot, *memory_, *loop_, *entry.intx, &vm_, &memory_slots_,
                        [this, &entry](unsigned vectors) -> MsiController& {
                            entry.msi.push_back(std::make_unique<KvmMsiController>(vm_, vectors));
@@ -170,8 +183,8 @@ void Machine::add_nic(const NicConfig& nic, unsigned index, const NicFactory& fa
                        }};
     context.with_vcpus_paused = [this](const std::function<void()>& fn) { with_vcpus_paused(fn); };
     context.posted_writes = posted_writes_.get();
-    entry.device = factory(nic, context);
-    if (!entry.device) throw Error("--nic {}: the factory made no device", to_string(nic.model));
+    entry.device = make(context);
+    if (!entry.device) throw Error("{}: the factory made no device", entry.name);
     pci_->add_device(*entry.device, entry.name, std::uint8_t(gsi));
 }
 
@@ -507,7 +520,7 @@ StatsSnapshot Machine::stats() const {
                                         {"writes", c->writes.load(std::memory_order_relaxed)}}});
         snapshot.groups.push_back({bus->name() + "-unclaimed", "", {}, {{"accesses", bus->unclaimed_accesses()}}});
     }
-    for (const auto& nic : nics_) {
+    for (const auto& nic : pci_functions_) {
         StatsGroup group{nic->name, "", {{"intx_gsi", nic->intx->gsi()}}, {{"resamples", nic->intx->resamples()}}};
         for (auto& counter : nic->device->counters()) group.counters.push_back(std::move(counter));
         snapshot.groups.push_back(std::move(group));

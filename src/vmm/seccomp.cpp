@@ -54,6 +54,8 @@ constexpr Allowed kCommon[] = {
     {"newfstatat", "memfd sizes (fstat) before mapping a peer's memory"},
     {"fstat", "memfd sizes on older libcs"},
     {"fcntl", "F_DUPFD_CLOEXEC of received fds, O_NONBLOCK"},
+    {"pread64", "a sound card's WAV input (opened before the sandbox)"},
+    {"pwrite64", "a sound card's WAV output and its header (opened before the sandbox)"},
     {"recvmsg", "broker messages with SCM_RIGHTS"},
     {"sendmsg", "broker messages"},
     {"recvfrom", "udp backend, the slow-path switch"},

@@ -151,6 +151,13 @@ void protocol_seeds(const std::filesystem::path& dir) {
     nic.ram = fd(), nic.state = fd(), nic.window = fd(), nic.irq = fd(), nic.doorbell = fd();
     r.nics.push_back(std::move(nic));
     save(dir, "register", protocol_seed(std::move(r)));
+    Register s{.vm_name = "a", .consent_group = "g1"};
+    s.sounds.push_back(SoundRegistration{.index = 0, .peer = "b", .rate = 48000, .channels = 2, .inbox = fd()});
+    s.sounds.push_back(SoundRegistration{.index = 1, .peer = "c", .rate = 44100, .channels = 1, .inbox = fd()});
+    save(dir, "register_sounds", protocol_seed(std::move(s)));
+    save(dir, "sound_link_up", protocol_seed(SoundLinkUp{.local_card = 0, .peer_vm = "b", .peer_card = 1, .peer_inbox = fd()}));
+    save(dir, "sound_link_down",
+         protocol_seed(SoundLinkDown{.local_card = 0, .peer_vm = "b", .reason = "b went away", .refused = false}));
     LinkUp up{.link_id = 7, .local_nic = 0, .peer_vm = "b", .peer_nic = 1, .peer_mac = net::MacAddress{{0x52, 0x54, 0, 0, 2, 2}},
               .peer_model = "virtio-net", .automatic = true, .producer_slot = 3, .peer_ram_size = 64 << 20};
     up.peer_ram = fd(), up.peer_state = fd(), up.peer_irq = fd(), up.peer_doorbell = fd(), up.peer_tx_irq = fd();

@@ -279,8 +279,8 @@ TEST_CASE("Register again: too many live links or a bad field is refused", "[cro
     one.vm_name = "v";
     one.links.push_back(LiveLink{1, 0, "w", 0, LinkMode::Copy, false, 0, 0});
     EncodedMessage e = encode(Message(std::move(one)));
-    // Payload: name (4+1), group (4), NIC count (4), earlier (4), link count (4), then the link.
-    const std::size_t count_at = kHeaderSize + 5 + 4 + 4 + 4;
+    // Payload: name (4+1), group (4), NIC count (4), sound count (4), earlier (4), link count (4), then the link.
+    const std::size_t count_at = kHeaderSize + 5 + 4 + 4 + 4 + 4;
     auto with = [&](std::size_t at, std::vector<std::uint8_t> bytes) {
         auto copy = e.bytes;
         std::copy(bytes.begin(), bytes.end(), copy.begin() + at);

@@ -1,7 +1,7 @@
 // The broker's registry, without sockets: what it holds for each
 // registered VM (its NICs' memfds and eventfds, a mapping of each NIC's
-// shared state page for counters), how it answers each message, and the
-// status report. broker.cpp feeds it messages and sends what it returns.
+// shared state page for counters, its sound cards' inboxes), how it
+// answers each message, and the status report. broker.cpp feeds it messages and sends what it returns.
 #pragma once
 
 #include <chrono>
@@ -16,6 +16,7 @@
 #include "xover/crossover/link_planner.hpp"
 #include "xover/crossover/protocol.hpp"
 #include "xover/crossover/shared_memory.hpp"
+#include "xover/crossover/sound_planner.hpp"
 #include "xover/crossover/status_json.hpp"
 
 namespace xover::crossover {
@@ -44,7 +45,8 @@ public:
     using Clock = LinkAdoption::Clock;
 
     explicit BrokerState(BrokerPolicy policy = {}, std::chrono::milliseconds adoption_grace = kAdoptionGrace)
-        : policy_(policy), planner_(policy.links), adoption_(adoption_grace) {}
+        : policy_(policy), planner_(policy.links), sound_planner_(policy.links), adoption_(adoption_grace),
+          adoption_grace_(adoption_grace) {}
 
     struct Result {
         std::vector<Outgoing> send;
@@ -64,10 +66,13 @@ public:
     // the cross-talk detector may link the two NICs.
     std::vector<Outgoing> frame_switched(const net::MacAddress& src, const net::MacAddress& dst);
     // After a restart: LinkDown to the ends of links whose other end did
-    // not register again in time (link_adoption.hpp). The broker calls it
-    // when next_deadline() passes.
+    // not register again in time (link_adoption.hpp), and SoundLinkDown to
+    // the sound cards of a VM that registered again whose peer card did
+    // not (it may have died while no broker ran: its survivor stops
+    // playing into a dead cable). The broker calls it when next_deadline()
+    // passes.
     std::vector<Outgoing> expire_adoptions();
-    std::optional<Clock::time_point> next_deadline() const { return adoption_.next_deadline(); }
+    std::optional<Clock::time_point> next_deadline() const;
     // Tests move time on.
     void set_clock(std::function<Clock::time_point()> clock) { clock_ = std::move(clock); }
 
@@ -82,6 +87,7 @@ public:
         status_json_section_ = std::move(json);
     }
     const LinkPlanner& planner() const { return planner_; }
+    const SoundPlanner& sound_planner() const { return sound_planner_; }
 
 private:
     struct Nic {
@@ -92,6 +98,7 @@ private:
         ClientId client = 0;
         std::int32_t pid = 0;
         std::map<std::uint32_t, Nic> nics;
+        std::map<std::uint32_t, SoundRegistration> sounds;  // keeps their inboxes open
         // Its history, for status: this registration is its (earlier + 1)th.
         std::uint32_t earlier_registrations = 0;
         std::chrono::system_clock::time_point registered_at;
@@ -101,12 +108,18 @@ private:
         std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
         std::uint64_t registrations = 0, re_registrations = 0;
         std::uint64_t links_formed = 0, links_adopted = 0, links_refused = 0;
+        std::uint64_t sound_links_formed = 0, sound_links_refused = 0;
     };
 
     Result on_register(ClientId from, Register reg);
     std::vector<Outgoing> on_set_peers(const std::string& vm, SetPeers set);
     static std::string map_for_crossover(Nic& nic);
     std::vector<Outgoing> apply(const Plan& plan, const std::string& reason);
+    std::vector<Outgoing> apply_sounds(const SoundPlan& plan);
+    std::vector<Outgoing> expire_sound_grace();
+    std::string sounds_text() const;
+    Json sounds_json(const std::string& vm) const;
+    std::optional<ClientId> client_of(const std::string& vm) const;
     std::vector<Outgoing> refuse_links(const LinkAdoption::Outcome& outcome);
     // broker_history.cpp: what `xover status` says about restarts.
     std::string history_text() const;
@@ -122,7 +135,12 @@ private:
 
     BrokerPolicy policy_;
     LinkPlanner planner_;
+    SoundPlanner sound_planner_;
     LinkAdoption adoption_;
+    std::chrono::milliseconds adoption_grace_;
+    // Sound cards of VMs that registered again (after a broker restart)
+    // and were not linked at once: when their peer card has to be back.
+    std::map<CardRef, Clock::time_point> sound_grace_;
     History history_;
     std::function<Clock::time_point()> clock_ = [] { return Clock::now(); };
     std::map<ClientId, PeerCredentials> credentials_;

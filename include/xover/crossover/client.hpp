@@ -1,5 +1,5 @@
 // The VM side of the broker protocol: `xover run` registers its crossover
-// NICs and receives links on its I/O thread.
+// NICs and sound cards and receives links on its I/O thread.
 //
 // Integration (the machine):
 //   auto client = BrokerClient::connect(config.broker.value_or(default_broker_path()));
@@ -86,6 +86,10 @@ public:
     // The answer to a Register sent with send_registration().
     virtual void registered() {}
     virtual void registration_refused(const std::string& /*reason*/) {}
+    // A sound card's link (SoundLinkUp: peer_inbox is always present;
+    // SoundLinkDown: gone, or refused). Default: ignored, the fd closes.
+    virtual void sound_link_up(SoundLinkUp /*link*/) {}
+    virtual void sound_link_down(const SoundLinkDown& /*down*/) {}
 };
 
 class BrokerClient {
@@ -127,7 +131,8 @@ public:
     bool send_set_peers(std::uint32_t nic, std::vector<std::string> peers, bool auto_peer = false);
 
 private:
-    // LinkUp / LinkDown to `handler`; false for any other message.
+    // LinkUp / LinkDown / SoundLinkUp / SoundLinkDown to `handler`; false
+    // for any other message.
     static bool dispatch_link(Message& message, LinkHandler& handler);
 
     kvm::UniqueFd socket_;
@@ -140,5 +145,6 @@ kvm::UniqueFd dup_for_broker(int fd);
 // The same registration with fresh duplicates of every fd: a VM keeps its
 // own and sends one of these each time it registers. Throws xover::Error.
 NicRegistration dup_for_broker(const NicRegistration& reg);
+SoundRegistration dup_for_broker(const SoundRegistration& reg);
 
 }  // namespace xover::crossover

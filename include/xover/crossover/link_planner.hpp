@@ -18,7 +18,8 @@
 //   - otherwise never. In particular one side naming the other is not
 //     consent: `xover status` shows that NIC as waiting for the peer.
 // A NIC with no crossover configuration is never linked, so its VM's
-// memory is never mapped anywhere else.
+// memory is never mapped anywhere else. Sound cards are linked by the same
+// rule (static only: sound_planner.hpp); both planners ask link_consent().
 // A NIC may have several links (one-to-many), up to kMaxProducerSlots.
 // A link is in window mode only when both NICs ask for window mode.
 #pragma once
@@ -28,6 +29,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xover/crossover/protocol.hpp"
@@ -89,7 +91,26 @@ std::optional<std::string> check_peers(std::uint32_t nic, const std::vector<std:
 
 struct LinkPolicy {
     bool any_uid = false;  // link VMs of different uids (broker --link-any-uid)
+    bool uids_may_link(std::uint32_t a, std::uint32_t b) const { return a == b || any_uid; }
 };
+
+// One end of a link that may be made, as the consent rule sees it: whose
+// it is and what its configuration says about the other end's VM. NIC
+// links (LinkPlanner) and sound links (SoundPlanner) alike.
+struct ConsentEnd {
+    std::string_view vm;
+    std::uint32_t uid = 0;
+    std::string_view consent_group;  // "" for none
+    bool names_other = false;        // its configuration names the other end's VM
+    bool auto_peer = false;          // crossover = "auto" (NICs only)
+};
+
+// The link rules (the comment at the top of this file): whether two ends
+// may be linked, and how. Never between ends of one VM, nor of two uids
+// unless the policy allows it; Static when both name each other, or when
+// both VMs share a consent group and one names the other; Auto (NICs) as
+// described above; Never otherwise.
+Allowance link_consent(const ConsentEnd& a, const ConsentEnd& b, const LinkPolicy& policy);
 
 class LinkPlanner {
 public:

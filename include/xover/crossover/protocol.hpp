@@ -22,6 +22,10 @@
 //   VM → broker   SetPeers            one of its NICs' static peers changed (link and
 //                                     unlink at run time); answered, if at all, by
 //                                     LinkUp / LinkDown
+//   broker → VM   SoundLinkUp / SoundLinkDown
+//                                     any time after RegisterOk (its sound cards,
+//                                     sound_planner.hpp); a re-registration gets
+//                                     SoundLinkUp again for links that still hold
 //   any → broker  StatusRequest       → StatusReply (`xover status`)
 #pragma once
 
@@ -42,12 +46,15 @@
 namespace xover::crossover {
 
 inline constexpr std::uint32_t kProtocolMagic = 0x52564f58;  // "XOVR" little-endian
-// 2: tx_irq; 3: consent group, no pid; 4: live links; 5: SetPeers
-inline constexpr std::uint16_t kProtocolVersion = 5;
+// 2: tx_irq; 3: consent group, no pid; 4: live links; 5: SetPeers; 6: sound cards
+inline constexpr std::uint16_t kProtocolVersion = 6;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPayloadSize = 60 * 1024;
-inline constexpr std::size_t kMaxFdsPerMessage = 48;
-inline constexpr std::size_t kMaxNicsPerVm = 8;  // 5 fds each
+inline constexpr std::size_t kMaxNicsPerVm = 8;     // 6 fds each
+inline constexpr std::size_t kMaxSoundsPerVm = 4;   // 1 fd each
+// A Register of kMaxNicsPerVm NICs and kMaxSoundsPerVm sound cards, every
+// fd present, fits (Linux takes up to 253 fds a message).
+inline constexpr std::size_t kMaxFdsPerMessage = kMaxNicsPerVm * 6 + kMaxSoundsPerVm;
 inline constexpr std::size_t kMaxNameLength = 128;
 inline constexpr std::size_t kMaxPeersPerNic = 64;
 inline constexpr std::size_t kMaxLiveLinksPerVm = kMaxNicsPerVm * 8;  // nic::kMaxProducerSlots links per NIC
@@ -98,6 +105,18 @@ struct LiveLink {
     bool operator==(const LiveLink&) const = default;
 };
 
+// One sound card of a registering VM whose streams are wired to a peer
+// (sound_planner.hpp has the rules). The broker keeps the inbox and hands
+// a duplicate to the peer card it links this card with.
+struct SoundRegistration {
+    std::uint32_t index = 0;      // the card's index in the VM (its --sound)
+    std::string peer;             // the one VM its output and input are wired to
+    std::uint32_t rate = 0;       // the link's format: frames a second (S16_LE)
+    std::uint32_t channels = 0;   //   and channels
+    kvm::UniqueFd inbox;          // memfd (sealed against shrinking): the cable this card captures from; the
+                                  // broker hands a duplicate to the peer, whose output writes into it
+};
+
 // Who the client is (pid, uid) the broker learns from the socket
 // (SO_PEERCRED), never from a message.
 struct Register {
@@ -106,6 +125,8 @@ struct Register {
     // is the operator's consent to link them, link_planner.hpp); "" for none.
     std::string consent_group;
     std::vector<NicRegistration> nics;
+    // At most kMaxSoundsPerVm; their fds count toward kMaxFdsPerMessage.
+    std::vector<SoundRegistration> sounds{};
     // Registering again (the broker it knew went away): how many times it
     // registered before, and the links it still has. 0 and none at first.
     std::uint32_t earlier_registrations = 0;
@@ -178,8 +199,28 @@ struct StatusReply {
     std::string text;
 };
 
+// Sound card `local_card` of the receiver is wired to card `peer_card` of
+// VM `peer_vm`: its output writes into `peer_inbox` (the peer card's
+// cable), and the peer's output into this card's own inbox. Sent to both
+// ends when the second of them registers; sent again, with the same
+// inbox, when both register again with a restarted broker.
+struct SoundLinkUp {
+    std::uint32_t local_card = 0;
+    std::string peer_vm;
+    std::uint32_t peer_card = 0;
+    kvm::UniqueFd peer_inbox;     // the peer card's cable: this card's output writes into it
+};
+
+// Sound card `local_card`'s link with `peer_vm` is gone, or was never made.
+struct SoundLinkDown {
+    std::uint32_t local_card = 0;
+    std::string peer_vm;
+    std::string reason;           // one line: "b went away", "a.snd0 (48000 Hz, 2 channels) and b.snd0 ... differ ..."
+    bool refused = false;         // true: the link was never made (format mismatch); false: a link that was up went down
+};
+
 using Message = std::variant<Register, RegisterOk, RegisterError, LinkUp, LinkDown, FrameSeen, StatusRequest,
-                             StatusReply, SetPeers>;
+                             StatusReply, SetPeers, SoundLinkUp, SoundLinkDown>;
 
 std::string_view message_name(const Message& message);
 

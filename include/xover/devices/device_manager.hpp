@@ -41,10 +41,15 @@ public:
     std::unique_ptr<vmm::PciDevice> make_nic(const vmm::NicConfig& nic, vmm::NicContext& context);
     // make_nic() as the machine takes it.
     vmm::Machine::NicFactory nic_factory();
+    // Sound card `context.index` of the VM: the device and its backend.
+    // Throws xover::Error with a one-line message.
+    std::unique_ptr<vmm::PciDevice> make_sound(const vmm::SoundConfig& sound, vmm::NicContext& context);
+    vmm::Machine::SoundFactory sound_factory();
 
-    // After the machine built every NIC: connects to the broker (starting
-    // one if none listens) and registers the crossover NICs; links then
-    // arrive on `loop`. Nothing without crossover NICs. Throws
+    // After the machine built every NIC and sound card: connects to the
+    // broker (starting one if none listens) and registers the crossover
+    // NICs and sound cards; links then arrive on `loop`. Nothing without
+    // crossover devices. Throws
     // xover::Error when the broker refuses (a duplicate VM name, say), so
     // the VM fails before any vCPU runs.
     void register_crossover(vmm::EventLoop& loop);
@@ -85,6 +90,7 @@ private:
     mutable std::mutex control_mutex_;
     std::map<unsigned, Unplugged> unplugged_;
     unsigned crossover_nics_ = 0;
+    unsigned crossover_sounds_ = 0;
 };
 
 }  // namespace xover::devices

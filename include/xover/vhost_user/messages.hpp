@@ -83,6 +83,7 @@ inline constexpr std::size_t kMaxFdsPerMessage = kMaxMemoryRegions;
 inline constexpr unsigned kFeatureProtocolFeatures = 30;
 inline constexpr unsigned kProtocolFeatureMq = 0;
 inline constexpr unsigned kProtocolFeatureReplyAck = 3;
+inline constexpr unsigned kProtocolFeatureConfig = 9;
 
 // SET_VRING_KICK / SET_VRING_CALL / SET_VRING_ERR payload (u64): the ring
 // index in bits 0-7; bit 8 set means no fd comes (polling / no interrupts).
@@ -163,6 +164,19 @@ struct VringFd {
     kvm::UniqueFd fd;
 };
 VringFd decode_vring_fd(Message& m);
+
+// GET_CONFIG / SET_CONFIG: u32 offset, u32 size, u32 flags, then `size`
+// bytes of the device's configuration space. Checks size <=
+// kMaxConfigSize and that the payload holds exactly those bytes.
+inline constexpr std::size_t kMaxConfigSize = 256;
+struct ConfigAccess {
+    std::uint32_t offset = 0;
+    std::uint32_t size = 0;
+    std::uint32_t flags = 0;
+};
+ConfigAccess decode_config_access(const Message& m);
+// A GET_CONFIG reply: the request's header with `bytes` (size of them).
+std::vector<std::uint8_t> encode_config(const ConfigAccess& access, std::span<const std::uint8_t> bytes);
 
 // Builders for the front-end side (the tests' hostile front-end, and the
 // round-trip unit tests): the exact bytes a front-end sends, header

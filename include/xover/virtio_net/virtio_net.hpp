@@ -90,11 +90,6 @@ public:
     // The port's doorbell rang: a peer returned RX space (resume TX) or
     // left an RX interrupt for us to deliver.
     void doorbell_rang();
-    // Runs `fn` with the device lock held (crossover link changes).
-    void run_locked(const std::function<void()>& fn) {
-        std::lock_guard lock(mutex_);
-        fn();
-    }
 
 protected:
     // Every transmitted frame goes through here: the backend, or the

@@ -84,6 +84,12 @@ public:
     std::uint64_t offered_features() const;
     // Re-translates ring addresses after a guest memory slot swap.
     void remap_queues();
+    // Runs `fn` with the device lock held (crossover link changes, a
+    // vhost-user front-end's memory table swapped under the device).
+    void run_locked(const std::function<void()>& fn) {
+        std::lock_guard lock(mutex_);
+        fn();
+    }
     // Queue q, enabled but before DRIVER_OK, starts at avail/used index
     // `index` instead of 0: a vhost-user front-end's SET_VRING_BASE
     // (a ring that already ran, kept across a back-end restart).

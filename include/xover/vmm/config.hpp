@@ -12,6 +12,8 @@
 
 #include "xover/net/backend_spec.hpp"
 #include "xover/net/mac_address.hpp"
+#include "xover/sound/pcm_format.hpp"
+#include "xover/sound/spec.hpp"
 
 namespace xover::vmm {
 
@@ -58,6 +60,26 @@ struct NicConfig {
 // trip). Backend sends are syscalls and stay off the vCPU.
 bool uses_ioeventfd(const NicConfig& nic);
 
+enum class SoundModel { VirtioSnd };
+std::string_view to_string(SoundModel model);  // "virtio-snd"
+std::optional<SoundModel> parse_sound_model(std::string_view text);
+
+// One sound card (`--sound virtio-snd[,backend=SPEC][,crossover=PEER]`, a
+// `[[sound]]` table): a headphone output and a microphone input. With a
+// crossover, the output is wired to the peer's input and the peer's output
+// to this input, when the peer asks for this VM too.
+struct SoundConfig {
+    SoundModel model = SoundModel::VirtioSnd;
+    sound::BackendSpec backend = sound::NoneSpec{};
+    std::optional<std::string> crossover;  // the peer VM's name
+    // The one format the card offers its guest (rate=, channels=): both
+    // ends of a crossover must agree on it, or the broker refuses the link.
+    // Unset: every format the device supports, and for a crossover card
+    // kDefaultCrossoverFormat.
+    std::optional<sound::PcmFormat> format;
+};
+inline constexpr sound::PcmFormat kDefaultCrossoverFormat{.channels = 2, .rate = 48000};
+
 struct VmConfig {
     std::string name = "vm";
     std::filesystem::path kernel;
@@ -79,6 +101,7 @@ struct VmConfig {
     SeccompMode seccomp = SeccompMode::Kill;
     std::optional<std::filesystem::path> broker;
     std::vector<NicConfig> nics;
+    std::vector<SoundConfig> sounds;
     // Set only for a VM `xover up` started (kConsentGroupEnv): the VMs of
     // one file may link when one names the other (crossover/link_planner.hpp).
     std::string consent_group;

@@ -4,9 +4,10 @@
 // (if any), then every flag that was given replaces the file's value.
 // A --nic flag replaces the file's whole [[nic]] list; --crossover applies to
 // the first NIC (creating a default e1000 NIC with backend "none" if there
-// is none). Relative paths in a file (kernel, initrd, console file:, broker,
-// metrics) are relative to the file's directory; on the command line, to
-// the cwd.
+// is none). A --sound flag replaces the file's [[sound]] list the same way.
+// Relative paths in a file (kernel, initrd, console file:, broker, metrics,
+// a sound backend's wav: files) are relative to the file's directory; on
+// the command line, to the cwd.
 //
 // TOML keys mirror the flags:
 //   name, kernel, cmdline, initrd, mem ("128M" or integer bytes), cpus,
@@ -18,6 +19,8 @@
 //   crossover (array of VM names, or "auto": applies to the first NIC),
 //   [[nic]] tables: model ("e1000" | "virtio-net"), mac, backend,
 //               crossover (array of names or "auto"), mode ("copy" | "window").
+//   [[sound]] table (at most one): model ("virtio-snd"), backend ("none" |
+//               "wav:OUT.wav[,in=IN.wav]"), crossover (one peer VM's name).
 // `xover up` files hold [[vm]] tables with the same keys, plus optional
 // top-level keys for the broker `xover up` starts:
 //   broker = "PATH"      used by every VM that does not set its own;
@@ -36,6 +39,7 @@
 // duplicate MAC; set mac= explicitly then).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -70,6 +74,7 @@ struct RunOptions {
     std::optional<std::string> broker;             // --broker PATH
     std::vector<std::string> nics;                 // --nic SPEC (repeatable)
     std::vector<std::string> crossover;            // --crossover NAME|auto (repeatable; "a+b" also splits)
+    std::vector<std::string> sounds;               // --sound SPEC (a second one is refused: one card a VM)
 };
 
 // Reads opts.config (if set), applies the flags on top, validates.
@@ -81,8 +86,9 @@ VmConfig resolve_run_config(const RunOptions& opts);
 VmConfig parse_vm_table(const toml::table& table, const std::string& where,
                         const std::filesystem::path& base_dir = {});
 
-// `xover up FILE.toml`: every [[vm]]; names and MACs unique across the
-// file, crossover peers name a VM of the file (or are "auto").
+// `xover up FILE.toml`: every [[vm]]; names, MACs, metrics files and sound
+// cards' wav outputs unique across the file, crossover peers (of NICs and
+// sound cards) name a VM of the file (or are "auto", for NICs).
 std::vector<VmConfig> load_up_file(const std::filesystem::path& path);
 // The same, with the file's broker settings.
 UpConfig read_up_file(const std::filesystem::path& path);
@@ -91,6 +97,17 @@ UpConfig read_up_file(const std::filesystem::path& path);
 // The first item may be a bare model name; all keys optional. Messages
 // start with `where`. The MAC stays unset (defaulted by validation).
 NicConfig parse_nic_spec(std::string_view spec, const std::string& where = "--nic");
+
+// "virtio-snd,backend=wav:out.wav,in=in.wav,crossover=vm-b". The first item
+// may be a bare model name; keys model, backend, crossover, all optional. An
+// item right after backend= (or after its continuation) whose key is none of
+// those continues the backend spec (the comma of "wav:OUT,in=IN" split it).
+// Messages start with `where`. Paths are kept as given; whether the files
+// can be written and read is checked by validation.
+SoundConfig parse_sound_spec(std::string_view spec, const std::string& where = "--sound");
+
+// How many sound cards a VM may have.
+inline constexpr std::size_t kMaxSounds = 1;
 
 // "64M", "1G", "512K", "2T", "4096" (bytes); suffixes are binary (K = 1024),
 // case-insensitive, optional trailing "B"/"iB". Throws xover::Error
@@ -108,7 +125,7 @@ net::MacAddress default_mac(std::string_view vm_name, std::size_t index);
 // else throws xover::Error prefixed with `origin` ("--name").
 std::string check_vm_name(const std::string& value, const std::string& origin);
 
-// Checks the whole config (ranges, files readable, NICs) and fills default
+// Checks the whole config (ranges, files readable, NICs, sound cards) and fills default
 // MACs. `where` names the source for messages. Called by all of the above;
 // exposed for callers that build a VmConfig by hand.
 void validate_vm_config(VmConfig& config, const std::string& where);

@@ -44,10 +44,13 @@ namespace xover::vmm {
 class Machine {
 public:
     using NicFactory = std::function<std::unique_ptr<PciDevice>(const NicConfig&, NicContext&)>;
+    using SoundFactory = std::function<std::unique_ptr<PciDevice>(const SoundConfig&, NicContext&)>;
 
-    // Builds everything up to (not including) running the vCPUs. Throws
-    // xover::Error with a one-line message on any setup failure.
-    explicit Machine(const VmConfig& config, const NicFactory& nic_factory = {});
+    // Builds everything up to (not including) running the vCPUs: the NICs,
+    // then the sound cards, in PCI slot order. Throws xover::Error with a
+    // one-line message on any setup failure.
+    explicit Machine(const VmConfig& config, const NicFactory& nic_factory = {},
+                     const SoundFactory& sound_factory = {});
     ~Machine();
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;
@@ -96,7 +99,8 @@ public:
     const BootImage& boot_image() const { return boot_image_; }
 
 private:
-    struct Nic {
+    // A PCI function from a factory (a NIC or a sound card) and its plumbing.
+    struct PciFunction {
         std::unique_ptr<IrqfdLevelLine> intx;
         std::vector<std::unique_ptr<KvmMsiController>> msi;
         std::unique_ptr<PciDevice> device;
@@ -107,6 +111,9 @@ private:
     void setup_console();
     void setup_devices();
     void add_nic(const NicConfig& nic, unsigned index, const NicFactory& factory);
+    void add_sound(const SoundConfig& sound, unsigned index, const SoundFactory& factory);
+    void add_pci_function(std::string name, unsigned index,
+                          const std::function<std::unique_ptr<PciDevice>(NicContext&)>& make);
     void load_guest();
     void setup_vcpus();
     void setup_metrics();
@@ -135,7 +142,7 @@ private:
     std::unique_ptr<ResetPort> reset_port_;
     std::unique_ptr<CmosRtc> rtc_;
     std::unique_ptr<PciBus> pci_;
-    std::vector<std::unique_ptr<Nic>> nics_;  // stable addresses: contexts point into them
+    std::vector<std::unique_ptr<PciFunction>> pci_functions_;  // stable addresses: contexts point into them
     BootImage boot_image_{};
     CpuTemplate cpu_template_ = CpuTemplate::Host;
     std::vector<kvm::Vcpu> vcpus_;

@@ -1,5 +1,5 @@
-// What the machine hands the NIC factory (the device manager, src/devices)
-// for each NIC: guest memory, the I/O thread, its interrupt plumbing, the
+// What the machine hands the device factories (the device manager,
+// src/devices) for each NIC and each sound card: guest memory, the I/O thread, its interrupt plumbing, the
 // VM for ioeventfd/coalesced-MMIO registration, and memory slots.
 #pragma once
 
@@ -17,7 +17,7 @@ namespace xover::vmm {
 
 struct NicContext {
     std::string vm_name;
-    unsigned index = 0;       // which --nic of this VM
+    unsigned index = 0;       // which --nic (or --sound) of this VM
     unsigned pci_slot = 0;    // where the device will sit (00:<slot>.0)
     GuestMemory& memory;
     EventLoop& loop;
