@@ -165,8 +165,8 @@ bool BrokerClient::dispatch_link(Message& message, LinkHandler& handler) {
         return true;
     }
     if (auto* down = std::get_if<SoundLinkDown>(&message)) {
-        if (down->refused)
-            spdlog::warn("crossover: sound card {}: no link with {}: {}", down->local_card, down->peer_vm, down->reason);
+        if (down->refused)  // the card's owner warns about it
+            spdlog::info("crossover: sound card {}: no link with {}: {}", down->local_card, down->peer_vm, down->reason);
         else
             spdlog::info("crossover: sound card {}: link with {} down ({})", down->local_card, down->peer_vm,
                          down->reason);

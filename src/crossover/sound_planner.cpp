@@ -50,7 +50,8 @@ std::optional<std::string> SoundPlanner::check(const SoundVm& vm) {
 
 SoundPlanner::AddResult SoundPlanner::add_vm(SoundVm vm) {
     if (auto error = check(vm)) return AddResult{std::move(error), {}};
-    if (vms_.count(vm.name)) return AddResult{fmt::format("a VM named '{}' is already registered with the broker", vm.name), {}};
+    if (vms_.count(vm.name))
+        return AddResult{fmt::format("a VM named '{}' is already registered with the broker", vm.name), {}};
     std::sort(vm.cards.begin(), vm.cards.end(), [](const auto& x, const auto& y) { return x.index < y.index; });
     std::string name = vm.name;
     vms_.emplace(std::move(name), std::move(vm));
@@ -112,7 +113,8 @@ bool SoundPlanner::may_link(const SoundVm& x_vm, const PlannedSound& x, const So
 bool SoundPlanner::refused(const CardRef& x, const CardRef& y) const {
     const CardRef& lo = std::min(x, y);
     const CardRef& hi = std::max(x, y);
-    return std::any_of(refusals_.begin(), refusals_.end(), [&](const SoundUnlink& r) { return r.a == lo && r.b == hi; });
+    return std::any_of(refusals_.begin(), refusals_.end(),
+                       [&](const SoundUnlink& r) { return r.a == lo && r.b == hi; });
 }
 
 std::vector<CardRef> SoundPlanner::candidates(const SoundVm& x_vm, const PlannedSound& x, Tier tier) const {

@@ -1,0 +1,102 @@
+#!/bin/bash
+# labels: integration qemu sound
+# xover's virtio-snd served to QEMU VMs over vhost-user (`xover vhost-user
+# --sound`), each running the sndtest kernel on QEMU's vhost-user-snd-pci
+# (QEMU >= 8.2: scripts/qemu-backports.sh; Debian 12's 7.2 has none). The
+# card is xover's own device model, paced by its own clocks, so this drives
+# the device, its WAV backend and the sound crossover end to end through
+# the real binary, with or without /dev/kvm (QEMU falls back to TCG):
+#   1. wav: a capture played back (role=loop) comes out of OUT.wav bit-exact;
+#   2. wav: a 1 kHz input is recorded as 1 kHz (role=record expect=1000);
+#   3. crossover: VM a plays 440 Hz, VM b records it through the cable
+#      (frequency within 1%), both jacks report "connected" at link up;
+#   4. the player killed: b's jack reports "disconnected" and b records silence;
+#   5. a format mismatch (48 kHz against 44.1 kHz) is refused, with a message.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/vhost_user.inc"
+S=${XOVER_SOURCE:-$(cd "$(dirname "$0")/../.." && pwd)}
+SNDTEST=$B/guests/sndtest.elf
+[ -f "$SNDTEST" ] || skip "$SNDTEST not built"
+W=$S/tests/guests/sndtest/wavtool.py
+QS=${QEMU_SND:-${XOVER_CACHE:-$HOME/.cache/xover}/qemu-backports/root/usr/bin/qemu-system-x86_64}
+[ -x "$QS" ] || skip "no QEMU with vhost-user-snd-pci (run scripts/qemu-backports.sh, or set QEMU_SND)"
+QS_ARGS=(-L "$(dirname "$QS")/../share/qemu")
+# Its own modules, not the system QEMU's (which it would refuse, loudly).
+export QEMU_MODULE_DIR=$(dirname "$QS")/../lib/x86_64-linux-gnu/qemu
+"$QS" "${QS_ARGS[@]}" -device vhost-user-snd-pci,help 2>/dev/null | grep -q chardev ||
+	skip "$QS has no vhost-user-snd-pci"
+
+# snd_backend NAME SOUND-SPEC: `xover vhost-user --sound` for VM NAME.
+snd_backend() {
+	start "$1" 600 "$X" vhost-user --socket "$tmp/$1.sock" --name "$1" --sound "$2" \
+		--broker "$BROKER" --log-level info --stats=all
+	wait_output "$1" "^vhost-user: .* serves $1's sound card" 10 || fail "$1: the vhost-user back-end did not listen"
+}
+# snd_vm RUN SOCKET "CMDLINE": sndtest under QEMU, its sound card served at
+# SOCKET. (No reconnect=: QEMU's vhost-user-snd talks to its back-end while
+# the device is realized, so the socket must answer at once.)
+snd_vm() {
+	# shellcheck disable=SC2086  # QEMU_ACCEL is several words
+	start "$1" 120 "$QS" "${QS_ARGS[@]}" $QEMU_ACCEL -cpu qemu64 -m 128M \
+		-object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
+		-kernel "$SNDTEST" -append "$3 tsc_khz=$tsc" \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -display none -serial stdio -monitor none -no-reboot \
+		-chardev "socket,id=s0,path=$2" -device vhost-user-snd-pci,chardev=s0
+}
+# passed RUN: the guest printed PASS and exited 0 (isa-debug-exit: 1).
+passed() {
+	local rc
+	rc=$(wait_vm "$1" 120)
+	grep -aq '^sndtest: PASS' "$tmp/$1.out" || fail "$1: sndtest did not pass (run status $rc)"
+	[ "$rc" = 1 ] || fail "$1: QEMU exited with $rc (sndtest exits through isa-debug-exit: 1)"
+}
+
+# --- 1, 2: the WAV backend ----------------------------------------------------
+python3 "$W" sine --rate 48000 --channels 2 --freq 1000 --seconds 4 "$tmp/in.wav" >/dev/null
+snd_backend wav "virtio-snd,backend=wav:$tmp/out.wav,in=$tmp/in.wav"
+snd_vm loop "$tmp/wav.sock" "role=loop periods=100"
+passed loop
+wait_stops wav 1
+python3 "$W" compare --frames 48000 "$tmp/out.wav" "$tmp/in.wav" >/dev/null ||
+	fail "OUT.wav is not the first second of IN.wav: $(python3 "$W" compare --frames 48000 "$tmp/out.wav" "$tmp/in.wav" 2>&1)"
+[ "$(last_stat wav playback_bytes)" = 192000 ] || fail "wav: playback_bytes=$(last_stat wav playback_bytes), want 192000"
+echo "ok wav: 100 periods captured from IN.wav came back out of OUT.wav bit-exact (played through xover's card)"
+
+# The capture goes on where it was (the backend's input is opened once).
+snd_vm record "$tmp/wav.sock" "role=record periods=100 expect=1000 min_level=3000"
+passed record
+grep -a '^sndtest: recorded' "$tmp/record.out"
+echo "ok wav: a 1 kHz input recorded as 1 kHz"
+
+# --- 3: the crossover -----------------------------------------------------------
+vu_broker
+snd_backend a "virtio-snd,crossover=b"
+snd_backend b "virtio-snd,crossover=a"
+snd_vm player "$tmp/a.sock" "role=play freq=440 periods=3000 wait_jack=connected events=1"
+snd_vm recorder "$tmp/b.sock" "role=record periods=100 expect=440 min_level=3000 wait_jack=connected events=1"
+passed recorder
+grep -a '^sndtest: recorded' "$tmp/recorder.out"
+grep -aq '^sndtest: jack 1 connected' "$tmp/recorder.out" || fail "recorder: no jack event for the microphone at link up"
+grep -aq '^sndtest: jack 0 connected' "$tmp/player.out" || fail "player: no jack event for the headphone at link up"
+echo "ok crossover: b recorded a's 440 Hz through the cable; both cards' jacks reported connected"
+
+# --- 4: the player killed -------------------------------------------------------
+for p in $(pgrep -f "path=$tmp/a.sock"); do kill -9 "$p"; done
+wait_output a "sound link with b down|device stopped" 20 || fail "a: its card did not stop when QEMU died"
+wait_output b "sound link with a down" 20 || fail "b: the link did not go down when a's player died"
+snd_vm silence "$tmp/b.sock" "role=record periods=50 silence=1"
+passed silence
+echo "ok the player killed: the link went down, b records silence"
+
+# --- 5: a format mismatch -------------------------------------------------------
+snd_backend c "virtio-snd,crossover=d,rate=48000"
+snd_backend d "virtio-snd,crossover=c,rate=44100"
+snd_vm c-vm "$tmp/c.sock" "role=record periods=300 silence=1"
+snd_vm d-vm "$tmp/d.sock" "role=record periods=300 silence=1 rate=44100"
+wait_output c "sound link with d refused: .*44100" 30 || fail "c: no refusal naming d's format"
+wait_output d "sound link with c refused: .*48000" 30 || fail "d: no refusal naming c's format"
+passed c-vm
+passed d-vm
+grep -a 'refused' "$tmp/c.out" | tail -1
+echo "ok a format mismatch is refused with both formats named"
+echo PASS
