@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -113,6 +114,21 @@ sound::BackendSpec anchor_sound_backend(sound::BackendSpec spec, const std::file
 // write (check_writable_file), an input it may read, not one file for both.
 // Throws `<origin>: ...`.
 void check_sound_files(const SoundConfig& sound, const std::string& origin);
+
+// A --nic or --sound spec, "[MODEL,]key=value,...", split at every comma.
+// A bare first item is the model: `model` gets it. Every key=value item goes
+// to `key_value` with its key, its value, the whole item and its origin
+// ("<where>: <key>"); it returns false for a key it does not know. A later
+// bare item (or an empty one) goes to `bare`, which returns true if it takes
+// it (a backend's own option, split off by the comma). Throws
+// `<where>: "<item>" is not key=value (keys: <keys>)` for a bare item nobody
+// takes, `<where>: unknown key "<key>" (keys: <keys>)` for an unknown key.
+void for_each_spec_item(
+    std::string_view spec, const std::string& where, std::string_view keys,
+    const std::function<void(const std::string& model)>& model,
+    const std::function<bool(const std::string& key, const std::string& value, std::string_view item,
+                             const std::string& origin)>& key_value,
+    const std::function<bool(std::string_view item)>& bare = {});
 
 // Splits "a+b" / "a,b" into names.
 std::vector<std::string> split_peers(std::string_view text);

@@ -103,53 +103,37 @@ std::string check_uplink(const std::string& value, const std::string& origin) {
 NicConfig parse_nic_spec(std::string_view spec, const std::string& where) {
     using namespace config_detail;
     NicConfig nic;
-    bool first = true;
-    std::size_t start = 0;
-    while (start <= spec.size()) {
-        std::size_t end = spec.find(',', start);
-        if (end == std::string_view::npos) end = spec.size();
-        const std::string_view item = spec.substr(start, end - start);
-        start = end + 1;
-
-        const auto eq = item.find('=');
-        // "backend=vhost-user:PATH,server": the comma split the backend.
-        if (item == "server" && std::holds_alternative<net::VhostUserSpec>(nic.backend)) {
-            std::get<net::VhostUserSpec>(nic.backend).server = true;
-            continue;
-        }
-        if (eq == std::string_view::npos) {
-            // Only the first item may be a bare model name ("e1000,mac=...").
-            if (!first || item.empty())
-                throw Error("{}: {} is not key=value (keys: model, mac, backend, crossover, mode, ioeventfd)", where,
-                            quote_value(item));
-            nic.model = check_model(std::string(item), where);
-            first = false;
-            continue;
-        }
-        first = false;
-        const std::string key(item.substr(0, eq));
-        const std::string value(item.substr(eq + 1));
-        const std::string origin = fmt::format("{}: {}", where, key);
-        if (key == "model") {
-            nic.model = check_model(value, origin);
-        } else if (key == "mac") {
-            try {
-                nic.mac = parse_mac(value);
-            } catch (const Error& e) {
-                throw Error("{}: {}", origin, e.what());
+    for_each_spec_item(
+        spec, where, "model, mac, backend, crossover, mode, ioeventfd",
+        [&](const std::string& model) { nic.model = check_model(model, where); },
+        [&](const std::string& key, const std::string& value, std::string_view, const std::string& origin) {
+            if (key == "model") {
+                nic.model = check_model(value, origin);
+            } else if (key == "mac") {
+                try {
+                    nic.mac = parse_mac(value);
+                } catch (const Error& e) {
+                    throw Error("{}: {}", origin, e.what());
+                }
+            } else if (key == "backend") {
+                nic.backend = check_backend(value, origin);
+            } else if (key == "crossover") {
+                nic.crossover = check_crossover(split_peers(value), origin);
+            } else if (key == "mode") {
+                nic.crossover_mode = check_mode(value, origin);
+            } else if (key == "ioeventfd") {
+                nic.ioeventfd = check_on_off(value, origin);
+            } else {
+                return false;
             }
-        } else if (key == "backend") {
-            nic.backend = check_backend(value, origin);
-        } else if (key == "crossover") {
-            nic.crossover = check_crossover(split_peers(value), origin);
-        } else if (key == "mode") {
-            nic.crossover_mode = check_mode(value, origin);
-        } else if (key == "ioeventfd") {
-            nic.ioeventfd = check_on_off(value, origin);
-        } else {
-            throw Error("{}: unknown key {} (keys: model, mac, backend, crossover, mode, ioeventfd)", where, quote_value(key));
-        }
-    }
+            return true;
+        },
+        [&](std::string_view item) {
+            // "backend=vhost-user:PATH,server": the comma split the backend.
+            if (item != "server" || !std::holds_alternative<net::VhostUserSpec>(nic.backend)) return false;
+            std::get<net::VhostUserSpec>(nic.backend).server = true;
+            return true;
+        });
     check_nic(nic, where);
     return nic;
 }

@@ -86,54 +86,37 @@ SoundConfig parse_sound_spec(std::string_view spec, const std::string& where) {
     std::optional<std::string> backend;  // the backend spec's text, put back together
     std::optional<unsigned> rate, channels;
     bool in_backend = false;             // the previous item was backend= or continued it
-    bool first = true;
-    std::size_t start = 0;
-    while (start <= spec.size()) {
-        std::size_t end = spec.find(',', start);
-        if (end == std::string_view::npos) end = spec.size();
-        const std::string_view item = spec.substr(start, end - start);
-        start = end + 1;
-
-        const auto eq = item.find('=');
-        if (eq == std::string_view::npos) {
-            // Only the first item may be a bare model name ("virtio-snd,backend=...").
-            if (!first || item.empty())
-                throw Error("{}: {} is not key=value (keys: {})", where, quote_value(item), kSoundKeys);
-            sound.model = check_sound_model(std::string(item), where);
-            first = false;
-            continue;
-        }
-        first = false;
-        const std::string key(item.substr(0, eq));
-        const std::string value(item.substr(eq + 1));
-        const std::string origin = fmt::format("{}: {}", where, key);
-        if (key == "model") {
-            sound.model = check_sound_model(value, origin);
-            in_backend = false;
-        } else if (key == "backend") {
-            backend = value;
-            in_backend = true;
-        } else if (key == "crossover") {
-            sound.crossover = check_sound_peer(value, origin);
-            in_backend = false;
-        } else if (key == "rate" || key == "channels") {
-            std::int64_t number = -1;
-            auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-            if (ec != std::errc{} || ptr != value.data() + value.size())
-                throw Error("{}: {} is not a number", origin, quote_value(value));
-            if (key == "rate")
-                rate = check_sound_rate(number, origin);
-            else
-                channels = check_sound_channels(number, origin);
-            in_backend = false;
-        } else if (in_backend) {
-            // "backend=wav:OUT.wav,in=IN.wav": the comma split the backend's own option.
-            *backend += ',';
-            *backend += item;
-        } else {
-            throw Error("{}: unknown key {} (keys: {})", where, quote_value(key), kSoundKeys);
-        }
-    }
+    for_each_spec_item(
+        spec, where, kSoundKeys, [&](const std::string& model) { sound.model = check_sound_model(model, where); },
+        [&](const std::string& key, const std::string& value, std::string_view item, const std::string& origin) {
+            if (key == "model") {
+                sound.model = check_sound_model(value, origin);
+                in_backend = false;
+            } else if (key == "backend") {
+                backend = value;
+                in_backend = true;
+            } else if (key == "crossover") {
+                sound.crossover = check_sound_peer(value, origin);
+                in_backend = false;
+            } else if (key == "rate" || key == "channels") {
+                std::int64_t number = -1;
+                auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+                if (ec != std::errc{} || ptr != value.data() + value.size())
+                    throw Error("{}: {} is not a number", origin, quote_value(value));
+                if (key == "rate")
+                    rate = check_sound_rate(number, origin);
+                else
+                    channels = check_sound_channels(number, origin);
+                in_backend = false;
+            } else if (in_backend) {
+                // "backend=wav:OUT.wav,in=IN.wav": the comma split the backend's own option.
+                *backend += ',';
+                *backend += item;
+            } else {
+                return false;
+            }
+            return true;
+        });
     if (backend) sound.backend = check_sound_backend(*backend, fmt::format("{}: backend", where));
     finish_sound(sound, rate, channels, where);
     return sound;
