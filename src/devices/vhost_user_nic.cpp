@@ -40,7 +40,11 @@ struct AttachedBackend {
 class ServedVirtioNet final : private AttachedBackend, public VirtioNet {
 public:
     ServedVirtioNet(const NicSetup& setup, vmm::NicContext& context, CallFdVectors& vectors, LastingBackend& lasting)
-        : AttachedBackend(lasting), VirtioNet(context.memory, vectors, context.intx, *backend, setup.mac) {
+        : AttachedBackend(lasting),
+          // Every vector CallFdVectors may bind, the moved ones included:
+          // a ring moved to a vector the table lacks would read NO_VECTOR
+          // and never interrupt again.
+          VirtioNet(context.memory, vectors, context.intx, *backend, setup.mac, vectors.count()) {
         if (!setup.config.crossover.empty()) {
             crossover_ = std::make_unique<NicCrossover<VirtioNet>>(
                 *this, setup, context, *backend, vectors.eventfd(kCrossoverRxVector),

@@ -55,9 +55,9 @@ vmm::RateLimitedLog g_rx_log;
 }  // namespace
 
 VirtioNet::VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::IrqLine& intx, net::Backend& backend,
-                     const net::MacAddress& mac)
+                     const net::MacAddress& mac, unsigned msix_vectors)
     : VirtioPciDevice(Identity{.virtio_device_id = VIRTIO_ID_NET, .class_code = kClassEthernet, .subsystem = 1},
-                      kQueueCount, kQueueSize, memory, msi, intx),
+                      kQueueCount, kQueueSize, memory, msi, intx, msix_vectors),
       backend_(backend),
       mac_(mac),
       link_up_(backend.link_up()),

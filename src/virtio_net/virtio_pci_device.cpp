@@ -40,7 +40,8 @@ void VirtioPciDevice::BarHandler::write(std::uint64_t offset, std::span<const st
 }
 
 VirtioPciDevice::VirtioPciDevice(const Identity& id, unsigned queues, std::uint16_t max_queue_size,
-                                 vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::IrqLine& intx)
+                                 vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::IrqLine& intx,
+                                 unsigned msix_vectors)
     : vmm::PciDevice(vmm::PciIds{.vendor = kVirtioVendor,
                                  .device = std::uint16_t(0x1040 + id.virtio_device_id),
                                  .class_code = id.class_code,
@@ -51,7 +52,7 @@ VirtioPciDevice::VirtioPciDevice(const Identity& id, unsigned queues, std::uint1
       intx_(intx),
       bar_handler_(*this),
       // One vector per queue plus one for configuration changes.
-      msix_(queues + 1, msi),
+      msix_(msix_vectors ? msix_vectors : queues + 1, msi),
       max_queue_size_(max_queue_size),
       queues_(queues) {
     define_bar(kBar, vmm::PciBar{vmm::PciBar::Kind::Mmio64, kBarSize, &bar_handler_});

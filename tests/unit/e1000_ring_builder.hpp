@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "counters.hpp"
 #include "fake_guest_memory.hpp"
 #include "fake_net.hpp"
 #include "xover/e1000/e1000.hpp"
@@ -52,11 +53,7 @@ struct E1000Rig {
             nic.on_timer();
         }
     }
-    std::uint64_t counter(const std::string& name) const {
-        for (auto& [key, value] : nic.counters())
-            if (key == name) return value;
-        return ~0ull;
-    }
+    std::uint64_t counter(const std::string& name) const { return xover::test::counter(nic, name); }
 
     FakeGuestMemory memory;
     FakeIrqLine irq;

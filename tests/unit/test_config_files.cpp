@@ -5,74 +5,23 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <string>
 
+#include "config_dir.hpp"
 #include "xover/error.hpp"
 #include "xover/vmm/config_parser.hpp"
 
 using namespace xover::vmm;
 namespace fs = std::filesystem;
 
+using xover::test::ConfigDir;
+using xover::test::error_of;
+using xover::test::flag_error;
+using xover::test::run_error;
+
 namespace {
 
-// A scratch directory with a fake kernel in it; removed at the end.
-struct ConfigDir {
-    fs::path dir;
-    fs::path kernel;
-
-    ConfigDir() {
-        static int counter = 0;
-        dir = fs::temp_directory_path() / ("xover-config-test-" + std::to_string(::getpid()) + "-" +
-                                           std::to_string(counter++));
-        fs::create_directories(dir);
-        kernel = write("kernel.elf", "\x7f" "ELF");
-    }
-    ~ConfigDir() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-    fs::path write(const std::string& name, const std::string& text) const {
-        const fs::path p = dir / name;
-        std::ofstream(p) << text;
-        return p;
-    }
-    // A vm.toml whose first line names the kernel, followed by `rest`.
-    fs::path vm_toml(const std::string& rest) const {
-        return write("vm.toml", "kernel = \"kernel.elf\"\n" + rest);
-    }
-};
-
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const xover::Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
-std::string run_error(const fs::path& config) {
-    RunOptions opts;
-    opts.config = config;
-    return error_of([&] { resolve_run_config(opts); });
-}
-
-// The error resolve_run_config() gives for a kernel and what `change` sets.
-template <typename F>
-std::string flag_error(const ConfigDir& d, F&& change) {
-    RunOptions o;
-    o.kernel = d.kernel.string();
-    change(o);
-    return error_of([&] { resolve_run_config(o); });
-}
-
-std::string cmdline_of(const fs::path& config) {
-    RunOptions opts;
-    opts.config = config;
-    return resolve_run_config(opts).cmdline;
-}
+std::string cmdline_of(const fs::path& config) { return xover::test::run_file(config).cmdline; }
 
 }  // namespace
 
@@ -405,14 +354,9 @@ TEST_CASE("parse_vm_table and validate_vm_config", "[config]") {
 TEST_CASE("up files", "[config][up]") {
     ConfigDir d;
     const std::string f = (d.dir / "up.toml").string();
-    auto up = [&](const std::string& text) { return d.write("up.toml", text); };
-    auto up_error = [&](const std::string& text) {
-        const auto p = up(text);
-        return error_of([&] { load_up_file(p); });
-    };
 
     SECTION("a crossover pair") {
-        const auto vms = load_up_file(up(R"(
+        const auto vms = load_up_file(d.up_toml(R"(
 broker = "broker.sock"
 [[vm]]
 name = "vm-a"
@@ -439,11 +383,11 @@ crossover = "auto"
         CHECK(vms[2].nics[0].crossover == std::vector<std::string>{"auto"});
     }
     SECTION("duplicate names") {
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n") ==
               f + ":5: key \"vm[1].name\": VM name \"a\" is also used by vm[0] (give each [[vm]] its own name = \"...\")");
     }
     SECTION("duplicate MACs across VMs") {
-        CHECK(up_error(R"([[vm]]
+        CHECK(d.up_error(R"([[vm]]
 name = "a"
 kernel = "kernel.elf"
 [[vm.nic]]
@@ -456,11 +400,11 @@ mac = "52:54:00:00:00:01"
 )") == f + ":10: key \"vm[1].nic[0].mac\": MAC 52:54:00:00:00:01 is also used by nic[0] of VM \"a\"");
     }
     SECTION("one metrics file a VM") {
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmetrics = \"m.json\"\n"
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmetrics = \"m.json\"\n"
                        "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\nmetrics = \"./m.json\"\n") ==
               f + ":8: key \"vm[1].metrics\": \"" + (d.dir / "./m.json").string() +
                   "\" is also the metrics file of vm[0] (give each VM its own)");
-        const auto p = up("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmetrics = \"a.json\"\nstats = \"all\"\n"
+        const auto p = d.up_toml("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmetrics = \"a.json\"\nstats = \"all\"\n"
                           "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\nmetrics = \"b.json\"\n"
                           "metrics_interval = 2\n");
         const auto vms = load_up_file(p);
@@ -470,41 +414,41 @@ mac = "52:54:00:00:00:01"
         CHECK(vms[1].metrics_interval == std::chrono::seconds(2));
     }
     SECTION("peer that is not in the file") {
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\ncrossover = [\"ghost\"]\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\ncrossover = [\"ghost\"]\n") ==
               f + ":4: key \"vm[0].crossover\": crossover peer \"ghost\" is not a VM in this file (VMs: a)");
-        CHECK_THAT(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.nic]]\ncrossover = [\"b\", \"ghost\"]\n"
+        CHECK_THAT(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.nic]]\ncrossover = [\"b\", \"ghost\"]\n"
                             "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\n"),
                    Catch::StartsWith(f + ":5: key \"vm[0].nic[0].crossover\": crossover peer \"ghost\""));
     }
     SECTION("errors inside a [[vm]] name its index") {
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmem = \"1X\"\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\nmem = \"1X\"\n") ==
               f + ":4: key \"vm[0].mem\": \"1X\" is not a size (use 64M, 1G)");
-        CHECK(up_error("[[vm]]\nname = \"a\"\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\n") ==
               f + ": vm[0]: no kernel given (use --kernel PATH or kernel = \"PATH\")");
     }
     SECTION("top level") {
-        CHECK_THAT(up_error("kernel = \"kernel.elf\"\n"), Catch::StartsWith(f + ":1: key \"kernel\": unknown key"));
-        CHECK_THAT(up_error("broker = \"b.sock\"\n"), Catch::Contains("no [[vm]] tables"));
-        CHECK_THAT(up_error("vm = 3\n"), Catch::Contains("expected [[vm]] tables"));
+        CHECK_THAT(d.up_error("kernel = \"kernel.elf\"\n"), Catch::StartsWith(f + ":1: key \"kernel\": unknown key"));
+        CHECK_THAT(d.up_error("broker = \"b.sock\"\n"), Catch::Contains("no [[vm]] tables"));
+        CHECK_THAT(d.up_error("vm = 3\n"), Catch::Contains("expected [[vm]] tables"));
     }
     SECTION("uplink: the broker's switch port to a tap") {
         const std::string vm = "[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.nic]]\nbackend = \"broker\"\n";
-        const auto cfg = read_up_file(up("broker = \"b.sock\"\nuplink = \"tap:xtrio0\"\n" + vm));
+        const auto cfg = read_up_file(d.up_toml("broker = \"b.sock\"\nuplink = \"tap:xtrio0\"\n" + vm));
         CHECK(cfg.uplink == "tap:xtrio0");
         CHECK(cfg.broker == d.dir / "b.sock");
         CHECK(cfg.vms.size() == 1);
-        CHECK_FALSE(read_up_file(up(vm)).uplink);
-        CHECK(up_error("uplink = \"eth0\"\n" + vm) ==
+        CHECK_FALSE(read_up_file(d.up_toml(vm)).uplink);
+        CHECK(d.up_error("uplink = \"eth0\"\n" + vm) ==
               f + ":1: key \"uplink\": \"eth0\" is not a valid uplink: it is not a tap (use \"tap:IFNAME\" with an "
                   "existing tap: ip tuntap add IFNAME mode tap)");
-        CHECK_THAT(up_error("uplink = \"tap:a/b\"\n" + vm),
+        CHECK_THAT(d.up_error("uplink = \"tap:a/b\"\n" + vm),
                    Catch::StartsWith(f + ":1: key \"uplink\": \"tap:a/b\" is not a valid uplink: the tap interface"));
-        CHECK(up_error("uplink = 3\n" + vm) == f + ":1: key \"uplink\": expected \"tap:IFNAME\" (a string)");
+        CHECK(d.up_error("uplink = 3\n" + vm) == f + ":1: key \"uplink\": expected \"tap:IFNAME\" (a string)");
         // A port of the file's broker: some NIC must be on that switch.
-        CHECK(up_error("uplink = \"tap:x0\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n") ==
+        CHECK(d.up_error("uplink = \"tap:x0\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n") ==
               f + ":1: key \"uplink\": no NIC has backend = \"broker\" on this file's broker (the uplink is a port "
                   "of the broker's switch)");
-        CHECK_THAT(up_error("uplink = \"tap:x0\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n"
+        CHECK_THAT(d.up_error("uplink = \"tap:x0\"\n[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n"
                             "broker = \"/elsewhere.sock\"\n[[vm.nic]]\nbackend = \"broker\"\n"),
                    Catch::Contains("no NIC has backend = \"broker\" on this file's broker"));
     }

@@ -3,12 +3,10 @@
 // crossover card's lack of a backend, and one check per error message.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
-#include <fstream>
 #include <string>
 #include <variant>
 
+#include "config_dir.hpp"
 #include "xover/error.hpp"
 #include "xover/sound/spec.hpp"
 #include "xover/vmm/config_parser.hpp"
@@ -16,72 +14,23 @@
 using namespace xover::vmm;
 using xover::sound::PcmFormat;
 namespace fs = std::filesystem;
+using xover::test::ConfigDir;
+using xover::test::error_of;
+using xover::test::flag_error;
+using xover::test::run_error;
+using xover::test::run_file;
 
 namespace {
 
 // A scratch directory with a fake kernel and a capture file in it.
-struct SoundDir {
-    fs::path dir;
-    fs::path kernel;
-    fs::path in_wav;
-
-    SoundDir() {
-        static int counter = 0;
-        dir = fs::temp_directory_path() /
-              ("xover-sound-config-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-        fs::create_directories(dir);
-        kernel = write("kernel.elf", "\x7f" "ELF");
-        in_wav = write("in.wav", "RIFF");
-    }
-    ~SoundDir() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-    SoundDir(const SoundDir&) = delete;
-    SoundDir& operator=(const SoundDir&) = delete;
-
-    fs::path write(const std::string& name, const std::string& text) const {
-        const fs::path p = dir / name;
-        std::ofstream(p) << text;
-        return p;
-    }
-    // A vm.toml whose first line names the kernel, followed by `rest`.
-    fs::path vm_toml(const std::string& rest) const { return write("vm.toml", "kernel = \"kernel.elf\"\n" + rest); }
-    std::string path(const std::string& name) const { return (dir / name).string(); }
+struct SoundDir : ConfigDir {
+    fs::path in_wav = write("in.wav", "RIFF");
+    SoundDir() : ConfigDir("xover-sound-config") {}
 };
-
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const xover::Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 const xover::sound::WavSpec& wav_of(const SoundConfig& sound) {
     REQUIRE(std::holds_alternative<xover::sound::WavSpec>(sound.backend));
     return std::get<xover::sound::WavSpec>(sound.backend);
-}
-
-VmConfig run_file(const fs::path& config) {
-    RunOptions opts;
-    opts.config = config;
-    return resolve_run_config(opts);
-}
-
-std::string run_error(const fs::path& config) {
-    return error_of([&] { run_file(config); });
-}
-
-// The error resolve_run_config() gives for a kernel and what `change` sets.
-template <typename F>
-std::string flag_error(const SoundDir& d, F&& change) {
-    RunOptions o;
-    o.kernel = d.kernel.string();
-    change(o);
-    return error_of([&] { resolve_run_config(o); });
 }
 
 const std::string kVmNameRule =
@@ -585,14 +534,8 @@ channels = 1
 TEST_CASE("sound cards in up files", "[config][sound][up]") {
     SoundDir d;
     const std::string f = d.path("up.toml");
-    auto up = [&](const std::string& text) { return d.write("up.toml", text); };
-    auto up_error = [&](const std::string& text) {
-        const auto p = up(text);
-        return error_of([&] { load_up_file(p); });
-    };
-
     SECTION("a pair wired by their sound cards, and a wav card") {
-        const auto vms = load_up_file(up(R"(
+        const auto vms = load_up_file(d.up_toml(R"(
 [[vm]]
 name = "vm-a"
 kernel = "kernel.elf"
@@ -632,39 +575,39 @@ kernel = "kernel.elf"
         CHECK(vms[3].sounds.empty());
     }
     SECTION("a pair with the default format") {
-        const auto vms = load_up_file(up("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\ncrossover = \"b\"\n"
+        const auto vms = load_up_file(d.up_toml("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\ncrossover = \"b\"\n"
                                          "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\ncrossover = \"a\"\n"));
         CHECK(vms.at(0).sounds.at(0).format == kDefaultCrossoverFormat);
         CHECK(vms.at(1).sounds.at(0).format == kDefaultCrossoverFormat);
     }
     SECTION("a peer that is not in the file") {
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\ncrossover = \"ghost\"\n"
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\ncrossover = \"ghost\"\n"
                        "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\n") ==
               f + ":5: key \"vm[0].sound[0].crossover\": crossover peer \"ghost\" is not a VM in this file (VMs: a, b)");
     }
     SECTION("errors inside a [[vm.sound]] name the VM's index") {
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nmodel = \"hda\"\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nmodel = \"hda\"\n") ==
               f + ":5: key \"vm[0].sound[0].model\": \"hda\" is not a sound model (use virtio-snd)");
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\n[[vm.sound]]\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\n[[vm.sound]]\n") ==
               f + ":5: key \"vm[0].sound[1]\": a second sound card (a VM has at most one)");
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\ncrossover = \"a\"\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\ncrossover = \"a\"\n") ==
               f + ":5: key \"vm[0].sound[0].crossover\": VM \"a\" cannot be its own crossover peer");
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nchannels = 4\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nchannels = 4\n") ==
               f + ":5: key \"vm[0].sound[0].channels\": 4 channels are not offered (use 1 or 2)");
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nrate = 32000\n") ==
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nrate = 32000\n") ==
               f + ":5: key \"vm[0].sound[0].rate\": 32000 Hz is not offered (use 44100 or 48000)");
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nbackend = \"wav:o.wav\"\n"
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nbackend = \"wav:o.wav\"\n"
                        "crossover = \"b\"\n[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\n") ==
               f + ":4: key \"vm[0].sound[0]\": " + crossover_with_backend("wav:" + d.path("o.wav"), "b"));
     }
     SECTION("one wav output a VM") {
-        CHECK(up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nbackend = \"wav:o.wav\"\n"
+        CHECK(d.up_error("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nbackend = \"wav:o.wav\"\n"
                        "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nbackend = \"wav:./o.wav\"\n") ==
               f + ":10: key \"vm[1].sound[0].backend\": \"" + d.path("./o.wav") +
                   "\" is also the sound output of vm[0] (give each VM its own)");
         // One capture file may feed several VMs.
         const auto vms = load_up_file(
-            up("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nbackend = \"wav:a.wav,in=in.wav\"\n"
+            d.up_toml("[[vm]]\nname = \"a\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nbackend = \"wav:a.wav,in=in.wav\"\n"
                "[[vm]]\nname = \"b\"\nkernel = \"kernel.elf\"\n[[vm.sound]]\nbackend = \"wav:b.wav,in=in.wav\"\n"));
         CHECK(wav_of(vms[1].sounds.at(0)).in == d.in_wav);
     }

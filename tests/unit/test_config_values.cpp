@@ -4,23 +4,15 @@
 #include <string>
 #include <variant>
 
+#include "error_of.hpp"
 #include "xover/error.hpp"
 #include "xover/net/backend_spec.hpp"
 #include "xover/vmm/config_parser.hpp"
 
 using namespace xover::vmm;
+using xover::test::error_of;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const xover::Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 std::string mac_str(const xover::net::MacAddress& m) {
     char buf[18];

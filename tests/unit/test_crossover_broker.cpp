@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "broker_harness.hpp"
 #include "temp_dir.hpp"
 #include "xover/vmm/layout.hpp"
 #include "test_crossover_util.hpp"
@@ -27,6 +28,7 @@
 #include "xover/crossover/vm_agent.hpp"
 
 using namespace xover::crossover;
+using xover::crossover::test::BrokerThread;
 using xover::crossover::test::FakeNic;
 using xover::crossover::test::mac;
 using xover::test::wait_until;
@@ -35,24 +37,6 @@ namespace {
 
 struct TempDir : xover::test::TempDir {
     TempDir() : xover::test::TempDir("xover-broker-test") {}
-};
-
-// A broker serving on its own thread for the duration of a test. Without
-// its seccomp filter: the filter covers every thread of the process
-// (vmm/seccomp.cpp), so here it would cover the test runner too. The real
-// binary's broker runs under it in the integration tests (broker_api.sh).
-struct BrokerThread {
-    Broker broker;
-    std::thread thread;
-    explicit BrokerThread(BrokerOptions o) : broker(without_seccomp(std::move(o))), thread([this] { broker.run(); }) {}
-    static BrokerOptions without_seccomp(BrokerOptions o) {
-        o.seccomp = xover::vmm::SeccompMode::Off;
-        return o;
-    }
-    ~BrokerThread() {
-        broker.stop();
-        thread.join();
-    }
 };
 
 struct Recorder : LinkHandler {
@@ -83,19 +67,8 @@ struct FakeVm {
     }
 
     // Runs the VM's I/O loop until `done` holds (or 5 s pass).
-    bool pump_until(const std::function<bool()>& done) {
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (!done()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            pollfd p{client.fd(), POLLIN, 0};
-            if (::poll(&p, 1, 50) > 0) client.on_readable(links);
-        }
-        return true;
-    }
-    void pump_briefly() {
-        pollfd p{client.fd(), POLLIN, 0};
-        if (::poll(&p, 1, 100) > 0) client.on_readable(links);
-    }
+    bool pump_until(const std::function<bool()>& done) { return test::pump_until(client, links, done); }
+    void pump_briefly() { test::pump_briefly(client, links); }
 };
 
 std::uint8_t* own_ram(FakeVm& vm, SharedMapping& keep) {

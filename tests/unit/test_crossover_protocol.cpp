@@ -10,19 +10,13 @@
 #include "test_crossover_util.hpp"
 
 using namespace xover::crossover;
+using xover::crossover::test::dup_fd;
 using xover::crossover::test::FakeNic;
 using xover::crossover::test::mac;
+using xover::crossover::test::round_trip;
 using xover::crossover::test::same_file;
 
 namespace {
-
-Message round_trip(Message m) {
-    auto [a, b] = seqpacket_pair();
-    REQUIRE(send_message(a.get(), m));
-    Received r = receive_message(b.get());
-    REQUIRE(r.status == Received::Status::Message);
-    return std::move(*r.message);
-}
 
 // Sends raw bytes (with optional fds) as one packet.
 void send_raw(int sock, const std::vector<std::uint8_t>& bytes, std::vector<int> fds = {}) {
@@ -61,7 +55,7 @@ TEST_CASE("Register round trip carries every field and the NICs' fds", "[crossov
     reg.nics.push_back(n1.registration(3, mac(2), {}, true, LinkMode::Window));
     reg.nics[1].window_size = 0;  // no window fd: encoded as "none"
     xover::kvm::UniqueFd tx_irq(::eventfd(0, EFD_CLOEXEC));
-    reg.nics[0].tx_irq = xover::kvm::UniqueFd(::fcntl(tx_irq.get(), F_DUPFD_CLOEXEC, 0));
+    reg.nics[0].tx_irq = dup_fd(tx_irq.get());
 
     Message m = round_trip(Message(std::move(reg)));
     REQUIRE(std::holds_alternative<Register>(m));
@@ -110,7 +104,7 @@ TEST_CASE("LinkUp round trip: the receiver can map the peer's memory", "[crossov
     up.peer_irq = std::move(fds.irq);
     up.peer_doorbell = std::move(fds.doorbell);
     xover::kvm::UniqueFd tx_irq(::eventfd(0, EFD_CLOEXEC));
-    up.peer_tx_irq = xover::kvm::UniqueFd(::fcntl(tx_irq.get(), F_DUPFD_CLOEXEC, 0));
+    up.peer_tx_irq = dup_fd(tx_irq.get());
 
     Message m = round_trip(Message(std::move(up)));
     auto& r = std::get<LinkUp>(m);

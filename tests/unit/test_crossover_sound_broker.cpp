@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "broker_harness.hpp"
 #include "temp_dir.hpp"
 #include "test_crossover_util.hpp"
 #include "test_net_support.hpp"
@@ -22,6 +23,8 @@
 #include "xover/crossover/vm_agent.hpp"
 
 using namespace xover::crossover;
+using xover::crossover::test::BrokerThread;
+using xover::crossover::test::dup_fd;
 using xover::crossover::test::FakeNic;
 using xover::crossover::test::mac;
 using xover::crossover::test::same_file;
@@ -36,22 +39,6 @@ struct TempDir : xover::test::TempDir {
     TempDir() : xover::test::TempDir("xover-sound-broker-test") {}
 };
 
-// A broker on its own thread, without its seccomp filter (it would cover
-// the test runner too: see test_crossover_broker.cpp).
-struct BrokerThread {
-    Broker broker;
-    std::thread thread;
-    explicit BrokerThread(BrokerOptions o) : broker(without_seccomp(std::move(o))), thread([this] { broker.run(); }) {}
-    static BrokerOptions without_seccomp(BrokerOptions o) {
-        o.seccomp = xover::vmm::SeccompMode::Off;
-        return o;
-    }
-    ~BrokerThread() {
-        broker.stop();
-        thread.join();
-    }
-};
-
 struct SoundRecorder : LinkHandler {
     std::vector<SoundLinkUp> up;
     std::vector<SoundLinkDown> down;
@@ -63,8 +50,6 @@ struct SoundRecorder : LinkHandler {
     void sound_link_up(SoundLinkUp link) override { up.push_back(std::move(link)); }
     void sound_link_down(const SoundLinkDown& d) override { down.push_back(d); }
 };
-
-UniqueFd dup_fd(int fd) { return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
 
 // A fake VM with one sound card (and, if asked, one crossover NIC).
 struct FakeSoundVm {
@@ -88,19 +73,8 @@ struct FakeSoundVm {
         client.register_vm(std::move(reg), links);
     }
 
-    bool pump_until(const std::function<bool()>& done) {
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (!done()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            pollfd p{client.fd(), POLLIN, 0};
-            if (::poll(&p, 1, 50) > 0) client.on_readable(links);
-        }
-        return true;
-    }
-    void pump_briefly(int ms = 100) {
-        pollfd p{client.fd(), POLLIN, 0};
-        if (::poll(&p, 1, ms) > 0) client.on_readable(links);
-    }
+    bool pump_until(const std::function<bool()>& done) { return test::pump_until(client, links, done); }
+    void pump_briefly(int ms = 100) { test::pump_briefly(client, links, ms); }
 };
 
 bool status_has(const std::filesystem::path& sock, const std::string& text, bool json = true) {

@@ -12,22 +12,14 @@
 #include "test_crossover_util.hpp"
 
 using namespace xover::crossover;
+using xover::crossover::test::dup_fd;
 using xover::crossover::test::FakeNic;
 using xover::crossover::test::mac;
+using xover::crossover::test::round_trip;
 using xover::crossover::test::same_file;
 using xover::kvm::UniqueFd;
 
 namespace {
-
-Message round_trip(Message m) {
-    auto [a, b] = seqpacket_pair();
-    REQUIRE(send_message(a.get(), m));
-    Received r = receive_message(b.get());
-    REQUIRE(r.status == Received::Status::Message);
-    return std::move(*r.message);
-}
-
-UniqueFd dup_fd(int fd) { return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
 
 SoundRegistration sound(std::uint32_t index, std::string peer, const UniqueFd& inbox, std::uint32_t rate = 48000,
                         std::uint32_t channels = 2) {

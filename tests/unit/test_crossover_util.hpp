@@ -1,5 +1,6 @@
 // Builders for crossover tests: a fake VM's NIC with real memfds and
-// eventfds, as `xover run` would register it.
+// eventfds, as `xover run` would register it; a message's trip through a
+// socket pair.
 #pragma once
 
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 
@@ -24,6 +26,9 @@ namespace xover::crossover::test {
 inline net::MacAddress mac(std::uint8_t last) { return net::MacAddress{{0x52, 0x54, 0x00, 0x12, 0x34, last}}; }
 
 inline kvm::UniqueFd eventfd_for_test() { return kvm::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)); }
+
+// A duplicate of `fd` to hand over (registrations own their fds).
+inline kvm::UniqueFd dup_fd(int fd) { return kvm::UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
 
 // What a VM keeps for one NIC: its RAM, state page and eventfds.
 struct FakeNic {
@@ -47,13 +52,22 @@ struct FakeNic {
         r.auto_peer = auto_peer;
         r.mode = mode;
         r.ram_size = ram_size;
-        r.ram = kvm::UniqueFd(::fcntl(ram.get(), F_DUPFD_CLOEXEC, 0));
+        r.ram = dup_fd(ram.get());
         r.state = state.dup_fd();
-        r.irq = kvm::UniqueFd(::fcntl(irq.get(), F_DUPFD_CLOEXEC, 0));
-        r.doorbell = kvm::UniqueFd(::fcntl(doorbell.get(), F_DUPFD_CLOEXEC, 0));
+        r.irq = dup_fd(irq.get());
+        r.doorbell = dup_fd(doorbell.get());
         return r;
     }
 };
+
+// `m` sent through a SOCK_SEQPACKET pair and received on the other end.
+inline Message round_trip(Message m) {
+    auto [a, b] = seqpacket_pair();
+    REQUIRE(send_message(a.get(), m));
+    Received r = receive_message(b.get());
+    REQUIRE(r.status == Received::Status::Message);
+    return std::move(*r.message);
+}
 
 inline bool same_file(int a, int b) {
     struct stat sa {}, sb {};

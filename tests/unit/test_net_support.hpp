@@ -1,5 +1,6 @@
 // Helpers for the net backend tests: an event loop on its own thread, a
-// fake NIC receive side, and polling waits with a deadline.
+// fake NIC receive side, polling waits with a deadline, and (counters.hpp)
+// a backend's counter by name.
 #pragma once
 
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "counters.hpp"
 #include "xover/net/backend.hpp"
 #include "xover/vmm/event_loop.hpp"
 
@@ -74,12 +76,6 @@ inline bool wait_until(const std::function<bool()>& condition,
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return true;
-}
-
-inline std::uint64_t counter(const net::Backend& backend, const std::string& name) {
-    for (auto& [key, value] : backend.counters())
-        if (key == name) return value;
-    return ~std::uint64_t(0);
 }
 
 // A frame of `size` bytes whose content encodes `seq`.

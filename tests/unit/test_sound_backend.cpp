@@ -3,21 +3,22 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
+#include "byte_files.hpp"
+#include "counters.hpp"
 #include "temp_dir.hpp"
 #include "xover/error.hpp"
 #include "xover/sound/backend.hpp"
 
 using namespace xover::sound;
 namespace fs = std::filesystem;
+using xover::test::Bytes;
+using xover::test::counter;
+using xover::test::read_file;
 
 namespace {
-
-using Bytes = std::vector<std::uint8_t>;
 
 constexpr PcmFormat kStereo48k{.channels = 2, .rate = 48000};
 constexpr PcmFormat kStereo44k{.channels = 2, .rate = 44100};
@@ -27,17 +28,6 @@ Bytes pattern(std::size_t size, std::uint8_t seed = 1) {
     Bytes b(size);
     for (std::size_t i = 0; i < size; ++i) b[i] = std::uint8_t(seed + i * 3);
     return b;
-}
-
-Bytes read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-std::uint64_t counter(const Backend& backend, const std::string& name) {
-    for (auto& [key, value] : backend.counters())
-        if (key == name) return value;
-    return ~std::uint64_t(0);
 }
 
 // A wav backend whose input is an S16_LE file of `format` holding `frames`

@@ -13,24 +13,26 @@
 
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "byte_files.hpp"
+#include "counters.hpp"
 #include "temp_dir.hpp"
 #include "xover/error.hpp"
 #include "xover/sound/backend.hpp"
 
 using namespace xover::sound;
 namespace fs = std::filesystem;
+using xover::test::Bytes;
+using xover::test::counter;
+using xover::test::read_file;
+using xover::test::write_file;
 
 namespace {
-
-using Bytes = std::vector<std::uint8_t>;
 
 constexpr PcmFormat kStereo48k{.channels = 2, .rate = 48000};
 constexpr PcmFormat kMono44k{.channels = 1, .rate = 44100};
@@ -103,21 +105,6 @@ Bytes concat(const Bytes& a, const Bytes& b) {
     Bytes out = a;
     out.insert(out.end(), b.begin(), b.end());
     return out;
-}
-
-void write_file(const fs::path& path, const Bytes& bytes) {
-    std::ofstream(path, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
-Bytes read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-std::uint64_t counter(const Backend& backend, const std::string& name) {
-    for (auto& [key, value] : backend.counters())
-        if (key == name) return value;
-    return ~std::uint64_t(0);
 }
 
 // Scratch files for one test: `image` becomes in.wav, read through a wav

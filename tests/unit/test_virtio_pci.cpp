@@ -265,3 +265,25 @@ TEST_CASE("virtio-pci VIRTIO_PCI_CAP_PCI_CFG window", "[virtio][pci]") {
     r.drv.cfg_write(cap + 16, 4, 0);
     CHECK(r.drv.status() == vcfg::kAck);
 }
+
+TEST_CASE("virtio-pci: a queue vector past the MSI-X table reads NO_VECTOR; a larger table takes it",
+          "[virtio][pci][msix]") {
+    FakeGuestMemory mem{1 << 20};
+    FakeMsiController msi;
+    FakeIrqLine intx;
+    FakeBackend backend;
+    const auto mac = *xover::net::MacAddress::parse("52:54:00:12:34:56");
+    VirtqueueBuilder rx{mem, 0x10000, 16};
+    auto vector_after_setup = [&](xover::virtio_net::VirtioNet& net) {
+        VirtioDriver drv{net};
+        REQUIRE(drv.negotiate(1ull << xover::virtio_net::spec::kFeatureVersion1));
+        drv.setup_queue(0, rx.layout(), 4);
+        drv.set_common(vcfg::kQSelect, 2, 0);
+        return drv.common(vcfg::kQMsix, 2);
+    };
+    xover::virtio_net::VirtioNet standard{mem, msi, intx, backend, mac};
+    CHECK(vector_after_setup(standard) == VirtioDriver::Dev::kNoVector);  // 3 vectors: 0..2
+    // A vhost-user session moves a ring whose call fd changed to a spare vector.
+    xover::virtio_net::VirtioNet spares{mem, msi, intx, backend, mac, 5};
+    CHECK(vector_after_setup(spares) == 4);
+}

@@ -49,8 +49,9 @@ public:
     // `link_up`: what every virtio-net transport of xover's answers.
     static void net_config(const net::MacAddress& mac, bool link_up, std::uint64_t offset, std::span<std::uint8_t> data);
 
+    // `msix_vectors`: see VirtioPciDevice (0: one per queue + config).
     VirtioNet(vmm::GuestMemory& memory, vmm::MsiController& msi, vmm::IrqLine& intx, net::Backend& backend,
-              const net::MacAddress& mac);
+              const net::MacAddress& mac, unsigned msix_vectors = 0);
 
     // net::FrameReceiver: writes one frame into the guest's RX queue.
     bool deliver(std::span<const std::uint8_t> frame) override;

@@ -102,8 +102,10 @@ protected:
         std::uint16_t subsystem = 0;
     };
 
+    // `msix_vectors`: the MSI-X table's size; 0 = one per queue plus one
+    // for configuration changes (a vhost-user session needs spares).
     VirtioPciDevice(const Identity& id, unsigned queues, std::uint16_t max_queue_size, vmm::GuestMemory& memory,
-                    vmm::MsiController& msi, vmm::IrqLine& intx);
+                    vmm::MsiController& msi, vmm::IrqLine& intx, unsigned msix_vectors = 0);
 
     // --- hooks for the device (called with mutex_ held) ---
     // Device-specific feature bits (the transport adds VERSION_1,
