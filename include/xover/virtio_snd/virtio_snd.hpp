@@ -92,8 +92,8 @@ public:
     void set_jack_connected(unsigned jack, bool connected);
     bool jack_connected(unsigned jack) const;
 
-    // The device's counters, then the transport's.
-    net::Counters counters() const;
+    // The device's counters, then the transport's, then the backend's.
+    net::Counters counters() const override;
     static std::vector<net::CounterInfo> counter_info();
 
 private:
