@@ -8,31 +8,33 @@
 # cable, 48 kHz stereo S16, guest buffer 4 periods, once per period size in
 # FRAMES.
 #
-# Order: a starts playing first (no wait_jack: until b's card registers,
-# its periods go into nothing); b starts once a's stream runs and records
-# with wait_jack=connected, so every period b captures was played while
-# both cards ran. The measuring window starts when b prints the line that
-# comes just before its PCM_START and lasts AUDIO_S - 1 s, inside the
-# recording (one python3 process watches for the line and takes every
-# sample: a shell loop that forks per poll lags by a second on a loaded
-# host).
+# Order: a's guest waits for its headphone jack (wait_jack=connected); the
+# link comes up when b's card starts, and a plays from then on. b's guest
+# is then still setting its card up, so b's first capture comes after a's
+# first periods (b's leading silence in the table says if not), and a
+# plays AUDIO_S + 5 s, past b's recording. The measuring window starts when
+# b prints the line that comes just before its PCM_START and lasts
+# AUDIO_S - 1 s, inside the recording. One python3 process, started before
+# the VMs, watches for that line and takes every sample (a shell loop that
+# forks per poll lags by a second on a loaded host).
 #
 # Reported per period size:
 #   backlog     b's counters at its device stop: cable_backlog_bytes /
 #               cable_reads = the bytes waiting in the cable when b's card
 #               read a period, averaged over b's whole recording; in ms (at
-#               48 kHz stereo) and in periods. A period that waited k
-#               periods' worth of sound waited (k - 1) periods plus the
-#               phase between the two cards' clocks (0..1 period).
-#   in cable    the time a byte spends in the cable, from a's card writing
-#               its period to b's card reading it: a probe maps b's cable
-#               (its memfd, read-only, through /proc/PID/fd) and samples
-#               written - read about every 0.5 ms through the window; mean
-#               bytes held / byte rate = mean time in the cable (Little's
-#               law). Also the most it held, the samples by whole periods
-#               held, and the mean of each second (the trend). PROBE=0
-#               leaves b's cable alone.
-#   counters    b: silence (nothing had arrived), skipped (more than the
+#               48 kHz stereo) and in periods. A read that found k periods
+#               took the oldest, written (k - 1) periods plus the phase
+#               between the two cards' clocks (0..1 period) earlier.
+#   write→read  each period's time in the cable, from a's card writing it
+#               to b's card reading it: a probe maps b's cable (its memfd,
+#               read-only, through /proc/PID/fd) and polls its two counts
+#               (written, read) every ~0.2 ms through the window, noting
+#               when each moves; a read's time minus the time of the write
+#               that brought its bytes. Mean, median, p95 and max; the mean
+#               of each second (the trend: does it drift?); the probe's own
+#               poll gaps (its resolution). PROBE=0 leaves b's cable alone.
+#   counters    b: silence (nothing had arrived; "leading": before the
+#               first sound, sndtest's count), skipped (more than the
 #               cable's 100 ms waited), overruns (no guest buffer); a:
 #               underruns (the guest had not refilled); both: late clock
 #               periods (a stream timer that fired a period or more late).
@@ -43,21 +45,20 @@
 #               record stats latency_max (the device reports 0 for capture).
 #   CPU         utime+stime (/proc/PID/stat, every thread) of each xover
 #               back-end over the window / the window's wall time: ms of
-#               host CPU per second of audio (and, beside it, the same from
-#               the threads' schedstat run time, in ns: clock ticks are
+#               host CPU per second of audio (in brackets the same from the
+#               threads' schedstat run time, ns-exact: clock ticks are
 #               10 ms). The same two-VM run with backend=wav (a plays into
 #               OUT.wav, b records IN.wav) is the card without the cable.
-#               QEMU's CPU is not xover's: its own line, in no ratio.
+#               QEMU's CPU is not xover's: a line of its own, in no ratio.
 # Prints Markdown tables and appends them, dated, to bench/RESULTS.md.
 #
 #   scripts/bench-sound.sh [BUILD_DIR]   AUDIO_S (10), FRAMES ("480 960"),
 #                                        QEMU_SND, PROBE (1), NO_APPEND=1,
-#                                        BACKEND_NICE (the back-ends' nice
-#                                        value: -10 keeps their clocks on
-#                                        time on a busy host; said in the
-#                                        header; needs root)
+#                                        BACKEND_NICE (renice the back-ends,
+#                                        e.g. -10 on a busy host; said in
+#                                        the header; needs root)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export XOVER_BUILD=$(realpath "${1:-${BUILD_DIR:-build}}")
 root=$PWD
 . tests/integration/lib.sh
@@ -99,11 +100,11 @@ start() {
 }
 # stop NAME: ends a run that is still going (TERM, then KILL after 2 s).
 stop() {
-	local p i
+	local p
 	[ -s "$tmp/$1.pid" ] && [ ! -s "$tmp/$1.rc" ] || return 0
 	p=$(cat "$tmp/$1.pid")
 	kill -TERM "$p" 2>/dev/null
-	for i in $(seq 20); do [ -s "$tmp/$1.rc" ] && return 0; sleep 0.1; done
+	for _ in $(seq 20); do [ -s "$tmp/$1.rc" ] && return 0; sleep 0.1; done
 	kill -KILL $(pgrep -P "$p") "$p" 2>/dev/null
 }
 stop_all() {
@@ -113,8 +114,8 @@ stop_all() {
 at_exit stop_all
 # cmd_pid NAME: the pid of NAME's command (the child of its timeout).
 cmd_pid() {
-	local p i
-	for i in $(seq 50); do
+	local p
+	for _ in $(seq 50); do
 		p=$(pgrep -P "$(cat "$tmp/$1.pid")" | head -1)
 		[ -n "$p" ] && { echo "$p"; return; }
 		sleep 0.02
@@ -149,11 +150,12 @@ sndtest_status() {
 sfield() { grep -a '^sndtest: [a-z]* stats ' "$tmp/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 
 # window.py OUT MARKER SECS NAME=PID|@PIDFILE,... CABLE_PID|- PERIOD_BYTES:
-# started before b's VM, waits for MARKER (a regex) in OUT, then for SECS takes the CPU of each PID at both
-# ends (utime+stime of every thread, in clock ticks; and the threads'
-# schedstat run time, in ns) and, given the receiving back-end's pid, maps
-# its cable read-only and samples the backlog (written - read; CableHeader:
-# written at offset 64, read at 128) about every 0.5 ms. key=value lines.
+# started before b's VM, waits for MARKER (a regex) in OUT, then for SECS
+# takes the CPU of each PID at both ends (utime+stime of every thread, in
+# clock ticks; and the threads' schedstat run time, in ns) and, given the
+# receiving back-end's pid, maps its cable read-only and polls its two
+# counts (CableHeader: written at offset 64, read at 128) every ~0.2 ms,
+# noting when each moves: each period's write -> read time. key=value lines.
 cat >"$tmp/window.py" <<'PYEOF'
 import glob, mmap, os, re, struct, sys, time
 out, marker, secs, pids, cable_pid, pb = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
@@ -213,8 +215,8 @@ c0 = {k: cpu(v) for k, v in pids.items()}
 t0 = time.monotonic()
 end = t0 + secs
 u64 = struct.Struct("<Q")
-n = total = peak = 0
-hist, per_s = {}, {}
+writes, reads, gaps = [], [], []  # (time, written), (time, read), time between samples
+peak, last_w, last_r, last_t = 0, None, None, None
 while True:
     t = time.monotonic()
     if t >= end:
@@ -227,15 +229,17 @@ while True:
     r2 = u64.unpack_from(m, 128)[0]
     if r1 != r2 or w < r1:
         continue
-    b = w - r1
-    n += 1
-    total += b
-    peak = max(peak, b)
-    hist[round(b / pb)] = hist.get(round(b / pb), 0) + 1
-    s = per_s.setdefault(int(t - t0), [0, 0])
-    s[0] += b
-    s[1] += 1
-    time.sleep(0.0005)
+    if last_t is not None:
+        gaps.append(t - last_t)
+    last_t = t
+    peak = max(peak, w - r1)
+    if w != last_w:
+        writes.append((t, w))
+        last_w = w
+    if r1 != last_r:
+        reads.append((t, r1))
+        last_r = r1
+    time.sleep(0.0002)
 c1 = {k: cpu(v) for k, v in pids.items()}
 win = time.monotonic() - t0
 hz = os.sysconf("SC_CLK_TCK")
@@ -247,12 +251,34 @@ for k in pids:
     else:
         print(f"cpu_{k}=gone")
         print(f"run_{k}=gone")
-if n:
-    print(f"samples={n}")
-    print(f"mean_bytes={total / n:.1f}")
+# Each read that moved the read count to R took bytes up to R: they were
+# written by the first write that moved the written count to R or past
+# it. Its latency: the read's time - that write's time (within the gaps
+# between samples). The first write seen is only a start: skipped.
+lat, per_s, i = [], {}, 1
+for t, r in reads[1:]:
+    if not writes or r <= writes[0][1]:
+        continue  # written before the window
+    while i < len(writes) and writes[i][1] < r:
+        i += 1
+    if i >= len(writes) or writes[i][0] > t:
+        continue
+    lat.append(t - writes[i][0])
+    per_s.setdefault(int(t - t0), []).append(t - writes[i][0])
+if lat:
+    q = sorted(lat)
+    ms = lambda x: f"{x * 1000:.2f}"
+    print(f"lat_n={len(q)}")
+    print(f"lat_mean={ms(sum(q) / len(q))}")
+    print(f"lat_median={ms(q[len(q) // 2])}")
+    print(f"lat_p95={ms(q[int(len(q) * 0.95)])}")
+    print(f"lat_max={ms(q[-1])}")
     print(f"max_bytes={peak}")
-    print("hist=" + ",".join(f"{k}:{v}" for k, v in sorted(hist.items())))
-    print("per_s=" + ",".join(f"{s[0] / s[1]:.0f}" for _, s in sorted(per_s.items())))
+    print("per_s=" + ",".join(ms(sum(v) / len(v)) for _, v in sorted(per_s.items())))
+    g = sorted(gaps)
+    print(f"gap_p50={ms(g[len(g) // 2])}")
+    print(f"gap_p99={ms(g[int(len(g) * 0.99)])}")
+    print(f"gap_max={ms(g[-1])}")
 PYEOF
 
 python3 tests/guests/sndtest/wavtool.py sine --rate $rate --channels $channels --freq 1000 \
@@ -266,7 +292,7 @@ pair() {
 	local kind=$1 f=$2 a=$1a$2 b=$1b$2 pb nrec nplay marker brec
 	pb=$((f * channels * 2))
 	nrec=$((audio_s * rate / f))
-	nplay=$(((audio_s + 4) * rate / f)) # b boots while a plays: a outlasts b's recording
+	nplay=$(((audio_s + 5) * rate / f)) # from a's start: b boots meanwhile, and a outlasts b's recording
 	if [ "$kind" = cable ]; then
 		snd_backend "$a" "virtio-snd,crossover=$b"
 		snd_backend "$b" "virtio-snd,crossover=$a"
@@ -279,19 +305,21 @@ pair() {
 		brec="expect=1000"
 	fi
 	if [ -n "$backend_nice" ]; then renice -n "$backend_nice" -p "$(cmd_pid "$a")" "$(cmd_pid "$b")" >/dev/null || fail "renice"; fi
-	snd_vm "$a-vm" "$tmp/$a.sock" "role=play freq=440 periods=$nplay period_frames=$f"
-	wait_output "$a-vm" "^sndtest: chmap 1 input" 60 || fail "$a-vm: sndtest did not start"
-	sleep 0.3 # its stream runs
-	# The window's watcher runs before b's VM starts: it sees b's line
-	# within 5 ms of its being printed.
+	# The window's watcher runs before the VMs start: it sees b's line
+	# within 5 ms of its being printed (the VMs' pids it finds then).
 	local pids cable_pid=- wpid
-	pids="a=$(cmd_pid "$a"),b=$(cmd_pid "$b"),qa=$(cmd_pid "$a-vm"),qb=@$tmp/$b-vm.pid,broker=$(cmd_pid broker)"
+	pids="a=$(cmd_pid "$a"),b=$(cmd_pid "$b"),qa=@$tmp/$a-vm.pid,qb=@$tmp/$b-vm.pid,broker=$(cmd_pid broker)"
 	[ "$kind" = cable ] && [ "$probe" = 1 ] && cable_pid=$(cmd_pid "$b")
 	: >"$tmp/$b-vm.out"
 	python3 "$tmp/window.py" "$tmp/$b-vm.out" "$marker" "$window_s" "$pids" "$cable_pid" "$pb" >"$tmp/$kind-$f.win" &
 	wpid=$!
-	lib_pids+=($wpid)
-	sleep 0.5 # python3 is up
+	lib_pids+=("$wpid")
+	# a plays from the link's coming up (wait_jack; with WAV at once), which
+	# is when b's card starts: b's guest is then still setting up its card,
+	# so b's first capture comes after a's first periods (b's leading
+	# silence in the table says if not).
+	snd_vm "$a-vm" "$tmp/$a.sock" "role=play freq=440 periods=$nplay period_frames=$f wait_jack=connected"
+	wait_output "$a-vm" "^sndtest: chmap 1 input" 60 || fail "$a-vm: sndtest did not start"
 	snd_vm "$b-vm" "$tmp/$b.sock" "role=record periods=$nrec period_frames=$f $brec"
 	wait $wpid
 	local sa sb k
@@ -316,6 +344,7 @@ pair() {
 		echo "rec_latency_max=$(sfield "$b-vm" latency_max)"
 		echo "rec_starved=$(sfield "$b-vm" starved)"
 		echo "silent_periods=$(sfield "$b-vm" silent_periods)"
+		echo "leading_silence=$(sfield "$b-vm" skipped)"
 		echo "rec_elapsed_ms=$(sfield "$b-vm" elapsed_ms)"
 	} >"$tmp/$kind-$f.res"
 	stop "$a"
@@ -333,8 +362,8 @@ for f in $frames_list; do
 done
 
 # ---------------------------------------------------------------- tables
-lat="| period | backlog at b's reads, avg (counters) | in cable, mean (probe) | most in cable (probe) | probe samples by whole periods held | b silence / skipped periods | b overruns / a underruns | late clock periods a / b | sndtest latency_max: a's play / b's record | sndtest a / b |
-|---|---|---|---|---|---|---|---|---|---|"
+lat="| period | backlog at b's reads, avg (counters) | write → read per period, mean / median / p95 / max (probe) | first s → last s, mean (probe) | b silence / skipped periods | b overruns / a underruns | late clock periods a / b | sndtest latency_max: a's play / b's record | sndtest a / b |
+|---|---|---|---|---|---|---|---|---|"
 cpu="| period | xover a (plays into the cable) | xover b (records from it) | a + b | WAV a (plays into OUT.wav) | WAV b (records IN.wav) | WAV a + b | cable / WAV (a + b) | WAV underruns / overruns, late clock periods a / b |
 |---|---|---|---|---|---|---|---|---|"
 notes=""
@@ -343,32 +372,33 @@ for f in $frames_list; do
 	pms=$(calc "printf \"%g\", $f * 1000 / $rate")
 	reads=$(res cable "$f" b_cable_reads) backlog=$(res cable "$f" b_cable_backlog_bytes)
 	avg=$(calc "if (\"$reads\" + 0 > 0) { b = $backlog / $reads; printf \"%.1f ms = %.2f periods\", b * 1000 / $bps, b / $pb } else print \"n/a\"")
-	if [ -n "$(res cable "$f" mean_bytes)" ]; then
-		pm=$(calc "b = $(res cable "$f" mean_bytes); printf \"%.1f ms = %.2f periods\", b * 1000 / $bps, b / $pb")
-		mx=$(calc "b = $(res cable "$f" max_bytes); printf \"%.0f ms = %.0f periods\", b * 1000 / $bps, b / $pb")
-		hist="$(res cable "$f" hist) (of $(res cable "$f" samples))"
-		trend=$(res cable "$f" per_s | tr ',' '\n' | awk -v k=$bps '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 * 1000 / k }')
+	if [ -n "$(res cable "$f" lat_n)" ]; then
+		probe_lat=$(calc "printf \"%.1f / %.1f / %.1f / %.1f ms = %.2f / %.2f / %.2f / %.2f periods\", \
+			$(res cable "$f" lat_mean), $(res cable "$f" lat_median), $(res cable "$f" lat_p95), $(res cable "$f" lat_max), \
+			$(res cable "$f" lat_mean) / $pms, $(res cable "$f" lat_median) / $pms, $(res cable "$f" lat_p95) / $pms, $(res cable "$f" lat_max) / $pms")
+		trend=$(res cable "$f" per_s | tr ',' ' ')
+		fl="$(echo "$trend" | awk '{ printf "%.1f → %.1f ms", $1, $NF }')"
 		notes="$notes
-- $f frames: the probe's mean for each second of the window, ms in the cable: $trend."
+- $f frames, the probe: $(res cable "$f" lat_n) periods timed; mean write → read of each second of the window, ms: $trend; most in the cable at once $(calc "printf \"%.0f ms\", $(res cable "$f" max_bytes) * 1000 / $bps"); its polls $(res cable "$f" gap_p50) ms apart (median), $(res cable "$f" gap_p99) ms at the 99th percentile, $(res cable "$f" gap_max) ms at most (the timing's resolution)."
 	else
-		pm="not probed" mx="-" hist="-"
+		probe_lat="not probed" fl="-"
 	fi
-	sil=$(calc "printf \"%d / %d\", $(res cable "$f" b_cable_silence_bytes) / $pb, $(res cable "$f" b_cable_skipped_bytes) / $pb")
+	sil=$(calc "printf \"%d (%d leading) / %d\", $(res cable "$f" b_cable_silence_bytes) / $pb, $(res cable "$f" leading_silence), $(res cable "$f" b_cable_skipped_bytes) / $pb")
 	xr="$(res cable "$f" b_overruns) / $(res cable "$f" a_underruns)"
 	late="$(res cable "$f" a_clock_late_periods) / $(res cable "$f" b_clock_late_periods)"
 	plm=$(res cable "$f" play_latency_max)
 	slat=$(calc "printf \"%d B = %.0f periods / %s\", \"$plm\" + 0, (\"$plm\" + 0) / $pb, \"$(res cable "$f" rec_latency_max)\"")
 	lat="$lat
-| $f frames ($pms ms) | $avg | $pm | $mx | $hist | $sil | $xr | $late | $slat | $(res cable "$f" status_a) / $(res cable "$f" status_b) |"
+| $f frames ($pms ms) | $avg | $probe_lat | $fl | $sil | $xr | $late | $slat | $(res cable "$f" status_a) / $(res cable "$f" status_b) |"
 	ca=$(res cable "$f" cpu_a) cb=$(res cable "$f" cpu_b) wa=$(res wav "$f" cpu_a) wb=$(res wav "$f" cpu_b)
-	both() { echo "$1 ($2)"; }
+	ra=$(res cable "$f" run_a) rb=$(res cable "$f" run_b) va=$(res wav "$f" run_a) vb=$(res wav "$f" run_b)
 	cpu="$cpu
-| $f frames | $(both "$ca" "$(res cable "$f" run_a)") | $(both "$cb" "$(res cable "$f" run_b)") | $(calc "printf \"%.2f (%.2f)\", $ca + $cb, $(res cable "$f" run_a) + $(res cable "$f" run_b)") | $(both "$wa" "$(res wav "$f" run_a)") | $(both "$wb" "$(res wav "$f" run_b)") | $(calc "printf \"%.2f (%.2f)\", $wa + $wb, $(res wav "$f" run_a) + $(res wav "$f" run_b)") | $(ratio "$ca + $cb" "$wa + $wb") ($(ratio "$(res cable "$f" run_a) + $(res cable "$f" run_b)" "$(res wav "$f" run_a) + $(res wav "$f" run_b)")) | $(res wav "$f" a_underruns) / $(res wav "$f" b_overruns), $(res wav "$f" a_clock_late_periods) / $(res wav "$f" b_clock_late_periods) |"
+| $f frames | $ca ($ra) | $cb ($rb) | $(calc "printf \"%.2f (%.2f)\", $ca + $cb, $ra + $rb") | $wa ($va) | $wb ($vb) | $(calc "printf \"%.2f (%.2f)\", $wa + $wb, $va + $vb") | $(ratio "$ca + $cb" "$wa + $wb") ($(ratio "$ra + $rb" "$va + $vb")) | $(res wav "$f" a_underruns) / $(res wav "$f" b_overruns), $(res wav "$f" a_clock_late_periods) / $(res wav "$f" b_clock_late_periods) |"
 	notes="$notes
 - $f frames, not xover: QEMU a / b $(res cable "$f" cpu_qa) / $(res cable "$f" cpu_qb) ms per s with the cable, $(res wav "$f" cpu_qa) / $(res wav "$f" cpu_qb) with WAV ($accel, each guest polling its queues); the broker $(res cable "$f" cpu_broker). Windows $(res cable "$f" win) s (cable) and $(res wav "$f" win) s (WAV)."
 done
 header="### $(date -u '+%Y-%m-%d %H:%M UTC') — sound crossover (scripts/bench-sound.sh${backend_nice:+, BACKEND_NICE=$backend_nice}), $(uname -r), $(nproc) CPUs, QEMU $accel: $("$QS" --version | head -1)"
-body="Two QEMU VMs (sndtest on vhost-user-snd-pci, each card an \`xover vhost-user --sound\` back-end), 48 kHz stereo S16, guest buffer 4 periods; a plays 440 Hz, b records ${audio_s} s of it through the cable, started once a's stream runs; measured over ${window_s} s of b's recording.
+body="Two QEMU VMs (sndtest on vhost-user-snd-pci, each card an \`xover vhost-user --sound\` back-end), 48 kHz stereo S16, guest buffer 4 periods; a plays 440 Hz, b records ${audio_s} s of it through the cable (a plays from the link's coming up, before b's first capture); measured over ${window_s} s of b's recording.
 
 Latency of the cable alone, a's card writing a period → b's card reading it (not the guests' own buffering):
 

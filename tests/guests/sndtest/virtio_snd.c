@@ -1,10 +1,10 @@
 /*
  * virtio-snd over modern virtio-pci (1AF4:1059), polled split virtqueues.
  *
- * The transport is nettest's (virtio_net.c): vendor capabilities for the
- * common, notify and device configuration, VERSION_1 only, notifications
- * as MMIO writes to the notify BAR, suppressed while the device sets
- * VIRTQ_USED_F_NO_NOTIFY (notify_always=1: every kick notifies). Unlike
+ * The transport is the toolkit's (lib/virtio_pci.h), as nettest's
+ * virtio-net uses it: VERSION_1 only, notifications as MMIO writes to the
+ * notify BAR, suppressed while the device sets VIRTQ_USED_F_NO_NOTIFY
+ * (notify_always=1: every kick notifies). Unlike
  * virtio-net's fixed buffers, a request here is a chain of 2-3
  * descriptors taken from a free list and identified by its head's
  * cookie, so the device may complete requests in any order.
@@ -15,85 +15,19 @@
  */
 #include "guest.h"
 #include "snd.h"
+#include "virtio_pci.h"
 
-#define PCI_CAP_VENDOR 0x09
-#define CFG_COMMON     1
-#define CFG_NOTIFY     2
-#define CFG_DEVICE     4
-
-#define COMMON_DFSELECT   0x00
-#define COMMON_DF         0x04
-#define COMMON_GFSELECT   0x08
-#define COMMON_GF         0x0c
-#define COMMON_NUM_QUEUES 0x12
-#define COMMON_STATUS     0x14
-#define COMMON_CFG_GEN    0x15
-#define COMMON_Q_SELECT   0x16
-#define COMMON_Q_SIZE     0x18
-#define COMMON_Q_ENABLE   0x1c
-#define COMMON_Q_NOFF     0x1e
-#define COMMON_Q_DESC     0x20
-#define COMMON_Q_AVAIL    0x28
-#define COMMON_Q_USED     0x30
-
-#define STATUS_ACK         1
-#define STATUS_DRIVER      2
-#define STATUS_DRIVER_OK   4
-#define STATUS_FEATURES_OK 8
-#define STATUS_FAILED      0x80
-
-#define F_INDIRECT_DESC (1ull << 28)
-#define F_EVENT_IDX     (1ull << 29)
-#define F_VERSION_1     (1ull << 32)
-
-#define DESC_F_NEXT  1
-#define DESC_F_WRITE 2
-#define AVAIL_F_NO_INTERRUPT 1
-#define USED_F_NO_NOTIFY     1
-
-#define QMAX        256
 #define EVENT_BUFS  16
 #define INFO_MAX    1024 /* bytes of *_INFO answer */
 #define STATUS_POISON 0xffffffffu
 #define STATUS_SHORT  0xfffffffeu /* our own: the device wrote less than the answer needs */
 
-struct vq_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct vq_avail {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[QMAX];
-	uint16_t used_event;
-};
-
-struct vq_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-struct vq_used {
-	uint16_t flags;
-	uint16_t idx;
-	struct vq_used_elem ring[QMAX];
-	uint16_t avail_event;
-};
-
+/* A queue whose requests are descriptor chains from a free list. */
 struct vq {
-	uint16_t index, size;
-	volatile struct vq_desc *desc;
-	volatile struct vq_avail *avail;
-	volatile struct vq_used *used;
-	uint64_t notify;
-	uint16_t avail_idx; /* ours, published to avail->idx on kick */
-	uint16_t used_seen;
+	struct virtq vq;
 	uint16_t free_head, num_free;
-	void *cookie[QMAX];  /* per chain head; NULL: free */
-	uint8_t chain_len[QMAX];
+	void *cookie[VIRTQ_MAX];  /* per chain head; NULL: free */
+	uint8_t chain_len[VIRTQ_MAX];
 };
 
 struct seg {
@@ -105,9 +39,7 @@ struct seg {
 struct snd_dev snd;
 
 static struct {
-	uint64_t common, device, notify_base;
-	uint32_t notify_mult;
-	bool notify_always;
+	struct virtio_pci t;
 	struct vq q[VSND_VQ_COUNT];
 	volatile struct vsnd_event *events;
 	/* the one control request in flight */
@@ -155,49 +87,21 @@ const char *snd_status_name(uint32_t status)
 
 /* --- split virtqueues --- */
 
-static uint64_t find_cfg(struct pci_dev *dev, uint8_t type, uint8_t *cap_out)
-{
-	for (uint8_t cap = pci_find_cap(dev, PCI_CAP_VENDOR, 0); cap;
-	     cap = pci_find_cap(dev, PCI_CAP_VENDOR, cap)) {
-		if (pci_read8(dev, cap + 3) != type)
-			continue;
-		uint8_t bar = pci_read8(dev, cap + 4);
-		if (bar > 5 || dev->bar[bar].kind == BAR_NONE || dev->bar[bar].kind == BAR_IO)
-			continue;
-		if (cap_out)
-			*cap_out = cap;
-		return dev->bar[bar].addr + pci_read32(dev, cap + 8);
-	}
-	return 0;
-}
-
 static bool vq_setup(struct vq *q, uint16_t index)
 {
-	mmio_write16(v.common + COMMON_Q_SELECT, index);
-	unsigned max = mmio_read16(v.common + COMMON_Q_SIZE);
+	unsigned max = virtio_pci_queue_max(&v.t, index);
 	if (max == 0) {
 		printf("sndtest: queue %u (%s) has size 0\n", index, queue_names[index]);
 		return false;
 	}
-	unsigned size = max < QMAX ? max : QMAX;
+	unsigned size = max < VIRTQ_MAX ? max : VIRTQ_MAX;
 	while (size & (size - 1))
 		size &= size - 1; /* split rings: a power of two */
-	mmio_write16(v.common + COMMON_Q_SIZE, size);
-	q->index = index;
-	q->size = size;
-	q->desc = dma_alloc(sizeof(struct vq_desc) * QMAX, 16);
-	q->avail = dma_alloc(sizeof(struct vq_avail), 2);
-	q->used = dma_alloc(sizeof(struct vq_used), 4);
-	q->avail->flags = AVAIL_F_NO_INTERRUPT; /* polled */
+	virtq_setup(&v.t, &q->vq, index, size);
 	for (unsigned i = 0; i < size; i++)
-		q->desc[i].next = (uint16_t)(i + 1);
+		q->vq.desc[i].next = (uint16_t)(i + 1);
 	q->free_head = 0;
 	q->num_free = size;
-	mmio_write64(v.common + COMMON_Q_DESC, dma_addr(q->desc));
-	mmio_write64(v.common + COMMON_Q_AVAIL, dma_addr(q->avail));
-	mmio_write64(v.common + COMMON_Q_USED, dma_addr(q->used));
-	q->notify = v.notify_base + (uint64_t)mmio_read16(v.common + COMMON_Q_NOFF) * v.notify_mult;
-	mmio_write16(v.common + COMMON_Q_ENABLE, 1);
 	snd.queue_size[index] = size;
 	return true;
 }
@@ -205,59 +109,56 @@ static bool vq_setup(struct vq *q, uint16_t index)
 /* Adds a chain (not yet published); the caller has checked there is room. */
 static void vq_add(struct vq *q, const struct seg *segs, unsigned n, void *cookie)
 {
+	struct virtq *r = &q->vq;
+
 	if (n == 0 || q->num_free < n)
 		fail("queue needs %lu descriptors, has %lu", n, q->num_free);
 	uint16_t head = q->free_head, d = head;
 
 	for (unsigned i = 0; i < n; i++) {
-		volatile struct vq_desc *e = &q->desc[d];
+		volatile struct vq_desc *e = &r->desc[d];
 
 		e->addr = dma_addr(segs[i].p);
 		e->len = segs[i].len;
-		e->flags = (uint16_t)((segs[i].write ? DESC_F_WRITE : 0) | (i + 1 < n ? DESC_F_NEXT : 0));
+		e->flags = (uint16_t)((segs[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
 		if (i + 1 < n)
 			d = e->next;
 	}
-	q->free_head = q->desc[d].next;
+	q->free_head = r->desc[d].next;
 	q->num_free = (uint16_t)(q->num_free - n);
 	q->cookie[head] = cookie;
 	q->chain_len[head] = (uint8_t)n;
-	q->avail->ring[q->avail_idx % q->size] = head;
-	q->avail_idx++;
+	r->avail->ring[r->avail_idx % r->size] = head;
+	r->avail_idx++;
 }
 
 static void vq_kick(struct vq *q)
 {
-	dma_barrier();
-	q->avail->idx = q->avail_idx;
-	/* As nettest: the device clears NO_NOTIFY and rereads avail->idx, we store
-	 * avail->idx and then read the flag; one of us sees the other. */
-	asm volatile("mfence" ::: "memory");
-	if (!v.notify_always && (q->used->flags & USED_F_NO_NOTIFY))
-		return;
-	mmio_write16(q->notify, q->index);
+	virtq_kick(&v.t, &q->vq);
 }
 
 /* The next used chain's cookie (its descriptors freed), or NULL. */
 static void *vq_get(struct vq *q, uint32_t *len)
 {
-	if (q->used->idx == q->used_seen)
+	struct virtq *r = &q->vq;
+
+	if (r->used->idx == r->used_seen)
 		return NULL;
 	dma_barrier(); /* read the entry (and the buffers) only after idx */
-	volatile struct vq_used_elem *u = &q->used->ring[q->used_seen % q->size];
+	volatile struct vq_used_elem *u = &r->used->ring[r->used_seen % r->size];
 	uint32_t id = u->id;
 	*len = u->len;
-	if (id >= q->size || !q->cookie[id])
-		fail("device returned a bad used id %lu on queue %lu", id, q->index);
+	if (id >= r->size || !q->cookie[id])
+		fail("device returned a bad used id %lu on queue %lu", id, r->index);
 	void *cookie = q->cookie[id];
 	uint16_t d = (uint16_t)id;
 	for (unsigned i = 1; i < q->chain_len[id]; i++)
-		d = q->desc[d].next;
-	q->desc[d].next = q->free_head;
+		d = r->desc[d].next;
+	r->desc[d].next = q->free_head;
 	q->free_head = (uint16_t)id;
 	q->num_free = (uint16_t)(q->num_free + q->chain_len[id]);
 	q->cookie[id] = NULL;
-	q->used_seen++;
+	r->used_seen++;
 	return cookie;
 }
 
@@ -315,7 +216,7 @@ void snd_poll_events(void)
 	uint32_t len;
 	void *c;
 
-	if (!q->size)
+	if (!q->vq.size)
 		return;
 	while ((c = vq_get(q, &len)) != NULL) {
 		handle_event(c, len);
@@ -335,15 +236,15 @@ void snd_service(void)
 
 void snd_dump(void)
 {
-	if (!v.common)
+	if (!v.t.common)
 		return;
-	printf("sndtest: device status=%#x", mmio_read8(v.common + COMMON_STATUS));
+	printf("sndtest: device status=%#x", virtio_pci_status(&v.t));
 	for (unsigned i = 0; i < VSND_VQ_COUNT; i++) {
 		struct vq *q = &v.q[i];
 
-		if (q->size)
-			printf(" %s avail=%u used=%u seen=%u free=%u", queue_names[i], q->avail_idx, q->used->idx,
-			       q->used_seen, q->num_free);
+		if (q->vq.size)
+			printf(" %s avail=%u used=%u seen=%u free=%u", queue_names[i], q->vq.avail_idx, q->vq.used->idx,
+			       q->vq.used_seen, q->num_free);
 	}
 	printf("\n");
 }
@@ -487,21 +388,13 @@ struct snd_io *snd_io_reap(unsigned queue)
 
 static bool negotiate(void)
 {
-	mmio_write32(v.common + COMMON_DFSELECT, 0);
-	snd.offered = mmio_read32(v.common + COMMON_DF);
-	mmio_write32(v.common + COMMON_DFSELECT, 1);
-	snd.offered |= (uint64_t)mmio_read32(v.common + COMMON_DF) << 32;
-	if (!(snd.offered & F_VERSION_1)) {
+	snd.offered = virtio_pci_device_features(&v.t);
+	if (!(snd.offered & VIRTIO_F_VERSION_1)) {
 		printf("sndtest: the device does not offer VERSION_1 (features %#lx)\n", snd.offered);
 		return false;
 	}
-	snd.features = F_VERSION_1; /* INDIRECT_DESC / EVENT_IDX: not needed */
-	mmio_write32(v.common + COMMON_GFSELECT, 0);
-	mmio_write32(v.common + COMMON_GF, (uint32_t)snd.features);
-	mmio_write32(v.common + COMMON_GFSELECT, 1);
-	mmio_write32(v.common + COMMON_GF, (uint32_t)(snd.features >> 32));
-	mmio_write8(v.common + COMMON_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK);
-	if (!(mmio_read8(v.common + COMMON_STATUS) & STATUS_FEATURES_OK)) {
+	snd.features = VIRTIO_F_VERSION_1; /* INDIRECT_DESC / EVENT_IDX: not needed */
+	if (!virtio_pci_set_features(&v.t, snd.features)) {
 		printf("sndtest: the device refused FEATURES_OK\n");
 		return false;
 	}
@@ -512,12 +405,12 @@ static bool negotiate(void)
 static void read_config(void)
 {
 	for (int tries = 0; tries < 100; tries++) {
-		uint8_t gen = mmio_read8(v.common + COMMON_CFG_GEN);
+		uint8_t gen = mmio_read8(v.t.common + VIRTIO_COMMON_CFG_GEN);
 
-		snd.cfg.jacks = mmio_read32(v.device + 0);
-		snd.cfg.streams = mmio_read32(v.device + 4);
-		snd.cfg.chmaps = mmio_read32(v.device + 8);
-		if (mmio_read8(v.common + COMMON_CFG_GEN) == gen)
+		snd.cfg.jacks = mmio_read32(v.t.device + 0);
+		snd.cfg.streams = mmio_read32(v.t.device + 4);
+		snd.cfg.chmaps = mmio_read32(v.t.device + 8);
+		if (mmio_read8(v.t.common + VIRTIO_COMMON_CFG_GEN) == gen)
 			return;
 	}
 	printf("sndtest: config_generation never settled\n");
@@ -525,36 +418,25 @@ static void read_config(void)
 
 bool snd_probe(struct pci_dev *dev, bool notify_always)
 {
-	uint8_t notify_cap = 0;
-
 	snd.pci = dev;
 	for (unsigned i = 0; i < SND_MAX_JACKS; i++)
 		snd.jack_connected[i] = -1;
-	v.notify_always = notify_always;
-	pci_enable(dev);
-	v.common = find_cfg(dev, CFG_COMMON, NULL);
-	v.device = find_cfg(dev, CFG_DEVICE, NULL);
-	v.notify_base = find_cfg(dev, CFG_NOTIFY, &notify_cap);
-	if (!v.common || !v.device || !v.notify_base) {
+	v.t.notify_always = notify_always;
+	if (!virtio_pci_find(&v.t, dev)) {
 		printf("sndtest: missing virtio-pci capabilities (common %#lx device %#lx notify %#lx)\n",
-		       v.common, v.device, v.notify_base);
-		v.common = 0;
+		       v.t.common, v.t.device, v.t.notify_base);
+		v.t.common = 0;
 		return false;
 	}
-	v.notify_mult = pci_read32(dev, notify_cap + 16);
 
-	mmio_write8(v.common + COMMON_STATUS, 0);
-	uint64_t deadline = deadline_ms(1000);
-	while (mmio_read8(v.common + COMMON_STATUS) && !deadline_passed(deadline))
-		cpu_relax();
-	if (mmio_read8(v.common + COMMON_STATUS)) {
+	if (!virtio_pci_reset(&v.t, 1000)) {
 		printf("sndtest: the device did not reset\n");
 		return false;
 	}
-	mmio_write8(v.common + COMMON_STATUS, STATUS_ACK | STATUS_DRIVER);
+	virtio_pci_set_status(&v.t, VIRTIO_STATUS_ACK | VIRTIO_STATUS_DRIVER);
 	if (!negotiate())
 		goto failed;
-	snd.num_queues = mmio_read16(v.common + COMMON_NUM_QUEUES);
+	snd.num_queues = mmio_read16(v.t.common + VIRTIO_COMMON_NUM_QUEUES);
 	if (snd.num_queues < VSND_VQ_COUNT) {
 		printf("sndtest: the device has %u queues, virtio-snd has 4\n", snd.num_queues);
 		goto failed;
@@ -565,17 +447,17 @@ bool snd_probe(struct pci_dev *dev, bool notify_always)
 	read_config();
 
 	v.ctl = dma_alloc(sizeof(*v.ctl), 64);
-	unsigned nev = v.q[VSND_VQ_EVENT].size < EVENT_BUFS ? v.q[VSND_VQ_EVENT].size : EVENT_BUFS;
+	unsigned nev = v.q[VSND_VQ_EVENT].vq.size < EVENT_BUFS ? v.q[VSND_VQ_EVENT].vq.size : EVENT_BUFS;
 	v.events = dma_alloc(sizeof(struct vsnd_event) * EVENT_BUFS, 64);
 	for (unsigned i = 0; i < nev; i++)
 		event_post(&v.events[i]);
-	mmio_write8(v.common + COMMON_STATUS,
-		    STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+	virtio_pci_set_status(&v.t, VIRTIO_STATUS_ACK | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+					    VIRTIO_STATUS_DRIVER_OK);
 	vq_kick(&v.q[VSND_VQ_EVENT]);
 	return true;
 
 failed:
-	mmio_write8(v.common + COMMON_STATUS, STATUS_FAILED);
+	virtio_pci_set_status(&v.t, VIRTIO_STATUS_FAILED);
 	printf("sndtest: device setup failed\n");
 	return false;
 }
