@@ -528,3 +528,36 @@ TEST_CASE("fixed-size decoders refuse any other size", "[vhost-user]") {
     m.payload.resize(16);
     CHECK_THROWS_AS(decode_u64(m), ProtocolError);
 }
+
+TEST_CASE("GET_CONFIG: the access round trips; a reply carries the header and the bytes", "[vhost-user]") {
+    SocketPair p = socket_pair();
+    std::vector<std::uint8_t> payload = encode_config({.offset = 4, .size = 8, .flags = 0}, std::vector<std::uint8_t>(8));
+    send_request(p.front.get(), req(Request::GetConfig), payload);
+    ConfigAccess a = decode_config_access(receive(p.back.get()));
+    CHECK(a.offset == 4);
+    CHECK(a.size == 8);
+    std::vector<std::uint8_t> bytes{1, 2, 3};
+    auto reply = encode_config(a, bytes);
+    REQUIRE(reply.size() == 12 + 3);
+    std::uint32_t h[3];
+    std::memcpy(h, reply.data(), sizeof h);
+    CHECK(h[0] == 4);
+    CHECK(h[1] == 3);
+    CHECK(reply[12] == 1);
+}
+
+TEST_CASE("GET_CONFIG: a size past the limit or a payload that disagrees is refused", "[vhost-user]") {
+    auto send_config = [](std::uint32_t size, std::size_t payload_bytes) {
+        return [=](int s) {
+            std::vector<std::uint8_t> payload(payload_bytes, 0);
+            std::uint32_t h[3] = {0, size, 0};
+            std::memcpy(payload.data(), h, std::min(payload_bytes, sizeof h));
+            send_request(s, req(Request::GetConfig), payload);
+        };
+    };
+    auto decode = [](Message&& m) { decode_config_access(m); };
+    expect_refused(send_config(kMaxConfigSize + 1, 12 + kMaxConfigSize + 1));  // read_message's cap
+    expect_refused(send_config(300, 12), decode);
+    expect_refused(send_config(8, 12 + 4), decode);
+    expect_refused(send_config(0, 8), decode);
+}
