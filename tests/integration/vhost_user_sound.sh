@@ -68,6 +68,41 @@ passed record
 grep -a '^sndtest: recorded' "$tmp/record.out"
 echo "ok wav: a 1 kHz input recorded as 1 kHz"
 
+# --- hostile front-ends: each session refused with a message, the card still served
+python3 - "$tmp/wav.sock" <<'PY' || fail "the hostile sound front-end's cases"
+import socket, struct, sys, time
+GET_FEATURES, SET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES = 1, 2, 15, 16
+SET_VRING_NUM, GET_CONFIG = 8, 24
+def session(messages):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    for request, payload in messages:
+        s.sendall(struct.pack("<III", request, 1, len(payload)) + payload)
+    s.settimeout(5)
+    try:
+        while s.recv(4096):
+            pass
+    except socket.timeout:
+        sys.exit("the back-end kept a hostile session open")
+    except ConnectionResetError:
+        pass  # it closed with our messages unread: refused
+    s.close()
+    time.sleep(0.2)
+config = lambda size, data: struct.pack("<III", 0, size, 0) + bytes(data)
+session([(GET_CONFIG, config(12, 12))])                                   # CONFIG never negotiated
+session([(SET_PROTOCOL_FEATURES, struct.pack("<Q", 1 << 9)), (GET_CONFIG, config(300, 0))])   # too large
+session([(SET_PROTOCOL_FEATURES, struct.pack("<Q", 1 << 9)), (GET_CONFIG, config(12, 16))])   # sizes disagree
+session([(SET_VRING_NUM, struct.pack("<II", 4, 64))])                  # a fifth ring
+session([(SET_FEATURES, struct.pack("<Q", 1 << 10))])                  # a feature never offered
+PY
+for m in "GET_CONFIG: the CONFIG protocol feature was not negotiated" "GET_CONFIG: 300 bytes of configuration, more than 256" \
+	"GET_CONFIG: payload of" "SET_VRING_NUM: ring 4 does not exist \\(virtio-snd: rings 0 to 3\\)" "SET_FEATURES: .* acks features never offered"; do
+	grep -aqE "session ended: $m" "$tmp/wav.out" || fail "no session refused with '$m'"
+done
+snd_vm after "$tmp/wav.sock" "role=record periods=20 min_level=3000"
+passed after
+echo "ok hostile front-ends: 5 sessions refused, each with a message; the card still served the next one"
+
 # --- 3: the crossover -----------------------------------------------------------
 vu_broker
 snd_backend a "virtio-snd,crossover=b"
