@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-models='xover/(e1000|virtio_net)/|\.\./(e1000|virtio_net)/'
+models='xover/(e1000|virtio_net|virtio_snd)/|\.\./(e1000|virtio_net|virtio_snd)/'
 engine='xover/crossover/|\.\./crossover/'
 status=0
 
@@ -33,7 +33,11 @@ check() {
 check "the crossover engine includes a device model header" "$models" \
     src/crossover include/xover/crossover
 check "a device model includes a crossover header" "$engine" \
-    src/e1000 src/virtio_net include/xover/e1000 include/xover/virtio_net
+    src/e1000 src/virtio_net src/virtio_snd include/xover/e1000 include/xover/virtio_net include/xover/virtio_snd
+# The sound layer (formats, backends, the cable ABI) sits below both, as
+# net does: a sound card reaches a peer only through a sound::Backend.
+check "the sound layer includes a model or crossover header" "$models|$engine" \
+    src/sound include/xover/sound
 check "the nic layer includes a model or crossover header" "$models|$engine" \
     src/nic include/xover/nic
 
