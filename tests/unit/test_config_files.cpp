@@ -12,12 +12,8 @@
 #include "xover/vmm/config_parser.hpp"
 
 using namespace xover::vmm;
+using namespace xover::test;
 namespace fs = std::filesystem;
-
-using xover::test::ConfigDir;
-using xover::test::error_of;
-using xover::test::flag_error;
-using xover::test::run_error;
 
 namespace {
 

@@ -28,9 +28,7 @@
 #include "xover/crossover/vm_agent.hpp"
 
 using namespace xover::crossover;
-using xover::crossover::test::BrokerThread;
-using xover::crossover::test::FakeNic;
-using xover::crossover::test::mac;
+using namespace xover::crossover::test;
 using xover::test::wait_until;
 
 namespace {

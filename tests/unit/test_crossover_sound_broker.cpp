@@ -23,11 +23,7 @@
 #include "xover/crossover/vm_agent.hpp"
 
 using namespace xover::crossover;
-using xover::crossover::test::BrokerThread;
-using xover::crossover::test::dup_fd;
-using xover::crossover::test::FakeNic;
-using xover::crossover::test::mac;
-using xover::crossover::test::same_file;
+using namespace xover::crossover::test;
 using xover::kvm::UniqueFd;
 using xover::test::wait_until;
 

@@ -12,11 +12,7 @@
 #include "test_crossover_util.hpp"
 
 using namespace xover::crossover;
-using xover::crossover::test::dup_fd;
-using xover::crossover::test::FakeNic;
-using xover::crossover::test::mac;
-using xover::crossover::test::round_trip;
-using xover::crossover::test::same_file;
+using namespace xover::crossover::test;
 using xover::kvm::UniqueFd;
 
 namespace {

@@ -13,10 +13,8 @@
 #include "xover/sound/backend.hpp"
 
 using namespace xover::sound;
+using namespace xover::test;
 namespace fs = std::filesystem;
-using xover::test::Bytes;
-using xover::test::counter;
-using xover::test::read_file;
 
 namespace {
 
