@@ -37,7 +37,9 @@
 #               first sound, sndtest's count), skipped (more than the
 #               cable's 100 ms waited), overruns (no guest buffer); a:
 #               underruns (the guest had not refilled); both: late clock
-#               periods (a stream timer that fired a period or more late).
+#               periods (a stream timer that fired a period or more late)
+#               and, in brackets, skipped ones (more than 8 periods late:
+#               not caught up).
 #               All ~0 in a steady state. Over each card's whole session.
 #   sndtest     a's play stats latency_max: the device's latency_bytes, what
 #               a's guest still had queued ahead of its card when a request
@@ -73,14 +75,21 @@ backend_nice=${BACKEND_NICE:-}
 rate=48000
 channels=2
 bps=$((rate * channels * 2)) # bytes per second of audio
-SNDTEST=$B/guests/sndtest.elf
-[ -f "$SNDTEST" ] || skip "$SNDTEST not built"
+[ -f "$B/guests/sndtest.elf" ] || skip "$B/guests/sndtest.elf not built"
+# Copies: a rebuild of BUILD_DIR during the run changes nothing in it.
+mkdir "$tmp/bin"
+cp "$X" "$B/guests/sndtest.elf" "$tmp/bin/" || fail "copying xover and sndtest.elf"
+X=$tmp/bin/xover
+SNDTEST=$tmp/bin/sndtest.elf
 [ "$audio_s" -ge 3 ] || skip "AUDIO_S=$audio_s: at least 3"
 QS=${QEMU_SND:-$(scripts/qemu-backports.sh)} || skip "no QEMU with vhost-user-snd-pci (scripts/qemu-backports.sh)"
 QS_ARGS=(-L "$(dirname "$QS")/../share/qemu")
 export QEMU_MODULE_DIR=$(dirname "$QS")/../lib/x86_64-linux-gnu/qemu
 "$QS" "${QS_ARGS[@]}" -device vhost-user-snd-pci,help 2>/dev/null | grep -q chardev ||
 	skip "$QS has no vhost-user-snd-pci"
+# The interpreter itself, not a wrapper (pyenv's shims are shell scripts):
+# the window's watcher must start fast.
+PY=$(python3 -c 'import sys; print(sys.executable)') || skip "no python3"
 accel=TCG
 [ -r /dev/kvm ] && [ -w /dev/kvm ] && accel=KVM
 
@@ -89,14 +98,14 @@ accel=TCG
 # passes the signal on to the command): whatever this script starts ends
 # with it, not when its timeout runs out.
 start() {
-	local name=$1 secs=$2 i
+	local name=$1 secs=$2
 	shift 2
 	( timeout -k 5 "$secs" "$@" >"$tmp/$name.out" 2>&1 </dev/null &
 	  echo $! >"$tmp/$name.pid"
 	  wait $!
 	  echo $? >"$tmp/$name.rc" ) &
 	lib_pids+=($!)
-	for i in $(seq 100); do [ -s "$tmp/$name.pid" ] && break; sleep 0.01; done
+	for _ in $(seq 100); do [ -s "$tmp/$name.pid" ] && break; sleep 0.01; done
 }
 # stop NAME: ends a run that is still going (TERM, then KILL after 2 s).
 stop() {
@@ -212,6 +221,7 @@ if cable_pid != "-":
         print("probe_error=no_cable")
         m = None
 c0 = {k: cpu(v) for k, v in pids.items()}
+self0 = sum(os.times()[:2])
 t0 = time.monotonic()
 end = t0 + secs
 u64 = struct.Struct("<Q")
@@ -244,6 +254,7 @@ c1 = {k: cpu(v) for k, v in pids.items()}
 win = time.monotonic() - t0
 hz = os.sysconf("SC_CLK_TCK")
 print(f"win={win:.3f}")
+print(f"cpu_probe={(sum(os.times()[:2]) - self0) * 1000 / win:.0f}")
 for k in pids:
     if c0[k] and c1[k]:
         print(f"cpu_{k}={(c1[k][0] - c0[k][0]) * 1000 / hz / win:.2f}")
@@ -281,7 +292,7 @@ if lat:
     print(f"gap_max={ms(g[-1])}")
 PYEOF
 
-python3 tests/guests/sndtest/wavtool.py sine --rate $rate --channels $channels --freq 1000 \
+"$PY" tests/guests/sndtest/wavtool.py sine --rate $rate --channels $channels --freq 1000 \
 	--seconds $((audio_s + 5)) "$tmp/in.wav" >/dev/null
 vu_broker
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -311,7 +322,7 @@ pair() {
 	pids="a=$(cmd_pid "$a"),b=$(cmd_pid "$b"),qa=@$tmp/$a-vm.pid,qb=@$tmp/$b-vm.pid,broker=$(cmd_pid broker)"
 	[ "$kind" = cable ] && [ "$probe" = 1 ] && cable_pid=$(cmd_pid "$b")
 	: >"$tmp/$b-vm.out"
-	python3 "$tmp/window.py" "$tmp/$b-vm.out" "$marker" "$window_s" "$pids" "$cable_pid" "$pb" >"$tmp/$kind-$f.win" &
+	"$PY" "$tmp/window.py" "$tmp/$b-vm.out" "$marker" "$window_s" "$pids" "$cable_pid" "$pb" >"$tmp/$kind-$f.win" &
 	wpid=$!
 	lib_pids+=("$wpid")
 	# a plays from the link's coming up (wait_jack; with WAV at once), which
@@ -322,6 +333,7 @@ pair() {
 	wait_output "$a-vm" "^sndtest: chmap 1 input" 60 || fail "$a-vm: sndtest did not start"
 	snd_vm "$b-vm" "$tmp/$b.sock" "role=record periods=$nrec period_frames=$f $brec"
 	wait $wpid
+	grep -q '^win=' "$tmp/$kind-$f.win" || fail "$kind, $f frames: no measuring window ($(tr '\n' ' ' <"$tmp/$kind-$f.win"))"
 	local sa sb k
 	sb=$(sndtest_status "$b-vm")
 	sa=$(sndtest_status "$a-vm")
@@ -362,9 +374,9 @@ for f in $frames_list; do
 done
 
 # ---------------------------------------------------------------- tables
-lat="| period | backlog at b's reads, avg (counters) | write → read per period, mean / median / p95 / max (probe) | first s → last s, mean (probe) | b silence / skipped periods | b overruns / a underruns | late clock periods a / b | sndtest latency_max: a's play / b's record | sndtest a / b |
+lat="| period | backlog at b's reads, avg (counters) | write → read per period, mean / median / p95 / max (probe) | first s → last s, mean (probe) | b silence / skipped periods | b overruns / a underruns | late (skipped) clock periods a / b | sndtest latency_max: a's play / b's record | sndtest a / b |
 |---|---|---|---|---|---|---|---|---|"
-cpu="| period | xover a (plays into the cable) | xover b (records from it) | a + b | WAV a (plays into OUT.wav) | WAV b (records IN.wav) | WAV a + b | cable / WAV (a + b) | WAV underruns / overruns, late clock periods a / b |
+cpu="| period | xover a (plays into the cable) | xover b (records from it) | a + b | WAV a (plays into OUT.wav) | WAV b (records IN.wav) | WAV a + b | cable / WAV (a + b) | WAV underruns / overruns, late (skipped) clock periods a / b |
 |---|---|---|---|---|---|---|---|---|"
 notes=""
 for f in $frames_list; do
@@ -379,13 +391,13 @@ for f in $frames_list; do
 		trend=$(res cable "$f" per_s | tr ',' ' ')
 		fl="$(echo "$trend" | awk '{ printf "%.1f → %.1f ms", $1, $NF }')"
 		notes="$notes
-- $f frames, the probe: $(res cable "$f" lat_n) periods timed; mean write → read of each second of the window, ms: $trend; most in the cable at once $(calc "printf \"%.0f ms\", $(res cable "$f" max_bytes) * 1000 / $bps"); its polls $(res cable "$f" gap_p50) ms apart (median), $(res cable "$f" gap_p99) ms at the 99th percentile, $(res cable "$f" gap_max) ms at most (the timing's resolution)."
+- $f frames, the probe: $(res cable "$f" lat_n) periods timed; mean write → read of each second of the window, ms: $trend; most in the cable at once $(calc "printf \"%.0f ms\", $(res cable "$f" max_bytes) * 1000 / $bps"); its polls $(res cable "$f" gap_p50) ms apart (median), $(res cable "$f" gap_p99) ms at the 99th percentile, $(res cable "$f" gap_max) ms at most (the timing's resolution), costing it $(res cable "$f" cpu_probe) ms of CPU per s."
 	else
 		probe_lat="not probed" fl="-"
 	fi
 	sil=$(calc "printf \"%d (%d leading) / %d\", $(res cable "$f" b_cable_silence_bytes) / $pb, $(res cable "$f" leading_silence), $(res cable "$f" b_cable_skipped_bytes) / $pb")
 	xr="$(res cable "$f" b_overruns) / $(res cable "$f" a_underruns)"
-	late="$(res cable "$f" a_clock_late_periods) / $(res cable "$f" b_clock_late_periods)"
+	late="$(res cable "$f" a_clock_late_periods) ($(res cable "$f" a_clock_skipped_periods)) / $(res cable "$f" b_clock_late_periods) ($(res cable "$f" b_clock_skipped_periods))"
 	plm=$(res cable "$f" play_latency_max)
 	slat=$(calc "printf \"%d B = %.0f periods / %s\", \"$plm\" + 0, (\"$plm\" + 0) / $pb, \"$(res cable "$f" rec_latency_max)\"")
 	lat="$lat
@@ -393,12 +405,12 @@ for f in $frames_list; do
 	ca=$(res cable "$f" cpu_a) cb=$(res cable "$f" cpu_b) wa=$(res wav "$f" cpu_a) wb=$(res wav "$f" cpu_b)
 	ra=$(res cable "$f" run_a) rb=$(res cable "$f" run_b) va=$(res wav "$f" run_a) vb=$(res wav "$f" run_b)
 	cpu="$cpu
-| $f frames | $ca ($ra) | $cb ($rb) | $(calc "printf \"%.2f (%.2f)\", $ca + $cb, $ra + $rb") | $wa ($va) | $wb ($vb) | $(calc "printf \"%.2f (%.2f)\", $wa + $wb, $va + $vb") | $(ratio "$ca + $cb" "$wa + $wb") ($(ratio "$ra + $rb" "$va + $vb")) | $(res wav "$f" a_underruns) / $(res wav "$f" b_overruns), $(res wav "$f" a_clock_late_periods) / $(res wav "$f" b_clock_late_periods) |"
+| $f frames | $ca ($ra) | $cb ($rb) | $(calc "printf \"%.2f (%.2f)\", $ca + $cb, $ra + $rb") | $wa ($va) | $wb ($vb) | $(calc "printf \"%.2f (%.2f)\", $wa + $wb, $va + $vb") | $(ratio "$ca + $cb" "$wa + $wb") ($(ratio "$ra + $rb" "$va + $vb")) | $(res wav "$f" a_underruns) / $(res wav "$f" b_overruns), $(res wav "$f" a_clock_late_periods) ($(res wav "$f" a_clock_skipped_periods)) / $(res wav "$f" b_clock_late_periods) ($(res wav "$f" b_clock_skipped_periods)) |"
 	notes="$notes
 - $f frames, not xover: QEMU a / b $(res cable "$f" cpu_qa) / $(res cable "$f" cpu_qb) ms per s with the cable, $(res wav "$f" cpu_qa) / $(res wav "$f" cpu_qb) with WAV ($accel, each guest polling its queues); the broker $(res cable "$f" cpu_broker). Windows $(res cable "$f" win) s (cable) and $(res wav "$f" win) s (WAV)."
 done
 header="### $(date -u '+%Y-%m-%d %H:%M UTC') — sound crossover (scripts/bench-sound.sh${backend_nice:+, BACKEND_NICE=$backend_nice}), $(uname -r), $(nproc) CPUs, QEMU $accel: $("$QS" --version | head -1)"
-body="Two QEMU VMs (sndtest on vhost-user-snd-pci, each card an \`xover vhost-user --sound\` back-end), 48 kHz stereo S16, guest buffer 4 periods; a plays 440 Hz, b records ${audio_s} s of it through the cable (a plays from the link's coming up, before b's first capture); measured over ${window_s} s of b's recording.
+body="Two QEMU VMs (sndtest on vhost-user-snd-pci, each card an \`xover vhost-user --sound\` back-end), 48 kHz stereo S16, guest buffer 4 periods; a plays 440 Hz, b records ${audio_s} s of it through the cable; a plays from the link's coming up, while b's guest still sets up its card (b's leading silence says if b captured first); measured over ${window_s} s of b's recording.
 
 Latency of the cable alone, a's card writing a period → b's card reading it (not the guests' own buffering):
 

@@ -51,6 +51,8 @@ CableReader::CableReader(std::span<std::uint8_t> region)
       max_backlog_(backlog_limit(format_, kCableRingBytes)) {}
 
 void CableReader::start() {
+    debt_ = 0;
+    empty_reads_ = 0;
     read_ = header_.written.load(std::memory_order_acquire);
     header_.read.store(read_, std::memory_order_release);
     header_.capturing.store(1, std::memory_order_release);
@@ -78,11 +80,28 @@ CableReader::Result CableReader::read(std::span<std::uint8_t> out) {
         read_ += skip;
         waiting -= skip;
     }
+    if (debt_ != 0 && waiting > out.size()) {
+        // A late sender's sound arrived after we played silence in its
+        // place: skip as much of it, keeping a read's worth.
+        std::uint64_t skip = std::min<std::uint64_t>(debt_, waiting - out.size());
+        skip -= skip % frame;
+        r.skipped += std::size_t(skip);
+        read_ += skip;
+        waiting -= skip;
+        debt_ -= skip;
+    }
     std::size_t take = std::size_t(std::min<std::uint64_t>(waiting, out.size()));
     take -= take % frame;
     ring_copy_out(ring_, read_, out.first(take));
     std::fill(out.begin() + take, out.end(), std::uint8_t{0});
     read_ += take;
+    if (take == out.size()) {
+        empty_reads_ = 0;
+    } else {
+        empty_reads_ = take == 0 ? empty_reads_ + 1 : 0;
+        // At most two reads' worth: more is an idle sender, not a late one.
+        debt_ = empty_reads_ > kIdleReads ? 0 : std::min<std::uint64_t>(debt_ + out.size() - take, 2 * out.size());
+    }
     header_.read.store(read_, std::memory_order_release);
     r.captured = take;
     r.silence = out.size() - take;

@@ -159,3 +159,38 @@ TEST_CASE("cable: mono 44.1 kHz frames", "[sound][cable]") {
     CHECK(r.written == 882);
     CHECK(w.reader->read(out).captured == 882);
 }
+
+TEST_CASE("cable: a sender late once does not add a period of latency for good", "[sound][cable]") {
+    Wire w;
+    w.reader->start();
+    std::vector<std::uint8_t> out(1920);
+    w.writer->write(period(1920, 1));
+    CHECK(w.reader->read(out).captured == 1920);
+    // The sender's next period lands just after the receiver's read...
+    auto r = w.reader->read(out);
+    CHECK(r.silence == 1920);
+    w.writer->write(period(1920, 2));  // late
+    w.writer->write(period(1920, 3));  // on time
+    // ...so two wait at the next read: the late one's time has passed.
+    r = w.reader->read(out);
+    CHECK(r.skipped == 1920);
+    CHECK(r.captured == 1920);
+    CHECK(out == period(1920, 3));
+    // And the latency is back to one period: nothing more waits.
+    w.writer->write(period(1920, 4));
+    r = w.reader->read(out);
+    CHECK(r.backlog == 1920);
+    CHECK(out == period(1920, 4));
+}
+
+TEST_CASE("cable: an idle sender leaves no debt; its first sound is heard", "[sound][cable]") {
+    Wire w;
+    w.reader->start();
+    std::vector<std::uint8_t> out(960);
+    for (int i = 0; i < 10; ++i) CHECK(w.reader->read(out).silence == 960);
+    w.writer->write(period(1920, 7));  // a sender with twice our period starts
+    auto r = w.reader->read(out);
+    CHECK(r.skipped == 0);
+    CHECK(r.captured == 960);
+    CHECK(w.reader->read(out).captured == 960);
+}
