@@ -134,7 +134,13 @@ void VirtioSnd::process_control() {
     bool used = false;
     for (;;) {
         auto status = queue(kControlQueue).pop(chain_);
-        if (status == virtio_net::Virtqueue::PopStatus::Empty) break;
+        // Empty: ask for the next notify (with EVENT_IDX, avail_event), and
+        // look again in case a request came meanwhile. Without this a driver
+        // that kicks only when asked (Linux) is never heard from again.
+        if (status == virtio_net::Virtqueue::PopStatus::Empty) {
+            if (queue(kControlQueue).enable_notifications()) continue;
+            break;
+        }
         if (status == virtio_net::Virtqueue::PopStatus::Broken) {
             needs_reset(virtio_net::to_string(queue(kControlQueue).error()));
             return;
@@ -275,6 +281,8 @@ std::uint32_t VirtioSnd::pcm_request(std::uint32_t code, std::span<const std::ui
         return status;
     }
     default:
+        // Requests the driver queued but we have not taken yet go back too.
+        if (queue_live(io_queue)) process_io(io_queue);
         return stream.release(
             [this, io_queue](const IoRequest& r, std::uint32_t length) { complete_io(io_queue, r, length); });
     }
@@ -286,17 +294,20 @@ void VirtioSnd::process_io(unsigned q) {
     const bool capture = q == kRxQueue;
     const unsigned expected = capture ? kInputStream : kOutputStream;
     for (;;) {
-        auto status = queue(q).pop(chain_);
-        if (status == virtio_net::Virtqueue::PopStatus::Empty) break;
+        auto status = queue(q).pop(io_chain_);
+        if (status == virtio_net::Virtqueue::PopStatus::Empty) {  // as in process_control
+            if (queue(q).enable_notifications()) continue;
+            break;
+        }
         if (status == virtio_net::Virtqueue::PopStatus::Broken) {
             needs_reset(virtio_net::to_string(queue(q).error()));
             return;
         }
-        auto request = parse_io_request(chain_, capture);
+        auto request = parse_io_request(io_chain_, capture);
         if (!request) {
             ++stats_.io_bad_requests;
             count_hostile();
-            queue(q).add_used(chain_.head(), 0);
+            queue(q).add_used(io_chain_.head(), 0);
             used_added_[q] = true;
             continue;
         }
@@ -372,7 +383,10 @@ void VirtioSnd::flush_events() {
     bool used = false;
     while (!pending_events_.empty()) {
         auto status = queue(kEventQueue).pop(chain_);
-        if (status == virtio_net::Virtqueue::PopStatus::Empty) break;
+        if (status == virtio_net::Virtqueue::PopStatus::Empty) {  // events wait: hear of the next buffer
+            if (queue(kEventQueue).enable_notifications()) continue;
+            break;
+        }
         if (status == virtio_net::Virtqueue::PopStatus::Broken) {
             needs_reset(virtio_net::to_string(queue(kEventQueue).error()));
             return;

@@ -4,13 +4,21 @@
 # card: the Linux test guest (scripts/linux-guest.sh, initramfs-sound.cpio)
 # under a QEMU with vhost-user-snd-pci (scripts/qemu-backports.sh; KVM if it
 # can, else TCG), its card served by `xover vhost-user --sound`:
-#   1. wav: A's `aplay` of a 2 s 440 Hz WAV comes out of the back-end's
-#      OUT.wav bit-exact (then whatever the driver sent until it stopped),
-#      and its dominant frequency is 440 Hz;
+#   1. wav: a guest's `aplay` of a 2 s 440 Hz WAV comes out of the
+#      back-end's OUT.wav bit-exact (then aplay's silent padding of its last
+#      period), and its dominant frequency is 440 Hz;
 #   2. crossover: A plays the tone in a loop, B's `arecord` records 2 s
 #      through the broker's cable; the host decodes B's WAV (base64 on its
 #      console) and its dominant frequency is within 1% of 440 Hz. Both
-#      guests see their card's jacks "on" (ALSA controls Headphone/Mic Jack).
+#      guests see their card's jacks "on" (ALSA controls Headphone/Mic
+#      Jack) once linked, and A stops playing when its headphone jack goes
+#      "off" (B's VM gone: the link's jack event reached Linux's driver).
+# Unlike sndtest (polled, always kicks), Linux's driver negotiates
+# VIRTIO_RING_F_EVENT_IDX and kicks a queue only when the device's
+# avail_event asks for it: a device that never moves avail_event gets the
+# first control request and no more ("control message (0x00000100)
+# timeout", probe failed, no card). LINUX_SOUND_CMDLINE adds to the guests'
+# kernel command line (debugging).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/vhost_user.inc"
 S=${XOVER_SOURCE:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -23,9 +31,9 @@ QS_ARGS=(-L "$(dirname "$QS")/../share/qemu")
 export QEMU_MODULE_DIR=$(dirname "$QS")/../lib/x86_64-linux-gnu/qemu
 "$QS" "${QS_ARGS[@]}" -device vhost-user-snd-pci,help 2>/dev/null | grep -q chardev ||
 	skip "$QS has no vhost-user-snd-pci"
-# VU_LINUX_CMDLINE without pci=nomsi: that works around QEMU 7.2 under TCG
-# (MSI-X with a vhost-user device); this QEMU lets the driver use MSI-X.
-CMDLINE="${VU_LINUX_CMDLINE/ pci=nomsi/} xover.timeout=150"
+# VU_LINUX_CMDLINE without pci=nomsi (QEMU 7.2's MSI-X workaround under
+# TCG): vhost-user-snd-pci has no MSI-X vectors, the driver uses INTx anyway.
+CMDLINE="${VU_LINUX_CMDLINE/ pci=nomsi/} xover.timeout=150 xover.sound_card_timeout=30 ${LINUX_SOUND_CMDLINE:-}"
 t_all=$(now)
 
 # snd_backend NAME SOUND-SPEC: `xover vhost-user --sound` serving VM NAME.
@@ -102,10 +110,22 @@ snd_backend w "virtio-snd,backend=wav:$tmp/out.wav"
 snd_linux P "$tmp/w.sock" "xover.sound=play xover.sound_loops=1"
 finished P
 wait_stops w 1
-grep -a '^aplay: \|XOVER-SOUND-\(CARD\|JACKS\|PLAYED\|DMESG\)' "$tmp/P.out" | tr -d '\r'
+grep -a '^aplay: \|XOVER-SOUND-\(CARD\|JACKS\|PLAYED\|DMESG\|IRQ\)' "$tmp/P.out" | tr -d '\r'
+[[ $(marker P XOVER-SOUND-PLAYED) == *"rc=0 plays=1 "* ]] || fail "P: $(marker P XOVER-SOUND-PLAYED)"
 python3 "$W" info "$tmp/out.wav" || fail "OUT.wav unreadable"
-python3 "$W" compare --frames 96000 "$tmp/out.wav" "$tmp/tone440.wav" >/dev/null ||
+# aplay writes whole periods: the last one is padded with silence, so
+# OUT.wav is the tone's 96000 frames, then less than a period of silence
+# (the driver stops the stream once its hw_ptr reaches the end).
+python3 - "$tmp/out.wav" "$tmp/out-head.wav" <<-'EOF'
+	import sys, wave
+	with wave.open(sys.argv[1], "rb") as r, wave.open(sys.argv[2], "wb") as w:
+	    w.setparams(r.getparams())
+	    w.writeframes(r.readframes(96000))
+	EOF
+python3 "$W" compare --frames 96000 "$tmp/out-head.wav" "$tmp/tone440.wav" >/dev/null ||
 	fail "OUT.wav does not begin with the 2 s aplay played: $(python3 "$W" compare --frames 96000 "$tmp/out.wav" "$tmp/tone440.wav" 2>&1)"
+tail=$(python3 "$W" compare --frames 96000 "$tmp/out.wav" "$tmp/tone440.wav" 2>&1 | grep -o 'followed by .*' || true)
+echo "OUT.wav: the tone's 96000 frames bit-exact${tail:+, $tail}"
 d=$(python3 "$W" dominant "$tmp/out.wav" --max-frames 96000)
 near440 "$d" || fail "OUT.wav: $d, want 440 Hz +-1%"
 echo "w stats: $(snd_stats w)"
@@ -115,14 +135,17 @@ zero_stats w control_refused io_refused io_bad_requests backend_refused
 echo "ok wav: aplay's 2 s of 440 Hz came out of OUT.wav bit-exact ($d; $played bytes played), $(elapsed "$t0") s"
 
 # --- 2: the crossover ---------------------------------------------------------------
-# A plays 10 x 2 s; B records 2 s, 3 s after its card appears: the guests
-# boot side by side, so A has started by then. B prints its WAV (base64).
+# The broker links the cards once both back-ends' devices run (both guests'
+# drivers started them), and both guests wait for that (jacks "on"). Then
+# A plays the 2 s tone again and again (at most 40 times) until its
+# headphone jack reads "off"; B records 2 s from 2 s later, prints its WAV
+# (base64) and leaves, which unplugs A's jacks.
 t0=$(now)
 vu_broker
 snd_backend a "virtio-snd,crossover=b"
 snd_backend b "virtio-snd,crossover=a"
-snd_linux A "$tmp/a.sock" "xover.sound=play xover.sound_loops=10 xover.sound_wait_jack=1"
-snd_linux B "$tmp/b.sock" "xover.sound=record xover.sound_seconds=2 xover.sound_delay=3 xover.sound_wait_jack=1"
+snd_linux A "$tmp/a.sock" "xover.sound=play xover.sound_loops=40 xover.sound_until=unplugged xover.sound_wait_jack=1"
+snd_linux B "$tmp/b.sock" "xover.sound=record xover.sound_seconds=2 xover.sound_delay=2 xover.sound_wait_jack=1"
 finished B
 marker B XOVER-SOUND-RECORDED
 tr -d '\r' <"$tmp/B.out" | sed -n '/^XOVER-SOUND-WAV-BEGIN/,/^XOVER-SOUND-WAV-END/p' | sed '1d;$d' |
@@ -140,11 +163,15 @@ for c in 0 1; do
 	near440 "$line" || fail "B's recording, channel $c: $line, want 440 Hz +-1%"
 done
 finished A
-for vm in A B; do marker $vm XOVER-SOUND-JACKS; done
 for vm in A B; do
 	j=$(marker $vm XOVER-SOUND-JACKS)
+	echo "$vm: $j"
 	[[ $j == *"Headphone_Jack=on"*"Mic_Jack=on"* ]] || fail "$vm: jacks not connected: $j"
 done
+played=$(marker A XOVER-SOUND-PLAYED)
+echo "A: $played"
+[[ $played == *" stopped=unplugged "*"Headphone_Jack=off"*"Mic_Jack=off"* ]] ||
+	fail "A did not see its jacks go off when B left: $played"
 wait_stops a 1
 wait_stops b 1
 echo "a stats: $(snd_stats a)"

@@ -121,7 +121,8 @@ private:
     std::array<bool, kJackCount> jack_connected_{};
     std::deque<std::array<std::uint8_t, 8>> pending_events_;  // struct virtio_snd_event
     std::array<bool, kQueueCount> used_added_{};  // a used element waits for publish + interrupt
-    virtio_net::DescriptorChain chain_;
+    virtio_net::DescriptorChain chain_;     // control and event queues
+    virtio_net::DescriptorChain io_chain_;  // tx and rx (RELEASE drains them while a control chain is held)
 
 #define XOVER_VIRTIO_SND_COUNTERS(X, V)                                                                 \
     X(control_requests, "control requests the driver sent")                                             \
