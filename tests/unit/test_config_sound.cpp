@@ -207,7 +207,7 @@ TEST_CASE("parse_sound_spec: a crossover card takes no backend", "[config][sound
                Catch::StartsWith("--sound: backend: invalid sound backend 'mp3:o.mp3': unknown kind"));
 }
 
-TEST_CASE("--sound: flags", "[config][sound]") {
+TEST_CASE("sound flag: every key", "[config][sound]") {
     SoundDir d;
     SECTION("a wav card") {
         RunOptions opts;
@@ -261,7 +261,7 @@ TEST_CASE("--sound: flags", "[config][sound]") {
     }
 }
 
-TEST_CASE("--sound: errors name the flag and value", "[config][sound][errors]") {
+TEST_CASE("sound flag: errors name the flag and value", "[config][sound][errors]") {
     SoundDir d;
     auto err = [&](auto change) { return flag_error(d, change); };
     CHECK(err([](RunOptions& o) { o.sounds = {"virtio-snd", "virtio-snd,backend=none"}; }) ==
@@ -308,7 +308,7 @@ TEST_CASE("--sound: errors name the flag and value", "[config][sound][errors]") 
               "\" is both the output and the input (recording would overwrite what is played in)");
 }
 
-TEST_CASE("[[sound]] tables", "[config][sound]") {
+TEST_CASE("sound tables: every key", "[config][sound]") {
     SoundDir d;
     SECTION("a wav card; relative paths are relative to the file") {
         const VmConfig cfg = run_file(d.vm_toml(R"(
@@ -371,7 +371,7 @@ channels = 1
     }
 }
 
-TEST_CASE("[[sound]] errors name the file, line, key and value", "[config][sound][errors]") {
+TEST_CASE("sound tables: errors name the file, line, key and value", "[config][sound][errors]") {
     SoundDir d;
     const std::string f = d.path("vm.toml");
     CHECK(run_error(d.vm_toml("[[sound]]\nvolume = 3\n")) ==
@@ -429,7 +429,7 @@ TEST_CASE("[[sound]] errors name the file, line, key and value", "[config][sound
           f + ":3: key \"sound[0].backend\": \"" + d.path("gone.wav") + "\" cannot be read: No such file or directory");
 }
 
-TEST_CASE("--sound replaces the file's [[sound]] list", "[config][sound]") {
+TEST_CASE("sound flag: it replaces the file's [[sound]] list", "[config][sound]") {
     SoundDir d;
     const fs::path file = d.vm_toml(R"(
 name = "vm-a"
