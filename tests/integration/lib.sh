@@ -24,10 +24,18 @@ TIME_SCALE=${TIME_SCALE:-1}
 tmp=$(mktemp -d "/tmp/xover-net-$$.XXXX")
 lib_pids=()
 lib_cleanups=()
+# kill_tree PID: PID and everything it started (a run's subshell, its
+# `timeout`, the command under it: killing the subshell alone leaves them
+# running until their timeout).
+kill_tree() {
+	local c
+	for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+	kill -9 "$1" 2>/dev/null
+}
 lib_cleanup() {
 	local p c
 	for c in "${lib_cleanups[@]}"; do eval "$c" >/dev/null 2>&1; done
-	for p in "${lib_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in "${lib_pids[@]}"; do kill_tree "$p"; done
 	wait 2>/dev/null
 	[ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
