@@ -31,6 +31,10 @@ void ring_copy_in(std::span<std::uint8_t> ring, std::uint64_t pos, std::span<con
     std::memcpy(ring.data(), in.data() + first, in.size() - first);
 }
 
+CableHeader& header_of(std::span<std::uint8_t> region) {
+    return *std::launder(reinterpret_cast<CableHeader*>(region.data()));
+}
+
 }  // namespace
 
 void CableReader::initialize(std::span<std::uint8_t> region, const PcmFormat& format) {
@@ -44,11 +48,14 @@ void CableReader::initialize(std::span<std::uint8_t> region, const PcmFormat& fo
     header->ring_bytes = kCableRingBytes;
 }
 
-CableReader::CableReader(std::span<std::uint8_t> region)
-    : header_(*std::launder(reinterpret_cast<CableHeader*>(region.data()))),
+CableEnd::CableEnd(std::span<std::uint8_t> region, const PcmFormat& format)
+    : header_(header_of(region)),
       ring_(region.subspan(kCableHeaderBytes, kCableRingBytes)),
-      format_{.channels = header_.channels, .rate = header_.rate},
-      max_backlog_(backlog_limit(format_, kCableRingBytes)) {}
+      format_(format),
+      max_backlog_(backlog_limit(format, kCableRingBytes)) {}
+
+CableReader::CableReader(std::span<std::uint8_t> region)
+    : CableEnd(region, PcmFormat{.channels = header_of(region).channels, .rate = header_of(region).rate}) {}
 
 void CableReader::start() {
     debt_ = 0;
@@ -108,24 +115,28 @@ CableReader::Result CableReader::read(std::span<std::uint8_t> out) {
     return r;
 }
 
-CableWriter::CableWriter(std::span<std::uint8_t> region)
-    : header_(*std::launder(reinterpret_cast<CableHeader*>(region.data()))),
-      ring_(region.size() >= kCableBytes ? region.subspan(kCableHeaderBytes, kCableRingBytes) : std::span<std::uint8_t>{}) {
+namespace {
+
+// The format a peer's cable header says, checked once: the peer may change
+// the header later; the writer keeps what was checked here.
+PcmFormat checked_peer_format(std::span<std::uint8_t> region) {
     if (region.size() < kCableBytes) throw Error("the peer's sound cable is {} bytes, not {}", region.size(), kCableBytes);
-    // Read once: the peer may change them later; we keep what we checked.
-    const std::uint32_t magic = header_.magic, version = header_.version, rate = header_.rate,
-                        channels = header_.channels;
-    const std::uint64_t ring_bytes = header_.ring_bytes;
+    const CableHeader& header = header_of(region);
+    const std::uint32_t magic = header.magic, version = header.version, rate = header.rate, channels = header.channels;
+    const std::uint64_t ring_bytes = header.ring_bytes;
     if (magic != CableHeader::kMagic || version != CableHeader::kVersion)
         throw Error("the peer's sound cable has magic {:#x} version {}, not {:#x} version {}", magic, version,
                     CableHeader::kMagic, CableHeader::kVersion);
     if (ring_bytes != kCableRingBytes) throw Error("the peer's sound cable ring is {} bytes, not {}", ring_bytes, kCableRingBytes);
     if ((rate != 44100 && rate != 48000) || channels < 1 || channels > 2)
         throw Error("the peer's sound cable carries {} Hz, {} channels: not a format xover offers", rate, channels);
-    format_ = PcmFormat{.channels = channels, .rate = rate};
-    max_backlog_ = backlog_limit(format_, kCableRingBytes);
-    written_ = header_.written.load(std::memory_order_acquire);
+    return PcmFormat{.channels = channels, .rate = rate};
 }
+
+}  // namespace
+
+CableWriter::CableWriter(std::span<std::uint8_t> region)
+    : CableEnd(region, checked_peer_format(region)), written_(header_.written.load(std::memory_order_acquire)) {}
 
 CableWriter::Result CableWriter::write(std::span<const std::uint8_t> period) {
     Result r;

@@ -67,8 +67,24 @@ inline constexpr std::chrono::milliseconds kCableMaxBacklog{100};
 static_assert(sizeof(CableHeader) <= kCableHeaderBytes);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
+// What both ends hold of a cable: its header, its ring, the format it
+// carries (as checked when the end was made) and the backlog limit.
+class CableEnd {
+public:
+    PcmFormat format() const { return format_; }
+
+protected:
+    // `region` is at least kCableBytes; `format` is what its header says.
+    CableEnd(std::span<std::uint8_t> region, const PcmFormat& format);
+
+    CableHeader& header_;
+    std::span<std::uint8_t> ring_;
+    PcmFormat format_;
+    std::uint64_t max_backlog_;
+};
+
 // The owner's end: initialises its inbox and captures from it.
-class CableReader {
+class CableReader : public CableEnd {
 public:
     // Writes a fresh header for `format` into `region` (kCableBytes).
     static void initialize(std::span<std::uint8_t> region, const PcmFormat& format);
@@ -90,13 +106,7 @@ public:
     // Fills `out` (whole frames) with the next bytes, silence for the rest.
     Result read(std::span<std::uint8_t> out);
 
-    PcmFormat format() const { return format_; }
-
 private:
-    CableHeader& header_;
-    std::span<std::uint8_t> ring_;
-    PcmFormat format_;
-    std::uint64_t max_backlog_;
     std::uint64_t read_ = 0;  // our own count (the shared one is only published)
     std::uint64_t debt_ = 0;  // silence given for a late sender, to skip when its sound comes
     unsigned empty_reads_ = 0;
@@ -105,7 +115,7 @@ private:
 };
 
 // The peer's end: plays into another card's inbox.
-class CableWriter {
+class CableWriter : public CableEnd {
 public:
     // `region` came from the peer (at least kCableBytes): its header is
     // checked once. Throws xover::Error naming what is wrong.
@@ -117,13 +127,7 @@ public:
     };
     Result write(std::span<const std::uint8_t> period);
 
-    PcmFormat format() const { return format_; }
-
 private:
-    CableHeader& header_;
-    std::span<std::uint8_t> ring_;
-    PcmFormat format_;
-    std::uint64_t max_backlog_;
     std::uint64_t written_ = 0;  // our own count (the shared one is only published)
 };
 
