@@ -12,6 +12,17 @@ namespace xover::devices {
 
 using virtio_net::VirtioPciDevice;
 
+void ServedDevice::replace_memory(const std::function<void()>& replace) {
+    model().run_locked(replace);
+    model().remap_queues();
+}
+
+void ServedDevice::print_stats(std::FILE* out, bool all) const {
+    vmm::StatsSnapshot snapshot;
+    snapshot.groups.push_back(stats());
+    std::fputs(vmm::stats_text(snapshot, all).c_str(), out);
+}
+
 void CallFdVectors::fire(unsigned vector) {
     if (vector < fds_.size() && fds_[vector] >= 0) (void)::eventfd_write(fds_[vector], 1);
 }

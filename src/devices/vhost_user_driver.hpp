@@ -14,6 +14,7 @@
 
 #include "xover/virtio_net/virtio_pci_device.hpp"
 #include "xover/vmm/interrupts.hpp"
+#include "xover/vmm/stats.hpp"
 
 namespace xover::devices {
 
@@ -35,10 +36,16 @@ public:
     virtual void call_changed(unsigned q, int fd) = 0;
     // Runs `replace` (which swaps the memory table the device was built
     // on) with the device lock held, then translates the rings again.
-    virtual void replace_memory(const std::function<void()>& replace) = 0;
-    // The device's counters as `stats: <vm>.<device> key=value ...` (only
-    // those not 0 unless `all`).
-    virtual void print_stats(std::FILE* out, bool all) const = 0;
+    void replace_memory(const std::function<void()>& replace);
+    // The device's counters as `stats: <group> key=value ...` (only those
+    // not 0 unless `all`).
+    void print_stats(std::FILE* out, bool all) const;
+
+protected:
+    // The virtio model the session drives.
+    virtual virtio_net::VirtioPciDevice& model() = 0;
+    // Its stats group: name, facts and counters.
+    virtual vmm::StatsGroup stats() const = 0;
 };
 
 // A vhost-user device has no INTx pin: the front-end's interrupts are the

@@ -121,21 +121,16 @@ void ServedNic::call_changed(unsigned q, int fd) {
     p.vectors_.bind(CallFdVectors::first_vector(q), -1);
 }
 
-void ServedNic::replace_memory(const std::function<void()>& replace) {
-    parts_->device_->run_locked(replace);
-    parts_->device_->remap_queues();
-}
+virtio_net::VirtioPciDevice& ServedNic::model() { return *parts_->device_; }
 
-void ServedNic::print_stats(std::FILE* out, bool all) const {
+vmm::StatsGroup ServedNic::stats() const {
     const Parts& p = *parts_;
-    vmm::StatsSnapshot snapshot;
     vmm::StatsGroup group;
     group.name = "nic0-virtio-net";
     group.facts.emplace_back("name", p.config_.vm_name);
     group.facts.emplace_back("mac", p.mac_.to_string());
     for (auto& [name, value] : p.device_->counters()) group.counters.emplace_back(name, value);
-    snapshot.groups.push_back(std::move(group));
-    std::fputs(vmm::stats_text(snapshot, all).c_str(), out);
+    return group;
 }
 
 }  // namespace xover::devices

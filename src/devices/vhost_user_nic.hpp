@@ -35,10 +35,11 @@ public:
 
     void kick(unsigned q) override;
     void call_changed(unsigned q, int fd) override;
-    void replace_memory(const std::function<void()>& replace) override;
-    void print_stats(std::FILE* out, bool all) const override;
 
 private:
+    virtio_net::VirtioPciDevice& model() override;
+    vmm::StatsGroup stats() const override;
+
     class Parts;
     std::unique_ptr<Parts> parts_;
 };

@@ -61,21 +61,16 @@ void ServedSound::kick(unsigned q) { parts_->card_.queue_notify(q); }
 // Nobody else holds a card's call fds: the ring's vector just moves on.
 void ServedSound::call_changed(unsigned q, int fd) { parts_->vectors_.bind(CallFdVectors::first_vector(q), fd); }
 
-void ServedSound::replace_memory(const std::function<void()>& replace) {
-    parts_->card_.run_locked(replace);
-    parts_->card_.remap_queues();
-}
+virtio_net::VirtioPciDevice& ServedSound::model() { return parts_->card_; }
 
-void ServedSound::print_stats(std::FILE* out, bool all) const {
+vmm::StatsGroup ServedSound::stats() const {
     const Parts& p = *parts_;
-    vmm::StatsSnapshot snapshot;
     vmm::StatsGroup group;
     group.name = "snd0-virtio-snd";
     group.facts.emplace_back("name", p.config_.vm_name);
     for (auto& [name, value] : p.card_.counters()) group.counters.emplace_back(name, value);
     p.clocks_.append_counters(group.counters);
-    snapshot.groups.push_back(std::move(group));
-    std::fputs(vmm::stats_text(snapshot, all).c_str(), out);
+    return group;
 }
 
 }  // namespace xover::devices
