@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker_api.hpp"
+#include "commands.hpp"
 #include "xover/api/api_client.hpp"
 #include "xover/api/api_server.hpp"
 #include "xover/json.hpp"
@@ -67,9 +68,18 @@ int run_broker_command(const BrokerCommandOptions& options) {
     bo.uplink = options.uplink;
     bo.link_any_uid = options.link_any_uid;
     if (auto mode = vmm::parse_seccomp_mode(options.seccomp)) bo.seccomp = *mode;
+    const std::filesystem::path api_socket = options.api_socket.value_or(api::broker_api_socket(bo.socket_path));
     std::unique_ptr<crossover::Broker> broker;
+    vmm::JailOptions jail;
     try {
+        jail = vmm::parse_jail_options(options.jail);
+        vmm::enter_pid_namespace(jail);
         broker = std::make_unique<crossover::Broker>(bo);
+        // Listening: the jail from here on (vmm/jail.hpp). Its API socket
+        // is made in it, and asks the broker on its socket by path.
+        const std::filesystem::path keep[] = {bo.socket_path.parent_path(), api_socket.parent_path()};
+        const std::filesystem::path own[] = {bo.socket_path};
+        vmm::enter_jail(jail, keep, own);
     } catch (const crossover::BrokerAlreadyRunning& e) {
         // Started on demand by a VM that raced another VM: the other broker serves both.
         if (options.exit_when_idle) return 0;
@@ -83,8 +93,7 @@ int run_broker_command(const BrokerCommandOptions& options) {
     // its threads too (vmm/seccomp.cpp: the filter is synced to every thread).
     std::unique_ptr<api::ApiServer> api_server;
     try {
-        api_server = serve_broker_api(options.api_socket.value_or(api::broker_api_socket(bo.socket_path)),
-                                      bo.socket_path);
+        api_server = serve_broker_api(api_socket, bo.socket_path);
     } catch (const Error& e) {
         std::fprintf(stderr, "xover: broker: %s\n", e.what());
         return 1;
@@ -126,6 +135,7 @@ void add_broker_commands(CLI::App& app) {
         "--api-socket", [o = options.get()](const std::string& p) { o->api_socket = p; },
         "the broker's control API (HTTP/JSON; docs/openapi.json) (default: broker.api.sock next to the broker "
         "socket)");
+    add_jail_flags(*broker, options->jail);
     broker->add_flag("--status", options->status, "print the running broker's VMs, NICs and links, then exit");
     broker->add_option("--log-level", options->log_level, "trace|debug|info|warn|error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

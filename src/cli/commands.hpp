@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "xover/vmm/jail.hpp"
+
 namespace xover::cli {
 
 using CommandAction = std::function<int()>;
@@ -15,6 +17,10 @@ using CommandAction = std::function<int()>;
 // --stats[=all] on `app` (run, up): the value given, "true" when bare,
 // into `target` (checked later, vmm::parse_stats_flag).
 void add_stats_flag(CLI::App& app, std::optional<std::string>& target, const std::string& help);
+
+// --uid, --gid, --chroot and --namespaces on `app` (run, broker,
+// vhost-user): the jail (vmm/jail.hpp) the process enters once set up.
+void add_jail_flags(CLI::App& app, vmm::JailFlags& flags);
 
 // `xover run`: one VM.
 CommandAction add_run_command(CLI::App& app);

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <variant>
+#include <vector>
 
 #include "commands.hpp"
 #include "vm_api.hpp"
@@ -50,13 +52,36 @@ std::unique_ptr<api::ApiServer> start_vm_api(const vmm::VmConfig& config, vmm::M
     }
 }
 
-int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm) {
+// Whether the VM talks to the crossover broker (a crossover NIC or sound
+// card, a NIC on the broker's switch).
+bool uses_broker(const vmm::VmConfig& config) {
+    for (const auto& nic : config.nics)
+        if (!nic.crossover.empty() || std::holds_alternative<net::BrokerSpec>(nic.backend)) return true;
+    for (const auto& sound : config.sounds)
+        if (sound.crossover) return true;
+    return false;
+}
+
+int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm,
+           const vmm::JailFlags& jail_flags) {
     vmm::VmConfig config = resolve(options, up_file, up_vm);
     spdlog::set_level(spdlog::level::from_str(config.log_level));
     vmm::check_kernel_format(config.kernel, config.memory_bytes);  // before /dev/kvm: named on any host
+    const vmm::JailOptions jail = vmm::parse_jail_options(jail_flags);
+    const std::filesystem::path broker = config.broker.value_or(crossover::default_broker_path());
+    // A broker this VM would start must not start in its jail (no xover
+    // binary there) or in its pid namespace (it would die with the VM).
+    if (jail.any() && uses_broker(config)) crossover::ensure_broker(broker);
+    vmm::enter_pid_namespace(jail);
     // The device manager outlives the machine: the NICs it builds use its broker agent.
     devices::DeviceManager devices(config);
     vmm::Machine machine(config, devices.nic_factory(), devices.sound_factory());
+    // Everything is open: the jail from here on (vmm/jail.hpp). The VM
+    // reaches its broker (again, after a restart) and serves its API by path.
+    std::vector<std::filesystem::path> keep = {broker.parent_path()};
+    if (!config.api_socket.empty() && config.api_socket != "none")
+        keep.push_back(std::filesystem::path(config.api_socket).parent_path());
+    vmm::enter_jail(jail, keep);
     devices.register_crossover(machine.loop());
     // Started before run() loads the seccomp filter, which covers its threads too.
     std::unique_ptr<api::ApiServer> api_server = start_vm_api(config, machine, devices);
@@ -118,14 +143,16 @@ reset the machine, 1 on a triple fault or VMM error, 128+N on signal N.)");
     str("--api-socket", o.api_socket,
         "Control API socket (HTTP/JSON, docs/openapi.json), or none (default: vm.NAME.api.sock next to the broker "
         "socket)");
+    auto jail = std::make_shared<vmm::JailFlags>();
+    add_jail_flags(*run, *jail);
     // Used by `xover up` to start one VM of its file.
     auto up_file = std::make_shared<std::string>();
     auto up_vm = std::make_shared<std::string>();
     run->add_option("--from-up", *up_file)->group("");
     run->add_option("--vm", *up_vm)->group("");
-    return [options, run, up_file, up_vm]() -> int {
+    return [options, run, up_file, up_vm, jail]() -> int {
         if (!run->parsed()) return -1;
-        return run_vm(*options, *up_file, *up_vm);
+        return run_vm(*options, *up_file, *up_vm, *jail);
     };
 }
 

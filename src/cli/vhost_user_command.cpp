@@ -37,6 +37,7 @@ struct VhostUserOptions {
     std::optional<std::string> stats;
     std::string seccomp = "kill";
     bool once = false;
+    vmm::JailFlags jail;
 };
 
 devices::VhostUserConfig resolve(const VhostUserOptions& o) {
@@ -92,6 +93,8 @@ kvm::UniqueFd watch_signals(vmm::EventLoop& loop) {
 int serve(const VhostUserOptions& options) {
     spdlog::set_level(spdlog::level::from_str(options.log_level));
     const devices::VhostUserConfig config = resolve(options);
+    const vmm::JailOptions jail = vmm::parse_jail_options(options.jail);
+    vmm::enter_pid_namespace(jail);
     auto loop = vmm::make_event_loop();
     kvm::UniqueFd signals = watch_signals(*loop);
     kvm::UniqueFd listener = listen_unix_stream(options.socket, "vhost-user socket", 4);
@@ -107,6 +110,11 @@ int serve(const VhostUserOptions& options) {
         sound_backend = sound::make_backend(config.sound->backend);
         served.sound_backend = sound_backend.get();
     }
+    // Everything is open: the jail from here on (vmm/jail.hpp). Each
+    // session registers with the broker by path, and the socket goes at exit.
+    const std::filesystem::path keep[] = {config.broker.parent_path(),
+                                          std::filesystem::absolute(options.socket).parent_path()};
+    vmm::enter_jail(jail, keep);
     // The front-end's requests, its memory and rings, and peers' shared
     // pages are hostile input: from here on the process can make only the
     // syscalls serving them needs (vmm/seccomp.hpp).
@@ -186,6 +194,7 @@ A QEMU VM's sound card (QEMU 8.2 or later) wired to an xover VM's, or playing in
     cmd->add_option("--seccomp", o.seccomp,
                     "kill (default), log or off: what a syscall outside the back-end's allow-list does once it listens")
         ->check(CLI::IsMember({"kill", "log", "off"}));
+    add_jail_flags(*cmd, o.jail);
     cmd->add_flag("--once", o.once, "Exit when the first front-end leaves (status 1 if its session failed)");
     return [options, cmd]() -> int {
         if (!cmd->parsed()) return -1;

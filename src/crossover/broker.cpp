@@ -27,6 +27,7 @@
 #include "xover/crossover/broker_state.hpp"
 #include "xover/crossover/protocol.hpp"
 #include "xover/vmm/rate_limited_log.hpp"
+#include "xover/vmm/jail.hpp"
 #include "xover/vmm/seccomp.hpp"
 
 namespace xover::crossover {
@@ -58,7 +59,8 @@ void check_socket_dir(const std::filesystem::path& socket) {
         throw system_error(fmt::format("broker socket directory {}", dir.string()));
     }
     if (!S_ISDIR(st.st_mode)) throw Error("broker socket directory {} is not a directory (a symlink?)", dir.string());
-    if (st.st_uid != ::geteuid() && st.st_uid != 0)
+    // This user's, root's, or the user this process becomes in its jail.
+    if (st.st_uid != ::geteuid() && st.st_uid != 0 && st.st_uid != vmm::jail_user())
         throw Error("broker socket directory {} belongs to uid {}, not to this user (uid {}): another user could "
                     "run a broker there; use a directory of your own",
                     dir.string(), st.st_uid, ::geteuid());
@@ -71,8 +73,12 @@ void check_socket_dir(const std::filesystem::path& socket) {
 void make_socket_dir(const std::filesystem::path& path) {
     auto dir = socket_dir(path);
     std::error_code ec;
-    if (std::filesystem::create_directories(dir, ec))
+    if (std::filesystem::create_directories(dir, ec)) {
         std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+        // A jailed process (vmm/jail.hpp) goes on using it as its jail's user.
+        if (auto user = vmm::jail_user(); user && ::chown(dir.c_str(), *user, gid_t(-1)) != 0)
+            throw system_error(fmt::format("handing broker socket directory {} to uid {}", dir.string(), *user));
+    }
     if (!std::filesystem::is_directory(dir)) throw Error("cannot create broker socket directory '{}'", dir.string());
     check_socket_dir(path);
 }
@@ -302,8 +308,10 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
         lim.rlim_cur = lim.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &lim);
     }
-    impl_->state = BrokerState(BrokerPolicy{::geteuid(), LinkPolicy{impl_->options.link_any_uid}},
-                               impl_->options.adoption_grace);
+    // Its own uid is the one it runs as: its jail's user once jailed (vmm/jail.hpp).
+    impl_->state = BrokerState(
+        BrokerPolicy{vmm::jail_user().value_or(::geteuid()), LinkPolicy{impl_->options.link_any_uid}},
+        impl_->options.adoption_grace);
     const auto& path = impl_->options.socket_path;
     make_socket_dir(path);
     sockaddr_un addr = socket_address(path);

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "xover/vmm/jail.hpp"
+
 namespace CLI { class App; }
 
 namespace xover::cli {
@@ -21,6 +23,7 @@ struct BrokerCommandOptions {
     bool status = false;  // print the running broker's status instead of serving
     bool json = false;
     std::string log_level = "info";
+    vmm::JailFlags jail;
 };
 
 // Registers `broker` and `status`. Their callbacks run the command and throw
