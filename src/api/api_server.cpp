@@ -123,6 +123,14 @@ void ApiServer::route(Method method, const std::string& pattern, ApiHandler hand
     }
 }
 
+void ApiServer::set_worker_setup(std::function<bool()> setup) {
+    worker_setup_ = std::move(setup);
+    server_->set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
+        if (!worker_set_up_) worker_set_up_ = worker_setup_();
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+}
+
 void ApiServer::start() {
     if (thread_.joinable()) return;
     // The API's threads take no signals: a SIGTERM meant for the VM's

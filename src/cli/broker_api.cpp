@@ -3,6 +3,7 @@
 #include <string>
 
 #include "xover/crossover/broker.hpp"
+#include "xover/vmm/seccomp.hpp"
 
 namespace xover::cli {
 
@@ -13,7 +14,7 @@ using api::Json;
 using Method = api::ApiServer::Method;
 
 std::unique_ptr<api::ApiServer> serve_broker_api(const std::filesystem::path& api_socket,
-                                                 const std::filesystem::path& broker_socket) {
+                                                 const std::filesystem::path& broker_socket, vmm::SeccompMode mode) {
     auto server = std::make_unique<api::ApiServer>(api_socket);
     auto status = [broker_socket] {
         Json doc = Json::parse(crossover::request_status(broker_socket, true), nullptr, false);
@@ -34,6 +35,12 @@ std::unique_ptr<api::ApiServer> serve_broker_api(const std::filesystem::path& ap
         throw ApiError(404, "no VM named \"{}\" is registered", r.captures.at(0));
     });
     server->route(Method::Get, "/links", [status](const ApiRequest&) { return ApiReply{200, status()["links"]}; });
+    // Its request handler's own filter, once the broker's is loaded (Broker::run).
+    server->set_worker_setup([mode] {
+        if (!vmm::apply_thread_seccomp(mode, vmm::SeccompProfile::Broker, vmm::ThreadKind::ApiWorker)) return false;
+        vmm::seccomp_thread_test_probe(vmm::ThreadKind::ApiWorker);
+        return true;
+    });
     server->start();
     return server;
 }

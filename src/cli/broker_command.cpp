@@ -93,7 +93,7 @@ int run_broker_command(const BrokerCommandOptions& options) {
     // its threads too (vmm/seccomp.cpp: the filter is synced to every thread).
     std::unique_ptr<api::ApiServer> api_server;
     try {
-        api_server = serve_broker_api(api_socket, bo.socket_path);
+        api_server = serve_broker_api(api_socket, bo.socket_path, bo.seccomp);
     } catch (const Error& e) {
         std::fprintf(stderr, "xover: broker: %s\n", e.what());
         return 1;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <chrono>
 
+#include "xover/vmm/seccomp.hpp"
 #include "xover/crossover/protocol.hpp"
 #include "xover/net/backend_spec.hpp"
 #include "xover/sound/spec.hpp"
@@ -148,6 +149,12 @@ std::unique_ptr<api::ApiServer> serve_vm_api(const std::filesystem::path& socket
     });
     server->route(api::ApiServer::Method::Delete, "/links/([^/]+)", [change](const api::ApiRequest& r) {
         return change(r, devices::DeviceManager::PeerChange::Unlink);
+    });
+    // Its request handler's own filter, once the VM's is loaded (Machine::run).
+    server->set_worker_setup([mode = machine.config().seccomp] {
+        if (!vmm::apply_thread_seccomp(mode, vmm::SeccompProfile::Vmm, vmm::ThreadKind::ApiWorker)) return false;
+        vmm::seccomp_thread_test_probe(vmm::ThreadKind::ApiWorker);
+        return true;
     });
     server->start();
     return server;

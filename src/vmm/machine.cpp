@@ -403,6 +403,18 @@ void Machine::vcpu_thread(unsigned index) {
     }
 }
 
+bool Machine::restrict_thread(ThreadKind kind) {
+    try {
+        apply_thread_seccomp(config_.seccomp, SeccompProfile::Vmm, kind);
+    } catch (const Error& e) {
+        spdlog::error("{}; stopping the VM", e.what());
+        stop(1);
+        return false;
+    }
+    seccomp_thread_test_probe(kind);
+    return true;
+}
+
 void Machine::watch_signals() {
     // SIGINT/SIGTERM are blocked in every thread (run() blocks them before
     // starting any) and read here, on the I/O thread, through a signalfd.
@@ -457,6 +469,7 @@ int Machine::run() {
         // polling vCPU's slice ends (thread_latency.hpp).
         if (!request_short_slice(kIoThreadSliceNs))
             spdlog::debug("the kernel keeps the I/O thread's default time slice");
+        if (!restrict_thread(ThreadKind::Io)) return;
         loop_->run();
     });
     {
@@ -466,7 +479,7 @@ int Machine::run() {
                 ::pthread_setname_np(::pthread_self(), fmt::format("xover-vcpu{}", i).c_str());
                 clockid_t clock;
                 if (::pthread_getcpuclockid(::pthread_self(), &clock) == 0) posted_writes_->add_vcpu_clock(clock);
-                vcpu_thread(i);
+                if (restrict_thread(ThreadKind::Vcpu)) vcpu_thread(i);
             });
         vcpus_started_.store(true, std::memory_order_release);
     }

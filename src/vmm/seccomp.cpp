@@ -2,17 +2,21 @@
 
 #include <sched.h>
 #include <seccomp.h>
+#include <linux/kvm.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -77,7 +81,6 @@ constexpr Allowed kCommon[] = {
 
 // `xover run` once the VM runs (Machine::run).
 constexpr Allowed kVmm[] = {
-    {"ioctl", "KVM_RUN, KVM_IRQ_LINE, KVM_SET_USER_MEMORY_REGION (window remaps), ioeventfds, irqfds, TUN"},
     {"io_uring_enter", "the I/O thread's event loop"},
     {"timerfd_settime", "device timers (e1000 moderation, the posted-write watchdog)"},
     {"set_robust_list", "new threads"},
@@ -115,6 +118,56 @@ constexpr Allowed kBroker[] = {
     {"connect", "the control API asking the broker's own socket for its status"},
 };
 
+// What each kind of thread never does, left out of its own filter
+// (vmm/seccomp.hpp: ThreadKind). Everything else its process allows.
+//
+// vCPU threads run the guest's register writes first-hand: a device model
+// bug reached from there must not reach sockets, the broker's credentials,
+// the event loop's ring, or new threads. Connections (stream and vhost-user
+// reconnects, the broker) are all made on the I/O thread, from its timers
+// and posted work.
+constexpr Allowed kNeverOnVcpu[] = {
+    {"socket", "sockets are made on the I/O thread (reconnects) and by the control API"},
+    {"connect", "reconnects run on the I/O thread's timers"},
+    {"accept", "the control API's listening thread accepts"},
+    {"accept4", "stream-listen and vhost-user server sockets accept on the I/O thread"},
+    {"getpeername", "the control API's"},
+    {"getsockname", "the control API's"},
+    {"getsockopt", "a connect's result and a broker's credentials are read on the I/O thread"},
+    {"setsockopt", "a new connection's options are set on the I/O thread"},
+    {"geteuid", "a restarted broker's directory is checked on the I/O thread"},
+    {"unlink", "sockets go at exit, on the main thread"},
+    {"io_uring_enter", "only the I/O thread enters its ring (vmm/event_loop.cpp)"},
+    {"signalfd4", "the I/O thread's"},
+    {"sched_setattr", "the I/O thread's, set before its filter"},
+    {"prctl", "thread names are set before the filter"},
+    {"clone", "a vCPU thread starts no thread"},
+};
+
+// The I/O thread: all the VM's run-time work but the control API's.
+constexpr Allowed kNeverOnIo[] = {
+    {"accept", "the control API's listening thread accepts"},
+    {"getpeername", "the control API's"},
+    {"getsockname", "the control API's"},
+    {"sched_setattr", "its short time slice is set before its filter"},
+    {"prctl", "its name is set before its filter"},
+    {"clone", "it starts no thread"},
+};
+
+// The control API's request handler: it reads requests from the socket
+// and calls into the VM (pause, links, carrier: which may move frames, so
+// the data plane's calls stay) or asks the broker.
+constexpr Allowed kNeverOnApiWorker[] = {
+    {"accept", "its listening thread accepts"},
+    {"accept4", "its listening thread accepts"},
+    {"io_uring_enter", "only the I/O thread enters its ring"},
+    {"signalfd4", "the I/O thread's"},
+    {"sched_setattr", "the I/O thread's"},
+    {"prctl", "thread names are set before the filter"},
+    {"clone", "it starts no thread"},
+    {"unlink", "the API's socket goes at exit, on the main thread"},
+};
+
 // In AddressSanitizer builds: what LeakSanitizer's exit-time check needs
 // (it stops the world with a ptrace()ing clone and reads /proc).
 #if defined(__SANITIZE_ADDRESS__)
@@ -139,17 +192,120 @@ void allow_rule(scmp_filter_ctx ctx, int nr, const char* what, std::initializer_
         throw Error("seccomp: allowing {}: {}", what, std::strerror(-rc));
 }
 
-void allow(scmp_filter_ctx ctx, const Allowed& a) {
-    int nr = ::seccomp_syscall_resolve_name(a.name);
-    if (nr == __NR_SCMP_ERROR) return;  // not a syscall on this architecture
-    if (int rc = ::seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0); rc < 0 && rc != -EEXIST)
-        throw Error("seccomp: allowing {}: {}", a.name, std::strerror(-rc));
+// A filter being built: the allow-lists go in, less what the thread kind
+// it is for never does.
+class FilterBuilder {
+public:
+    FilterBuilder(SeccompMode mode, std::span<const Allowed> never)
+        : ctx_(::seccomp_init(mode == SeccompMode::Kill ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_LOG), ::seccomp_release),
+          never_(never) {
+        if (!ctx_) throw Error("seccomp: cannot create a filter");
+    }
+
+    scmp_filter_ctx get() const { return ctx_.get(); }
+
+    bool left_out(std::string_view name) const {
+        for (const auto& n : never_)
+            if (name == n.name) return true;
+        return false;
+    }
+
+    void allow(const Allowed& a) {
+        if (left_out(a.name)) return;
+        allow_always(a);
+    }
+
+    template <std::size_t N>
+    void allow_all(const Allowed (&list)[N]) {
+        for (const auto& a : list) allow(a);
+    }
+
+    // Not subject to the kind's list (the sanitizer's needs).
+    void allow_always(const Allowed& a) {
+        int nr = ::seccomp_syscall_resolve_name(a.name);
+        if (nr == __NR_SCMP_ERROR) return;  // not a syscall on this architecture
+        if (int rc = ::seccomp_rule_add(ctx_.get(), SCMP_ACT_ALLOW, nr, 0); rc < 0 && rc != -EEXIST)
+            throw Error("seccomp: allowing {}: {}", a.name, std::strerror(-rc));
+    }
+
+    void allow_rule(const char* name, const char* what, std::initializer_list<scmp_arg_cmp> args) {
+        if (!left_out(name)) xover::vmm::allow_rule(ctx_.get(), ::seccomp_syscall_resolve_name(name), what, args);
+    }
+
+private:
+    std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx_;
+    std::span<const Allowed> never_;
+};
+
+// The profile's allow-list, less `never` (a thread kind's).
+void add_profile(FilterBuilder& f, SeccompProfile profile) {
+    f.allow_all(kCommon);
+    // IPv4 and IPv6 sockets only: a stream backend reconnecting, and the
+    // throwaway datagram socket that asks a tap's flags (SIOCGIFFLAGS).
+    // Never a netlink or packet socket; a Unix one for the VM's broker only.
+    for (int family : {AF_INET, AF_INET6})
+        f.allow_rule("socket", "socket(AF_INET*)", {SCMP_A0(SCMP_CMP_EQ, unsigned(family))});
+    // A Unix SOCK_SEQPACKET socket, the broker protocol's only kind: a VM
+    // registering again with a restarted broker (VmAgent), the broker's
+    // control API asking its own broker for the status.
+    f.allow_rule("socket", "socket(AF_UNIX, SOCK_SEQPACKET)",
+                 {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)});
+    if (profile != SeccompProfile::VhostUser) {
+        // A thread loading its own, narrower filter (ThreadKind), which
+        // can only take away: a plain SECCOMP_SET_MODE_FILTER, no flags
+        // (no sync to other threads, no user-space listener).
+        f.allow_rule("seccomp", "seccomp(SECCOMP_SET_MODE_FILTER, 0)",
+                     {SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER), SCMP_A1(SCMP_CMP_EQ, 0)});
+    }
+    if (profile == SeccompProfile::Vmm) {
+        f.allow_all(kVmm);
+        // KVM's own ioctls only (KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI,
+        // KVM_SET_USER_MEMORY_REGION for window remaps, KVM_IOEVENTFD and
+        // KVM_IRQFD as queues start): their type byte is KVMIO. A tap is
+        // set up before the filter; nothing else takes an ioctl at run
+        // time but stdio asking whether an output is a terminal (TCGETS).
+        f.allow_rule("ioctl", "ioctl(KVMIO)", {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, KVMIO << 8)});
+        f.allow_rule("ioctl", "ioctl(TCGETS)", {SCMP_A1(SCMP_CMP_EQ, TCGETS)});
+        // A Unix stream socket: a NIC on a vhost-user back-end connecting
+        // to it again after it went away.
+        f.allow_rule("socket", "socket(AF_UNIX, SOCK_STREAM)",
+                     {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)});
+        // The I/O and vCPU threads start after the filter is loaded: clone
+        // with CLONE_THREAD only (a thread, never a process). clone3's
+        // flags are behind a pointer the filter cannot read, so it fails
+        // with ENOSYS and glibc falls back to clone.
+        f.allow_rule("clone", "clone(CLONE_THREAD)", {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)});
+        if (int rc = ::seccomp_rule_add(f.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc < 0)
+            throw Error("seccomp: clone3 -> ENOSYS: {}", std::strerror(-rc));
+    } else if (profile == SeccompProfile::VhostUser) {
+        f.allow_all(kVhostUser);
+    } else {
+        f.allow_all(kBroker);
+        // SIOCGIFFLAGS only: the uplink tap's carrier, for status.
+        f.allow_rule("ioctl", "ioctl(SIOCGIFFLAGS)", {SCMP_A1(SCMP_CMP_EQ, SIOCGIFFLAGS)});
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    for (const auto& a : kSanitizer) f.allow_always(a);
+#endif
 }
 
-template <std::size_t N>
-void allow_all(scmp_filter_ctx ctx, const Allowed (&list)[N]) {
-    for (const auto& a : list) allow(ctx, a);
+std::span<const Allowed> never_on(ThreadKind kind) {
+    switch (kind) {
+    case ThreadKind::Vcpu: return kNeverOnVcpu;
+    case ThreadKind::Io: return kNeverOnIo;
+    case ThreadKind::ApiWorker: return kNeverOnApiWorker;
+    }
+    return {};
 }
+
+void load(FilterBuilder& f) {
+    // libseccomp sets PR_SET_NO_NEW_PRIVS itself (SCMP_FLTATR_CTL_NNP).
+    if (int rc = ::seccomp_load(f.get()); rc < 0) throw Error("seccomp: loading the filter: {}", std::strerror(-rc));
+}
+
+std::atomic<bool> g_process_filter_loaded{false};
+
+const char* probe_setting() { return std::getenv("XOVER_TEST_SECCOMP_PROBE"); }
 
 }  // namespace
 
@@ -161,57 +317,43 @@ void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
     std::time_t now = std::time(nullptr);
     std::tm local{};
     ::localtime_r(&now, &local);
-    const std::uint32_t deny = mode == SeccompMode::Kill ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_LOG;
-    std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(::seccomp_init(deny), ::seccomp_release);
-    if (!ctx) throw Error("seccomp: cannot create a filter");
-    allow_all(ctx.get(), kCommon);
-    // IPv4 and IPv6 sockets only: a stream backend reconnecting, and the
-    // throwaway datagram socket that asks a tap's flags (SIOCGIFFLAGS).
-    // Never a netlink or packet socket; a Unix one for the VM's broker only.
-    for (int family : {AF_INET, AF_INET6})
-        allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_INET*)", {SCMP_A0(SCMP_CMP_EQ, unsigned(family))});
-    // A Unix SOCK_SEQPACKET socket, the broker protocol's only kind: a VM
-    // registering again with a restarted broker (VmAgent), the broker's
-    // control API asking its own broker for the status.
-    allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_UNIX, SOCK_SEQPACKET)",
-               {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)});
-    if (profile == SeccompProfile::Vmm) {
-        allow_all(ctx.get(), kVmm);
-        // A Unix stream socket: a NIC on a vhost-user back-end connecting
-        // to it again after it went away.
-        allow_rule(ctx.get(), SCMP_SYS(socket), "socket(AF_UNIX, SOCK_STREAM)",
-                   {SCMP_A0(SCMP_CMP_EQ, unsigned(AF_UNIX)), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)});
-        // The I/O and vCPU threads start after the filter is loaded: clone
-        // with CLONE_THREAD only (a thread, never a process). clone3's
-        // flags are behind a pointer the filter cannot read, so it fails
-        // with ENOSYS and glibc falls back to clone.
-        allow_rule(ctx.get(), SCMP_SYS(clone), "clone(CLONE_THREAD)",
-                   {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)});
-        if (int rc = ::seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc < 0)
-            throw Error("seccomp: clone3 -> ENOSYS: {}", std::strerror(-rc));
-    } else if (profile == SeccompProfile::VhostUser) {
-        allow_all(ctx.get(), kVhostUser);
-    } else {
-        allow_all(ctx.get(), kBroker);
-        // SIOCGIFFLAGS only: the uplink tap's carrier, for status.
-        allow_rule(ctx.get(), SCMP_SYS(ioctl), "ioctl(SIOCGIFFLAGS)", {SCMP_A1(SCMP_CMP_EQ, SIOCGIFFLAGS)});
-    }
-#if defined(__SANITIZE_ADDRESS__)
-    allow_all(ctx.get(), kSanitizer);
-#endif
+    FilterBuilder f(mode, {});
+    add_profile(f, profile);
     // Every thread of the process gets the filter, those started before it
     // too: the control API's (api/api_server.hpp) start before it is loaded.
-    if (int rc = ::seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1); rc < 0)
+    if (int rc = ::seccomp_attr_set(f.get(), SCMP_FLTATR_CTL_TSYNC, 1); rc < 0)
         throw Error("seccomp: syncing the filter to every thread: {}", std::strerror(-rc));
-    // libseccomp sets PR_SET_NO_NEW_PRIVS itself (SCMP_FLTATR_CTL_NNP).
-    if (int rc = ::seccomp_load(ctx.get()); rc < 0) throw Error("seccomp: loading the filter: {}", std::strerror(-rc));
+    load(f);
+    g_process_filter_loaded.store(true, std::memory_order_release);
+}
+
+bool apply_thread_seccomp(SeccompMode mode, SeccompProfile profile, ThreadKind kind) {
+    if (mode == SeccompMode::Off) return true;
+    if (!g_process_filter_loaded.load(std::memory_order_acquire)) return false;
+    FilterBuilder f(mode, never_on(kind));
+    add_profile(f, profile);
+    // The process's filter set PR_SET_NO_NEW_PRIVS on every thread; the
+    // prctl again would be a syscall the process's filter may forbid.
+    if (int rc = ::seccomp_attr_set(f.get(), SCMP_FLTATR_CTL_NNP, 0); rc < 0)
+        throw Error("seccomp: a thread's filter without setting no_new_privs again: {}", std::strerror(-rc));
+    load(f);
+    return true;
 }
 
 void seccomp_test_probe() {
-    const char* probe = std::getenv("XOVER_TEST_SECCOMP_PROBE");
+    const char* probe = probe_setting();
     if (!probe || std::string_view(probe) != "1") return;
     // acct(2): process accounting, which nothing here ever needs.
     [[maybe_unused]] long rc = ::syscall(SYS_acct, nullptr);
+}
+
+void seccomp_thread_test_probe(ThreadKind kind) {
+    const char* probe = probe_setting();
+    static constexpr const char* kNames[] = {"vcpu", "io", "api"};
+    if (!probe || std::string_view(probe) != kNames[unsigned(kind)]) return;
+    // accept(-1): its process allows accept (the control API's listening
+    // thread), and none of these kinds of thread accepts.
+    [[maybe_unused]] long rc = ::syscall(SYS_accept, -1, nullptr, nullptr);
 }
 
 }  // namespace xover::vmm

@@ -6,6 +6,8 @@
 # - the test-only probe (XOVER_TEST_SECCOMP_PROBE=1) makes one syscall no
 #   profile allows: under kill the process dies of SIGSYS; under log and
 #   off it goes on; the filter itself is not weakened for the probe;
+# - the thread probes (=vcpu, =io) make one the VMM allows and that kind
+#   of thread does not: its own filter, stacked on the VMM's, kills it;
 # - VMs that log at run time (a crossover link coming up) survive under
 #   kill: logging needs nothing new;
 # - a bad --seccomp value, and a bad seccomp key in TOML, are refused.
@@ -33,6 +35,15 @@ XOVER_TEST_SECCOMP_PROBE=1 timeout 30 "$X" run --kernel "$H" --cmdline hi >/dev/
 rc=$?
 [ $rc = 159 ] || fail "probe with no --seccomp: exit status $rc, expected 159 (kill is the default)"
 echo "ok: kill is the default"
+
+# Each thread kind's own filter (vmm/seccomp.hpp: ThreadKind): the thread
+# probe makes a syscall the VMM allows and that kind of thread does not.
+for kind in vcpu io; do
+	XOVER_TEST_SECCOMP_PROBE=$kind timeout 30 "$X" run --kernel "$H" --cmdline hi >"$tmp/probe-$kind.out" 2>&1
+	rc=$?
+	[ $rc = 159 ] || fail "the $kind thread's probe: exit status $rc, expected 159 (SIGSYS)"
+	echo "ok: the $kind thread's own filter kills what its process allows and it does not"
+done
 
 # The broker: probed once it listens.
 mkdir -m 700 "$tmp/b"

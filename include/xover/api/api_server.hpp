@@ -76,6 +76,10 @@ public:
     // `pattern` is a regular expression over the whole path, e.g.
     // "/links/([^/]+)"; its groups become ApiRequest::captures.
     void route(Method method, const std::string& pattern, ApiHandler handler);
+    // Runs on the request-handling thread before each request until it
+    // returns true: that thread's own set-up that must wait for something
+    // (its seccomp filter waits for the process's). Call before start().
+    void set_worker_setup(std::function<bool()> setup);
     // Serves on a thread of its own until stop(). Call after every route().
     void start();
     void stop();
@@ -91,6 +95,8 @@ private:
     std::mutex ready_mutex_;  // the worker thread runs: ready_
     std::condition_variable ready_cv_;
     bool ready_ = false;
+    std::function<bool()> worker_setup_;
+    bool worker_set_up_ = false;  // only its one worker thread reads and writes it
 };
 
 // The API socket of VM `name` next to the broker socket `broker_socket`

@@ -35,6 +35,7 @@
 #include "xover/vmm/pci_device.hpp"
 #include "xover/vmm/posted_writes.hpp"
 #include "xover/vmm/ram_memory.hpp"
+#include "xover/vmm/seccomp.hpp"
 #include "xover/vmm/serial.hpp"
 #include "xover/vmm/stats.hpp"
 #include "xover/vmm/vcpu_exit.hpp"
@@ -123,6 +124,9 @@ private:
     void request_pause();  // with_vcpus_paused's first half: returns with every vCPU parked
     void release_pause();
     void report_vcpu_state(kvm::Vcpu& vcpu, const char* why);
+    // Loads the thread kind's own seccomp filter on the calling thread
+    // (vmm/seccomp.hpp); false, the VM stopping, if it cannot.
+    bool restrict_thread(ThreadKind kind);
     void watch_signals();
     void watch_console_input();
 
