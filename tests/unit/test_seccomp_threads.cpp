@@ -107,7 +107,11 @@ TEST_CASE("seccomp threads: the VMM's ioctls are KVM's own, and a terminal query
 
 TEST_CASE("seccomp threads: a vCPU thread starts no thread; the I/O thread enters no new ring", "[seccomp]") {
     auto start_thread = [] { std::thread([] {}).join(); };
+#if !defined(__SANITIZE_ADDRESS__)  // there, LeakSanitizer's tracer keeps clone allowed for every thread
     CHECK(thread_makes(SeccompProfile::Vmm, ThreadKind::Vcpu, start_thread) == -SIGSYS);
+#else
+    (void)start_thread;
+#endif
     auto uring_setup = [] { ::syscall(SYS_io_uring_setup, 4, nullptr); };
     CHECK(thread_makes(SeccompProfile::Vmm, ThreadKind::Io, uring_setup) == -SIGSYS);
 }
