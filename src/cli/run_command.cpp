@@ -77,10 +77,19 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     devices::DeviceManager devices(config);
     vmm::Machine machine(config, devices.nic_factory(), devices.sound_factory());
     // Everything is open: the jail from here on (vmm/jail.hpp). The VM
-    // reaches its broker (again, after a restart) and serves its API by path.
+    // reaches its broker (again, after a restart) and serves its API by
+    // path: their directories are made now, outside, so that the jail
+    // keeps the host's (a default one made inside would be the jail's own).
     std::vector<std::filesystem::path> keep = {broker.parent_path()};
-    if (!config.api_socket.empty() && config.api_socket != "none")
+    if (jail.any() && config.api_socket.empty()) {
+        try {
+            crossover::prepare_socket_dir(api::vm_api_socket(broker, config.name));
+        } catch (const Error&) {
+            // start_vm_api says why there is no API.
+        }
+    } else if (!config.api_socket.empty() && config.api_socket != "none") {
         keep.push_back(std::filesystem::path(config.api_socket).parent_path());
+    }
     vmm::enter_jail(jail, keep);
     devices.register_crossover(machine.loop());
     // Started before run() loads the seccomp filter, which covers its threads too.
