@@ -105,7 +105,9 @@ bool PcmStream::period(sound::Backend& backend, const Complete& complete) {
             if (r.remaining() != 0) break;
             IoRequest done = std::move(r);
             requests_.pop_front();
-            done.write_status(VIRTIO_SND_S_OK, 0);
+            // Latency: what the device captured after this buffer's last
+            // byte and still holds (the rest of this period).
+            done.write_status(VIRTIO_SND_S_OK, std::uint32_t(period.size() - put));
             complete(done, done.used_length(true));
             completed = true;
         }

@@ -146,6 +146,12 @@ struct SndRig {
         std::memcpy(&code, b.data(), 4);
         return code;
     }
+    std::uint32_t io_latency(VirtqueueBuilder& q, const Buf& status) {
+        auto b = q.bytes(status, 8);
+        std::uint32_t bytes;
+        std::memcpy(&bytes, b.data() + 4, 4);
+        return bytes;
+    }
     std::uint64_t counter(const std::string& name) const {
         for (auto& [k, v] : snd->counters())
             if (k == name) return v;
@@ -352,6 +358,29 @@ TEST_CASE("virtio-snd: capture fills one period per tick", "[virtio][snd]") {
         CHECK(r.simple(VIRTIO_SND_R_PCM_STOP, 1) == VIRTIO_SND_S_OK);
         r.snd->period_elapsed(1);
         CHECK(r.rx.used_idx() == 1);
+    }
+}
+
+TEST_CASE("virtio-snd: each completion's latency is what the device still holds", "[virtio][snd]") {
+    SndRig r;
+    r.bring_up();
+    SECTION("capture: the rest of the period, captured after the buffer") {
+        r.run_stream(1);
+        auto [d1, s1] = r.record(1, 480);
+        auto [d2, s2] = r.record(1, 1440);
+        r.snd->period_elapsed(1);
+        REQUIRE(r.rx.used_idx() == 2);
+        CHECK(r.io_latency(r.rx, s1) == 1440);
+        CHECK(r.io_latency(r.rx, s2) == 0);
+    }
+    SECTION("playback: what is still queued ahead of the output") {
+        r.run_stream(0);
+        auto sa = r.play(0, pattern(1920, 1)), sb = r.play(0, pattern(960, 2));
+        r.snd->period_elapsed(0);
+        REQUIRE(r.tx.used_idx() == 1);
+        CHECK(r.io_latency(r.tx, sa) == 960);
+        r.snd->period_elapsed(0);
+        CHECK(r.io_latency(r.tx, sb) == 0);
     }
 }
 
