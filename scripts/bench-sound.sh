@@ -44,7 +44,8 @@
 #   sndtest     a's play stats latency_max: the device's latency_bytes, what
 #               a's guest still had queued ahead of its card when a request
 #               came back (the guest's own buffering, not the cable); b's
-#               record stats latency_max (the device reports 0 for capture).
+#               record stats latency_max (for capture: the rest of the period the card
+#               had captured past the buffer).
 #   CPU         utime+stime (/proc/PID/stat, every thread) of each xover
 #               back-end over the window / the window's wall time: ms of
 #               host CPU per second of audio (in brackets the same from the
@@ -83,10 +84,8 @@ X=$tmp/bin/xover
 SNDTEST=$tmp/bin/sndtest.elf
 [ "$audio_s" -ge 3 ] || skip "AUDIO_S=$audio_s: at least 3"
 QS=${QEMU_SND:-$(scripts/qemu-backports.sh)} || skip "no QEMU with vhost-user-snd-pci (scripts/qemu-backports.sh)"
-QS_ARGS=(-L "$(dirname "$QS")/../share/qemu")
-export QEMU_MODULE_DIR=$(dirname "$QS")/../lib/x86_64-linux-gnu/qemu
-"$QS" "${QS_ARGS[@]}" -device vhost-user-snd-pci,help 2>/dev/null | grep -q chardev ||
-	skip "$QS has no vhost-user-snd-pci"
+SND_VM_TIMEOUT=180
+. tests/integration/vhost_user_sound.inc
 # The interpreter itself, not a wrapper (pyenv's shims are shell scripts):
 # the window's watcher must start fast.
 PY=$(python3 -c 'import sys; print(sys.executable)') || skip "no python3"
@@ -132,21 +131,6 @@ cmd_pid() {
 	fail "$1: no process"
 }
 
-# snd_backend NAME SOUND-SPEC: `xover vhost-user --sound` for VM NAME.
-snd_backend() {
-	start "$1" 600 "$X" vhost-user --socket "$tmp/$1.sock" --name "$1" --sound "$2" \
-		--broker "$BROKER" --log-level info --stats=all
-	wait_output "$1" "^vhost-user: .* serves $1's sound card" 10 || fail "$1: the vhost-user back-end did not listen"
-}
-# snd_vm RUN SOCKET "CMDLINE": sndtest under QEMU, its card served at SOCKET.
-snd_vm() {
-	# shellcheck disable=SC2086  # QEMU_ACCEL is several words
-	start "$1" 180 "$QS" "${QS_ARGS[@]}" $QEMU_ACCEL -cpu qemu64 -m 128M \
-		-object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
-		-kernel "$SNDTEST" -append "$3 tsc_khz=$tsc" \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -display none -serial stdio -monitor none -no-reboot \
-		-chardev "socket,id=s0,path=$2" -device vhost-user-snd-pci,chardev=s0
-}
 # sndtest_status RUN: PASS, FAIL(why) or the run's status.
 sndtest_status() {
 	local rc

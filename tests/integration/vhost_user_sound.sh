@@ -18,31 +18,8 @@ S=${XOVER_SOURCE:-$(cd "$(dirname "$0")/../.." && pwd)}
 SNDTEST=$B/guests/sndtest.elf
 [ -f "$SNDTEST" ] || skip "$SNDTEST not built"
 W=$S/tests/guests/sndtest/wavtool.py
-QS=${QEMU_SND:-${XOVER_CACHE:-$HOME/.cache/xover}/qemu-backports/root/usr/bin/qemu-system-x86_64}
-[ -x "$QS" ] || skip "no QEMU with vhost-user-snd-pci (run scripts/qemu-backports.sh, or set QEMU_SND)"
-QS_ARGS=(-L "$(dirname "$QS")/../share/qemu")
-# Its own modules, not the system QEMU's (which it would refuse, loudly).
-export QEMU_MODULE_DIR=$(dirname "$QS")/../lib/x86_64-linux-gnu/qemu
-"$QS" "${QS_ARGS[@]}" -device vhost-user-snd-pci,help 2>/dev/null | grep -q chardev ||
-	skip "$QS has no vhost-user-snd-pci"
+. "$(dirname "$0")/vhost_user_sound.inc"
 
-# snd_backend NAME SOUND-SPEC: `xover vhost-user --sound` for VM NAME.
-snd_backend() {
-	start "$1" 600 "$X" vhost-user --socket "$tmp/$1.sock" --name "$1" --sound "$2" \
-		--broker "$BROKER" --log-level info --stats=all
-	wait_output "$1" "^vhost-user: .* serves $1's sound card" 10 || fail "$1: the vhost-user back-end did not listen"
-}
-# snd_vm RUN SOCKET "CMDLINE": sndtest under QEMU, its sound card served at
-# SOCKET. (No reconnect=: QEMU's vhost-user-snd talks to its back-end while
-# the device is realized, so the socket must answer at once.)
-snd_vm() {
-	# shellcheck disable=SC2086  # QEMU_ACCEL is several words
-	start "$1" 120 "$QS" "${QS_ARGS[@]}" $QEMU_ACCEL -cpu qemu64 -m 128M \
-		-object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
-		-kernel "$SNDTEST" -append "$3 tsc_khz=$tsc" \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -display none -serial stdio -monitor none -no-reboot \
-		-chardev "socket,id=s0,path=$2" -device vhost-user-snd-pci,chardev=s0
-}
 # passed RUN: the guest printed PASS and exited 0 (isa-debug-exit: 1).
 passed() {
 	local rc
