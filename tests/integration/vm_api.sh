@@ -88,7 +88,7 @@ python3 "$src/scripts/check-openapi.py" "$src/docs/openapi.json" "$(api l1)" vm 
 	fail "the link and carrier calls do not match docs/openapi.json"
 
 # Unlink, then link: the link goes down, then re-forms.
-ctl l1 delete /links/l2 | grep -q '"requested": "unlink"' || fail "ctl l1 delete /links/l2"
+ctl l1 unlink l2 | grep -q '"requested": "unlink"' || fail "ctl l1 unlink l2"
 wait_links 0 "after DELETE /links/l2"
 wait_link_state l2 down "after the unlink"
 curl -sf --unix-socket "$(api l1)" -X PUT http://localhost/links/l2 | grep -q '"requested": "link"' || fail "PUT /links/l2"
@@ -100,7 +100,8 @@ echo "ok: DELETE /links/l2 took the link down, PUT /links/l2 made it again"
 ctl l1 put /nics/0/carrier '{"state": "down"}' | grep -q '"carrier": "down"' || fail "ctl carrier down"
 wait_links 0 "after carrier down"
 curl -sf --unix-socket "$(api l1)" http://localhost/vm | grep -q '"carrier": "down"' || fail "GET /vm does not show the carrier down"
-ctl l1 put /nics/0/carrier '{"state": "up"}' | grep -q '"carrier": "up"' || fail "ctl carrier up"
+ctl l1 carrier 0 up | grep -q '"carrier": "up"' || fail "ctl l1 carrier 0 up"
+ctl l1 link-state l2 >/dev/null || fail "ctl l1 link-state l2"
 wait_links 1 "after carrier up"
 echo "ok: carrier down took the link down, carrier up brought it back"
 
