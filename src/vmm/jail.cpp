@@ -150,8 +150,10 @@ void enter_jail(const JailOptions& jail, std::span<const std::filesystem::path> 
     }
     if (!jail.chroot.empty()) {
         for (const auto& dir : keep_dirs) {
+            // The path as the process will use it (not resolved: through a
+            // symlink such as /var/run it must still lead there inside).
             std::error_code ec;
-            auto source = std::filesystem::weakly_canonical(std::filesystem::absolute(dir), ec);
+            auto source = std::filesystem::absolute(dir, ec).lexically_normal();
             if (ec || !std::filesystem::is_directory(source, ec)) continue;  // nothing there to keep
             auto target = jail.chroot / source.relative_path();
             std::filesystem::create_directories(target, ec);
