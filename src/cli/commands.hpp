@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -21,6 +22,9 @@ void add_stats_flag(CLI::App& app, std::optional<std::string>& target, const std
 // --uid, --gid, --chroot and --namespaces on `app` (run, broker,
 // vhost-user): the jail (vmm/jail.hpp) the process enters once set up.
 void add_jail_flags(CLI::App& app, vmm::JailFlags& flags);
+// The same flags again, as given, for a broker or VM this one starts: a
+// jailed group runs as one user.
+std::vector<std::string> jail_flag_args(const vmm::JailFlags& flags);
 
 // `xover run`: one VM.
 CommandAction add_run_command(CLI::App& app);

@@ -18,4 +18,16 @@ void add_jail_flags(CLI::App& app, vmm::JailFlags& flags) {
         ->group(group);
 }
 
+std::vector<std::string> jail_flag_args(const vmm::JailFlags& flags) {
+    std::vector<std::string> args;
+    auto add = [&](const char* flag, const std::string& value) {
+        if (!value.empty()) args.insert(args.end(), {flag, value});
+    };
+    add("--uid", flags.uid);
+    add("--gid", flags.gid);
+    add("--chroot", flags.chroot);
+    add("--namespaces", flags.namespaces);
+    return args;
+}
+
 }  // namespace xover::cli

@@ -70,8 +70,10 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     const vmm::JailOptions jail = vmm::parse_jail_options(jail_flags);
     const std::filesystem::path broker = config.broker.value_or(crossover::default_broker_path());
     // A broker this VM would start must not start in its jail (no xover
-    // binary there) or in its pid namespace (it would die with the VM).
-    if (jail.any() && uses_broker(config)) crossover::ensure_broker(broker);
+    // binary there) or in its pid namespace (it would die with the VM); it
+    // gets a jail of its own, as the same user (the broker's rules).
+    if (jail.any() && uses_broker(config))
+        crossover::ensure_broker(broker, "/proc/self/exe", std::chrono::seconds(5), jail_flag_args(jail_flags));
     vmm::enter_pid_namespace(jail);
     // The device manager outlives the machine: the NICs it builds use its broker agent.
     devices::DeviceManager devices(config);

@@ -117,11 +117,13 @@ std::string random_group() {
     return hex;
 }
 
-Child spawn_vm(const std::filesystem::path& file, const vmm::VmConfig& vm, vmm::StatsMode stats) {
+Child spawn_vm(const std::filesystem::path& file, const vmm::VmConfig& vm, vmm::StatsMode stats,
+               const vmm::JailFlags& jail) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw system_error("pipe for a VM's console");
     std::vector<std::string> args = {"xover", "run", "--from-up", file.string(), "--vm", vm.name};
     if (stats != vmm::StatsMode::Off) args.push_back(fmt::format("--stats={}", vmm::to_string(stats)));
+    for (auto& a : jail_flag_args(jail)) args.push_back(std::move(a));
     pid_t pid = ::fork();
     if (pid < 0) throw system_error("fork for VM " + vm.name);
     if (pid == 0) {
@@ -149,7 +151,7 @@ Child spawn_vm(const std::filesystem::path& file, const vmm::VmConfig& vm, vmm::
 // starts (the broker itself runs detached). A broker already listening
 // there must have the same uplink: it would not get one now.
 void start_uplink_broker(const std::filesystem::path& file, const std::filesystem::path& path,
-                         const std::string& uplink) {
+                         const std::string& uplink, const vmm::JailFlags& jail) {
     if (crossover::connect_broker(path)) {
         std::string running = crossover::running_uplink(path);
         if (running != uplink)
@@ -163,15 +165,21 @@ void start_uplink_broker(const std::filesystem::path& file, const std::filesyste
     } catch (const Error& e) {
         throw Error("{}: uplink: {}", file.string(), e.what());
     }
-    crossover::ensure_broker(path, "/proc/self/exe", std::chrono::seconds(5), {"--uplink", uplink});
+    std::vector<std::string> args = {"--uplink", uplink};
+    for (auto& a : jail_flag_args(jail)) args.push_back(std::move(a));
+    crossover::ensure_broker(path, "/proc/self/exe", std::chrono::seconds(5), args);
 }
 
-int run_up(const std::filesystem::path& file, vmm::StatsMode stats) {
+int run_up(const std::filesystem::path& file, vmm::StatsMode stats, const vmm::JailFlags& jail) {
     vmm::UpConfig up = vmm::read_up_file(file);
     std::vector<vmm::VmConfig>& vms = up.vms;
     if (vms.empty()) throw Error("{}: no [[vm]] tables", file.string());
+    // Checked here, once, before anything starts; the brokers and VMs it
+    // starts jail themselves (as the same user: the broker's rules).
+    vmm::parse_jail_options(jail);
 
-    if (up.uplink) start_uplink_broker(file, up.broker.value_or(crossover::default_broker_path()), *up.uplink);
+    if (up.uplink)
+        start_uplink_broker(file, up.broker.value_or(crossover::default_broker_path()), *up.uplink, jail);
     // One broker for every VM that uses the crossover, started before them
     // so that they all find it (each `xover run` would start one otherwise).
     std::map<std::filesystem::path, bool> brokers;
@@ -181,7 +189,8 @@ int run_up(const std::filesystem::path& file, vmm::StatsMode stats) {
         for (const auto& sound : vm.sounds) wired = wired || sound.crossover.has_value();
         if (wired) brokers[vm.broker.value_or(crossover::default_broker_path())] = true;
     }
-    for (const auto& [path, _] : brokers) crossover::ensure_broker(path);
+    for (const auto& [path, _] : brokers)
+        crossover::ensure_broker(path, "/proc/self/exe", std::chrono::seconds(5), jail_flag_args(jail));
 
     struct sigaction action{};
     action.sa_handler = [](int sig) { g_forward_signal = sig; };
@@ -193,7 +202,7 @@ int run_up(const std::filesystem::path& file, vmm::StatsMode stats) {
     // random group no other VM knows (crossover/link_planner.hpp).
     if (::setenv(vmm::kConsentGroupEnv, random_group().c_str(), 1) != 0) throw system_error("setenv");
     std::vector<Child> children;
-    for (const auto& vm : vms) children.push_back(spawn_vm(file, vm, std::max(stats, vm.stats)));
+    for (const auto& vm : vms) children.push_back(spawn_vm(file, vm, std::max(stats, vm.stats), jail));
 
     std::vector<std::filesystem::path> broker_paths;
     for (const auto& [path, _] : brokers) broker_paths.push_back(path);
@@ -262,15 +271,18 @@ CommandAction add_up_command(CLI::App& app) {
     auto* up = app.add_subcommand("up", "Start the broker and every VM of a TOML file; wait for them");
     up->add_option("file", *file, "TOML file with [[vm]] tables")->required();
     add_stats_flag(*up, *stats, "Ask every VM for --stats (--stats=all: for every counter)");
+    auto jail = std::make_shared<vmm::JailFlags>();
+    add_jail_flags(*up, *jail);
     up->footer(R"(Example:
   xover up configs/crossover-pair.toml
 Each [[vm]] table takes the keys of `xover run --config`; console lines are
 prefixed with the VM name. Exit status: 0 when every VM exited 0.
 Top-level keys: broker = "PATH" (the broker every VM uses by default) and
-uplink = "tap:NAME" (that broker's switch uplink; an existing tap).)");
-    return [file, stats, up]() -> int {
+uplink = "tap:NAME" (that broker's switch uplink; an existing tap).
+The jail flags go to every broker and VM it starts: one user for them all.)");
+    return [file, stats, up, jail]() -> int {
         if (!up->parsed()) return -1;
-        return run_up(*file, *stats ? vmm::parse_stats_flag(**stats) : vmm::StatsMode::Off);
+        return run_up(*file, *stats ? vmm::parse_stats_flag(**stats) : vmm::StatsMode::Off, *jail);
     };
 }
 

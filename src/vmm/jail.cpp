@@ -189,6 +189,10 @@ void enter_jail(const JailOptions& jail, std::span<const std::filesystem::path> 
         throw system_error(fmt::format("setresgid {}", *jail.gid));
     if (jail.uid && ::setresuid(*jail.uid, *jail.uid, *jail.uid) != 0)
         throw system_error(fmt::format("setresuid {}", *jail.uid));
+    // A root the jail's user cannot enter would fail later, at the first path.
+    if (!jail.chroot.empty() && jail.uid && ::access("/", X_OK) != 0)
+        throw Error("--chroot {}: uid {} cannot enter it (chmod 755 it, or give it to that user)",
+                    jail.chroot.string(), *jail.uid);
     if (jail.any())
         spdlog::info("jail: uid {} gid {}, root {}{}{}{}", ::geteuid(), ::getegid(),
                      jail.chroot.empty() ? std::string("/") : jail.chroot.string(),

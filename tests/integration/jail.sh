@@ -15,6 +15,7 @@ mac_a=52:54:00:7a:00:01
 mac_b=52:54:00:7a:00:02
 . "$(dirname "$0")/jail.inc"
 for n in qa qb probe; do mkdir "$tmp/jail-$n"; done
+[ -f "$B/guests/hello.elf" ] || skip "hello.elf not built"
 
 jail_broker
 # shellcheck disable=SC2046
@@ -59,6 +60,34 @@ rc=$?
 [ "$rc" = 159 ] || fail "a forbidden syscall in the jail: exit $rc, expected 159 (SIGSYS)"
 echo "ok a forbidden syscall in the jail kills it (exit 159)"
 
+# `xover up` hands its jail to the broker it starts (and to each VM: its
+# VMs need KVM, jail_vm.sh runs them). Here only the broker is looked at,
+# whatever the VMs do.
+mkdir -m 700 "$tmp/uprun"
+mkdir "$tmp/jail-up"
+chown "$jail_uid" "$tmp/uprun"
+cat >"$tmp/up.toml" <<EOF
+broker = "$tmp/uprun/broker.sock"
+[[vm]]
+name = "u1"
+kernel = "$B/guests/hello.elf"
+crossover = ["u2"]
+[[vm.nic]]
+model = "e1000"
+[[vm]]
+name = "u2"
+kernel = "$B/guests/hello.elf"
+crossover = ["u1"]
+[[vm.nic]]
+model = "virtio-net"
+EOF
+timeout 60 "$X" up "$tmp/up.toml" --chroot "$tmp/jail-up" --uid $jail_user --namespaces pid,net >"$tmp/up.out" 2>&1
+echo "xover up: exit $? (its VMs need KVM)"
+check_jail up
+"$X" status --broker "$tmp/uprun/broker.sock" >/dev/null || fail "the broker xover up started does not answer"
+kill -TERM "$(jail_outer up)"
+echo "ok xover up starts its broker in the jail it was given"
+
 # Bad jail flags: a clear error, status 1, nothing started.
 bad() {
 	local want=$1 out rc
@@ -72,6 +101,8 @@ bad() {
 bad "--chroot: $tmp/none is not a directory" --chroot "$tmp/none"
 bad '--uid: no user named "no-such-user"' --uid no-such-user
 bad '"ipc" is not a namespace' --namespaces pid,ipc
+mkdir -m 700 "$tmp/jail-closed"
+bad "--chroot $tmp/jail-closed: uid $jail_uid cannot enter it" --chroot "$tmp/jail-closed" --uid $jail_user
 out=$(as_jail_user timeout 10 "$X" broker --broker "$tmp/run/bad.sock" --namespaces net 2>&1)
 grep -q "need root" <<<"$out" || fail "an unprivileged user asking for a jail: \"$out\""
 echo "ok an unprivileged user asking for a jail: $out"

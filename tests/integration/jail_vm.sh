@@ -5,7 +5,8 @@
 # network namespaces, as user nobody, linked through a jailed broker:
 # every frame arrives (e1000 to virtio-net); a jailed VM's control API
 # answers; SIGTERM reaches it through its pid-namespace parent (exit 143);
-# the seccomp probe still kills a jailed VM (exit 159).
+# `xover up` runs a jailed pair; the seccomp probe still kills a jailed VM
+# (exit 159).
 # Environment: COUNT (20000).
 . "$(dirname "$0")/lib.sh"
 need_xover
@@ -41,6 +42,35 @@ kill -TERM "$(jail_outer c)"
 for i in $(seq 100); do [ -s "$tmp/c.rc" ] && break; sleep 0.1; done
 [ "$(cat "$tmp/c.rc" 2>/dev/null)" = 143 ] || fail "c: SIGTERM gave exit $(cat "$tmp/c.rc" 2>/dev/null), expected 143"
 echo "ok SIGTERM reaches a jailed VM through its pid-namespace parent (exit 143)"
+
+# `xover up` with a jail: its broker and both VMs jailed as nobody, linked.
+mkdir -m 700 "$tmp/uprun"
+mkdir "$tmp/jail-up"
+chown "$jail_uid" "$tmp/uprun"
+cat >"$tmp/up.toml" <<EOF
+broker = "$tmp/uprun/broker.sock"
+[[vm]]
+name = "u1"
+kernel = "$NETTEST"
+cmdline = "role=rx count=$count timeout_ms=30000"
+crossover = ["u2"]
+[[vm.nic]]
+model = "virtio-net"
+mac = "$mac_a"
+[[vm]]
+name = "u2"
+kernel = "$NETTEST"
+cmdline = "role=tx count=$count size=128 dst=$mac_a timeout_ms=30000"
+crossover = ["u1"]
+[[vm.nic]]
+model = "e1000"
+mac = "$mac_b"
+EOF
+timeout 120 "$X" up "$tmp/up.toml" --chroot "$tmp/jail-up" --uid $jail_user --namespaces pid,net >"$tmp/up.out" 2>&1 ||
+	fail "xover up with a jail: exit $? ($(tail -5 "$tmp/up.out"))"
+grep -q "\[u1\].*frames=$count .*lost=0" "$tmp/up.out" || fail "xover up with a jail: u1 did not get every frame"
+grep -q "jail: uid $jail_uid" "$tmp/up.out" || fail "xover up's VMs did not jail themselves"
+echo "ok xover up runs a jailed pair through its jailed broker"
 
 # shellcheck disable=SC2046
 XOVER_TEST_SECCOMP_PROBE=1 timeout 30 "$X" run --kernel "$B/guests/hello.elf" --cmdline hi $(jail_args probe) \
