@@ -63,24 +63,7 @@ echo "ok a forbidden syscall in the jail kills it (exit 159)"
 # `xover up` hands its jail to the broker it starts (and to each VM: its
 # VMs need KVM, jail_vm.sh runs them). Here only the broker is looked at,
 # whatever the VMs do.
-mkdir -m 700 "$tmp/uprun"
-mkdir "$tmp/jail-up"
-chown "$jail_uid" "$tmp/uprun"
-cat >"$tmp/up.toml" <<EOF
-broker = "$tmp/uprun/broker.sock"
-[[vm]]
-name = "u1"
-kernel = "$B/guests/hello.elf"
-crossover = ["u2"]
-[[vm.nic]]
-model = "e1000"
-[[vm]]
-name = "u2"
-kernel = "$B/guests/hello.elf"
-crossover = ["u1"]
-[[vm.nic]]
-model = "virtio-net"
-EOF
+jail_up_file "$B/guests/hello.elf" "" ""
 timeout 60 "$X" up "$tmp/up.toml" --chroot "$tmp/jail-up" --uid $jail_user --namespaces pid,net >"$tmp/up.out" 2>&1
 echo "xover up: exit $? (its VMs need KVM)"
 check_jail up

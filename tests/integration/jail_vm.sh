@@ -44,28 +44,8 @@ for i in $(seq 100); do [ -s "$tmp/c.rc" ] && break; sleep 0.1; done
 echo "ok SIGTERM reaches a jailed VM through its pid-namespace parent (exit 143)"
 
 # `xover up` with a jail: its broker and both VMs jailed as nobody, linked.
-mkdir -m 700 "$tmp/uprun"
-mkdir "$tmp/jail-up"
-chown "$jail_uid" "$tmp/uprun"
-cat >"$tmp/up.toml" <<EOF
-broker = "$tmp/uprun/broker.sock"
-[[vm]]
-name = "u1"
-kernel = "$NETTEST"
-cmdline = "role=rx count=$count timeout_ms=30000"
-crossover = ["u2"]
-[[vm.nic]]
-model = "virtio-net"
-mac = "$mac_a"
-[[vm]]
-name = "u2"
-kernel = "$NETTEST"
-cmdline = "role=tx count=$count size=128 dst=$mac_a timeout_ms=30000"
-crossover = ["u1"]
-[[vm.nic]]
-model = "e1000"
-mac = "$mac_b"
-EOF
+jail_up_file "$NETTEST" "role=rx count=$count timeout_ms=30000" \
+	"role=tx count=$count size=128 dst=52:54:00:7c:00:01 timeout_ms=30000"
 timeout 120 "$X" up "$tmp/up.toml" --chroot "$tmp/jail-up" --uid $jail_user --namespaces pid,net >"$tmp/up.out" 2>&1 ||
 	fail "xover up with a jail: exit $? ($(tail -5 "$tmp/up.out"))"
 grep -q "\[u1\].*frames=$count .*lost=0" "$tmp/up.out" || fail "xover up with a jail: u1 did not get every frame"
