@@ -3,7 +3,8 @@
 // as its own `xover run` process; prefixes each line a VM prints with its
 // name, forwards SIGINT/SIGTERM to the VMs, and returns when all have
 // exited — non-zero if any failed. It ends with a summary of what the VMs
-// reported (nettest RESULT lines, crossover and copy counters).
+// reported (nettest RESULT lines, sndtest verdicts, crossover, copy and
+// sound counters).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <csignal>
+#include <initializer_list>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -45,13 +47,16 @@ struct Child {
     std::vector<std::string> summary;  // lines worth repeating at the end
 };
 
-// What the summary keeps from a VM's output: its result lines, the VM's
-// exit count, the TSC rate a nettest guest reports, and the NIC counters
-// that say what crossed and what was copied.
+// What the summary keeps from a VM's output: its result lines (nettest's
+// RESULT, sndtest's verdict), the VM's exit count, the TSC rate a nettest
+// guest reports, the NIC counters that say what crossed and what was
+// copied, and a sound card's: what it played and captured, what its cable
+// carried.
 bool worth_summarizing(const std::string& line) {
-    return line.rfind("RESULT", 0) == 0 || line.rfind("stats: vm ", 0) == 0 ||
+    auto starts = [&](const char* prefix) { return line.rfind(prefix, 0) == 0; };
+    return starts("RESULT") || starts("sndtest: PASS") || starts("sndtest: FAIL") || starts("stats: vm ") ||
            line.find("tsc_hz=") != std::string::npos ||
-           (line.rfind("stats: nic", 0) == 0 && line.find(" intx_gsi=") != std::string::npos);
+           ((starts("stats: nic") || starts("stats: snd")) && line.find(" intx_gsi=") != std::string::npos);
 }
 
 // The value of `key=` in a "k=v k=v" line, or empty.
@@ -60,6 +65,14 @@ std::string field(const std::string& line, const std::string& key) {
     if (at == std::string::npos) return {};
     at += key.size() + 2;
     return line.substr(at, line.find(' ', at) - at);
+}
+
+// A device's line of the summary: its stats group, then those of `keys` it has.
+std::string device_summary(const std::string& line, std::initializer_list<const char*> keys) {
+    std::string text = line.substr(7, line.find(' ', 7) - 7) + ":";
+    for (const char* key : keys)
+        if (auto v = field(line, key); !v.empty()) text += fmt::format(" {}={}", key, v);
+    return text;
 }
 
 // Condenses a VM's kept lines into the few numbers a reader wants.
@@ -81,12 +94,15 @@ std::vector<std::string> summarize(const std::vector<std::string>& lines) {
         } else if (line.rfind("stats: vm ", 0) == 0) {
             out.push_back("VM exits: " + field(line, "exits"));
         } else if (line.rfind("stats: nic", 0) == 0) {
-            std::string nic = line.substr(7, line.find(' ', 7) - 7);
-            std::string text = nic + ":";
-            for (const char* key : {"tx_frames", "rx_frames", "xover_tx_frames", "xover_tx_bytes", "xover_rx_frames",
-                                    "xover_bytes_copied", "xover_tx_backend_frames", "xover_links_made"})
-                if (auto v = field(line, key); !v.empty()) text += fmt::format(" {}={}", key, v);
-            out.push_back(text);
+            out.push_back(device_summary(line, {"tx_frames", "rx_frames", "xover_tx_frames", "xover_tx_bytes",
+                                                "xover_rx_frames", "xover_bytes_copied", "xover_tx_backend_frames",
+                                                "xover_links_made"}));
+        } else if (line.rfind("stats: snd", 0) == 0) {
+            out.push_back(device_summary(line, {"playback_bytes", "capture_bytes", "underruns", "overruns",
+                                                "cable_sent_bytes", "cable_received_bytes", "cable_dropped_bytes",
+                                                "cable_silence_bytes", "links_up", "links_refused"}));
+        } else {
+            out.push_back(line);  // sndtest's verdict
         }
     }
     return out;

@@ -3,7 +3,7 @@
 # The crossover examples shipped in configs/ (the README's demo first) run
 # as a user would run them, `xover up FILE`, and do what their comments
 # say: every VM exits 0, frames cross with nothing lost, window pairs copy
-# no byte. Each file is copied with its kernel path pointed at this build
+# no byte, the sound pair's recorder hears the player. Each file is copied with its kernel path pointed at this build
 # and gets a private broker (XDG_RUNTIME_DIR), so tests can run in parallel.
 source "$(dirname "$0")/lib.sh"
 need_xover
@@ -44,3 +44,14 @@ for pair in "$src"/configs/crossover-window*.toml; do
 	echo "ok: $name: 100000 frames, 0 bytes copied"
 done
 # auto-trio.toml needs its tap uplink: crossover_uplink.sh runs it in a netns.
+
+# sound-pair.toml: vm-a's headphones into vm-b's microphone; the summary
+# shows both verdicts and what the cable carried.
+up sound-pair
+[ "$(grep -ac '^\[vm-[ab]\] sndtest: PASS' "$tmp/sound-pair.out")" = 2 ] ||
+	fail "sound-pair: $(grep -a 'sndtest: ' "$tmp/sound-pair.out" | tail -4)"
+summary=$(sed -n '/== xover up: summary ==/,$p' "$tmp/sound-pair.out")
+grep -q "sndtest: PASS" <<<"$summary" || fail "sound-pair: no sndtest verdict in the summary"
+received=$(grep -o "snd0: .*cable_received_bytes=[0-9]*" <<<"$summary" | grep -o "cable_received_bytes=[0-9]*" | cut -d= -f2 | sort -n | tail -1)
+[ "${received:-0}" -gt 0 ] || fail "sound-pair: the summary shows no bytes through the cable: $summary"
+echo "ok: sound-pair: both sndtest PASS; the summary shows $received bytes through the cable"
