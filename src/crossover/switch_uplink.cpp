@@ -1,6 +1,8 @@
 // The switch's tap uplink (see switch_uplink.hpp).
 #include "xover/crossover/switch_uplink.hpp"
 
+#include <sys/socket.h>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -50,7 +52,10 @@ std::unique_ptr<SwitchUplink> SwitchUplink::open(const std::string& spec) {
 }
 
 SwitchUplink::SwitchUplink(kvm::UniqueFd fd, std::string description, std::string ifname)
-    : fd_(std::move(fd)), description_(std::move(description)), ifname_(std::move(ifname)) {}
+    : fd_(std::move(fd)),
+      query_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)),
+      description_(std::move(description)),
+      ifname_(std::move(ifname)) {}
 
 std::optional<std::size_t> SwitchUplink::receive(std::span<std::uint8_t> buffer) {
     while (receiving_) {
@@ -105,7 +110,9 @@ void SwitchUplink::count_delivered(std::size_t bytes) {
 
 void SwitchUplink::count_drop(Drop reason) { ++counters_.dropped[std::size_t(reason)]; }
 
-std::string SwitchUplink::link() const { return ifname_.empty() ? "-" : net::to_string(net::tap_link(ifname_)); }
+std::string SwitchUplink::link() const {
+    return ifname_.empty() ? "-" : net::to_string(net::tap_link(ifname_, query_.get()));
+}
 
 std::string SwitchUplink::status_text() const {
     const Counters& c = counters_;

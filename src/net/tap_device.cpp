@@ -67,10 +67,14 @@ void bring_tap_up(const std::string& ifname) {
         spdlog::warn("tap:{}: cannot bring the interface up ({}); bring it up yourself", ifname, std::strerror(errno));
 }
 
-TapLink tap_link(const std::string& ifname) {
-    kvm::UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+TapLink tap_link(const std::string& ifname, int query_socket) {
+    kvm::UniqueFd own;
+    if (query_socket < 0) {
+        own = kvm::UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        query_socket = own.get();
+    }
     ifreq req = request_for(ifname);
-    if (!sock || ::ioctl(sock.get(), SIOCGIFFLAGS, &req) < 0) return TapLink::Gone;
+    if (query_socket < 0 || ::ioctl(query_socket, SIOCGIFFLAGS, &req) < 0) return TapLink::Gone;
     return (req.ifr_flags & IFF_UP) ? TapLink::Up : TapLink::Down;
 }
 

@@ -52,6 +52,28 @@ for i in $(seq 100); do [ -s "$tmp/broker.rc" ] && break; sleep 0.1; done
 [ ! -e "$BROKER" ] || fail "the jailed broker left its socket"
 echo "ok SIGTERM stops the jailed broker cleanly (exit 0, its socket removed)"
 
+# A jailed broker in a network namespace of its own still serves its tap
+# uplink (opened before) and reports the tap's state from the host's
+# namespace, where the tap is.
+tap=xj$$
+ip tuntap add "$tap" mode tap || fail "cannot create tap $tap"
+at_exit "ip link delete $tap"
+ip link set "$tap" up
+mkdir -m 700 "$tmp/uplinkrun" "$tmp/jail-uplink"
+chmod 755 "$tmp/jail-uplink"
+chown "$jail_uid" "$tmp/uplinkrun"
+# shellcheck disable=SC2046
+start uplink 60 "$X" broker --broker "$tmp/uplinkrun/broker.sock" --uplink "tap:$tap" $(jail_args uplink)
+for i in $(seq 100); do "$X" status --broker "$tmp/uplinkrun/broker.sock" >/dev/null 2>&1 && break; sleep 0.1; done
+check_jail uplink
+"$X" status --broker "$tmp/uplinkrun/broker.sock" | grep -q "^Uplink: tap:$tap (link up" ||
+	fail "the jailed broker's uplink: $("$X" status --broker "$tmp/uplinkrun/broker.sock" | grep -i uplink)"
+ip link set "$tap" down
+"$X" status --broker "$tmp/uplinkrun/broker.sock" | grep -q "^Uplink: tap:$tap (link down" ||
+	fail "the jailed broker does not see its uplink go down"
+kill -TERM "$(jail_outer uplink)"
+echo "ok a jailed broker in its own network namespace serves its tap uplink and sees its state"
+
 # Seccomp still rules in the jail: a forbidden syscall (the test-only
 # probe) kills the jailed process, and its parent exits with 128+SIGSYS.
 # shellcheck disable=SC2046

@@ -77,6 +77,9 @@ public:
 
 private:
     kvm::UniqueFd fd_;
+    // Asks the tap's state in the namespace the tap is in, also after a
+    // jail moved the broker to a network namespace of its own.
+    kvm::UniqueFd query_;
     std::string description_, ifname_;
     bool receiving_ = true;
     Counters counters_;

@@ -26,8 +26,11 @@ kvm::UniqueFd open_tap(const std::string& ifname, TapMissing missing);
 void bring_tap_up(const std::string& ifname);
 
 enum class TapLink { Up, Down, Gone };
-// The interface's administrative state now (Gone: no such interface).
-TapLink tap_link(const std::string& ifname);
+// The interface's administrative state now (Gone: no such interface), as
+// seen from the network namespace `query_socket` (a datagram socket) was
+// made in: a jailed process moved to a namespace of its own keeps one from
+// before (vmm/jail.hpp). Without one, a socket made now asks.
+TapLink tap_link(const std::string& ifname, int query_socket = -1);
 const char* to_string(TapLink link);
 
 }  // namespace xover::net
