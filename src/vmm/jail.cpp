@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +95,13 @@ JailOptions parse_jail_options(const JailFlags& flags) {
         jail.chroot = std::filesystem::absolute(std::filesystem::path(chroot), ec);
         if (ec || !std::filesystem::is_directory(jail.chroot, ec))
             throw Error("--chroot: {} is not a directory (the jail's root must exist)", std::string(chroot));
+        // The jail makes directories in it as root before it enters: a
+        // root another user can write to could lead them elsewhere (a
+        // planted symlink).
+        struct stat st{};
+        if (::stat(jail.chroot.c_str(), &st) != 0 || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+            throw Error("--chroot: {} must belong to root and be writable by root only (mode {:o}, owner uid {})",
+                        jail.chroot.string(), st.st_mode & 07777, st.st_uid);
         jail.mount_namespace = true;
     }
     parse_namespaces(flags.namespaces, jail);

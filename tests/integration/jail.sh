@@ -106,6 +106,8 @@ bad() {
 bad "--chroot: $tmp/none is not a directory" --chroot "$tmp/none"
 bad '--uid: no user named "no-such-user"' --uid no-such-user
 bad '"ipc" is not a namespace' --namespaces pid,ipc
+mkdir -m 777 "$tmp/jail-open"
+bad "--chroot: $tmp/jail-open must belong to root and be writable by root only" --chroot "$tmp/jail-open"
 mkdir -m 700 "$tmp/jail-closed"
 bad "--chroot $tmp/jail-closed: uid $jail_uid cannot enter it" --chroot "$tmp/jail-closed" --uid $jail_user
 out=$(as_jail_user timeout 10 "$X" broker --broker "$tmp/run/bad.sock" --namespaces net 2>&1)
