@@ -92,6 +92,10 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     } else if (!config.api_socket.empty() && config.api_socket != "none") {
         keep.push_back(std::filesystem::path(config.api_socket).parent_path());
     }
+    // A NIC on a vhost-user back-end reconnects to (or removes) its socket.
+    for (const auto& nic : config.nics)
+        if (const auto* vu = std::get_if<net::VhostUserSpec>(&nic.backend))
+            keep.push_back(std::filesystem::path(vu->path).parent_path());
     vmm::enter_jail(jail, keep);
     devices.register_crossover(machine.loop());
     // Started before run() loads the seccomp filter, which covers its threads too.

@@ -179,8 +179,13 @@ void enter_jail(const JailOptions& jail, std::span<const std::filesystem::path> 
                                : ::mount("/proc", proc.c_str(), nullptr, MS_BIND | MS_REC, nullptr))
             throw system_error("mounting /proc in the jail (sanitizer build)");
 #endif
+        // The working directory's path again inside, where it exists: a
+        // relative socket path given on the command line still leads to
+        // its kept directory.
+        std::error_code cwd_ec;
+        const auto cwd = std::filesystem::current_path(cwd_ec);
         if (::chroot(jail.chroot.c_str()) != 0) throw system_error(fmt::format("chroot {}", jail.chroot.string()));
-        if (::chdir("/") != 0) throw system_error("chdir / in the jail");
+        if ((cwd_ec || ::chdir(cwd.c_str()) != 0) && ::chdir("/") != 0) throw system_error("chdir / in the jail");
     }
     if (jail.uid) {
         // Its own sockets stay its own: the broker's API asks the broker
