@@ -73,6 +73,11 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
         // now, before a sender or our own slow path finds them held.
         page_.state().producer_lock.recover_if_abandoned();
         handoff().lock.recover_if_abandoned();
+        // Nor may it leave our interrupt routes waiting for it (peer_interrupt.hpp).
+        if (own_model_ == nic::ModelId::VirtioNet) {
+            page_.state().virtio_net.peer_irq.forget_producer(p.link->peer_producer_slot);
+            page_.state().virtio_net.peer_tx_irq.forget_producer(p.link->peer_producer_slot);
+        }
         ++c_.links_torn_down;
         std::shared_ptr<PeerLink> gone = std::move(p.link);
         p = Peer{};
@@ -308,8 +313,8 @@ void CrossoverPort::interrupt(Peer& p) {
         return;
     }
     PeerLink& link = *p.link;
-    auto outcome = link.peer_state().virtio_net.peer_irq.raise([&] { link.interrupt_peer(); },
-                                                               [&] { link.ring_peer_doorbell(); });
+    auto outcome = link.peer_state().virtio_net.peer_irq.raise(
+        link.producer_slot, [&] { link.interrupt_peer(); }, [&] { link.ring_peer_doorbell(); });
     switch (outcome) {
     case nic::PeerInterrupt::Outcome::Signalled: ++c_.peer_interrupts; break;
     case nic::PeerInterrupt::Outcome::WokeOwner: ++c_.peer_irq_via_owner; break;

@@ -232,7 +232,7 @@ bool CrossoverPort::raise_peer_tx(Peer& p, nic::TxIrq irq) {
     case nic::TxIrq::Routed: break;
     }
     bool wake = false;
-    switch (route->raise([&] { p.link->interrupt_peer_tx(); }, [&] { wake = true; })) {
+    switch (route->raise(p.link->producer_slot, [&] { p.link->interrupt_peer_tx(); }, [&] { wake = true; })) {
     case nic::PeerInterrupt::Outcome::Signalled: ++c_.handoff_tx_irq_signalled; break;
     case nic::PeerInterrupt::Outcome::WokeOwner: ++c_.handoff_tx_irq_via_owner; break;
     default: break;  // masked (left pending) or merged with another raise

@@ -218,7 +218,7 @@ TEST_CASE("crossover: hammer peer interrupt route against mask/unmask", "[crosso
             while (i % 1000 == 0 && flips.load() <= i / 1000) std::this_thread::yield();
             published.store(i, std::memory_order_release);
             irq.raise(
-                [&] {
+                3, [&] {
                     if (masked.load()) sent_while_masked.fetch_add(1);
                     cover();
                 },
@@ -244,6 +244,52 @@ TEST_CASE("crossover: hammer peer interrupt route against mask/unmask", "[crosso
     CHECK_FALSE(irq.is_pending());
     CHECK(irq.wait_timeouts.load() == 0);
     CHECK(flips > 0);
+}
+
+TEST_CASE("crossover: a producer that died in flight is forgotten with its link, not waited for forever",
+          "[crossover][shared-state]") {
+    using Route = nic::PeerInterrupt::Route;
+    nic::PeerInterrupt irq;
+    irq.set_route(Route::Direct);
+    irq.in_flight[5].store(1);  // the producer in slot 5 died between its two steps
+    constexpr auto kShort = std::chrono::milliseconds(2);
+    irq.set_route(Route::Off, kShort);  // waits, then gives up: counted
+    CHECK(irq.wait_timeouts.load() == 1);
+    irq.set_route(Route::Direct, kShort);
+    irq.set_route(Route::Off, kShort);  // and so on, at every mask, while it is remembered
+    CHECK(irq.wait_timeouts.load() == 2);
+    irq.forget_producer(5);  // its link went down
+    irq.set_route(Route::Direct, kShort);
+    irq.set_route(Route::Off, kShort);
+    CHECK(irq.wait_timeouts.load() == 2);
+    // A live producer in another slot is still waited for.
+    irq.set_route(Route::Direct, kShort);
+    irq.in_flight[2].store(1);
+    std::thread finish([&] {
+        std::this_thread::sleep_for(std::chrono::microseconds(300));
+        irq.in_flight[2].store(0);
+    });
+    irq.set_route(Route::Off, std::chrono::seconds(5));
+    CHECK(irq.in_flight[2].load() == 0);
+    finish.join();
+    CHECK(irq.wait_timeouts.load() == 2);
+}
+
+TEST_CASE("crossover: a virtio-net link going down forgets its producer's in-flight count", "[crossover][msix]") {
+    Pair p;
+    // b's side of a link whose producer (a's process) counts in b's slot 4.
+    auto link = make_link(7, kNicMac, "e1000", p.a.rig.memory, p.a.port.page(), p.b.irq);
+    link->peer_producer_slot = 4;
+    p.b.r.net.run_locked([&] { REQUIRE(p.b.port.add_link(link)); });
+    nic::VirtioNetState& own = p.b.port.shared().virtio_net;
+    own.peer_irq.in_flight[4].store(1);  // as if a's process died in flight
+    own.peer_tx_irq.in_flight[4].store(1);
+    own.peer_irq.in_flight[3].store(1);  // another producer's: not this link's
+    p.b.r.net.run_locked([&] { CHECK(p.b.port.remove_link(7) != nullptr); });
+    CHECK(own.peer_irq.in_flight[4].load() == 0);
+    CHECK(own.peer_tx_irq.in_flight[4].load() == 0);
+    CHECK(own.peer_irq.in_flight[3].load() == 1);
+    own.peer_irq.in_flight[3].store(0);
 }
 
 // The same race through the real devices: the receiver's guest masks and
@@ -292,7 +338,7 @@ TEST_CASE("crossover: a virtio-net NIC publishes its TX queue's route for peers 
     nic::PeerInterrupt& tx = b.port.shared().virtio_net.peer_tx_irq;
     CHECK(tx.route.load() == nic::PeerInterrupt::Direct);
     int signalled = 0, woken = 0;
-    auto raise = [&] { return tx.raise([&] { ++signalled; }, [&] { ++woken; }); };
+    auto raise = [&] { return tx.raise(0, [&] { ++signalled; }, [&] { ++woken; }); };
     CHECK(raise() == nic::PeerInterrupt::Outcome::Signalled);
 
     b.r.drv.mask_vector(2, true);  // masked: left pending, shown in the PBA, delivered on unmask

@@ -16,8 +16,8 @@
 //             delivers it when the route opens again.
 //
 // Ordering (Dekker-style store/load pairs, all seq_cst):
-//   producer:  in_flight += 1; pending |= 1; r = route; act; in_flight -= 1
-//   owner:     route = r'; [leaving Direct: wait until in_flight == 0];
+//   producer:  in_flight[slot] += 1; pending |= 1; r = route; act; in_flight[slot] -= 1
+//   owner:     route = r'; [leaving Direct: wait until every in_flight[] == 0];
 //              if r' != Off: take pending (exchange 0), deliver it itself
 // Either the producer's load of `route` sees the owner's new route, or the
 // owner's exchange sees the producer's pending bit (or both). In Direct
@@ -27,7 +27,10 @@
 // holds in_flight until its irqfd write is done, and the owner waits for
 // that before the guest's mask write completes: after a mask, no message.
 // (The wait is bounded: a producer that died in that window of a few
-// instructions must not hang its partner; see set_route().)
+// instructions must not hang its partner; see set_route(). Each producer
+// counts in its own slot, the one the broker gave its link in this page,
+// so the owner forgets a dead producer's count when its link goes down
+// instead of waiting out every later route change.)
 #pragma once
 
 #include <atomic>
@@ -37,6 +40,10 @@
 
 namespace xover::nic {
 
+// One in-flight count per producer slot (shared_nic_state.hpp's
+// kMaxProducerSlots: links per NIC).
+inline constexpr unsigned kPeerInterruptSlots = 8;
+
 struct PeerInterrupt {
     enum Route : std::uint32_t { Off = 0, Direct = 1, ViaOwner = 2 };
     // What a producer's raise() did, for its counters.
@@ -44,23 +51,30 @@ struct PeerInterrupt {
 
     std::atomic<std::uint32_t> route{Off};        // owner-written
     std::atomic<std::uint32_t> pending{0};        // bit 0: RX interrupt owed to the guest
-    std::atomic<std::uint32_t> in_flight{0};      // producers between reading route and acting on it
+    // Per producer slot: that producer is between reading route and acting on it.
+    std::atomic<std::uint32_t> in_flight[kPeerInterruptSlots]{};
     std::atomic<std::uint32_t> wait_timeouts{0};  // owner: a producer stayed in flight too long
 
     void clear() {
         route.store(Off, std::memory_order_relaxed);
         pending.store(0, std::memory_order_relaxed);
-        in_flight.store(0, std::memory_order_relaxed);
+        for (auto& f : in_flight) f.store(0, std::memory_order_relaxed);
         wait_timeouts.store(0, std::memory_order_relaxed);
     }
+
+    // Owner, when the link of the producer in `slot` is gone: a count it
+    // left (it died in flight) is no longer waited for.
+    void forget_producer(unsigned slot) { in_flight[slot % kPeerInterruptSlots].store(0, std::memory_order_seq_cst); }
 
     // --- producer side: frames are published (used idx released) and the
     // ring asked for an interrupt. `signal()` writes the owner's irqfd,
     // `wake()` its doorbell; both at most once, neither under a lock.
+    // `slot`: the producer's slot in this page (its link's).
     template <class Signal, class Wake>
-    Outcome raise(Signal&& signal, Wake&& wake) {
+    Outcome raise(unsigned slot, Signal&& signal, Wake&& wake) {
         constexpr auto sc = std::memory_order_seq_cst;
-        in_flight.fetch_add(1, sc);
+        std::atomic<std::uint32_t>& mine = in_flight[slot % kPeerInterruptSlots];
+        mine.fetch_add(1, sc);
         std::uint32_t before = pending.fetch_or(1, sc);
         Outcome outcome = Outcome::LeftPending;
         switch (route.load(sc)) {
@@ -86,7 +100,7 @@ struct PeerInterrupt {
             break;
         default: break;  // masked: stays pending
         }
-        in_flight.fetch_sub(1, std::memory_order_release);
+        mine.fetch_sub(1, std::memory_order_release);
         return outcome;
     }
 
@@ -111,12 +125,14 @@ struct PeerInterrupt {
 private:
     void wait_for_producers(std::chrono::microseconds patience) {
         auto deadline = std::chrono::steady_clock::now() + patience;
-        while (in_flight.load(std::memory_order_seq_cst) != 0) {
-            if (std::chrono::steady_clock::now() >= deadline) {
-                wait_timeouts.fetch_add(1, std::memory_order_relaxed);
-                return;
+        for (auto& f : in_flight) {
+            while (f.load(std::memory_order_seq_cst) != 0) {
+                if (std::chrono::steady_clock::now() >= deadline) {
+                    wait_timeouts.fetch_add(1, std::memory_order_relaxed);
+                    return;
+                }
+                std::this_thread::yield();
             }
-            std::this_thread::yield();
         }
     }
 };

@@ -74,9 +74,11 @@ inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 // 6: a common part and one part per model (a union at kModelPartOffset),
 // kRxStripCrc on a bit of its own; 7: virtio-net window_loans; 8: the
 // cross-process locks hold their holder's identity (owned_lock.hpp); 9: the
-// owner's RX changes wait for the lock's holder (rx_change).
-inline constexpr std::uint32_t kSharedStateVersion = 9;
+// owner's RX changes wait for the lock's holder (rx_change); 10: a
+// PeerInterrupt's in-flight count per producer slot.
+inline constexpr std::uint32_t kSharedStateVersion = 10;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
+static_assert(kPeerInterruptSlots == kMaxProducerSlots);
 
 // SharedNicState::model: which NIC model owns the page, so which member of
 // its model part is live.
