@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "xover/net/backend.hpp"
@@ -25,6 +26,19 @@ namespace xover::net {
 
 class LoopBackend : public Backend, public std::enable_shared_from_this<LoopBackend> {
 public:
+    // The NIC has room again after it refused a frame: resume_rx() runs on
+    // the loop, once however often this is called meanwhile. (rx_blocked_
+    // is set before every deliver() and cleared after a successful one, so
+    // a refusal is always visible here: the NIC's lock orders the two.)
+    void rx_space_available() final {
+        if (!attached() || !rx_blocked_.load()) return;
+        if (!resume_posted_.exchange(true))
+            loop().post(guarded([this] {
+                resume_posted_.store(false);
+                resume_rx();
+            }));
+    }
+
     // Called once by OwnedBackend's destructor, from the owner's thread.
     void kill() {
         dead_.store(true);
@@ -53,7 +67,22 @@ protected:
     // the destructor, which runs when the last reference goes).
     virtual void close_on_loop() = 0;
 
+    // Hands a received frame to the NIC; false: refused, and the backend
+    // stops reading until its resume_rx() runs.
+    bool deliver_frame(FrameReceiver& receiver, std::span<const std::uint8_t> frame) {
+        rx_blocked_.store(true);
+        if (!receiver.deliver(frame)) return false;
+        rx_blocked_.store(false);
+        return true;
+    }
+    // Nothing refused is waiting any more (a connection that went or came).
+    void rx_unblocked() { rx_blocked_.store(false); }
+    // On the loop, after rx_space_available(): read again.
+    virtual void resume_rx() = 0;
+
 private:
+    std::atomic<bool> rx_blocked_{false};
+    std::atomic<bool> resume_posted_{false};
     std::atomic<bool> dead_{false};
     std::atomic<vmm::EventLoop*> loop_{nullptr};
 };

@@ -181,14 +181,6 @@ public:
         return SendResult::Sent;
     }
 
-    void rx_space_available() override {
-        // rx_blocked_ is set before every deliver() and cleared after a
-        // successful one, so a refusal is always visible here (the NIC's
-        // lock orders the two calls).
-        if (!attached() || !rx_blocked_.load()) return;
-        if (!resume_posted_.exchange(true)) loop().post(guarded([this] { resume_rx(); }));
-    }
-
     Counters counters() const override {
         Counters out;
         stats_.append_to(out);
@@ -341,12 +333,11 @@ private:
             }
             if (rx_tail_ - rx_head_ < kHeader + length) break;
             if (length > 0) {  // an empty record carries no frame: skip it
-                rx_blocked_.store(true);
-                if (!receiver_->deliver({rx_.data() + rx_head_ + kHeader, length})) {
+                if (!deliver_frame(*receiver_, {rx_.data() + rx_head_ + kHeader, length})) {
                     pause_rx();
                     return false;
                 }
-                rx_blocked_.store(false);
+                rx_unblocked();
                 stats_.rx_frames.add();
                 stats_.rx_bytes.add(length);
             }
@@ -369,8 +360,7 @@ private:
         loop().unwatch(conn_fd(), Interest::Readable);
     }
 
-    void resume_rx() {
-        resume_posted_.store(false);
+    void resume_rx() override {
         if (!rx_paused_ || conn_fd() < 0) return;
         rx_paused_ = false;
         if (!deliver_buffered()) return;
@@ -392,7 +382,7 @@ private:
         }
         rx_head_ = rx_tail_ = 0;
         rx_paused_ = false;
-        rx_blocked_.store(false);
+        rx_unblocked();
         stats_.connects.add();
         spdlog::info("{}: connected", description_);
         set_connected(true);
@@ -429,7 +419,7 @@ private:
         stats_.rx_dropped.add(complete_rx_frames());
         rx_head_ = rx_tail_ = 0;
         rx_paused_ = false;
-        rx_blocked_.store(false);
+        rx_unblocked();
         stats_.disconnects.add();
         spdlog::info("{}: peer went away", description_);
         set_connected(false);
@@ -579,8 +569,6 @@ private:
     std::vector<std::uint8_t> rx_;
     std::size_t rx_head_ = 0, rx_tail_ = 0;
     bool rx_paused_ = false;
-    std::atomic<bool> rx_blocked_{false};
-    std::atomic<bool> resume_posted_{false};
 
     Stats stats_;
     vmm::RateLimitedLog tx_log_{1}, rx_log_{1}, connect_log_{1};  // one line a second each

@@ -67,7 +67,9 @@ public:
         return drop(frame);
     }
 
-    void rx_space_available() override {}  // lossy: nothing is held back
+    // Lossy: a frame the NIC refuses is dropped (counted), never held back,
+    // so there is never anything to resume.
+    void resume_rx() override {}
 
     Counters counters() const override {
         Counters out;

@@ -110,14 +110,6 @@ public:
         return SendResult::Dropped;
     }
 
-    void rx_space_available() override {
-        // rx_blocked_ is set before every deliver() and cleared after a
-        // successful one, so a refusal is always visible here (the NIC's
-        // lock orders the two calls).
-        if (!attached() || !rx_blocked_.load()) return;
-        if (!resume_posted_.exchange(true)) loop().post(guarded([this] { resume_rx(); }));
-    }
-
     Counters counters() const override {
         Counters out;
         stats_.append_to(out);
@@ -159,12 +151,10 @@ private:
                 continue;
             }
             auto frame = std::span<const std::uint8_t>(rx_buffers_.data() + held_next_ * kMaxDatagram, m.msg_len);
-            rx_blocked_.store(true);
-            if (!receiver_->deliver(frame)) {
+            if (!deliver_frame(*receiver_, frame)) {
                 pause_rx();
                 return false;
             }
-            rx_blocked_.store(false);
             stats_.rx_frames.add();
             stats_.rx_bytes.add(m.msg_len);
         }
@@ -178,8 +168,7 @@ private:
         loop().unwatch(fd_.get(), vmm::EventLoop::Interest::Readable);
     }
 
-    void resume_rx() {
-        resume_posted_.store(false);
+    void resume_rx() override {
         if (!rx_paused_) return;
         rx_paused_ = false;
         if (!deliver_held()) return;
@@ -200,8 +189,6 @@ private:
     // Loop-thread state: datagrams received but not yet taken by the NIC.
     unsigned held_next_ = 0, held_end_ = 0;
     bool rx_paused_ = false;
-    std::atomic<bool> rx_blocked_{false};
-    std::atomic<bool> resume_posted_{false};
     Stats stats_;
     vmm::RateLimitedLog tx_log_{1}, rx_log_{1};  // one line a second each
 };
