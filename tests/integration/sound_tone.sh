@@ -15,18 +15,7 @@
 # host's) and the device's description on every run.
 # Environment: VM_TIMEOUT (120 s per VM), KEEP_TMP=1.
 . "$(dirname "$0")/lib.sh"
-S=${XOVER_SOURCE:-$(cd "$(dirname "$0")/../.." && pwd)}
-[ -n "$B" ] || skip "XOVER_BUILD not set"
-guest=$B/guests/sndtest.elf
-[ -x "$X" ] && [ -f "$guest" ] || skip "xover or sndtest.elf not built in $B"
-need_kvm
-command -v python3 >/dev/null || skip "python3 not installed"
-W=$S/tests/guests/sndtest/wavtool.py
-"$X" run --help 2>&1 | grep -q -- '--sound' || fail "xover run has no --sound option"
-tsc=$(host_tsc_khz)
-
-gval() { tr -d '\r' <"$tmp/$1.out" | grep -a '^sndtest: ' | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
-said() { tr -d '\r' <"$tmp/$1.out" | grep -aqE "$2"; }
+. "$(dirname "$0")/sound.inc"
 # within F WANT: F is within 1% of WANT
 within() { awk -v f="$1" -v w="$2" 'BEGIN { d = f - w; if (d < 0) d = -d; exit !(f != "" && d * 100 <= w) }'; }
 

@@ -12,20 +12,8 @@
 # chmaps=2, S16, 44.1/48 kHz, 1..2 channels) on every run.
 # Environment: PERIODS (200), VM_TIMEOUT (120 s per VM), KEEP_TMP=1.
 . "$(dirname "$0")/lib.sh"
-S=${XOVER_SOURCE:-$(cd "$(dirname "$0")/../.." && pwd)}
-[ -n "$B" ] || skip "XOVER_BUILD not set"
-guest=$B/guests/sndtest.elf
-[ -x "$X" ] && [ -f "$guest" ] || skip "xover or sndtest.elf not built in $B"
-need_kvm
-command -v python3 >/dev/null || skip "python3 not installed"
-W=$S/tests/guests/sndtest/wavtool.py
-"$X" run --help 2>&1 | grep -q -- '--sound' || fail "xover run has no --sound option"
-tsc=$(host_tsc_khz)
+. "$(dirname "$0")/sound.inc"
 periods=${PERIODS:-200}
-
-# gval NAME KEY: KEY's value on the guest's sndtest: lines (first match).
-gval() { tr -d '\r' <"$tmp/$1.out" | grep -a '^sndtest: ' | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
-said() { tr -d '\r' <"$tmp/$1.out" | grep -aqE "$2"; }
 
 # loop NAME RATE CHANNELS FREQS PERIOD_FRAMES [sndtest options...]
 loop() {
