@@ -62,6 +62,28 @@ bool uses_broker(const vmm::VmConfig& config) {
     return false;
 }
 
+// The directories a jailed VM still reaches by path (vmm/jail.hpp): its
+// broker's (again, after a restart), its API socket's, its vhost-user
+// back-ends' (it reconnects, or removes its socket). The default API
+// directory is made now, outside: one made inside would be the jail's own.
+std::vector<std::filesystem::path> dirs_kept_in_jail(const vmm::VmConfig& config,
+                                                     const std::filesystem::path& broker) {
+    std::vector<std::filesystem::path> keep = {broker.parent_path()};
+    if (config.api_socket.empty()) {
+        try {
+            crossover::prepare_socket_dir(api::vm_api_socket(broker, config.name));
+        } catch (const Error&) {
+            // start_vm_api says why there is no API.
+        }
+    } else if (config.api_socket != "none") {
+        keep.push_back(std::filesystem::path(config.api_socket).parent_path());
+    }
+    for (const auto& nic : config.nics)
+        if (const auto* vu = std::get_if<net::VhostUserSpec>(&nic.backend))
+            keep.push_back(std::filesystem::path(vu->path).parent_path());
+    return keep;
+}
+
 int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std::string& up_vm,
            const vmm::JailFlags& jail_flags) {
     vmm::VmConfig config = resolve(options, up_file, up_vm);
@@ -78,25 +100,8 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     // The device manager outlives the machine: the NICs it builds use its broker agent.
     devices::DeviceManager devices(config);
     vmm::Machine machine(config, devices.nic_factory(), devices.sound_factory());
-    // Everything is open: the jail from here on (vmm/jail.hpp). The VM
-    // reaches its broker (again, after a restart) and serves its API by
-    // path: their directories are made now, outside, so that the jail
-    // keeps the host's (a default one made inside would be the jail's own).
-    std::vector<std::filesystem::path> keep = {broker.parent_path()};
-    if (jail.any() && config.api_socket.empty()) {
-        try {
-            crossover::prepare_socket_dir(api::vm_api_socket(broker, config.name));
-        } catch (const Error&) {
-            // start_vm_api says why there is no API.
-        }
-    } else if (!config.api_socket.empty() && config.api_socket != "none") {
-        keep.push_back(std::filesystem::path(config.api_socket).parent_path());
-    }
-    // A NIC on a vhost-user back-end reconnects to (or removes) its socket.
-    for (const auto& nic : config.nics)
-        if (const auto* vu = std::get_if<net::VhostUserSpec>(&nic.backend))
-            keep.push_back(std::filesystem::path(vu->path).parent_path());
-    vmm::enter_jail(jail, keep);
+    // Everything is open: the jail from here on (vmm/jail.hpp).
+    if (jail.any()) vmm::enter_jail(jail, dirs_kept_in_jail(config, broker));
     devices.register_crossover(machine.loop());
     // Started before run() loads the seccomp filter, which covers its threads too.
     std::unique_ptr<api::ApiServer> api_server = start_vm_api(config, machine, devices);
