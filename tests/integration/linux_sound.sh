@@ -157,7 +157,14 @@ python3 "$W" info "$tmp/rec.wav"
 a=$(analyse "$tmp/rec.wav")
 echo "$a"
 frames=$(sed -n '1s/.*frames=//p' <<<"$a")
-[ "${frames:-0}" -ge 24000 ] || fail "B recorded $frames frames of sound (of 96000), want >= 24000: A's tone did not arrive"
+if [ "${frames:-0}" -lt 24000 ]; then
+	# Say why: A late (its jacks came on after B recorded) or A never told
+	# (its jack event lost: it gives up waiting after sound_card_timeout).
+	wait_vm A 60 >/dev/null
+	fail "B recorded $frames frames of sound (of 96000), want >= 24000: A's tone did not arrive;" \
+		"A: $(marker A XOVER-SOUND-JACKS) $(marker A XOVER-SOUND-PLAY) $(grep -a 'FAIL' "$tmp/A.out" | head -1 | tr -d '\r');" \
+		"B: $(marker B XOVER-SOUND-JACKS)"
+fi
 for c in 0 1; do
 	line=$(grep "^channel$c " <<<"$a")
 	near440 "$line" || fail "B's recording, channel $c: $line, want 440 Hz +-1%"
