@@ -36,11 +36,8 @@ std::unique_ptr<api::ApiServer> serve_broker_api(const std::filesystem::path& ap
     });
     server->route(Method::Get, "/links", [status](const ApiRequest&) { return ApiReply{200, status()["links"]}; });
     // Its request handler's own filter, once the broker's is loaded (Broker::run).
-    server->set_worker_setup([mode] {
-        if (!vmm::apply_thread_seccomp(mode, vmm::SeccompProfile::Broker, vmm::ThreadKind::ApiWorker)) return false;
-        vmm::seccomp_thread_test_probe(vmm::ThreadKind::ApiWorker);
-        return true;
-    });
+    server->set_worker_setup(
+        [mode] { return vmm::apply_thread_seccomp(mode, vmm::SeccompProfile::Broker, vmm::ThreadKind::ApiWorker); });
     server->start();
     return server;
 }

@@ -152,9 +152,7 @@ std::unique_ptr<api::ApiServer> serve_vm_api(const std::filesystem::path& socket
     });
     // Its request handler's own filter, once the VM's is loaded (Machine::run).
     server->set_worker_setup([mode = machine.config().seccomp] {
-        if (!vmm::apply_thread_seccomp(mode, vmm::SeccompProfile::Vmm, vmm::ThreadKind::ApiWorker)) return false;
-        vmm::seccomp_thread_test_probe(vmm::ThreadKind::ApiWorker);
-        return true;
+        return vmm::apply_thread_seccomp(mode, vmm::SeccompProfile::Vmm, vmm::ThreadKind::ApiWorker);
     });
     server->start();
     return server;

@@ -187,11 +187,6 @@ constexpr Allowed kSanitizer[] = {
 };
 #endif
 
-void allow_rule(scmp_filter_ctx ctx, int nr, const char* what, std::initializer_list<scmp_arg_cmp> args) {
-    if (int rc = ::seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, unsigned(args.size()), args.begin()); rc < 0)
-        throw Error("seccomp: allowing {}: {}", what, std::strerror(-rc));
-}
-
 // A filter being built: the allow-lists go in, less what the thread kind
 // it is for never does.
 class FilterBuilder {
@@ -228,8 +223,13 @@ public:
             throw Error("seccomp: allowing {}: {}", a.name, std::strerror(-rc));
     }
 
+    // `name` when its arguments match `args` (`what` names the rule in errors).
     void allow_rule(const char* name, const char* what, std::initializer_list<scmp_arg_cmp> args) {
-        if (!left_out(name)) xover::vmm::allow_rule(ctx_.get(), ::seccomp_syscall_resolve_name(name), what, args);
+        if (left_out(name)) return;
+        if (int rc = ::seccomp_rule_add_array(ctx_.get(), SCMP_ACT_ALLOW, ::seccomp_syscall_resolve_name(name),
+                                              unsigned(args.size()), args.begin());
+            rc < 0)
+            throw Error("seccomp: allowing {}: {}", what, std::strerror(-rc));
     }
 
 private:
@@ -307,6 +307,17 @@ std::atomic<bool> g_process_filter_loaded{false};
 
 const char* probe_setting() { return std::getenv("XOVER_TEST_SECCOMP_PROBE"); }
 
+// With XOVER_TEST_SECCOMP_PROBE set to the kind's name: a syscall its
+// process allows and that kind of thread does not.
+void seccomp_thread_test_probe(ThreadKind kind) {
+    const char* probe = probe_setting();
+    static constexpr const char* kNames[] = {"vcpu", "io", "api"};
+    if (!probe || std::string_view(probe) != kNames[unsigned(kind)]) return;
+    // accept(-1): its process allows accept (the control API's listening
+    // thread), and none of these kinds of thread accepts.
+    [[maybe_unused]] long rc = ::syscall(SYS_accept, -1, nullptr, nullptr);
+}
+
 }  // namespace
 
 void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
@@ -328,7 +339,10 @@ void apply_seccomp(SeccompMode mode, SeccompProfile profile) {
 }
 
 bool apply_thread_seccomp(SeccompMode mode, SeccompProfile profile, ThreadKind kind) {
-    if (mode == SeccompMode::Off) return true;
+    if (mode == SeccompMode::Off) {
+        seccomp_thread_test_probe(kind);
+        return true;
+    }
     if (!g_process_filter_loaded.load(std::memory_order_acquire)) return false;
     FilterBuilder f(mode, never_on(kind));
     add_profile(f, profile);
@@ -337,6 +351,7 @@ bool apply_thread_seccomp(SeccompMode mode, SeccompProfile profile, ThreadKind k
     if (int rc = ::seccomp_attr_set(f.get(), SCMP_FLTATR_CTL_NNP, 0); rc < 0)
         throw Error("seccomp: a thread's filter without setting no_new_privs again: {}", std::strerror(-rc));
     load(f);
+    seccomp_thread_test_probe(kind);
     return true;
 }
 
@@ -345,15 +360,6 @@ void seccomp_test_probe() {
     if (!probe || std::string_view(probe) != "1") return;
     // acct(2): process accounting, which nothing here ever needs.
     [[maybe_unused]] long rc = ::syscall(SYS_acct, nullptr);
-}
-
-void seccomp_thread_test_probe(ThreadKind kind) {
-    const char* probe = probe_setting();
-    static constexpr const char* kNames[] = {"vcpu", "io", "api"};
-    if (!probe || std::string_view(probe) != kNames[unsigned(kind)]) return;
-    // accept(-1): its process allows accept (the control API's listening
-    // thread), and none of these kinds of thread accepts.
-    [[maybe_unused]] long rc = ::syscall(SYS_accept, -1, nullptr, nullptr);
 }
 
 }  // namespace xover::vmm

@@ -37,15 +37,14 @@ enum class ThreadKind {
 // src/vmm/seccomp.cpp). Needs the process's filter first (a thread that
 // stacks its own cannot be synced to later). Returns false, loading
 // nothing, while the process has none yet; true once loaded, or when mode
-// is Off.
+// is Off. Then runs the thread probe (seccomp_test_probe, below).
 bool apply_thread_seccomp(SeccompMode mode, SeccompProfile profile, ThreadKind kind);
 
 // Test-only hooks (the tests then expect SIGSYS under kill, and the
 // process to go on under log or off); the filters are not weakened for them.
 // With XOVER_TEST_SECCOMP_PROBE=1: one syscall no profile allows.
+// (With =vcpu, io or api, apply_thread_seccomp makes one on that kind of
+// thread that its process allows and the kind does not.)
 void seccomp_test_probe();
-// With XOVER_TEST_SECCOMP_PROBE=vcpu, io or api (the kind's name): one
-// syscall the process allows and that kind of thread does not.
-void seccomp_thread_test_probe(ThreadKind kind);
 
 }  // namespace xover::vmm
