@@ -52,16 +52,6 @@ std::unique_ptr<api::ApiServer> start_vm_api(const vmm::VmConfig& config, vmm::M
     }
 }
 
-// Whether the VM talks to the crossover broker (a crossover NIC or sound
-// card, a NIC on the broker's switch).
-bool uses_broker(const vmm::VmConfig& config) {
-    for (const auto& nic : config.nics)
-        if (!nic.crossover.empty() || std::holds_alternative<net::BrokerSpec>(nic.backend)) return true;
-    for (const auto& sound : config.sounds)
-        if (sound.crossover) return true;
-    return false;
-}
-
 // The directories a jailed VM still reaches by path (vmm/jail.hpp): its
 // broker's (again, after a restart), its API socket's, its vhost-user
 // back-ends' (it reconnects, or removes its socket). The default API
@@ -94,7 +84,7 @@ int run_vm(const vmm::RunOptions& options, const std::string& up_file, const std
     // A broker this VM would start must not start in its jail (no xover
     // binary there) or in its pid namespace (it would die with the VM); it
     // gets a jail of its own, as the same user (the broker's rules).
-    if (jail.any() && uses_broker(config))
+    if (jail.any() && vmm::uses_broker(config))
         crossover::ensure_broker(broker, "/proc/self/exe", std::chrono::seconds(5), jail_flag_args(jail_flags));
     vmm::enter_pid_namespace(jail);
     // The device manager outlives the machine: the NICs it builds use its broker agent.

@@ -199,12 +199,8 @@ int run_up(const std::filesystem::path& file, vmm::StatsMode stats, const vmm::J
     // One broker for every VM that uses the crossover, started before them
     // so that they all find it (each `xover run` would start one otherwise).
     std::map<std::filesystem::path, bool> brokers;
-    for (const auto& vm : vms) {
-        bool wired = false;
-        for (const auto& nic : vm.nics) wired = wired || !nic.crossover.empty();
-        for (const auto& sound : vm.sounds) wired = wired || sound.crossover.has_value();
-        if (wired) brokers[vm.broker.value_or(crossover::default_broker_path())] = true;
-    }
+    for (const auto& vm : vms)
+        if (vmm::uses_broker(vm)) brokers[vm.broker.value_or(crossover::default_broker_path())] = true;
     for (const auto& [path, _] : brokers)
         crossover::ensure_broker(path, "/proc/self/exe", std::chrono::seconds(5), jail_flag_args(jail));
 

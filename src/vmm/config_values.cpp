@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -204,6 +205,14 @@ StatsMode parse_stats_flag(const std::string& value, const std::string& flag) {
 }
 
 bool uses_ioeventfd(const NicConfig& nic) { return nic.ioeventfd.value_or(nic.crossover.empty()); }
+
+bool uses_broker(const VmConfig& vm) {
+    for (const auto& nic : vm.nics)
+        if (!nic.crossover.empty() || std::holds_alternative<net::BrokerSpec>(nic.backend)) return true;
+    for (const auto& sound : vm.sounds)
+        if (sound.crossover) return true;
+    return false;
+}
 
 net::MacAddress parse_mac(std::string_view text) {
     auto hex = [](char c) -> int {

@@ -107,6 +107,10 @@ struct VmConfig {
     std::string consent_group;
 };
 
+// Whether the VM talks to a crossover broker: a crossover NIC or sound
+// card, or a NIC on the broker's switch (backend=broker).
+bool uses_broker(const VmConfig& vm);
+
 // How `xover up` hands its run's consent group to the VMs it starts: an
 // environment variable, readable only by the same uid (as is everything
 // the group protects).
