@@ -11,6 +11,7 @@ packages=(
   python3-jsonschema  # scripts/check-openapi.py: the control API against docs/openapi.json
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and its sanitizer runtimes
   dpdk-dev  # dpdk-testpmd: the vhost-user back-end the frontend tests and scripts/ovs-dpdk.sh use
+  busybox-static kmod cpio  # scripts/kvm-host.sh: the emulated KVM host on a machine without /dev/kvm
 )
 
 missing=()

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "io_request.hpp"
 #include "pcm_stream.hpp"
@@ -123,6 +124,8 @@ void VirtioSnd::device_reset() {
         streams_[s]->reset(backend_);
     }
     pending_events_.clear();
+    jack_info_answered_ = jack_info_copied_ = false;
+    event_since_jack_info_ = {};
     used_added_ = {};
 }
 
@@ -168,6 +171,7 @@ void VirtioSnd::process_control() {
         queue(kControlQueue).publish_used();
         maybe_interrupt(kControlQueue);
     }
+    if (jack_info_copied_) repeat_events_since_jack_info();
     // A START or RELEASE may have completed I/O requests.
     for (unsigned q : {kTxQueue, kRxQueue}) {
         if (!used_added_[q]) continue;
@@ -184,6 +188,13 @@ std::size_t VirtioSnd::control_request(std::span<const std::uint8_t> request, st
     };
     if (request.size() < sizeof(virtio_snd_hdr)) return answer(VIRTIO_SND_S_BAD_MSG);
     const std::uint32_t code = le32toh(get<virtio_snd_hdr>(request).code);
+    if (code == VIRTIO_SND_R_JACK_INFO) {
+        event_since_jack_info_ = {};
+        jack_info_answered_ = true;
+        jack_info_copied_ = false;
+    } else if (jack_info_answered_) {
+        jack_info_copied_ = true;  // the events go again once the control chain is done
+    }
     switch (code) {
     case VIRTIO_SND_R_JACK_INFO:
     case VIRTIO_SND_R_PCM_INFO:
@@ -375,7 +386,17 @@ void VirtioSnd::queue_jack_event(unsigned jack) {
     std::array<std::uint8_t, 8> bytes{};
     put(std::span(bytes), event);
     pending_events_.push_back(bytes);
+    if (jack_info_answered_) event_since_jack_info_[jack] = true;
     flush_events();
+}
+
+void VirtioSnd::repeat_events_since_jack_info() {
+    jack_info_answered_ = jack_info_copied_ = false;
+    for (unsigned jack = 0; jack < kJackCount; ++jack)
+        if (std::exchange(event_since_jack_info_[jack], false)) {
+            ++stats_.jack_events_repeated;
+            queue_jack_event(jack);
+        }
 }
 
 void VirtioSnd::flush_events() {

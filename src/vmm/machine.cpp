@@ -339,6 +339,13 @@ void Machine::report_vcpu_state(kvm::Vcpu& vcpu, const char* why) {
         spdlog::error("  cr0={:#x} cr2={:#x} cr3={:#x} cr4={:#x} efer={:#x}", s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
         spdlog::error("  cs={:#x} (base {:#x} l={} db={}) ss={:#x} idt={:#x}/{:#x} gdt={:#x}/{:#x}", s.cs.selector,
                       s.cs.base, s.cs.l, s.cs.db, s.ss.selector, s.idt.base, s.idt.limit, s.gdt.base, s.gdt.limit);
+        // AMD's SVM leaves the VMCB undefined after a shutdown intercept, so
+        // KVM puts the vCPU through INIT before it reports the exit: what is
+        // left is the reset vector, not the state that faulted.
+        bool reset_state = r.rip == 0xfff0 && s.cs.selector == 0xf000 && s.cs.base == 0xffff0000;
+        if (reset_state)
+            spdlog::error("  (the reset state: this host's KVM re-initializes a vCPU on shutdown, as on AMD, so "
+                          "the registers at the fault are lost)");
     } catch (const std::exception& e) {
         spdlog::error("vCPU {}: {} (registers unavailable: {})", vcpu.id(), why, e.what());
     }

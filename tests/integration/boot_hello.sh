@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration boot
+# labels: integration boot kvm
 # Boots the hello guest: console output, command line, exit status from the
 # debug-exit port, --stats counters, --console file:, and several vCPUs.
 set -u

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration boot
+# labels: integration boot kvm
 # Boots the irq guest: it enables the UART's THR-empty interrupt (IER.ETBEI,
 # MCR.OUT2), routes IRQ 4 through the IOAPIC and waits for the vector.
 set -u

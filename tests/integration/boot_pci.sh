@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration boot
+# labels: integration boot kvm
 # Boots the pci guest, which walks bus 0 through 0xCF8/0xCFC: it must find
 # exactly the host bridge 8086:1237 at 00:00.0 (no NICs configured).
 set -u

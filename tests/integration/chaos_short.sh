@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover chaos
+# labels: integration crossover chaos kvm
 # A short chaos soak (scripts/chaos.sh): senders SIGKILLed and restarted,
 # VMs and the broker SIGSTOPped and continued, the broker SIGKILLed and
 # started again, for CHAOS_MINUTES (default 1). Every receiver must end by

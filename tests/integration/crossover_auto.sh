@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # Auto wiring (crossover = "auto"): two VMs whose NICs share a lossless
 # slow path (stream-listen <-> stream-connect). The first frames go over
 # the backend; the sender reports the unknown destination (FrameSeen), the

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # One-to-many: A is linked to B and C (A lists both; B and C list A) and
 # sends broadcast frames (dst ff:ff:ff:ff:ff:ff). Each receiver gets every
 # one of them in order — none lost, none duplicated — although the rings of

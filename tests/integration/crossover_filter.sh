@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # A crossover peer writing into an e1000's RX ring honours the receiving
 # guest's own receive filter, as the wire would: bb's guest listens on
 # another address than the one its link was made for (RAL0 rewritten,

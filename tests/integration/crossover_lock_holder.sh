@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # The receiver's producer lock (nic/owned_lock.hpp), held by another
 # process in the receiver's real shared page, through the real binary:
 # - held by a process that died (a peer SIGKILLed mid-batch): the first

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # Copy-mode crossover between two VMs for every model pair, started in
 # both orders: 20000 64-byte frames tx -> rx, none lost, no bad frames;
 # every frame went over the link (bytes_copied == bytes sent over it, and

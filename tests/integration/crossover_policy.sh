@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # Who gets a link: a VM that is not a configured peer (and does not list
 # the other) gets none, and its frames go to its backend; a second VM with
 # a registered VM's name is refused before it runs.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # nettest's realistic-receiver options (scripts/bench.sh's rxbound rows),
 # over a copy-mode crossover pair per model, each lossless:
 # - rx_read_reg=1 with rx_batch=1: the receiver reads a register after

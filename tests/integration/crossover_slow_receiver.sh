@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # A receiver slower than its sender (it returns buffers 32 at a time, reads
 # a register after each return and spends 2 us per frame), copy mode, every
 # model pair: lossless, and the frames that found the receiver's ring full

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # Ping/echo over a crossover link; a peer SIGKILLed mid-stream: the
 # partner ends with a timeout failure (no hang, no crash), `xover status`
 # shows the link gone; a restarted peer with the same name links again.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover security
+# labels: integration crossover security kvm
 # Who may link, and who may talk to whom (issue 11; link_planner.hpp,
 # broker.hpp):
 # - a rogue registrant that names a VM which did not name it gets no link

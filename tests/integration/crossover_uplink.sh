@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover network
+# labels: integration crossover network kvm
 # The broker switch's tap uplink (xover broker --uplink tap:NAME, or
 # uplink = "tap:NAME" in an `xover up` file). In a private network
 # namespace with a tap xupN (host side 10.98.N.1/24):

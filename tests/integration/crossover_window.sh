@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # Window mode (zero copy), e1000 <-> e1000: both NICs expose a DMA window
 # (BAR2) and nettest window=1 puts TX slot k / RX slot k at half offset
 # k*2048. 20000 64-byte frames tx -> rx, none lost, no bad frame, and not

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # Window mode (zero copy), virtio-net <-> virtio-net: both NICs expose a
 # DMA window (BAR2) and nettest window=1 puts TX buffer k (virtio_net_hdr +
 # frame) / RX buffer k at half offset k*2048. 20000 64-byte frames tx ->

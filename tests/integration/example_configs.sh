@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover
+# labels: integration crossover kvm
 # The crossover examples shipped in configs/ (the README's demo first) run
 # as a user would run them, `xover up FILE`, and do what their comments
 # say: every VM exits 0, frames cross with nothing lost, window pairs copy

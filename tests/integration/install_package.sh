@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration install
+# labels: integration install kvm
 # The install and the Debian package, as a user gets them:
 #   - `cmake --install` into a temporary prefix puts the binary, the guests,
 #     the example configs (pointed at the installed guests), the man page,

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration security
+# labels: integration security kvm
 # `xover run` in the jail (--uid, --chroot, --namespaces; vmm/jail.hpp):
 # two nettest VMs, each in a chroot of its own, in fresh pid, mount and
 # network namespaces, as user nobody, linked through a jailed broker:

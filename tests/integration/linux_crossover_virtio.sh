@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration linux slow
+# labels: integration linux slow kvm
 # Two Linux guests (scripts/linux-guest.sh) with Linux's own drivers,
 # virtio-net↔virtio-net over a copy-mode crossover: 10 pings each way,
 # 0% loss; both boot the PVH vmlinux.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# labels: slow qemu linux
+# labels: slow qemu linux kvm
 # The Linux test guest itself, under QEMU (the reference for xover's own
 # Linux runs): two guests with e1000 NICs joined by `-netdev socket` ping
 # each other and move a TCP payload whose md5 both sides report.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration linux slow
+# labels: integration linux slow kvm
 # The Linux guest on the host's own network stack: in a private network
 # namespace xover creates tap xvltN (backend=tap:xvltN), the host side gets
 # 10.98.N.1/24, the guest (Linux e1000 driver) takes 10.98.N.2 and pings the

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration linux slow
+# labels: integration linux slow kvm
 # A Linux guest (virtio-net, Linux's driver) and a tiny-kernel guest
 # (nettest role=responder, our own e1000 driver; it answers ARP and ICMP
 # echo) on one copy-mode crossover: Linux pings the tiny kernel 10 times

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover metrics
+# labels: integration crossover metrics kvm
 # --metrics FILE --metrics-interval 1 on crossover pairs: each VM appends
 # one JSON object a line while it runs and one more at exit, grouped per
 # device (vm, vcpuN, pio/mmio devices, the NIC); every line parses, the

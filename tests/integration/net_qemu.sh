@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration network qemu
+# labels: integration network qemu kvm
 # xover's NICs against QEMU's: an xover VM and a QEMU VM running nettest,
 # xover tx -> QEMU rx and QEMU tx -> xover rx, joined by
 #   udp:    xover udp:LPORT@127.0.0.1:RPORT  <->  QEMU -netdev dgram

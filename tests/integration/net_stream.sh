@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration network
+# labels: integration network kvm
 # Two xover VMs joined by a stream socket (stream-listen / stream-connect,
 # QEMU's -netdev stream framing), both sending COUNT frames to the other at
 # once (nettest role=txrx). A's guest spends DELAY_NS on every frame it

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration network
+# labels: integration network kvm
 # The host's own network stack through a tap device: in a private network
 # namespace, xover creates tap xvtapN (backend=tap:xvtapN), the host side
 # gets 10.99.N.1/24, the guest answers ARP and ping as 10.99.N.2 (nettest

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration network
+# labels: integration network kvm
 # Two xover VMs joined by a UDP "cable" (udp:LPORT@127.0.0.1:RPORT, QEMU's
 # -netdev dgram framing: one datagram per frame). UDP has no flow control,
 # so both guests pace their senders (gap_ns=) to a rate the receivers keep

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration qemu
+# labels: integration qemu kvm
 # Runs each tiny guest under xover and under QEMU (-enable-kvm) and compares
 # what the guest printed. QEMU's isa-debug-exit turns `outb v` into exit
 # status (v << 1) | 1, xover into v. The pci guest sees different machines

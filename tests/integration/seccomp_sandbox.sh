@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration security
+# labels: integration security kvm
 # The seccomp sandbox (vmm/seccomp.hpp). A VM and a broker load their
 # filter once set up; every other test runs with it on (the default,
 # --seccomp kill). Here:

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover sound
+# labels: integration crossover sound kvm
 # The sound crossover between two xover VMs (`xover run --sound
 # virtio-snd,crossover=PEER`), the sndtest kernel in each:
 #   1. vm-a plays 440 Hz, vm-b records it through the cable: the frequency

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration sound
+# labels: integration sound kvm
 # Tones through xover's virtio-snd and the wav backend, each analysed at
 # the other end (Goertzel: the guest's in integer arithmetic, tone.c; the
 # host's in python3, wavtool.py):

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration sound
+# labels: integration sound kvm
 # xover's virtio-snd with the wav backend, end to end and bit-exact:
 # python3 writes IN.wav (S16 sines, a phase offset so it does not start
 # with 0), sndtest.elf runs role=loop under

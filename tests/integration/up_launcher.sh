@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration launcher
+# labels: integration launcher kvm
 # `xover up FILE.toml`: starts every [[vm]], prefixes console lines with the
 # VM name, prints a summary, and exits non-zero when any VM failed. Bad
 # files are refused before anything starts.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration vhost-user dpdk
+# labels: integration vhost-user dpdk kvm
 # xover as a vhost-user front-end: two xover VMs whose virtio-net queues
 # DPDK's testpmd serves (its vhost PMD, one port each, io forwarding
 # between the ports, no hugepages, no PCI). nettest from one VM to the

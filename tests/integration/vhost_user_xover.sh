@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration vhost-user qemu
+# labels: integration vhost-user qemu kvm
 # A QEMU VM is a crossover peer of an xover VM of either model: QEMU's
 # virtio-net-pci is served by `xover vhost-user`, and the xover VM's NIC
 # names it as its peer. The xover side writes the QEMU guest's RX ring

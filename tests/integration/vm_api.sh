@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration crossover api
+# labels: integration crossover api kvm
 # A VM's control API (docs/openapi.json, x-socket "vm") on a running
 # crossover pair, driven with curl, xover ctl and the OpenAPI checker:
 # - every documented call answers as documented (scripts/check-openapi.py);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# labels: integration boot
+# labels: integration boot kvm
 # How a VM ends, with two throw-away PVH guests assembled here: one spins
 # forever (SIGINT/SIGTERM must stop it, also with parked APs: 128+signal),
 # one executes ud2 without an IDT (triple fault: registers reported, exit 1).
@@ -50,7 +50,11 @@ timeout 60 "$B/xover" run --kernel "$tmp/FAULT.elf" --stats >/dev/null 2>"$tmp/e
 rc=$?
 [ $rc -eq 1 ] || fail "triple fault: exit status $rc, expected 1"
 grep -q "triple fault" "$tmp/err" || fail "triple fault not reported"
-grep -q "rip=0x0000000000200000" "$tmp/err" || fail "registers not reported"
+# On AMD, KVM re-initializes the vCPU before reporting a shutdown: xover
+# must then say the registers at the fault are lost, not pass off the
+# reset vector as the fault.
+grep -q "rip=0x0000000000200000" "$tmp/err" || grep -q "registers at the fault are lost" "$tmp/err" ||
+	fail "registers not reported"
 grep -q "shutdown=1" "$tmp/err" || fail "shutdown exit not counted"
 echo "ok: triple fault reported with registers (status 1)"
 echo PASS

@@ -161,7 +161,7 @@ void register_again(const std::filesystem::path& sock, FakeVm& vm, std::uint8_t 
 }
 }  // namespace
 
-TEST_CASE("broker: a restarted broker adopts the links both VMs report; new links avoid their ids and slots",
+TEST_CASE("broker: a restarted broker adopts the links both VMs report, new links avoid their ids and slots",
           "[crossover][broker][adoption]") {
     TempDir dir;
     auto sock = dir.path / "broker.sock";
@@ -369,7 +369,7 @@ TEST_CASE("broker: SetPeers unlinks and links at run time, under the link rules"
     CHECK_THAT(request_status(sock, false), Catch::Contains("(vm-c: waiting for its consent)"));
 }
 
-TEST_CASE("broker: a bad SetPeers changes nothing; from an unregistered client it closes that client",
+TEST_CASE("broker: a bad SetPeers changes nothing, from an unregistered client it closes that client",
           "[crossover][broker][set-peers]") {
     LinkedPair pair;
     FakeVm &a = pair.a, &vb = pair.b;

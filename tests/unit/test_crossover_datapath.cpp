@@ -84,7 +84,7 @@ TEST_CASE("crossover: a receiver's rx_frames count what peers delivered, shown a
     ::close(irq);
 }
 
-TEST_CASE("crossover: a full e1000 peer ring parks the frames; the peer's process moves and completes them") {
+TEST_CASE("crossover: a full e1000 peer ring parks the frames, the peer's process moves and completes them") {
     Sender a;
     E1000Receiver b{kPeerE1000};  // the MAC the link is made for: its RAL0
     RxRing rx(b, 8);
@@ -259,7 +259,7 @@ TEST_CASE("crossover: e1000 -> virtio-net writes header and frame into the peer'
     ::close(irq);
 }
 
-TEST_CASE("crossover: broadcast goes to the backend and every peer; unknown MACs to the backend") {
+TEST_CASE("crossover: broadcast goes to the backend and every peer, unknown MACs to the backend") {
     Sender a;
     E1000Receiver b{kPeerE1000};  // the MAC the link is made for: its RAL0
     RxRing rx(b, 8);

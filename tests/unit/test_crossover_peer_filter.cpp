@@ -131,7 +131,7 @@ TEST_CASE("crossover: e1000 peer filter takes multicast by its MTA hash bit or M
     }
 }
 
-TEST_CASE("crossover: e1000 peer filter follows a guest that changed its MAC; UPE takes everything") {
+TEST_CASE("crossover: e1000 peer filter follows a guest that changed its MAC, UPE takes everything") {
     Pair p;
     p.send(kReceiverMac);  // the MAC the link was made for, still RAL0
     CHECK(p.b.rdh() == 1);

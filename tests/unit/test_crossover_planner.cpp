@@ -296,7 +296,7 @@ TEST_CASE("set_peers in one consent group: the link stays while either side name
     CHECK(p.links().empty());
 }
 
-TEST_CASE("set_peers: window mode and auto wiring as before; other NICs untouched; bad input refused",
+TEST_CASE("set_peers: window mode and auto wiring as before, other NICs untouched, bad input refused",
           "[crossover][planner][set-peers]") {
     LinkPlanner p;
     SECTION("window mode") {

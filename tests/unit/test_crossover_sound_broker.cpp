@@ -93,7 +93,7 @@ std::string refusal(const std::filesystem::path& sock, SoundRegistration card, s
 
 }  // namespace
 
-TEST_CASE("sound broker: two cards naming each other get each other's inbox; a departure is told",
+TEST_CASE("sound broker: two cards naming each other get each other's inbox, a departure is told",
           "[crossover][sound][broker]") {
     TempDir dir;
     auto sock = dir.path / "broker.sock";
@@ -205,7 +205,7 @@ TEST_CASE("sound broker: a bad card is refused naming it, and leaves no trace", 
     CHECK_FALSE(status_has(sock, "Sound cards", false));
 }
 
-TEST_CASE("sound broker: after a broker restart the cards are linked again; a peer that never returns is told",
+TEST_CASE("sound broker: after a broker restart the cards are linked again, a peer that never returns is told",
           "[crossover][sound][broker]") {
     TempDir dir;
     auto sock = dir.path / "broker.sock";

@@ -171,7 +171,7 @@ TEST_CASE("sound: formats that differ are refused, once, naming both cards and f
     }
 }
 
-TEST_CASE("sound: a VM that leaves takes its links down; its peer waits; it comes back and relinks",
+TEST_CASE("sound: a VM that leaves takes its links down, its peer waits, it comes back and relinks",
           "[crossover][sound][sound-planner]") {
     SoundPlanner p;
     p.add_vm(vm("a", {card(0, "b")}));
@@ -192,7 +192,7 @@ TEST_CASE("sound: a VM that leaves takes its links down; its peer waits; it come
     CHECK(joins(back.plan.up[0], ref("a", 0), ref("b", 0)));
 }
 
-TEST_CASE("sound: several cards: the lowest free index; a second peer for a linked card waits",
+TEST_CASE("sound: several cards: the lowest free index, a second peer for a linked card waits",
           "[crossover][sound][sound-planner]") {
     SoundPlanner p;
     REQUIRE_FALSE(p.add_vm(vm("b", {card(2, "a"), card(0, "a"), card(1, "a")})).error);

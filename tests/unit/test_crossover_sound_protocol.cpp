@@ -103,7 +103,7 @@ TEST_CASE("sound: a full registration's fds fit one message", "[crossover][sound
     CHECK(r.nics[7].tx_irq);
 }
 
-TEST_CASE("sound: SoundLinkUp hands over a working inbox; SoundLinkDown round trips", "[crossover][sound][protocol]") {
+TEST_CASE("sound: SoundLinkUp hands over a working inbox, SoundLinkDown round trips", "[crossover][sound][protocol]") {
     UniqueFd inbox = create_sealed_memfd("peer-inbox", 4096);
     auto up = std::get<SoundLinkUp>(round_trip(SoundLinkUp{1, "vm-b", 3, dup_fd(inbox.get())}));
     CHECK(up.local_card == 1);

@@ -37,7 +37,7 @@ bool slot_free(kvm::Vm& vm, std::uint64_t gpa, Page& page) {
 
 }  // namespace
 
-TEST_CASE("DMA window: a half KVM refuses takes back the other; nothing stays placed", "[window][kvm]") {
+TEST_CASE("DMA window: a half KVM refuses takes back the other, and nothing stays placed", "[window][kvm]") {
     auto system = kvm::System::open();
     kvm::Vm vm = system.create_vm();
     vmm::RamMemory ram(1 << 20);

@@ -356,7 +356,7 @@ TEST_CASE("e1000 RDT and RCTL.EN writes tell the backend about buffers", "[e1000
     CHECK(rig.backend.rx_space_calls == before + 2);
 }
 
-TEST_CASE("e1000 statistics are read-to-clear; 64-bit ones clear on the high half", "[e1000]") {
+TEST_CASE("e1000 statistics are read-to-clear, 64-bit ones clear on the high half", "[e1000]") {
     E1000Rig rig;
     test::TxRing tx(rig);
     tx.legacy(test::ethernet(test::kPeerMac, test::kNicMac, 0x0800, 100));

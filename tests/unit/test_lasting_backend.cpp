@@ -29,7 +29,7 @@ std::uint64_t count(const net::Counters& counters, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("LastingBackend: devices attach and detach; frames between them are dropped and counted",
+TEST_CASE("LastingBackend: devices attach and detach, frames between them are dropped and counted",
           "[vhost-user][lasting-backend]") {
     auto inner = std::make_unique<xover::test::FakeBackend>();
     auto* fake = inner.get();

@@ -55,7 +55,7 @@ const net::MacAddress kPeer{{0x52, 0x54, 0x00, 0x77, 0x00, 0x01}};
 
 }  // namespace
 
-TEST_CASE("owned lock: the word names its holder; only a free lock is taken", "[shared-state]") {
+TEST_CASE("owned lock: the word names its holder, only a free lock is taken", "[shared-state]") {
     nic::OwnedLock lock;
     REQUIRE(lock.try_lock());
     CHECK(nic::lock_token_pid(lock.holder()) == ::getpid());
@@ -111,7 +111,7 @@ TEST_CASE("owned lock: a forked child has a token of its own", "[shared-state]")
     CHECK(WEXITSTATUS(status) == 0);
 }
 
-TEST_CASE("crossover: a peer ring locked by a live producer makes frames wait; a dead holder's lock is recovered",
+TEST_CASE("crossover: a peer ring locked by a live producer makes frames wait, a dead holder's lock is recovered",
           "[shared-state]") {
     Sender a;
     E1000Receiver b{kPeer};
@@ -155,7 +155,7 @@ struct RetryPort final : FakeNicPort {
 };
 }  // namespace
 
-TEST_CASE("crossover: a backend frame never waits for a peer holding the RX ring; the backend keeps it",
+TEST_CASE("crossover: a backend frame never waits for a peer holding the RX ring, the backend keeps it",
           "[shared-state]") {
     E1000Rig rig;
     RetryPort port;
@@ -221,7 +221,7 @@ TEST_CASE("RX change: posted while a producer holds the lock, applied at its rel
     CHECK(s.load_rdh() == 1);
 }
 
-TEST_CASE("RX change: the e1000 owner never waits for a live peer holding its ring; retry_rx settles it",
+TEST_CASE("RX change: the e1000 owner never waits for a live peer holding its ring, retry_rx settles it",
           "[shared-state]") {
     E1000Rig rig;
     RetryPort port;

@@ -36,7 +36,7 @@ struct Ring {
 
 }  // namespace
 
-TEST_CASE("restricted ring: a poll runs; opening a file, a no-op or a read is refused", "[event-loop]") {
+TEST_CASE("restricted ring: a poll runs, opening a file, a no-op or a read is refused", "[event-loop]") {
     Ring r;
     int efd = ::eventfd(1, EFD_CLOEXEC);  // readable
     REQUIRE(efd >= 0);

@@ -105,7 +105,7 @@ TEST_CASE("seccomp threads: the VMM's ioctls are KVM's own, and a terminal query
           }) == -SIGSYS);
 }
 
-TEST_CASE("seccomp threads: a vCPU thread starts no thread; the I/O thread enters no new ring", "[seccomp]") {
+TEST_CASE("seccomp threads: a vCPU thread starts no thread, the I/O thread enters no new ring", "[seccomp]") {
     auto start_thread = [] { std::thread([] {}).join(); };
 #if !defined(__SANITIZE_ADDRESS__)  // there, LeakSanitizer's tracer keeps clone allowed for every thread
     CHECK(thread_makes(SeccompProfile::Vmm, ThreadKind::Vcpu, start_thread) == -SIGSYS);
@@ -116,7 +116,7 @@ TEST_CASE("seccomp threads: a vCPU thread starts no thread; the I/O thread enter
     CHECK(thread_makes(SeccompProfile::Vmm, ThreadKind::Io, uring_setup) == -SIGSYS);
 }
 
-TEST_CASE("seccomp threads: a thread's filter waits for the process's; log and off kill nothing", "[seccomp]") {
+TEST_CASE("seccomp threads: a thread's filter waits for the process's, log and off kill nothing", "[seccomp]") {
     CHECK(in_child([] {
               if (apply_thread_seccomp(SeccompMode::Kill, SeccompProfile::Vmm, ThreadKind::Vcpu)) ::_exit(5);
           }) == 0);

@@ -183,7 +183,7 @@ TEST_CASE("cable: a sender late once does not add a period of latency for good",
     CHECK(out == period(1920, 4));
 }
 
-TEST_CASE("cable: an idle sender leaves no debt; its first sound is heard", "[sound][cable]") {
+TEST_CASE("cable: an idle sender leaves no debt, its first sound is heard", "[sound][cable]") {
     Wire w;
     w.reader->start();
     std::vector<std::uint8_t> out(960);

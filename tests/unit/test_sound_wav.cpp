@@ -139,7 +139,7 @@ Bytes zeros(std::size_t n) { return Bytes(n, 0); }
 
 }  // namespace
 
-TEST_CASE("wav: what is played is read back bit-exactly; a capture->playback loop copies the file", "[sound][wav]") {
+TEST_CASE("wav: what is played is read back bit-exactly, a capture->playback loop copies the file", "[sound][wav]") {
     WavFiles f;
     const fs::path first = f.dir.path / "first.wav";
     const fs::path copy = f.dir.path / "copy.wav";
@@ -216,7 +216,7 @@ TEST_CASE("wav: an output never started is closed as a valid empty WAV file", "[
     CHECK(in->start(Direction::Input, kStereo48k));
 }
 
-TEST_CASE("wav: only whole frames are written; the output holds one format", "[sound][wav]") {
+TEST_CASE("wav: only whole frames are written, the output holds one format", "[sound][wav]") {
     WavFiles f;
     auto out = make_backend(WavSpec{.out = f.out(), .in = {}});
     out->play(pattern(8));  // not started: dropped

@@ -208,7 +208,7 @@ TEST_CASE("memory table sized for 8 regions with fewer in use is accepted", "[vh
     CHECK(got[1].guest_phys_addr == 1ull << 30);
 }
 
-TEST_CASE("vring kick carries its fd; bit 8 means none", "[vhost-user]") {
+TEST_CASE("vring kick carries its fd, bit 8 means none", "[vhost-user]") {
     SocketPair p = socket_pair();
     UniqueFd kick = memfd();
     int raw[] = {kick.get()};
@@ -529,7 +529,7 @@ TEST_CASE("fixed-size decoders refuse any other size", "[vhost-user]") {
     CHECK_THROWS_AS(decode_u64(m), ProtocolError);
 }
 
-TEST_CASE("GET_CONFIG: the access round trips; a reply carries the header and the bytes", "[vhost-user]") {
+TEST_CASE("GET_CONFIG: the access round trips, a reply carries the header and the bytes", "[vhost-user]") {
     SocketPair p = socket_pair();
     std::vector<std::uint8_t> payload = encode_config({.offset = 4, .size = 8, .flags = 0}, std::vector<std::uint8_t>(8));
     send_request(p.front.get(), req(Request::GetConfig), payload);

@@ -266,7 +266,7 @@ TEST_CASE("virtio-pci VIRTIO_PCI_CAP_PCI_CFG window", "[virtio][pci]") {
     CHECK(r.drv.status() == vcfg::kAck);
 }
 
-TEST_CASE("virtio-pci: a queue vector past the MSI-X table reads NO_VECTOR; a larger table takes it",
+TEST_CASE("virtio-pci: a queue vector past the MSI-X table reads NO_VECTOR, a larger table takes it",
           "[virtio][pci][msix]") {
     FakeGuestMemory mem{1 << 20};
     FakeMsiController msi;

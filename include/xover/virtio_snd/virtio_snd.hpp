@@ -111,6 +111,7 @@ private:
     void process_io(unsigned queue);
     void complete_io(unsigned queue, const IoRequest& request, std::uint32_t used_length);
     void queue_jack_event(unsigned jack);
+    void repeat_events_since_jack_info();
     void flush_events();
     void stream_clock(unsigned stream, bool running);
 
@@ -119,6 +120,12 @@ private:
     Clock clock_;
     std::array<std::unique_ptr<PcmStream>, kStreamCount> streams_;
     std::array<bool, kJackCount> jack_connected_{};
+    // A driver may copy JACK_INFO's `connected` some time after the reply
+    // (Linux does), over a jack event that came in between. Such events are
+    // sent again once the driver's next control request shows it is done.
+    bool jack_info_answered_ = false;
+    bool jack_info_copied_ = false;  // a later request came: the repeat is due
+    std::array<bool, kJackCount> event_since_jack_info_{};
     std::deque<std::array<std::uint8_t, 8>> pending_events_;  // struct virtio_snd_event
     std::array<bool, kQueueCount> used_added_{};  // a used element waits for publish + interrupt
     virtio_net::DescriptorChain chain_;     // control and event queues
@@ -139,6 +146,7 @@ private:
     X(io_bad_requests, "I/O requests with no room for the header or status (returned unused)")           \
     X(io_refused, "I/O requests for a wrong or unprepared stream (answered BAD_MSG)")                    \
     X(jack_events, "jack events sent to the driver")                                                    \
+    X(jack_events_repeated, "jack events sent again: they came between a JACK_INFO reply and the next request")     \
     X(jack_events_dropped, "jack events dropped: the driver posted no event buffer for too long")
     struct Stats {
         XOVER_COUNTER_SET(XOVER_VIRTIO_SND_COUNTERS, "", std::uint64_t)

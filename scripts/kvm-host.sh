@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# A KVM host for a machine that has no /dev/kvm (a VM whose hypervisor
+# offers no nested virtualization, as CI's machines are): Debian's own 6.1
+# kernel booted under QEMU's TCG on an emulated CPU with AMD SVM, where
+# kvm-amd loads and gives /dev/kvm. The machine's / is its root, over
+# virtio-9p, so the same build tree, caches and tools run there unchanged.
+# Guests under it are slow (everything is emulated), never wrong: it is for
+# tests that need KVM, not for figures.
+#
+#   scripts/kvm-host.sh prepare        fetch and build what it boots (cached)
+#   scripts/kvm-host.sh run CMD [ARG]  run CMD there, in this directory, with
+#                                      this environment; exit with its status
+#
+# Cache: ${XOVER_CACHE:-$HOME/.cache/xover}/kvm-host. XOVER_KVM_HOST_MEM
+# (default 8G) and XOVER_KVM_HOST_CPUS (default: this machine's) size it.
+# Inside, /tmp and /run are fresh tmpfs (Unix sockets do not work on 9p);
+# a working directory under /tmp is bound back in.
+#
+# Exit status: CMD's; 125 when the host did not come up or CMD's status
+# never came back (the console output above says why).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${XOVER_CACHE:-$HOME/.cache/xover}/kvm-host
+log() { echo "kvm-host: $*" >&2; }
+die() { log "$*"; exit 125; }
+
+# The modules it loads, with what they need (modules.dep): 9p for its
+# root, kvm-amd for /dev/kvm, and what the network tests build.
+boot_modules=(virtio_pci 9pnet_virtio 9p)
+host_modules=(kvm-amd tun veth bridge vxlan)
+
+prepare() {
+	local stamp=$cache/stamp want
+	want="1 $(sha256sum "$0" | cut -c1-16)"
+	[[ -s $stamp && $(cat "$stamp") == "$want" ]] && return 0
+	command -v busybox >/dev/null && command -v depmod >/dev/null && command -v cpio >/dev/null ||
+		die "needs busybox, kmod (depmod) and cpio (scripts/install-deps.sh installs them)"
+	! ldd "$(command -v busybox)" >/dev/null 2>&1 || die "busybox is not static (install busybox-static)"
+	rm -rf "$cache" && mkdir -p "$cache/deb"
+	local pkg
+	pkg=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -n1)
+	[[ -n $pkg ]] || die "no linux-image-*-amd64-unsigned package in apt-cache (apt-get update?)"
+	log "fetching $pkg"
+	(cd "$cache/deb" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+	dpkg-deb -x "$cache"/deb/*.deb "$cache/deb/x"
+	local version
+	version=$(ls "$cache/deb/x/lib/modules")
+	depmod -b "$cache/deb/x" "$version"
+	# Only the modules it loads (and theirs) are kept: the rest is ~400 MB.
+	local mods=$cache/deb/x/lib/modules/$version m
+	mkdir -p "$cache/lib/modules/$version" "$cache/initramfs"/{bin,dev,proc,sys,root,modules}
+	resolve() { # module names -> their files, each after what it needs
+		local name line dep
+		for name in "$@"; do
+			line=$(grep -E "/${name//-/[-_]}\.ko:" "$mods/modules.dep") || die "no module $name in $pkg"
+			for dep in ${line#*:}; do resolve "$(basename "$dep" .ko)"; done
+			echo "${line%%:*}"
+		done
+	}
+	resolve "${boot_modules[@]}" | awk '!seen[$0]++' >"$cache/initramfs/modules/order"
+	while read -r m; do cp "$mods/$m" "$cache/initramfs/modules/"; done <"$cache/initramfs/modules/order"
+	for m in $(resolve "${host_modules[@]}" | awk '!seen[$0]++'); do
+		mkdir -p "$cache/lib/modules/$version/$(dirname "$m")"
+		cp "$mods/$m" "$cache/lib/modules/$version/$m"
+	done
+	cp "$mods"/modules.{order,builtin,builtin.modinfo} "$cache/lib/modules/$version/"
+	depmod -b "$cache" "$version"
+	cp "$cache"/deb/x/boot/vmlinuz-* "$cache/vmlinuz"
+	rm -rf "$cache/deb"
+	cp "$(command -v busybox)" "$cache/initramfs/bin/busybox"
+	# Stage 1 (the initramfs): mount the machine's / over 9p, go on there.
+	cat >"$cache/initramfs/init" <<-'EOF'
+		#!/bin/busybox sh
+		/bin/busybox --install -s /bin
+		mount -t proc proc /proc
+		mount -t devtmpfs dev /dev
+		for m in $(cat /modules/order); do insmod "/modules/${m##*/}"; done
+		mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=mmap root /root ||
+			{ echo "kvm-host: no 9p root"; poweroff -f; }
+		stage2=$(sed -n 's/.*kvm_host_stage2=\([^ ]*\).*/\1/p' /proc/cmdline)
+		umount /proc /dev
+		exec switch_root /root /bin/bash "$stage2"
+	EOF
+	chmod +x "$cache/initramfs/init"
+	(cd "$cache/initramfs" && find . | cpio -o -H newc 2>/dev/null) >"$cache/initramfs.cpio"
+	rm -rf "$cache/initramfs"
+	echo "$want" >"$stamp"
+}
+
+run() {
+	[[ $# -ge 1 ]] || { echo "usage: kvm-host.sh run CMD [ARG...]" >&2; exit 1; }
+	prepare
+	local dir
+	dir=$(mktemp -d "$cache/run.XXXXXX")
+	trap "rm -rf '$dir'" EXIT
+	printf '%q ' "$@" >"$dir/cmd"
+	export -p >"$dir/env"
+	pwd >"$dir/cwd"
+	# Stage 2, PID 1 on the 9p root: the machine's view, KVM loaded.
+	cat >"$dir/stage2" <<-EOF
+		set +e
+		mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+		mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
+		mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null
+		for m in ${host_modules[*]}; do modprobe -d "$cache" "\$m" || echo "kvm-host: modprobe \$m failed"; done
+		cwd=\$(cat "$dir/cwd")
+		mount -t tmpfs tmpfs /run && mkdir -p /run/lock /run/kvm-host-was && mount --bind /tmp /run/kvm-host-was
+		mount -t tmpfs -o size=50% tmpfs /tmp
+		case "\$cwd/" in /tmp/*) mkdir -p "\$cwd" && mount --bind "/run/kvm-host-was\${cwd#/tmp}" "\$cwd" ;; esac
+		ip link set lo up; hostname kvm-host
+		. "$dir/env" 2>/dev/null
+		export XOVER_TEST_TIME_SCALE=\${XOVER_TEST_TIME_SCALE:-4}  # guests here are emulated: tests wait longer
+		cd "\$cwd" && bash -c "\$(cat "$dir/cmd")" </dev/null
+		echo \$? >"$dir/status"
+		sync; echo o >/proc/sysrq-trigger; sleep 10
+	EOF
+	log "booting ($(basename "$(ls "$cache"/lib/modules)"), KVM on an emulated AMD CPU); running: $*"
+	qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
+		-m "${XOVER_KVM_HOST_MEM:-8G}" -display none -serial stdio -monitor none -no-reboot \
+		-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio" \
+		-append "console=ttyS0 quiet panic=-1 kvm_host_stage2=$dir/stage2" \
+		-virtfs local,path=/,mount_tag=root,security_model=passthrough,multidevs=remap,id=root </dev/null |
+		tr -d '\r'
+	[[ -s $dir/status ]] || die "the KVM host stopped before its command did"
+	return "$(cat "$dir/status")"
+}
+
+case ${1:-} in
+prepare) prepare ;;
+run) shift; run "$@" ;;
+*) echo "usage: kvm-host.sh prepare | run CMD [ARG...]" >&2; exit 1 ;;
+esac
