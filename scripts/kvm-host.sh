@@ -103,6 +103,11 @@ run() {
 		mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 		mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 		mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null
+		# nrips=0: on a nested page fault KVM's fast-MMIO path (zero-length
+		# ioeventfds: posted doorbells) skips the instruction by next_rip,
+		# which QEMU's TCG does not write there; the guest then jumped to a
+		# stale address. Without it KVM decodes the instruction itself.
+		modprobe -d "$cache" kvm-amd nrips=0 || echo "kvm-host: modprobe kvm-amd failed"
 		for m in ${host_modules[*]}; do modprobe -d "$cache" "\$m" || echo "kvm-host: modprobe \$m failed"; done
 		cwd=\$(cat "$dir/cwd")
 		mount -t tmpfs tmpfs /run && mkdir -p /run/lock /run/kvm-host-was && mount --bind /tmp /run/kvm-host-was

@@ -28,11 +28,11 @@ until_ok() { local i; for i in $(seq $(($1 * 10))); do "${@:2}" && return 0; sle
 adopted_pair() { status_json | grep -q "\"b\":{\"vm\":\"$1\",\"nic\":0}.*\"origin\":\"adopted\"\|\"a\":{\"vm\":\"$1\",\"nic\":0},\"b\":{\"vm\":\"$2\".*\"origin\":\"adopted\""; }
 registered_again() { status_json | grep -q "\"name\":\"$1\",\"pid\":[0-9]*,\"registration\":2,"; }
 
-# 1. rx <- tx, paced to last ~30 s (the checks below must see it still
-# running on a slow host); the broker is killed mid-stream.
+# 1. rx <- tx, paced to last ~15 s (times XOVER_TEST_TIME_SCALE: the checks
+# below must see it still running); the broker is killed mid-stream.
 N=500000
 vm rx e1000 $RX tx+c "role=rx count=$N timeout_ms=20000"; sleep 0.3
-vm tx virtio $TX rx "role=tx count=$N size=64 dst=$RX gap_ns=60000 timeout_ms=20000"
+vm tx virtio $TX rx "role=tx count=$N size=64 dst=$RX gap_ns=$((30000 * ${XOVER_TEST_TIME_SCALE:-1})) timeout_ms=20000"
 until_ok 30 links_are 1 || fail "no link before the broker was killed"
 sleep 1
 before=$(crossed)

@@ -21,7 +21,12 @@ jail_broker
 
 # shellcheck disable=SC2046  # jail_args is several words
 xover_vm a "role=rx count=$count timeout_ms=30000" "virtio-net,mac=$mac_a,crossover=b" --broker "$BROKER" $(jail_args a)
-wait_output a "link=up" 30 || fail "a: never came up"
+# Its link comes up with b's: wait until its process has entered the jail.
+for i in $(seq 300); do
+	p=$(jailed a)
+	[ -n "$p" ] && grep -Eq "^Uid:\s+$jail_uid\s" /proc/"$p"/status 2>/dev/null && break
+	sleep 0.1
+done
 check_jail a
 # shellcheck disable=SC2046
 xover_vm b "role=tx count=$count size=256 dst=$mac_a" "e1000,mac=$mac_b,crossover=a" --broker "$BROKER" $(jail_args b)

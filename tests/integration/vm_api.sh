@@ -26,8 +26,9 @@ state() { curl -sf --unix-socket "$(api "$1")" http://localhost/vm | python3 -c 
 A=52:54:00:a9:00:01; Bm=52:54:00:a9:00:02
 N=200000
 vm rx e1000 $A tx "role=rx count=$N timeout_ms=20000 start_timeout_ms=30000"
-# 25 us apart: the stream lasts ~5 s, so both pauses land in it.
-vm tx virtio $Bm rx "role=tx count=$N size=64 dst=$A gap_ns=25000 timeout_ms=20000"
+# 25 us apart: the stream lasts ~5 s, so both pauses land in it (longer
+# where the test itself runs emulated: XOVER_TEST_TIME_SCALE).
+vm tx virtio $Bm rx "role=tx count=$N size=64 dst=$A gap_ns=$((25000 * ${XOVER_TEST_TIME_SCALE:-1})) timeout_ms=20000"
 wait_api rx
 wait_api tx
 [ "$(command stat -c %a "$(api rx)")" = 600 ] || fail "the API socket is not private"
