@@ -267,7 +267,15 @@ void Machine::request_pause() {
                 ::pthread_kill(vcpu_threads_[i].native_handle(), kKickSignal);
         }
     }
-    // Threads not started yet park before their first KVM_RUN.
+    // Before run() has started the vCPU threads nothing runs guest code: a
+    // link that comes up in the broker's answer to our registration pauses
+    // during set-up, on the main thread, which would otherwise wait here for
+    // threads it has yet to start. Threads started later park before their
+    // first KVM_RUN while the pause lasts.
+    {
+        std::lock_guard threads(threads_mutex_);
+        if (vcpu_threads_.empty()) return;
+    }
     pause_cv_.wait(lock, [&] { return parked_ + vcpus_gone_ >= vcpus_.size(); });
 }
 
@@ -351,17 +359,20 @@ void Machine::report_vcpu_state(kvm::Vcpu& vcpu, const char* why) {
     }
 }
 
+// A pause waits for every vCPU thread to park or to have left.
+void Machine::vcpu_left() {
+    std::lock_guard lock(pause_mutex_);
+    ++vcpus_gone_;
+    pause_cv_.notify_all();
+}
+
 void Machine::vcpu_thread(unsigned index) {
     kvm::Vcpu& vcpu = vcpus_[index];
     ExitCounters& counters = *exit_counters_[index];
     kvm_run& run = vcpu.run_state();
     struct Gone {
         Machine& m;
-        ~Gone() {
-            std::lock_guard lock(m.pause_mutex_);
-            ++m.vcpus_gone_;
-            m.pause_cv_.notify_all();
-        }
+        ~Gone() { m.vcpu_left(); }
     } gone{*this};
     while (!stopping_.load(std::memory_order_acquire)) {
         park_if_paused(vcpu);
@@ -485,7 +496,10 @@ int Machine::run() {
                 ::pthread_setname_np(::pthread_self(), fmt::format("xover-vcpu{}", i).c_str());
                 clockid_t clock;
                 if (::pthread_getcpuclockid(::pthread_self(), &clock) == 0) posted_writes_->add_vcpu_clock(clock);
-                if (restrict_thread(ThreadKind::Vcpu)) vcpu_thread(i);
+                if (restrict_thread(ThreadKind::Vcpu))
+                    vcpu_thread(i);
+                else
+                    vcpu_left();
             });
         vcpus_started_.store(true, std::memory_order_release);
     }

@@ -120,6 +120,7 @@ private:
     void setup_metrics();
     void attach_coalesced_ring();
     void vcpu_thread(unsigned index);
+    void vcpu_left();
     void park_if_paused(kvm::Vcpu& vcpu);
     void request_pause();  // with_vcpus_paused's first half: returns with every vCPU parked
     void release_pause();
