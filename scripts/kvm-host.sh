@@ -103,11 +103,6 @@ run() {
 		mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 		mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 		mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null
-		# nrips=0: on a nested page fault KVM's fast-MMIO path (zero-length
-		# ioeventfds: posted doorbells) skips the instruction by next_rip,
-		# which QEMU's TCG does not write there; the guest then jumped to a
-		# stale address. Without it KVM decodes the instruction itself.
-		modprobe -d "$cache" kvm-amd nrips=0 || echo "kvm-host: modprobe kvm-amd failed"
 		for m in ${host_modules[*]}; do modprobe -d "$cache" "\$m" || echo "kvm-host: modprobe \$m failed"; done
 		cwd=\$(cat "$dir/cwd")
 		mount -t tmpfs tmpfs /run && mkdir -p /run/lock /run/kvm-host-was && mount --bind /tmp /run/kvm-host-was
@@ -120,8 +115,12 @@ run() {
 		echo \$? >"$dir/status"
 		sync; echo o >/proc/sysrq-trigger; sleep 10
 	EOF
+	# QEMU 10 (bookworm-backports, as for the sound tests): 7.2's TCG SVM
+	# corrupted the emulated host's kernel stack under load.
+	local qemu
+	qemu=$("$here/qemu-backports.sh") || die "no QEMU 10 from bookworm-backports (scripts/qemu-backports.sh)"
 	log "booting ($(basename "$(ls "$cache"/lib/modules)"), KVM on an emulated AMD CPU); running: $*"
-	qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
+	"$qemu" -L "$(dirname "$qemu")/../share/qemu" -accel tcg,thread=multi -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
 		-m "${XOVER_KVM_HOST_MEM:-8G}" -display none -serial stdio -monitor none -no-reboot \
 		-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio" \
 		-append "console=ttyS0 quiet panic=-1 kvm_host_stage2=$dir/stage2" \
