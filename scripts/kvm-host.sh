@@ -10,6 +10,12 @@
 #   scripts/kvm-host.sh prepare        fetch and build what it boots (cached)
 #   scripts/kvm-host.sh run CMD [ARG]  run CMD there, in this directory, with
 #                                      this environment; exit with its status
+#   scripts/kvm-host.sh ctest DIR [ARG]  ctest --test-dir DIR ARG... there;
+#                                      a host that dies (its kernel panicked:
+#                                      emulation's fault, never a test's) is
+#                                      booted again for the tests it had not
+#                                      finished; a test that was running at
+#                                      two such deaths fails
 #
 # Cache: ${XOVER_CACHE:-$HOME/.cache/xover}/kvm-host. XOVER_KVM_HOST_MEM
 # (default 8G) and XOVER_KVM_HOST_CPUS (default: this machine's) size it.
@@ -120,18 +126,66 @@ run() {
 	local qemu
 	qemu=$("$here/qemu-backports.sh") || die "no QEMU 10 from bookworm-backports (scripts/qemu-backports.sh)"
 	log "booting ($(basename "$(ls "$cache"/lib/modules)"), KVM on an emulated AMD CPU); running: $*"
-	"$qemu" -L "$(dirname "$qemu")/../share/qemu" -accel tcg,thread=multi -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
+	QEMU_MODULE_DIR=$(dirname "$qemu")/../lib/x86_64-linux-gnu/qemu \
+		"$qemu" -L "$(dirname "$qemu")/../share/qemu" -accel tcg,thread=multi -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
 		-m "${XOVER_KVM_HOST_MEM:-8G}" -display none -serial stdio -monitor none -no-reboot \
 		-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio" \
 		-append "console=ttyS0 quiet panic=-1 kvm_host_stage2=$dir/stage2" \
 		-virtfs local,path=/,mount_tag=root,security_model=passthrough,multidevs=remap,id=root </dev/null |
 		tr -d '\r'
-	[[ -s $dir/status ]] || die "the KVM host stopped before its command did"
-	return "$(cat "$dir/status")"
+	local status=125
+	if [[ -s $dir/status ]]; then status=$(cat "$dir/status"); else log "the KVM host stopped before its command did"; fi
+	rm -rf "$dir"
+	return "$status"
+}
+
+in_host_ctest() {
+	local dir=${1:?usage: kvm-host.sh ctest DIR [CTEST ARG...]} id attempt out rc failed=0
+	shift
+	local -a todo finished running
+	local -A deaths=()
+	mapfile -t todo < <(ctest --test-dir "$dir" -N "$@" | sed -n 's/^ *Test *#\([0-9]*\):.*/\1/p')
+	for attempt in 1 2 3 4 5; do
+		[[ ${#todo[@]} -gt 0 ]] || break
+		out=$(mktemp)
+		rc=0
+		run ctest --test-dir "$dir" --output-on-failure -j2 -I "1,0,0,$(IFS=,; echo "${todo[*]}")" > >(tee "$out") 2>&1 ||
+			rc=$?
+		wait $! 2>/dev/null || true  # tee has written everything
+		# A test that skips (exit 77: a missing prerequisite) proves nothing.
+		grep -q '(Skipped)\|\*\*\*Skipped' "$out" && { log "FAIL: tests skipped"; failed=1; }
+		if [[ $rc != 125 ]]; then
+			[[ $rc == 0 ]] || failed=1
+			rm -f "$out"
+			break
+		fi
+		grep -qE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*|Not Run)' "$out" && failed=1
+		mapfile -t finished < <(sed -n 's|^ *[0-9]*/[0-9]* Test *#\([0-9]*\):.*|\1|p' "$out")
+		mapfile -t running < <(sed -n 's/^ *Start *\([0-9]*\):.*/\1/p' "$out" | grep -vxF -f <(printf '%s\n' "${finished[@]}" 0))
+		rm -f "$out"
+		local -a next=()
+		for id in "${todo[@]}"; do
+			printf '%s\n' "${finished[@]}" | grep -qx "$id" && continue
+			if printf '%s\n' "${running[@]}" | grep -qx "$id"; then
+				deaths[$id]=$((${deaths[$id]:-0} + 1))
+				if [[ ${deaths[$id]} -ge 2 ]]; then
+					log "FAIL: test #$id was running each time the KVM host died"
+					failed=1
+					continue
+				fi
+			fi
+			next+=("$id")
+		done
+		todo=("${next[@]}")
+		[[ ${#todo[@]} -eq 0 ]] || log "the KVM host died; booting it again for ${#todo[@]} test(s) not finished"
+	done
+	[[ ${#todo[@]} -eq 0 ]] || { log "FAIL: ${#todo[@]} test(s) never finished"; failed=1; }
+	return $failed
 }
 
 case ${1:-} in
 prepare) prepare ;;
 run) shift; run "$@" ;;
+ctest) shift; in_host_ctest "$@" ;;
 *) echo "usage: kvm-host.sh prepare | run CMD [ARG...]" >&2; exit 1 ;;
 esac

@@ -48,7 +48,7 @@ else
 	run_ctest build -LE kvm
 	echo "== tests (Release) that need KVM, in an emulated KVM host (no /dev/kvm here)"
 	scripts/kvm-host.sh prepare || { echo "FAIL: the emulated KVM host could not be prepared"; exit 1; }
-	RUNNER="scripts/kvm-host.sh run" run_ctest build -L kvm
+	scripts/kvm-host.sh ctest build -L kvm
 	kvm_tests="|kvm"  # the sanitizer builds below run them only with a real /dev/kvm
 fi
 
