@@ -157,6 +157,7 @@ in_host_ctest() {
 		if [[ $rc != 125 ]]; then
 			[[ $rc == 0 ]] || failed=1
 			rm -f "$out"
+			todo=()
 			break
 		fi
 		grep -qE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*|Not Run)' "$out" && failed=1
