@@ -258,23 +258,24 @@ void Machine::stop(int status) {
 
 void Machine::request_pause() {
     std::unique_lock lock(pause_mutex_);
-    if (pause_requests_++ == 0) {
-        pause_requested_.store(true, std::memory_order_seq_cst);
-        std::lock_guard threads(threads_mutex_);
-        for (std::size_t i = 0; i < vcpus_.size(); ++i) {
-            vcpus_[i].set_immediate_exit(true);
-            if (i < vcpu_threads_.size() && vcpu_threads_[i].joinable())
-                ::pthread_kill(vcpu_threads_[i].native_handle(), kKickSignal);
-        }
-    }
-    // Before run() has started the vCPU threads nothing runs guest code: a
-    // link that comes up in the broker's answer to our registration pauses
-    // during set-up, on the main thread, which would otherwise wait here for
-    // threads it has yet to start. Threads started later park before their
-    // first KVM_RUN while the pause lasts.
+    const bool first = pause_requests_++ == 0;
+    if (first) pause_requested_.store(true, std::memory_order_seq_cst);
     {
         std::lock_guard threads(threads_mutex_);
+        // Before run() has started the vCPU threads nothing runs guest code:
+        // a link that comes up in the broker's answer to our registration
+        // pauses during set-up, on the main thread, which would otherwise
+        // wait here for threads it has yet to start. Nor is any vCPU kicked
+        // (an immediate_exit left set would make every KVM_RUN return at
+        // once): threads started while the pause lasts park before their
+        // first KVM_RUN.
         if (vcpu_threads_.empty()) return;
+        if (first)
+            for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+                vcpus_[i].set_immediate_exit(true);
+                if (i < vcpu_threads_.size() && vcpu_threads_[i].joinable())
+                    ::pthread_kill(vcpu_threads_[i].native_handle(), kKickSignal);
+            }
     }
     pause_cv_.wait(lock, [&] { return parked_ + vcpus_gone_ >= vcpus_.size(); });
 }

@@ -33,9 +33,11 @@ waitvm victim >/dev/null
 echo "ok: a VM naming one that did not name it gets no link; status: $(grep -o 'mallory .*consent)' <<<"$status" | tr -s ' ')"
 
 # --- one xover up file: one side naming the other is consent enough
+# (Its broker in a directory of its own: the test's broker has broker.api.sock here.)
+mkdir -m 700 "$tmp/up"
 # (left names right; right names only third, and says nothing of left)
 cat >"$tmp/one-sided.toml" <<TOML
-broker = "$tmp/up.sock"
+broker = "$tmp/up/up.sock"
 [[vm]]
 name = "left"
 kernel = "$G"
