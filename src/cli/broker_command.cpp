@@ -40,7 +40,10 @@ void add_common_options(CLI::App& cmd, BrokerCommandOptions& o) {
 
 // Through the broker's control API; straight from the broker socket when
 // nothing answers there (a broker started with another --api-socket).
+// Only a broker of this user's or root's is asked, as when linking: the
+// broker socket's credentials are checked first (connect_broker throws).
 std::string broker_status(const std::filesystem::path& broker, bool json) {
+    if (!crossover::connect_broker(broker)) throw Error("no broker is listening on {}", broker.string());
     try {
         api::ApiResponse r = api::api_call(api::broker_api_socket(broker), "GET", json ? "/status" : "/status?format=text");
         if (r.status == 200) return json ? json_line(Json::parse(r.body)) : r.body;
