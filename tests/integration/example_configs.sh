@@ -52,6 +52,6 @@ up sound-pair
 	fail "sound-pair: $(grep -a 'sndtest: ' "$tmp/sound-pair.out" | tail -4)"
 summary=$(sed -n '/== xover up: summary ==/,$p' "$tmp/sound-pair.out")
 grep -q "sndtest: PASS" <<<"$summary" || fail "sound-pair: no sndtest verdict in the summary"
-received=$(grep -o "snd0: .*cable_received_bytes=[0-9]*" <<<"$summary" | grep -o "cable_received_bytes=[0-9]*" | cut -d= -f2 | sort -n | tail -1)
+received=$(grep -o "snd0[^:]*: .*cable_received_bytes=[0-9]*" <<<"$summary" | grep -o "cable_received_bytes=[0-9]*" | cut -d= -f2 | sort -n | tail -1)
 [ "${received:-0}" -gt 0 ] || fail "sound-pair: the summary shows no bytes through the cable: $summary"
 echo "ok: sound-pair: both sndtest PASS; the summary shows $received bytes through the cable"
