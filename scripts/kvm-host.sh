@@ -126,13 +126,29 @@ run() {
 	local qemu
 	qemu=$("$here/qemu-backports.sh") || die "no QEMU 10 from bookworm-backports (scripts/qemu-backports.sh)"
 	log "booting ($(basename "$(ls "$cache"/lib/modules)"), KVM on an emulated AMD CPU); running: $*"
+	local beat=$dir/beat silence=${XOVER_KVM_HOST_SILENCE:-660}
+	touch "$beat"
 	QEMU_MODULE_DIR=$(dirname "$qemu")/../lib/x86_64-linux-gnu/qemu \
 		"$qemu" -L "$(dirname "$qemu")/../share/qemu" -accel tcg,thread=multi -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
 		-m "${XOVER_KVM_HOST_MEM:-8G}" -display none -serial stdio -monitor none -no-reboot \
 		-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio" \
 		-append "console=ttyS0 quiet panic=-1 kvm_host_stage2=$dir/stage2" \
-		-virtfs local,path=/,mount_tag=root,security_model=passthrough,multidevs=remap,id=root </dev/null |
-		tr -d '\r'
+		-virtfs local,path=/,mount_tag=root,security_model=passthrough,multidevs=remap,id=root </dev/null \
+		> >(tr -d '\r' | while IFS= read -r line; do printf '%s\n' "$line"; touch "$beat"; done) &
+	local qemu_pid=$!
+	# A host silent for longer than any test may take (600 s) is hung, not
+	# busy: it is stopped, and counts as dead.
+	(while kill -0 "$qemu_pid" 2>/dev/null; do
+		sleep 15
+		if (($(date +%s) - $(stat -c %Y "$beat") > silence)); then
+			log "no output for $silence s: the KVM host is hung; stopping it"
+			kill "$qemu_pid" 2>/dev/null
+		fi
+	done) &
+	local watch_pid=$!
+	wait "$qemu_pid" || true
+	kill "$watch_pid" 2>/dev/null || true
+	sleep 1  # the console's last lines
 	local status=125
 	if [[ -s $dir/status ]]; then status=$(cat "$dir/status"); else log "the KVM host stopped before its command did"; fi
 	rm -rf "$dir"
