@@ -20,13 +20,13 @@ echo "== QEMU with virtio-snd (bookworm-backports, unpacked beside the system QE
 QEMU_SND=$(scripts/qemu-backports.sh) || { echo "FAIL: no QEMU with vhost-user-snd-pci could be fetched"; exit 1; }
 export QEMU_SND QEMU_SND_ARGS="-L $(dirname "$QEMU_SND")/../share/qemu"
 
-# run_ctest DIR ARGS...: ctest (under $RUNNER, if set), and a skipped test
+# run_ctest DIR ARGS...: ctest, and a skipped test
 # (exit 77: a missing prerequisite) counts as a failure.
 run_ctest() {
 	local dir=$1 log
 	shift
 	log=$(mktemp)
-	${RUNNER:-} ctest --test-dir "$dir" --output-on-failure -j2 "$@" ${CTEST_ARGS:-} 2>&1 | tee "$log"
+	ctest --test-dir "$dir" --output-on-failure -j2 "$@" ${CTEST_ARGS:-} 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
 	if grep -q '(Skipped)\|\*\*\*Skipped' "$log"; then
 		echo "FAIL: tests skipped for a missing prerequisite:"; grep 'Skipped' "$log"; rm -f "$log"; exit 1
