@@ -30,8 +30,9 @@ std::uint64_t fingerprint(std::span<const std::uint8_t> frame) {
 
 }  // namespace
 
-void CrossoverPort::note_slow_arrival(std::span<const std::uint8_t> frame) {
-    if (frame.size() < 14 || own_key_ == 0) return;
+void CrossoverPort::note_slow_delivery(std::span<const std::uint8_t> frame, bool placed) {
+    page_.state().slow_arrivals.set_waiting(!placed);
+    if (!placed || frame.size() < 14 || own_key_ == 0) return;
     if (nic::mac_key(frame.data()) != own_key_ || (frame[6] & 1)) return;  // unicast to us only
     page_.state().slow_arrivals.count(nic::mac_key(frame.data() + 6));
 }
@@ -52,7 +53,10 @@ bool CrossoverPort::drained(Peer& peer) {
         return true;
     }
     const auto now = Clock::now();
-    if (peer.drain_since == Clock::time_point{} || arrived != peer.drain_seen) {
+    // Standing still while the peer holds a frame for want of RX buffers is
+    // a slow guest, not a loss: the stall clock starts again.
+    const bool peer_waiting = peer.link->peer_state().slow_arrivals.waiting();
+    if (peer.drain_since == Clock::time_point{} || arrived != peer.drain_seen || peer_waiting) {
         peer.drain_seen = arrived;
         peer.drain_since = now;
     } else if (now - peer.drain_since >= kDrainStall) {

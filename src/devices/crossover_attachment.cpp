@@ -101,9 +101,9 @@ CrossoverAttachment<Model>::~CrossoverAttachment() {
 
 template <class Model>
 bool CrossoverAttachment<Model>::deliver(std::span<const std::uint8_t> frame) {
-    if (!model_.deliver(frame)) return false;
-    port_->note_slow_arrival(frame);
-    return true;
+    const bool placed = model_.deliver(frame);
+    port_->note_slow_delivery(frame, placed);
+    return placed;
 }
 
 template <class Model>

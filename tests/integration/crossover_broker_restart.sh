@@ -32,7 +32,7 @@ registered_again() { status_json | grep -q "\"name\":\"$1\",\"pid\":[0-9]*,\"reg
 # below must see it still running); the broker is killed mid-stream.
 N=500000
 vm rx e1000 $RX tx+c "role=rx count=$N timeout_ms=20000"; sleep 0.3
-vm tx virtio $TX rx "role=tx count=$N size=64 dst=$RX gap_ns=$((30000 * ${XOVER_TEST_TIME_SCALE:-1})) timeout_ms=20000"
+vm tx virtio $TX rx "role=tx count=$N size=64 dst=$RX gap_ns=$((30000 * $EMULATION_SCALE)) timeout_ms=20000"
 until_ok 30 links_are 1 || fail "no link before the broker was killed"
 sleep 1
 before=$(crossed)

@@ -73,7 +73,7 @@ for model in e1000 virtio; do
 	echo "ok: $model posted doorbell: $posted of $returns posted, $(stat rx$tag mmio) MMIO exits"
 	# It flushes for its first 100 returns (4x that where emulated: xover
 	# learns the pattern in host time), then stops.
-	pair $model $((tag + 1)) $N "rx_batch=32 rx_read_reg=1 rx_read_reg_returns=$((100 * ${XOVER_TEST_TIME_SCALE:-1})) idle_poke=0 $(every $model)"
+	pair $model $((tag + 1)) $N "rx_batch=32 rx_read_reg=1 rx_read_reg_returns=$((100 * $EMULATION_SCALE)) idle_poke=0 $(every $model)"
 	[ "$(stat rx$((tag + 1)) $started)" -ge 1 ] || fail "$model posted doorbell: posting never started before the driver stopped flushing"
 	[ "$(stat rx$((tag + 1)) posting_stale)" -ge 1 ] || fail "$model posted doorbell: the watchdog never caught the driver that stopped flushing"
 	echo "ok: $model posted doorbell, the driver stops flushing: lossless, caught $(stat rx$((tag + 1)) posting_stale) time(s)"

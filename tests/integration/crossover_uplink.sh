@@ -81,7 +81,7 @@ trio=$tmp/trio.toml
 {
 	echo "broker = \"$tmp/trio.sock\""
 	sed -e "s|tap:xtrio0|tap:$tap|" -e "s|\"\.\./build/guests/nettest.elf\"|\"$NETTEST\"|" \
-		-e "s|ip=10\.12\.0\.2|ip=$vm_ip|" "$SOURCE/configs/auto-trio.toml"
+		-e "s|ip=10\.12\.0\.2|ip=$vm_ip|" "$SOURCE/configs/auto-trio.toml" | scale_timeouts
 } >"$trio"
 grep -q "^uplink = \"tap:$tap\"" "$trio" || fail "configs/auto-trio.toml has no uplink = \"tap:xtrio0\" line"
 grep -q "ip=$vm_ip" "$trio" || fail "configs/auto-trio.toml: vm-b has no ip=10.12.0.2"

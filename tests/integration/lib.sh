@@ -20,6 +20,7 @@ QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_ACCEL=${QEMU_ACCEL:--enable-kvm}
 # Scale run times for slow builds (ASan): multiplies every VM timeout.
 TIME_SCALE=${TIME_SCALE:-1}
+. "$(dirname "${BASH_SOURCE[0]}")/time_scale.inc"
 
 tmp=$(mktemp -d "/tmp/xover-net-$$.XXXX")
 lib_pids=()
@@ -52,7 +53,7 @@ fail() {
 	for f in "$tmp"/*.out; do
 		[ -f "$f" ] || continue
 		echo "--- $(basename "$f" .out)"
-		grep -av 'stats: .* bus=\|host doesn.t support' "$f" | tail -25
+		grep -av 'stats: .* bus=\|host doesn.t support' "$f" | tail -"${FAIL_TAIL:-25}"  # FAIL_TAIL: more of each log
 	done
 	exit 1
 }

@@ -19,7 +19,7 @@ need_qemu
 count=${COUNT:-5000}
 size=${SIZE:-256}
 max_qemu_loss_pct=${MAX_QEMU_LOSS_PCT:-25}
-gap_ns=${GAP_NS:-$((100000 * ${XOVER_TEST_TIME_SCALE:-1}))}  # slower where guests are emulated (scripts/kvm-host.sh)
+gap_ns=${GAP_NS:-$((100000 * $EMULATION_SCALE))}  # slower where guests are emulated (scripts/kvm-host.sh)
 tsc=$(host_tsc_khz)
 mac_x=52:54:00:5c:00:01
 mac_q=52:54:00:5c:00:02

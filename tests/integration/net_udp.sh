@@ -11,7 +11,7 @@
 need_xover
 
 count=${COUNT:-20000}
-gap_ns=${GAP_NS:-$((100000 * ${XOVER_TEST_TIME_SCALE:-1}))}  # slower where guests are emulated (scripts/kvm-host.sh)
+gap_ns=${GAP_NS:-$((100000 * $EMULATION_SCALE))}  # slower where guests are emulated (scripts/kvm-host.sh)
 tsc=$(host_tsc_khz)
 mac_a=52:54:00:5d:00:01
 mac_b=52:54:00:5d:00:02

@@ -56,7 +56,7 @@ echo "ok vm-b recorded vm-a's 440 Hz through the cable ($(stat_of recorder cable
 # 1 s into it. vm-b's card keeps its clock: the periods go on, silent.
 # (Where the test itself runs emulated, killing takes longer: it records
 # XOVER_TEST_TIME_SCALE times as long.)
-periods=$((300 * ${XOVER_TEST_TIME_SCALE:-1}))
+periods=$((300 * $EMULATION_SCALE))
 vm recorder2 vm-b "role=record periods=$periods wait_jack=connected events=1" "virtio-snd,crossover=vm-a"
 wait_output recorder2 "wait_jack: jack 1 connected" 60 || fail "vm-b: the link did not come up again"
 sleep 1

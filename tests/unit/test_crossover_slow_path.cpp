@@ -40,6 +40,18 @@ TEST_CASE("slow-path arrivals count per source and survive eviction of others", 
     CHECK(a.frames_from(key(10)) == 0);
 }
 
+TEST_CASE("slow-path arrivals say when a frame waits for RX buffers", "[crossover][order]") {
+    nic::SlowPathArrivals a{};
+    CHECK_FALSE(a.waiting());
+    a.set_waiting(true);
+    CHECK(a.waiting());
+    a.set_waiting(false);
+    CHECK_FALSE(a.waiting());
+    a.set_waiting(true);
+    a.clear();
+    CHECK_FALSE(a.waiting());
+}
+
 TEST_CASE("slow-path tally counts frames per destination", "[crossover][order]") {
     nic::SlowPathTally t;
     CHECK(t.frames_to(key(1)) == 0);

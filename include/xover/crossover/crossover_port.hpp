@@ -117,9 +117,10 @@ public:
     // answered Busy while waiting for something no doorbell announces.
     void set_own_mac(const net::MacAddress& mac) { own_key_ = nic::mac_key(mac.bytes.data()); }
     void set_retry_scheduler(std::function<void(std::chrono::milliseconds)> retry) { retry_ = std::move(retry); }
-    // A frame from the backend is now in our RX ring (the I/O thread, the
-    // only caller; no lock needed: the arrivals table has one writer).
-    void note_slow_arrival(std::span<const std::uint8_t> frame);
+    // A frame from the backend was placed in our RX ring, or (placed false)
+    // waits for RX buffers (the I/O thread, the only caller; no lock
+    // needed: the arrivals table has one writer).
+    void note_slow_delivery(std::span<const std::uint8_t> frame, bool placed);
 
     // The owning guest's memory (set before the guest runs): frames peers
     // parked for this NIC are moved into its RX ring from here.

@@ -15,7 +15,9 @@
 // of arrivals from us reaches our count of departures to it — then nothing
 // is in flight and the switch cannot reorder. If the count stops moving
 // for a while the rest was lost on the way (a lossy path), and the sender
-// switches anyway.
+// switches anyway — unless the receiver says it is holding a frame for want
+// of RX buffers: then the count stands still because its guest is slow (or
+// still booting), nothing was lost, and the sender keeps waiting.
 //
 // Header-only and atomics-only: it is part of SharedNicState, which device
 // models include.
@@ -44,6 +46,14 @@ struct alignas(64) SlowPathArrivals {
     };
     Entry entries[kEntries];
     std::atomic<std::uint32_t> next_victim{0};
+    // Owner: 1 while a backend frame waits for RX buffers (see above).
+    std::atomic<std::uint32_t> waiting_for_buffers{0};
+
+    void set_waiting(bool waiting) {
+        if (waiting_for_buffers.load(std::memory_order_relaxed) != std::uint32_t(waiting))
+            waiting_for_buffers.store(waiting, std::memory_order_release);
+    }
+    bool waiting() const { return waiting_for_buffers.load(std::memory_order_acquire) != 0; }
 
     // Owner: one more frame from `src_key` is in our RX ring. An evicted
     // source restarts from 0 (its sender then waits for the timeout once).
@@ -84,6 +94,7 @@ struct alignas(64) SlowPathArrivals {
             e.frames.store(0, std::memory_order_relaxed);
         }
         next_victim.store(0, std::memory_order_relaxed);
+        waiting_for_buffers.store(0, std::memory_order_relaxed);
     }
 };
 

@@ -22,7 +22,9 @@ namespace xover::vhost_user {
 
 class Frontend {
 public:
-    static constexpr std::chrono::milliseconds kReplyTimeout{2000};
+    // Generous: DPDK maps and may pin all of guest RAM in SET_MEM_TABLE, which
+    // takes seconds on a loaded or emulated host; QEMU waits without limit.
+    static constexpr std::chrono::milliseconds kReplyTimeout{10000};
 
     // Takes a connected socket and negotiates (GET_FEATURES, protocol
     // features, SET_OWNER). Throws xover::Error naming what failed.

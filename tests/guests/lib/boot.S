@@ -123,3 +123,6 @@ kstack_top:
 	.space USTACK_SIZE
 	.globl ustack_top
 ustack_top:
+	.space FAULT_STACK_SIZE
+	.globl fault_stack_top
+fault_stack_top:

@@ -12,7 +12,7 @@
 #include "kernel.h"
 
 extern uint64_t gdt[];
-extern char isr_stubs[], kstack_top[], ustack_top[];
+extern char isr_stubs[], kstack_top[], ustack_top[], fault_stack_top[];
 void enter_user(void (*rip)(void), void *rsp) __attribute__((noreturn));
 void user_start(void) __attribute__((noreturn));
 void kmain(void) __attribute__((noreturn));
@@ -50,6 +50,16 @@ static irq_handler_t irq_handlers[256];
 volatile uint32_t irq_count[256];
 volatile uint32_t irq_last_vector;
 
+/*
+ * A double fault, an NMI or a machine check runs on a stack of its own (IST
+ * 1): a fault that broke the kernel stack then still prints where it was,
+ * instead of ending as a triple fault whose registers the host cannot show.
+ */
+static unsigned gate_stack(unsigned vec)
+{
+	return vec == 2 || vec == 8 || vec == 18 ? 1 : 0;
+}
+
 static void set_gate(unsigned vec, void *fn)
 {
 	uint64_t a = (uint64_t)fn;
@@ -57,7 +67,7 @@ static void set_gate(unsigned vec, void *fn)
 	idt[vec] = (struct idt_gate){
 		.offset_lo = (uint16_t)a,
 		.selector = SEL_KCODE,
-		.ist = 0,
+		.ist = (uint8_t)gate_stack(vec),
 		.type_attr = 0x8e, /* present, DPL0, 64-bit interrupt gate */
 		.offset_mid = (uint16_t)(a >> 16),
 		.offset_hi = (uint32_t)(a >> 32),
@@ -70,6 +80,7 @@ void kmain(void)
 
 	/* Interrupts from CPL3 switch to this stack. No I/O bitmap. */
 	tss.rsp[0] = (uint64_t)kstack_top;
+	tss.ist[0] = (uint64_t)fault_stack_top;
 	tss.iomap_base = sizeof(tss);
 	gdt[SEL_TSS / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
 			   (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);

@@ -11,6 +11,7 @@
 
 #define KSTACK_SIZE (16 * 1024)  /* CPL0: interrupts, faults, port I/O emulation */
 #define USTACK_SIZE (64 * 1024)  /* CPL3: main() */
+#define FAULT_STACK_SIZE (4 * 1024) /* CPL0: #DF, NMI and #MC, through IST 1 */
 
 #define VEC_SPURIOUS 0xff
 
