@@ -27,11 +27,12 @@ mac_b=52:54:00:7e:00:02
 at_exit "pkill -f -- '--file-prefix xover-$$-'"
 
 # testpmd NAME VDEV-OPTIONS: testpmd with ports 0 and 1 on $tmp/NAME0.sock
-# and $tmp/NAME1.sock, forwarding between them; its stdin stays open.
+# and $tmp/NAME1.sock, forwarding between them; its stdin stays open, its
+# output line-buffered (wait_testpmd reads it as it goes).
 testpmd() {
 	local name=$1 opts=$2
 	mkfifo "$tmp/$name.in"
-	( exec 3<>"$tmp/$name.in"; timeout -k 5 300 "$TESTPMD" -l 0-1 --no-pci --no-huge -m 1024 \
+	( exec 3<>"$tmp/$name.in"; timeout -k 5 300 stdbuf -oL "$TESTPMD" -l 0-1 --no-pci --no-huge -m 1024 \
 		--file-prefix "xover-$$-$name" \
 		--vdev "net_vhost0,iface=$tmp/${name}0.sock,queues=1$opts" \
 		--vdev "net_vhost1,iface=$tmp/${name}1.sock,queues=1$opts" \
@@ -57,14 +58,24 @@ pair() {
 	echo "ok $name: $count frames through testpmd, $lost lost, none damaged or out of order, $(elapsed "$t0") s"
 }
 
+# wait_testpmd NAME: until its ports are configured and it forwards (its
+# start-up is slow where the host is emulated).
+wait_testpmd() {
+	wait_output "$1" "^Press enter to exit" $((60 * EMULATION_SCALE)) || fail "testpmd $1 never started forwarding"
+}
+# stop_testpmd NAME: one testpmd at a time; each busy-polls a core.
+stop_testpmd() { pkill -f -- "--file-prefix xover-$$-$1 " && sleep 1; }
+
 # testpmd listens; xover connects.
 testpmd tp ""
-for i in $(seq 200); do [ -S "$tmp/tp0.sock" ] && [ -S "$tmp/tp1.sock" ] && break; sleep 0.1; done
-[ -S "$tmp/tp1.sock" ] || fail "testpmd never listened"
+wait_testpmd tp
+[ -S "$tmp/tp0.sock" ] && [ -S "$tmp/tp1.sock" ] || fail "testpmd never listened"
 pair client "vhost-user:$tmp/tp0.sock" "vhost-user:$tmp/tp1.sock"
+stop_testpmd tp
 
 # xover listens; testpmd connects (client=1; its vhost PMD keeps retrying,
 # so each new VM gets connected).
 testpmd tpc ",client=1"
+wait_testpmd tpc
 pair server "vhost-user:$tmp/tpc0.sock,server" "vhost-user:$tmp/tpc1.sock,server"
 echo PASS
