@@ -94,12 +94,13 @@ ApiServer::~ApiServer() {
 }
 
 void ApiServer::route(Method method, const std::string& pattern, ApiHandler handler) {
-    auto serve = [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    auto serve = [handler = std::move(handler)](const httplib::Request& req, const std::string& body,
+                                                httplib::Response& res) {
         ApiRequest request;
         for (std::size_t i = 1; i < req.matches.size(); ++i) request.captures.push_back(req.matches[i].str());
         for (const auto& [key, value] : req.params) request.query[key] = value;
-        if (!req.body.empty()) {
-            request.body = Json::parse(req.body, nullptr, false);
+        if (!body.empty()) {
+            request.body = Json::parse(body, nullptr, false);
             if (request.body.is_discarded()) return send_json(res, 400, error_body("the body is not JSON"));
         }
         try {
@@ -116,10 +117,28 @@ void ApiServer::route(Method method, const std::string& pattern, ApiHandler hand
             send_json(res, 400, error_body(e.what()));
         }
     };
+    // PUT and DELETE read their body here, not in cpp-httplib: it reads a
+    // request without Content-Length until the connection closes, so a
+    // bodiless `curl -X PUT` got a 400 after the read timeout. A request
+    // with neither Content-Length nor Transfer-Encoding has no body
+    // (RFC 9112, 6.3).
+    auto serve_with_reader = [serve](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& reader) {
+        std::string body;
+        if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+            const bool read = reader([&body](const char* data, std::size_t n) {
+                body.append(data, n);
+                return true;
+            });
+            if (!read) return send_json(res, res.status == 413 ? 413 : 400, error_body(reason(res.status == 413 ? 413 : 400)));
+        }
+        serve(req, body, res);
+    };
+    auto serve_read = [serve](const httplib::Request& req, httplib::Response& res) { serve(req, req.body, res); };
     switch (method) {
-    case Method::Get: server_->Get(pattern, std::move(serve)); break;
-    case Method::Put: server_->Put(pattern, std::move(serve)); break;
-    case Method::Delete: server_->Delete(pattern, std::move(serve)); break;
+    case Method::Get: server_->Get(pattern, std::move(serve_read)); break;
+    case Method::Put: server_->Put(pattern, std::move(serve_with_reader)); break;
+    case Method::Delete: server_->Delete(pattern, std::move(serve_with_reader)); break;
     }
 }
 
@@ -133,6 +152,16 @@ void ApiServer::set_worker_setup(std::function<bool()> setup) {
 
 void ApiServer::start() {
     if (thread_.joinable()) return;
+    // Last, after every route: a method with a body to an unknown path is
+    // answered 404 at once, without waiting for a body that may not come
+    // (see route()).
+    auto unknown = [](const httplib::Request&, httplib::Response& res, const httplib::ContentReader&) {
+        send_json(res, 404, error_body(reason(404)));
+    };
+    server_->Put(".*", unknown);
+    server_->Post(".*", unknown);
+    server_->Patch(".*", unknown);
+    server_->Delete(".*", unknown);
     // The API's threads take no signals: a SIGTERM meant for the VM's
     // signalfd, or a vCPU kick, must never land on them. Its worker
     // threads are started by this one and inherit the mask.

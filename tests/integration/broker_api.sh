@@ -46,6 +46,13 @@ for i in $(seq 20); do
 	curl -s -o /dev/null --unix-socket "$dir/broker.api.sock" -X PUT -d '{"x":' http://localhost/status
 done
 kill -0 $broker 2>/dev/null || fail "the broker died: $(cat "$tmp/broker.out")"
+# A request without a body (curl -X PUT, no -d: no Content-Length) has
+# none: answered at once, not after waiting out the read timeout.
+for m in PUT POST DELETE; do
+	out=$(timeout 1 curl -s -w ' %{http_code}' --unix-socket "$dir/broker.api.sock" -X $m http://localhost/vms) ||
+		fail "a bodiless $m got no answer within 1 s"
+	grep -q '"error".* 404$' <<<"$(tr -d '\n' <<<"$out")" || fail "a bodiless $m /vms got: $out"
+done
 ctl links >/dev/null || fail "the API stopped answering"
 echo "ok: broker API: documented answers, JSON errors, xover ctl, alive after bad requests"
 
