@@ -207,7 +207,7 @@ static void analyse_channel(const struct options *o, const int16_t *rec, uint32_
 {
 	uint32_t hi = o->scan_hi;
 
-	r->dominant_mhz = tone_dominant_mhz(rec + ch, frames, o->channels, o->rate, o->scan_lo, hi);
+	r->dominant_mhz = tone_dominant_median_mhz(rec + ch, frames, o->channels, o->rate, o->scan_lo, hi);
 	tone_check_continuity(rec + ch, frames, o->channels, o->period_frames, o->rate, r->dominant_mhz, &r->cont);
 }
 

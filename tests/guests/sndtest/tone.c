@@ -198,6 +198,29 @@ uint32_t tone_dominant_mhz(const int16_t *x, size_t frames, unsigned stride, uin
 	return (uint32_t)best;
 }
 
+uint32_t tone_dominant_median_mhz(const int16_t *x, size_t frames, unsigned stride, uint32_t rate,
+				  uint32_t lo_hz, uint32_t hi_hz)
+{
+	if (frames > TONE_MAX_FRAMES)
+		frames = TONE_MAX_FRAMES;
+	if (frames < 2 * TONE_WINDOW_FRAMES)
+		return tone_dominant_mhz(x, frames, stride, rate, lo_hz, hi_hz);
+
+	uint32_t found[TONE_MAX_FRAMES / TONE_WINDOW_FRAMES];
+	unsigned n = 0;
+	for (size_t at = 0; at + TONE_WINDOW_FRAMES <= frames; at += TONE_WINDOW_FRAMES) {
+		uint32_t mhz = tone_dominant_mhz(x + at * stride, TONE_WINDOW_FRAMES, stride, rate, lo_hz, hi_hz);
+		if (mhz == 0)
+			continue; /* silent */
+		/* insertion sort: at most 16 */
+		unsigned k = n++;
+		for (; k > 0 && found[k - 1] > mhz; k--)
+			found[k] = found[k - 1];
+		found[k] = mhz;
+	}
+	return n ? found[(n - 1) / 2] : 0;
+}
+
 uint64_t tone_isqrt(uint64_t v)
 {
 	uint64_t r = 0, bit = 1ull << 62;

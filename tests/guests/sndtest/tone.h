@@ -49,6 +49,18 @@ void tone_gen_fill(struct tone_gen *g, int16_t *buf, size_t frames, unsigned cha
 uint32_t tone_dominant_mhz(const int16_t *x, size_t frames, unsigned stride, uint32_t rate,
 			   uint32_t lo_hz, uint32_t hi_hz);
 
+/*
+ * The same, robust to a recording with gaps (silent, dropped or repeated
+ * periods, as a cable gives when its player falls behind): the median of
+ * tone_dominant_mhz over windows of TONE_WINDOW_FRAMES, silent windows
+ * left out. A window that spans a gap can be off by up to half a lobe;
+ * the median is not, while most windows are clean. A recording shorter
+ * than two windows is measured whole.
+ */
+#define TONE_WINDOW_FRAMES 4096
+uint32_t tone_dominant_median_mhz(const int16_t *x, size_t frames, unsigned stride, uint32_t rate,
+				  uint32_t lo_hz, uint32_t hi_hz);
+
 struct tone_level {
 	uint32_t rms;  /* root mean square over all samples, rounded */
 	uint32_t peak; /* largest |sample| (32768 for -32768) */

@@ -161,6 +161,36 @@ static void check_detection(void)
 	printf("detection: %u runs, worst error %.4f Hz\n", runs, worst);
 }
 
+/*
+ * A cable's recording when its player fell behind: leading silence, a
+ * zeroed period and two dropped ones (the tone jumps on by a period's
+ * phase). The median over windows still finds the tone.
+ */
+static void check_gaps(void)
+{
+	const unsigned rate = 48000, period = 480, periods = 100;
+	static int16_t buf[48000 * 2];
+	struct tone_gen g;
+
+	tone_gen_init(&g, 440, rate, 12000);
+	memset(buf, 0, sizeof(buf));
+	for (unsigned p = 0; p < periods; p++) {
+		int16_t *at = buf + (size_t)p * period * 2;
+		if (p < 7 || p == 61) {
+			continue; /* silence */
+		}
+		if (p == 30 || p == 80) { /* a period the cable dropped */
+			int16_t scratch[480 * 2];
+			tone_gen_fill(&g, scratch, period, 2);
+		}
+		tone_gen_fill(&g, at, period, 2);
+	}
+	double got = tone_dominant_median_mhz(buf, (size_t)periods * period, 2, rate, 50, 5000) / 1000.0;
+	CHECK(fabs(got - 440) < 440 * 0.01, "440 Hz with gaps: the median over windows found %.3f Hz", got);
+	CHECK(tone_dominant_median_mhz(buf, 2000, 2, rate, 50, 5000) == 0, "a silent short recording has a tone");
+	printf("gaps: 440 Hz with silence and dropped periods found at %.3f Hz\n", got);
+}
+
 static void check_level_and_silence(void)
 {
 	static int16_t buf[48000 * 2];
@@ -291,6 +321,7 @@ int main(void)
 	check_sine_accuracy();
 	check_generator();
 	check_detection();
+	check_gaps();
 	check_level_and_silence();
 	check_continuity();
 	check_fnv();
