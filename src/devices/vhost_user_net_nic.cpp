@@ -4,9 +4,11 @@
 // registers, MSI-X) and hands the rings to the back-end when the driver
 // starts them. The guest's RAM goes to the back-end as the memory table
 // (its memfd), a queue's kick is the ioeventfd KVM signals on its notify
-// address, and its call an eventfd the I/O thread turns into the queue's
-// interrupt (so masking and INTx work as the transport says). No frame
-// passes through xover.
+// address, and its call is the irqfd of the queue's MSI-X vector while
+// the guest would take that message (no exit, no wake-up of this
+// process). While the vector is masked, or the driver uses INTx, the call
+// is an eventfd the I/O thread turns into the pending bit or the INTx
+// level, as the transport says. No frame passes through xover.
 //
 // The back-end may go away: the link then reads down (a configuration
 // interrupt), and xover connects again (client: every second; server:
@@ -27,6 +29,7 @@
 #include "msi_owner.hpp"
 #include "queue_notify_fds.hpp"
 #include "nic_setup.hpp"
+#include "xover/devices/vhost_user_net_counters.hpp"
 #include "xover/vmm/layout.hpp"
 #include "xover/error.hpp"
 #include "xover/kvm/event_fd.hpp"
@@ -107,10 +110,8 @@ public:
 
     std::vector<std::pair<std::string, std::uint64_t>> counters() const override {
         std::lock_guard lock(mutex_);
-        net::Counters out{{"vhost_user_connects", stats_.connects},
-                          {"vhost_user_disconnects", stats_.disconnects},
-                          {"vhost_user_starts", stats_.starts},
-                          {"vhost_user_calls", stats_.calls}};
+        net::Counters out;
+        stats_.append_to(out);
         append_transport_counters(out);
         return out;
     }
@@ -137,8 +138,38 @@ private:
         started_ = false;
     }
 
-    // The back-end signalled a ring's call fd: the queue's interrupt, as
-    // the transport routes it (vector, masked and pending, or INTx).
+    // Masking, MSI-X enable or a queue's vector changed: the back-end
+    // gets the call fd that now matches (with REPLY_ACK, it uses it once
+    // this returns; without, a call already on its way may still reach
+    // the vector just masked, as a message in flight would).
+    void interrupt_routing_changed() override {
+        if (!frontend_ || !started_) return;
+        try {
+            for (unsigned q = 0; q < kQueues; ++q) route_call_locked(q);
+        } catch (const std::exception& e) {
+            backend_failed_locked(e.what());
+        }
+    }
+
+    // Where the back-end's call for queue q goes now: the vector's irqfd
+    // while a message would be delivered, else our eventfd.
+    int call_target(unsigned q) const {
+        std::uint16_t vector = queue_vector(q);
+        int irqfd = vector_deliverable(vector) ? msi.eventfd(vector) : -1;
+        if (queue_live(q) && irqfd >= 0) return irqfd;
+        return calls_[q].fd();
+    }
+
+    void route_call_locked(unsigned q) {
+        int fd = call_target(q);
+        if (fd == call_sent_[q]) return;
+        frontend_->set_vring_call(q, fd);
+        call_sent_[q] = fd;
+        ++stats_.call_routes;
+    }
+
+    // The back-end signalled our eventfd for a ring (vector masked, or
+    // INTx): the queue's interrupt, as the transport routes it.
     void called(unsigned q) {
         calls_[q].drain();
         std::lock_guard lock(mutex_);
@@ -201,7 +232,8 @@ private:
                                            .avail_user_addr = host_address(l.avail, 6 + 2ull * l.size),
                                            .log_guest_addr = 0});
                 frontend_->set_vring_kick(q, kicks_[q].fd());
-                frontend_->set_vring_call(q, calls_[q].fd());
+                call_sent_[q] = -1;
+                route_call_locked(q);
             }
             for (unsigned q = 0; q < kQueues; ++q) frontend_->set_vring_enable(q, true);
             started_ = true;
@@ -315,10 +347,10 @@ private:
     // back-end reads, on the notify address wherever the BAR is.
     QueueNotifyFds kicks_;
     std::array<kvm::EventFd, kQueues> calls_;
+    // The call fd the back-end has for each ring (-1: none sent yet).
+    std::array<int, kQueues> call_sent_{-1, -1};
     kvm::UniqueFd reconnect_timer_;
-    struct {
-        std::uint64_t connects = 0, disconnects = 0, starts = 0, calls = 0;
-    } stats_;
+    VhostUserNetCounters stats_;
 };
 
 }  // namespace

@@ -94,6 +94,8 @@ public:
     // `index` instead of 0: a vhost-user front-end's SET_VRING_BASE
     // (a ring that already ran, kept across a back-end restart).
     void start_queue_at(unsigned q, std::uint16_t index);
+    // The transport's counters and their meanings (`xover counters`).
+    static std::vector<net::CounterInfo> transport_counter_info() { return TransportCounters::info(); }
 
 protected:
     struct Identity {
@@ -136,7 +138,6 @@ protected:
     void needs_reset(const char* why);
     void count_hostile() { ++transport_counters_.hostile; }
     void append_transport_counters(net::Counters& out) const { transport_counters_.append_to(out); }
-    static std::vector<net::CounterInfo> transport_counter_info() { return TransportCounters::info(); }
     bool msix_in_use() const { return msix_.enabled(); }
     // Queue q's MSI-X vector (kNoVector: none).
     std::uint16_t queue_vector(unsigned q) const { return q < queues_.size() ? queues_[q].vector : kNoVector; }
