@@ -11,6 +11,7 @@
 #   build-fuzz/fuzz/<target> build-fuzz/crashes/<target>/<file>
 #
 #   scripts/fuzz.sh [SECONDS]   FUZZ_TARGETS="fuzz_virtqueue ..." to pick some
+#   scripts/fuzz.sh --build-only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -19,6 +20,7 @@ build=build-fuzz
 CC=clang CXX=clang++ cmake -S . -B "$build" -DXOVER_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fuzz_all >/dev/null
+[ "$seconds" = --build-only ] && exit 0
 
 targets=${FUZZ_TARGETS:-$(ls tests/fuzz/corpus)}
 failed=0
