@@ -102,7 +102,12 @@ for k in kill-sender stop-vm kill-broker stop-broker; do injected[$k]=0; done
 survived=0
 end=$(( $(date +%s) + SOAK_S ))
 echo "chaos: seed $SEED, ${MINUTES} min, VMs: ${!pid[*]}"
+start_s=$(date +%s) next_report=$(( $(date +%s) + 60 ))
 while [ "$(date +%s)" -lt "$end" ]; do
+	if [ "$(date +%s)" -ge "$next_report" ]; then  # a line a minute: a long soak is seen to run
+		echo "chaos: $(( ($(date +%s) - start_s) / 60 )) min: $survived faults survived"
+		next_report=$(( next_report + 60 ))
+	fi
 	sleep "$(( RANDOM % 3 + 1 ))"
 	kind=${kinds[RANDOM % ${#kinds[@]}]}
 	case $kind in

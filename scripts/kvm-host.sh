@@ -21,7 +21,9 @@
 #                                      failures (every run's output shows)
 #
 # Cache: ${XOVER_CACHE:-$HOME/.cache/xover}/kvm-host. XOVER_KVM_HOST_MEM
-# (default 8G) and XOVER_KVM_HOST_CPUS (default: this machine's) size it.
+# (default 8G) and XOVER_KVM_HOST_CPUS (default: this machine's) size it;
+# XOVER_KVM_HOST_TCG_THREAD=single emulates its CPUs on one thread (half
+# the speed; for telling MTTCG's faults from xover's).
 # Inside, /tmp and /run are fresh tmpfs (Unix sockets do not work on 9p);
 # a working directory under /tmp is bound back in.
 #
@@ -132,7 +134,7 @@ run() {
 	local beat=$dir/beat silence=${XOVER_KVM_HOST_SILENCE:-660}
 	touch "$beat"
 	QEMU_MODULE_DIR=$(dirname "$qemu")/../lib/x86_64-linux-gnu/qemu \
-		"$qemu" -L "$(dirname "$qemu")/../share/qemu" -accel tcg,thread=multi -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
+		"$qemu" -L "$(dirname "$qemu")/../share/qemu" -accel "tcg,thread=${XOVER_KVM_HOST_TCG_THREAD:-multi}" -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
 		-m "${XOVER_KVM_HOST_MEM:-8G}" -display none -serial stdio -monitor none -no-reboot \
 		-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio" \
 		-append "console=ttyS0 quiet panic=-1 kvm_host_stage2=$dir/stage2" \

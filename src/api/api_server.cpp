@@ -41,6 +41,25 @@ const char* reason(int status) {
     }
 }
 
+// A PUT, POST, PATCH or DELETE body, read here and not by cpp-httplib: it
+// reads a request without Content-Length until the connection closes, so
+// a bodiless `curl -X PUT` got a 400 after the read timeout. A request
+// with neither Content-Length nor Transfer-Encoding has no body (RFC 9112,
+// 6.3). Appended to `body` (nullptr: dropped). False, with the error
+// answered, if it could not be read (413: over kMaxBody).
+bool read_declared_body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+                        std::string* body) {
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) return true;
+    const bool read = reader([body](const char* data, std::size_t n) {
+        if (body) body->append(data, n);
+        return true;
+    });
+    if (read) return true;
+    const int status = res.status == 413 ? 413 : 400;
+    send_json(res, status, error_body(reason(status)));
+    return false;
+}
+
 }  // namespace
 
 // cpp-httplib 0.11 listens on TCP only; it serves any listening socket
@@ -117,21 +136,10 @@ void ApiServer::route(Method method, const std::string& pattern, ApiHandler hand
             send_json(res, 400, error_body(e.what()));
         }
     };
-    // PUT and DELETE read their body here, not in cpp-httplib: it reads a
-    // request without Content-Length until the connection closes, so a
-    // bodiless `curl -X PUT` got a 400 after the read timeout. A request
-    // with neither Content-Length nor Transfer-Encoding has no body
-    // (RFC 9112, 6.3).
     auto serve_with_reader = [serve](const httplib::Request& req, httplib::Response& res,
                                      const httplib::ContentReader& reader) {
         std::string body;
-        if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
-            const bool read = reader([&body](const char* data, std::size_t n) {
-                body.append(data, n);
-                return true;
-            });
-            if (!read) return send_json(res, res.status == 413 ? 413 : 400, error_body(reason(res.status == 413 ? 413 : 400)));
-        }
+        if (!read_declared_body(req, res, reader, &body)) return;
         serve(req, body, res);
     };
     auto serve_read = [serve](const httplib::Request& req, httplib::Response& res) { serve(req, req.body, res); };
@@ -155,8 +163,10 @@ void ApiServer::start() {
     // Last, after every route: a method with a body to an unknown path is
     // answered 404 at once, without waiting for a body that may not come
     // (see route()).
-    auto unknown = [](const httplib::Request&, httplib::Response& res, const httplib::ContentReader&) {
-        send_json(res, 404, error_body(reason(404)));
+    auto unknown = [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+        // A body is read and dropped here, not left to cpp-httplib: the
+        // next request on a kept-alive connection starts after it.
+        if (read_declared_body(req, res, reader, nullptr)) send_json(res, 404, error_body(reason(404)));
     };
     server_->Put(".*", unknown);
     server_->Post(".*", unknown);

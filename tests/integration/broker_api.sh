@@ -53,6 +53,11 @@ for m in PUT POST DELETE; do
 		fail "a bodiless $m got no answer within 1 s"
 	grep -q '"error".* 404$' <<<"$(tr -d '\n' <<<"$out")" || fail "a bodiless $m /vms got: $out"
 done
+# An unknown path's body is read and dropped: the next request on the
+# same kept-alive connection is answered as itself.
+codes=$(curl -s --unix-socket "$dir/broker.api.sock" -o /dev/null -w '%{http_code} ' -X PUT -d '{"a":1}' \
+	http://localhost/no-such-path --next --unix-socket "$dir/broker.api.sock" -s -o /dev/null -w '%{http_code} %{num_connects}' http://localhost/vms)
+[ "$codes" = "404 200 0" ] || fail "an unknown PUT with a body, then GET /vms on the same connection: $codes (want 404 200 0)"
 ctl links >/dev/null || fail "the API stopped answering"
 echo "ok: broker API: documented answers, JSON errors, xover ctl, alive after bad requests"
 
