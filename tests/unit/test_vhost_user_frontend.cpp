@@ -26,6 +26,7 @@
 #include "test_net_support.hpp"
 #include "virtio_fakes.hpp"
 #include "xover/devices/device_manager.hpp"
+#include "xover/vhost_user/frontend.hpp"
 #include "xover/vmm/ram_memory.hpp"
 
 extern char** environ;
@@ -92,7 +93,18 @@ struct Backend {
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
         REQUIRE(::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
-        REQUIRE(xover::test::wait_until([&] { return std::filesystem::exists(socket); }));
+        // Listening, not just bound: the file exists from bind() on, and a
+        // connect before listen() is refused. (The back-end takes the probe
+        // as a session that ended, and serves the next connection.)
+        REQUIRE(xover::test::wait_until([&] { return accepts_connections(socket); }));
+    }
+    static bool accepts_connections(const std::filesystem::path& socket) {
+        if (!std::filesystem::exists(socket)) return false;
+        try {
+            return bool(vhost_user::Frontend::connect(socket));
+        } catch (const std::exception&) {
+            return false;
+        }
     }
     void kill() {
         if (pid <= 0) return;
