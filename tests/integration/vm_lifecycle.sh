@@ -38,6 +38,14 @@ for sig in INT TERM; do
 	pid=$!
 	sleep 1
 	kill -$sig $pid
+	# Bounded: a VM that does not stop is a failure with its threads'
+	# states, not ctest's 600 s timeout.
+	for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+	if kill -0 $pid 2>/dev/null; then
+		for t in /proc/$pid/task/*; do echo "$(cat "$t/comm"): $(cut -d' ' -f3 "$t/stat") wchan=$(cat "$t/wchan")"; done
+		kill -9 $pid
+		fail "SIG$sig: xover still running 60 s later (its threads above)"
+	fi
 	wait $pid
 	rc=$?
 	expected=$((128 + $(kill -l $sig)))
