@@ -80,7 +80,10 @@ void Delivery::write_back(std::span<std::uint8_t> descriptor, std::uint16_t leng
 
 void Delivery::write(const Targets& targets) {
     scatter(std::span(targets.buffers).first(targets.count));
-    for (std::uint32_t i = 0; i < targets.count; ++i)
+    // Last descriptor first: the first one's DD then means the whole frame
+    // is there, for a driver that polls DD (and for one reading after a
+    // producer that died between two write-backs).
+    for (std::uint32_t i = targets.count; i-- > 0;)
         write_back(targets.descriptors[i], std::uint16_t(targets.buffers[i].size()), i + 1 == targets.count);
 }
 

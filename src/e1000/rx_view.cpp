@@ -67,8 +67,7 @@ public:
             needed)
             return Status::Bad;
         delivery.write(targets);
-        head_ = (head_ + needed) % entries_;
-        wrote_ = true;
+        advance(needed);
         return Status::Written;
     }
 
@@ -89,8 +88,7 @@ public:
         // What the NIC would write for it: with no tag to strip (see
         // in_place()) and no FCS, the bytes stay as they are.
         rx_delivery::Delivery(frame, registers()).write_back(d, std::uint16_t(length), true);
-        head_ = (head_ + 1) % entries_;
-        wrote_ = true;
+        advance(1);
         return Status::Written;
     }
 
@@ -116,6 +114,16 @@ public:
     }
 
 private:
+    // RDH moves with each frame, not once per batch: a producer that dies
+    // mid-batch (its process killed while it holds the lock) leaves RDH
+    // past every frame whose DD the guest may already have seen, so the
+    // next producer does not write over a frame the guest is reading.
+    void advance(std::uint32_t descriptors) {
+        head_ = (head_ + descriptors) % entries_;
+        state_->publish_rdh(head_);
+        wrote_ = true;
+    }
+
     // The owner's registers that shape a delivery (its published copy;
     // defaults, no tag stripping and no checksums, if it publishes none).
     rx_delivery::Registers registers() const {

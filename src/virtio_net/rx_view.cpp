@@ -35,7 +35,7 @@ public:
             !queue_.enable(memory, layout, ring.features & nic::kRxEventIdx, ring.features & nic::kRxIndirect))
             return Begin::Broken;
         mergeable_ = ring.features & nic::kRxMergeable;
-        queue_.resume_at(std::uint16_t(state.load_rdh()));
+        queue_.resume_at(queue_.visible_position(std::uint16_t(state.load_rdh())));
         return Begin::Ready;
     }
 

@@ -98,17 +98,24 @@ void VirtioNet::queue_notified(unsigned index) {
 // and counted: our guest's queue then goes on from where we know it is.
 void VirtioNet::resume_rx_from_producers() {
     if (!queue_live(kRxQueue)) return;
-    if (!queue(kRxQueue).resume_at_published(std::uint16_t(shared_->owner_rdh()))) ++stats_.rx_bad_peer_position;
+    Virtqueue& rx = queue(kRxQueue);
+    if (!rx.resume_at_published(rx.visible_position(std::uint16_t(shared_->owner_rdh()))))
+        ++stats_.rx_bad_peer_position;
 }
 
 void VirtioNet::activated() {
     link_up_ = carrier();
     publish_tx_queue();
     queue(kRxQueue).disable_notifications();
-    if (shared_)
+    if (shared_) {
+        // Producers read the used index to find where a dead one stopped
+        // (Virtqueue::visible_position): it starts at 0, whatever the
+        // driver left in that memory.
+        queue(kRxQueue).publish_used();
         publish_rx_config();  // also wakes producers
-    else
+    } else {
         backend_.rx_space_available();
+    }
     process_tx();
 }
 

@@ -123,6 +123,15 @@ bool Virtqueue::resume_at_published(std::uint16_t index) {
     return true;
 }
 
+std::uint16_t Virtqueue::visible_position(std::uint16_t published) {
+    if (!enabled()) return published;
+    std::uint16_t used = load16(used_, 2);
+    std::uint16_t ahead = std::uint16_t(used - published);
+    if (ahead == 0 || ahead > layout_.size) return published;
+    if (std::uint16_t(read_avail_idx() - used) > layout_.size) return published;  // past avail
+    return used;
+}
+
 void Virtqueue::continue_used_at(std::uint16_t used) {
     used_idx_ = signalled_used_ = used;
     signalled_valid_ = true;

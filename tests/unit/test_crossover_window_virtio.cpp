@@ -289,6 +289,52 @@ TEST_CASE("virtio window: the RX view places only the chain that is the sender's
     CHECK(r.page.state().load_rdh() == 4);
 }
 
+TEST_CASE("virtio RX view: a producer that died before publishing its position is not written over",
+          "[virtio][window][hostile]") {
+    WindowReceiver r;
+    for (std::uint16_t k = 0; k < 6; ++k) r.post(k);
+    using St = nic::RxView::Status;
+    auto frame = frame_of(60);
+    {
+        // Killed while holding the ring: two frames used, rdh never published.
+        auto dying = virtio_net::make_rx_view();
+        REQUIRE(dying->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
+        REQUIRE(dying->write(frame) == St::Written);
+        REQUIRE(dying->write(frame) == St::Written);
+    }
+    REQUIRE(r.vq.used_idx() == 2);
+    REQUIRE(r.page.state().load_rdh() == 0);
+
+    auto next = virtio_net::make_rx_view();
+    SECTION("the next producer continues after what the guest can already see") {
+        REQUIRE(next->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
+        CHECK(next->position() == 2);
+        REQUIRE(next->write(frame) == St::Written);
+        next->finish();
+        CHECK(r.vq.used_idx() == 3);
+        CHECK(r.vq.used(0).id == 0);
+        CHECK(r.vq.used(1).id == 1);
+        CHECK(r.vq.used(2).id == 2);
+        CHECK(r.page.state().load_rdh() == 3);
+    }
+    SECTION("a used index past the guest's avail index is not believed") {
+        std::uint16_t wild = 7;  // avail idx is 6
+        r.mem.poke(r.vq.layout().used + 2, &wild, 2);
+        REQUIRE(next->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
+        CHECK(next->position() == 0);
+        next->finish();
+    }
+    SECTION("a used index more than a ring ahead is not believed") {
+        r.page.state().publish_rdh(2);
+        std::uint16_t wild = 2 + 9;
+        r.vq.set_avail_idx(2 + 12);
+        r.mem.poke(r.vq.layout().used + 2, &wild, 2);
+        REQUIRE(next->begin(r.mem, r.page.state()) == nic::RxView::Begin::Ready);
+        CHECK(next->position() == 2);
+        next->finish();
+    }
+}
+
 TEST_CASE("virtio window: hostile RX chains are never placed", "[virtio][window]") {
     WindowReceiver r;
     auto w = virtio_net::make_rx_view();

@@ -142,6 +142,14 @@ public:
     // before the guest's avail index (producers consume only what the
     // guest made available). False: ignored, we keep ours.
     bool resume_at_published(std::uint16_t index);
+    // The RX position producers reached, given the one they published:
+    // each producer uses every chain it pops and publishes the used index
+    // before the position, so a used index in guest memory 1..size ahead
+    // of `published` (and not past avail) means one died in between, and
+    // the used index is where the ring really stands. Otherwise
+    // `published`. Only for an RX queue whose owner wrote the used index
+    // when it went live (VirtioNet::activated).
+    std::uint16_t visible_position(std::uint16_t published);
     // Continues adding used elements at `used` after another process
     // completed some (the crossover's TX handoff); interrupt decisions
     // cover what is added from here on.

@@ -99,6 +99,10 @@ void spin_ns(uint64_t ns)
 		cpu_relax();
 }
 
+/* restarts=1: a sequence that falls back to below this, from more than
+ * this above it, is a new run of the sender, not a reordered frame. */
+#define RESTART_SLACK 4096u
+
 bool rx_tally_frame(struct rx_tally *t, const uint8_t *f, uint16_t len)
 {
 	uint32_t seq;
@@ -116,11 +120,17 @@ bool rx_tally_frame(struct rx_tally *t, const uint8_t *f, uint16_t len)
 	} else if (seq >= t->expected) {
 		t->lost += seq - t->expected;
 		t->expected = seq + 1;
-	} else if (t->restarts && seq == 0) {
+	} else if (t->restarts && (seq == 0 || (seq < RESTART_SLACK && t->expected - seq > RESTART_SLACK))) {
 		/* A sender that was killed and started again: what the old run
-		 * had in flight is gone with it, nothing after it may be. */
+		 * had in flight is gone with it, nothing after it may be. A
+		 * new run seen first at seq > 0 lost its first frames: they
+		 * count as lost (not as a stream of reordered frames until the
+		 * old run's sequence is passed). */
+		if (seq)
+			printf("nettest: a restarted sender's first frame seen was seq %u\n", seq);
 		t->restarted++;
-		t->expected = 1;
+		t->lost += seq;
+		t->expected = seq + 1;
 	} else {
 		t->errors++; /* duplicated or reordered */
 	}
