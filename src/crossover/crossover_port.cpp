@@ -69,6 +69,11 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
             window_peer_ = nullptr, window_link_ = 0;
         table_.remove(link_id);
         forget_group_peer(p);
+        // Slow-path counts start again for whoever links next with that
+        // MAC (slow_path_arrivals.hpp): both ends forget at link-down.
+        const std::uint64_t peer_key = nic::mac_key(p.link->peer_mac.bytes.data());
+        tally_.forget(peer_key);
+        page_.state().slow_arrivals.forget(peer_key);
         // A peer that died mid-batch may hold our page's locks: free them
         // now, before a sender or our own slow path finds them held.
         page_.state().producer_lock.recover_if_abandoned();

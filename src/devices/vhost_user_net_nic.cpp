@@ -154,10 +154,8 @@ private:
     // Where the back-end's call for queue q goes now: the vector's irqfd
     // while a message would be delivered, else our eventfd.
     int call_target(unsigned q) const {
-        std::uint16_t vector = queue_vector(q);
-        int irqfd = vector_deliverable(vector) ? msi.eventfd(vector) : -1;
-        if (queue_live(q) && irqfd >= 0) return irqfd;
-        return calls_[q].fd();
+        int irqfd = queue_message_deliverable(q) ? msi.eventfd(queue_vector(q)) : -1;
+        return irqfd >= 0 ? irqfd : calls_[q].fd();
     }
 
     void route_call_locked(unsigned q) {

@@ -390,11 +390,10 @@ void VirtioNet::publish_rx_config() {
 nic::PeerInterrupt::Route VirtioNet::peer_irq_route(unsigned q) const {
     using Route = nic::PeerInterrupt::Route;
     if (!queue_live(q)) return Route::Off;
-    if (!msix_in_use()) return Route::ViaOwner;  // INTx: ISR bit and level are ours to raise
-    std::uint16_t vector = queue_vector(q);
-    if (!vector_deliverable(vector)) return Route::Off;  // masked or NO_VECTOR: PBA / nothing
+    if (!msix_in_use()) return Route::ViaOwner;            // INTx: ISR bit and level are ours to raise
+    if (!queue_message_deliverable(q)) return Route::Off;  // masked or NO_VECTOR: PBA / nothing
     unsigned peers_hold = q == kRxQueue ? kCrossoverRxVector : kCrossoverTxVector;
-    return vector == peers_hold ? Route::Direct : Route::ViaOwner;
+    return queue_vector(q) == peers_hold ? Route::Direct : Route::ViaOwner;
 }
 
 nic::PeerInterrupt& VirtioNet::peer_interrupt(unsigned q) const {

@@ -61,6 +61,26 @@ TEST_CASE("slow-path tally counts frames per destination", "[crossover][order]")
     CHECK(t.frames_to(key(2)) == 1);
 }
 
+TEST_CASE("slow-path counts start again for a MAC whose link went down", "[crossover][order]") {
+    // A sender restarted with the same MAC counts its departures from 0:
+    // the receiver's count from its old run must not end the new drain.
+    nic::SlowPathArrivals a{};
+    nic::SlowPathTally t;
+    for (int i = 0; i < 7; ++i) a.count(key(1)), t.count(key(1));
+    a.count(key(2));
+    t.count(key(2));
+    a.forget(key(1));
+    t.forget(key(1));
+    CHECK(a.frames_from(key(1)) == 0);
+    CHECK(t.frames_to(key(1)) == 0);
+    CHECK(a.frames_from(key(2)) == 1);  // others keep theirs
+    CHECK(t.frames_to(key(2)) == 1);
+    a.count(key(1));
+    t.count(key(1));
+    CHECK(a.frames_from(key(1)) == 1);
+    CHECK(t.frames_to(key(1)) == 1);
+}
+
 TEST_CASE("switch greeting round-trips and rejects garbage", "[crossover][switch]") {
     SwitchHello h{"vm-a", 3, mac(7)};
     auto bytes = h.encode();

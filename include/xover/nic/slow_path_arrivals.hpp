@@ -78,6 +78,21 @@ struct alignas(64) SlowPathArrivals {
         e.key.store(src_key, std::memory_order_release);
     }
 
+    // Owner, when the link to `src_key`'s NIC goes down: a sender that
+    // links again may be a new process (restarted with the same MAC) whose
+    // tally starts at 0, and a count from its old run would end its drain
+    // before its slow-path frames are here. The sender forgets its side
+    // too (SlowPathTally::forget). A frame of the new run counted before
+    // this only makes the count short: the sender then waits out the
+    // stall limit, it never switches early.
+    void forget(std::uint64_t src_key) {
+        for (auto& e : entries) {
+            if (e.key.load(std::memory_order_relaxed) != src_key) continue;
+            e.key.store(0, std::memory_order_release);
+            e.frames.store(0, std::memory_order_release);
+        }
+    }
+
     // Producer: frames from `src_key` that arrived so far (0 if none known).
     std::uint64_t frames_from(std::uint64_t src_key) const {
         for (const auto& e : entries) {
@@ -117,6 +132,11 @@ public:
             }
         if (slot == &entries_[next_victim_]) next_victim_ = (next_victim_ + 1) % kEntries;
         *slot = Entry{dst_key, 1};
+    }
+    // The link to `dst_key` went down (see SlowPathArrivals::forget).
+    void forget(std::uint64_t dst_key) {
+        for (auto& e : entries_)
+            if (e.key == dst_key) e = Entry{};
     }
     std::uint64_t frames_to(std::uint64_t dst_key) const {
         for (const auto& e : entries_)

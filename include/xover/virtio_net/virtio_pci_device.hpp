@@ -146,6 +146,12 @@ protected:
     bool vector_deliverable(std::uint16_t vector) const {
         return msix_.enabled() && !msix_.function_masked() && vector < msix_.size() && !msix_.masked(vector);
     }
+    // Queue q's interrupt would be a message to its vector now: the queue
+    // is live and its vector deliverable. Whoever signals q from outside
+    // this process (a crossover peer, a vhost-user back-end) may then use
+    // the vector's irqfd; otherwise the transport must see the interrupt
+    // (PBA, INTx).
+    bool queue_message_deliverable(unsigned q) const { return queue_live(q) && vector_deliverable(queue_vector(q)); }
     // Interrupts raised outside this process (crossover peers): before the
     // driver reads the PBA or changes masking, the device moves what they
     // left pending into the MSI-X table; after masking, MSI-X enable or a
