@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <vector>
 
@@ -11,7 +12,23 @@
 #include "xover/crossover/broker_command.hpp"
 #include "xover/error.hpp"
 
+namespace {
+
+// A script's background job (`xover run ... &` with job control off)
+// starts with SIGINT ignored, as POSIX asks of the shell. Every xover
+// command stops on SIGINT and SIGTERM however it was started, as QEMU and
+// Firecracker do: an ignored SIGINT is discarded when it arrives, so one
+// sent before `run` blocks it for its signalfd (vmm/machine.cpp) was lost
+// and the VM never stopped. Until a command takes them over, they end the
+// process, as they would an interactive one.
+void stop_signals_take_default_action() {
+    for (int sig : {SIGINT, SIGTERM}) std::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+    stop_signals_take_default_action();
     // Logs go to stderr: stdout belongs to the guest console.
     spdlog::set_default_logger(spdlog::stderr_color_mt("xover"));
     spdlog::set_pattern("xover: %^%l%$: %v");

@@ -36,7 +36,13 @@ done
 for sig in INT TERM; do
 	"$B/xover" run --kernel "$tmp/SPIN.elf" --cpus 2 --stats >/dev/null 2>"$tmp/err" &
 	pid=$!
-	sleep 1
+	# Until its vCPUs run (slow on an emulated host).
+	for _ in $(seq 300); do grep -qx xover-vcpu1 /proc/$pid/task/*/comm 2>/dev/null && break; sleep 0.2; done
+	# This script's background job started with SIGINT ignored (job control
+	# is off): xover must take SIGINT/SIGTERM back, or one that arrives
+	# before the VM runs is discarded and the VM never stops.
+	ignored=$(awk '/^SigIgn:/ {print $2}' /proc/$pid/status)
+	(( (0x$ignored & 0x4002) == 0 )) || fail "SIG$sig: xover leaves SIGINT/SIGTERM ignored (SigIgn=$ignored)"
 	kill -$sig $pid
 	# Bounded: a VM that does not stop is a failure with its threads'
 	# states, not ctest's 600 s timeout.
