@@ -25,7 +25,9 @@ state() { curl -sf --unix-socket "$(api "$1")" http://localhost/vm | python3 -c 
 
 A=52:54:00:a9:00:01; Bm=52:54:00:a9:00:02
 N=200000
-vm rx e1000 $A tx "role=rx count=$N timeout_ms=20000 start_timeout_ms=30000"
+# rx waits up to 60 s for a frame: the sender stays paused while the test's
+# own steps (curl, ctl, python3) run, which an emulated host makes slow.
+vm rx e1000 $A tx "role=rx count=$N timeout_ms=60000 start_timeout_ms=30000"
 wait_api rx
 [ "$(command stat -c %a "$(api rx)")" = 600 ] || fail "the API socket is not private"
 
