@@ -267,6 +267,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         peer.batch_bytes += frame.size();
         ++c_.batch_frames;
         c_.batch_bytes += frame.size();
+        peer.group_stalled = false;  // it receives again
         return R::Sent;
     case nic::RxView::Status::Oversize: ++c_.dropped_oversize; break;
     case nic::RxView::Status::Bad:
@@ -527,6 +528,7 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
     ++c_.window_frames;
     ++c_.tx_frames;
     c_.tx_bytes += length;
+    peer->group_stalled = false;  // it receives again
     ++peer->batch_frames;
     peer->batch_bytes += length;
     ++c_.batch_frames;

@@ -7,6 +7,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "crossover_fakes.hpp"
 #include "crossover_sender.hpp"
 #include "virtqueue_builder.hpp"
@@ -325,4 +328,59 @@ TEST_CASE("crossover: a window link waits for the peer to map its window instead
     CHECK(a.rig.rd(e1000::reg::TDH) == 1);
     ::close(irq);
     ::close(doorbell);
+}
+
+TEST_CASE("crossover: a group frame waits once for a peer whose ring stays full; it then misses them at once "
+          "until it receives again") {
+    Sender a;
+    a.port.set_group_peer_patience(std::chrono::milliseconds(20));
+    const net::MacAddress mac_c{{0x52, 0x54, 0x00, 0x77, 0x00, 0x03}};
+    E1000Receiver stuck{kPeerE1000}, fine{mac_c};
+    RxRing stuck_rx(stuck, 8), fine_rx(fine, 8);
+    stuck.wr(e1000::reg::RDT, 0);  // RDH = RDT: no free buffer
+    int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a.add(make_link(1, kPeerE1000, "e1000", stuck.memory, stuck.port.page(), irq));  // peers_[0]: asked first
+    a.add(make_link(2, mac_c, "e1000", fine.memory, fine.port.page(), irq));
+    const net::MacAddress broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+    auto frame = [&](std::uint8_t tag) {
+        auto f = ethernet(broadcast, kNicMac, 0x0806, 46);
+        f.back() = tag;  // each frame its own, not a retry of the last
+        return f;
+    };
+
+    // The first frame waits for the full ring (the guest may be slow)...
+    a.tx.legacy(frame(1));
+    a.tx.kick();
+    CHECK(a.rig.rd(e1000::reg::TDH) == 0);
+    CHECK(a.counter("xover_group_retries") >= 1);
+    CHECK(a.counter("xover_group_peer_timeouts") == 0);
+    // ...for the whole patience; then that peer misses it, the others get it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    a.rig.nic.resume_tx();
+    CHECK(a.rig.rd(e1000::reg::TDH) == 1);
+    CHECK(a.counter("xover_group_peer_timeouts") == 1);
+    CHECK(fine.rd(e1000::reg::RDH) == 1);
+
+    // Stalled: the next frames skip it at once, with no wait for anyone.
+    a.tx.legacy(frame(2));
+    a.tx.legacy(frame(3));
+    a.tx.kick();
+    CHECK(a.rig.rd(e1000::reg::TDH) == 3);
+    CHECK(a.counter("xover_group_peer_stalled_skips") == 2);
+    CHECK(a.counter("xover_dropped_group_peer_full") == 3);
+    CHECK(fine.rd(e1000::reg::RDH) == 3);
+    CHECK(stuck.rd(e1000::reg::RDH) == 0);
+
+    // It returns buffers and takes the next frame: no longer stalled...
+    stuck.wr(e1000::reg::RDT, 1);  // one free buffer
+    a.tx.legacy(frame(4));
+    a.tx.kick();
+    CHECK(stuck.rd(e1000::reg::RDH) == 1);
+    CHECK(fine.rd(e1000::reg::RDH) == 4);
+    // ...so the next time its ring is full, a frame waits for it again.
+    a.tx.legacy(frame(5));
+    a.tx.kick();
+    CHECK(a.rig.rd(e1000::reg::TDH) == 4);
+    CHECK(a.counter("xover_group_peer_stalled_skips") == 2);
+    ::close(irq);
 }

@@ -117,6 +117,15 @@ public:
     // answered Busy while waiting for something no doorbell announces.
     void set_own_mac(const net::MacAddress& mac) { own_key_ = nic::mac_key(mac.bytes.data()); }
     void set_retry_scheduler(std::function<void(std::chrono::milliseconds)> retry) { retry_ = std::move(retry); }
+    // How long a group frame waits for a peer's full ring before that peer
+    // misses it: a guest that stopped receiving must not hold broadcasts to
+    // everyone else for ever, and one that is only slow (a vCPU a loaded
+    // host deschedules for a few hundred ms; the chaos soak on an emulated
+    // host saw 200 ms) must not miss frames. Only the first frame of a stall
+    // waits: the peer is then stalled (Peer::group_stalled) until it takes
+    // a frame. Tests shorten it.
+    static constexpr std::chrono::milliseconds kDefaultGroupPeerPatience{1000};
+    void set_group_peer_patience(std::chrono::milliseconds patience) { group_peer_patience_ = patience; }
     // A frame from the backend was placed in our RX ring, or (placed false)
     // waits for RX buffers (the I/O thread, the only caller; no lock
     // needed: the arrivals table has one writer).
@@ -150,6 +159,10 @@ private:
         bool virtio = false;               // a virtio-net peer: window loans are returned by head id
         bool window_warned = false;  // one window complaint per link in the log
         std::chrono::steady_clock::time_point window_wait_since{};  // first frame that waited for its mapping
+        // It missed a group frame after the whole patience and has taken
+        // none since: later group frames skip it at once while its ring is
+        // full, so a peer that stopped receiving costs the group one wait.
+        bool group_stalled = false;
         std::unique_ptr<nic::TxView> tx_view;  // completes the peer's TX tokens (its model's view)
     };
     // Group: lossless for a peer whose ring is full, but a peer that has
@@ -210,6 +223,7 @@ private:
     std::uint32_t group_done_ = 0;
     bool group_any_ = false;
     std::uint64_t group_fingerprint_ = 0;
+    std::chrono::milliseconds group_peer_patience_ = kDefaultGroupPeerPatience;
     std::chrono::steady_clock::time_point group_busy_since_{};
     // Printed after the port's (crossover_port_order.cpp).
 #define XOVER_CROSSOVER_ORDER_COUNTERS(X, V)                                                        \
@@ -218,6 +232,7 @@ private:
     X(drain_timeouts, "drains given up: frames sent over the backend never arrived")               \
     X(group_retries, "group frames retried: a peer's ring was full")                               \
     X(group_peer_timeouts, "group frames a peer missed: its ring stayed full past the patience")   \
+    X(group_peer_stalled_skips, "group frames a stalled peer missed at once (full ring, no wait)")     \
     X(group_peer_not_ready, "group frames a peer missed: its RX ring was not set up")
     struct OrderCounters {
         XOVER_COUNTER_SET(XOVER_CROSSOVER_ORDER_COUNTERS, "xover_", std::uint64_t)
