@@ -100,8 +100,10 @@ public:
     std::uint32_t window_frame_offset() const override { return 0; }
     std::uint32_t position() const override { return head_; }
 
+    // RDH is already out (advance() publishes it per frame), and no owner
+    // change can come in between: the owner changes RDH only under the
+    // producer lock this batch holds, or posts it for our unlock to apply.
     Notify finish() override {
-        state_->publish_rdh(head_);
         if (!wrote_) return Notify::None;
         // Moderated and unmasked: the owner's timers decide when RXT0 is
         // set and the line rises. Masked (a polling driver, or NAPI with
