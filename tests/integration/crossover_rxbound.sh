@@ -69,7 +69,11 @@ for model in e1000 virtio; do
 	pair $model $tag $N "rx_batch=32 rx_read_reg=1 $(every $model)"
 	posted=$(stat rx$tag posted_writes)
 	[ "$(stat rx$tag $started)" -ge 1 ] || fail "$model posted doorbell: posting never started for a flushing driver"
-	[ "${posted:-0}" -ge $((returns / 2)) ] || fail "$model posted doorbell: $posted of $returns doorbells posted"
+	# Half natively. Where emulated, the posted-write watchdog's 2 ms of
+	# host time is a few guest instructions, so it withdraws posting more
+	# often: a quarter of that still proves posting stays on.
+	[ "${posted:-0}" -ge $((returns / (2 * EMULATION_SCALE))) ] ||
+		fail "$model posted doorbell: $posted of $returns doorbells posted"
 	echo "ok: $model posted doorbell: $posted of $returns posted, $(stat rx$tag mmio) MMIO exits"
 	# It flushes for its first 100 returns (4x that where emulated: xover
 	# learns the pattern in host time), then stops.
