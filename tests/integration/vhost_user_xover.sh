@@ -38,8 +38,10 @@ pair() {
 	[ "$(stat "$vm-rx" xover_rx_frames)" = "$count" ] || fail "$vm: xover_rx_frames=$(stat "$vm-rx" xover_rx_frames)"
 	echo "ok $model: QEMU -> xover, $count frames, $(elapsed "$t0") s"
 
-	vu_qemu "$model-qboth" "$tmp/qemu.sock" $mac_q "nic=virtio role=txrx count=$count dst=$mac_x tsc_khz=$tsc"
-	vu_xover "$vm-both" "$vm" "role=txrx count=$count dst=$mac_q tsc_khz=$tsc" "$nic"
+	# Each waits for the other up to 120 s: QEMU's guest may still be
+	# booting when xover's is up (slow where the host is emulated).
+	vu_qemu "$model-qboth" "$tmp/qemu.sock" $mac_q "nic=virtio role=txrx count=$count dst=$mac_x tsc_khz=$tsc start_timeout_ms=120000"
+	vu_xover "$vm-both" "$vm" "role=txrx count=$count dst=$mac_q tsc_khz=$tsc start_timeout_ms=120000" "$nic"
 	expect "$model-qboth" tx_frames="$count" frames="$count" errors=0 lost=0
 	expect "$vm-both" tx_frames="$count" frames="$count" errors=0 lost=0
 	echo "ok $model: both ways at once"

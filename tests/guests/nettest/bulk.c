@@ -200,12 +200,13 @@ int role_rx(struct nic *nic, const struct options *o)
 /*
  * Until the peer is heard from, sends a probe frame every PROBE_MS: over a
  * lossy link (udp) whatever is sent before the peer's NIC is up is lost.
- * Test frames that arrive meanwhile are accounted, not dropped.
+ * Test frames that arrive meanwhile are accounted, not dropped. Waits up
+ * to start_timeout_ms= (the peer may still be booting), as rx does.
  */
 #define PROBE_MS 50
 static bool txrx_wait_peer(struct nic *nic, const struct options *o, struct rx_tally *t)
 {
-	uint64_t deadline = deadline_ms(o->timeout_ms), next_probe = rdtsc();
+	uint64_t deadline = deadline_ms(o->start_timeout_ms), next_probe = rdtsc();
 	uint16_t len;
 	uint32_t seq;
 
