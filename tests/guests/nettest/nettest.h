@@ -14,7 +14,7 @@ struct options {
 	uint64_t gap_ns;     /* gap_ns=G: pace tx to one frame per G ns (0: flat out) */
 	uint64_t delay_ns;   /* delay_ns=D: rx spends D ns on every frame (a slow receiver) */
 	uint64_t timeout_ms; /* timeout_ms=T: give up after this long without traffic */
-	uint64_t start_timeout_ms; /* start_timeout_ms=S: rx waits this long for the first frame */
+	uint64_t start_timeout_ms; /* start_timeout_ms=S: rx waits this long for the first frame, txrx for its peer */
 	uint64_t hold_ms;    /* hold_ms=H: tx stays up H ms after its RESULT line */
 	uint64_t run_ms;     /* run_ms=R: rx stops after R ms, however many frames came */
 	bool restarts;       /* restarts=1: rx takes a sequence starting over as a restarted sender */
