@@ -41,12 +41,18 @@ testpmd() {
 }
 
 # pair NAME BACKEND0 BACKEND1: receiver on BACKEND1, sender on BACKEND0.
+# pair NAME TX_BACKEND RX_BACKEND TESTPMD: paced frames through testpmd.
 pair() {
 	local name=$1 t0
 	t0=$(now)
 	xover_vm "$name-rx" "role=rx count=$count tsc_khz=$tsc" "virtio-net,mac=$mac_b,backend=$3"
 	wait_output "$name-rx" "link=up" 60 || fail "$name: the receiver never came up"
-	sleep 1  # testpmd's port comes up once the device's rings are live
+	# testpmd forwards to that port once the device's rings are live (a
+	# fixed sleep was too short where the host is emulated).
+	local rx_sock=${3#vhost-user:}
+	rx_sock=$(basename "${rx_sock%,server}")
+	wait_output "$4" "${rx_sock}\) virtio is now ready for processing" $((30 * EMULATION_SCALE)) ||
+		fail "$name: testpmd never saw the receiver's rings live"
 	xover_vm "$name-tx" "role=tx count=$count size=256 dst=$mac_b gap_ns=$gap tsc_khz=$tsc" \
 		"virtio-net,mac=$mac_a,backend=$2"
 	expect "$name-tx" frames="$count"
@@ -70,12 +76,12 @@ stop_testpmd() { pkill -f -- "--file-prefix xover-$$-$1 " && sleep 1; }
 testpmd tp ""
 wait_testpmd tp
 [ -S "$tmp/tp0.sock" ] && [ -S "$tmp/tp1.sock" ] || fail "testpmd never listened"
-pair client "vhost-user:$tmp/tp0.sock" "vhost-user:$tmp/tp1.sock"
+pair client "vhost-user:$tmp/tp0.sock" "vhost-user:$tmp/tp1.sock" tp
 stop_testpmd tp
 
 # xover listens; testpmd connects (client=1; its vhost PMD keeps retrying,
 # so each new VM gets connected).
 testpmd tpc ",client=1"
 wait_testpmd tpc
-pair server "vhost-user:$tmp/tpc0.sock,server" "vhost-user:$tmp/tpc1.sock,server"
+pair server "vhost-user:$tmp/tpc0.sock,server" "vhost-user:$tmp/tpc1.sock,server" tpc
 echo PASS
