@@ -152,6 +152,7 @@ for n in "${receivers[@]}"; do
 	[[ $r =~ frames=([0-9]+).*errors=0\ lost=0.*restarts=([0-9]+) ]] || fail "$n: $r"
 	[ "${BASH_REMATCH[1]}" -gt 0 ] || fail "$n received nothing"
 	frames=$(( frames + BASH_REMATCH[1] )) restarts=$(( restarts + BASH_REMATCH[2] ))
+	echo "chaos: $n frames=${BASH_REMATCH[1]} errors=0 lost=0 sender_restarts_seen=${BASH_REMATCH[2]}"
 	grep -q "stats: vm name=$n" "$tmp/$n.out" || fail "$n did not exit cleanly"
 done
 total=0
