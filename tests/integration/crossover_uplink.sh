@@ -119,7 +119,9 @@ lib_pids+=("$broker_pid")
 for _ in $(seq 100); do "$X" status --broker "$BROKER" >/dev/null 2>&1 && break; sleep 0.1; done
 status() { "$X" status --broker "$BROKER" --json 2>&1; }
 status | grep -q '"uplink"' || fail "broker --uplink: no uplink in status: $(status)"
-xover_vm resp "role=responder ip=$vm_ip timeout_ms=15000" "e1000,mac=52:54:00:5c:$(printf %02x $n):02,backend=broker" \
+# The responder ends after 15 s without a frame: longer where emulated,
+# where the steps below (status, pings to nobody) outlasted it.
+xover_vm resp "role=responder ip=$vm_ip timeout_ms=$((15000 * EMULATION_SCALE))" "e1000,mac=52:54:00:5c:$(printf %02x $n):02,backend=broker" \
 	--broker "$BROKER"
 wait_output resp "link=up" 60 || fail "resp: guest NIC never came up"
 inns ping -c 3 -i 0.2 -W 2 "$vm_ip" | grep -q " 0% packet loss" || fail "resp: first pings lost"
