@@ -92,27 +92,27 @@ net::Backend::SendResult CrossoverPort::send_group(std::span<const std::uint8_t>
         Peer& p = peers_[i];
         if (!p.link || (group_done_ & (1u << i))) continue;
         auto r = to_peer(p, frame, Mode::Group);
-        if (r == R::Busy && p.group_stalled) {
-            ++oc_.group_peer_stalled_skips;
-            ++c_.dropped_group_peer_full;
-            p.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
-        } else if (r == R::Busy) {
-            const auto now = Clock::now();
-            if (group_busy_since_ == Clock::time_point{}) group_busy_since_ = now;
-            if (now - group_busy_since_ < group_peer_patience_) {
-                // The peer rings our doorbell when it returns buffers; the
-                // timer only enforces the patience limit.
-                group_fingerprint_ = fingerprint(frame);
-                ++oc_.group_retries;
-                if (retry_) retry_(group_peer_patience_);
-                return R::Busy;
+        if (r == R::Busy) {
+            if (p.group_stalled) {
+                ++oc_.group_peer_stalled_skips;
+            } else {
+                const auto now = Clock::now();
+                if (group_busy_since_ == Clock::time_point{}) group_busy_since_ = now;
+                if (now - group_busy_since_ < group_peer_patience_) {
+                    // The peer rings our doorbell when it returns buffers; the
+                    // timer only enforces the patience limit.
+                    group_fingerprint_ = fingerprint(frame);
+                    ++oc_.group_retries;
+                    if (retry_) retry_(group_peer_patience_);
+                    return R::Busy;
+                }
+                ++oc_.group_peer_timeouts;
+                p.group_stalled = true;
+                spdlog::info("{}: peer {} took no group frame for {} ms; it misses them while its ring is full",
+                             name_, p.link->peer_mac.to_string(), group_peer_patience_.count());
             }
-            ++oc_.group_peer_timeouts;
             ++c_.dropped_group_peer_full;
             p.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
-            p.group_stalled = true;
-            spdlog::info("{}: peer {} took no group frame for {} ms; it misses them while its ring is full", name_,
-                         p.link->peer_mac.to_string(), group_peer_patience_.count());
         } else if (r == R::Sent) {
             group_any_ = true;
         }

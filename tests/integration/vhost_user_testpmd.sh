@@ -40,8 +40,8 @@ testpmd() {
 	lib_pids+=($!)
 }
 
-# pair NAME BACKEND0 BACKEND1: receiver on BACKEND1, sender on BACKEND0.
-# pair NAME TX_BACKEND RX_BACKEND TESTPMD: paced frames through testpmd.
+# pair NAME BACKEND0 BACKEND1 TESTPMD: receiver on BACKEND1, sender on
+# BACKEND0, paced frames through testpmd TESTPMD.
 pair() {
 	local name=$1 t0
 	t0=$(now)
