@@ -3,10 +3,9 @@
 #
 # Runs tiny-kernel VMs (nettest) on one broker:
 #   pair e1000 -> e1000, copy mode         (cs1 -> cr1)
-#   pair virtio-net -> virtio-net, window  (cs2 -> cr2; the window link
-#     and its slot swaps, but nettest's buffers outside the window: with
-#     window=1 a restarted sender's ring is out of step with the receiver's
-#     and copies land in slots the sender still uses, bench/CHAOS.md)
+#   pair virtio-net -> virtio-net, window  (cs2 -> cr2, nettest window=1:
+#     zero copy from a common start; a restarted sender's link copies into
+#     the receiver's window buffers, its TX half private)
 #   a broadcast group: e1000 cg0 -> cg1 (e1000) + cg2 (virtio-net)
 # and for MINUTES (default 1) injects a fault every 1-3 s, at random:
 #   kill-sender   SIGKILL a sender, start it again (same name and MAC)
@@ -88,12 +87,12 @@ RX="role=rx run_ms=$RUN_MS restarts=1 start_timeout_ms=$RUN_MS timeout_ms=$RUN_M
 TX="role=tx count=4000000000 gap_ns=50000 timeout_ms=$RUN_MS"
 start_broker
 vm cr1 e1000 52:54:00:ca:00:01 cs1 "$RX"
-vm cr2 virtio-net 52:54:00:ca:00:02 cs2 "$RX" mode=window
+vm cr2 virtio-net 52:54:00:ca:00:02 cs2 "$RX window=1" mode=window
 vm cg1 e1000 52:54:00:ca:00:11 cg0 "$RX"
 vm cg2 virtio-net 52:54:00:ca:00:12 cg0 "$RX"
 sleep 1
 vm cs1 e1000 52:54:00:ca:01:01 cr1 "$TX size=64 dst=52:54:00:ca:00:01"
-vm cs2 virtio-net 52:54:00:ca:01:02 cr2 "$TX size=1514 dst=52:54:00:ca:00:02" mode=window
+vm cs2 virtio-net 52:54:00:ca:01:02 cr2 "$TX size=1514 dst=52:54:00:ca:00:02 window=1" mode=window
 vm cg0 e1000 52:54:00:ca:01:10 cg1+cg2 "$TX size=128 dst=ff:ff:ff:ff:ff:ff"
 senders=(cs1 cs2 cg0)
 stoppable=(cs1 cs2 cg0 cr1 cr2)  # not the group's receivers: a group frame a stopped peer misses is lost, as on a wire

@@ -94,6 +94,12 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
 // ------------------------------------------------------------------ send
 
 net::Backend::SendResult CrossoverPort::send(std::span<const std::uint8_t> frame) {
+    auto r = send_frame(frame);
+    if (r != net::Backend::SendResult::Busy) tx_taken_ = true;
+    return r;
+}
+
+net::Backend::SendResult CrossoverPort::send_frame(std::span<const std::uint8_t> frame) {
     if (handoff().run.load(std::memory_order_relaxed) != 0) return send_during_run(frame);
     auto result = table_.classify(frame);
     switch (result.verdict) {
@@ -148,11 +154,13 @@ bool CrossoverPort::open(Peer& peer) {
 
 // The window peer's RX half is our TX element while both sides have it
 // mapped: its RX buffers there are reachable (see peer_window_memory.hpp).
+// Through the window's own view of the element, so this holds whether our
+// TX half is on it (zero copy) or stayed private (window_tx_may_share).
 vmm::GuestMemory& CrossoverPort::peer_memory(Peer& peer) {
-    if (&peer != window_peer_ || !window_ || !window_->attached(DmaWindow::Half::Tx)) return peer.link->peer_memory;
+    if (&peer != window_peer_ || !window_) return peer.link->peer_memory;
     std::uint64_t rx_half = peer_rx_half(peer);
     if (!rx_half) return peer.link->peer_memory;
-    window_memory_.bind(peer.link->peer_memory, rx_half, window_->host(DmaWindow::Half::Tx), window_->half_size());
+    window_memory_.bind(peer.link->peer_memory, rx_half, window_->tx_element(), window_->half_size());
     return window_memory_;
 }
 
@@ -189,6 +197,12 @@ void CrossoverPort::close_open() {
 
 net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode) {
     using R = net::Backend::SendResult;
+    if (window_tx_unsettled(peer)) {
+        if (mode != Mode::BestEffort) return R::Busy;
+        ++c_.dropped_group_peer_full;
+        peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
+        return R::Dropped;
+    }
     if (!open(peer)) {
         // A live producer (the peer's own slow path, another sender) is
         // mid-batch and descheduled, or stopped: a lossless frame waits and
@@ -442,6 +456,47 @@ void CrossoverPort::set_window_link(std::uint64_t link_id) {
     window_peer_ = nullptr;  // loans over an older link come back at the next reclaim (a new ring)
     for (Peer& p : peers_)
         if (p.link && p.link->id == link_id) window_peer_ = &p;
+    window_tx_pending_ = window_peer_ != nullptr;
+}
+
+bool CrossoverPort::rx_fresh() const {
+    return crossover_rx().frames == 0 && !slow_rx_placed_.load(std::memory_order_relaxed);
+}
+
+std::optional<bool> CrossoverPort::window_tx_may_share() {
+    Peer* peer = window_peer_;
+    if (!peer || !window_) return false;
+    if (peer_rx_half(*peer) == 0) {
+        // Flag, then look again: its mapping then rings our doorbell.
+        peer->link->peer_state().mark_producer_waiting();
+        if (peer_rx_half(*peer) == 0) return std::nullopt;
+    }
+    if (!open(*peer)) {
+        if (retry_) retry_(std::chrono::milliseconds(1));
+        return std::nullopt;
+    }
+    bool fresh = !tx_taken_ && peer->link->peer_state().window_rx_fresh.load(std::memory_order_acquire) != 0;
+    // Its position is still where its guest set the ring up: nobody placed
+    // a frame there since it said fresh (a ring not set up yet is fresh).
+    if (peer->begin == nic::RxView::Begin::Ready) fresh = fresh && peer->rx_view->position() == 0;
+    if (peer->begin == nic::RxView::Begin::Broken) fresh = false;
+    close_open();
+    return fresh;
+}
+
+void CrossoverPort::window_tx_settled(bool shared) {
+    window_tx_pending_ = false;
+    if (!shared) ++c_.window_tx_private;
+}
+
+// A frame for the window peer before our TX half is settled would land in
+// the peer's RX half and make its ring stale, so it waits: settling takes
+// our I/O thread a moment (the retry timer brings it there).
+bool CrossoverPort::window_tx_unsettled(Peer& peer) {
+    if (&peer != window_peer_ || !window_tx_pending_ || peer_rx_half(peer) == 0) return false;
+    ++c_.window_map_waits;
+    if (retry_) retry_(std::chrono::milliseconds(1));
+    return true;
 }
 
 bool CrossoverPort::shared_with_window_peer(std::uint64_t gpa, std::uint64_t length) const {
@@ -525,6 +580,7 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
     if (peer->virtio)
         own_tx_view_->window_lend(page_.state(), peer->link->id, tx_index, peer->rx_view->position(),
                                   peer->link->peer_memory, state);
+    tx_taken_ = true;
     ++c_.window_frames;
     ++c_.tx_frames;
     c_.tx_bytes += length;

@@ -28,6 +28,7 @@ std::uint64_t fingerprint(std::span<const std::uint8_t> frame) {
 
 void CrossoverPort::note_slow_delivery(std::span<const std::uint8_t> frame, bool placed) {
     page_.state().slow_arrivals.set_waiting(!placed);
+    if (placed) slow_rx_placed_.store(true, std::memory_order_relaxed);
     if (!placed || frame.size() < 14 || own_key_ == 0) return;
     if (nic::mac_key(frame.data()) != own_key_ || (frame[6] & 1)) return;  // unicast to us only
     page_.state().slow_arrivals.count(nic::mac_key(frame.data() + 6));

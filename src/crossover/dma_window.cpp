@@ -27,6 +27,13 @@ DmaWindow::DmaWindow(const std::string& name, std::uint64_t size, kvm::Vm& vm, v
         throw system_error("mapping the DMA window's private memory");
     }
     private_view_ = static_cast<std::uint8_t*>(view);
+    void* element = ::mmap(nullptr, size / 2, PROT_READ | PROT_WRITE, MAP_SHARED, tx_element_.get(), 0);
+    if (element == MAP_FAILED) {
+        ::munmap(private_view_, size_);
+        ::munmap(base_, size_);
+        throw system_error("mapping the DMA window's TX element");
+    }
+    element_view_ = static_cast<std::uint8_t*>(element);
     map_fixed(Half::Tx, private_.get(), 0);
     map_fixed(Half::Rx, private_.get(), size / 2);
 }
@@ -37,6 +44,7 @@ DmaWindow::~DmaWindow() {
     } catch (const std::exception& e) {
         spdlog::warn("{}: removing the DMA window's memory slots: {}", name_, e.what());
     }
+    if (element_view_) ::munmap(element_view_, size_ / 2);
     if (private_view_) ::munmap(private_view_, size_);
     if (base_) ::munmap(base_, size_);
 }

@@ -51,6 +51,7 @@ CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& se
         // raise: virtio-net INTx or a vector they hold no fd for;
         // e1000 RXT0 under RDTR/RADV delay or ITR throttling.
         port_->note_doorbell_wakeup();
+        settle_window_tx();
         model_.doorbell_rang();
     });
     port_->set_own_memory(context.memory);
@@ -126,34 +127,82 @@ void CrossoverAttachment<Model>::crossover_link_up(std::shared_ptr<crossover::Pe
         model_.link_changed();
         return;
     }
-    // The remapper: with every vCPU parked and the device quiet, our TX
-    // half moves onto our element (contents copied in) and our RX half
-    // onto the peer's element (the peer's TX half: its contents rule).
+    // The remapper, with every vCPU parked and the device quiet. Our RX
+    // half moves onto the peer's element with its contents (frames our
+    // guest has not read yet stay; the peer's TX half is not on the
+    // element before it has seen this mapping). Our TX half follows onto
+    // our element only once both rings are known fresh (settle_window_tx).
     std::uint64_t id = link->id;
     int element = link->peer_window_fd.get();
     with_vcpus_paused([&] {
         model_.run_locked([&] {
             if (!port_->add_link(std::move(link))) return;
             try {
-                window_->attach(crossover::DmaWindow::Half::Tx, window_->tx_element_fd(), true);
-                window_->attach(crossover::DmaWindow::Half::Rx, element, false);
+                window_->attach(crossover::DmaWindow::Half::Rx, element, true);
             } catch (const std::exception& e) {
                 spdlog::error("{}: window link {}: {}; staying in copy mode", port_->name(), id, e.what());
                 unmap_window();
                 return;
             }
             nic::SharedNicState& own = port_->shared();
+            own.window_rx_fresh.store(port_->rx_fresh() ? 1 : 0, std::memory_order_relaxed);
             own.window_rx_gpa.store(window_->half_gpa(crossover::DmaWindow::Half::Rx), std::memory_order_release);
             own.window_rx_link.store(id, std::memory_order_seq_cst);
             port_->set_window_link(id);
+            window_tx_due_ = true;
             // A peer may have found our RX buffers in the window out of
             // its reach until now (see awaiting_peer_window): wake it.
             port_->rx_space_returned();
-            spdlog::info("{}: window link {}: TX and RX halves remapped ({} remaps so far)", port_->name(), id,
+            spdlog::info("{}: window link {}: RX half remapped ({}; {} remaps so far)", port_->name(), id,
+                         own.window_rx_fresh.load(std::memory_order_relaxed) ? "fresh" : "frames already placed",
                          window_->remaps());
+            settle_window_tx_paused();  // the peer may have mapped our element already
         });
     });
     model_.link_changed();
+}
+
+// The deferred half of a window link-up: once the peer has mapped our
+// element, our TX half goes onto it (zero copy) if both rings are fresh,
+// or stays private for the link's life (frames are copied into the
+// peer's RX buffers through the window's own view of the element). The
+// senders' frames to the peer wait meanwhile; they bring us here through
+// the retry timer, and the peer's mapping through our doorbell.
+template <class Model>
+void CrossoverAttachment<Model>::settle_window_tx() {
+    if (!window_tx_due_) return;
+    bool decidable = false;
+    model_.run_locked([&] { decidable = port_->window_tx_pending() && port_->window_tx_may_share().has_value(); });
+    if (!decidable) return;
+    with_vcpus_paused([&] { model_.run_locked([&] { settle_window_tx_paused(); }); });
+    if (!window_tx_due_) model_.resume_tx();
+}
+
+// Device lock held, vCPUs paused.
+template <class Model>
+void CrossoverAttachment<Model>::settle_window_tx_paused() {
+    if (!port_->window_tx_pending()) {
+        window_tx_due_ = false;
+        return;
+    }
+    std::optional<bool> share = port_->window_tx_may_share();
+    if (!share) return;
+    if (*share) {
+        try {
+            window_->attach(crossover::DmaWindow::Half::Tx, window_->tx_element_fd(), true);
+        } catch (const std::exception& e) {
+            spdlog::error("{}: window link {}: TX half: {}; frames are copied", port_->name(), port_->window_link(),
+                          e.what());
+            *share = false;
+        }
+    }
+    port_->window_tx_settled(*share);
+    window_tx_due_ = false;
+    if (*share)
+        spdlog::info("{}: window link {}: TX half remapped, frames go in place", port_->name(), port_->window_link());
+    else
+        spdlog::info("{}: window link {}: the rings did not start together; TX half stays private, frames are copied",
+                     port_->name(), port_->window_link());
 }
 
 template <class Model>
@@ -168,7 +217,10 @@ void CrossoverAttachment<Model>::crossover_link_down(std::uint64_t link_id) {
                 own.window_rx_link.store(0, std::memory_order_release);
             }
             gone = port_->remove_link(link_id);
-            if (window) unmap_window();
+            if (window) {
+                unmap_window();
+                window_tx_due_ = false;
+            }
         });
     };
     if (window)
@@ -192,6 +244,7 @@ void CrossoverAttachment<Model>::make_retry_timer() {
         std::uint64_t expirations;
         if (::read(fd, &expirations, sizeof expirations) <= 0) return;
         retry_due_ns_.store(0, std::memory_order_relaxed);
+        settle_window_tx();
         model_.resume_tx();
         model_.retry_rx();
     });

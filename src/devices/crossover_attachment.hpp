@@ -55,6 +55,8 @@ private:
     void make_retry_timer();
     void with_vcpus_paused(const std::function<void()>& fn);
     void unmap_window();
+    void settle_window_tx();
+    void settle_window_tx_paused();
 
     Model& model_;
     vmm::EventLoop& loop_;
@@ -66,6 +68,8 @@ private:
     bool registered_ = false;
     kvm::UniqueFd retry_timer_;
     std::atomic<std::uint64_t> retry_due_ns_{0};
+    // A window link's TX half waits for settle_window_tx() (I/O thread only).
+    bool window_tx_due_ = false;
 };
 
 }  // namespace xover::devices

@@ -46,4 +46,8 @@ rrc=$(waitvm rx)
 result rx | grep -q "errors=0" || fail "rx saw bad frames: $(result rx)"
 [ "$(stat rx xover_remaps)" = 4 ] || fail "rx remaps=$(stat rx xover_remaps), expected 4"
 echo "ok: sender killed: rx timed out cleanly after $(result rx | grep -o ' frames=[0-9]*' | cut -d= -f2) frames, remaps=4"
+# A sender restarted against a receiver whose ring moved on: copied, not
+# shared, and nothing damaged (window_sender_restarted).
+window_sender_restarted e1000 5000
+echo "ok: sender restarted: 10000 frames, none lost or damaged; the new link copies (TX half private)"
 echo PASS

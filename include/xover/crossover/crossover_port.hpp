@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,20 @@ public:
     // (0: none). Frames to that peer are placed in place when they can be.
     void set_window_link(std::uint64_t link_id);
     std::uint64_t window_link() const { return window_link_; }
+    // Nothing was ever placed in our RX ring: no frame our guest may still
+    // read lies in the RX half (published as window_rx_fresh at RX attach).
+    bool rx_fresh() const;
+    // Whether our TX half may go onto the window link's element, which the
+    // peer maps as its RX half: only if both rings are fresh (nothing ever
+    // sent by our guest, nothing ever placed in the peer's ring, which the
+    // peer said at its RX attach and its position still says), so TX slot
+    // k and its RX buffer k start in step and each is held by one guest at
+    // a time. nullopt: not yet known (the peer has not mapped our element,
+    // or its ring is locked for a moment); frames to the peer wait until
+    // window_tx_settled(). Called on the I/O thread with the vCPUs paused.
+    std::optional<bool> window_tx_may_share();
+    bool window_tx_pending() const { return window_tx_pending_; }
+    void window_tx_settled(bool shared);
 
     // --- links (device lock held) ---
     // False (link ignored, logged) for an unknown peer model or a full table.
@@ -170,7 +185,9 @@ private:
     enum class Mode { Lossless, BestEffort, Group };
 
     Peer* find(const PeerLink* link);
+    net::Backend::SendResult send_frame(std::span<const std::uint8_t> frame);
     net::Backend::SendResult to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode);
+    bool window_tx_unsettled(Peer& peer);
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
     vmm::GuestMemory& peer_memory(Peer& peer);
@@ -240,6 +257,9 @@ private:
     DmaWindow* window_ = nullptr;
     std::uint64_t window_link_ = 0;
     Peer* window_peer_ = nullptr;
+    bool window_tx_pending_ = false;  // the window link's TX half is not settled yet (window_tx_may_share)
+    bool tx_taken_ = false;           // our guest has transmitted a frame (the TX ring is not fresh)
+    std::atomic<bool> slow_rx_placed_{false};  // our backend placed a frame in our RX ring
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
     nic::TxQueueDescription tx_queue_;   // as last published, with the ring's generation
     bool run_abandoned_ = false;         // the guest replaced its TX ring while a mover held the run
@@ -296,6 +316,7 @@ private:
     X(window_not_in_place, "window sends that fell back to a copy: the peer's buffer is not the slot")    \
     X(window_layout_mismatch, "window sends copied: the peers put frames at different offsets")           \
     X(window_map_waits, "sends that waited for the window peer to map its half")                          \
+    X(window_tx_private, "window links whose TX half stayed private (rings not fresh): frames copied")   \
     X(window_completed_for_peer, "the window peer's TX slots this process completed")                     \
     X(window_completion_handoffs, "window peer TX completions left to the peer (its doorbell)")           \
     V(window_completed_by_peer, "our window TX slots the peer's process completed")                       \

@@ -12,7 +12,10 @@
 //
 // The window also owns this NIC's TX element: the memfd its TX half is
 // swapped onto when a window link comes up; the broker hands it to the
-// peer, which maps it onto its RX half. One element per direction.
+// peer, which maps it onto its RX half. One element per direction. The
+// window keeps a view of it of its own (element()), so this process can
+// write the peer's RX buffers there while its TX half stays private: a
+// window link whose rings did not start together copies into them.
 //
 // Threads: place() runs on the thread that moved the BAR (setup or a vCPU
 // in a config write); attach()/detach() on the I/O thread with every vCPU
@@ -50,6 +53,8 @@ public:
     std::uint64_t size() const { return size_; }
     std::uint64_t half_size() const { return size_ / 2; }
     int tx_element_fd() const { return tx_element_.get(); }
+    // Host view of the TX element, whether or not the TX half is on it.
+    std::uint8_t* tx_element() const { return element_view_; }
 
     // The BAR now decodes at `gpa` (0: it does not): memory slots and the
     // guest-memory translation follow.
@@ -85,6 +90,7 @@ private:
     kvm::UniqueFd tx_element_;
     std::uint8_t* base_ = nullptr;          // the reserved range the guest's window lives in
     std::uint8_t* private_view_ = nullptr;  // a second mapping of the private memfd (copy back)
+    std::uint8_t* element_view_ = nullptr;  // the TX element, always mapped (half_size() bytes)
     std::atomic<std::uint64_t> gpa_{0};
     std::array<bool, 2> attached_{};
     std::array<int, 2> region_{-1, -1};

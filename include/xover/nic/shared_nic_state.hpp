@@ -75,8 +75,8 @@ inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 // kRxStripCrc on a bit of its own; 7: virtio-net window_loans; 8: the
 // cross-process locks hold their holder's identity (owned_lock.hpp); 9: the
 // owner's RX changes wait for the lock's holder (rx_change); 10: a
-// PeerInterrupt's in-flight count per producer slot.
-inline constexpr std::uint32_t kSharedStateVersion = 10;
+// PeerInterrupt's in-flight count per producer slot; 11: window_rx_fresh.
+inline constexpr std::uint32_t kSharedStateVersion = 11;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 static_assert(kPeerInterruptSlots == kMaxProducerSlots);
 
@@ -202,6 +202,12 @@ struct SharedNicState {
     // (seq_cst), so one side sees the other.
     alignas(kCacheLine) std::atomic<std::uint64_t> window_rx_gpa{0};
     std::atomic<std::uint64_t> window_rx_link{0};
+    // Whether the RX ring was fresh when its half was mapped: nothing ever
+    // placed in it, so no frame its guest may still read lies in the half.
+    // Only then may a producer put its TX half on the element (zero copy:
+    // its slot k is our buffer k, each held by one guest at a time). Owner
+    // only, written before window_rx_link (which publishes it).
+    std::atomic<std::uint32_t> window_rx_fresh{0};
 
     // An RX change the owner made while a producer held the lock, waiting
     // for that holder (or the next) to apply it (rx_change.hpp).
