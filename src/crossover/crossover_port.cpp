@@ -348,6 +348,9 @@ void CrossoverPort::interrupt(Peer& p) {
 nic::NicPort::OwnRx CrossoverPort::rx_space_returned() {
     // The owner published RDT (or its ring) before this; see to_peer().
     std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Latched while the link's slot still counts them (the broker zeroes
+    // a slot for its next link): see rx_fresh().
+    if (!rx_received_ && crossover_rx().frames != 0) rx_received_ = true;
     OwnRx own = consume_parked();
     wake_waiting_producers();
     return own;
@@ -378,8 +381,8 @@ std::uint64_t CrossoverPort::window_completed_by_peer() const {
 }
 
 // A counter over every producer's slot in our page: what peers did to our
-// RX ring, as the receiving side sees it. A slot is never reset while the
-// page lives (a new link in it adds on), so the sum only grows.
+// RX ring, as the receiving side sees it. The broker zeroes a slot when a
+// new link takes it, so the sum covers the links since then.
 std::uint64_t CrossoverPort::slot_sum(std::atomic<std::uint64_t> nic::ProducerSlot::*counter) const {
     std::uint64_t sum = 0;
     for (const nic::ProducerSlot& slot : page_.state().slots) sum += (slot.*counter).load(std::memory_order_relaxed);
@@ -459,8 +462,14 @@ void CrossoverPort::set_window_link(std::uint64_t link_id) {
     window_tx_pending_ = window_peer_ != nullptr;
 }
 
+// Conservative: a ring that ever had a frame is not fresh, however often
+// its guest set it up again since. Frames over links count through the
+// producers' slots, latched on our guest's first return of buffers
+// (before that, their number is below one ring, so a producer's position
+// check in window_tx_may_share sees them too); our own backend's, and
+// frames we moved from a peer's handoff, count here.
 bool CrossoverPort::rx_fresh() const {
-    return crossover_rx().frames == 0 && !slow_rx_placed_.load(std::memory_order_relaxed);
+    return !rx_received_ && crossover_rx().frames == 0 && !slow_rx_placed_.load(std::memory_order_relaxed);
 }
 
 std::optional<bool> CrossoverPort::window_tx_may_share() {

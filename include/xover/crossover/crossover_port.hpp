@@ -260,6 +260,7 @@ private:
     bool window_tx_pending_ = false;  // the window link's TX half is not settled yet (window_tx_may_share)
     bool tx_taken_ = false;           // our guest has transmitted a frame (the TX ring is not fresh)
     std::atomic<bool> slow_rx_placed_{false};  // our backend placed a frame in our RX ring
+    bool rx_received_ = false;                 // a link placed frames in our RX ring (rx_fresh)
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
     nic::TxQueueDescription tx_queue_;   // as last published, with the ring's generation
     bool run_abandoned_ = false;         // the guest replaced its TX ring while a mover held the run
