@@ -502,7 +502,10 @@ void CrossoverPort::window_tx_settled(bool shared) {
 // the peer's RX half and make its ring stale, so it waits: settling takes
 // our I/O thread a moment (the retry timer brings it there).
 bool CrossoverPort::window_tx_unsettled(Peer& peer) {
-    if (&peer != window_peer_ || !window_tx_pending_ || peer_rx_half(peer) == 0) return false;
+    if (&peer != window_peer_ || !window_tx_pending_) return false;
+    // Not mapped yet: it may map while this frame is copied, so the frame
+    // waits for the mapping first (as long as awaiting_peer_window's patience).
+    if (peer_rx_half(peer) == 0) return awaiting_peer_window(peer);
     ++c_.window_map_waits;
     if (retry_) retry_(std::chrono::milliseconds(1));
     return true;
