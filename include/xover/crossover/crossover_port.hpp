@@ -110,7 +110,8 @@ public:
     // k and its RX buffer k start in step and each is held by one guest at
     // a time. nullopt: not yet known (the peer has not mapped our element,
     // or its ring is locked for a moment); frames to the peer wait until
-    // window_tx_settled(). Called on the I/O thread with the vCPUs paused.
+    // window_tx_settled(). Called on the I/O thread: once to see whether
+    // it is known yet, then again with the vCPUs paused to act on it.
     std::optional<bool> window_tx_may_share();
     bool window_tx_pending() const { return window_tx_pending_; }
     void window_tx_settled(bool shared);

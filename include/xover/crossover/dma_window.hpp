@@ -13,7 +13,7 @@
 // The window also owns this NIC's TX element: the memfd its TX half is
 // swapped onto when a window link comes up; the broker hands it to the
 // peer, which maps it onto its RX half. One element per direction. The
-// window keeps a view of it of its own (element()), so this process can
+// window keeps a view of it of its own (tx_element()), so this process can
 // write the peer's RX buffers there while its TX half stays private: a
 // window link whose rings did not start together copies into them.
 //
