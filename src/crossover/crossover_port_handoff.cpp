@@ -368,6 +368,7 @@ nic::NicPort::TxCompletion CrossoverPort::begin_tx_completion(std::uint32_t& use
     }
     tx_completion_locked_ = true;
     used = h.completion_pos.load(std::memory_order_relaxed);
+    own_tx_view_->window_recover(page_.state(), used);
     return TxCompletion::Shared;
 }
 

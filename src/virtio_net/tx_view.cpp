@@ -75,6 +75,7 @@ public:
         nic::TxHandoff& h = nic::tx_handoff(sender);
         if (!h.try_lock_briefly()) return {.unreachable = true};  // the sender completes them itself
         WindowLoans loans(sender.virtio_net.window_loans);
+        loans.recover_taken(h.completion_pos.load(std::memory_order_relaxed));  // a completer killed mid-batch
         WindowCompletion done;
         if (loans.look(receiver_memory, receiver) == WindowLoans::Look::Gone || !begin(sender_memory, h)) {
             h.unlock();
@@ -84,7 +85,7 @@ public:
         for (int pass = 0; pass < 2; ++pass) {
             std::size_t n;
             do {
-                n = loans.take_back(heads);
+                n = loans.take_back_taken(heads);
                 for (std::size_t i = 0; i < n; ++i) complete(heads[i]);
                 done.completed += std::uint32_t(n);
             } while (n == std::size(heads));
@@ -96,7 +97,9 @@ public:
             loans.arm(receiver_memory, receiver);
             loans.look(receiver_memory, receiver);
         }
+        loans.will_publish_at(queue_.used_index());
         bool interrupt = finish();
+        loans.settle_taken();
         h.unlock();
         if (done.completed)
             sender.virtio_net.window_loans.completed_by_peer.fetch_add(done.completed, std::memory_order_relaxed);
@@ -114,11 +117,18 @@ public:
     std::size_t window_take_back(nic::SharedNicState& own, vmm::GuestMemory* receiver_memory,
                                  const nic::SharedNicState* receiver, std::span<std::uint16_t> out) override {
         WindowLoans loans(own.virtio_net.window_loans);
+        // No completer is mid-batch: it would hold the receiver's producer
+        // lock, which the caller holds (or the link is gone).
+        loans.recover_taken(nic::tx_handoff(own).completion_pos.load(std::memory_order_relaxed));
         if (!receiver_memory || !receiver)
             loans.give_back_all();
         else
             loans.look(*receiver_memory, *receiver);
         return loans.take_back(out);
+    }
+
+    void window_recover(nic::SharedNicState& own, std::uint32_t completion_pos) override {
+        WindowLoans(own.virtio_net.window_loans).recover_taken(completion_pos);
     }
 
     void window_arm(nic::SharedNicState& own, vmm::GuestMemory& receiver_memory,

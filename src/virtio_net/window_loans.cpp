@@ -75,6 +75,46 @@ void WindowLoans::scan(const Ring& ring, std::uint16_t until) {
     l_.cursor.store(cursor, relaxed);
 }
 
+std::size_t WindowLoans::take_back_taken(std::span<std::uint16_t> out) {
+    std::size_t n = 0;
+    for (unsigned w = 0; w < nic::WindowLoanLedger::kWords && n < out.size(); ++w) {
+        std::uint64_t bits = l_.back[w].load(relaxed), moved = 0;
+        while (bits != 0 && n < out.size()) {
+            unsigned b = unsigned(__builtin_ctzll(bits));
+            bits &= bits - 1;
+            moved |= std::uint64_t(1) << b;
+            out[n++] = std::uint16_t(w * 64 + b);
+        }
+        // Taken first: a kill between the two stores leaves the head in both
+        // (recovered once), never in neither.
+        l_.taken[w].store(l_.taken[w].load(relaxed) | moved, relaxed);
+        l_.back[w].store(bits, relaxed);
+    }
+    return n;
+}
+
+void WindowLoans::will_publish_at(std::uint32_t completion_pos) {
+    l_.taken_until.store(nic::WindowLoanLedger::kTakenAt | (completion_pos & 0xffff), relaxed);
+}
+
+void WindowLoans::settle_taken() {
+    for (auto& w : l_.taken) w.store(0, relaxed);
+    l_.taken_until.store(0, relaxed);
+}
+
+void WindowLoans::recover_taken(std::uint32_t completion_pos) {
+    bool published =
+        l_.taken_until.load(relaxed) == (nic::WindowLoanLedger::kTakenAt | (completion_pos & 0xffff));
+    for (unsigned w = 0; w < nic::WindowLoanLedger::kWords; ++w) {
+        std::uint64_t t = l_.taken[w].load(relaxed);
+        if (t == 0) continue;
+        // A head in both (killed mid-move) was not published either way.
+        if (!published) l_.back[w].store(l_.back[w].load(relaxed) | t, relaxed);
+        l_.taken[w].store(0, relaxed);
+    }
+    l_.taken_until.store(0, relaxed);
+}
+
 void WindowLoans::give_back_all() {
     for (unsigned w = 0; w < nic::WindowLoanLedger::kWords; ++w) {
         l_.back[w].store(l_.back[w].load(relaxed) | l_.lent[w].load(relaxed), relaxed);
@@ -157,19 +197,20 @@ void WindowLoans::arm(vmm::GuestMemory& receiver_memory, const nic::SharedNicSta
 
 bool WindowLoans::any() const {
     for (unsigned w = 0; w < nic::WindowLoanLedger::kWords; ++w)
-        if (l_.lent[w].load(relaxed) != 0 || l_.back[w].load(relaxed) != 0) return true;
+        if ((l_.lent[w].load(relaxed) | l_.back[w].load(relaxed) | l_.taken[w].load(relaxed)) != 0) return true;
     return false;
 }
 
 std::size_t WindowLoans::outstanding() const {
     std::size_t n = 0;
     for (unsigned w = 0; w < nic::WindowLoanLedger::kWords; ++w)
-        n += std::size_t(__builtin_popcountll(l_.lent[w].load(relaxed) | l_.back[w].load(relaxed)));
+        n += std::size_t(
+            __builtin_popcountll(l_.lent[w].load(relaxed) | l_.back[w].load(relaxed) | l_.taken[w].load(relaxed)));
     return n;
 }
 
 bool WindowLoans::holds(std::uint16_t head) const {
-    return head < kMaxHeads && (test(l_.lent, head) || test(l_.back, head));
+    return head < kMaxHeads && (test(l_.lent, head) || test(l_.back, head) || test(l_.taken, head));
 }
 
 }  // namespace xover::virtio_net

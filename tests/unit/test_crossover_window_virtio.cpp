@@ -446,24 +446,39 @@ TEST_CASE("virtio window: returns that do not fit come on the next call", "[virt
     CHECK(loans.outstanding() == 0);
 }
 
-TEST_CASE("virtio window: the receiver's process completes returned heads in the sender's TX ring",
-          "[virtio][window]") {
-    WindowReceiver r;  // the receiver: its RX ring and page
-    // The sender: its TX ring (8 entries), published in its page's handoff.
+namespace {
+// A virtio window link's two pages: the receiver (its RX ring, 8 buffers
+// posted) and the sender (its TX ring of 8, published in its page's
+// handoff; it completed one chain itself before).
+struct LoanPair {
+    WindowReceiver r;
     FakeGuestMemory smem{1 << 20};
     VirtqueueBuilder tx{smem, 0x2000, 8};
     crossover::SharedStatePage spage = crossover::SharedStatePage::create("virtio-window-tx", 1);
     nic::SharedNicState& sender = spage.state();
     nic::TxHandoff& h = nic::tx_handoff(sender);
-    h.queue.kind.store(std::uint32_t(nic::TxQueueKind::VirtioSplit));
-    h.queue.entries.store(8);
-    h.queue.ring_gpa.store(tx.layout().desc);
-    h.queue.avail_gpa.store(tx.layout().avail);
-    h.queue.used_gpa.store(tx.layout().used);
-    h.completion_pos.store(1);  // the sender completed one chain itself before
-    for (std::uint16_t k = 0; k < 8; ++k) r.post(k);
+    std::unique_ptr<nic::TxView> view = virtio_net::make_tx_view();
+    LoanPair() {
+        h.queue.kind.store(std::uint32_t(nic::TxQueueKind::VirtioSplit));
+        h.queue.entries.store(8);
+        h.queue.ring_gpa.store(tx.layout().desc);
+        h.queue.avail_gpa.store(tx.layout().avail);
+        h.queue.used_gpa.store(tx.layout().used);
+        h.completion_pos.store(1);
+        for (std::uint16_t k = 0; k < 8; ++k) r.post(k);
+    }
+};
+}  // namespace
 
-    auto view = virtio_net::make_tx_view();
+TEST_CASE("virtio window: the receiver's process completes returned heads in the sender's TX ring",
+          "[virtio][window]") {
+    LoanPair p;
+    WindowReceiver& r = p.r;
+    VirtqueueBuilder& tx = p.tx;
+    nic::SharedNicState& sender = p.sender;
+    nic::TxHandoff& h = p.h;
+    FakeGuestMemory& smem = p.smem;
+    auto& view = p.view;
     // The sender lends heads 2 and 5 (consumed at positions 2 and 5).
     view->window_lend(sender, kLink, 2, 3, r.mem, r.page.state());
     view->window_lend(sender, kLink, 5, 6, r.mem, r.page.state());
@@ -508,6 +523,50 @@ TEST_CASE("virtio window: the receiver's process completes returned heads in the
         CHECK(view->complete_window(smem, sender, r.mem, r.page.state()).unreachable);
         CHECK(tx.used_idx() == 2);
         CHECK(view->window_holds(sender, 2));  // still the sender's to complete
+    }
+}
+
+TEST_CASE("virtio window: heads a completer took when it was killed are completed once", "[virtio][window][hostile]") {
+    LoanPair p;
+    p.view->window_lend(p.sender, kLink, 2, 3, p.r.mem, p.r.page.state());
+    p.view->window_lend(p.sender, kLink, 5, 6, p.r.mem, p.r.page.state());
+    p.r.vq.publish(5);
+    p.r.vq.publish(2);
+    // The receiver's process took both to complete them, and was killed.
+    virtio_net::WindowLoans dead(p.sender.virtio_net.window_loans);
+    dead.look(p.r.mem, p.r.page.state());
+    std::array<std::uint16_t, 8> out{};
+    REQUIRE(dead.take_back_taken(out) == 2);
+    CHECK(p.view->window_holds(p.sender, 2));  // still the sender's to see completed
+    CHECK(p.view->window_any(p.sender));
+    auto used_ids = [&] {
+        std::vector<std::uint32_t> ids;
+        for (std::uint16_t i = 1; i < p.tx.used_idx(); ++i) ids.push_back(p.tx.used(i).id);
+        std::sort(ids.begin(), ids.end());
+        return ids;
+    };
+
+    SECTION("before it published them: the next completer does") {
+        CHECK(p.view->complete_window(p.smem, p.sender, p.r.mem, p.r.page.state()).completed == 2);
+        CHECK(used_ids() == std::vector<std::uint32_t>{2, 5});
+        CHECK_FALSE(p.view->window_any(p.sender));
+    }
+    SECTION("before it published them: the sender does, its peer gone") {
+        CHECK(p.view->window_take_back(p.sender, nullptr, nullptr, out) == 2);
+        std::sort(out.begin(), out.begin() + 2);
+        CHECK((out[0] == 2 && out[1] == 5));
+        CHECK_FALSE(p.view->window_any(p.sender));
+    }
+    SECTION("after it published them: nobody completes them again") {
+        dead.will_publish_at(3);
+        p.h.completion_pos.store(3);  // what its finish() stored
+        CHECK(p.view->complete_window(p.smem, p.sender, p.r.mem, p.r.page.state()).completed == 0);
+        CHECK(p.view->window_take_back(p.sender, nullptr, nullptr, out) == 0);
+        CHECK_FALSE(p.view->window_any(p.sender));
+    }
+    SECTION("the sender's own completions settle them first") {
+        p.view->window_recover(p.sender, 1);  // begin_tx_completion, at the position it found
+        CHECK(p.view->window_take_back(p.sender, &p.r.mem, &p.r.page.state(), out) == 2);
     }
 }
 

@@ -82,6 +82,14 @@ struct alignas(64) WindowLoanLedger {
     std::atomic<std::uint32_t> cursor{0};     // the next avail position to look at
     std::atomic<std::uint64_t> lent[kWords];  // bit k: head k is lent
     std::atomic<std::uint64_t> back[kWords];  // bit k: head k came back, not yet completed
+    // Heads the receiver's process took out of `back` and is adding to the
+    // sender's used ring (it holds the sender's handoff lock too), and the
+    // completion position once they are published (kTakenAt | position;
+    // 0 until known). A completer that dies in between leaves them here
+    // for the next one to settle (window_loans.hpp: recover_taken).
+    static constexpr std::uint32_t kTakenAt = 1u << 16;
+    std::atomic<std::uint64_t> taken[kWords];
+    std::atomic<std::uint32_t> taken_until{0};
     // Statistics (relaxed): heads the receiver's process completed.
     std::atomic<std::uint64_t> completed_by_peer{0};
 
@@ -115,6 +123,8 @@ inline void WindowLoanLedger::clear() {
     cursor.store(0, relaxed);
     for (auto& w : lent) w.store(0, relaxed);
     for (auto& w : back) w.store(0, relaxed);
+    for (auto& w : taken) w.store(0, relaxed);
+    taken_until.store(0, relaxed);
     completed_by_peer.store(0, relaxed);
 }
 

@@ -75,7 +75,8 @@ inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 // kRxStripCrc on a bit of its own; 7: virtio-net window_loans; 8: the
 // cross-process locks hold their holder's identity (owned_lock.hpp); 9: the
 // owner's RX changes wait for the lock's holder (rx_change); 10: a
-// PeerInterrupt's in-flight count per producer slot; 11: window_rx_fresh.
+// PeerInterrupt's in-flight count per producer slot; 11: window_rx_fresh, the
+// virtio-net window loans' taken heads.
 inline constexpr std::uint32_t kSharedStateVersion = 11;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 static_assert(kPeerInterruptSlots == kMaxProducerSlots);

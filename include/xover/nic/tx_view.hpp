@@ -114,6 +114,10 @@ public:
     virtual bool window_any(const SharedNicState& /*own*/) const { return false; }
     // Forgets every loan (the sender's TX queue was reset).
     virtual void window_forget(SharedNicState& /*own*/) {}
+    // Holding our handoff lock, at `completion_pos`: settles what a peer's
+    // completer killed mid-batch left taken (before anything moves the
+    // position on).
+    virtual void window_recover(SharedNicState& /*own*/, std::uint32_t /*completion_pos*/) {}
 
 protected:
     std::uint32_t ring_generation_ = 0;  // set by begin()

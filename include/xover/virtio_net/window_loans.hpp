@@ -56,11 +56,24 @@ public:
     Look look(vmm::GuestMemory& receiver_memory, const nic::SharedNicState& receiver);
     // Up to out.size() heads that came back, no longer recorded; how many.
     std::size_t take_back(std::span<std::uint16_t> out);
+    // The receiver's process completing them in the sender's used ring, in
+    // three steps a SIGKILL may cut anywhere: take_back_taken() (the heads
+    // stay recorded as taken), will_publish_at(the completion position
+    // after them), and, once published, settle_taken(). recover_taken()
+    // settles what a dead completer left, at the first look after it (the
+    // caller holds the handoff lock, or the receiver's producer lock, which
+    // a completer holds throughout): taken heads go back to `back` unless
+    // `completion_pos` says they were published.
+    std::size_t take_back_taken(std::span<std::uint16_t> out);
+    void will_publish_at(std::uint32_t completion_pos);
+    void settle_taken();
+    void recover_taken(std::uint32_t completion_pos);
     // Asks the receiver's guest to notify its device on its next RX post
     // (the device then rings the waiting producers' doorbells). The caller
     // sets producer_waiting and looks once more afterwards.
     void arm(vmm::GuestMemory& receiver_memory, const nic::SharedNicState& receiver);
-    // Every loan is back (the link is gone).
+    // Every loan is back (the link is gone; taken heads are the caller's
+    // to recover_taken() first).
     void give_back_all();
     // Forgets every loan (a reset of the sender's TX queue, or the link is
     // gone: the caller completes or drops what it lent).
