@@ -85,8 +85,10 @@ std::size_t WindowLoans::take_back_taken(std::span<std::uint16_t> out) {
             moved |= std::uint64_t(1) << b;
             out[n++] = std::uint16_t(w * 64 + b);
         }
-        // Taken first: a kill between the two stores leaves the head in both
-        // (recovered once), never in neither.
+        if (moved == 0) continue;
+        // Marked, then taken, then gone from `back`: a kill anywhere leaves
+        // each head recorded at least once (recovered once), never nowhere.
+        if (l_.taken_until.load(relaxed) == 0) l_.taken_until.store(nic::WindowLoanLedger::kTakenPending, relaxed);
         l_.taken[w].store(l_.taken[w].load(relaxed) | moved, relaxed);
         l_.back[w].store(bits, relaxed);
     }
@@ -94,17 +96,20 @@ std::size_t WindowLoans::take_back_taken(std::span<std::uint16_t> out) {
 }
 
 void WindowLoans::will_publish_at(std::uint32_t completion_pos) {
+    if (l_.taken_until.load(relaxed) == 0) return;  // nothing taken
     l_.taken_until.store(nic::WindowLoanLedger::kTakenAt | (completion_pos & 0xffff), relaxed);
 }
 
 void WindowLoans::settle_taken() {
+    if (l_.taken_until.load(relaxed) == 0) return;
     for (auto& w : l_.taken) w.store(0, relaxed);
     l_.taken_until.store(0, relaxed);
 }
 
 void WindowLoans::recover_taken(std::uint32_t completion_pos) {
-    bool published =
-        l_.taken_until.load(relaxed) == (nic::WindowLoanLedger::kTakenAt | (completion_pos & 0xffff));
+    const std::uint32_t state = l_.taken_until.load(relaxed);
+    if (state == 0) return;  // nothing taken: the usual case, one load
+    bool published = state == (nic::WindowLoanLedger::kTakenAt | (completion_pos & 0xffff));
     for (unsigned w = 0; w < nic::WindowLoanLedger::kWords; ++w) {
         std::uint64_t t = l_.taken[w].load(relaxed);
         if (t == 0) continue;

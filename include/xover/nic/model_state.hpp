@@ -83,10 +83,12 @@ struct alignas(64) WindowLoanLedger {
     std::atomic<std::uint64_t> lent[kWords];  // bit k: head k is lent
     std::atomic<std::uint64_t> back[kWords];  // bit k: head k came back, not yet completed
     // Heads the receiver's process took out of `back` and is adding to the
-    // sender's used ring (it holds the sender's handoff lock too), and the
-    // completion position once they are published (kTakenAt | position;
-    // 0 until known). A completer that dies in between leaves them here
-    // for the next one to settle (window_loans.hpp: recover_taken).
+    // sender's used ring (it holds the sender's handoff lock too), and
+    // where they stand: 0 none taken, kTakenPending taken, kTakenAt |
+    // position once the completion position after them is known. A
+    // completer that dies in between leaves them here for the next one to
+    // settle (window_loans.hpp: recover_taken).
+    static constexpr std::uint32_t kTakenPending = 1;
     static constexpr std::uint32_t kTakenAt = 1u << 16;
     std::atomic<std::uint64_t> taken[kWords];
     std::atomic<std::uint32_t> taken_until{0};
