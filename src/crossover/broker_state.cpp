@@ -72,10 +72,6 @@ std::string crossover_config(const PlannedNic& n) {
     return n.peers.empty() ? "-" : fmt::format("{}", fmt::join(n.peers, ","));
 }
 
-struct Direction {
-    std::uint64_t frames = 0, bytes = 0, dropped = 0;
-};
-
 }  // namespace
 
 const std::string* BrokerState::vm_of(ClientId client) const {
@@ -298,6 +294,7 @@ Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const N
 std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& reason) {
     std::vector<Outgoing> out;
     for (const Link& l : plan.down) {
+        link_base_.erase(l.id);
         spdlog::info("broker: link {} down: {}#{} <-> {}#{} ({})", l.id, l.a.vm, l.a.nic, l.b.vm, l.b.nic, reason);
         // Tell whichever side is still here; the departed side's socket is gone.
         for (const NicRef* side : {&l.a, &l.b}) {
@@ -310,15 +307,7 @@ std::vector<Outgoing> BrokerState::apply(const Plan& plan, const std::string& re
         const Nic* a = find_nic(l.a);
         const Nic* b = find_nic(l.b);
         if (!a || !b) continue;
-        // Fresh counters for the new producers.
-        for (auto [nic, slot] : {std::pair{a, l.slot_in_a}, std::pair{b, l.slot_in_b}}) {
-            auto& s = reinterpret_cast<nic::SharedNicState*>(nic->state.data())->slots[slot];
-            s.frames.store(0, std::memory_order_relaxed);
-            s.bytes.store(0, std::memory_order_relaxed);
-            s.dropped.store(0, std::memory_order_relaxed);
-            s.copies.store(0, std::memory_order_relaxed);
-            s.filtered.store(0, std::memory_order_relaxed);
-        }
+        link_base_[l.id] = read_link(l);  // its status counts from here (the slots never go back)
         ++history_.links_formed;
         spdlog::info("broker: link {} up: {}#{} <-> {}#{} ({}, {})", l.id, l.a.vm, l.a.nic, l.b.vm, l.b.nic,
                      to_string(l.mode), l.automatic ? "auto" : "static");
@@ -420,17 +409,31 @@ std::vector<Outgoing> BrokerState::expire_sound_grace() {
     return out;
 }
 
-namespace {
-Direction read_slot(const SharedMapping& state, std::uint32_t slot) {
-    Direction d;
-    if (!state) return d;
-    const auto& s = reinterpret_cast<const nic::SharedNicState*>(state.data())->slots[slot];
-    d.frames = s.frames.load(std::memory_order_relaxed);
-    d.bytes = s.bytes.load(std::memory_order_relaxed);
-    d.dropped = s.dropped.load(std::memory_order_relaxed);
-    return d;
+BrokerState::LinkDirections BrokerState::read_link(const Link& l) const {
+    auto read_slot = [](const Nic* nic, std::uint32_t slot) {
+        LinkCounts d;
+        if (!nic || !nic->state) return d;
+        const auto& s = reinterpret_cast<const nic::SharedNicState*>(nic->state.data())->slots[slot];
+        d.frames = s.frames.load(std::memory_order_relaxed);
+        d.bytes = s.bytes.load(std::memory_order_relaxed);
+        d.dropped = s.dropped.load(std::memory_order_relaxed);
+        return d;
+    };
+    // a produces into b's ring with b's slot, and the other way round.
+    return {read_slot(find_nic(l.b), l.slot_in_b), read_slot(find_nic(l.a), l.slot_in_a)};
 }
-}  // namespace
+
+BrokerState::LinkDirections BrokerState::carried(const Link& l) const {
+    LinkDirections now = read_link(l);
+    auto base = link_base_.find(l.id);
+    if (base == link_base_.end()) return now;
+    // Saturating: the slots are in the VMs' pages, which they can write.
+    auto since = [](const LinkCounts& n, const LinkCounts& b) {
+        auto minus = [](std::uint64_t x, std::uint64_t y) { return x > y ? x - y : 0; };
+        return LinkCounts{minus(n.frames, b.frames), minus(n.bytes, b.bytes), minus(n.dropped, b.dropped)};
+    };
+    return {since(now.a_to_b, base->second.a_to_b), since(now.b_to_a, base->second.b_to_a)};
+}
 
 // The peers NIC `ref` lists that are registered but not linked with it,
 // and what the link waits for (LinkPlanner::waiting_for).
@@ -469,10 +472,7 @@ std::string BrokerState::status_text() const {
                            "A", "B", "MODE", "WIRING", "A>B FRAMES", "A>B BYTES", "A>B DROP", "B>A FRAMES",
                            "B>A BYTES", "B>A DROP", "ORIGIN");
     for (const auto& [id, l] : planner_.links()) {
-        const Nic* a = find_nic(l.a);
-        const Nic* b = find_nic(l.b);
-        Direction ab = b ? read_slot(b->state, l.slot_in_b) : Direction{};
-        Direction ba = a ? read_slot(a->state, l.slot_in_a) : Direction{};
+        const auto [ab, ba] = carried(l);
         out += fmt::format("  {:>4}  {:<24} {:<24} {:<6} {:<6} {:>10} {:>12} {:>8} {:>10} {:>12} {:>8}  {}\n", id,
                            fmt::format("{}#{}", l.a.vm, l.a.nic), fmt::format("{}#{}", l.b.vm, l.b.nic),
                            to_string(l.mode), l.automatic ? "auto" : "static", ab.frames, ab.bytes, ab.dropped,
@@ -540,11 +540,8 @@ std::string BrokerState::status_json() const {
     }
     Json links = Json::array();
     for (const auto& [id, l] : planner_.links()) {
-        const Nic* a = find_nic(l.a);
-        const Nic* b = find_nic(l.b);
-        Direction ab = b ? read_slot(b->state, l.slot_in_b) : Direction{};
-        Direction ba = a ? read_slot(a->state, l.slot_in_a) : Direction{};
-        auto dir = [](const Direction& d) {
+        const auto [ab, ba] = carried(l);
+        auto dir = [](const LinkCounts& d) {
             return Json{{"frames", d.frames}, {"bytes", d.bytes}, {"dropped", d.dropped}};
         };
         links.push_back(Json{{"id", id},

@@ -65,8 +65,10 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
         if (!p.link || p.link->id != link_id) continue;
         if (open_ == &p) close_open();  // never happens between batches; be safe
         if (handoff().run.load(std::memory_order_relaxed) == link_id) complete_parked_locally();
-        if (window_peer_ == &p)  // the model completes every lent head (window_reclaim: no peer)
+        if (window_peer_ == &p) {  // the model completes every lent head (window_reclaim: no peer)
             window_peer_ = nullptr, window_link_ = 0;
+            window_tx_pending_.store(false, std::memory_order_relaxed);
+        }
         table_.remove(link_id);
         forget_group_peer(p);
         // Slow-path counts start again for whoever links next with that
@@ -273,15 +275,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
     }
     switch (st) {
     case nic::RxView::Status::Written:
-        ++c_.tx_frames;
-        c_.tx_bytes += frame.size();
-        c_.bytes_copied += frame.size();
-        ++peer.batch_frames;
-        ++peer.batch_copies;
-        peer.batch_bytes += frame.size();
-        ++c_.batch_frames;
-        c_.batch_bytes += frame.size();
-        peer.group_stalled = false;  // it receives again
+        count_placed(peer, std::uint32_t(frame.size()), true);
         return R::Sent;
     case nic::RxView::Status::Oversize: ++c_.dropped_oversize; break;
     case nic::RxView::Status::Bad:
@@ -348,9 +342,6 @@ void CrossoverPort::interrupt(Peer& p) {
 nic::NicPort::OwnRx CrossoverPort::rx_space_returned() {
     // The owner published RDT (or its ring) before this; see to_peer().
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    // Latched while the link's slot still counts them (the broker zeroes
-    // a slot for its next link): see rx_fresh().
-    if (!rx_received_ && crossover_rx().frames != 0) rx_received_ = true;
     OwnRx own = consume_parked();
     wake_waiting_producers();
     return own;
@@ -381,8 +372,9 @@ std::uint64_t CrossoverPort::window_completed_by_peer() const {
 }
 
 // A counter over every producer's slot in our page: what peers did to our
-// RX ring, as the receiving side sees it. The broker zeroes a slot when a
-// new link takes it, so the sum covers the links since then.
+// RX ring, as the receiving side sees it. Slots count since our process
+// started (a slot a new link takes goes on from there), so the sum covers
+// every link we had.
 std::uint64_t CrossoverPort::slot_sum(std::atomic<std::uint64_t> nic::ProducerSlot::*counter) const {
     std::uint64_t sum = 0;
     for (const nic::ProducerSlot& slot : page_.state().slots) sum += (slot.*counter).load(std::memory_order_relaxed);
@@ -459,17 +451,16 @@ void CrossoverPort::set_window_link(std::uint64_t link_id) {
     window_peer_ = nullptr;  // loans over an older link come back at the next reclaim (a new ring)
     for (Peer& p : peers_)
         if (p.link && p.link->id == link_id) window_peer_ = &p;
-    window_tx_pending_ = window_peer_ != nullptr;
+    window_tx_pending_.store(window_peer_ != nullptr, std::memory_order_relaxed);
 }
 
 // Conservative: a ring that ever had a frame is not fresh, however often
-// its guest set it up again since. Frames over links count through the
-// producers' slots, latched on our guest's first return of buffers
-// (before that, their number is below one ring, so a producer's position
-// check in window_tx_may_share sees them too); our own backend's, and
-// frames we moved from a peer's handoff, count here.
+// its guest set it up again since. Frames over links count in the
+// producers' slots (which count since our process started, whichever
+// links used them) and in what we moved from a peer's handoff; our own
+// backend's count here.
 bool CrossoverPort::rx_fresh() const {
-    return !rx_received_ && crossover_rx().frames == 0 && !slow_rx_placed_.load(std::memory_order_relaxed);
+    return crossover_rx().frames == 0 && !slow_rx_placed_.load(std::memory_order_relaxed);
 }
 
 std::optional<bool> CrossoverPort::window_tx_may_share() {
@@ -494,7 +485,7 @@ std::optional<bool> CrossoverPort::window_tx_may_share() {
 }
 
 void CrossoverPort::window_tx_settled(bool shared) {
-    window_tx_pending_ = false;
+    window_tx_pending_.store(false, std::memory_order_relaxed);
     if (!shared) ++c_.window_tx_private;
 }
 
@@ -502,7 +493,7 @@ void CrossoverPort::window_tx_settled(bool shared) {
 // the peer's RX half and make its ring stale, so it waits: settling takes
 // our I/O thread a moment (the retry timer brings it there).
 bool CrossoverPort::window_tx_unsettled(Peer& peer) {
-    if (&peer != window_peer_ || !window_tx_pending_) return false;
+    if (&peer != window_peer_ || !window_tx_pending()) return false;
     // Not mapped yet: it may map while this frame is copied, so the frame
     // waits for the mapping first (as long as awaiting_peer_window's patience).
     if (peer_rx_half(peer) == 0) return awaiting_peer_window(peer);
@@ -524,7 +515,7 @@ bool CrossoverPort::shared_with_window_peer(std::uint64_t gpa, std::uint64_t len
 nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, std::uint64_t buffer_gpa,
                                                   std::uint32_t frame_offset, std::span<const std::uint8_t> frame) {
     Peer* peer = window_peer_;
-    if (!peer || !window_ || !window_->attached(DmaWindow::Half::Tx)) return WindowSend::NotApplicable;
+    if (!peer || !window_) return WindowSend::NotApplicable;
     std::uint64_t slot_offset = std::uint64_t(tx_index) * kWindowSlotBytes;
     std::uint64_t tx_half = window_->half_gpa(DmaWindow::Half::Tx);
     if (!tx_half || buffer_gpa != tx_half + slot_offset || slot_offset + kWindowSlotBytes > window_->half_size() ||
@@ -545,6 +536,11 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
     auto verdict = table_.classify(frame);
     if (verdict.verdict != PeerTable::Verdict::Peer || verdict.peer != peer->link.get())
         return WindowSend::NotApplicable;
+    // Our TX half is not settled yet: the frame waits here, in its slot,
+    // so that it crosses in place if the half goes onto the element (the
+    // copy path would hold it, already read, for a copy).
+    if (window_tx_unsettled(*peer)) return WindowSend::Busy;
+    if (!window_->attached(DmaWindow::Half::Tx)) return WindowSend::NotApplicable;
     std::uint64_t rx_half = peer_rx_half(*peer);
     if (!rx_half) {
         // The peer has not mapped our element yet. The frame waits for it
@@ -594,14 +590,27 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
                                   peer->link->peer_memory, state);
     tx_taken_ = true;
     ++c_.window_frames;
+    count_placed(*peer, length, false);
+    return WindowSend::Placed;
+}
+
+// A frame our guest sent, now in a peer's ring or parked on its way
+// there: our counters, and the batch's (end_batch publishes them).
+void CrossoverPort::count_sent(std::uint32_t length, bool copied) {
     ++c_.tx_frames;
     c_.tx_bytes += length;
-    peer->group_stalled = false;  // it receives again
-    ++peer->batch_frames;
-    peer->batch_bytes += length;
+    if (copied) c_.bytes_copied += length;
     ++c_.batch_frames;
     c_.batch_bytes += length;
-    return WindowSend::Placed;
+}
+
+// ... placed in `peer`'s ring: also the peer's slot counts for this batch.
+void CrossoverPort::count_placed(Peer& peer, std::uint32_t length, bool copied) {
+    count_sent(length, copied);
+    ++peer.batch_frames;
+    peer.batch_bytes += length;
+    if (copied) ++peer.batch_copies;
+    peer.group_stalled = false;  // it receives again
 }
 
 // Our guest just returned RX buffers (RDT): complete the window peer's TX

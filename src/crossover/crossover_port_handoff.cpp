@@ -54,12 +54,8 @@ void CrossoverPort::park(std::span<const std::uint8_t> frame) {
     std::uint32_t length = std::uint32_t(frame.size());
     handoff().park(frame.data(), length, token_, token_ != kNoToken, tx_queue_.generation);
     ++c_.handoff_parked;
-    ++c_.tx_frames;
-    c_.tx_bytes += length;
-    c_.bytes_copied += length;   // the frame's copy into the peer's ring, whoever makes it
+    count_sent(length, true);    // its copy into the peer's ring, whoever makes it
     c_.handoff_bytes += length;  // and the extra one into the slot
-    ++c_.batch_frames;
-    c_.batch_bytes += length;
 }
 
 // A run is active: frames for its peer join it (even when the peer's ring

@@ -148,8 +148,7 @@ void CrossoverAttachment<Model>::crossover_link_up(std::shared_ptr<crossover::Pe
             own.window_rx_fresh.store(port_->rx_fresh() ? 1 : 0, std::memory_order_relaxed);
             own.window_rx_gpa.store(window_->half_gpa(crossover::DmaWindow::Half::Rx), std::memory_order_release);
             own.window_rx_link.store(id, std::memory_order_seq_cst);
-            port_->set_window_link(id);
-            window_tx_due_ = true;
+            port_->set_window_link(id);  // our TX half is pending until settled
             // A peer may have found our RX buffers in the window out of
             // its reach until now (see awaiting_peer_window): wake it.
             port_->rx_space_returned();
@@ -170,21 +169,18 @@ void CrossoverAttachment<Model>::crossover_link_up(std::shared_ptr<crossover::Pe
 // the retry timer, and the peer's mapping through our doorbell.
 template <class Model>
 void CrossoverAttachment<Model>::settle_window_tx() {
-    if (!window_tx_due_) return;
+    if (!port_->window_tx_pending()) return;
     bool decidable = false;
     model_.run_locked([&] { decidable = port_->window_tx_pending() && port_->window_tx_may_share().has_value(); });
     if (!decidable) return;
     with_vcpus_paused([&] { model_.run_locked([&] { settle_window_tx_paused(); }); });
-    if (!window_tx_due_) model_.resume_tx();
+    if (!port_->window_tx_pending()) model_.resume_tx();
 }
 
 // Device lock held, vCPUs paused.
 template <class Model>
 void CrossoverAttachment<Model>::settle_window_tx_paused() {
-    if (!port_->window_tx_pending()) {
-        window_tx_due_ = false;
-        return;
-    }
+    if (!port_->window_tx_pending()) return;
     std::optional<bool> share = port_->window_tx_may_share();
     if (!share) return;
     if (*share) {
@@ -197,7 +193,6 @@ void CrossoverAttachment<Model>::settle_window_tx_paused() {
         }
     }
     port_->window_tx_settled(*share);
-    window_tx_due_ = false;
     if (*share)
         spdlog::info("{}: window link {}: TX half remapped, frames go in place", port_->name(), port_->window_link());
     else
@@ -217,10 +212,7 @@ void CrossoverAttachment<Model>::crossover_link_down(std::uint64_t link_id) {
                 own.window_rx_link.store(0, std::memory_order_release);
             }
             gone = port_->remove_link(link_id);
-            if (window) {
-                unmap_window();
-                window_tx_due_ = false;
-            }
+            if (window) unmap_window();
         });
     };
     if (window)

@@ -68,8 +68,6 @@ private:
     bool registered_ = false;
     kvm::UniqueFd retry_timer_;
     std::atomic<std::uint64_t> retry_due_ns_{0};
-    // A window link's TX half waits for settle_window_tx() (I/O thread only).
-    bool window_tx_due_ = false;
 };
 
 }  // namespace xover::devices

@@ -132,6 +132,7 @@ TEST_CASE("broker: static pair links, shares memory, tears down and re-links", "
     CHECK_THAT(table, Catch::Contains("vm-a#0"));
 
     // B dies (its socket hangs up, as on SIGKILL): A is told.
+    ba.counters().frames.fetch_add(7);  // B placed 7 frames in A's ring
     std::uint64_t old_id = ab.id;
     b1.reset();
     REQUIRE(a.pump_until([&] { return a.links.down.size() == 1; }));
@@ -143,6 +144,17 @@ TEST_CASE("broker: static pair links, shares memory, tears down and re-links", "
     REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
     CHECK(a.links.up[0]->id != old_id);
     CHECK(a.links.up[0]->producer_slot < xover::nic::kMaxProducerSlots);
+
+    // A's page goes on counting what came in over links (a NIC's counters
+    // never go back); the new link's status counts from its start.
+    REQUIRE(b2.pump_until([&] { return b2.links.up.size() == 1; }));
+    b2.links.up[0]->counters().frames.fetch_add(2);
+    std::uint64_t into_a = 0;
+    for (const auto& slot : a.nic.state.state().slots) into_a += slot.frames.load();
+    CHECK(into_a == 9);
+    json = request_status(sock, true);
+    CHECK_THAT(json, Catch::Contains("\"frames\":2,"));
+    CHECK_THAT(json, !Catch::Contains("\"frames\":7,") && !Catch::Contains("\"frames\":9,"));
 }
 
 namespace {

@@ -132,6 +132,15 @@ private:
     std::vector<std::pair<std::string, std::string>> waiting_for(const NicRef& ref) const;
     std::string waiting_text(const NicRef& ref) const;
     const std::string* vm_of(ClientId client) const;
+    // What one direction of a link carried: frames, bytes, dropped.
+    struct LinkCounts {
+        std::uint64_t frames = 0, bytes = 0, dropped = 0;
+    };
+    struct LinkDirections {
+        LinkCounts a_to_b, b_to_a;
+    };
+    LinkDirections read_link(const Link& l) const;  // the slots, as they stand
+    LinkDirections carried(const Link& l) const;    // since it formed (or was adopted)
 
     BrokerPolicy policy_;
     LinkPlanner planner_;
@@ -142,6 +151,11 @@ private:
     // and were not linked at once: when their peer card has to be back.
     std::map<CardRef, Clock::time_point> sound_grace_;
     History history_;
+    // The producer slots count since their VM started, as counters do (a
+    // NIC's xover_rx_frames never goes back); each link's status counts
+    // from what its slots held when it formed. An adopted link counts from
+    // zero: its slots' whole history, usually that link's.
+    std::map<std::uint64_t, LinkDirections> link_base_;
     std::function<Clock::time_point()> clock_ = [] { return Clock::now(); };
     std::map<ClientId, PeerCredentials> credentials_;
     std::map<std::string, Vm> vms_;

@@ -113,7 +113,8 @@ public:
     // window_tx_settled(). Called on the I/O thread: once to see whether
     // it is known yet, then again with the vCPUs paused to act on it.
     std::optional<bool> window_tx_may_share();
-    bool window_tx_pending() const { return window_tx_pending_; }
+    // Lock-free: the I/O thread asks it before taking the device lock.
+    bool window_tx_pending() const { return window_tx_pending_.load(std::memory_order_relaxed); }
     void window_tx_settled(bool shared);
 
     // --- links (device lock held) ---
@@ -203,6 +204,8 @@ private:
     void forget_group_peer(const Peer& peer);
     void close_open();
     void interrupt(Peer& peer);
+    void count_sent(std::uint32_t length, bool copied);
+    void count_placed(Peer& peer, std::uint32_t length, bool copied);
     // crossover_port_handoff.cpp
     nic::TxHandoff& handoff() const { return nic::tx_handoff(page_.state()); }
     bool may_park(const Peer& peer, std::span<const std::uint8_t> frame, Mode mode) const;
@@ -258,10 +261,11 @@ private:
     DmaWindow* window_ = nullptr;
     std::uint64_t window_link_ = 0;
     Peer* window_peer_ = nullptr;
-    bool window_tx_pending_ = false;  // the window link's TX half is not settled yet (window_tx_may_share)
+    // The window link's TX half is not settled yet (window_tx_may_share).
+    // Written under the device lock; read without it (window_tx_pending).
+    std::atomic<bool> window_tx_pending_{false};
     bool tx_taken_ = false;           // our guest has transmitted a frame (the TX ring is not fresh)
     std::atomic<bool> slow_rx_placed_{false};  // our backend placed a frame in our RX ring
-    bool rx_received_ = false;                 // a link placed frames in our RX ring (rx_fresh)
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
     nic::TxQueueDescription tx_queue_;   // as last published, with the ring's generation
     bool run_abandoned_ = false;         // the guest replaced its TX ring while a mover held the run
