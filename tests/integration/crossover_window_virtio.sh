@@ -25,8 +25,11 @@ by_peer=$(stat tx xover_window_completed_by_peer)
 [ $((own + by_rx)) -ge $N ] || fail "only $own + $by_rx of $N TX heads completed"
 [ "$by_rx" -gt 0 ] || fail "the receiver completed none of the sender's TX heads"
 [ "$by_peer" -le "$by_rx" ] || fail "tx counts $by_peer heads completed by rx, rx only $by_rx"
+# Woken about once per 1000 frames, never once per batch (N / 32). An
+# emulated host's timing wakes it a little more often: main saw 16-39 for
+# 20000 frames there, so the bound scales with it.
 wakeups=$(stat tx xover_doorbell_wakeups)
-[ "$wakeups" -lt $((N / 1000 + 10)) ] || fail "the sender was woken $wakeups times for $N frames"
+[ "$wakeups" -lt $((N / 1000 * EMULATION_SCALE + 10)) ] || fail "the sender was woken $wakeups times for $N frames"
 [ "$(stat tx hostile)" = 0 ] && [ "$(stat rx hostile)" = 0 ] || fail "hostile counters moved"
 echo "ok: virtio window pair: $N frames, bytes_copied=0, window_frames=$(stat tx xover_window_frames)," \
 	"completed by tx=$own by rx=$by_rx, sender wake-ups=$wakeups, busy=$(stat tx xover_window_busy)," \

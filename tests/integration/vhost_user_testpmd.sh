@@ -60,8 +60,20 @@ pair() {
 	rc=$(wait_vm "$name-rx")
 	lost=$(field "$name-rx" lost)
 	[ -n "$lost" ] && [ "$(field "$name-rx" errors)" = 0 ] || fail "$name: receiver status $rc, errors"
-	[ $((lost * 100)) -le $((count * max_loss_pct)) ] || fail "$name: testpmd lost $lost of $count"
+	[ $((lost * 100)) -le $((count * max_loss_pct)) ] || testpmd_lost "$4" "$name: testpmd lost $lost of $count"
 	echo "ok $name: $count frames through testpmd, $lost lost, none damaged or out of order, $(elapsed "$t0") s"
+}
+
+# testpmd_lost NAME MESSAGE: fails with what testpmd NAME saw: every vhost
+# event it logged, and its forward statistics per port (a line on its
+# stdin ends it, and it prints them): did it take the sender's frames, and
+# did its TX to the receiver's port drop them?
+testpmd_lost() {
+	echo "--- $1: vhost events"
+	grep -a 'ready for processing\|peer closed\|new connection\|queue enable\|Port [0-9]' "$tmp/$1.out"
+	echo >"$tmp/$1.in"
+	wait_output "$1" "^Bye" 10 || true
+	FAIL_TAIL=${FAIL_TAIL:-45} fail "$2"
 }
 
 # wait_testpmd NAME: until its ports are configured and it forwards (its

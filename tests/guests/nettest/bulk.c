@@ -49,9 +49,52 @@ bool tx_drain(struct nic *nic, uint64_t timeout_ms)
 	return true;
 }
 
+/* gap_ns= pacing: frame i is due at start + i * gap. A sender held up
+ * (its vCPU descheduled on a loaded host, its ring full) falls behind that
+ * schedule by at most one batch: it does not catch up in a burst at full
+ * rate, which a receiver sized for the average rate (a UDP socket's
+ * buffer, a software switch) would drop. */
+struct pacer {
+	uint64_t per_frame; /* TSC cycles per frame; 0: not paced */
+	uint64_t origin;
+};
+
+static struct pacer pacer_start(uint64_t gap_ns)
+{
+	struct pacer p = { gap_ns * (tsc_hz() / 1000000) / 1000, rdtsc() };
+
+	return p;
+}
+
+/* When frame `sent` is due (the schedule moved on past a hold-up). */
+static uint64_t pacer_due(struct pacer *p, uint64_t sent, unsigned batch)
+{
+	uint64_t now = rdtsc(), latest = p->origin + (sent + batch) * p->per_frame;
+
+	if ((int64_t)(now - latest) > 0)
+		p->origin += now - latest;
+	return p->origin + sent * p->per_frame;
+}
+
+static bool pacer_allows(struct pacer *p, uint64_t sent, unsigned batch)
+{
+	return !p->per_frame || (int64_t)(rdtsc() - pacer_due(p, sent, batch)) >= 0;
+}
+
+static void pacer_wait(struct pacer *p, struct nic *nic, uint64_t sent, unsigned batch)
+{
+	if (!p->per_frame)
+		return;
+	uint64_t due = pacer_due(p, sent, batch);
+
+	while ((int64_t)(rdtsc() - due) < 0)
+		nic_tx_pending(nic);
+}
+
 int role_tx(struct nic *nic, const struct options *o)
 {
 	uint64_t sent = 0, start = rdtsc();
+	struct pacer pace = pacer_start(o->gap_ns);
 
 	if (!o->have_dst || !o->count) {
 		printf("nettest: role=tx needs count= and dst=\n");
@@ -76,12 +119,7 @@ int role_tx(struct nic *nic, const struct options *o)
 			break;
 		}
 		nic_tx_kick(nic);
-		if (o->gap_ns) {
-			uint64_t due = start + sent * o->gap_ns * (tsc_hz() / 1000000) / 1000;
-
-			while ((int64_t)(rdtsc() - due) < 0)
-				nic_tx_pending(nic);
-		}
+		pacer_wait(&pace, nic, sent, o->batch);
 	}
 	bool drained = tx_drain(nic, o->timeout_ms);
 	uint64_t cycles = rdtsc() - start;
@@ -241,7 +279,7 @@ int role_txrx(struct nic *nic, const struct options *o)
 {
 	struct rx_tally t = { 0 };
 	uint64_t sent = 0, start = rdtsc(), deadline = deadline_ms(o->timeout_ms);
-	uint64_t per_frame = o->gap_ns * (tsc_hz() / 1000000) / 1000;
+	struct pacer pace;
 	bool timed_out = false;
 
 	if (!o->have_dst || !o->count) {
@@ -254,6 +292,7 @@ int role_txrx(struct nic *nic, const struct options *o)
 		return 1;
 	}
 	start = rdtsc();
+	pace = pacer_start(o->gap_ns);
 	deadline = deadline_ms(o->timeout_ms);
 	while (sent < o->count || t.frames + t.lost < o->count || nic_tx_pending(nic)) {
 		bool progress = false;
@@ -262,7 +301,7 @@ int role_txrx(struct nic *nic, const struct options *o)
 
 		nic_tx_pending(nic); /* reaps completions: tx_slot() does not */
 		while (queued < o->batch && sent < o->count &&
-		       (!per_frame || (int64_t)(rdtsc() - (start + sent * per_frame)) >= 0) &&
+		       pacer_allows(&pace, sent, o->batch) &&
 		       (buf = nic_tx_slot(nic)) != NULL) {
 			test_frame_build(buf, o->dst, nic->mac, (uint32_t)sent, o->size);
 			nic_tx_commit(nic, o->size);
