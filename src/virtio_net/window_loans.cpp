@@ -214,8 +214,11 @@ std::size_t WindowLoans::outstanding() const {
     return n;
 }
 
+// Not the taken heads: a completer publishes them before it settles them,
+// and the sender's guest may make one available again in between, as it
+// may once it is used.
 bool WindowLoans::holds(std::uint16_t head) const {
-    return head < kMaxHeads && (test(l_.lent, head) || test(l_.back, head) || test(l_.taken, head));
+    return head < kMaxHeads && (test(l_.lent, head) || test(l_.back, head));
 }
 
 }  // namespace xover::virtio_net

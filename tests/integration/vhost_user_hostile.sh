@@ -39,7 +39,8 @@ vu_backend qa "virtio-net,mac=$mac_a,crossover=qb"
 vu_backend qb "virtio-net,mac=$mac_b,crossover=qa"
 
 # A back-end dies under its VM; a new one takes over the socket.
-vu_qemu rx1 "$tmp/qb.sock" $mac_b "nic=virtio role=rx count=20000 tsc_khz=$tsc"
+# (Its wait for a first frame covers the kill, the reconnect and tx1's boot.)
+vu_qemu rx1 "$tmp/qb.sock" $mac_b "nic=virtio role=rx count=20000 timeout_ms=$((20000 * EMULATION_SCALE)) tsc_khz=$tsc"
 wait_output rx1 "link=up" 60 || fail "the receiver never came up"
 wait_output qb "device started" 10 || fail "qb's device never started"
 pkill -9 -f -- "--socket $tmp/qb.sock" || fail "no qb back-end to kill"
@@ -54,20 +55,36 @@ expect tx1 frames=20000
 expect rx1 frames=20000 errors=0 lost=0
 echo "ok back-end killed under a running VM: QEMU reconnected to a new one, 20000 frames, none lost"
 
-# A front-end dies mid-stream.
-vu_qemu rx2 "$tmp/qb.sock" $mac_b "nic=virtio role=rx count=400000 tsc_khz=$tsc"
+# wait_new NAME PATTERN SECONDS: wait_output over what back-end NAME
+# printed since mark NAME (its log already holds the first pair's lines).
+declare -A marks
+mark() { marks[$1]=$(wc -l <"$tmp/$1.out"); }
+wait_new() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		tail -n +$((marks[$1] + 1)) "$tmp/$1.out" | grep -aqE "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# A front-end dies mid-stream. (The receiver waits for frames long enough
+# for the checks below; it is killed after them.)
+vu_qemu rx2 "$tmp/qb.sock" $mac_b "nic=virtio role=rx count=400000 timeout_ms=$((30000 * EMULATION_SCALE)) tsc_khz=$tsc"
 wait_output rx2 "link=up" 60 || fail "the second receiver never came up"
+mark qa
 vu_qemu tx2 "$tmp/qa.sock" $mac_a "nic=virtio role=tx count=400000 gap_ns=20000 dst=$mac_b tsc_khz=$tsc"
-wait_output qa "link .* up" 30 || fail "qa never linked"
+wait_new qa "link .* up" $((30 * EMULATION_SCALE)) || fail "qa never linked"
 sleep 2
+mark qa
 pkill -9 -f -- "chardev socket,id=c0,path=$tmp/qa.sock" || fail "no sender QEMU to kill"
-wait_output qa "front-end left" 10 || fail "qa never saw its front-end go"
+wait_new qa "front-end left" 10 || fail "qa never saw its front-end go"
 sleep 1
 [ -s "$tmp/rx2.rc" ] && fail "the receiving QEMU ended when its peer died (status $(cat "$tmp/rx2.rc"))"
 python3 "$front" "$tmp/qa.sock" --alive || fail "qa stopped answering after its front-end died"
 python3 "$front" "$tmp/qb.sock" --alive && fail "qb answered a second front-end while its VM is connected"
 pkill -9 -f -- "chardev socket,id=c0,path=$tmp/qb.sock"
-vu_qemu rx3 "$tmp/qb.sock" $mac_b "nic=virtio role=rx count=20000 tsc_khz=$tsc"
+vu_qemu rx3 "$tmp/qb.sock" $mac_b "nic=virtio role=rx count=20000 timeout_ms=$((20000 * EMULATION_SCALE)) tsc_khz=$tsc"
 wait_output rx3 "link=up" 60 || fail "the third receiver never came up"
 vu_qemu tx3 "$tmp/qa.sock" $mac_a "nic=virtio role=tx count=20000 dst=$mac_b tsc_khz=$tsc"
 expect tx3 frames=20000

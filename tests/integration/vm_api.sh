@@ -68,7 +68,7 @@ sleep 1
 got=$(rx_frames)
 [ "$got" -lt "$N" ] || fail "rx was paused, yet has all $N frames"
 ctl rx resume || fail "ctl rx resume"
-# (The sender catches up on its schedule at once: rx may be done already.)
+# (rx may be done already: its state is then gone with it.)
 [ "$(state rx)" = running ] || result rx | grep -q "frames=$N " || fail "rx: state $(state rx) after resume"
 
 [ "$(waitvm tx)" = 0 ] || fail "tx exited $(cat "$tmp/tx.rc")"

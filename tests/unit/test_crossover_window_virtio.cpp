@@ -537,7 +537,10 @@ TEST_CASE("virtio window: heads a completer took when it was killed are complete
     dead.look(p.r.mem, p.r.page.state());
     std::array<std::uint16_t, 8> out{};
     REQUIRE(dead.take_back_taken(out) == 2);
-    CHECK(p.view->window_holds(p.sender, 2));  // still the sender's to see completed
+    // Not held: a live completer publishes taken heads before it settles
+    // them, and the guest may send from one at once (example_configs once
+    // saw such a head called reused, and copied). Still outstanding.
+    CHECK_FALSE(p.view->window_holds(p.sender, 2));
     CHECK(p.view->window_any(p.sender));
     auto used_ids = [&] {
         std::vector<std::uint32_t> ids;

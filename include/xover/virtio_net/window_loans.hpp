@@ -82,7 +82,7 @@ public:
     std::uint64_t link() const { return l_.link.load(std::memory_order_relaxed); }
     bool any() const;  // a head lent or back
     std::size_t outstanding() const;  // heads lent or back
-    bool holds(std::uint16_t head) const;  // head is lent or back, not yet completed
+    bool holds(std::uint16_t head) const;  // head is lent or back (not taken: see there)
 
 private:
     struct Ring {
