@@ -75,7 +75,10 @@ void WindowLoans::scan(const Ring& ring, std::uint16_t until) {
     l_.cursor.store(cursor, relaxed);
 }
 
-std::size_t WindowLoans::take_back_taken(std::span<std::uint16_t> out) {
+std::size_t WindowLoans::take_back(std::span<std::uint16_t> out) { return take_from_back(out, false); }
+std::size_t WindowLoans::take_back_taken(std::span<std::uint16_t> out) { return take_from_back(out, true); }
+
+std::size_t WindowLoans::take_from_back(std::span<std::uint16_t> out, bool record_taken) {
     std::size_t n = 0;
     for (unsigned w = 0; w < nic::WindowLoanLedger::kWords && n < out.size(); ++w) {
         std::uint64_t bits = l_.back[w].load(relaxed), moved = 0;
@@ -86,10 +89,14 @@ std::size_t WindowLoans::take_back_taken(std::span<std::uint16_t> out) {
             out[n++] = std::uint16_t(w * 64 + b);
         }
         if (moved == 0) continue;
-        // Marked, then taken, then gone from `back`: a kill anywhere leaves
-        // each head recorded at least once (recovered once), never nowhere.
-        if (l_.taken_until.load(relaxed) == 0) l_.taken_until.store(nic::WindowLoanLedger::kTakenPending, relaxed);
-        l_.taken[w].store(l_.taken[w].load(relaxed) | moved, relaxed);
+        if (record_taken) {
+            // Marked, then taken, then gone from `back`: a kill anywhere
+            // leaves each head recorded at least once (recovered once),
+            // never nowhere.
+            if (l_.taken_until.load(relaxed) == 0)
+                l_.taken_until.store(nic::WindowLoanLedger::kTakenPending, relaxed);
+            l_.taken[w].store(l_.taken[w].load(relaxed) | moved, relaxed);
+        }
         l_.back[w].store(bits, relaxed);
     }
     return n;
@@ -173,20 +180,6 @@ WindowLoans::Look WindowLoans::look(vmm::GuestMemory& receiver_memory, const nic
     if (v == Look::Ok) scan(ring, load16(ring.avail, 2));
     if (v == Look::Gone) give_back_all();
     return v;
-}
-
-std::size_t WindowLoans::take_back(std::span<std::uint16_t> out) {
-    std::size_t n = 0;
-    for (unsigned w = 0; w < nic::WindowLoanLedger::kWords && n < out.size(); ++w) {
-        std::uint64_t bits = l_.back[w].load(relaxed);
-        while (bits != 0 && n < out.size()) {
-            unsigned b = unsigned(__builtin_ctzll(bits));
-            bits &= bits - 1;
-            out[n++] = std::uint16_t(w * 64 + b);
-        }
-        l_.back[w].store(bits, relaxed);
-    }
-    return n;
 }
 
 void WindowLoans::arm(vmm::GuestMemory& receiver_memory, const nic::SharedNicState& receiver) {

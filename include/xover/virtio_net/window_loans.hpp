@@ -93,6 +93,7 @@ private:
     };
     Look view(vmm::GuestMemory& memory, const nic::SharedNicState& receiver, Ring& ring) const;
     void scan(const Ring& ring, std::uint16_t until);
+    std::size_t take_from_back(std::span<std::uint16_t> out, bool record_taken);
 
     nic::WindowLoanLedger& l_;
 };
