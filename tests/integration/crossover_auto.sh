@@ -10,7 +10,7 @@
 # and the broker's own switch (backend = broker), where the broker's
 # detector sees the unicast itself (virtio-net -> virtio-net, e1000 -> virtio-net).
 source "$(dirname "$0")/crossover_common.inc"
-N=${XOVER_AUTO_FRAMES:-20000}
+N=${XOVER_AUTO_FRAMES:-$(emulated_count 20000)}
 port=$((20000 + RANDOM % 20000))
 run_auto() {  # TXMODEL RXMODEL TAG [broker]
 	local rx=arx$3 tx=atx$3 rxmac=52:54:00:c6:$3:01 txmac=52:54:00:c6:$3:02 p=$((port + 10#$3))

@@ -7,7 +7,7 @@
 # receiver was not woken per frame (its exits per frame ~ 0).
 # Once more for virtio with ioeventfd=on (a crossover NIC's default is off).
 source "$(dirname "$0")/crossover_common.inc"
-N=20000
+N=$(emulated_count 20000)
 run_pair() {  # RXMODEL TXMODEL ORDER TAG
 	local rx=rx$4 tx=tx$4 rxmac=52:54:00:c1:$4:01 txmac=52:54:00:c1:$4:02
 	if [ "$3" = rxfirst ]; then

@@ -38,7 +38,7 @@ pair() {
 }
 # every MODEL: its receiver's options for a driver that rings every refill.
 every() { [ "$1" = virtio ] && echo notify_always=1; }
-N=20000
+N=$(emulated_count 20000)
 W=200000
 n=2000
 tag=21

@@ -10,7 +10,7 @@
 # mid-batch it rings the sender's doorbell instead); its rx_frames count
 # them all, the ones it moved itself too.
 source "$(dirname "$0")/crossover_common.inc"
-N=20000
+N=$(emulated_count 20000)
 RX="rx_batch=32 rx_read_reg=1 rx_work_ns=2000"
 run_pair() {  # RXMODEL TXMODEL TAG
 	local rx=rx$3 tx=tx$3 rxmac=52:54:00:c9:$3:01 txmac=52:54:00:c9:$3:02

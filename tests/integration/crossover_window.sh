@@ -10,7 +10,7 @@
 # SIGKILLed mid-stream — the sender gets its slots back and ends (no
 # hang, no crash); the sender SIGKILLed — the receiver times out cleanly.
 source "$(dirname "$0")/crossover_common.inc"
-N=20000
+N=$(emulated_count 20000)
 RX=52:54:00:c9:00:01; TX=52:54:00:c9:00:02
 NICX=mode=window
 

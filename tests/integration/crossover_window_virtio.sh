@@ -13,7 +13,7 @@
 # receiver is SIGKILLed mid-stream: the sender gets its heads back with
 # the link and ends (no hang, no crash).
 source "$(dirname "$0")/crossover_common.inc"
-N=20000
+N=$(emulated_count 20000)
 RX=52:54:00:c9:01:01; TX=52:54:00:c9:01:02
 NICX=mode=window
 

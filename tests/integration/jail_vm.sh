@@ -7,10 +7,10 @@
 # answers; SIGTERM reaches it through its pid-namespace parent (exit 143);
 # `xover up` runs a jailed pair; the seccomp probe still kills a jailed VM
 # (exit 159).
-# Environment: COUNT (20000).
+# Environment: COUNT (20000; a quarter where guests are emulated).
 . "$(dirname "$0")/lib.sh"
 need_xover
-count=${COUNT:-20000}
+count=${COUNT:-$(emulated_count 20000)}
 mac_a=52:54:00:7b:00:01
 mac_b=52:54:00:7b:00:02
 BROKER=$tmp/run/broker.sock

@@ -12,7 +12,7 @@
 # every one of them.
 source "$(dirname "$0")/crossover_common.inc"
 command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 77; }
-N=20000
+N=$(emulated_count 20000)
 
 # check.py METRICS OUT NIC MIN_LINES STATS_MODE [KEY=VALUE...]: the metrics
 # file's lines, its last line against the VM's stats lines in OUT

@@ -8,11 +8,11 @@
 # dropping them. Every frame must arrive, in order and intact, both ways;
 # for e1000, virtio-net and a mixed pair, with small, full-size and odd
 # frame sizes.
-# Environment: COUNT (100000), DELAY_NS (20000).
+# Environment: COUNT (100000; a quarter where guests are emulated), DELAY_NS (20000).
 . "$(dirname "$0")/lib.sh"
 need_xover
 
-count=${COUNT:-100000}
+count=${COUNT:-$(emulated_count 100000)}
 delay_ns=${DELAY_NS:-20000}
 tsc=$(host_tsc_khz)
 mac_a=52:54:00:5e:00:01

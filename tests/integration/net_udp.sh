@@ -6,11 +6,11 @@
 # up with, send COUNT frames each way at once (role=txrx, which probes
 # until the peer is up) and must lose none. Then one-way tx -> rx, whose
 # receiver is started first and waited for.
-# Environment: COUNT (20000), GAP_NS (100000).
+# Environment: COUNT (20000; a quarter where guests are emulated), GAP_NS (100000).
 . "$(dirname "$0")/lib.sh"
 need_xover
 
-count=${COUNT:-20000}
+count=${COUNT:-$(emulated_count 20000)}
 gap_ns=${GAP_NS:-$((100000 * $EMULATION_SCALE))}  # slower where guests are emulated (scripts/kvm-host.sh)
 tsc=$(host_tsc_khz)
 mac_a=52:54:00:5d:00:01

@@ -5,12 +5,12 @@
 # names it as its peer. The xover side writes the QEMU guest's RX ring
 # and reads its TX ring directly. Lossless both ways, for e1000 and
 # virtio-net on the xover side. Needs KVM (the xover VM).
-# Environment: COUNT (50000).
+# Environment: COUNT (50000; a quarter where guests are emulated).
 . "$(dirname "$0")/lib.sh"
 need_xover
 . "$(dirname "$0")/vhost_user.inc"
 
-count=${COUNT:-50000}
+count=${COUNT:-$(emulated_count 50000)}
 mac_q=52:54:00:77:00:02
 vu_broker
 vu_backend qemu "virtio-net,mac=$mac_q,crossover=xvm-e1000+xvm-virtio"
