@@ -452,6 +452,7 @@ void CrossoverPort::set_window_link(std::uint64_t link_id) {
     for (Peer& p : peers_)
         if (p.link && p.link->id == link_id) window_peer_ = &p;
     window_tx_pending_.store(window_peer_ != nullptr, std::memory_order_relaxed);
+    if (window_peer_ && window_peer_->virtio) tx_used_shared_ = true;
 }
 
 // Conservative: a ring that ever had a frame is not fresh, however often
@@ -661,7 +662,19 @@ std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool a
     Peer* peer = window_peer_;
     std::size_t n = 0;
     if (!peer) {
-        n = own_tx_view_->window_take_back(own, nullptr, nullptr, heads);  // no peer: every head is back
+        // No peer: every head is back. A completer in the former peer's
+        // process (an unlink, not a death) may still be mid-batch, publishing
+        // heads it took: it holds our handoff lock until it has settled them.
+        nic::TxHandoff& h = handoff();
+        if (h.try_lock_briefly()) {
+            n = own_tx_view_->window_take_back(own, nullptr, nullptr, heads);
+            h.unlock();
+        } else {
+            ++c_.tx_completion_locked;
+            if (retry_) retry_(std::chrono::milliseconds(1));
+            still_lent = true;
+            return 0;
+        }
     } else {
         nic::SharedNicState& state = peer->link->peer_state();
         vmm::GuestMemory& memory = peer->link->peer_memory;

@@ -353,9 +353,13 @@ bool CrossoverPort::take_tx_interrupt() {
 // keeps it for one batch of completions; one we cannot wait out briefly is
 // descheduled or stopped, and our completions wait for the retry timer
 // rather than our device lock waiting for it (a dead one is recovered).
+// Once the peer is gone and nothing is lent, one more completion takes the
+// position the peer's process left (it may have completed our last loans
+// after our last completion); from then on the ring is ours alone.
 nic::NicPort::TxCompletion CrossoverPort::begin_tx_completion(std::uint32_t& used) {
     if (own_model_ != nic::ModelId::VirtioNet) return TxCompletion::Own;
-    if (!(window_peer_ && window_peer_->virtio) && !own_tx_view_->window_any(page_.state())) return TxCompletion::Own;
+    const bool sharing = (window_peer_ && window_peer_->virtio) || own_tx_view_->window_any(page_.state());
+    if (!sharing && !tx_used_shared_) return TxCompletion::Own;
     nic::TxHandoff& h = handoff();
     if (!h.try_lock_briefly()) {
         ++c_.tx_completion_locked;
@@ -365,6 +369,7 @@ nic::NicPort::TxCompletion CrossoverPort::begin_tx_completion(std::uint32_t& use
     tx_completion_locked_ = true;
     used = h.completion_pos.load(std::memory_order_relaxed);
     own_tx_view_->window_recover(page_.state(), used);
+    tx_used_shared_ = sharing;
     return TxCompletion::Shared;
 }
 

@@ -45,8 +45,13 @@ public:
             queue_.disable();
             return false;
         }
-        queue_.publish_used();
+        // The position first: a completer killed between the two has
+        // written these used elements, and recover_taken() must then call
+        // its heads published (the next completion publishes the index
+        // over them); the other order would let the guest see them, and
+        // have them completed again.
         handoff_->completion_pos.store(queue_.used_index(), std::memory_order_relaxed);
+        queue_.publish_used();
         bool interrupt = queue_.should_interrupt();
         queue_.disable();
         return interrupt;
@@ -118,7 +123,8 @@ public:
                                  const nic::SharedNicState* receiver, std::span<std::uint16_t> out) override {
         WindowLoans loans(own.virtio_net.window_loans);
         // No completer is mid-batch: it would hold the receiver's producer
-        // lock, which the caller holds (or the link is gone).
+        // lock, which the caller holds; or, with the link gone, our handoff
+        // lock, which the caller holds then.
         loans.recover_taken(nic::tx_handoff(own).completion_pos.load(std::memory_order_relaxed));
         if (!receiver_memory || !receiver)
             loans.give_back_all();

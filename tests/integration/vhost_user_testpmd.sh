@@ -45,7 +45,11 @@ testpmd() {
 pair() {
 	local name=$1 t0
 	t0=$(now)
-	xover_vm "$name-rx" "role=rx count=$count tsc_khz=$tsc" "virtio-net,mac=$mac_b,backend=$3"
+	# It waits for the first frame as long as the sender may take to boot
+	# after testpmd has its rings (nettest's default, 10 s, is shorter than
+	# that where the host is emulated: testpmd then "lost" every frame).
+	xover_vm "$name-rx" "role=rx count=$count tsc_khz=$tsc start_timeout_ms=$((30000 * EMULATION_SCALE))" \
+		"virtio-net,mac=$mac_b,backend=$3"
 	wait_output "$name-rx" "link=up" 60 || fail "$name: the receiver never came up"
 	# testpmd forwards to that port once the device's rings are live (a
 	# fixed sleep was too short where the host is emulated).
@@ -65,9 +69,10 @@ pair() {
 }
 
 # testpmd_lost NAME MESSAGE: fails with what testpmd NAME saw: every vhost
-# event it logged, and its forward statistics per port (a line on its
-# stdin ends it, and it prints them): did it take the sender's frames, and
-# did its TX to the receiver's port drop them?
+# event it logged (a VM that exits is a "peer closed"), and its forward
+# statistics per port (a line on its stdin ends it, and it prints them):
+# did it take the sender's frames, and did its TX to the receiver's port
+# drop them?
 testpmd_lost() {
 	echo "--- $1: vhost events"
 	grep -a 'ready for processing\|peer closed\|new connection\|queue enable\|Port [0-9]' "$tmp/$1.out"

@@ -267,6 +267,9 @@ private:
     bool tx_taken_ = false;           // our guest has transmitted a frame (the TX ring is not fresh)
     std::atomic<bool> slow_rx_placed_{false};  // our backend placed a frame in our RX ring
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
+    // A virtio window peer's process may have written our TX used ring since
+    // we last took its position from the handoff (begin_tx_completion).
+    bool tx_used_shared_ = false;
     nic::TxQueueDescription tx_queue_;   // as last published, with the ring's generation
     bool run_abandoned_ = false;         // the guest replaced its TX ring while a mover held the run
     bool parked_orphaned_ = false;       // a run's peer went while moving: complete_parked_locally is due
