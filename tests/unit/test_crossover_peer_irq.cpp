@@ -292,6 +292,36 @@ TEST_CASE("crossover: a virtio-net link going down forgets its producer's in-fli
     own.peer_irq.in_flight[3].store(0);
 }
 
+TEST_CASE("crossover: once its virtio window peer is gone, a NIC's next TX completion continues where the peer's "
+          "process left its used ring",
+          "[crossover][window]") {
+    Pair p;
+    // b lends TX heads over a window link; a's process completes them in b's used ring.
+    auto link = make_link(7, kNicMac, "virtio-net", p.a.rig.memory, p.a.port.page(), p.b.irq);
+    p.b.r.net.run_locked([&] {
+        REQUIRE(p.b.port.add_link(link));
+        p.b.port.set_window_link(7);
+    });
+    nic::TxHandoff& h = nic::tx_handoff(p.b.port.shared());
+    using Writer = nic::NicPort::TxCompletion;
+    std::uint32_t used = 0;
+    p.b.r.net.run_locked([&] {
+        REQUIRE(p.b.port.begin_tx_completion(used) == Writer::Shared);
+        p.b.port.end_tx_completion(5);  // b's own completions, up to 5
+    });
+    h.completion_pos.store(9);  // a's process completed b's last loans, then a left
+    p.b.r.net.run_locked([&] {
+        REQUIRE(p.b.port.remove_link(7) != nullptr);
+        // Nothing is lent and no peer is left, yet b's ring position is 9,
+        // not the 5 b last wrote: continuing at 5 would hand the guest
+        // used elements it already consumed.
+        REQUIRE(p.b.port.begin_tx_completion(used) == Writer::Shared);
+        CHECK(used == 9);
+        p.b.port.end_tx_completion(10);
+        CHECK(p.b.port.begin_tx_completion(used) == Writer::Own);  // b's alone again
+    });
+}
+
 // The same race through the real devices: the receiver's guest masks and
 // unmasks vector 1 through its BAR (vCPU thread) while the sender's
 // device transmits (its own thread). Frames in flight while masked stay
