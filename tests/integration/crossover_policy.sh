@@ -24,7 +24,11 @@ grep -q "link=down" "$tmp/a.out" || fail "a reported link up without any link"
 echo "ok: crossover-only NIC without a link shows link down"
 rm -f "$tmp/a.rc"
 
-vm a e1000 $A b "role=rx count=1 timeout_ms=3000"; sleep 0.5
+vm a e1000 $A b "role=rx count=1 timeout_ms=3000"
+# The first 'a' must be registered before the duplicate starts (a fixed
+# 0.5 s was too short where the host is emulated: the duplicate came first).
+for i in $(seq 300); do [ -n "$(vmpid a)" ] && break; sleep 0.1; done
+[ -n "$(vmpid a)" ] || fail "the first 'a' never registered"
 ( timeout 30 "$X" run --name a --broker "$BROKER" --kernel "$G" --cmdline "role=rx count=1 timeout_ms=1000" \
 	--nic e1000,mac=52:54:00:c3:00:07,crossover=b >"$tmp/dup.out" 2>&1; echo $? >"$tmp/dup.rc" )
 [ "$(cat "$tmp/dup.rc")" != 0 ] || fail "a duplicate VM name was accepted"
