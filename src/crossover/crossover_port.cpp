@@ -211,7 +211,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         // we look again soon; a dead holder's lock was recovered by open().
         if (mode == Mode::Lossless) {
             ++c_.busy_peer_locked;
-            if (retry_) retry_(std::chrono::milliseconds(1));
+            retry_later(std::chrono::milliseconds(1));
             return R::Busy;
         }
         ++c_.dropped_peer_locked;
@@ -442,7 +442,7 @@ bool CrossoverPort::awaiting_peer_window(Peer& peer) {
     // Flag, then look again: the peer publishes, then takes the flag.
     state.mark_producer_waiting();
     ++c_.window_map_waits;
-    if (retry_) retry_(mapped() ? std::chrono::milliseconds(1) : kWindowMapPatience);
+    retry_later(mapped() ? std::chrono::milliseconds(1) : kWindowMapPatience);
     return true;
 }
 
@@ -473,7 +473,7 @@ std::optional<bool> CrossoverPort::window_tx_may_share() {
         if (peer_rx_half(*peer) == 0) return std::nullopt;
     }
     if (!open(*peer)) {
-        if (retry_) retry_(std::chrono::milliseconds(1));
+        retry_later(std::chrono::milliseconds(1));
         return std::nullopt;
     }
     bool fresh = !tx_taken_ && peer->link->peer_state().window_rx_fresh.load(std::memory_order_acquire) != 0;
@@ -499,7 +499,7 @@ bool CrossoverPort::window_tx_unsettled(Peer& peer) {
     // waits for the mapping first (as long as awaiting_peer_window's patience).
     if (peer_rx_half(peer) == 0) return awaiting_peer_window(peer);
     ++c_.window_map_waits;
-    if (retry_) retry_(std::chrono::milliseconds(1));
+    retry_later(std::chrono::milliseconds(1));
     return true;
 }
 
@@ -557,7 +557,7 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
         // waits for it, as a copy-path frame would, rather than being
         // copied by the copy path once the lock is free.
         ++c_.busy_peer_locked;
-        if (retry_) retry_(std::chrono::milliseconds(1));
+        retry_later(std::chrono::milliseconds(1));
         return WindowSend::Busy;
     }
     if (peer->begin == nic::RxView::Begin::NotReady) {
@@ -666,15 +666,14 @@ std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool a
         // process (an unlink, not a death) may still be mid-batch, publishing
         // heads it took: it holds our handoff lock until it has settled them.
         nic::TxHandoff& h = handoff();
-        if (h.try_lock_briefly()) {
-            n = own_tx_view_->window_take_back(own, nullptr, nullptr, heads);
-            h.unlock();
-        } else {
+        if (!h.try_lock_briefly()) {
             ++c_.tx_completion_locked;
-            if (retry_) retry_(std::chrono::milliseconds(1));
+            retry_later(std::chrono::milliseconds(1));
             still_lent = true;
             return 0;
         }
+        n = own_tx_view_->window_take_back(own, nullptr, nullptr, heads);
+        h.unlock();
     } else {
         nic::SharedNicState& state = peer->link->peer_state();
         vmm::GuestMemory& memory = peer->link->peer_memory;
@@ -691,7 +690,7 @@ std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool a
             // A live producer is mid-batch in the peer's ring: never wait
             // for it with our device lock held; look again in 1 ms.
             ++c_.reclaim_peer_locked;
-            if (retry_) retry_(std::chrono::milliseconds(1));
+            retry_later(std::chrono::milliseconds(1));
         }
     }
     still_lent = own_tx_view_->window_any(own);

@@ -135,7 +135,7 @@ void CrossoverPort::drain_own_run() {
         // its own slow path; then a timer brings us back.
         close_open();
         if (!try_lock_producer_briefly(peer->link->peer_state())) {
-            if (retry_) retry_(std::chrono::milliseconds(1));
+            retry_later(std::chrono::milliseconds(1));
             return;
         }
         open_ = peer;
@@ -246,7 +246,7 @@ void CrossoverPort::complete_parked_locally() {
     if (!own_memory_) return;
     parked_orphaned_ = !h.try_lock_briefly();
     if (parked_orphaned_) {
-        if (retry_) retry_(std::chrono::milliseconds(1));
+        retry_later(std::chrono::milliseconds(1));
         return;
     }
     bool view_ok = own_tx_view_->begin(*own_memory_, h);
@@ -363,7 +363,7 @@ nic::NicPort::TxCompletion CrossoverPort::begin_tx_completion(std::uint32_t& use
     nic::TxHandoff& h = handoff();
     if (!h.try_lock_briefly()) {
         ++c_.tx_completion_locked;
-        if (retry_) retry_(std::chrono::milliseconds(1));
+        retry_later(std::chrono::milliseconds(1));
         return TxCompletion::Busy;
     }
     tx_completion_locked_ = true;

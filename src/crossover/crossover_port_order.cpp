@@ -64,7 +64,7 @@ bool CrossoverPort::drained(Peer& peer) {
         return true;
     }
     ++oc_.drain_waits;
-    if (retry_) retry_(kDrainPoll);
+    retry_later(kDrainPoll);
     return false;
 }
 
@@ -104,7 +104,7 @@ net::Backend::SendResult CrossoverPort::send_group(std::span<const std::uint8_t>
                     // timer only enforces the patience limit.
                     group_fingerprint_ = fingerprint(frame);
                     ++oc_.group_retries;
-                    if (retry_) retry_(group_peer_patience_);
+                    retry_later(group_peer_patience_);
                     return R::Busy;
                 }
                 ++oc_.group_peer_timeouts;
