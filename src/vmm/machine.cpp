@@ -420,6 +420,24 @@ void Machine::vcpu_thread(unsigned index) {
             break;
         }
     }
+    // Stopped from outside (SIGINT/SIGTERM), not by its guest: where the
+    // guest stood tells one looping without exits from one that waited on
+    // a device. (A vCPU thread stuck in xover never gets here: no line.)
+    if (int signal = stop_signal_.load(); signal != 0) report_vcpu_position(vcpu, signal, counters.total());
+}
+
+// A warning, as QEMU's "terminating on signal": the run did not end as its
+// guest meant.
+void Machine::report_vcpu_position(kvm::Vcpu& vcpu, int signal, std::uint64_t exits) {
+    try {
+        kvm_regs r = vcpu.regs();
+        kvm_sregs s = vcpu.sregs();
+        spdlog::warn("vCPU {}: stopped by signal {} at rip={:#x} (cs={:#x} rsp={:#x} rflags={:#x}) after {} exits",
+                     vcpu.id(), signal, r.rip, s.cs.selector, r.rsp, r.rflags, exits);
+    } catch (const std::exception& e) {
+        spdlog::warn("vCPU {}: stopped by signal {} after {} exits (registers unavailable: {})", vcpu.id(), signal,
+                     exits, e.what());
+    }
 }
 
 bool Machine::restrict_thread(ThreadKind kind) {
@@ -447,6 +465,8 @@ void Machine::watch_signals() {
         signalfd_siginfo info{};
         if (::read(signal_fd_.get(), &info, sizeof info) != sizeof info) return;
         spdlog::info("signal {} received; stopping the VM", info.ssi_signo);
+        int none = 0;
+        stop_signal_.compare_exchange_strong(none, int(info.ssi_signo));
         stop(128 + int(info.ssi_signo));
     });
 }

@@ -57,7 +57,12 @@ for sig in INT TERM; do
 	expected=$((128 + $(kill -l $sig)))
 	[ $rc -eq $expected ] || fail "SIG$sig: exit status $rc, expected $expected"
 	grep -q "^stats: vcpu1 exits=" "$tmp/err" || fail "SIG$sig: no stats after the signal"
-	echo "ok: SIG$sig stops a spinning 2-vCPU guest (status $rc)"
+	# Where each vCPU stood: the boot vCPU in SPIN's loop (its only
+	# instruction, at 0x200000); the other was never started.
+	grep -q "vCPU 0: stopped by signal $(kill -l $sig) at rip=0x200000 " "$tmp/err" ||
+		fail "SIG$sig: vCPU 0's position not reported"
+	grep -q "vCPU 1: stopped by signal $(kill -l $sig) " "$tmp/err" || fail "SIG$sig: vCPU 1's position not reported"
+	echo "ok: SIG$sig stops a spinning 2-vCPU guest (status $rc) and says where: $(grep -o 'vCPU 0: stopped.*' "$tmp/err")"
 done
 
 timeout 60 "$B/xover" run --kernel "$tmp/FAULT.elf" --stats >/dev/null 2>"$tmp/err"

@@ -125,6 +125,7 @@ private:
     void request_pause();  // with_vcpus_paused's first half: returns with every vCPU parked
     void release_pause();
     void report_vcpu_state(kvm::Vcpu& vcpu, const char* why);
+    void report_vcpu_position(kvm::Vcpu& vcpu, int signal, std::uint64_t exits);
     // Loads the thread kind's own seccomp filter on the calling thread
     // (vmm/seccomp.hpp); false, the VM stopping, if it cannot.
     bool restrict_thread(ThreadKind kind);
@@ -157,6 +158,7 @@ private:
     kvm::UniqueFd signal_fd_;
     std::atomic<bool> stopping_{false};
     std::atomic<int> exit_status_{0};
+    std::atomic<int> stop_signal_{0};  // the SIGINT/SIGTERM that stopped the VM, if one did
     // Pause protocol (with_vcpus_paused): requests counted under
     // pause_mutex_; vCPU threads check pause_requested_ after each exit.
     std::mutex pause_mutex_;
