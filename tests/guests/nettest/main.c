@@ -87,11 +87,8 @@ int main(void)
 	 * a guest that waits must not take a core from the peer it waits for
 	 * (on a two-core emulated host, 3,000-10,000 exits a second). */
 	uint64_t deadline = deadline_ms(o.start_timeout_ms);
-	while (!nic_link_up(&nic) && !deadline_passed(deadline)) {
-		uint64_t next_look = deadline_ms(1);
-		while (!deadline_passed(next_look))
-			cpu_relax();
-	}
+	while (!nic_link_up(&nic) && !deadline_passed(deadline))
+		delay_ms(1);
 	bool up = nic_link_up(&nic);
 	format_mac(mac, nic.mac);
 	printf("nettest: nic=%s mac=%s link=%s\n", nic.model, mac, up ? "up" : "down");
