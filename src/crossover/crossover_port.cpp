@@ -68,6 +68,7 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
         if (window_peer_ == &p) {  // the model completes every lent head (window_reclaim: no peer)
             window_peer_ = nullptr, window_link_ = 0;
             window_tx_pending_.store(false, std::memory_order_relaxed);
+            window_tx_leaving_ = false;
         }
         table_.remove(link_id);
         forget_group_peer(p);
@@ -452,6 +453,7 @@ void CrossoverPort::set_window_link(std::uint64_t link_id) {
     for (Peer& p : peers_)
         if (p.link && p.link->id == link_id) window_peer_ = &p;
     window_tx_pending_.store(window_peer_ != nullptr, std::memory_order_relaxed);
+    window_tx_leaving_ = false;
     if (window_peer_ && window_peer_->virtio) tx_used_shared_ = true;
 }
 
@@ -466,7 +468,7 @@ bool CrossoverPort::rx_fresh() const {
 
 std::optional<bool> CrossoverPort::window_tx_may_share() {
     Peer* peer = window_peer_;
-    if (!peer || !window_) return false;
+    if (!peer || !window_ || window_tx_leaving_) return false;
     if (peer_rx_half(*peer) == 0) {
         // Flag, then look again: its mapping then rings our doorbell.
         peer->link->peer_state().mark_producer_waiting();
@@ -487,7 +489,53 @@ std::optional<bool> CrossoverPort::window_tx_may_share() {
 
 void CrossoverPort::window_tx_settled(bool shared) {
     window_tx_pending_.store(false, std::memory_order_relaxed);
-    if (!shared) ++c_.window_tx_private;
+    if (window_tx_leaving_)
+        ++c_.window_tx_left;
+    else if (!shared)
+        ++c_.window_tx_private;
+    window_tx_leaving_ = false;
+}
+
+// Zero copy holds while TX slot k and the peer's RX buffer k are held by
+// one guest at a time, which needs both rings to move in step. A peer
+// whose next buffer is not our slot (its guest reset its RX ring, or a
+// frame it dropped put the rings out of step) would have the copy path
+// write into its buffer, which is one of our TX slots our guest may be
+// filling. So our TX half leaves the element first: on the I/O thread with
+// the vCPUs paused (settle_window_tx), since another of our vCPUs may be
+// writing a slot now. Frames to the peer wait until then, and are copied
+// after (a link whose TX half is private).
+nic::NicPort::WindowSend CrossoverPort::window_out_of_step(Peer& peer) {
+    if (!window_tx_leaving_) {
+        window_tx_leaving_ = true;
+        window_tx_pending_.store(true, std::memory_order_relaxed);
+        spdlog::info("{}: window link {}: {}'s RX ring is out of step with our TX ring; our TX half leaves the "
+                     "element, frames are copied",
+                     name_, peer.link->id, peer.link->peer_vm);
+    }
+    retry_later(std::chrono::milliseconds(1));
+    return WindowSend::Busy;
+}
+
+// Our guest reset its TX ring (abandon_tx) while our TX half is on the
+// element: it now believes every TX slot free, and the peer's guest may
+// not have read the frames in them yet. The half leaves the element here,
+// in the exit of that reset, before our guest runs again (the I/O thread's
+// pause would come too late: the guest writes slots without an exit). Its
+// other vCPUs do not write TX slots in the middle of its own reset, so the
+// mapping can change under them (DmaWindow::detach_running).
+void CrossoverPort::leave_window_on_reset() {
+    if (!window_ || !window_->attached(DmaWindow::Half::Tx) || !tx_taken_) return;
+    try {
+        window_->detach_running(DmaWindow::Half::Tx);
+    } catch (const std::exception& e) {
+        spdlog::error("{}: window link {}: taking our TX half off the element: {}", name_, window_link_, e.what());
+        return;
+    }
+    window_tx_leaving_ = true;
+    window_tx_settled(false);
+    spdlog::info("{}: window link {}: our guest reset its TX ring; our TX half left the element, frames are copied",
+                 name_, window_link_);
 }
 
 // A frame for the window peer before our TX half is settled would land in
@@ -584,7 +632,7 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
     }
     if (st != nic::RxView::Status::Written) {
         ++c_.window_not_in_place;
-        return WindowSend::NotApplicable;
+        return window_out_of_step(*peer);
     }
     if (peer->virtio)
         own_tx_view_->window_lend(page_.state(), peer->link->id, tx_index, peer->rx_view->position(),

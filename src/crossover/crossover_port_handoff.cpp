@@ -321,6 +321,7 @@ bool CrossoverPort::park_completion(std::uint32_t token) {
 // more joins the run, and the run's end hands back no used position (it
 // would be one of the old ring).
 void CrossoverPort::abandon_tx() {
+    leave_window_on_reset();
     nic::TxHandoff& h = handoff();
     ++tx_queue_.generation;
     nic::publish_tx_queue(h.queue, tx_queue_);

@@ -36,6 +36,7 @@ DmaWindow::DmaWindow(const std::string& name, std::uint64_t size, kvm::Vm& vm, v
     element_view_ = static_cast<std::uint8_t*>(element);
     map_fixed(Half::Tx, private_.get(), 0);
     map_fixed(Half::Rx, private_.get(), size / 2);
+    kvm_follows_mappings_ = vm.follows_host_mappings();
 }
 
 DmaWindow::~DmaWindow() {
@@ -108,11 +109,15 @@ void DmaWindow::attach(Half half, int fd, bool copy_in) {
     remaps_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void DmaWindow::detach(Half half) {
+void DmaWindow::detach(Half half) { to_private(half, true); }
+
+void DmaWindow::detach_running(Half half) { to_private(half, !kvm_follows_mappings_); }
+
+void DmaWindow::to_private(Half half, bool recreate_slot) {
     if (!attached_[unsigned(half)]) return;
     std::memcpy(private_view_ + offset(half), base_ + offset(half), half_size());
     map_fixed(half, private_.get(), offset(half));
-    reregister(half);
+    if (recreate_slot) reregister(half);
     attached_[unsigned(half)] = false;
     remaps_.fetch_add(1, std::memory_order_relaxed);
 }

@@ -183,6 +183,18 @@ void CrossoverAttachment<Model>::settle_window_tx_paused() {
     if (!port_->window_tx_pending()) return;
     std::optional<bool> share = port_->window_tx_may_share();
     if (!share) return;
+    if (port_->window_tx_leaving()) {
+        try {
+            window_->detach(crossover::DmaWindow::Half::Tx);
+        } catch (const std::exception& e) {
+            spdlog::error("{}: window link {}: taking our TX half off the element: {}", port_->name(),
+                          port_->window_link(), e.what());
+        }
+        port_->window_tx_settled(false);
+        spdlog::info("{}: window link {}: our TX half left the element; frames are copied", port_->name(),
+                     port_->window_link());
+        return;
+    }
     if (*share) {
         try {
             window_->attach(crossover::DmaWindow::Half::Tx, window_->tx_element_fd(), true);

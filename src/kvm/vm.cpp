@@ -50,6 +50,8 @@ Vcpu Vm::create_vcpu(unsigned id) {
     return Vcpu(UniqueFd(fd), id, std::size_t(vcpu_mmap_size_));
 }
 
+bool Vm::follows_host_mappings() const { return ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_MMU) > 0; }
+
 void Vm::set_memory_region(std::uint32_t slot, std::uint64_t gpa, std::uint64_t size, void* host,
                            std::uint32_t flags) {
     kvm_userspace_memory_region region{};

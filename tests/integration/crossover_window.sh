@@ -9,6 +9,8 @@
 # process. Then teardown: the receiver
 # SIGKILLed mid-stream — the sender gets its slots back and ends (no
 # hang, no crash); the sender SIGKILLed — the receiver times out cleanly.
+# Then a restarted sender, and a driver reload on either side while the
+# halves are shared: nothing damaged, the rest copied.
 source "$(dirname "$0")/crossover_common.inc"
 N=$(emulated_count 20000)
 RX=52:54:00:c9:00:01; TX=52:54:00:c9:00:02
@@ -50,4 +52,11 @@ echo "ok: sender killed: rx timed out cleanly after $(result rx | grep -o ' fram
 # shared, and nothing damaged (window_sender_restarted).
 window_sender_restarted e1000 5000
 echo "ok: sender restarted: 10000 frames, none lost or damaged; the new link copies (TX half private)"
+# A driver reload on either side while the halves are shared
+# (window_reloaded): nothing damaged, the sender's TX half leaves.
+for side in tx rx; do
+	window_reloaded e1000 $side $(emulated_count 8000)
+	echo "ok: $side reloaded its driver: $(result rx), window frames=$(stat tx xover_window_frames)," \
+		"copied=$(stat tx xover_bytes_copied) bytes"
+done
 echo PASS

@@ -11,7 +11,9 @@
 # VMs started at once. A mixed
 # e1000 -> virtio-net pair gets a copy link instead. Then the
 # receiver is SIGKILLed mid-stream: the sender gets its heads back with
-# the link and ends (no hang, no crash).
+# the link and ends (no hang, no crash). Then a restarted sender, and a
+# driver reload on either side while the halves are shared: nothing
+# damaged, the rest copied.
 source "$(dirname "$0")/crossover_common.inc"
 N=$(emulated_count 20000)
 RX=52:54:00:c9:01:01; TX=52:54:00:c9:01:02
@@ -72,4 +74,11 @@ echo "ok: receiver killed: tx exited (status $survivor_rc), window frames=$(stat
 # shared, and nothing damaged (window_sender_restarted).
 window_sender_restarted virtio 5000
 echo "ok: sender restarted: 10000 frames, none lost or damaged; the new link copies (TX half private)"
+# A driver reload on either side while the halves are shared
+# (window_reloaded): nothing damaged, the sender's TX half leaves.
+for side in tx rx; do
+	window_reloaded virtio $side $(emulated_count 8000)
+	echo "ok: $side reloaded its driver: $(result rx), window frames=$(stat tx xover_window_frames)," \
+		"copied=$(stat tx xover_bytes_copied) bytes"
+done
 echo PASS

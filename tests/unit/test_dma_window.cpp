@@ -95,3 +95,32 @@ TEST_CASE("DMA window: no room in the guest-memory map takes back both slots", "
     CHECK(window.gpa() == at);
     CHECK(ram.span(at + kWindow / 2, 64).data() == window.host(crossover::DmaWindow::Half::Rx));
 }
+
+// detach_running(): the half goes back to private memory with what the
+// element held, and the memory slot stays where it was (KVM follows the
+// host mapping): the element no longer sees writes to the half.
+TEST_CASE("DMA window: a running detach copies back and keeps the slot", "[window][kvm]") {
+    using Half = crossover::DmaWindow::Half;
+    auto system = kvm::System::open();
+    kvm::Vm vm = system.create_vm();
+    REQUIRE(vm.follows_host_mappings());
+    vmm::RamMemory ram(1 << 20);
+    crossover::DmaWindow window("test", kWindow, vm, ram, kWindowSlots);
+    constexpr std::uint64_t at = 0x40000000;
+    window.place(at);
+    std::uint8_t* tx = window.host(Half::Tx);
+    window.attach(Half::Tx, window.tx_element_fd(), true);
+    tx[0] = 0x5a;  // a frame the peer's guest has not read yet
+    CHECK(window.tx_element()[0] == 0x5a);
+
+    window.detach_running(Half::Tx);
+    CHECK_FALSE(window.attached(Half::Tx));
+    CHECK(window.remaps() == 2);
+    CHECK(window.host(Half::Tx) == tx);
+    CHECK(tx[0] == 0x5a);                   // our guest still sees its slot
+    tx[0] = 0x11;                           // and writes it privately now
+    CHECK(window.tx_element()[0] == 0x5a);  // the peer's buffer keeps its frame
+    Page probe;
+    CHECK_FALSE(slot_free(vm, at, probe));  // the slot never went away
+    CHECK(ram.span(at, 1).data() == tx);
+}

@@ -115,6 +115,9 @@ public:
     std::optional<bool> window_tx_may_share();
     // Lock-free: the I/O thread asks it before taking the device lock.
     bool window_tx_pending() const { return window_tx_pending_.load(std::memory_order_relaxed); }
+    // Our TX half is on the element but the rings fell out of step: it is
+    // pending again, to be taken off (window_tx_may_share() says false).
+    bool window_tx_leaving() const { return window_tx_leaving_; }
     void window_tx_settled(bool shared);
 
     // --- links (device lock held) ---
@@ -190,6 +193,8 @@ private:
     net::Backend::SendResult send_frame(std::span<const std::uint8_t> frame);
     net::Backend::SendResult to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode);
     bool window_tx_unsettled(Peer& peer);
+    WindowSend window_out_of_step(Peer& peer);
+    void leave_window_on_reset();
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
     vmm::GuestMemory& peer_memory(Peer& peer);
@@ -264,6 +269,7 @@ private:
     // The window link's TX half is not settled yet (window_tx_may_share).
     // Written under the device lock; read without it (window_tx_pending).
     std::atomic<bool> window_tx_pending_{false};
+    bool window_tx_leaving_ = false;  // pending to leave the element (window_out_of_step)
     bool tx_taken_ = false;           // our guest has transmitted a frame (the TX ring is not fresh)
     std::atomic<bool> slow_rx_placed_{false};  // our backend placed a frame in our RX ring
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
@@ -322,10 +328,11 @@ private:
     X(frames_seen_reported, "frames to MACs with no link reported to the broker (auto wiring)")           \
     X(window_frames, "frames placed in the window peer's RX buffer in place (no copy)")                   \
     X(window_busy, "window sends answered Busy: the peer's ring was full")                                \
-    X(window_not_in_place, "window sends that fell back to a copy: the peer's buffer is not the slot")    \
+    X(window_not_in_place, "window sends whose peer buffer was not the slot: the TX half leaves, copies")  \
     X(window_layout_mismatch, "window sends copied: the peers put frames at different offsets")           \
     X(window_map_waits, "sends that waited for the window peer to map its half")                          \
     X(window_tx_private, "window links whose TX half stayed private (rings not fresh): frames copied")   \
+    X(window_tx_left, "times our TX half left the element: a ring reset put the rings out of step")      \
     X(window_completed_for_peer, "the window peer's TX slots this process completed")                     \
     X(window_completion_handoffs, "window peer TX completions left to the peer (its doorbell)")           \
     V(window_completed_by_peer, "our window TX slots the peer's process completed")                       \

@@ -19,7 +19,8 @@
 //
 // Threads: place() runs on the thread that moved the BAR (setup or a vCPU
 // in a config write); attach()/detach() on the I/O thread with every vCPU
-// paused and the NIC's device lock held.
+// paused and the NIC's device lock held; detach_running() under the device
+// lock with the guest running.
 #pragma once
 
 #include <array>
@@ -70,6 +71,13 @@ public:
     void attach(Half half, int fd, bool copy_in);
     // Back to the private memfd, copying the element's contents back.
     void detach(Half half);
+    // detach() without pausing anyone: only the host mapping is replaced.
+    // KVM follows the host's page tables (KVM_CAP_SYNC_MMU), so the guest
+    // sees its private memory from its next access, and no vCPU ever finds
+    // the slot missing. For a vCPU thread in the exit of its guest's own
+    // ring reset: nothing of that guest writes the half meanwhile. A KVM
+    // without that capability gets the slot re-created as detach() does.
+    void detach_running(Half half);
     bool attached(Half half) const { return attached_[unsigned(half)]; }
     // Host view of `half` (whatever backs it now: private memory or the
     // link's element). Stable for the window's lifetime.
@@ -80,6 +88,7 @@ private:
     std::uint64_t offset(Half half) const { return half == Half::Tx ? 0 : size_ / 2; }
     void map_fixed(Half half, int fd, std::uint64_t fd_offset);
     void reregister(Half half);
+    void to_private(Half half, bool recreate_slot);
 
     std::string name_;
     std::uint64_t size_;
@@ -95,6 +104,7 @@ private:
     std::array<bool, 2> attached_{};
     std::array<int, 2> region_{-1, -1};
     std::atomic<std::uint64_t> remaps_{0};
+    bool kvm_follows_mappings_ = false;  // KVM_CAP_SYNC_MMU
 };
 
 }  // namespace xover::crossover

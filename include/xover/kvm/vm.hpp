@@ -26,6 +26,9 @@ public:
     Vm& operator=(const Vm&) = delete;
 
     int fd() const { return fd_.get(); }
+    // Whether a guest sees a change of the host mapping under a memory
+    // slot at once, with the slot left as it is (KVM_CAP_SYNC_MMU).
+    bool follows_host_mappings() const;
 
     // Setup (throw xover::Error on failure).
     void set_tss_addr(std::uint64_t gpa);

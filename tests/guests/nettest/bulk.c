@@ -15,6 +15,12 @@
  *   With run_ms=R it stops after R ms instead (a soak: scripts/chaos.sh),
  *   and with restarts=1 a sequence starting over at 0 is a sender that was
  *   restarted (counted, not an error); gaps are still losses.
+ *   reload_at=N (tx, rx): once N frames are sent (tx: right after their
+ *   doorbell, without waiting for them) or received (rx), the driver is
+ *   reloaded: the device reset and its rings set up again (a guest's
+ *   `ip link set down/up`). What the rings held then is lost; the sequence
+ *   goes on, so rx counts those frames as lost, and any damaged frame is
+ *   still an error.
  *   role=txrx: both at once, see role_txrx().
  * Cycles are TSC ticks from the first frame to the last.
  */
@@ -91,6 +97,14 @@ static void pacer_wait(struct pacer *p, struct nic *nic, uint64_t sent, unsigned
 		nic_tx_pending(nic);
 }
 
+/* reload_at=: see the top of this file. */
+static void reload(struct nic *nic, uint64_t frames)
+{
+	if (!nic_reload(nic))
+		panic("nettest: the driver reload after %lu frames failed", frames);
+	printf("nettest: driver reloaded after %lu frames\n", frames);
+}
+
 int role_tx(struct nic *nic, const struct options *o)
 {
 	uint64_t sent = 0, start = rdtsc();
@@ -119,6 +133,8 @@ int role_tx(struct nic *nic, const struct options *o)
 			break;
 		}
 		nic_tx_kick(nic);
+		if (o->reload_at && sent >= o->reload_at && sent - queued < o->reload_at)
+			reload(nic, sent);
 		pacer_wait(&pace, nic, sent, o->batch);
 	}
 	bool drained = tx_drain(nic, o->timeout_ms);
@@ -206,12 +222,15 @@ int role_rx(struct nic *nic, const struct options *o)
 			}
 			continue;
 		}
-		if (rx_tally_frame(&t, f, len)) {
+		bool counted = rx_tally_frame(&t, f, len);
+		if (counted) {
 			if (o->delay_ns)
 				spin_ns(o->delay_ns); /* a slow consumer: the ring fills up */
 			deadline = deadline_ms(o->timeout_ms);
 		}
 		nic_rx_done(nic);
+		if (counted && o->reload_at && t.frames == o->reload_at)
+			reload(nic, t.frames);
 	}
 	if (timed_out) {
 		printf("nettest: rx timeout after %lu ms without a frame\n", o->timeout_ms);

@@ -232,6 +232,12 @@ static void e1000_dump(struct nic *nic)
 	       e.rx[e.rx_next].length, e.rx[0].status, e.rx[0].length);
 }
 
+static bool e1000_reload(struct nic *nic)
+{
+	memset(&e, 0, sizeof(e));
+	return e1000_probe(nic, nic->dev);
+}
+
 static const struct nic_ops e1000_ops = {
 	.link_up = e1000_link_up,
 	.tx_slot = e1000_tx_slot,
@@ -242,6 +248,7 @@ static const struct nic_ops e1000_ops = {
 	.rx_done = e1000_rx_done,
 	.dump = e1000_dump,
 	.read_reg = e1000_read_reg,
+	.reload = e1000_reload,
 };
 
 static void setup_rx(void)
@@ -314,5 +321,6 @@ bool e1000_probe(struct nic *nic, struct pci_dev *dev)
 	setup_tx();
 	nic->model = "e1000";
 	nic->ops = &e1000_ops;
+	nic->dev = dev;
 	return true;
 }

@@ -2,7 +2,7 @@
  * nettest.elf: a polled network test kernel for e1000 and virtio-net.
  *   nic=e1000|virtio role=tx|rx|txrx|echo|ping|responder|exitcost count= size= dst=
  *   batch= rx_batch= rx_read_reg=1 rx_read_reg_returns= rx_work_ns= gap_ns= delay_ns= ip= timeout_ms=
- *   start_timeout_ms= hold_ms= tsc_khz= window=1 run_ms= restarts=1
+ *   start_timeout_ms= hold_ms= tsc_khz= window=1 run_ms= restarts=1 reload_at=
  *   (buffers in the crossover DMA window, BAR2 of either NIC, see window.h) (see the role
  *   files for what each does; rx_batch=, rx_read_reg= and rx_work_ns=, the driver's
  *   receive path for a realistic receiver, in nic.h)
@@ -60,6 +60,7 @@ static void parse_options(struct options *o)
 	o->hold_ms = cmdline_uint("hold_ms", 0);
 	o->run_ms = cmdline_uint("run_ms", 0);
 	o->restarts = cmdline_uint("restarts", 0) != 0;
+	o->reload_at = cmdline_uint("reload_at", 0);
 	o->have_dst = cmdline_mac("dst", o->dst);
 	if (cmdline_get("ip", buf, sizeof(buf))) {
 		if (!parse_ipv4(buf, o->ip))

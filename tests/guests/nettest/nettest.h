@@ -18,6 +18,7 @@ struct options {
 	uint64_t hold_ms;    /* hold_ms=H: tx stays up H ms after its RESULT line */
 	uint64_t run_ms;     /* run_ms=R: rx stops after R ms, however many frames came */
 	bool restarts;       /* restarts=1: rx takes a sequence starting over as a restarted sender */
+	uint64_t reload_at;  /* reload_at=N: tx/rx reloads its driver once, after N frames (0: never) */
 	uint8_t dst[6];      /* dst=MAC */
 	bool have_dst;
 	uint8_t ip[4];       /* ip=A.B.C.D (responder) */

@@ -37,6 +37,10 @@ struct nic_ops {
 	/* Reads a device register without side effects: one VM exit (the
 	 * flush rx_read_reg=1 does). */
 	void (*read_reg)(struct nic *nic);
+	/* A driver reload (reload_at=): resets the device and sets its rings
+	 * up again from the start, with the same buffers. Whatever the rings
+	 * held is gone: frames not sent yet, frames not read yet. */
+	bool (*reload)(struct nic *nic);
 };
 
 struct nic {
@@ -47,6 +51,7 @@ struct nic {
 	 * receiver's pokes): as many as the wait was long, so tests that
 	 * count a NIC's reads subtract them. */
 	uint64_t idle_reads;
+	struct pci_dev *dev; /* what the driver was probed on (reload) */
 };
 
 /* Driver probes: true if the device was brought up (MAC known, rings live). */
@@ -92,5 +97,6 @@ static inline void nic_rx_done(struct nic *n) { n->ops->rx_done(n); }
 static inline void nic_read_reg(struct nic *n) { n->ops->read_reg(n); }
 static inline void nic_dump(struct nic *n) { n->ops->dump(n); }
 static inline bool nic_link_up(struct nic *n) { return n->ops->link_up(n); }
+static inline bool nic_reload(struct nic *n) { return n->ops->reload(n); }
 
 #endif

@@ -180,6 +180,12 @@ static void vnet_dump(struct nic *nic)
 	       v.rx.vq.used_seen, v.tx.vq.avail_idx, v.tx.vq.used->idx, v.tx.vq.used_seen);
 }
 
+static bool vnet_reload(struct nic *nic)
+{
+	memset(&v, 0, sizeof(v));
+	return virtio_net_probe(nic, nic->dev);
+}
+
 static const struct nic_ops vnet_ops = {
 	.link_up = vnet_link_up,
 	.tx_slot = vnet_tx_slot,
@@ -190,6 +196,7 @@ static const struct nic_ops vnet_ops = {
 	.rx_done = vnet_rx_done,
 	.dump = vnet_dump,
 	.read_reg = vnet_read_reg,
+	.reload = vnet_reload,
 };
 
 static bool negotiate(void)
@@ -241,5 +248,6 @@ bool virtio_net_probe(struct nic *nic, struct pci_dev *dev)
 
 	nic->model = "virtio";
 	nic->ops = &vnet_ops;
+	nic->dev = dev;
 	return true;
 }
