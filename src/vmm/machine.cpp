@@ -240,9 +240,12 @@ void Machine::setup_metrics() {
                                                [this] { return metrics_line(stats()); });
 }
 
-void Machine::stop(int status) {
+void Machine::stop(int status, int signal) {
     bool expected = false;
-    if (stopping_.compare_exchange_strong(expected, true)) exit_status_.store(status);
+    if (stopping_.compare_exchange_strong(expected, true)) {
+        stop_signal_.store(signal);
+        exit_status_.store(status);
+    }
     {
         // Parked vCPUs (a user's pause) wake and leave.
         std::lock_guard pause(pause_mutex_);
@@ -465,9 +468,7 @@ void Machine::watch_signals() {
         signalfd_siginfo info{};
         if (::read(signal_fd_.get(), &info, sizeof info) != sizeof info) return;
         spdlog::info("signal {} received; stopping the VM", info.ssi_signo);
-        int none = 0;
-        stop_signal_.compare_exchange_strong(none, int(info.ssi_signo));
-        stop(128 + int(info.ssi_signo));
+        stop(128 + int(info.ssi_signo), int(info.ssi_signo));
     });
 }
 

@@ -330,9 +330,9 @@ private:
     X(window_busy, "window sends answered Busy: the peer's ring was full")                                \
     X(window_not_in_place, "window sends whose peer buffer was not the slot: the TX half leaves, copies")  \
     X(window_layout_mismatch, "window sends copied: the peers put frames at different offsets")           \
-    X(window_map_waits, "sends that waited for the window peer to map its half")                          \
+    X(window_map_waits, "sends that waited for the window peer's mapping or for our TX half to settle")  \
     X(window_tx_private, "window links whose TX half stayed private (rings not fresh): frames copied")   \
-    X(window_tx_left, "times our TX half left the element: a ring reset put the rings out of step")      \
+    X(window_tx_left, "times our TX half left the element: the rings fell out of step (reset, drop)")    \
     X(window_completed_for_peer, "the window peer's TX slots this process completed")                     \
     X(window_completion_handoffs, "window peer TX completions left to the peer (its doorbell)")           \
     V(window_completed_by_peer, "our window TX slots the peer's process completed")                       \

@@ -60,8 +60,10 @@ public:
     // SIGINT/SIGTERM. Returns the process exit status: the debug-exit value,
     // 0 on guest reset, 1 on triple fault / internal error, 128+sig on signal.
     int run();
-    // Asks every vCPU out of KVM_RUN; the first status wins. Thread-safe.
-    void stop(int status);
+    // Asks every vCPU out of KVM_RUN; the first stop wins: its status and
+    // the SIGINT/SIGTERM that made it, if one did (each vCPU then says
+    // where its guest stood). Thread-safe.
+    void stop(int status, int signal = 0);
 
     // Runs `fn` with every vCPU parked outside KVM_RUN (kicked with the
     // stop signal + immediate_exit, each acknowledging before `fn` runs),
