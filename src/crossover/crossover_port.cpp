@@ -505,13 +505,11 @@ void CrossoverPort::window_tx_settled(bool shared) {
 // the vCPUs paused (settle_window_tx), since another of our vCPUs may be
 // writing a slot now. Frames to the peer wait until then, and are copied
 // after (a link whose TX half is private).
-nic::NicPort::WindowSend CrossoverPort::window_out_of_step(Peer& peer) {
+nic::NicPort::WindowSend CrossoverPort::window_out_of_step() {
     if (!window_tx_leaving_) {
         window_tx_leaving_ = true;
+        window_tx_leave_reason_ = "the peer's RX ring fell out of step with our TX ring";
         window_tx_pending_.store(true, std::memory_order_relaxed);
-        spdlog::info("{}: window link {}: {}'s RX ring is out of step with our TX ring; our TX half leaves the "
-                     "element, frames are copied",
-                     name_, peer.link->id, peer.link->peer_vm);
     }
     retry_later(std::chrono::milliseconds(1));
     return WindowSend::Busy;
@@ -526,16 +524,27 @@ nic::NicPort::WindowSend CrossoverPort::window_out_of_step(Peer& peer) {
 // mapping can change under them (DmaWindow::detach_running).
 void CrossoverPort::leave_window_on_reset() {
     if (!window_ || !window_->attached(DmaWindow::Half::Tx) || !tx_taken_) return;
+    window_tx_leave_reason_ = "our guest reset its TX ring";
+    take_tx_half_off(Remap::Running);
+}
+
+void CrossoverPort::take_tx_half_off(Remap how) {
     try {
-        window_->detach_running(DmaWindow::Half::Tx);
+        if (how == Remap::Running)
+            window_->detach_running(DmaWindow::Half::Tx);
+        else
+            window_->detach(DmaWindow::Half::Tx);
     } catch (const std::exception& e) {
-        spdlog::error("{}: window link {}: taking our TX half off the element: {}", name_, window_link_, e.what());
-        return;
+        // The half may still be on the element: copies into the peer's
+        // buffers could then land in slots our guest writes. Nothing
+        // better is left; say so.
+        spdlog::error("{}: window link {}: taking our TX half off the element: {}; frames are copied", name_,
+                      window_link_, e.what());
     }
     window_tx_leaving_ = true;
     window_tx_settled(false);
-    spdlog::info("{}: window link {}: our guest reset its TX ring; our TX half left the element, frames are copied",
-                 name_, window_link_);
+    spdlog::info("{}: window link {}: {}; our TX half left the element, frames are copied", name_, window_link_,
+                 window_tx_leave_reason_);
 }
 
 // A frame for the window peer before our TX half is settled would land in
@@ -546,7 +555,10 @@ bool CrossoverPort::window_tx_unsettled(Peer& peer) {
     // Not mapped yet: it may map while this frame is copied, so the frame
     // waits for the mapping first (as long as awaiting_peer_window's patience).
     if (peer_rx_half(peer) == 0) return awaiting_peer_window(peer);
-    ++c_.window_map_waits;
+    if (window_tx_leaving_)
+        ++c_.window_leave_waits;
+    else
+        ++c_.window_map_waits;
     retry_later(std::chrono::milliseconds(1));
     return true;
 }
@@ -632,7 +644,7 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
     }
     if (st != nic::RxView::Status::Written) {
         ++c_.window_not_in_place;
-        return window_out_of_step(*peer);
+        return window_out_of_step();
     }
     if (peer->virtio)
         own_tx_view_->window_lend(page_.state(), peer->link->id, tx_index, peer->rx_view->position(),

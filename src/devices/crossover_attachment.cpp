@@ -184,15 +184,7 @@ void CrossoverAttachment<Model>::settle_window_tx_paused() {
     std::optional<bool> share = port_->window_tx_may_share();
     if (!share) return;
     if (port_->window_tx_leaving()) {
-        try {
-            window_->detach(crossover::DmaWindow::Half::Tx);
-        } catch (const std::exception& e) {
-            spdlog::error("{}: window link {}: taking our TX half off the element: {}", port_->name(),
-                          port_->window_link(), e.what());
-        }
-        port_->window_tx_settled(false);
-        spdlog::info("{}: window link {}: our TX half left the element; frames are copied", port_->name(),
-                     port_->window_link());
+        port_->take_tx_half_off(crossover::CrossoverPort::Remap::Paused);
         return;
     }
     if (*share) {

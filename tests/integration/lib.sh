@@ -46,14 +46,20 @@ at_exit() { lib_cleanups+=("$1"); }
 
 skip() { echo "SKIP: $*"; exit 77; }
 
-# Prints a run's output (without per-bus stats noise) and fails the test.
+# Prints each run's own lines (guest console, xover's log; FAIL_TAIL: how
+# many) and its VM and NIC counters (the per-vCPU and per-bus ones would
+# push the lines out), then fails the test. A test that defines
+# stop_running_vms gets it called first, so that the counters of VMs still
+# running are in their logs.
 fail() {
 	local f
 	echo "FAIL: $*"
-	for f in "$tmp"/*.out; do
+	declare -F stop_running_vms >/dev/null && stop_running_vms
+	for f in "$tmp"/*.out "$tmp"/*.log; do
 		[ -f "$f" ] || continue
-		echo "--- $(basename "$f" .out)"
-		grep -av 'stats: .* bus=\|host doesn.t support' "$f" | tail -"${FAIL_TAIL:-25}"  # FAIL_TAIL: more of each log
+		echo "--- $(basename "$f")"
+		grep -av '^stats: \|host doesn.t support' "$f" | tail -"${FAIL_TAIL:-30}"
+		grep -a '^stats: \(vm\|nic\)' "$f"
 	done
 	exit 1
 }
@@ -228,6 +234,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	start ends 10 sh -c 'echo booting; exit 3'
 	wait_output ends "never printed" 5 && fail "wait_output saw a line that was not there"
 	[ "$(wait_vm ends)" = 3 ] || fail "exit status"
+	printf 'guest line\nstats: vcpu0 exits=1\nstats: nic0 rx=5\n' >"$tmp/logged.out"
+	got=$(stop_running_vms() { echo "vms stopped"; }; fail "on purpose")
+	for want in "FAIL: on purpose" "vms stopped" "--- logged.out" "guest line" "stats: nic0 rx=5"; do
+		grep -qF -- "$want" <<<"$got" || fail "fail() did not print '$want': $got"
+	done
+	! grep -q vcpu0 <<<"$got" || fail "fail() printed the per-vCPU counters"
 	echo "PASS: lib.sh helpers (port $p, TSC $k kHz)"
 	exit 0
 fi

@@ -119,6 +119,12 @@ public:
     // pending again, to be taken off (window_tx_may_share() says false).
     bool window_tx_leaving() const { return window_tx_leaving_; }
     void window_tx_settled(bool shared);
+    // Takes our TX half off the element (copying its slots back) and
+    // settles the link as copying. Running: from the exit of our guest's
+    // own TX reset, no vCPU paused (DmaWindow::detach_running); Paused: on
+    // the I/O thread with every vCPU parked (settle_window_tx).
+    enum class Remap { Running, Paused };
+    void take_tx_half_off(Remap how);
 
     // --- links (device lock held) ---
     // False (link ignored, logged) for an unknown peer model or a full table.
@@ -193,7 +199,7 @@ private:
     net::Backend::SendResult send_frame(std::span<const std::uint8_t> frame);
     net::Backend::SendResult to_peer(Peer& peer, std::span<const std::uint8_t> frame, Mode mode);
     bool window_tx_unsettled(Peer& peer);
-    WindowSend window_out_of_step(Peer& peer);
+    WindowSend window_out_of_step();
     void leave_window_on_reset();
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
@@ -270,6 +276,7 @@ private:
     // Written under the device lock; read without it (window_tx_pending).
     std::atomic<bool> window_tx_pending_{false};
     bool window_tx_leaving_ = false;  // pending to leave the element (window_out_of_step)
+    const char* window_tx_leave_reason_ = "";  // why, for the one log line (take_tx_half_off)
     bool tx_taken_ = false;           // our guest has transmitted a frame (the TX ring is not fresh)
     std::atomic<bool> slow_rx_placed_{false};  // our backend placed a frame in our RX ring
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
@@ -331,6 +338,7 @@ private:
     X(window_not_in_place, "window sends whose peer buffer was not the slot: the TX half leaves, copies")  \
     X(window_layout_mismatch, "window sends copied: the peers put frames at different offsets")           \
     X(window_map_waits, "sends that waited for the window peer's mapping or for our TX half to settle")  \
+    X(window_leave_waits, "sends that waited for our TX half to leave the element (window_tx_left)")     \
     X(window_tx_private, "window links whose TX half stayed private (rings not fresh): frames copied")   \
     X(window_tx_left, "times our TX half left the element: the rings fell out of step (reset, drop)")    \
     X(window_completed_for_peer, "the window peer's TX slots this process completed")                     \

@@ -232,12 +232,6 @@ static void e1000_dump(struct nic *nic)
 	       e.rx[e.rx_next].length, e.rx[0].status, e.rx[0].length);
 }
 
-static bool e1000_reload(struct nic *nic)
-{
-	memset(&e, 0, sizeof(e));
-	return e1000_probe(nic, nic->dev);
-}
-
 static const struct nic_ops e1000_ops = {
 	.link_up = e1000_link_up,
 	.tx_slot = e1000_tx_slot,
@@ -248,7 +242,7 @@ static const struct nic_ops e1000_ops = {
 	.rx_done = e1000_rx_done,
 	.dump = e1000_dump,
 	.read_reg = e1000_read_reg,
-	.reload = e1000_reload,
+	.probe = e1000_probe,
 };
 
 static void setup_rx(void)
@@ -282,6 +276,7 @@ static void setup_tx(void)
 
 bool e1000_probe(struct nic *nic, struct pci_dev *dev)
 {
+	memset(&e, 0, sizeof(e)); /* a reload probes again */
 	if (dev->bar[0].kind != BAR_MEM32 && dev->bar[0].kind != BAR_MEM64)
 		return false;
 	e.regs = dev->bar[0].addr;

@@ -37,10 +37,11 @@ struct nic_ops {
 	/* Reads a device register without side effects: one VM exit (the
 	 * flush rx_read_reg=1 does). */
 	void (*read_reg)(struct nic *nic);
-	/* A driver reload (reload_at=): resets the device and sets its rings
-	 * up again from the start, with the same buffers. Whatever the rings
-	 * held is gone: frames not sent yet, frames not read yet. */
-	bool (*reload)(struct nic *nic);
+	/* The driver's probe (below). It starts from a cleared driver state,
+	 * so probing again is a driver reload (reload_at=): the device reset,
+	 * its rings set up again from the start with the same buffers, and
+	 * whatever they held gone (frames not sent yet, frames not read yet). */
+	bool (*probe)(struct nic *nic, struct pci_dev *dev);
 };
 
 struct nic {
@@ -97,6 +98,6 @@ static inline void nic_rx_done(struct nic *n) { n->ops->rx_done(n); }
 static inline void nic_read_reg(struct nic *n) { n->ops->read_reg(n); }
 static inline void nic_dump(struct nic *n) { n->ops->dump(n); }
 static inline bool nic_link_up(struct nic *n) { return n->ops->link_up(n); }
-static inline bool nic_reload(struct nic *n) { return n->ops->reload(n); }
+static inline bool nic_reload(struct nic *n) { return n->ops->probe(n, n->dev); }
 
 #endif

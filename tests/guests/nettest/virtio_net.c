@@ -180,12 +180,6 @@ static void vnet_dump(struct nic *nic)
 	       v.rx.vq.used_seen, v.tx.vq.avail_idx, v.tx.vq.used->idx, v.tx.vq.used_seen);
 }
 
-static bool vnet_reload(struct nic *nic)
-{
-	memset(&v, 0, sizeof(v));
-	return virtio_net_probe(nic, nic->dev);
-}
-
 static const struct nic_ops vnet_ops = {
 	.link_up = vnet_link_up,
 	.tx_slot = vnet_tx_slot,
@@ -196,7 +190,7 @@ static const struct nic_ops vnet_ops = {
 	.rx_done = vnet_rx_done,
 	.dump = vnet_dump,
 	.read_reg = vnet_read_reg,
-	.reload = vnet_reload,
+	.probe = virtio_net_probe,
 };
 
 static bool negotiate(void)
@@ -213,6 +207,7 @@ static bool negotiate(void)
 
 bool virtio_net_probe(struct nic *nic, struct pci_dev *dev)
 {
+	memset(&v, 0, sizeof(v)); /* a reload probes again */
 	if (!virtio_pci_find(&v.t, dev)) {
 		printf("virtio-net: missing virtio-pci capabilities\n");
 		return false;
