@@ -32,5 +32,5 @@ echo "host -> guest: $(echo "$out" | tail -2 | tr '\n' ' ')"
 echo "$out" | grep -q " 0% packet loss" || fail "host ping lost packets: $out"
 check_done tap
 check_ping tap
-echo "ok: Linux guest on tap:$tap reachable from the host, $(since "$t0") s"
+echo "ok: Linux guest on tap:$tap reachable from the host, $(elapsed "$t0") s"
 echo PASS

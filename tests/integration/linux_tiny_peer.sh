@@ -21,5 +21,5 @@ rc=$(wait_vm tiny)
 res=$(grep -a '^RESULT' "$tmp/tiny.out")
 [ "$(field "$res" icmp)" -ge 10 ] 2>/dev/null || fail "tiny: $res"
 echo "tiny: $res"
-echo "ok: Linux virtio-net <-> tiny e1000 over a crossover, $(since "$t0") s"
+echo "ok: Linux virtio-net <-> tiny e1000 over a crossover, $(elapsed "$t0") s"
 echo PASS

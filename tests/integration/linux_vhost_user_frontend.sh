@@ -49,5 +49,5 @@ done
 sleep 1
 crossed=$(grep -a '^stats: ' "$tmp/fa.out" | grep -ao ' xover_tx_frames=[0-9]*' | tail -1 | cut -d= -f2)
 [ "${crossed:-0}" -ge 10 ] || fail "fa crossed ${crossed:-no} frames to fb"
-echo "ok Linux <-> Linux, each on a vhost-user back-end: fa crossed $crossed frames, $(since "$t0") s"
+echo "ok Linux <-> Linux, each on a vhost-user back-end: fa crossed $crossed frames, $(elapsed "$t0") s"
 echo PASS
