@@ -7,13 +7,13 @@
 #include <cstring>
 
 #include "checksum.hpp"
+#include "xover/net/ethernet.hpp"
 #include "xover/e1000/e1000.hpp"
 #include "xover/e1000/window_tx_ledger.hpp"
 
 namespace xover::e1000 {
 
 namespace {
-constexpr std::size_t kEthernetHeader = 14;
 constexpr std::size_t kMinFrame = 60;  // without FCS
 // The smallest segment payload we cut. The 8254x manual sets no floor we
 // could find; Linux's TCP never asks for fewer than 8 bytes a segment. One
@@ -58,7 +58,7 @@ bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t
                        bool& busy) {
     busy = false;
     if (!(cmd & txd::CMD_EOP) || (cmd & (txd::CMD_IC | txd::CMD_VLE)) || tx_frame_.started) return false;
-    if (length < kEthernetHeader || ((r(reg::TCTL) & tctl::PSP) && length < kMinFrame)) return false;
+    if (length < net::kEthernetHeader || ((r(reg::TCTL) & tctl::PSP) && length < kMinFrame)) return false;
     auto frame = memory_.span(address, length);
     if (frame.empty()) return false;
     switch (port_->send_in_window(index, address, 0, frame)) {
@@ -296,7 +296,7 @@ bool E1000::finish_frame(std::uint8_t eop_cmd) {
         return true;
     }
     if (f.tse) return send_tso(0, eop_cmd);
-    if (f.length < kEthernetHeader) {
+    if (f.length < net::kEthernetHeader) {
         ++counters_.tx_malformed;
         log_.warn("{}: {}-byte transmit frame dropped", name_, f.length);
         reset_tx_frame();
@@ -330,7 +330,7 @@ bool E1000::send_tso(std::uint32_t first_segment, std::uint8_t eop_cmd) {
     std::size_t header = c.hdrlen;
     bool ipv4 = c.tucmd & txd::TUCMD_IP;
     bool tcp = c.tucmd & txd::TUCMD_TCP;
-    bool valid = c.mss >= kMinTsoMss && header >= kEthernetHeader && header <= f.length &&
+    bool valid = c.mss >= kMinTsoMss && header >= net::kEthernetHeader && header <= f.length &&
                  std::size_t(c.ipcss) + (ipv4 ? 20 : 40) <= header &&
                  std::size_t(c.tucss) + (tcp ? 20 : 8) <= header && std::size_t(c.tucso) + 2 <= header &&
                  std::size_t(c.ipcso) + 2 <= header && header + c.mss <= kMaxTxFrame;

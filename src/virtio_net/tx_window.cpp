@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "xover/net/ethernet.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
 #include "xover/vmm/rate_limited_log.hpp"
@@ -16,7 +17,6 @@
 namespace xover::virtio_net {
 
 namespace {
-constexpr std::size_t kEthernetHeader = 14;
 vmm::RateLimitedLog g_window_log;
 }  // namespace
 
@@ -25,7 +25,7 @@ VirtioNet::WindowTx VirtioNet::try_window(const DescriptorChain& chain) {
     auto segments = chain.segments();
     if (segments.size() != 1 || segments[0].device_writable) return WindowTx::NotApplicable;
     std::span<const std::uint8_t> buffer = segments[0].bytes;
-    if (buffer.size() < kHeaderSize + kEthernetHeader) return WindowTx::NotApplicable;
+    if (buffer.size() < kHeaderSize + net::kEthernetHeader) return WindowTx::NotApplicable;
     spec::net::Header hdr;
     std::memcpy(&hdr, buffer.data(), sizeof hdr);
     if (hdr.flags != 0 || hdr.gso_type != spec::net::kGsoNone) return WindowTx::NotApplicable;  // we would edit it

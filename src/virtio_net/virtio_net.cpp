@@ -1,3 +1,4 @@
+#include "xover/net/ethernet.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
 
 #include <algorithm>
@@ -15,7 +16,6 @@ namespace xover::virtio_net {
 namespace {
 
 constexpr std::uint32_t kClassEthernet = 0x020000;
-constexpr std::size_t kEthernetHeader = 14;
 
 // Copies the chain's device-readable bytes [skip, skip + dst.size()) to dst.
 void gather(const DescriptorChain& chain, std::size_t skip, std::span<std::uint8_t> dst) {
@@ -222,7 +222,7 @@ VirtioNet::TxOutcome VirtioNet::transmit_chain(const DescriptorChain& chain) {
         return TxOutcome::Done;
     }
     std::uint64_t total = chain.readable_bytes();
-    if (total < kHeaderSize + kEthernetHeader) {
+    if (total < kHeaderSize + net::kEthernetHeader) {
         drop_tx(stats_.tx_too_short, "shorter than header + Ethernet header");
         return TxOutcome::Done;
     }

@@ -4,13 +4,12 @@
 #include <bit>
 #include <cstring>
 
+#include "xover/virtio_net/ring_index.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
 
 namespace xover::virtio_net {
 
 namespace {
-
-static_assert(std::endian::native == std::endian::little, "virtio 1.x rings are little-endian");
 
 struct Descriptor {
     std::uint64_t addr;
@@ -19,23 +18,6 @@ struct Descriptor {
     std::uint16_t next;
 };
 static_assert(sizeof(Descriptor) == 16);
-
-constexpr std::uint64_t kAvailHeader = 4;  // flags, idx
-constexpr std::uint64_t kUsedHeader = 4;
-constexpr std::uint64_t kUsedElement = 8;  // id (le32), len (le32)
-
-// Ring indices are shared with a running driver: single aligned 16-bit
-// accesses with acquire/release ordering, as the driver's own barriers
-// expect. Alignment is checked when the queue is enabled.
-std::uint16_t load16(std::span<std::uint8_t> ring, std::size_t offset) {
-    auto* p = reinterpret_cast<std::uint16_t*>(ring.data() + offset);
-    return std::atomic_ref<std::uint16_t>(*p).load(std::memory_order_acquire);
-}
-
-void store16(std::span<std::uint8_t> ring, std::size_t offset, std::uint16_t v) {
-    auto* p = reinterpret_cast<std::uint16_t*>(ring.data() + offset);
-    std::atomic_ref<std::uint16_t>(*p).store(v, std::memory_order_release);
-}
 
 }  // namespace
 
@@ -89,8 +71,8 @@ bool Virtqueue::translate(vmm::GuestMemory& memory) {
     // Sizes include used_event / avail_event: they are part of the layout
     // whether or not EVENT_IDX is negotiated.
     auto desc = memory.span(layout_.desc, 16 * n);
-    auto avail = memory.span(layout_.avail, kAvailHeader + 2 * n + 2);
-    auto used = memory.span(layout_.used, kUsedHeader + kUsedElement * n + 2);
+    auto avail = memory.span(layout_.avail, ring::kHeader + 2 * n + 2);
+    auto used = memory.span(layout_.used, ring::kHeader + ring::kUsedElement * n + 2);
     if (desc.empty() || avail.empty() || used.empty()) return false;
     // Host alignment must match guest alignment for the atomic accesses.
     if (reinterpret_cast<std::uintptr_t>(avail.data()) % 2 != 0 ||
@@ -125,7 +107,7 @@ bool Virtqueue::resume_at_published(std::uint16_t index) {
 
 std::uint16_t Virtqueue::visible_position(std::uint16_t published) {
     if (!enabled()) return published;
-    std::uint16_t used = load16(used_, 2);
+    std::uint16_t used = ring::load16(used_, 2);
     std::uint16_t ahead = std::uint16_t(used - published);
     if (ahead == 0 || ahead > layout_.size) return published;
     if (std::uint16_t(read_avail_idx() - used) > layout_.size) return published;  // past avail
@@ -156,7 +138,7 @@ bool Virtqueue::remap(vmm::GuestMemory& memory) {
     return true;
 }
 
-std::uint16_t Virtqueue::read_avail_idx() { return load16(avail_, 2); }
+std::uint16_t Virtqueue::read_avail_idx() { return ring::load16(avail_, 2); }
 
 std::uint16_t Virtqueue::pending() {
     if (!enabled()) return 0;
@@ -176,7 +158,7 @@ Virtqueue::PopStatus Virtqueue::pop(DescriptorChain& out) {
         return PopStatus::Broken;
     }
     std::uint16_t slot = next_avail_ & std::uint16_t(layout_.size - 1);
-    std::uint16_t head = load16(avail_, kAvailHeader + 2 * std::size_t(slot));
+    std::uint16_t head = ring::load16(avail_, ring::kHeader + 2 * std::size_t(slot));
     if (!walk(head, out)) return PopStatus::Broken;
     ++next_avail_;
     return PopStatus::Chain;
@@ -235,13 +217,13 @@ void Virtqueue::add_used(std::uint16_t head, std::uint32_t written) {
     if (!enabled()) return;
     std::uint16_t slot = used_idx_ & std::uint16_t(layout_.size - 1);
     std::uint32_t element[2] = {head, written};
-    std::memcpy(used_.data() + kUsedHeader + kUsedElement * slot, element, sizeof element);
+    std::memcpy(used_.data() + ring::kHeader + ring::kUsedElement * slot, element, sizeof element);
     ++used_idx_;
 }
 
 void Virtqueue::publish_used() {
     if (!enabled()) return;
-    store16(used_, 2, used_idx_);  // release: elements are visible first
+    ring::store16(used_, 2, used_idx_);  // release: elements are visible first
 }
 
 bool Virtqueue::should_interrupt() {
@@ -249,22 +231,22 @@ bool Virtqueue::should_interrupt() {
     // Our used idx store must be visible before we read the driver's
     // suppression state, or both sides could decide to skip.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (!event_idx_) return !(load16(avail_, 0) & spec::kAvailNoInterrupt);
+    if (!event_idx_) return !(ring::load16(avail_, 0) & spec::kAvailNoInterrupt);
     std::uint16_t old_idx = signalled_used_;
     bool valid = signalled_valid_;
     signalled_used_ = used_idx_;
     signalled_valid_ = true;
     if (!valid) return true;
-    std::uint16_t used_event = load16(avail_, kAvailHeader + 2 * std::size_t(layout_.size));
+    std::uint16_t used_event = ring::load16(avail_, ring::kHeader + 2 * std::size_t(layout_.size));
     return need_event(used_event, used_idx_, old_idx);
 }
 
 bool Virtqueue::enable_notifications() {
     if (!enabled()) return false;
     if (event_idx_)
-        store16(used_, kUsedHeader + kUsedElement * layout_.size, next_avail_);
+        ring::store16(used_, ring::kHeader + ring::kUsedElement * layout_.size, next_avail_);
     else
-        store16(used_, 0, 0);
+        ring::store16(used_, 0, 0);
     // The store above must be visible before we re-read avail idx.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     avail_shadow_ = read_avail_idx();
@@ -275,7 +257,7 @@ void Virtqueue::disable_notifications() {
     if (!enabled()) return;
     // With EVENT_IDX, leaving avail_event behind is enough: the driver only
     // notifies when it crosses it.
-    if (!event_idx_) store16(used_, 0, spec::kUsedNoNotify);
+    if (!event_idx_) ring::store16(used_, 0, spec::kUsedNoNotify);
 }
 
 }  // namespace xover::virtio_net

@@ -2,24 +2,13 @@
 
 #include <atomic>
 
+#include "xover/virtio_net/ring_index.hpp"
+
 namespace xover::virtio_net {
 
 namespace {
 
-constexpr std::size_t kRingHeader = 4;  // flags, idx (avail and used alike)
-constexpr std::size_t kUsedElement = 8;
 constexpr auto relaxed = std::memory_order_relaxed;
-
-// Single aligned 16-bit accesses, as the receiver's driver expects
-// (alignment is checked in view()).
-std::uint16_t load16(std::span<std::uint8_t> ring, std::size_t offset) {
-    return std::atomic_ref<std::uint16_t>(*reinterpret_cast<std::uint16_t*>(ring.data() + offset))
-        .load(std::memory_order_acquire);
-}
-void store16(std::span<std::uint8_t> ring, std::size_t offset, std::uint16_t v) {
-    std::atomic_ref<std::uint16_t>(*reinterpret_cast<std::uint16_t*>(ring.data() + offset))
-        .store(v, std::memory_order_release);
-}
 
 // One bit of a ledger bitmap. The caller holds the lock the ledger's
 // rules name, so a load and a store make a read-modify-write.
@@ -46,8 +35,8 @@ WindowLoans::Look WindowLoans::view(vmm::GuestMemory& memory, const nic::SharedN
         return Look::Gone;
     std::uint32_t recorded = l_.ring_size.load(relaxed);
     if (recorded != 0 && (r.avail_gpa != l_.avail_gpa.load(relaxed) || n != recorded)) return Look::Gone;  // a new ring
-    ring.avail = memory.span(r.avail_gpa, kRingHeader + 2 * n + 2);
-    ring.used = memory.span(r.used_gpa, kRingHeader + kUsedElement * n + 2);
+    ring.avail = memory.span(r.avail_gpa, ring::kHeader + 2 * n + 2);
+    ring.used = memory.span(r.used_gpa, ring::kHeader + ring::kUsedElement * n + 2);
     if (ring.avail.empty() || ring.used.empty() || reinterpret_cast<std::uintptr_t>(ring.avail.data()) % 2 != 0 ||
         reinterpret_cast<std::uintptr_t>(ring.used.data()) % 4 != 0)
         return Look::Gone;
@@ -67,7 +56,7 @@ void WindowLoans::scan(const Ring& ring, std::uint16_t until) {
     if (distance == 0 || distance >= 0x8000) return;  // nothing new (or the guest moved idx back)
     if (distance > ring.size) cursor = std::uint16_t(until - ring.size);
     for (; cursor != until; ++cursor) {
-        std::uint16_t head = load16(ring.avail, kRingHeader + 2 * std::size_t(cursor & (ring.size - 1)));
+        std::uint16_t head = ring::load16(ring.avail, ring::kHeader + 2 * std::size_t(cursor & (ring.size - 1)));
         if (head >= kMaxHeads || !test(l_.lent, head)) continue;
         set(l_.lent, head, false);
         set(l_.back, head, true);
@@ -177,7 +166,7 @@ WindowLoans::Look WindowLoans::look(vmm::GuestMemory& receiver_memory, const nic
     if (!anything_lent) return Look::Ok;
     Ring ring;
     Look v = view(receiver_memory, receiver, ring);
-    if (v == Look::Ok) scan(ring, load16(ring.avail, 2));
+    if (v == Look::Ok) scan(ring, ring::load16(ring.avail, 2));
     if (v == Look::Gone) give_back_all();
     return v;
 }
@@ -187,9 +176,9 @@ void WindowLoans::arm(vmm::GuestMemory& receiver_memory, const nic::SharedNicSta
     Ring ring;
     if (view(receiver_memory, receiver, ring) != Look::Ok) return;
     if (ring.event_idx)  // notify when avail idx moves past where it is now
-        store16(ring.used, kRingHeader + kUsedElement * ring.size, load16(ring.avail, 2));
+        ring::store16(ring.used, ring::kHeader + ring::kUsedElement * ring.size, ring::load16(ring.avail, 2));
     else
-        store16(ring.used, 0, 0);  // clear VIRTQ_USED_F_NO_NOTIFY
+        ring::store16(ring.used, 0, 0);  // clear VIRTQ_USED_F_NO_NOTIFY
     std::atomic_thread_fence(std::memory_order_seq_cst);  // before the caller's flag and second look
 }
 

@@ -17,6 +17,7 @@
 
 #include "xover/byte_order.hpp"
 #include "xover/e1000/registers.hpp"
+#include "xover/net/ethernet.hpp"
 
 namespace xover::e1000::rx_filter {
 
@@ -63,7 +64,7 @@ enum class Verdict {
     Vlan,       // tagged with a VLAN ID the VFTA does not hold (RCTL.VFE)
 };
 
-inline constexpr std::size_t kEthernetHeader = 14;
+using net::kEthernetHeader;
 
 // The destination address filter: broadcast needs BAM (or MPE); unicast
 // UPE or an exact match; multicast MPE, an exact match or its MTA bit.
