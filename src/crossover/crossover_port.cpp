@@ -508,7 +508,6 @@ void CrossoverPort::window_tx_settled(bool shared) {
 nic::NicPort::WindowSend CrossoverPort::window_out_of_step() {
     if (!window_tx_leaving_) {
         window_tx_leaving_ = true;
-        window_tx_leave_reason_ = "the peer's RX ring fell out of step with our TX ring";
         window_tx_pending_.store(true, std::memory_order_relaxed);
     }
     retry_later(std::chrono::milliseconds(1));
@@ -524,11 +523,15 @@ nic::NicPort::WindowSend CrossoverPort::window_out_of_step() {
 // mapping can change under them (DmaWindow::detach_running).
 void CrossoverPort::leave_window_on_reset() {
     if (!window_ || !window_->attached(DmaWindow::Half::Tx) || !tx_taken_) return;
-    window_tx_leave_reason_ = "our guest reset its TX ring";
     take_tx_half_off(Remap::Running);
 }
 
+// The two ways in are the two reasons: a running detach comes only from
+// our guest's own reset (leave_window_on_reset), a paused one only from a
+// peer found out of step (window_out_of_step, then settle_window_tx).
 void CrossoverPort::take_tx_half_off(Remap how) {
+    const char* why = how == Remap::Running ? "our guest reset its TX ring"
+                                            : "the peer's RX ring fell out of step with our TX ring";
     try {
         if (how == Remap::Running)
             window_->detach_running(DmaWindow::Half::Tx);
@@ -543,8 +546,7 @@ void CrossoverPort::take_tx_half_off(Remap how) {
     }
     window_tx_leaving_ = true;
     window_tx_settled(false);
-    spdlog::info("{}: window link {}: {}; our TX half left the element, frames are copied", name_, window_link_,
-                 window_tx_leave_reason_);
+    spdlog::info("{}: window link {}: {}; our TX half left the element, frames are copied", name_, window_link_, why);
 }
 
 // A frame for the window peer before our TX half is settled would land in

@@ -1,4 +1,3 @@
-#include "xover/net/ethernet.hpp"
 #include "xover/virtio_net/virtio_net.hpp"
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "needs_csum.hpp"
+#include "xover/net/ethernet.hpp"
 #include "xover/virtio_net/virtio_spec.hpp"
 #include "xover/vmm/rate_limited_log.hpp"
 

@@ -276,7 +276,6 @@ private:
     // Written under the device lock; read without it (window_tx_pending).
     std::atomic<bool> window_tx_pending_{false};
     bool window_tx_leaving_ = false;  // pending to leave the element (window_out_of_step)
-    const char* window_tx_leave_reason_ = "";  // why, for the one log line (take_tx_half_off)
     bool tx_taken_ = false;           // our guest has transmitted a frame (the TX ring is not fresh)
     std::atomic<bool> slow_rx_placed_{false};  // our backend placed a frame in our RX ring
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
