@@ -124,6 +124,7 @@ void VirtioSnd::device_reset() {
         streams_[s]->reset(backend_);
     }
     pending_events_.clear();
+    driver_asked_ = false;
     jack_info_answered_ = jack_info_copied_ = false;
     event_since_jack_info_ = {};
     used_added_ = {};
@@ -149,6 +150,7 @@ void VirtioSnd::process_control() {
             return;
         }
         ++stats_.control_requests;
+        driver_asked_ = true;
         std::uint32_t written = 0;
         if (chain_.writable_bytes() < sizeof(virtio_snd_hdr)) {
             ++stats_.control_refused;
@@ -172,6 +174,7 @@ void VirtioSnd::process_control() {
         maybe_interrupt(kControlQueue);
     }
     if (jack_info_copied_) repeat_events_since_jack_info();
+    flush_events();  // the first request lets held events through
     // A START or RELEASE may have completed I/O requests.
     for (unsigned q : {kTxQueue, kRxQueue}) {
         if (!used_added_[q]) continue;
@@ -400,7 +403,7 @@ void VirtioSnd::repeat_events_since_jack_info() {
 }
 
 void VirtioSnd::flush_events() {
-    if (!queue_live(kEventQueue)) return;
+    if (!driver_asked_ || !queue_live(kEventQueue)) return;
     bool used = false;
     while (!pending_events_.empty()) {
         auto status = queue(kEventQueue).pop(chain_);

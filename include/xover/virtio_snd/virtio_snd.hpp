@@ -123,6 +123,13 @@ private:
     // A driver may copy JACK_INFO's `connected` some time after the reply
     // (Linux does), over a jack event that came in between. Such events are
     // sent again once the driver's next control request shows it is done.
+    // Events wait until the driver's first control request. A driver may
+    // take event buffers (from DRIVER_OK on) before it can handle an event:
+    // Linux 6.1 reads the jack count from the config, and only then
+    // allocates its jack table and asks JACK_INFO, so an event in between
+    // is a NULL write in the guest. JACK_INFO's reply carries the newest
+    // state, so holding the events loses nothing.
+    bool driver_asked_ = false;
     bool jack_info_answered_ = false;
     bool jack_info_copied_ = false;  // a later request came: the repeat is due
     std::array<bool, kJackCount> event_since_jack_info_{};
