@@ -87,7 +87,8 @@ prepare() {
 		mount -t proc proc /proc
 		mount -t devtmpfs dev /dev
 		for m in $(cat /modules/order); do insmod "/modules/${m##*/}"; done
-		mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=mmap root /root ||
+		cache=$(sed -n 's/.*kvm_host_9p_cache=\([a-z]*\).*/\1/p' /proc/cmdline)
+		mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000,cache=${cache:-mmap}" root /root ||
 			{ echo "kvm-host: no 9p root"; poweroff -f; }
 		stage2=$(sed -n 's/.*kvm_host_stage2=\([^ ]*\).*/\1/p' /proc/cmdline)
 		umount /proc /dev
@@ -137,7 +138,7 @@ run() {
 		"$qemu" -L "$(dirname "$qemu")/../share/qemu" -accel "tcg,thread=${XOVER_KVM_HOST_TCG_THREAD:-multi}" -cpu max -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
 		-m "${XOVER_KVM_HOST_MEM:-8G}" -display none -serial stdio -monitor none -no-reboot \
 		-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio" \
-		-append "console=ttyS0 quiet panic=-1 kvm_host_stage2=$dir/stage2" \
+		-append "console=ttyS0 quiet panic=-1 kvm_host_stage2=$dir/stage2 kvm_host_9p_cache=${XOVER_KVM_HOST_9P_CACHE:-mmap} ${XOVER_KVM_HOST_APPEND:-}" \
 		-virtfs local,path=/,mount_tag=root,security_model=passthrough,multidevs=remap,id=root </dev/null \
 		> >(while IFS= read -r line; do printf '%s\n' "${line%$'\r'}"; touch "$beat"; done) &
 	local qemu_pid=$!

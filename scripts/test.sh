@@ -38,7 +38,7 @@ run_ctest() {
 # there take 1.3-1.5x as long on two cores: that stage's first pass took
 # 2886 s, against 1799 s with nothing beside it.)
 build_asan() { BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DXOVER_SANITIZE=ON; }
-build_tsan() { BUILD_DIR=build-tsan BUILD_TYPE=Debug XOVER_TARGET=xover_unit_tests scripts/build.sh -DXOVER_TSAN=ON; }
+build_tsan() { BUILD_DIR=build-tsan BUILD_TYPE=Debug XOVER_TARGET=xover_tsan_tests scripts/build.sh -DXOVER_TSAN=ON; }
 
 # Tests labelled kvm boot guests. A machine without /dev/kvm (a VM with no
 # nested virtualization, as CI's are) runs them in a KVM host that QEMU
@@ -66,5 +66,5 @@ echo "== fuzzing: every target for a few seconds (libFuzzer, ASan+UBSan; the see
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "== ThreadSanitizer: the cross-process shared NIC state and the crossover data path"
 build_tsan
-TSAN_OPTIONS=halt_on_error=1 build-tsan/xover_unit_tests "[shared-state],crossover:*"
+TSAN_OPTIONS=halt_on_error=1 build-tsan/xover_tsan_tests "[shared-state],crossover:*"
 echo "== all tests passed"

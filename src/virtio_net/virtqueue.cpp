@@ -1,7 +1,6 @@
 #include "xover/virtio_net/virtqueue.hpp"
 
 #include <atomic>
-#include <bit>
 #include <cstring>
 
 #include "xover/virtio_net/ring_index.hpp"

@@ -27,7 +27,7 @@ run_auto() {  # TXMODEL RXMODEL TAG [broker]
 		[ -s "$tmp/$tx.rc" ] && break
 		sleep 0.05
 	done
-	local rrc=$(waitvm $rx) trc=$(waitvm $tx)
+	local rrc=$(wait_vm $rx) trc=$(wait_vm $tx)
 	[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "$1 -> $2: exit status rx=$rrc tx=$trc"
 	# A fast pair can finish between two status polls: then the broker's
 	# log line for the link (same fields) stands in for the status.

@@ -14,7 +14,7 @@ vm cc virtio $Cm aa "role=rx count=$N timeout_ms=20000"
 # Both receivers registered (they wait for link up) before the sender starts.
 for i in $(seq 300); do "$X" status --broker "$BROKER" 2>/dev/null | grep -q "^VMs: 2" && break; sleep 0.1; done
 vm aa e1000 $A bb+cc "role=tx count=$N size=128 dst=ff:ff:ff:ff:ff:ff timeout_ms=20000"
-arc=$(waitvm aa) brc=$(waitvm bb) crc=$(waitvm cc)
+arc=$(wait_vm aa) brc=$(wait_vm bb) crc=$(wait_vm cc)
 [ "$arc" = 0 ] || fail "sender exit status $arc"
 [ "$brc" = 0 ] && [ "$crc" = 0 ] || fail "receivers: bb=$brc cc=$crc"
 for r in bb cc; do

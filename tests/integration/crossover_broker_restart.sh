@@ -9,7 +9,7 @@
 source "$(dirname "$0")/crossover_common.inc"
 RX=52:54:00:c7:00:01; TX=52:54:00:c7:00:02; C=52:54:00:c7:00:03
 S=52:54:00:c7:00:04; D=52:54:00:c7:00:05
-broker_pid=${pids[-1]}
+broker_pid=${lib_pids[-1]}
 status_json() { "$X" status --broker "$BROKER" --json 2>/dev/null; }
 # crossed: frames the broker's links counted, both directions summed.
 crossed() { status_json | grep -o '"frames":[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }
@@ -20,7 +20,7 @@ restart_broker() {
 	sleep "$1"
 	mv "$tmp/broker.log" "$tmp/broker-$broker_pid.log"
 	start_broker
-	broker_pid=${pids[-1]}
+	broker_pid=${lib_pids[-1]}
 }
 # until SECONDS CONDITION...: polls CONDITION every 0.1 s.
 links_are() { [ "$(links)" = "$1" ]; }
@@ -59,13 +59,13 @@ echo "ok: a new VM linked to a running one after the restart"
 
 # 4. The stream ends intact: nothing lost, every frame checked, no link
 # down while it ran.
-[ "$(waitvm rx)" = 0 ] || fail "rx: $(result rx)"
-[ "$(waitvm tx)" = 0 ] || fail "tx: $(result tx)"
+[ "$(wait_vm rx)" = 0 ] || fail "rx: $(result rx)"
+[ "$(wait_vm tx)" = 0 ] || fail "tx: $(result tx)"
 result rx | grep -q "frames=$N .*errors=0 lost=0" || fail "rx: $(result rx)"
 grep -q "link [0-9]* down" "$tmp/tx.out" && fail "tx saw its link go down during the stream"
 grep -q "registered again with the broker" "$tmp/rx.out" || fail "rx logged no new registration"
 echo "ok: $(result rx)"
-waitvm c >/dev/null
+wait_vm c >/dev/null
 
 # 5. A VM killed while no broker runs: its survivor gets LinkDown once the
 # grace period ends, and links again when a peer of that name returns.
@@ -79,7 +79,7 @@ kill -9 "$gone_pid"
 sleep 1
 mv "$tmp/broker.log" "$tmp/broker-$broker_pid.log"
 start_broker
-broker_pid=${pids[-1]}
+broker_pid=${lib_pids[-1]}
 until_ok 10 registered_again surv || fail "surv did not register again: $(status_json)"
 until_ok 10 grep -q "link [0-9]* of surv#0 not adopted: VM 'gone' did not register again" "$tmp/broker.log" ||
 	fail "the broker did not give up on surv's link to its dead peer"
@@ -94,7 +94,7 @@ until_ok 30 grep -q "link [0-9]* up: \(surv#0 <-> gone#0\|gone#0 <-> surv#0\)" "
 	fail "surv did not link with a new 'gone'"
 "$X" status --broker "$BROKER" | grep -q "^Broker: started .* links 1 formed, 0 adopted, 1 refused" ||
 	fail "status history: $("$X" status --broker "$BROKER" | head -1)"
-[ "$(waitvm surv)" = 0 ] || fail "surv: $(result surv)"
+[ "$(wait_vm surv)" = 0 ] || fail "surv: $(result surv)"
 result surv | grep -q "frames=10 .*errors=0 lost=0" || fail "surv: $(result surv)"
 [ "$(stat surv xover_links_torn_down)" = 1 ] && [ "$(stat surv xover_links_made)" = 2 ] ||
 	fail "surv: links made $(stat surv xover_links_made), torn down $(stat surv xover_links_torn_down)"

@@ -23,7 +23,7 @@ for i in $(seq 300); do "$X" status --broker "$BROKER" 2>/dev/null | grep -q "^V
 # only a bound on the wait; the assertions are on counters and contents.
 vm bb e1000 $Bm aa "role=rx count=$N ral0=$ELSEWHERE start_timeout_ms=3000"
 vm dd e1000 $Dm cc "role=rx count=$N ral0=$ELSEWHERE promisc=1 timeout_ms=20000"
-arc=$(waitvm aa) brc=$(waitvm bb) crc=$(waitvm cc) drc=$(waitvm dd)
+arc=$(wait_vm aa) brc=$(wait_vm bb) crc=$(wait_vm cc) drc=$(wait_vm dd)
 [ "$arc" = 0 ] && [ "$crc" = 0 ] || fail "senders: aa=$arc cc=$crc"
 grep -q "mac=$ELSEWHERE" "$tmp/bb.out" || fail "bb did not move to $ELSEWHERE"
 [ "$brc" = 1 ] && result bb | grep -q "frames=0 " || fail "bb received frames its filter rejects: $(result bb)"

@@ -41,7 +41,7 @@ registered deadrx
 sleep 0 & dead=$!; wait $dead  # a pid that names nobody now
 hold_lock "$(vmpid deadrx)" "$dead"
 vm deadtx e1000 $TX deadrx "role=tx count=$N size=64 dst=$RX timeout_ms=8000"
-[ "$(waitvm deadtx)" = 0 ] && [ "$(waitvm deadrx)" = 0 ] || fail "the pair with a dead lock holder failed"
+[ "$(wait_vm deadtx)" = 0 ] && [ "$(wait_vm deadrx)" = 0 ] || fail "the pair with a dead lock holder failed"
 result deadrx | grep -q "frames=$N .*errors=0 lost=0" || fail "frames lost past a dead holder: $(result deadrx)"
 [ "$(stat deadtx xover_tx_frames)" = $N ] || fail "not every frame crossed: $(stat deadtx xover_tx_frames) of $N"
 [ "$(stat deadtx xover_dropped_peer_locked)" = 0 ] || fail "frames dropped at a locked ring"
@@ -52,13 +52,13 @@ RX=52:54:00:d1:01:01; TX=52:54:00:d1:01:02
 vm liverx virtio $RX livetx "role=rx count=$N timeout_ms=15000 start_timeout_ms=30000"
 registered liverx
 sleep 1000 >/dev/null 2>&1 & holder=$!  # not holding ctest's output open if the test fails
-pids+=("$holder")  # killed at exit, whatever happens
+lib_pids+=("$holder")  # killed at exit, whatever happens
 hold_lock "$(vmpid liverx)" "$holder"
 vm livetx virtio $TX liverx "role=tx count=$N size=64 dst=$RX timeout_ms=15000"
 for i in $(seq 100); do [ "$(links)" = 1 ] && break; sleep 0.1; done
 sleep 2  # the sender's frames meet the held lock
 kill -9 "$holder"; wait "$holder" 2>/dev/null
-[ "$(waitvm livetx)" = 0 ] && [ "$(waitvm liverx)" = 0 ] || fail "the pair with a live lock holder failed"
+[ "$(wait_vm livetx)" = 0 ] && [ "$(wait_vm liverx)" = 0 ] || fail "the pair with a live lock holder failed"
 result liverx | grep -q "frames=$N .*errors=0 lost=0" || fail "frames lost at a live holder: $(result liverx)"
 busy=$(stat livetx xover_busy_peer_locked)
 [ "${busy:-0}" -gt 0 ] || fail "the sender never met the held lock (busy_peer_locked=$busy)"

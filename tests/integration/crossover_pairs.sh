@@ -17,7 +17,7 @@ run_pair() {  # RXMODEL TXMODEL ORDER TAG
 		vm $tx "$2" $txmac $rx "role=tx count=$N size=64 dst=$rxmac timeout_ms=20000"; sleep 0.3
 		vm $rx "$1" $rxmac $tx "role=rx count=$N timeout_ms=20000"
 	fi
-	local rrc=$(waitvm $rx) trc=$(waitvm $tx)
+	local rrc=$(wait_vm $rx) trc=$(wait_vm $tx)
 	[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "$2 -> $1 ($3): exit status rx=$rrc tx=$trc"
 	result $rx | grep -q "frames=$N .*errors=0 lost=0" || fail "$2 -> $1 ($3): $(result $rx)"
 	local sent=$(stat $tx xover_tx_bytes) copied=$(stat $tx xover_bytes_copied) frames=$(stat $tx xover_tx_frames)

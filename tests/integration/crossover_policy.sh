@@ -10,7 +10,7 @@ vm a e1000 $A b "role=rx count=10 timeout_ms=12000"; sleep 0.3
 # c has a physical path (udp to a port nobody reads), so its link is up.
 port=$((20000 + $$ % 20000))
 NICX="backend=udp:127.0.0.1:$port@127.0.0.1:$((port + 1))" vm c e1000 $C d "role=tx count=10 size=64 dst=$A timeout_ms=3000"
-waitvm c >/dev/null
+wait_vm c >/dev/null
 # The broker's own record: both VMs registered while c ran, no link made.
 grep -q "VM 'a' .*registered" "$tmp/broker.log" && grep -q "VM 'c' .*registered" "$tmp/broker.log" ||
 	fail "a and c not both registered"
@@ -19,7 +19,7 @@ grep -q "link .* up" "$tmp/broker.log" && fail "unexpected link: $(grep 'link .*
 [ "$(stat c xover_tx_backend_frames)" = 10 ] || fail "c's frames did not go to its backend"
 echo "ok: no link between VMs that do not list each other; frames went to the backend"
 # a's NIC has no link and backend none: its guest saw the link down.
-waitvm a >/dev/null
+wait_vm a >/dev/null
 grep -q "link=down" "$tmp/a.out" || fail "a reported link up without any link"
 echo "ok: crossover-only NIC without a link shows link down"
 rm -f "$tmp/a.rc"
@@ -34,5 +34,5 @@ for i in $(seq 300); do [ -n "$(vmpid a)" ] && break; sleep 0.1; done
 [ "$(cat "$tmp/dup.rc")" != 0 ] || fail "a duplicate VM name was accepted"
 grep -qi "refused" "$tmp/dup.out" || fail "no refusal message: $(cat "$tmp/dup.out")"
 echo "ok: duplicate VM name refused: $(grep -i refused "$tmp/dup.out" | head -1)"
-waitvm a >/dev/null
+wait_vm a >/dev/null
 echo PASS

@@ -32,7 +32,7 @@ pair() {
 	local rx=rx$2 tx=tx$2 rxmac=52:54:00:c7:$2:01 txmac=52:54:00:c7:$2:02 rrc trc
 	vm $rx "$1" $rxmac $tx "role=rx count=$3 $4 timeout_ms=20000"; sleep 0.3
 	vm $tx "$1" $txmac $rx "role=tx count=$3 size=64 dst=$rxmac timeout_ms=20000 ${5:-}"
-	rrc=$(waitvm $rx); trc=$(waitvm $tx)
+	rrc=$(wait_vm $rx); trc=$(wait_vm $tx)
 	[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "$1 ($4): exit status rx=$rrc tx=$trc"
 	result $rx | grep -q "frames=$3 .*errors=0 lost=0" || fail "$1 ($4): $(result $rx)"
 }

@@ -19,7 +19,7 @@ run_pair() {  # RXMODEL TXMODEL TAG
 	local rx=rx$3 tx=tx$3 rxmac=52:54:00:c9:$3:01 txmac=52:54:00:c9:$3:02
 	vm $rx "$1" $rxmac $tx "role=rx count=$N $RX timeout_ms=30000"; sleep 0.3
 	vm $tx "$2" $txmac $rx "role=tx count=$N size=64 dst=$rxmac timeout_ms=30000"
-	local rrc=$(waitvm $rx) trc=$(waitvm $tx)
+	local rrc=$(wait_vm $rx) trc=$(wait_vm $tx)
 	[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "$2 -> $1: exit status rx=$rrc tx=$trc"
 	result $rx | grep -q "frames=$N .*errors=0 lost=0" || fail "$2 -> $1: $(result $rx)"
 	local parked=$(stat $tx xover_handoff_parked) by_peer=$(stat $tx xover_handoff_moved_by_peer)

@@ -9,11 +9,11 @@ E=52:54:00:c2:00:01; P=52:54:00:c2:00:02
 # 1. ping <-> echo (e1000 <-> virtio-net), then a SIGKILL mid-stream.
 vm echo virtio $E ping "role=echo timeout_ms=3000"; sleep 0.3
 vm ping e1000 $P echo "role=ping count=200 size=64 dst=$E timeout_ms=5000"
-[ "$(waitvm ping)" = 0 ] || fail "ping over the crossover failed: $(result ping)"
+[ "$(wait_vm ping)" = 0 ] || fail "ping over the crossover failed: $(result ping)"
 result ping | grep -q "frames=200 " || fail "ping: $(result ping)"
 echo "ok: ping/echo e1000 <-> virtio-net: $(result ping)"
 # echo timed out once ping left (3 s without frames): status 1 is its failure.
-[ "$(waitvm echo)" != timeout ] || fail "echo hung"
+[ "$(wait_vm echo)" != timeout ] || fail "echo hung"
 
 N=1000000
 vm rx e1000 $E tx "role=rx count=$N timeout_ms=2000"; sleep 0.3
@@ -24,7 +24,7 @@ sleep 1.5
 txpid=$(cat "$tmp/broker.log" "$tmp"/*.out | grep -o "VM 'tx' (pid [0-9]*" | tail -1 | grep -o '[0-9]*$')
 [ -n "$txpid" ] || fail "cannot find tx's pid"
 kill -9 "$txpid"
-rc=$(waitvm rx)
+rc=$(wait_vm rx)
 [ "$rc" = 1 ] || fail "rx after its peer was killed: status $rc, expected 1 (timeout)"
 grep -q "rx timeout" "$tmp/rx.out" || fail "rx did not report a timeout"
 frames=$(result rx | grep -o ' frames=[0-9]*' | cut -d= -f2)
@@ -39,7 +39,7 @@ vm echo virtio $E ping "role=echo timeout_ms=3000"; sleep 0.3
 "$X" status --broker "$BROKER" | grep -q "^Links: 0" || fail "stale link after the kill: $("$X" status --broker "$BROKER")"
 echo "ok: status shows no link while the peer is gone"
 vm ping e1000 $P echo "role=ping count=50 size=64 dst=$E timeout_ms=5000"
-[ "$(waitvm ping)" = 0 ] || fail "restarted ping failed: $(result ping)"
+[ "$(wait_vm ping)" = 0 ] || fail "restarted ping failed: $(result ping)"
 echo "ok: restarted peer re-linked: $(result ping)"
-waitvm echo >/dev/null
+wait_vm echo >/dev/null
 echo PASS

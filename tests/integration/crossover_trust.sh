@@ -24,10 +24,10 @@ for i in $(seq 100); do "$X" status --broker "$BROKER" | grep -q "^  mallory " &
 status=$("$X" status --broker "$BROKER")
 grep -q "mallory .*(victim: waiting for its consent)" <<<"$status" ||
 	fail "status does not show mallory waiting for the victim's consent: $status"
-waitvm mallory >/dev/null
+wait_vm mallory >/dev/null
 grep -q "link .* up" "$tmp/broker.log" && fail "a one-sided request linked: $(grep 'link .* up' "$tmp/broker.log")"
 [ "$(stat mallory xover_links_made)" = 0 ] || fail "mallory got a link"
-waitvm victim >/dev/null
+wait_vm victim >/dev/null
 [ "$(stat victim xover_links_made)" = 0 ] && [ "$(stat mallory xover_tx_frames)" = 0 ] ||
 	fail "the victim was linked, or frames crossed without a link"
 echo "ok: a VM naming one that did not name it gets no link; status: $(grep -o 'mallory .*consent)' <<<"$status" | tr -s ' ')"
@@ -91,7 +91,7 @@ chmod 711 "$tmp"
 mkdir -m 755 "$tmp/bin"; install -m 755 "$X" "$tmp/bin/xover"
 mkdir -m 700 "$tmp/nb"; chown nobody:nogroup "$tmp/nb"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/bin/xover" broker --broker "$tmp/nb/b.sock" >"$tmp/nb.log" 2>&1 &
-pids+=($!)
+lib_pids+=($!)
 for i in $(seq 100); do [ -S "$tmp/nb/b.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/nb/b.sock" ] || fail "nobody's broker did not start: $(cat "$tmp/nb.log")"
 "$X" status --broker "$tmp/nb/b.sock" >"$tmp/nb-status.out" 2>&1 && fail "root trusted nobody's broker"

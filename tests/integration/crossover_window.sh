@@ -43,7 +43,7 @@ M=2000000
 vm rx e1000 $RX tx "role=rx count=$M window=1 timeout_ms=2000"; sleep 0.3
 vm tx e1000 $TX rx "role=tx count=$M size=64 dst=$RX window=1 timeout_ms=20000"
 kill_mid_stream tx
-rrc=$(waitvm rx)
+rrc=$(wait_vm rx)
 [ "$rrc" = 1 ] || fail "rx after its window peer was killed: status $rrc, expected 1 (timeout)"
 result rx | grep -q "errors=0" || fail "rx saw bad frames: $(result rx)"
 [ "$(stat rx xover_remaps)" = 4 ] || fail "rx remaps=$(stat rx xover_remaps), expected 4"

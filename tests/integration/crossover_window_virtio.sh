@@ -43,7 +43,7 @@ echo "ok: virtio window pair: $N frames, bytes_copied=0, window_frames=$(stat tx
 rm -f "$tmp"/*.rc
 vm rx virtio $RX tx "role=rx count=$N window=1 timeout_ms=20000"
 vm tx virtio $TX rx "role=tx count=$N size=64 dst=$RX window=1 timeout_ms=20000"
-rrc=$(waitvm rx); trc=$(waitvm tx)
+rrc=$(wait_vm rx); trc=$(wait_vm tx)
 [ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "simultaneous start: exit status rx=$rrc tx=$trc"
 result rx | grep -q "frames=$N .*errors=0 lost=0" || fail "simultaneous start: $(result rx)"
 [ "$(stat tx xover_bytes_copied)" = 0 ] || fail "simultaneous start: bytes_copied=$(stat tx xover_bytes_copied)"
@@ -55,7 +55,7 @@ echo "ok: simultaneous start: $N frames, none lost, map waits=$(stat tx xover_wi
 rm -f "$tmp"/*.rc
 vm rx virtio $RX tx "role=rx count=$N timeout_ms=20000"; sleep 0.3
 vm tx e1000 $TX rx "role=tx count=$N size=64 dst=$RX window=1 timeout_ms=20000"
-rrc=$(waitvm rx); trc=$(waitvm tx)
+rrc=$(wait_vm rx); trc=$(wait_vm tx)
 [ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "mixed pair: exit status rx=$rrc tx=$trc"
 result rx | grep -q "frames=$N .*errors=0 lost=0" || fail "mixed pair: $(result rx)"
 grep -q "window mode needs the same NIC model" "$tmp/broker.log" || fail "the broker did not say why it chose copy mode"

@@ -23,7 +23,7 @@ TIME_SCALE=${TIME_SCALE:-1}
 . "$(dirname "${BASH_SOURCE[0]}")/time_scale.inc"
 
 tmp=$(mktemp -d "/tmp/xover-net-$$.XXXX")
-lib_pids=()
+lib_pids=()  # what a test started in the background (add each pid): each tree is killed at exit
 lib_cleanups=()
 # kill_tree PID: PID and everything it started (a run's subshell, its
 # `timeout`, the command under it: killing the subshell alone leaves them
@@ -165,9 +165,9 @@ qemu_vm() {
 }
 
 # wait_vm NAME [TIMEOUT_S]: prints the run's exit status once it has ended
-# ("timeout" if it has not within TIMEOUT_S, default 300).
+# ("timeout" if it has not within TIMEOUT_S, default $WAIT_VM_LIMIT or 300).
 wait_vm() {
-	local name=$1 limit=${2:-300} i
+	local name=$1 limit=${2:-${WAIT_VM_LIMIT:-300}} i
 	for ((i = 0; i < limit * 10; i++)); do
 		if [ -s "$tmp/$name.rc" ]; then
 			cat "$tmp/$name.rc"

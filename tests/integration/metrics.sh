@@ -108,7 +108,7 @@ pair() {
 	[ -s "$tmp/$rx.metrics" ] || fail "$rx: no metrics line within 30 s"
 	vm $tx "$txm" $txmac $rx "role=tx count=$N size=64 dst=$rxmac timeout_ms=30000" \
 		"$txs" --metrics "$tmp/$tx.metrics" --metrics-interval 1
-	local rrc=$(waitvm $rx) trc=$(waitvm $tx)
+	local rrc=$(wait_vm $rx) trc=$(wait_vm $tx)
 	[ "$rrc" = 0 ] && [ "$trc" = 0 ] || fail "$txm -> $rxm: exit status rx=$rrc tx=$trc"
 	result $rx | grep -q "frames=$N .*errors=0 lost=0" || fail "$txm -> $rxm: $(result $rx)"
 	result $tx | grep -q "frames=$N " || fail "$txm -> $rxm: $(result $tx)"

@@ -74,8 +74,8 @@ ctl rx resume || fail "ctl rx resume"
 # (rx may be done already: its state is then gone with it.)
 [ "$(state rx)" = running ] || result rx | grep -q "frames=$N " || fail "rx: state $(state rx) after resume"
 
-[ "$(waitvm tx)" = 0 ] || fail "tx exited $(cat "$tmp/tx.rc")"
-[ "$(waitvm rx)" = 0 ] || fail "rx exited $(cat "$tmp/rx.rc")"
+[ "$(wait_vm tx)" = 0 ] || fail "tx exited $(cat "$tmp/tx.rc")"
+[ "$(wait_vm rx)" = 0 ] || fail "rx exited $(cat "$tmp/rx.rc")"
 result rx | grep -q "RESULT role=rx frames=$N .*errors=0 lost=0" || fail "frames were lost across the pauses: $(result rx)"
 [ -e "$(api rx)" ] && fail "rx's API socket was left behind"
 echo "ok: pause/resume of each side while $N frames flowed lost none; documented answers; JSON errors"
@@ -129,7 +129,7 @@ out=$(curl -s -w ' %{http_code}' --unix-socket "$(api l1)" -X PUT http://localho
 grep -q '"stopping".* 202$' <<<"$(tr -d '\n' <<<"$out")" || fail "shutdown answered: $out"
 ctl l2 shutdown >/dev/null || fail "ctl l2 shutdown"
 for v in l1 l2; do
-	rc=$(waitvm $v)
+	rc=$(wait_vm $v)
 	[ "$rc" = 0 ] || fail "$v, shut down through the API, exited $rc"
 	grep -q "stats: vm name=$v" "$tmp/$v.out" || fail "$v: no --stats after the shutdown"
 	[ -e "$(api $v)" ] && fail "$v's API socket was left behind"
