@@ -8,15 +8,23 @@
 
 namespace xover::crossover {
 
+namespace {
+// The model a state page's id names (0 e1000, 1 virtio-net): which views
+// serve our own rings (beyond picking views, the engine never tells
+// models apart).
+nic::ModelId own_model(std::uint32_t model_id) {
+    return model_id == std::uint32_t(nic::ModelId::E1000) ? nic::ModelId::E1000 : nic::ModelId::VirtioNet;
+}
+}  // namespace
+
 CrossoverPort::CrossoverPort(std::string name, std::uint32_t model_id, net::Backend& backend, bool backend_is_none)
     : name_(std::move(name)),
       backend_(backend),
       backend_is_none_(backend_is_none),
       page_(SharedStatePage::create("xover-nic-state-" + name_, model_id)),
       doorbell_(kvm::EventFd::create()),
-      own_model_(model_id == std::uint32_t(nic::ModelId::E1000) ? nic::ModelId::E1000 : nic::ModelId::VirtioNet),
-      own_tx_view_(make_tx_view(own_model_)),
-      own_rx_view_(make_rx_view(own_model_)),
+      own_tx_view_(make_tx_view(own_model(model_id))),
+      own_rx_view_(make_rx_view(own_model(model_id))),
       scratch_(nic::kHandoffSlotBytes) {}
 
 CrossoverPort::~CrossoverPort() = default;
@@ -46,11 +54,9 @@ bool CrossoverPort::add_link(std::shared_ptr<PeerLink> link) {
         spdlog::error("{}: crossover link {} to {}: too many links", name_, link->id, link->peer_vm);
         return false;
     }
-    slot->virtio = *model == nic::ModelId::VirtioNet;
     slot->link = std::move(link);
     slot->rx_view = make_rx_view(*model);
     slot->irq_pending = false;
-    slot->routed_irq = slot->virtio;
     slot->tx_view = make_tx_view(*model);
     start_drain(*slot);
     ++c_.links_made;
@@ -82,10 +88,8 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
         page_.state().producer_lock.recover_if_abandoned();
         handoff().lock.recover_if_abandoned();
         // Nor may it leave our interrupt routes waiting for it (peer_interrupt.hpp).
-        if (own_model_ == nic::ModelId::VirtioNet) {
-            page_.state().virtio_net.peer_irq.forget_producer(p.link->peer_producer_slot);
-            page_.state().virtio_net.peer_tx_irq.forget_producer(p.link->peer_producer_slot);
-        }
+        for (nic::PeerInterrupt* route : {own_rx_view_->rx_route(page_.state()), own_tx_view_->tx_route(page_.state())})
+            if (route) route->forget_producer(p.link->peer_producer_slot);
         ++c_.links_torn_down;
         std::shared_ptr<PeerLink> gone = std::move(p.link);
         p = Peer{};
@@ -316,19 +320,20 @@ void CrossoverPort::end_batch() {
     if (any) ++c_.batches;
 }
 
-// e1000 peers: the RX view already set ICR and checked IMS (finish()), so
-// the irqfd (the peer's INTx line) is written. virtio-net peers: the
-// owner's route says whether the irqfd (its RX MSI-X vector) may be
+// A peer with no RX route (e1000: its RX view already set ICR and checked
+// IMS in finish()) gets its irqfd, its INTx line. With a route (virtio-net),
+// the owner's route says whether the irqfd (its RX MSI-X vector) may be
 // written, the owner must raise the interrupt itself (doorbell), or the
 // vector is masked and the interrupt stays pending (peer_interrupt.hpp).
 void CrossoverPort::interrupt(Peer& p) {
-    if (!p.routed_irq) {
-        p.link->interrupt_peer();
+    PeerLink& link = *p.link;
+    nic::PeerInterrupt* route = p.rx_view->rx_route(link.peer_state());
+    if (!route) {
+        link.interrupt_peer();
         ++c_.peer_interrupts;
         return;
     }
-    PeerLink& link = *p.link;
-    auto outcome = link.peer_state().virtio_net.peer_irq.raise(
+    auto outcome = route->raise(
         link.producer_slot, [&] { link.interrupt_peer(); }, [&] { link.ring_peer_doorbell(); });
     switch (outcome) {
     case nic::PeerInterrupt::Outcome::Signalled: ++c_.peer_interrupts; break;
@@ -365,11 +370,9 @@ void CrossoverPort::wake_waiting_producers() {
 }
 
 // Our TX slots a window peer's process completed (counted in our model's
-// part of our page).
+// part of our page, which our TX view reads).
 std::uint64_t CrossoverPort::window_completed_by_peer() const {
-    const nic::SharedNicState& own = page_.state();
-    if (own_model_ == nic::ModelId::E1000) return own.e1000.window_tx.completed_by_peer.load(std::memory_order_relaxed);
-    return own.virtio_net.window_loans.completed_by_peer.load(std::memory_order_relaxed);
+    return own_tx_view_->window_completed_by_peer(page_.state());
 }
 
 // A counter over every producer's slot in our page: what peers did to our
@@ -454,7 +457,8 @@ void CrossoverPort::set_window_link(std::uint64_t link_id) {
         if (p.link && p.link->id == link_id) window_peer_ = &p;
     window_tx_pending_.store(window_peer_ != nullptr, std::memory_order_relaxed);
     window_tx_leaving_ = false;
-    if (window_peer_ && window_peer_->virtio) tx_used_shared_ = true;
+    // (Only a model whose TX completions a peer writes asks begin_tx_completion.)
+    if (window_peer_) tx_used_shared_ = true;
 }
 
 // Conservative: a ring that ever had a frame is not fresh, however often
@@ -648,9 +652,10 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
         ++c_.window_not_in_place;
         return window_out_of_step();
     }
-    if (peer->virtio)
-        own_tx_view_->window_lend(page_.state(), peer->link->id, tx_index, peer->rx_view->position(),
-                                  peer->link->peer_memory, state);
+    // A model whose loans the engine records (virtio-net); the e1000 keeps
+    // its own ledger, and its view records nothing.
+    own_tx_view_->window_lend(page_.state(), peer->link->id, tx_index, peer->rx_view->position(),
+                              peer->link->peer_memory, state);
     tx_taken_ = true;
     ++c_.window_frames;
     count_placed(*peer, length, false);

@@ -358,8 +358,10 @@ bool CrossoverPort::take_tx_interrupt() {
 // position the peer's process left (it may have completed our last loans
 // after our last completion); from then on the ring is ours alone.
 nic::NicPort::TxCompletion CrossoverPort::begin_tx_completion(std::uint32_t& used) {
-    if (own_model_ != nic::ModelId::VirtioNet) return TxCompletion::Own;
-    const bool sharing = (window_peer_ && window_peer_->virtio) || own_tx_view_->window_any(page_.state());
+    // Asked only by a model whose TX completions a window peer's process
+    // writes too (virtio-net: its loans); a window link joins two NICs of
+    // one model.
+    const bool sharing = window_peer_ || own_tx_view_->window_any(page_.state());
     if (!sharing && !tx_used_shared_) return TxCompletion::Own;
     nic::TxHandoff& h = handoff();
     if (!h.try_lock_briefly()) {

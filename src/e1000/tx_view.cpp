@@ -85,6 +85,10 @@ public:
         return {walked.completed, walked.reported, walked.unreachable};
     }
 
+    std::uint64_t window_completed_by_peer(const nic::SharedNicState& own) const override {
+        return own.e1000.window_tx.completed_by_peer.load(std::memory_order_relaxed);
+    }
+
 private:
     vmm::GuestMemory* memory_ = nullptr;
     std::uint64_t base_ = 0;

@@ -79,6 +79,9 @@ public:
     }
     std::uint32_t window_frame_offset() const override { return kHeader; }
     std::uint32_t position() const override { return queue_.next_avail(); }
+    // The owner publishes whether its RX vector may be written from here
+    // (masked: left pending; not ours: its doorbell).
+    nic::PeerInterrupt* rx_route(nic::SharedNicState& state) override { return &state.virtio_net.peer_irq; }
 
     Notify finish() override {
         state_->publish_rdh(queue_.next_avail());

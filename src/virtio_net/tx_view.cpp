@@ -146,6 +146,9 @@ public:
         auto& ledger = const_cast<nic::SharedNicState&>(own).virtio_net.window_loans;
         return token < WindowLoans::kMaxHeads && WindowLoans(ledger).holds(std::uint16_t(token));
     }
+    std::uint64_t window_completed_by_peer(const nic::SharedNicState& own) const override {
+        return own.virtio_net.window_loans.completed_by_peer.load(std::memory_order_relaxed);
+    }
     bool window_any(const nic::SharedNicState& own) const override {
         return WindowLoans(const_cast<nic::SharedNicState&>(own).virtio_net.window_loans).any();
     }

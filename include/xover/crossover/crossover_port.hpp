@@ -175,14 +175,12 @@ private:
         nic::RxView::Begin begin = nic::RxView::Begin::NotReady;
         bool irq_pending = false;
         bool wake_pending = false;  // ring the peer's doorbell: it delivers RXT0 itself
-        bool routed_irq = false;  // virtio-net peer: interrupts follow its nic::PeerInterrupt route
         // Switching from the slow path: hold frames for this peer until
         // what we sent it over the backend has arrived (or stopped coming).
         bool draining = false;
         std::uint64_t drain_seen = 0;
         std::chrono::steady_clock::time_point drain_since{};
         std::uint64_t batch_frames = 0, batch_bytes = 0, batch_copies = 0;  // flushed into the peer's counter slot
-        bool virtio = false;               // a virtio-net peer: window loans are returned by head id
         bool window_warned = false;  // one window complaint per link in the log
         std::chrono::steady_clock::time_point window_wait_since{};  // first frame that waited for its mapping
         // It missed a group frame after the whole patience and has taken
@@ -279,8 +277,8 @@ private:
     bool tx_taken_ = false;           // our guest has transmitted a frame (the TX ring is not fresh)
     std::atomic<bool> slow_rx_placed_{false};  // our backend placed a frame in our RX ring
     bool tx_completion_locked_ = false;  // begin_tx_completion took the handoff lock
-    // A virtio window peer's process may have written our TX used ring since
-    // we last took its position from the handoff (begin_tx_completion).
+    // A window peer's process may have written our TX used ring since we
+    // last took its position from the handoff (begin_tx_completion).
     bool tx_used_shared_ = false;
     nic::TxQueueDescription tx_queue_;   // as last published, with the ring's generation
     bool run_abandoned_ = false;         // the guest replaced its TX ring while a mover held the run
@@ -292,7 +290,6 @@ private:
     bool has_token_ = false;
     bool own_tx_irq_ = false;  // we completed our own parked frames: the model raises TXDW/its TX vector
     vmm::GuestMemory* own_memory_ = nullptr;
-    nic::ModelId own_model_;
     std::unique_ptr<nic::TxView> own_tx_view_;
     std::unique_ptr<nic::RxView> own_rx_view_;
     std::vector<std::uint8_t> scratch_;  // a parked frame, copied out of the sender's slot before use

@@ -81,6 +81,11 @@ public:
     // The receiver ring's producer position after the last frame written
     // (e1000 RDH, virtio-net next avail index).
     virtual std::uint32_t position() const { return 0; }
+    // The receiver's RX interrupt route in its page, for a model whose
+    // interrupt a producer may not always write itself (virtio-net: an
+    // MSI-X vector that can be masked, peer_interrupt.hpp). None: write
+    // the receiver's irqfd (e1000: finish() already checked ICR/IMS).
+    virtual PeerInterrupt* rx_route(SharedNicState& /*receiver_state*/) { return nullptr; }
 };
 
 }  // namespace xover::nic

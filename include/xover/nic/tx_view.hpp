@@ -109,6 +109,9 @@ public:
     // caller then sets producer_waiting and takes back once more).
     virtual void window_arm(SharedNicState& /*own*/, vmm::GuestMemory& /*receiver_memory*/,
                             const SharedNicState& /*receiver*/) {}
+    // How many lent slots the receiver's process completed (counted in
+    // the sender's page since its process started).
+    virtual std::uint64_t window_completed_by_peer(const SharedNicState& /*own*/) const { return 0; }
     // Whether `token` is lent or back and not completed yet; whether any is.
     virtual bool window_holds(const SharedNicState& /*own*/, std::uint32_t /*token*/) const { return false; }
     virtual bool window_any(const SharedNicState& /*own*/) const { return false; }
