@@ -8,23 +8,14 @@
 
 namespace xover::crossover {
 
-namespace {
-// The model a state page's id names (0 e1000, 1 virtio-net): which views
-// serve our own rings (beyond picking views, the engine never tells
-// models apart).
-nic::ModelId own_model(std::uint32_t model_id) {
-    return model_id == std::uint32_t(nic::ModelId::E1000) ? nic::ModelId::E1000 : nic::ModelId::VirtioNet;
-}
-}  // namespace
-
-CrossoverPort::CrossoverPort(std::string name, std::uint32_t model_id, net::Backend& backend, bool backend_is_none)
+CrossoverPort::CrossoverPort(std::string name, nic::ModelId model, net::Backend& backend, bool backend_is_none)
     : name_(std::move(name)),
       backend_(backend),
       backend_is_none_(backend_is_none),
-      page_(SharedStatePage::create("xover-nic-state-" + name_, model_id)),
+      page_(SharedStatePage::create("xover-nic-state-" + name_, std::uint32_t(model))),
       doorbell_(kvm::EventFd::create()),
-      own_tx_view_(make_tx_view(own_model(model_id))),
-      own_rx_view_(make_rx_view(own_model(model_id))),
+      own_tx_view_(make_tx_view(model)),
+      own_rx_view_(make_rx_view(model)),
       scratch_(nic::kHandoffSlotBytes) {}
 
 CrossoverPort::~CrossoverPort() = default;

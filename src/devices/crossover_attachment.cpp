@@ -17,11 +17,12 @@ namespace xover::devices {
 
 namespace {
 
-// The state page's model field: which model part of the page is live.
-std::uint32_t state_page_model(vmm::NicModel model) {
+// The model the port's views and state page serve (the page's model field:
+// which model part of it is live).
+nic::ModelId port_model(vmm::NicModel model) {
     switch (model) {
-        case vmm::NicModel::E1000: return std::uint32_t(nic::ModelId::E1000);
-        case vmm::NicModel::VirtioNet: return std::uint32_t(nic::ModelId::VirtioNet);
+        case vmm::NicModel::E1000: return nic::ModelId::E1000;
+        case vmm::NicModel::VirtioNet: return nic::ModelId::VirtioNet;
     }
     throw Error("NIC model {} has no state page id", int(model));
 }
@@ -42,7 +43,7 @@ CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& se
     std::optional<vmm::RamFile> ram = context.memory.ram_file();
     if (!ram) throw Error("--nic {}: crossover needs the VM's RAM memfd", vmm::to_string(config.model));
     const std::string& name = setup.name;
-    port_ = std::make_unique<crossover::CrossoverPort>(name, state_page_model(config.model), backend,
+    port_ = std::make_unique<crossover::CrossoverPort>(name, port_model(config.model), backend,
                                                         std::holds_alternative<net::NoneSpec>(config.backend));
     int doorbell = port_->doorbell().fd();
     loop_.watch(doorbell, vmm::EventLoop::Interest::Readable, [this] {

@@ -38,7 +38,7 @@ inline std::uint64_t drain(int fd) {
 
 struct Sender {
     E1000Rig rig;
-    crossover::CrossoverPort port{"sender", 0, rig.backend, true};
+    crossover::CrossoverPort port{"sender", nic::ModelId::E1000, rig.backend, true};
     TxRing tx{rig};
     Sender() {
         port.set_own_memory(rig.memory);
@@ -53,7 +53,7 @@ struct Sender {
 // An e1000 at the other end of those links, with its own port (its RX
 // state lives in the port's shared page), at `mac`.
 struct E1000Receiver : E1000Rig {
-    crossover::CrossoverPort port{"receiver", 0, backend, true};
+    crossover::CrossoverPort port{"receiver", nic::ModelId::E1000, backend, true};
     explicit E1000Receiver(const net::MacAddress& mac) : E1000Rig(4 << 20, mac) {
         port.set_own_memory(memory);
         nic.attach_crossover(port);

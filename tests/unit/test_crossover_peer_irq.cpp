@@ -30,7 +30,7 @@ struct Receiver {
     static constexpr std::uint64_t kFeatures = VirtioNetRig::kFeatures & ~(1ull << virtio_net::spec::kFeatureEventIdx);
 
     VirtioNetRig r;
-    crossover::CrossoverPort port{"receiver", 1, r.backend, true};
+    crossover::CrossoverPort port{"receiver", nic::ModelId::VirtioNet, r.backend, true};
     int irq = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);       // vector 1's irqfd, as the broker hands it out
     int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // the receiver's doorbell
     std::uint64_t buffer = r.rx.alloc(2048);

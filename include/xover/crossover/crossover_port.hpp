@@ -47,10 +47,10 @@ namespace xover::crossover {
 
 class CrossoverPort final : public nic::NicPort {
 public:
-    // `model_id`: 0 e1000, 1 virtio-net (written into the state page).
+    // `model`: the NIC's own (its views; its id goes into the state page).
     // `backend_is_none`: the NIC has no physical path, so its carrier is
     // "some link is up". Throws xover::Error (memfd/eventfd creation).
-    CrossoverPort(std::string name, std::uint32_t model_id, net::Backend& backend, bool backend_is_none);
+    CrossoverPort(std::string name, nic::ModelId model, net::Backend& backend, bool backend_is_none);
     ~CrossoverPort() override;
 
     // --- NicPort (device lock held) ---
