@@ -12,14 +12,11 @@ source "$(dirname "$0")/linux_common.inc"
 
 # backend NAME MAC PEER: `xover vhost-user` serving VM NAME on $tmp/NAME.sock.
 backend() {
-	( timeout "$LINUX_TIMEOUT" "$X" vhost-user --socket "$tmp/$1.sock" --name "$1" \
-		--nic "virtio-net,mac=$2,crossover=$3" --broker "$BROKER" --stats=all >"$tmp/$1.out" 2>&1
-	  echo $? >"$tmp/$1.rc" ) &
-	lib_pids+=($!)
+	start "$1" "$LINUX_TIMEOUT" "$X" vhost-user --socket "$tmp/$1.sock" --name "$1" \
+		--nic "virtio-net,mac=$2,crossover=$3" --broker "$BROKER" --stats=all
 	wait_marker "$1" "^vhost-user: .* serves $1 " 20 || fail "$1: the vhost-user back-end did not listen"
 }
-( timeout "$LINUX_TIMEOUT" "$X" broker --broker "$BROKER" >"$tmp/broker.out" 2>&1; echo $? >"$tmp/broker.rc" ) &
-lib_pids+=($!)
+start broker "$LINUX_TIMEOUT" "$X" broker --broker "$BROKER"
 for _ in $(seq 100); do "$X" status --broker "$BROKER" >/dev/null 2>&1 && break; sleep 0.1; done
 mac_a=52:54:00:6d:00:01
 mac_b=52:54:00:6d:00:02
