@@ -92,7 +92,7 @@ public:
     TxCompletion begin_tx_completion(std::uint32_t& used) override;
     void end_tx_completion(std::uint32_t used) override;
 
-    // --- window mode (device lock held) ---
+    // --- window mode (crossover_port_window.cpp; device lock held) ---
     // This NIC's DMA window (set once, before the guest runs; may stay null).
     void set_window(DmaWindow* window) { window_ = window; }
     DmaWindow* window() const { return window_; }
