@@ -150,6 +150,29 @@ bool CrossoverPort::open(Peer& peer) {
     return true;
 }
 
+// The peer's RX ring was not ready when the batch opened it: asks to be
+// told once it is (the producer-waiting flag, set before looking again:
+// one side sees the other), then looks again, through the same memory as
+// open() (a window peer's RX buffers are reachable only through it).
+// False: still not ready, the frame waits.
+bool CrossoverPort::begin_again(Peer& peer) {
+    nic::SharedNicState& state = peer.link->peer_state();
+    state.mark_producer_waiting();
+    peer.begin = peer.rx_view->begin(peer_memory(peer), state);
+    if (peer.begin != nic::RxView::Begin::NotReady) return true;
+    ++c_.busy_peer_not_ready;
+    return false;
+}
+
+// The peer's ring is full: asks to be told when its guest returns buffers
+// (virtio-net: a notification from the guest; `doorbell`: the peer's
+// process rings ours, which a parked frame does not need), before the
+// caller looks once more.
+void CrossoverPort::ask_for_room(Peer& peer, bool doorbell) {
+    if (doorbell) peer.link->peer_state().mark_producer_waiting();
+    peer.rx_view->arm_space_notification();
+}
+
 // The window peer's RX half is our TX element while both sides have it
 // mapped: its RX buffers there are reachable (see peer_window_memory.hpp).
 // Through the window's own view of the element, so this holds whether our
@@ -224,12 +247,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
             ++c_.dropped_group_peer_full;
             return R::Dropped;
         }
-        state.mark_producer_waiting();
-        peer.begin = peer.rx_view->begin(peer.link->peer_memory, state);
-        if (peer.begin == nic::RxView::Begin::NotReady) {
-            ++c_.busy_peer_not_ready;
-            return R::Busy;
-        }
+        if (!begin_again(peer)) return R::Busy;
     }
     if (peer.begin == nic::RxView::Begin::Broken) {
         ++c_.dropped_bad_ring;
@@ -253,8 +271,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
         // Parking (tx_handoff.hpp) needs no doorbell: the peer moves the
         // frame itself when its guest returns buffers.
         const bool parkable = may_park(peer, frame, mode);
-        if (!parkable) state.mark_producer_waiting();
-        peer.rx_view->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
+        ask_for_room(peer, !parkable);
         st = peer.rx_view->write(frame);
         if (st == nic::RxView::Status::Full && parkable) {
             if (start_run(peer)) {

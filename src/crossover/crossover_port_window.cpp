@@ -221,22 +221,14 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
         retry_later(std::chrono::milliseconds(1));
         return WindowSend::Busy;
     }
-    if (peer->begin == nic::RxView::Begin::NotReady) {
-        state.mark_producer_waiting();
-        peer->begin = peer->rx_view->begin(peer->link->peer_memory, state);
-        if (peer->begin == nic::RxView::Begin::NotReady) {
-            ++c_.busy_peer_not_ready;
-            return WindowSend::Busy;
-        }
-    }
+    if (peer->begin == nic::RxView::Begin::NotReady && !begin_again(*peer)) return WindowSend::Busy;
     if (peer->begin != nic::RxView::Begin::Ready) return WindowSend::NotApplicable;
     if (!peer->rx_view->accepts(frame)) return WindowSend::NotApplicable;  // the copy path drops and counts it
     if (!peer->rx_view->in_place(frame)) return WindowSend::NotApplicable;  // the copy path rewrites it
     std::uint32_t length = std::uint32_t(frame.size());
     auto st = peer->rx_view->place(tx_index, rx_half + slot_offset, length);
     if (st == nic::RxView::Status::Full) {
-        state.mark_producer_waiting();
-        peer->rx_view->arm_space_notification();  // virtio: the peer's guest notifies when it adds buffers
+        ask_for_room(*peer, true);
         st = peer->rx_view->place(tx_index, rx_half + slot_offset, length);
         if (st == nic::RxView::Status::Full) {
             ++c_.window_busy;

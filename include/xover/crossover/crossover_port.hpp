@@ -201,6 +201,8 @@ private:
     void leave_window_on_reset();
     net::Backend::SendResult to_backend(std::span<const std::uint8_t> frame);
     bool open(Peer& peer);
+    bool begin_again(Peer& peer);
+    void ask_for_room(Peer& peer, bool doorbell);
     vmm::GuestMemory& peer_memory(Peer& peer);
     std::uint64_t peer_rx_half(Peer& peer);
     bool awaiting_peer_window(Peer& peer);
