@@ -37,8 +37,12 @@ std::string check_nic_fds(const NicRegistration& nic) {
     };
     if (auto e = check_memfd(nic.ram, nic.ram_size, "guest RAM"); !e.empty()) return e;
     if (auto e = check_memfd(nic.state, nic::kSharedStateSize, "shared state"); !e.empty()) return e;
-    if (nic.mode == LinkMode::Window)
+    if (nic.mode == LinkMode::Window) {
         if (auto e = check_memfd(nic.window, nic.window_size, "DMA window"); !e.empty()) return e;
+        if (auto e = check_memfd(nic.rings, nic.rings_size, "ring area"); !e.empty()) return e;
+        if (nic.rings_size > kMaxRingAreaSize)
+            return fmt::format("NIC {}: ring area of {} bytes exceeds {}", nic.index, nic.rings_size, kMaxRingAreaSize);
+    }
     if (!nic.irq) return fmt::format("NIC {}: no irq eventfd", nic.index);
     if (!nic.doorbell) return fmt::format("NIC {}: no doorbell eventfd", nic.index);
     return "";
@@ -285,6 +289,11 @@ Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const N
     up.peer_ram = dup_fd(p.reg.ram);
     up.peer_state = dup_fd(p.reg.state);
     up.peer_window = dup_fd(p.reg.window);
+    // A window NIC's rings are in its ring area whatever the link's mode
+    // (a copy link between different models): the end that moves parked
+    // frames completes them in the sender's TX ring there.
+    up.peer_rings_size = p.reg.rings_size;
+    up.peer_rings = dup_fd(p.reg.rings);
     up.peer_irq = dup_fd(p.reg.irq);
     up.peer_doorbell = dup_fd(p.reg.doorbell);
     up.peer_tx_irq = dup_fd(p.reg.tx_irq);

@@ -13,6 +13,13 @@ namespace xover::crossover {
 
 std::span<std::uint8_t> PeerGuestMemory::span(std::uint64_t gpa, std::uint64_t len) {
     if (len == 0) return {};
+    if (rings_gpa_) {
+        std::uint64_t at = rings_gpa_->load(std::memory_order_acquire);
+        if (at && gpa >= at && gpa - at < rings_size_) {
+            if (len > rings_size_ - (gpa - at)) return {};  // runs off the end of the area
+            return {rings_ + (gpa - at), static_cast<std::size_t>(len)};
+        }
+    }
     std::optional<std::uint64_t> at = vmm::layout::ram_file_offset(gpa, len);
     if (!at) return {};  // in or across the 32-bit hole
     std::uint64_t offset = *at;
@@ -55,6 +62,13 @@ std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
         link->peer_window_fd = std::move(m.peer_window);
     }
     link->peer_memory = PeerGuestMemory(link->peer_ram.data(), link->peer_ram.size());
+    if (m.peer_rings) {
+        if (m.peer_rings_size == 0 || m.peer_rings_size > kMaxRingAreaSize)
+            throw Error("link {}: a ring area of {} bytes", m.link_id, m.peer_rings_size);
+        link->peer_rings = SharedMapping(m.peer_rings.get(), m.peer_rings_size);
+        link->peer_memory.set_ring_area(link->peer_rings.data(), link->peer_rings.size(),
+                                        &link->peer_state().ring_area_gpa);
+    }
     link->peer_irq = std::move(m.peer_irq);
     link->peer_doorbell = std::move(m.peer_doorbell);
     link->peer_tx_irq = std::move(m.peer_tx_irq);
@@ -204,9 +218,11 @@ NicRegistration dup_for_broker(const NicRegistration& reg) {
     copy.mode = reg.mode;
     copy.ram_size = reg.ram_size;
     copy.window_size = reg.window_size;
+    copy.rings_size = reg.rings_size;
     copy.ram = dup(reg.ram);
     copy.state = dup(reg.state);
     copy.window = dup(reg.window);
+    copy.rings = dup(reg.rings);
     copy.irq = dup(reg.irq);
     copy.doorbell = dup(reg.doorbell);
     copy.tx_irq = dup(reg.tx_irq);

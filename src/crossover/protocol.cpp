@@ -155,9 +155,11 @@ Type write_body(Writer& w, const Register& m) {
         put_mode(w, nic.mode);
         w.put(nic.ram_size);
         w.put(nic.window_size);
+        w.put(nic.rings_size);
         w.put_fd(nic.ram);
         w.put_fd(nic.state);
         w.put_fd(nic.window);
+        w.put_fd(nic.rings);
         w.put_fd(nic.irq);
         w.put_fd(nic.doorbell);
         w.put_fd(nic.tx_irq);
@@ -206,9 +208,11 @@ Type write_body(Writer& w, const LinkUp& m) {
     w.put(m.peer_producer_slot);
     w.put(m.peer_ram_size);
     w.put(m.peer_window_size);
+    w.put(m.peer_rings_size);
     w.put_fd(m.peer_ram);
     w.put_fd(m.peer_state);
     w.put_fd(m.peer_window);
+    w.put_fd(m.peer_rings);
     w.put_fd(m.peer_irq);
     w.put_fd(m.peer_doorbell);
     w.put_fd(m.peer_tx_irq);
@@ -270,9 +274,11 @@ Register read_register(Reader& r) {
         nic.mode = r.get_mode();
         nic.ram_size = r.get<std::uint64_t>();
         nic.window_size = r.get<std::uint64_t>();
+        nic.rings_size = r.get<std::uint64_t>();
         nic.ram = r.get_fd();
         nic.state = r.get_fd();
         nic.window = r.get_fd();
+        nic.rings = r.get_fd();
         nic.irq = r.get_fd();
         nic.doorbell = r.get_fd();
         nic.tx_irq = r.get_fd();
@@ -321,9 +327,11 @@ LinkUp read_link_up(Reader& r) {
     m.peer_producer_slot = r.get<std::uint32_t>();
     m.peer_ram_size = r.get<std::uint64_t>();
     m.peer_window_size = r.get<std::uint64_t>();
+    m.peer_rings_size = r.get<std::uint64_t>();
     m.peer_ram = r.get_fd();
     m.peer_state = r.get_fd();
     m.peer_window = r.get_fd();
+    m.peer_rings = r.get_fd();
     m.peer_irq = r.get_fd();
     m.peer_doorbell = r.get_fd();
     m.peer_tx_irq = r.get_fd();

@@ -36,8 +36,8 @@ crossover::LinkMode link_mode(vmm::CrossoverMode mode) {
 template <class Model>
 CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& setup, vmm::NicContext& context,
                                                 net::Backend& backend, int irq_fd, int tx_irq_fd,
-                                                crossover::DmaWindow* window)
-    : model_(model), loop_(context.loop), agent_(setup.agent), index_(context.index), window_(window),
+                                                crossover::DmaWindow* window, crossover::RingArea* rings)
+    : model_(model), loop_(context.loop), agent_(setup.agent), index_(context.index), window_(window), rings_(rings),
       pause_(context.with_vcpus_paused) {
     const vmm::NicConfig& config = setup.config;
     std::optional<vmm::RamFile> ram = context.memory.ram_file();
@@ -75,7 +75,7 @@ CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& se
     if (!is_auto) reg.peers = config.crossover;
     reg.auto_peer = is_auto;
     reg.mode = link_mode(config.crossover_mode);
-    if (reg.mode == crossover::LinkMode::Window && !window_) {
+    if (reg.mode == crossover::LinkMode::Window && (!window_ || !rings_)) {
         spdlog::warn("{}: {} has no DMA window; crossover window mode falls back to copy mode", name,
                      vmm::to_string(config.model));
         reg.mode = crossover::LinkMode::Copy;
@@ -83,6 +83,8 @@ CrossoverAttachment<Model>::CrossoverAttachment(Model& model, const NicSetup& se
     if (reg.mode == crossover::LinkMode::Window) {
         reg.window = crossover::dup_for_broker(window_->tx_element_fd());
         reg.window_size = window_->half_size();
+        reg.rings = crossover::dup_for_broker(rings_->fd());
+        reg.rings_size = rings_->size();
     }
     reg.ram_size = ram->size;
     reg.ram = crossover::dup_for_broker(ram->fd);
@@ -111,6 +113,7 @@ bool CrossoverAttachment<Model>::deliver(std::span<const std::uint8_t> frame) {
 template <class Model>
 void CrossoverAttachment<Model>::window_moved() {
     if (!window_) return;
+    if (rings_) port_->shared().ring_area_gpa.store(rings_->gpa(), std::memory_order_release);
     model_.run_locked([&] {
         if (port_->window_link() == 0) return;
         port_->shared().window_rx_gpa.store(window_->half_gpa(crossover::DmaWindow::Half::Rx),

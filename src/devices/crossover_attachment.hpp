@@ -17,6 +17,7 @@
 #include "nic_setup.hpp"
 #include "xover/crossover/crossover_port.hpp"
 #include "xover/crossover/dma_window.hpp"
+#include "xover/crossover/ring_area.hpp"
 #include "xover/crossover/vm_agent.hpp"
 #include "xover/kvm/unique_fd.hpp"
 #include "xover/net/backend.hpp"
@@ -33,7 +34,8 @@ public:
     // `window`: the NIC's DMA window in window mode (else null; then a
     // mode=window configuration falls back to copy mode).
     CrossoverAttachment(Model& model, const NicSetup& setup, vmm::NicContext& context, net::Backend& backend,
-                        int irq_fd, int tx_irq_fd, crossover::DmaWindow* window = nullptr);
+                        int irq_fd, int tx_irq_fd, crossover::DmaWindow* window = nullptr,
+                        crossover::RingArea* rings = nullptr);
     ~CrossoverAttachment() override;
 
     // The backend delivers through here (see slow_path_receiver()): each
@@ -64,6 +66,7 @@ private:
     unsigned index_;
     std::unique_ptr<crossover::CrossoverPort> port_;
     crossover::DmaWindow* window_;
+    crossover::RingArea* rings_;  // with the window
     std::function<void(const std::function<void()>&)> pause_;
     bool registered_ = false;
     kvm::UniqueFd retry_timer_;

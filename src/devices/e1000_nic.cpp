@@ -64,8 +64,9 @@ public:
     }
 
 private:
-    // BAR2: the crossover DMA window (32-bit memory, 2 MiB). The 82540EM
-    // has only BAR0 (MMIO) and BAR1 (I/O); drivers ignore a third.
+    // BAR2: the crossover DMA window (32-bit memory, 2 MiB), BAR3 its ring
+    // area (64 KiB). The 82540EM has only BAR0 (MMIO) and BAR1 (I/O);
+    // drivers ignore the others.
     static constexpr unsigned kWindowBar = 2;
 
     vmm::EventLoop& loop_;

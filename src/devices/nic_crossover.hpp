@@ -25,7 +25,8 @@ public:
 
     // Peers interrupt the NIC's guest through `irq_fd` (and its TX queue
     // through `tx_irq_fd`, -1: none). In window mode the window becomes
-    // BAR `window_bar` of the model (through `define_bar`).
+    // BAR `window_bar` of the model (through `define_bar`), and its ring
+    // area the BAR after it.
     NicCrossover(Model& model, const NicSetup& setup, vmm::NicContext& context, net::Backend& backend, int irq_fd,
                  int tx_irq_fd, unsigned window_bar, const DefineBar& define_bar);
 
@@ -40,6 +41,7 @@ private:
     std::string name_;
     unsigned window_bar_;
     std::unique_ptr<crossover::DmaWindow> window_;  // outlives the attachment, which points to it
+    std::unique_ptr<crossover::RingArea> rings_;     // window mode, BAR window_bar_ + 1; the same
     std::unique_ptr<CrossoverAttachment<Model>> attachment_;
 };
 

@@ -60,11 +60,12 @@ public:
 
 private:
     static constexpr unsigned kMsixVectors = 3;
-    // BAR2: the crossover DMA window (32-bit memory, 2 MiB), next to the
+    // BAR2: the crossover DMA window (32-bit memory, 2 MiB), BAR3 its ring
+    // area (64 KiB), next to the
     // transport's 64-bit BAR4; virtio drivers look only where the
     // capabilities point.
     static constexpr unsigned kWindowBar = 2;
-    static_assert(kWindowBar + 1 < VirtioNet::kBar || kWindowBar > VirtioNet::kBar + 1);
+    static_assert(kWindowBar + 2 <= VirtioNet::kBar);  // the window, then its ring area
 
     QueueNotifyFds notifiers_;
     bool use_ioeventfd_;

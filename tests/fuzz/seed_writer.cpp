@@ -147,8 +147,9 @@ void protocol_seeds(const std::filesystem::path& dir) {
     auto fd = [] { return kvm::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
     Register r{.vm_name = "a", .consent_group = "g1"};
     NicRegistration nic{.index = 0, .mac = net::MacAddress{{0x52, 0x54, 0, 0, 1, 1}}, .model = "e1000",
-                        .peers = {"b", "c"}, .mode = LinkMode::Window, .ram_size = 64 << 20, .window_size = 1 << 20};
-    nic.ram = fd(), nic.state = fd(), nic.window = fd(), nic.irq = fd(), nic.doorbell = fd();
+                        .peers = {"b", "c"}, .mode = LinkMode::Window, .ram_size = 64 << 20, .window_size = 1 << 20,
+                        .rings_size = 64 << 10};
+    nic.ram = fd(), nic.state = fd(), nic.window = fd(), nic.rings = fd(), nic.irq = fd(), nic.doorbell = fd();
     r.nics.push_back(std::move(nic));
     save(dir, "register", protocol_seed(std::move(r)));
     Register s{.vm_name = "a", .consent_group = "g1"};

@@ -57,10 +57,10 @@ struct FakeVm {
     Recorder links;
 
     FakeVm(const std::filesystem::path& sock, std::string vm_name, std::uint8_t mac_last,
-           std::vector<std::string> peers, bool auto_peer = false)
+           std::vector<std::string> peers, bool auto_peer = false, LinkMode mode = LinkMode::Copy)
         : name(std::move(vm_name)), nic(name), client(connect_broker(sock)) {
         Register reg{name, "", {}};
-        reg.nics.push_back(nic.registration(0, mac(mac_last), std::move(peers), auto_peer));
+        reg.nics.push_back(nic.registration(0, mac(mac_last), std::move(peers), auto_peer, mode));
         client.register_vm(std::move(reg), links);
     }
 
@@ -249,19 +249,62 @@ TEST_CASE("broker: duplicate name and MAC are refused with the reason", "[crosso
     CHECK_THAT(request_status(sock, false), Catch::Contains("VMs: 1"));
 }
 
-TEST_CASE("broker: a memfd that could shrink under a peer is refused", "[crossover][broker]") {
+TEST_CASE("broker: memory a peer could not safely map is refused", "[crossover][broker]") {
     TempDir dir;
     auto sock = dir.path / "broker.sock";
     BrokerThread b({sock});
-    FakeNic nic("unsealed");
+    FakeNic nic("refused");
     BrokerClient c(connect_broker(sock));
     Register reg{"vm-u", "", {}};
-    reg.nics.push_back(nic.registration(0, mac(5), {"x"}));
-    reg.nics[0].ram = xover::kvm::UniqueFd(::memfd_create("plain", MFD_CLOEXEC));
-    REQUIRE(::ftruncate(reg.nics[0].ram.get(), nic.ram_size) == 0);
     Recorder links;
-    CHECK_THROWS_WITH(c.register_vm(std::move(reg), links), Catch::Contains("not sealed against shrinking"));
+    SECTION("a memfd that could shrink under a peer") {
+        reg.nics.push_back(nic.registration(0, mac(5), {"x"}));
+        reg.nics[0].ram = xover::kvm::UniqueFd(::memfd_create("plain", MFD_CLOEXEC));
+        REQUIRE(::ftruncate(reg.nics[0].ram.get(), nic.ram_size) == 0);
+        CHECK_THROWS_WITH(c.register_vm(std::move(reg), links), Catch::Contains("not sealed against shrinking"));
+    }
+    SECTION("a window NIC without its ring area") {
+        reg.nics.push_back(nic.registration(0, mac(5), {"x"}, false, LinkMode::Window));
+        reg.nics[0].rings = {};
+        CHECK_THROWS_WITH(c.register_vm(std::move(reg), links), Catch::Contains("no ring area memfd"));
+    }
 }
+
+TEST_CASE("broker: a link shares the ring area of a peer that has one", "[crossover][broker]") {
+    TempDir dir;
+    auto sock = dir.path / "broker.sock";
+    BrokerThread b({sock});
+    FakeVm a(sock, "vm-a", 1, {"vm-b"}, false, LinkMode::Window);
+    FakeVm bb(sock, "vm-b", 2, {"vm-a"}, false, LinkMode::Window);
+    FakeVm c(sock, "vm-c", 3, {"vm-d"}, false, LinkMode::Window);
+    FakeVm d(sock, "vm-d", 4, {"vm-c"});  // copy: the link is a copy link
+    REQUIRE(a.pump_until([&] { return a.links.up.size() == 1; }));
+    REQUIRE(c.pump_until([&] { return c.links.up.size() == 1; }));
+    REQUIRE(d.pump_until([&] { return d.links.up.size() == 1; }));
+
+    PeerLink& ab = *a.links.up[0];
+    CHECK(ab.mode == LinkMode::Window);
+    REQUIRE(ab.peer_rings.size() == FakeNic::kRingBytes);
+    // B's ring area decodes at 0xc0200000: A reaches it there, and only
+    // the area's bytes.
+    SharedMapping b_rings(bb.nic.rings.get(), FakeNic::kRingBytes);
+    std::memcpy(b_rings.data() + 16, "rings", 5);
+    CHECK(ab.peer_memory.span(0xc0200000 + 16, 5).empty());  // not placed yet
+    bb.nic.state.state().ring_area_gpa.store(0xc0200000);
+    auto seen = ab.peer_memory.span(0xc0200000 + 16, 5);
+    REQUIRE(seen.size() == 5);
+    CHECK(std::memcmp(seen.data(), "rings", 5) == 0);
+    CHECK(ab.peer_memory.span(0xc0200000 + FakeNic::kRingBytes - 4, 8).empty());  // runs off the area
+    CHECK(ab.peer_memory.span(0xc0200000 + FakeNic::kRingBytes, 4).empty());
+
+    // A copy link (a window NIC and a copy one): the window NIC's rings are
+    // in its ring area all the same, and its peer completes its TX ring
+    // there when it moves frames c parked; d has none to share.
+    CHECK(c.links.up[0]->mode == LinkMode::Copy);
+    CHECK(c.links.up[0]->peer_rings.size() == 0);
+    CHECK(d.links.up[0]->peer_rings.size() == FakeNic::kRingBytes);
+}
+
 
 TEST_CASE("broker: auto wiring via FrameSeen", "[crossover][broker]") {
     TempDir dir;

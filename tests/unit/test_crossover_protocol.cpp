@@ -78,6 +78,9 @@ TEST_CASE("Register round trip carries every field and the NICs' fds", "[crossov
     CHECK(r.nics[1].mode == LinkMode::Window);
     CHECK(r.nics[1].ram_size == 2 << 20);
     CHECK(same_file(r.nics[1].ram.get(), n1.ram.get()));
+    CHECK(same_file(r.nics[1].rings.get(), n1.rings.get()));
+    CHECK(r.nics[1].rings_size == FakeNic::kRingBytes);
+    CHECK_FALSE(r.nics[0].rings);
 }
 
 TEST_CASE("LinkUp round trip: the receiver can map the peer's memory", "[crossover][protocol]") {
@@ -99,6 +102,8 @@ TEST_CASE("LinkUp round trip: the receiver can map the peer's memory", "[crossov
     up.peer_state = std::move(fds.state);
     up.peer_irq = std::move(fds.irq);
     up.peer_doorbell = std::move(fds.doorbell);
+    up.peer_rings = dup_fd(peer.rings.get());
+    up.peer_rings_size = FakeNic::kRingBytes;
     xover::kvm::UniqueFd tx_irq(::eventfd(0, EFD_CLOEXEC));
     up.peer_tx_irq = dup_fd(tx_irq.get());
 
@@ -115,6 +120,8 @@ TEST_CASE("LinkUp round trip: the receiver can map the peer's memory", "[crossov
     CHECK(r.producer_slot == 5);
     CHECK(r.peer_producer_slot == 6);
     CHECK(same_file(r.peer_tx_irq.get(), tx_irq.get()));
+    CHECK(same_file(r.peer_rings.get(), peer.rings.get()));
+    CHECK(r.peer_rings_size == FakeNic::kRingBytes);
     SharedMapping theirs(r.peer_ram.get(), r.peer_ram_size);
     SharedMapping ours(peer.ram.get(), peer.ram_size);
     std::memcpy(ours.data() + 4096, "crossover", 9);
@@ -286,4 +293,25 @@ TEST_CASE("Register again: too many live links or a bad field is refused", "[cro
     refused(with(mode_at, {2}));                                 // no such link mode
     refused(with(mode_at + 1, {2}));                             // a boolean of 2
     CHECK_NOTHROW(decode(e.bytes, {}));
+}
+
+TEST_CASE("dup_for_broker copies every field of a NIC registration, each fd a duplicate", "[crossover][protocol]") {
+    FakeNic n("d");
+    NicRegistration reg = n.registration(2, mac(3), {"p", "q"}, true, LinkMode::Window);
+    reg.tx_irq = xover::kvm::UniqueFd(::eventfd(0, EFD_CLOEXEC));
+    NicRegistration copy = dup_for_broker(reg);
+    // Encoded side by side: the same bytes (every value field), and fds
+    // that are new numbers for the same files, in the same places.
+    Register original{"vm", "", {}}, duplicate{"vm", "", {}};
+    original.nics.push_back(std::move(reg));
+    duplicate.nics.push_back(std::move(copy));
+    Message ma(std::move(original)), mb(std::move(duplicate));  // they own the fds encode() lists
+    EncodedMessage a = encode(ma), b = encode(mb);
+    CHECK(a.bytes == b.bytes);
+    REQUIRE(a.fds.size() == b.fds.size());
+    CHECK(a.fds.size() == 7);  // ram, state, window, rings, irq, doorbell, tx_irq
+    for (std::size_t i = 0; i < a.fds.size(); ++i) {
+        CHECK(a.fds[i] != b.fds[i]);
+        CHECK(same_file(a.fds[i], b.fds[i]));
+    }
 }

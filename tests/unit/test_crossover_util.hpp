@@ -37,9 +37,18 @@ struct FakeNic {
     SharedStatePage state;
     kvm::UniqueFd irq = eventfd_for_test();
     kvm::UniqueFd doorbell = eventfd_for_test();
+    // Window mode's memfds: the TX element and the ring area.
+    kvm::UniqueFd window;
+    kvm::UniqueFd rings;
+    static constexpr std::uint64_t kWindowBytes = 8192;
+    static constexpr std::uint64_t kRingBytes = 4096;
 
     FakeNic(const std::string& name, std::uint64_t size = 1 << 20)
-        : ram(create_sealed_memfd(name + "-ram", size)), ram_size(size), state(SharedStatePage::create(name + "-state", 0)) {}
+        : ram(create_sealed_memfd(name + "-ram", size)),
+          ram_size(size),
+          state(SharedStatePage::create(name + "-state", 0)),
+          window(create_sealed_memfd(name + "-window", kWindowBytes)),
+          rings(create_sealed_memfd(name + "-rings", kRingBytes)) {}
 
     // A registration carrying duplicates of this NIC's fds.
     NicRegistration registration(std::uint32_t index, net::MacAddress m, std::vector<std::string> peers,
@@ -56,6 +65,12 @@ struct FakeNic {
         r.state = state.dup_fd();
         r.irq = dup_fd(irq.get());
         r.doorbell = dup_fd(doorbell.get());
+        if (mode == LinkMode::Window) {
+            r.window = dup_fd(window.get());
+            r.window_size = kWindowBytes;
+            r.rings = dup_fd(rings.get());
+            r.rings_size = kRingBytes;
+        }
         return r;
     }
 };

@@ -7,7 +7,11 @@
 
 #include <sys/mman.h>
 
+#include <cstring>
+
 #include "xover/crossover/dma_window.hpp"
+#include "xover/crossover/ring_area.hpp"
+#include "xover/crossover/shared_memory.hpp"
 #include "xover/error.hpp"
 #include "xover/kvm/system.hpp"
 #include "xover/vmm/ram_memory.hpp"
@@ -123,4 +127,41 @@ TEST_CASE("DMA window: a running detach copies back and keeps the slot", "[windo
     Page probe;
     CHECK_FALSE(slot_free(vm, at, probe));  // the slot never went away
     CHECK(ram.span(at, 1).data() == tx);
+}
+
+// The ring area follows its BAR: a memory slot and a translation where it
+// decodes, none once it moves or stops decoding; a slot KVM refuses leaves
+// nothing placed. What the guest writes there is in the memfd a window
+// peer maps.
+TEST_CASE("ring area: placed where its BAR decodes, moved, removed, all or nothing", "[window][kvm]") {
+    auto system = kvm::System::open();
+    kvm::Vm vm = system.create_vm();
+    vmm::RamMemory ram(1 << 20);
+    crossover::RingArea rings("test", vm, ram, kWindowSlots);
+    Page blocker, probe;
+    constexpr std::uint64_t at = 0x40000000, moved = 0x50000000;
+
+    vm.set_memory_region(kOtherSlot, at, 4096, blocker.p);  // KVM refuses an overlap
+    CHECK_THROWS_AS(rings.place(at), Error);
+    CHECK(rings.gpa() == 0);
+    CHECK(ram.span(at + 4096, 64).empty());
+    vm.delete_memory_region(kOtherSlot);
+
+    rings.place(at);
+    CHECK(rings.gpa() == at);
+    auto in = ram.span(at + 8, 5);
+    REQUIRE(in.data() == rings.host() + 8);
+    std::memcpy(in.data(), "rings", 5);
+    crossover::SharedMapping peer(rings.fd(), rings.size());
+    CHECK(std::memcmp(peer.data() + 8, "rings", 5) == 0);
+    CHECK(ram.span(at + rings.size() - 4, 8).empty());  // runs off the area
+
+    rings.place(moved);
+    CHECK(ram.span(at, 8).empty());
+    CHECK(slot_free(vm, at, probe));
+    CHECK(ram.span(moved + 8, 5).data() == rings.host() + 8);
+    rings.place(0);
+    CHECK(rings.gpa() == 0);
+    CHECK(ram.span(moved, 8).empty());
+    CHECK(slot_free(vm, moved, probe));
 }

@@ -9,6 +9,7 @@
 // which adds/removes the PeerLink in its PeerTable under its own lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -25,19 +26,31 @@
 
 namespace xover::crossover {
 
-// A peer's guest RAM seen through our mapping of its memfd (laid out as
-// vmm::layout::ram_file_offset says); bounds-checked
-// like every GuestMemory, so a peer's descriptor pointing outside its RAM
+// A peer's guest memory as far as a link shares it: its RAM through our
+// mapping of its memfd (laid out as vmm::layout::ram_file_offset says), and
+// on a window link its ring area (crossover/ring_area.hpp) wherever the
+// peer's state page says that decodes now. Bounds-checked like every
+// GuestMemory, so a peer's descriptor pointing outside what was shared
 // gives an empty span, not a crash.
 class PeerGuestMemory final : public vmm::GuestMemory {
 public:
     PeerGuestMemory() = default;
     PeerGuestMemory(std::uint8_t* base, std::uint64_t ram_size) : base_(base), size_(ram_size) {}
+    // The ring area: `size` bytes at `base`, at the guest address `gpa`
+    // holds (0: nowhere; the peer's own word, read at each translation).
+    void set_ring_area(std::uint8_t* base, std::uint64_t size, const std::atomic<std::uint64_t>* gpa) {
+        rings_ = base;
+        rings_size_ = size;
+        rings_gpa_ = gpa;
+    }
     std::span<std::uint8_t> span(std::uint64_t gpa, std::uint64_t len) override;
 
 private:
     std::uint8_t* base_ = nullptr;
     std::uint64_t size_ = 0;
+    std::uint8_t* rings_ = nullptr;
+    std::uint64_t rings_size_ = 0;
+    const std::atomic<std::uint64_t>* rings_gpa_ = nullptr;
 };
 
 // One established link, as the sending device uses it. Owned through a
@@ -58,6 +71,7 @@ struct PeerLink {
     SharedMapping peer_ram;     // whole guest RAM of the peer (MAP_SHARED)
     SharedMapping state_page;   // the peer NIC's nic::SharedNicState
     SharedMapping peer_window;  // window mode: the peer's DMA window memfd (else empty)
+    SharedMapping peer_rings;   // window mode: the peer's ring area (else empty)
     kvm::UniqueFd peer_window_fd;  // window mode: the same memfd, to map it into our own window
     PeerGuestMemory peer_memory;
     kvm::UniqueFd peer_irq;       // write 1: interrupt the peer's guest

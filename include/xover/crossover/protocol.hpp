@@ -47,17 +47,19 @@ namespace xover::crossover {
 
 inline constexpr std::uint32_t kProtocolMagic = 0x52564f58;  // "XOVR" little-endian
 // 2: tx_irq; 3: consent group, no pid; 4: live links; 5: SetPeers; 6: sound cards
-inline constexpr std::uint16_t kProtocolVersion = 6;
+inline constexpr std::uint16_t kProtocolVersion = 7;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPayloadSize = 60 * 1024;
-inline constexpr std::size_t kMaxNicsPerVm = 8;     // 6 fds each
+inline constexpr std::size_t kMaxNicsPerVm = 8;     // 7 fds each
 inline constexpr std::size_t kMaxSoundsPerVm = 4;   // 1 fd each
 // A Register of kMaxNicsPerVm NICs and kMaxSoundsPerVm sound cards, every
 // fd present, fits (Linux takes up to 253 fds a message).
-inline constexpr std::size_t kMaxFdsPerMessage = kMaxNicsPerVm * 6 + kMaxSoundsPerVm;
+inline constexpr std::size_t kMaxFdsPerMessage = kMaxNicsPerVm * 7 + kMaxSoundsPerVm;
 inline constexpr std::size_t kMaxNameLength = 128;
 inline constexpr std::size_t kMaxPeersPerNic = 64;
 inline constexpr std::size_t kMaxLiveLinksPerVm = kMaxNicsPerVm * 8;  // nic::kMaxProducerSlots links per NIC
+// The largest ring area (crossover/ring_area.hpp) a peer maps.
+inline constexpr std::uint64_t kMaxRingAreaSize = std::uint64_t{1} << 20;
 // Link ids the broker hands out, and a re-registering VM may report, stay
 // below this: no counter wraps, whatever a client reports.
 inline constexpr std::uint64_t kMaxLinkId = std::uint64_t{1} << 62;
@@ -81,9 +83,11 @@ struct NicRegistration {
     LinkMode mode = LinkMode::Copy;
     std::uint64_t ram_size = 0;           // bytes of guest RAM in `ram`
     std::uint64_t window_size = 0;        // bytes of DMA window in `window` (0 = none)
+    std::uint64_t rings_size = 0;         // bytes of ring area in `rings` (0 = none)
     kvm::UniqueFd ram;                    // guest RAM memfd (sealed against shrinking)
     kvm::UniqueFd state;                  // shared NIC state page memfd (nic::kSharedStateSize)
     kvm::UniqueFd window;                 // DMA window memfd (window mode), optional
+    kvm::UniqueFd rings;                  // ring area memfd (window mode, crossover/ring_area.hpp), optional
     kvm::UniqueFd irq;                    // eventfd: writing it interrupts this NIC's guest
     kvm::UniqueFd doorbell;               // eventfd: wakes this NIC's owner process (RX space returned)
     kvm::UniqueFd tx_irq;                 // eventfd: raises this NIC's TX-queue interrupt (virtio-net), optional
@@ -156,9 +160,11 @@ struct LinkUp {
     std::uint32_t peer_producer_slot = 0; // the slot the peer uses in ours (reported back in LiveLink)
     std::uint64_t peer_ram_size = 0;
     std::uint64_t peer_window_size = 0;
+    std::uint64_t peer_rings_size = 0;
     kvm::UniqueFd peer_ram;
     kvm::UniqueFd peer_state;
     kvm::UniqueFd peer_window;
+    kvm::UniqueFd peer_rings;   // the peer NIC's ring area, if it has one (window mode), optional
     kvm::UniqueFd peer_irq;
     kvm::UniqueFd peer_doorbell;
     kvm::UniqueFd peer_tx_irq;  // optional: the peer NIC's TX-queue interrupt (virtio-net)

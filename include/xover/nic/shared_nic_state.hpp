@@ -76,8 +76,8 @@ inline constexpr std::uint32_t kSharedStateMagic = 0x53434e58;  // "XNCS"
 // cross-process locks hold their holder's identity (owned_lock.hpp); 9: the
 // owner's RX changes wait for the lock's holder (rx_change); 10: a
 // PeerInterrupt's in-flight count per producer slot; 11: window_rx_fresh, the
-// virtio-net window loans' taken heads.
-inline constexpr std::uint32_t kSharedStateVersion = 11;
+// virtio-net window loans' taken heads; 12: ring_area_gpa.
+inline constexpr std::uint32_t kSharedStateVersion = 12;
 inline constexpr unsigned kMaxProducerSlots = 8;  // links per NIC
 static_assert(kPeerInterruptSlots == kMaxProducerSlots);
 
@@ -209,6 +209,12 @@ struct SharedNicState {
     // its slot k is our buffer k, each held by one guest at a time). Owner
     // only, written before window_rx_link (which publishes it).
     std::atomic<std::uint32_t> window_rx_fresh{0};
+    // Window mode: where this NIC's ring area (crossover/ring_area.hpp)
+    // decodes now (0: nowhere). A window peer translates addresses in
+    // [ring_area_gpa, + its size) to the ring area's memfd, the only part
+    // of this guest's memory besides the window it maps. Owner only,
+    // release; a stale value only misplaces an access within the area.
+    std::atomic<std::uint64_t> ring_area_gpa{0};
 
     // An RX change the owner made while a producer held the lock, waiting
     // for that holder (or the next) to apply it (rx_change.hpp).
@@ -370,6 +376,7 @@ static_assert(offsetof(SharedNicState, owner) == 448);
 static_assert(offsetof(SharedNicState, slots) == 512);
 static_assert(offsetof(SharedNicState, slow_arrivals) == 1024);
 static_assert(offsetof(SharedNicState, window_rx_gpa) == 1344);
+static_assert(offsetof(SharedNicState, ring_area_gpa) == 1368);
 static_assert(offsetof(SharedNicState, rx_change) == 1408);
 static_assert(offsetof(SharedNicState, e1000) == kModelPartOffset);
 static_assert(offsetof(SharedNicState, virtio_net) == kModelPartOffset);

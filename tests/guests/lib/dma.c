@@ -20,3 +20,14 @@ void *dma_alloc(size_t size, size_t align)
 	next = p + size;
 	return memset((void *)p, 0, size);
 }
+
+void *dma_alloc_in(struct dma_arena *a, size_t size, size_t align)
+{
+	if (!a || !a->base)
+		return dma_alloc(size, align);
+	size_t at = (a->used + align - 1) & ~(align - 1);
+	if (at > a->size || size > a->size - at)
+		return dma_alloc(size, align);
+	a->used = at + size;
+	return memset(a->base + at, 0, size);
+}

@@ -13,6 +13,17 @@ void dma_init(uint64_t start, uint64_t end);
 /* Zeroed, aligned to align (a power of two); panics when RAM runs out. */
 void *dma_alloc(size_t size, size_t align);
 
+/*
+ * A fixed piece of device-reachable memory carved by a bump allocator of
+ * its own (a NIC's ring area). dma_alloc_in takes from it while it has
+ * room and from dma_alloc otherwise (a NULL or empty arena included).
+ */
+struct dma_arena {
+	uint8_t *base;
+	size_t size, used;
+};
+void *dma_alloc_in(struct dma_arena *a, size_t size, size_t align);
+
 static inline uint64_t dma_addr(const volatile void *p)
 {
 	return (uint64_t)p;

@@ -78,14 +78,15 @@ unsigned virtio_pci_queue_max(const struct virtio_pci *t, uint16_t index)
 	return mmio_read16(t->common + VIRTIO_COMMON_Q_SIZE);
 }
 
-void virtq_setup(const struct virtio_pci *t, struct virtq *q, uint16_t index, unsigned size)
+void virtq_setup(const struct virtio_pci *t, struct virtq *q, uint16_t index, unsigned size,
+		 struct dma_arena *rings)
 {
 	mmio_write16(t->common + VIRTIO_COMMON_Q_SIZE, (uint16_t)size);
 	q->index = index;
 	q->size = size;
-	q->desc = dma_alloc(sizeof(struct vq_desc) * VIRTQ_MAX, 16);
-	q->avail = dma_alloc(sizeof(struct vq_avail), 2);
-	q->used = dma_alloc(sizeof(struct vq_used), 4);
+	q->desc = dma_alloc_in(rings, sizeof(struct vq_desc) * VIRTQ_MAX, 16);
+	q->avail = dma_alloc_in(rings, sizeof(struct vq_avail), 2);
+	q->used = dma_alloc_in(rings, sizeof(struct vq_used), 4);
 	q->avail->flags = VIRTQ_AVAIL_F_NO_INTERRUPT; /* polled: interrupts are wasted work */
 	mmio_write64(t->common + VIRTIO_COMMON_Q_DESC, dma_addr(q->desc));
 	mmio_write64(t->common + VIRTIO_COMMON_Q_AVAIL, dma_addr(q->avail));

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dma.h"
 #include "mmio.h"
 #include "pci.h"
 
@@ -131,12 +132,14 @@ unsigned virtio_pci_queue_max(const struct virtio_pci *t, uint16_t index);
 
 /*
  * Sets up the queue virtio_pci_queue_max() just selected with `size`
- * entries (a power of two, at most VIRTQ_MAX): zeroed rings in DMA memory
- * (avail flags VIRTQ_AVAIL_F_NO_INTERRUPT: polled), their addresses, the
+ * entries (a power of two, at most VIRTQ_MAX): zeroed rings, from `rings`
+ * while it has room (dma_alloc_in; NULL: ordinary DMA memory), with avail
+ * flags VIRTQ_AVAIL_F_NO_INTERRUPT (polled); their addresses, the
  * doorbell, enabled. What the descriptors point at is the driver's to fill
  * in before DRIVER_OK.
  */
-void virtq_setup(const struct virtio_pci *t, struct virtq *q, uint16_t index, unsigned size);
+void virtq_setup(const struct virtio_pci *t, struct virtq *q, uint16_t index, unsigned size,
+		 struct dma_arena *rings);
 
 /*
  * Publishes the avail entries added since the last kick (avail->idx) and

@@ -247,7 +247,7 @@ static const struct nic_ops e1000_ops = {
 
 static void setup_rx(void)
 {
-	e.rx = dma_alloc(RING_SIZE * sizeof(struct rx_desc), 128);
+	e.rx = dma_alloc_in(&e.win.rings, RING_SIZE * sizeof(struct rx_desc), 128);
 	e.rx_buf = e.win.rx ? e.win.rx : dma_alloc(RING_SIZE * BUF_SIZE, 4096);
 	for (unsigned i = 0; i < RING_SIZE; i++)
 		e.rx[i].addr = dma_addr(e.rx_buf + i * BUF_SIZE);
@@ -261,7 +261,7 @@ static void setup_rx(void)
 
 static void setup_tx(void)
 {
-	e.tx = dma_alloc(RING_SIZE * sizeof(struct tx_desc), 128);
+	e.tx = dma_alloc_in(&e.win.rings, RING_SIZE * sizeof(struct tx_desc), 128);
 	e.tx_buf = e.win.tx ? e.win.tx : dma_alloc(RING_SIZE * BUF_SIZE, 4096);
 	for (unsigned i = 0; i < RING_SIZE; i++)
 		e.tx[i].addr = dma_addr(e.tx_buf + i * BUF_SIZE);

@@ -65,7 +65,7 @@ static bool vq_setup(struct vq *q, uint16_t index, bool device_writes)
 	unsigned size = max < QSIZE ? max : QSIZE;
 	if (size & (size - 1))
 		return false; /* split rings need a power of two */
-	virtq_setup(&v.t, &q->vq, index, size);
+	virtq_setup(&v.t, &q->vq, index, size, &v.win.rings);
 	uint8_t *window_half = device_writes ? v.win.rx : v.win.tx;
 	q->buf = window_half ? window_half : dma_alloc(QSIZE * BUF_SIZE, 4096);
 	for (unsigned i = 0; i < size; i++) {

@@ -97,7 +97,7 @@ static bool vq_setup(struct vq *q, uint16_t index)
 	unsigned size = max < VIRTQ_MAX ? max : VIRTQ_MAX;
 	while (size & (size - 1))
 		size &= size - 1; /* split rings: a power of two */
-	virtq_setup(&v.t, &q->vq, index, size);
+	virtq_setup(&v.t, &q->vq, index, size, NULL);
 	for (unsigned i = 0; i < size; i++)
 		q->vq.desc[i].next = (uint16_t)(i + 1);
 	q->free_head = 0;
