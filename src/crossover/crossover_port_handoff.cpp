@@ -80,11 +80,11 @@ net::Backend::SendResult CrossoverPort::send_during_run(std::span<const std::uin
 }
 
 // Moves parked frames into the ring `rx` has open (its producer lock and
-// the handoff lock held), completing each in the sender's ring.
-CrossoverPort::Moved CrossoverPort::move_parked(nic::TxHandoff& h, nic::RxView& rx, nic::TxView& view,
-                                                vmm::GuestMemory& sender_memory) {
+// the handoff lock held), completing each in the sender's ring through
+// `view`, which the caller began (view_ok: it could; else no completion
+// is written).
+CrossoverPort::Moved CrossoverPort::move_parked(nic::TxHandoff& h, nic::RxView& rx, nic::TxView& view, bool view_ok) {
     Moved m;
-    const bool view_ok = view.begin(sender_memory, h);
     bool armed = false;
     nic::ParkedFrame f;
     while (nic::peek_parked(h, f)) {
@@ -143,7 +143,7 @@ void CrossoverPort::drain_own_run() {
     }
     if (peer->begin != nic::RxView::Begin::Ready) return;  // the peer's process moves them once it can receive
     if (!h.try_lock()) return;  // the peer is moving them right now
-    Moved m = move_parked(h, *peer->rx_view, *own_tx_view_, *own_memory_);
+    Moved m = move_parked(h, *peer->rx_view, *own_tx_view_, own_tx_view_->begin(*own_memory_, h));
     bool backlog = h.parked() == 0 && h.backlog.exchange(0, std::memory_order_acq_rel) != 0;
     h.moved_by_owner.fetch_add(m.records, std::memory_order_relaxed);
     h.unlock();
@@ -187,7 +187,18 @@ nic::NicPort::OwnRx CrossoverPort::consume_parked() {
             state.unlock_producer();
             continue;
         }
-        Moved m = move_parked(h, *own_rx_view_, *p.tx_view, p.link->peer_memory);
+        // A sender's TX ring we cannot reach (outside what the link
+        // shares, or a description that makes no sense): its own process
+        // moves them, completing them with its own memory; never pop a
+        // record whose completion would be lost.
+        if (!p.tx_view->begin(p.link->peer_memory, h)) {
+            h.unlock();
+            state.unlock_producer();
+            p.link->ring_peer_doorbell();
+            ++c_.handoff_unreachable;
+            continue;
+        }
+        Moved m = move_parked(h, *own_rx_view_, *p.tx_view, true);
         nic::RxView::Notify notify = own_rx_view_->finish();
         nic::TxIrq irq = m.tx_irq ? p.tx_view->signal_remote(p.link->peer_state()) : nic::TxIrq::None;
         bool backlog = h.parked() == 0 && h.backlog.exchange(0, std::memory_order_acq_rel) != 0;

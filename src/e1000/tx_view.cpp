@@ -31,7 +31,10 @@ public:
         throttled_ = q.flags & nic::kTxIrqThrottled;
         interval_ns_ = q.irq_interval_ns;
         handoff_ = &handoff;
-        return entries_ != 0;
+        // The whole ring within reach, or no completion at all: a
+        // completion skipped for want of its descriptor would hang the
+        // sender's guest (the caller leaves the frames to the sender).
+        return entries_ != 0 && !memory.span(base_, std::uint64_t(entries_) * kDescriptorSize).empty();
     }
 
     void complete(std::uint32_t token) override {

@@ -138,6 +138,21 @@ TEST_CASE("crossover: a full e1000 peer ring parks the frames, the peer's proces
         CHECK((a.tx.status(4) & e1000::txd::STA_DD) != 0);
         CHECK(a.counter("xover_handoff_parked") == 2);
     }
+    SECTION("the sender's TX ring is out of the peer's reach: the peer leaves them to the sender") {
+        to_a->peer_memory = crossover::PeerGuestMemory();  // the link shares none of a's memory
+        b.wr(e1000::reg::RDT, 7);
+        CHECK(b.rd(e1000::reg::RDH) == 2);                  // none moved: no completion would be written
+        CHECK(b.counter("xover_handoff_unreachable") == 1);
+        CHECK(drain(doorbell) == 1);                        // the sender is asked to move them
+        CHECK(a.counter("xover_handoff_parked") == 2);
+        CHECK((a.tx.status(2) & e1000::txd::STA_DD) == 0);
+        a.rig.nic.doorbell_rang();  // its doorbell: a TX walk, whose batch end moves them
+        CHECK(b.rd(e1000::reg::RDH) == 4);
+        CHECK(rx.frame(3) == frame);
+        CHECK(a.counter("xover_handoff_moved_self") == 2);
+        CHECK((a.tx.status(2) & e1000::txd::STA_DD) != 0);
+        CHECK((a.tx.status(3) & e1000::txd::STA_DD) != 0);
+    }
     SECTION("the sender moves parked frames itself when it is awake first") {
         b.port.shared().publish_rdt(7);  // room, but b's process has not looked yet
         a.tx.legacy(frame);

@@ -228,7 +228,7 @@ private:
         std::uint64_t bytes = 0;
         bool tx_irq = false;  // the sender's guest wants a TX interrupt
     };
-    Moved move_parked(nic::TxHandoff& h, nic::RxView& rx, nic::TxView& view, vmm::GuestMemory& sender_memory);
+    Moved move_parked(nic::TxHandoff& h, nic::RxView& rx, nic::TxView& view, bool view_ok);
     void drain_own_run();
     OwnRx consume_parked();
     void complete_parked_locally();
@@ -353,6 +353,7 @@ private:
     X(handoff_dropped, "parked frames dropped (peer gone, guest reset its TX ring, bad frame)")           \
     X(handoff_abandoned_in_flight, "TX ring resets during a run a mover held: its frames went uncompleted") \
     X(handoff_lock_busy, "moves left to the sender: its lock was busy (its doorbell rung)")               \
+    X(handoff_unreachable, "moves left to the sender: its TX ring was out of our reach (its doorbell rung)") \
     X(handoff_tx_irq_signalled, "TX interrupts signalled to senders whose frames we moved")               \
     X(handoff_tx_irq_via_owner, "TX interrupts for moved frames left to the sender's process")            \
     X(doorbell_wakeups, "times our doorbell woke this process")
