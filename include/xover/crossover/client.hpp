@@ -28,8 +28,9 @@ namespace xover::crossover {
 
 // A peer's guest memory as far as a link shares it: its RAM through our
 // mapping of its memfd (laid out as vmm::layout::ram_file_offset says), and
-// on a window link its ring area (crossover/ring_area.hpp) wherever the
-// peer's state page says that decodes now. Bounds-checked like every
+// the ring area of a peer NIC that has one (window mode,
+// crossover/ring_area.hpp, shared on any link) wherever the peer's state
+// page says that decodes now. Bounds-checked like every
 // GuestMemory, so a peer's descriptor pointing outside what was shared
 // gives an empty span, not a crash.
 class PeerGuestMemory final : public vmm::GuestMemory {
@@ -71,7 +72,7 @@ struct PeerLink {
     SharedMapping peer_ram;     // whole guest RAM of the peer (MAP_SHARED)
     SharedMapping state_page;   // the peer NIC's nic::SharedNicState
     SharedMapping peer_window;  // window mode: the peer's DMA window memfd (else empty)
-    SharedMapping peer_rings;   // window mode: the peer's ring area (else empty)
+    SharedMapping peer_rings;   // the peer NIC's ring area, if it is a window NIC (else empty)
     kvm::UniqueFd peer_window_fd;  // window mode: the same memfd, to map it into our own window
     PeerGuestMemory peer_memory;
     kvm::UniqueFd peer_irq;       // write 1: interrupt the peer's guest

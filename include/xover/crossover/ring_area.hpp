@@ -1,9 +1,10 @@
 // A window NIC's ring area: a small memory BAR of its own, RAM for the
 // guest, backed by a memfd of the owner's. A driver that follows the
 // window contract puts its descriptor rings (e1000 RX/TX descriptors,
-// virtqueues) here, as it puts its buffers in the DMA window; a window link
-// then hands the peer this memfd and the window's elements, never the
-// guest's RAM (architecture.md §7).
+// virtqueues) here, as it puts its buffers in the DMA window. Every link of
+// the NIC hands the peer this memfd; a window link is to hand it, with the
+// window's elements, instead of the guest's RAM (not yet: architecture.md
+// §7 says what that still needs).
 //
 // It is a BAR of its own, not a part of the window's BAR, so the window's
 // halves stay where drivers already find them (each half is half the

@@ -210,9 +210,9 @@ struct SharedNicState {
     // only, written before window_rx_link (which publishes it).
     std::atomic<std::uint32_t> window_rx_fresh{0};
     // Window mode: where this NIC's ring area (crossover/ring_area.hpp)
-    // decodes now (0: nowhere). A window peer translates addresses in
-    // [ring_area_gpa, + its size) to the ring area's memfd, the only part
-    // of this guest's memory besides the window it maps. Owner only,
+    // decodes now (0: nowhere). Every peer of this NIC translates
+    // addresses in [ring_area_gpa, + its size) to the ring area's memfd
+    // (and, until window links drop it, the rest to our RAM). Owner only,
     // release; a stale value only misplaces an access within the area.
     std::atomic<std::uint64_t> ring_area_gpa{0};
 
