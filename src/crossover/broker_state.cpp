@@ -284,9 +284,16 @@ Outgoing BrokerState::link_up_for(const Link& link, const NicRef& local, const N
     up.automatic = link.automatic;
     up.producer_slot = slot;
     up.peer_producer_slot = peer_slot;
-    up.peer_ram_size = p.reg.ram_size;
+    // Least sharing: a window link moves frames only through the peer's
+    // window, its ring area and its state page, so the peer's RAM stays
+    // home (a driver that keeps rings or RX buffers elsewhere has its
+    // frames dropped, as a device behind an IOMMU would). A copy link
+    // reads and writes wherever the peer's guest put its buffers: RAM.
+    if (link.mode != LinkMode::Window) {
+        up.peer_ram_size = p.reg.ram_size;
+        up.peer_ram = dup_fd(p.reg.ram);
+    }
     up.peer_window_size = p.reg.window_size;
-    up.peer_ram = dup_fd(p.reg.ram);
     up.peer_state = dup_fd(p.reg.state);
     up.peer_window = dup_fd(p.reg.window);
     // A window NIC's rings are in its ring area whatever the link's mode

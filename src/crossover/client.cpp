@@ -43,7 +43,17 @@ void PeerLink::ring_peer_doorbell() const { signal_eventfd(peer_doorbell); }
 std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
     if (m.producer_slot >= nic::kMaxProducerSlots || m.peer_producer_slot >= nic::kMaxProducerSlots)
         throw Error("link {}: counter slot {} or {} out of range", m.link_id, m.producer_slot, m.peer_producer_slot);
-    if (!m.peer_ram || !m.peer_state) throw Error("link {}: the broker sent no memory fds", m.link_id);
+    if (!m.peer_state) throw Error("link {}: the broker sent no state page", m.link_id);
+    // A window link shares no RAM (least sharing): never map it, whatever
+    // a broker sent; a copy link cannot work without it.
+    if (m.mode == LinkMode::Window) {
+        m.peer_ram.reset();
+        m.peer_ram_size = 0;
+        if (!m.peer_window || !m.peer_window_size || !m.peer_rings)
+            throw Error("link {}: a window link without the peer's window and ring area", m.link_id);
+    } else if (!m.peer_ram) {
+        throw Error("link {}: a copy link without the peer's RAM", m.link_id);
+    }
     auto link = std::make_shared<PeerLink>();
     link->id = m.link_id;
     link->local_nic = m.local_nic;
@@ -55,7 +65,7 @@ std::shared_ptr<PeerLink> PeerLink::from_message(LinkUp m) {
     link->automatic = m.automatic;
     link->producer_slot = m.producer_slot;
     link->peer_producer_slot = m.peer_producer_slot;
-    link->peer_ram = SharedMapping(m.peer_ram.get(), m.peer_ram_size);
+    if (m.peer_ram) link->peer_ram = SharedMapping(m.peer_ram.get(), m.peer_ram_size);
     link->state_page = SharedMapping(m.peer_state.get(), nic::kSharedStateSize);
     if (m.peer_window && m.peer_window_size) {
         link->peer_window = SharedMapping(m.peer_window.get(), m.peer_window_size);

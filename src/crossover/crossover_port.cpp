@@ -251,6 +251,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
     }
     if (peer.begin == nic::RxView::Begin::Broken) {
         ++c_.dropped_bad_ring;
+        warn_out_of_reach(peer);
         peer.link->counters().dropped.fetch_add(1, std::memory_order_relaxed);
         return R::Dropped;
     }
@@ -294,6 +295,7 @@ net::Backend::SendResult CrossoverPort::to_peer(Peer& peer, std::span<const std:
     case nic::RxView::Status::Bad:
         if (mode == Mode::Lossless && awaiting_peer_window(peer)) return R::Busy;
         ++c_.dropped_bad_descriptor;
+        warn_out_of_reach(peer);
         break;
     case nic::RxView::Status::Full: break;
     }

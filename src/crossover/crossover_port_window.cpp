@@ -45,6 +45,20 @@ bool CrossoverPort::awaiting_peer_window(Peer& peer) {
     return true;
 }
 
+// A window link shares the peer's window and ring area, never its RAM
+// (least sharing): a peer whose driver keeps its RX ring or RX buffers
+// elsewhere is out of our reach, and frames for it are dropped and
+// counted, as a device behind an IOMMU that maps only those would drop
+// them. Said once per link, in the sender's log.
+void CrossoverPort::warn_out_of_reach(Peer& peer) {
+    if (peer.link->mode != LinkMode::Window || peer.reach_warned) return;
+    peer.reach_warned = true;
+    spdlog::warn("{}: window link {} to {}: its RX ring or buffers are outside its window (BAR2) and ring area "
+                 "(BAR3), all a window link shares; frames for it are dropped (a driver that keeps them in RAM "
+                 "needs mode=copy)",
+                 name_, peer.link->id, peer.link->peer_vm);
+}
+
 void CrossoverPort::set_window_link(std::uint64_t link_id) {
     window_link_ = link_id;
     window_peer_ = nullptr;  // loans over an older link come back at the next reclaim (a new ring)

@@ -270,7 +270,8 @@ TEST_CASE("broker: memory a peer could not safely map is refused", "[crossover][
     }
 }
 
-TEST_CASE("broker: a link shares the ring area of a peer that has one", "[crossover][broker]") {
+TEST_CASE("broker: a link shares the ring area of a peer that has one, and a window link no RAM",
+          "[crossover][broker]") {
     TempDir dir;
     auto sock = dir.path / "broker.sock";
     BrokerThread b({sock});
@@ -296,6 +297,10 @@ TEST_CASE("broker: a link shares the ring area of a peer that has one", "[crosso
     CHECK(std::memcmp(seen.data(), "rings", 5) == 0);
     CHECK(ab.peer_memory.span(0xc0200000 + FakeNic::kRingBytes - 4, 8).empty());  // runs off the area
     CHECK(ab.peer_memory.span(0xc0200000 + FakeNic::kRingBytes, 4).empty());
+    // Least sharing: nothing of B's RAM is mapped, so none of it is in reach.
+    CHECK(!ab.peer_ram);
+    CHECK(ab.peer_memory.span(4096, 64).empty());
+    CHECK(ab.peer_memory.span(0, 1).empty());
 
     // A copy link (a window NIC and a copy one): the window NIC's rings are
     // in its ring area all the same, and its peer completes its TX ring
@@ -303,6 +308,10 @@ TEST_CASE("broker: a link shares the ring area of a peer that has one", "[crosso
     CHECK(c.links.up[0]->mode == LinkMode::Copy);
     CHECK(c.links.up[0]->peer_rings.size() == 0);
     CHECK(d.links.up[0]->peer_rings.size() == FakeNic::kRingBytes);
+    // A copy link reads and writes the peer's buffers wherever they are: RAM.
+    CHECK(c.links.up[0]->peer_ram.size() == d.nic.ram_size);
+    CHECK(d.links.up[0]->peer_ram.size() == c.nic.ram_size);
+    CHECK(d.links.up[0]->peer_memory.span(4096, 64).size() == 64);
 }
 
 

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "test_crossover_util.hpp"
+#include "xover/crossover/client.hpp"
 
 using namespace xover::crossover;
 using namespace xover::crossover::test;
@@ -126,6 +127,50 @@ TEST_CASE("LinkUp round trip: the receiver can map the peer's memory", "[crossov
     SharedMapping ours(peer.ram.get(), peer.ram_size);
     std::memcpy(ours.data() + 4096, "crossover", 9);
     CHECK(std::memcmp(theirs.data() + 4096, "crossover", 9) == 0);
+}
+
+// A LinkUp as a broker would send it to the peer of `nic` (its RAM included).
+static LinkUp link_up_from(const FakeNic& nic, LinkMode mode) {
+    NicRegistration fds = nic.registration(0, mac(9), {"x"}, false, LinkMode::Window);
+    LinkUp up;
+    up.link_id = 5;
+    up.peer_vm = "vm-b";
+    up.mode = mode;
+    up.peer_ram_size = nic.ram_size;
+    up.peer_ram = std::move(fds.ram);
+    up.peer_state = std::move(fds.state);
+    up.peer_window_size = fds.window_size;
+    up.peer_window = std::move(fds.window);
+    up.peer_rings_size = fds.rings_size;
+    up.peer_rings = std::move(fds.rings);
+    return up;
+}
+
+TEST_CASE("PeerLink: a window link maps no RAM, whatever the broker sent", "[crossover][protocol]") {
+    FakeNic peer("peer");
+    SharedMapping ours(peer.ram.get(), peer.ram_size);
+    std::memcpy(ours.data() + 4096, "secret", 6);
+
+    auto window = PeerLink::from_message(link_up_from(peer, LinkMode::Window));
+    CHECK(!window->peer_ram);
+    CHECK(window->peer_memory.span(4096, 6).empty());
+    CHECK(window->peer_rings.size() == FakeNic::kRingBytes);
+
+    auto copy = PeerLink::from_message(link_up_from(peer, LinkMode::Copy));
+    auto seen = copy->peer_memory.span(4096, 6);
+    REQUIRE(seen.size() == 6);
+    CHECK(std::memcmp(seen.data(), "secret", 6) == 0);
+
+    SECTION("a copy link without RAM is refused") {
+        LinkUp up = link_up_from(peer, LinkMode::Copy);
+        up.peer_ram.reset();
+        CHECK_THROWS_WITH(PeerLink::from_message(std::move(up)), Catch::Contains("without the peer's RAM"));
+    }
+    SECTION("a window link without the peer's ring area is refused") {
+        LinkUp up = link_up_from(peer, LinkMode::Window);
+        up.peer_rings.reset();
+        CHECK_THROWS_WITH(PeerLink::from_message(std::move(up)), Catch::Contains("without the peer's window"));
+    }
 }
 
 TEST_CASE("small messages round trip", "[crossover][protocol]") {

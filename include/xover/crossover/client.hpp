@@ -26,13 +26,13 @@
 
 namespace xover::crossover {
 
-// A peer's guest memory as far as a link shares it: its RAM through our
-// mapping of its memfd (laid out as vmm::layout::ram_file_offset says), and
-// the ring area of a peer NIC that has one (window mode,
-// crossover/ring_area.hpp, shared on any link) wherever the peer's state
-// page says that decodes now. Bounds-checked like every
-// GuestMemory, so a peer's descriptor pointing outside what was shared
-// gives an empty span, not a crash.
+// A peer's guest memory as far as a link shares it: on a copy link its RAM
+// through our mapping of its memfd (laid out as vmm::layout::ram_file_offset
+// says; a window link shares none), and the ring area of a peer NIC that
+// has one (window mode, crossover/ring_area.hpp, shared on any link)
+// wherever the peer's state page says that decodes now. Bounds-checked
+// like every GuestMemory, so a peer's descriptor pointing outside what was
+// shared gives an empty span, not a crash.
 class PeerGuestMemory final : public vmm::GuestMemory {
 public:
     PeerGuestMemory() = default;
@@ -69,7 +69,7 @@ struct PeerLink {
     std::uint32_t producer_slot = 0;  // our counters in peer_state().slots[...]
     std::uint32_t peer_producer_slot = 0;  // the peer's in our state page (reported to a restarted broker)
 
-    SharedMapping peer_ram;     // whole guest RAM of the peer (MAP_SHARED)
+    SharedMapping peer_ram;     // copy links: the peer's whole guest RAM (MAP_SHARED); window links: empty
     SharedMapping state_page;   // the peer NIC's nic::SharedNicState
     SharedMapping peer_window;  // window mode: the peer's DMA window memfd (else empty)
     SharedMapping peer_rings;   // the peer NIC's ring area, if it is a window NIC (else empty)

@@ -182,6 +182,7 @@ private:
         std::chrono::steady_clock::time_point drain_since{};
         std::uint64_t batch_frames = 0, batch_bytes = 0, batch_copies = 0;  // flushed into the peer's counter slot
         bool window_warned = false;  // one window complaint per link in the log
+        bool reach_warned = false;   // warn_out_of_reach said it for this link
         std::chrono::steady_clock::time_point window_wait_since{};  // first frame that waited for its mapping
         // It missed a group frame after the whole patience and has taken
         // none since: later group frames skip it at once while its ring is
@@ -206,6 +207,7 @@ private:
     vmm::GuestMemory& peer_memory(Peer& peer);
     std::uint64_t peer_rx_half(Peer& peer);
     bool awaiting_peer_window(Peer& peer);
+    void warn_out_of_reach(Peer& peer);
     bool complete_window_peer_tx();
     // crossover_port_order.cpp: ordering across the path switch, and
     // group frames delivered to every peer exactly once.

@@ -46,8 +46,9 @@
 namespace xover::crossover {
 
 inline constexpr std::uint32_t kProtocolMagic = 0x52564f58;  // "XOVR" little-endian
-// 2: tx_irq; 3: consent group, no pid; 4: live links; 5: SetPeers; 6: sound cards
-inline constexpr std::uint16_t kProtocolVersion = 7;
+// 2: tx_irq; 3: consent group, no pid; 4: live links; 5: SetPeers; 6: sound cards;
+// 7: ring areas; 8: no RAM on window links (a v7 VM would refuse them)
+inline constexpr std::uint16_t kProtocolVersion = 8;
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::size_t kMaxPayloadSize = 60 * 1024;
 inline constexpr std::size_t kMaxNicsPerVm = 8;     // 7 fds each
