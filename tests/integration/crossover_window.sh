@@ -11,8 +11,9 @@
 # hang, no crash); the sender SIGKILLed — the receiver times out cleanly.
 # Then a restarted sender, and a driver reload on either side while the
 # halves are shared: nothing damaged, the rest copied. A window link maps
-# no RAM of the peer (a copy link does); a pair whose rings stay in RAM
-# (window_rings=0) is out of reach: dropped, counted, said, no hang.
+# no RAM of the peer (a copy link does, until it goes down); a sender
+# whose rings stay in RAM (window_rings=0) loses nothing, a receiver's
+# are out of reach: dropped, counted, said, no hang.
 source "$(dirname "$0")/crossover_common.inc"
 N=$(emulated_count 20000)
 RX=52:54:00:c9:00:01; TX=52:54:00:c9:00:02
@@ -33,7 +34,13 @@ echo "ok: e1000 window pair: $N frames, bytes_copied=0, window_frames=$(stat tx 
 	"remaps tx=$(stat tx xover_remaps) rx=$(stat rx xover_remaps), completed by tx=$own by rx=$by_rx," \
 	"$(result rx | grep -o 'cycles=[0-9]*')"
 
-# Rings in RAM: what a window link shares does not reach them.
+# The sender's rings in RAM: the receiver cannot complete its slots and
+# leaves them to it (a doorbell); nothing lost, nothing copied.
+window_pair e1000 $(emulated_count 5000) 0
+echo "ok: e1000 window pair, the sender's rings in RAM: $(result rx | grep -o 'frames=[0-9]* .*lost=[0-9]*')," \
+	"completions handed back $(stat rx xover_window_completion_handoffs)"
+
+# Both keep their rings in RAM: what a window link shares does not reach them.
 window_pair_rings_in_ram e1000 $(emulated_count 5000)
 echo "ok: e1000 window pair with its rings in RAM: $(stat tx xover_dropped_bad_ring) + "\
 	"$(stat tx xover_dropped_bad_descriptor) frames dropped at the sender, none reached rx"
@@ -44,10 +51,13 @@ rm -f "$tmp"/*.rc
 NICX= vm rx e1000 $RX tx "role=rx count=2000000 timeout_ms=20000"; sleep 0.3
 NICX= vm tx e1000 $TX rx "role=tx count=2000000 size=64 dst=$RX timeout_ms=20000"
 shares_ram 2
+# ... until the link goes down: the survivor unmaps it (SIGKILL the peer).
+kill -9 "$(vmpid rx)"
+for i in $(seq 100); do [ "$(links)" = 0 ] && [ "$(ram_maps tx)" = 1 ] && break; sleep 0.1; done
+[ "$(ram_maps tx)" = 1 ] || fail "tx still maps $(ram_maps tx) guest-RAM memfds after its link went down"
 stop_running_vms
 wait_vm rx >/dev/null; wait_vm tx >/dev/null
-for i in $(seq 100); do [ "$(links)" = 0 ] && break; sleep 0.1; done
-echo "ok: a copy link maps the peer's RAM, a window link (below) does not"
+echo "ok: a copy link maps the peer's RAM until it goes down, a window link (below) never"
 
 # Teardown 1: the receiver dies mid-stream; the sender's lent slots come
 # back with the link, it finishes (its frames now go nowhere) and exits.
