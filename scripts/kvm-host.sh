@@ -159,12 +159,13 @@ run() {
 		-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio" \
 		-append "console=ttyS0 quiet panic=-1 kvm_host_stage2=$dir/stage2 kvm_host_9p_cache=${XOVER_KVM_HOST_9P_CACHE:-mmap} ${XOVER_KVM_HOST_APPEND:-}" \
 		-virtfs local,path=/,mount_tag=root,security_model=passthrough,multidevs=remap,id=root </dev/null \
-		> >(while IFS= read -r line; do printf '%s\n' "${line%$'\r'}"; touch "$beat"; done) &
+		> >(while IFS= read -r line; do printf '%s\n' "${line%$'\r'}"; touch "$beat" 2>/dev/null; done) &
 	local qemu_pid=$!
 	# A host silent for longer than any test may take (600 s) is hung, not
 	# busy: it is stopped, and counts as dead. (Each line touches the beat
 	# as it comes: a filter in between must not buffer, or a healthy host
-	# that prints little looks silent.)
+	# that prints little looks silent. Its last lines may come after the
+	# run's directory is gone: that touch fails, quietly.)
 	(while kill -0 "$qemu_pid" 2>/dev/null; do
 		sleep 15
 		if (($(date +%s) - $(stat -c %Y "$beat") > silence)); then

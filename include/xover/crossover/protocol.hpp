@@ -145,9 +145,10 @@ struct RegisterError {
 };
 
 // A link between one of the receiver's NICs and a peer's NIC. The fds are
-// the peer NIC's; the receiver maps the peer's RAM (copy mode) or window
-// (window mode) and state page, writes the peer's irqfd to interrupt it and
-// the peer's doorbell to wake the peer's process.
+// the peer NIC's; the receiver maps the peer's RAM (copy mode only: a
+// window link carries none) or window (window mode), its ring area (a
+// window NIC's, on any link) and state page, writes the peer's irqfd to
+// interrupt it and the peer's doorbell to wake the peer's process.
 struct LinkUp {
     std::uint64_t link_id = 0;
     std::uint32_t local_nic = 0;
@@ -162,7 +163,7 @@ struct LinkUp {
     std::uint64_t peer_ram_size = 0;
     std::uint64_t peer_window_size = 0;
     std::uint64_t peer_rings_size = 0;
-    kvm::UniqueFd peer_ram;
+    kvm::UniqueFd peer_ram;     // copy links only
     kvm::UniqueFd peer_state;
     kvm::UniqueFd peer_window;
     kvm::UniqueFd peer_rings;   // the peer NIC's ring area, if it has one (window mode), optional

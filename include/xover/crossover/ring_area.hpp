@@ -2,9 +2,8 @@
 // guest, backed by a memfd of the owner's. A driver that follows the
 // window contract puts its descriptor rings (e1000 RX/TX descriptors,
 // virtqueues) here, as it puts its buffers in the DMA window. Every link of
-// the NIC hands the peer this memfd; a window link is to hand it, with the
-// window's elements, instead of the guest's RAM (not yet: architecture.md
-// §7 says what that still needs).
+// the NIC hands the peer this memfd; a window link hands it, with the
+// window's elements, instead of the guest's RAM (architecture.md §7).
 //
 // It is a BAR of its own, not a part of the window's BAR, so the window's
 // halves stay where drivers already find them (each half is half the
