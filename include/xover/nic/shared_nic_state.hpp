@@ -212,8 +212,9 @@ struct SharedNicState {
     // Window mode: where this NIC's ring area (crossover/ring_area.hpp)
     // decodes now (0: nowhere). Every peer of this NIC translates
     // addresses in [ring_area_gpa, + its size) to the ring area's memfd
-    // (and, until window links drop it, the rest to our RAM). Owner only,
-    // release; a stale value only misplaces an access within the area.
+    // (a copy-link peer the rest to our RAM; a window peer maps none of
+    // it). Owner only, release; a stale value only misplaces an access
+    // within the area.
     std::atomic<std::uint64_t> ring_area_gpa{0};
 
     // An RX change the owner made while a producer held the lock, waiting
