@@ -104,6 +104,9 @@ public:
         stats_.silence_bytes.add(period.size() - got);
     }
 
+    // IN.wav is read on demand, so none of it is skipped for a slow guest.
+    bool capture_waits_for_guest() const override { return true; }
+
     // A file is always plugged into the output jack; the input jack only
     // has something in it when an input file was given.
     bool plugged(Direction direction) const override {

@@ -94,6 +94,9 @@ bool PcmStream::period(sound::Backend& backend, const Complete& complete) {
         tally_.bytes += got;
         if (got != 0 && backend_took_) backend.play(period.first(got));
     } else {
+        // A source that waits for the guest gives only what the queued
+        // requests take (in whole frames), so none of it is lost.
+        if (backend_took_ && backend.capture_waits_for_guest()) period = period.first(capture_room());
         if (backend_took_)
             backend.capture(period);
         else
@@ -111,10 +114,8 @@ bool PcmStream::period(sound::Backend& backend, const Complete& complete) {
             complete(done, done.used_length(true));
             completed = true;
         }
-        if (put < period.size()) {
-            ++tally_.xruns;
-            tally_.xrun_bytes += period.size() - put;
-        }
+        if (put < scratch_.size()) ++tally_.xruns;
+        tally_.xrun_bytes += period.size() - put;
         tally_.bytes += put;
     }
     return completed;
@@ -125,6 +126,18 @@ void PcmStream::reset(sound::Backend& backend) {
     requests_.clear();
     state_ = State::Idle;
     backend_took_ = false;
+}
+
+std::size_t PcmStream::capture_room() const {
+    const std::size_t frame = format_.frame_bytes();
+    std::size_t room = 0;
+    for (const auto& r : requests_) {
+        room += r.remaining();
+        if (room >= scratch_.size()) return scratch_.size();
+    }
+    // Up to a whole frame: a request that ends mid-frame (no correct
+    // driver sends one) gets its bytes, and the rest of that frame is lost.
+    return std::min(scratch_.size(), (room + frame - 1) / frame * frame);
 }
 
 std::uint32_t PcmStream::queued_bytes() const {

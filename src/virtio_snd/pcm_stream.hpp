@@ -83,6 +83,9 @@ public:
 
 private:
     std::uint32_t queued_bytes() const;
+    // Bytes of one period the queued capture requests can take, rounded
+    // up to whole frames.
+    std::size_t capture_room() const;
 
     sound::Direction direction_;
     State state_ = State::Idle;

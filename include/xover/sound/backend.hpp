@@ -34,6 +34,14 @@ public:
     // (zeros) where the backend has nothing.
     virtual void capture(std::span<std::uint8_t> period) = 0;
 
+    // Whether the input waits for the guest. A source read on demand (a
+    // file) does: the device asks capture() only for what the guest's
+    // queued buffers can take, so a guest that falls behind its clock gets
+    // every byte late rather than a stream with a gap. A live source (the
+    // sound cable, a microphone) does not: it runs on the clock, and what
+    // no buffer takes is an overrun, lost, as on hardware.
+    virtual bool capture_waits_for_guest() const { return false; }
+
     // Whether something is plugged into the jack of `direction` (the
     // device reports it to the guest as the jack's connection).
     virtual bool plugged(Direction direction) const = 0;

@@ -148,7 +148,7 @@ private:
     V(capture_periods, "periods of the input stream's clock while it ran")                              \
     V(capture_bytes, "bytes captured into the guest's buffers")                                         \
     V(overruns, "input periods the guest had not queued room for")                                      \
-    V(overrun_bytes, "captured bytes lost: no guest buffer to take them")                               \
+    V(overrun_bytes, "captured bytes lost: no guest buffer took them (a file input waits instead)")       \
     V(backend_refused, "stream starts the backend could not take (that run plays into nothing or captures silence)") \
     X(io_bad_requests, "I/O requests with no room for the header or status (returned unused)")           \
     X(io_refused, "I/O requests for a wrong or unprepared stream (answered BAD_MSG)")                    \
