@@ -3,18 +3,21 @@
 # test (unit + integration) in a normal build and in an ASan+UBSan build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# stage WHAT: a heading with the run's elapsed time so far, so a slow
+# stage shows in the log (CI's whole run should stay under 45 minutes).
+stage() { printf '== %s [%dm%02ds]\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 scripts/install-deps.sh
 
-echo "== include rules between the layers"
+stage "include rules between the layers"
 scripts/check-layers.sh
-echo "== build (Release)"
+stage "build (Release)"
 BUILD_DIR=build scripts/build.sh
-echo "== Linux test guest (cached; built once, ~5-10 min cold)"
+stage "Linux test guest (cached; built once, ~5-10 min cold)"
 # Tests labelled `linux` boot it. A test that skips proves nothing, so a
 # guest that cannot be built fails the run here, with the reason above.
 scripts/linux-guest.sh >/dev/null || { echo "FAIL: the Linux test guest could not be built"; exit 1; }
 
-echo "== QEMU with virtio-snd (bookworm-backports, unpacked beside the system QEMU; cached)"
+stage "QEMU with virtio-snd (bookworm-backports, unpacked beside the system QEMU; cached)"
 # The sound tests serve xover's sound card to it over vhost-user; Debian
 # 12's QEMU 7.2 has no virtio-snd. A test that skips proves nothing: fail here.
 QEMU_SND=$(scripts/qemu-backports.sh) || { echo "FAIL: no QEMU with vhost-user-snd-pci could be fetched"; exit 1; }
@@ -45,26 +48,26 @@ build_tsan() { BUILD_DIR=build-tsan BUILD_TYPE=Debug XOVER_TARGET=xover_tsan_tes
 # emulates, with the machine's / as its root (scripts/kvm-host.sh): slow,
 # but the same binary on a real KVM.
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-	echo "== tests (Release)"
+	stage "tests (Release)"
 	run_ctest build
 	kvm_tests=""
 else
-	echo "== tests (Release) that need no KVM"
+	stage "tests (Release) that need no KVM"
 	run_ctest build -LE kvm
-	echo "== tests (Release) that need KVM, in an emulated KVM host (no /dev/kvm here)"
+	stage "tests (Release) that need KVM, in an emulated KVM host (no /dev/kvm here)"
 	scripts/kvm-host.sh prepare || { echo "FAIL: the emulated KVM host could not be prepared"; exit 1; }
 	scripts/kvm-host.sh ctest build -L kvm
 	kvm_tests="|kvm"  # the sanitizer builds below run them only with a real /dev/kvm
 fi
 
-echo "== build (ASan+UBSan)"
+stage "build (ASan+UBSan)"
 build_asan
-echo "== tests (ASan+UBSan)"
+stage "tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest build-asan -LE "slow|qemu|linux|chaos$kvm_tests"
-echo "== fuzzing: every target for a few seconds (libFuzzer, ASan+UBSan; the seed corpora replayed first)"
+stage "fuzzing: every target for a few seconds (libFuzzer, ASan+UBSan; the seed corpora replayed first)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
-echo "== ThreadSanitizer: the cross-process shared NIC state and the crossover data path"
+stage "ThreadSanitizer: the cross-process shared NIC state and the crossover data path"
 build_tsan
 TSAN_OPTIONS=halt_on_error=1 build-tsan/xover_tsan_tests "[shared-state],crossover:*"
-echo "== all tests passed"
+stage "all tests passed"

@@ -13,7 +13,7 @@ namespace xover::crossover {
 
 DmaWindow::DmaWindow(const std::string& name, std::uint64_t size, kvm::Vm& vm, vmm::RamMemory& memory,
                      std::uint32_t first_slot)
-    : name_(name), size_(size), vm_(vm), memory_(memory), first_slot_(first_slot) {
+    : name_(name), size_(size) {
     if (size < 8192 || (size & (size - 1)) != 0)
         throw Error("{}: DMA window of {} bytes: expected a power of two of at least 8 KiB", name, size);
     private_ = create_sealed_memfd("xover-window-" + name, size);
@@ -36,6 +36,8 @@ DmaWindow::DmaWindow(const std::string& name, std::uint64_t size, kvm::Vm& vm, v
     element_view_ = static_cast<std::uint8_t*>(element);
     map_fixed(Half::Tx, private_.get(), 0);
     map_fixed(Half::Rx, private_.get(), size / 2);
+    for (Half h : {Half::Tx, Half::Rx})
+        slots_[unsigned(h)].emplace(vm, memory, first_slot + unsigned(h), half_size(), base_ + offset(h));
     kvm_follows_mappings_ = vm.follows_host_mappings();
 }
 
@@ -57,40 +59,19 @@ void DmaWindow::map_fixed(Half half, int fd, std::uint64_t fd_offset) {
                                                         half == Half::Tx ? "TX" : "RX"));
 }
 
-void DmaWindow::reregister(Half half) {
-    std::uint64_t g = gpa();
-    if (!g) return;
-    std::uint32_t slot = first_slot_ + unsigned(half);
-    vm_.delete_memory_region(slot);
-    vm_.set_memory_region(slot, g + offset(half), half_size(), base_ + offset(half));
-}
-
 void DmaWindow::place(std::uint64_t gpa) {
     if (gpa == this->gpa()) return;
     if (this->gpa()) {
-        for (Half h : {Half::Tx, Half::Rx}) {
-            vm_.delete_memory_region(first_slot_ + unsigned(h));
-            if (region_[unsigned(h)] >= 0) memory_.remove_region(unsigned(region_[unsigned(h)]));
-            region_[unsigned(h)] = -1;
-        }
+        for (Half h : {Half::Tx, Half::Rx}) slot(h).place(0);
         gpa_.store(0, std::memory_order_release);
     }
     if (!gpa) return;
     // All or nothing: a half that KVM or the memory map refuses (an overlap)
     // takes back what the other half got, so no slot stays behind.
-    bool slot_set[2] = {false, false};
     try {
-        for (Half h : {Half::Tx, Half::Rx}) {
-            vm_.set_memory_region(first_slot_ + unsigned(h), gpa + offset(h), half_size(), base_ + offset(h));
-            slot_set[unsigned(h)] = true;
-            region_[unsigned(h)] = int(memory_.add_region(gpa + offset(h), half_size(), base_ + offset(h)));
-        }
+        for (Half h : {Half::Tx, Half::Rx}) slot(h).place(gpa + offset(h));
     } catch (...) {
-        for (Half h : {Half::Tx, Half::Rx}) {
-            if (region_[unsigned(h)] >= 0) memory_.remove_region(unsigned(region_[unsigned(h)]));
-            region_[unsigned(h)] = -1;
-            if (slot_set[unsigned(h)]) vm_.delete_memory_region(first_slot_ + unsigned(h));
-        }
+        slot(Half::Tx).place(0);
         throw;
     }
     gpa_.store(gpa, std::memory_order_release);
@@ -104,7 +85,7 @@ void DmaWindow::attach(Half half, int fd, bool copy_in) {
         std::memcpy(element.data(), base_ + offset(half), half_size());
     }
     map_fixed(half, fd, 0);
-    reregister(half);
+    slot(half).recreate_slot();
     attached_[unsigned(half)] = true;
     remaps_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -117,7 +98,7 @@ void DmaWindow::to_private(Half half, bool recreate_slot) {
     if (!attached_[unsigned(half)]) return;
     std::memcpy(private_view_ + offset(half), base_ + offset(half), half_size());
     map_fixed(half, private_.get(), offset(half));
-    if (recreate_slot) reregister(half);
+    if (recreate_slot) slot(half).recreate_slot();
     attached_[unsigned(half)] = false;
     remaps_.fetch_add(1, std::memory_order_relaxed);
 }

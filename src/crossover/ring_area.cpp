@@ -10,11 +10,12 @@
 namespace xover::crossover {
 
 RingArea::RingArea(const std::string& name, kvm::Vm& vm, vmm::RamMemory& memory, std::uint32_t slot)
-    : name_(name), vm_(vm), memory_(memory), slot_(slot) {
+    : name_(name) {
     memfd_ = create_sealed_memfd("xover-rings-" + name, kSize);
     void* p = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_.get(), 0);
     if (p == MAP_FAILED) throw system_error(fmt::format("{}: mapping the ring area", name));
     host_ = static_cast<std::uint8_t*>(p);
+    slot_.emplace(vm, memory, slot, kSize, host_);
 }
 
 RingArea::~RingArea() {
@@ -26,26 +27,10 @@ RingArea::~RingArea() {
     ::munmap(host_, kSize);
 }
 
-void RingArea::unplace() {
-    if (region_ >= 0) memory_.remove_region(unsigned(region_));
-    region_ = -1;
-    vm_.delete_memory_region(slot_);
-    gpa_.store(0, std::memory_order_release);
-}
-
 void RingArea::place(std::uint64_t gpa) {
     if (gpa == this->gpa()) return;
-    if (this->gpa()) unplace();
-    if (!gpa) return;
-    vm_.set_memory_region(slot_, gpa, kSize, host_);
-    try {
-        region_ = int(memory_.add_region(gpa, kSize, host_));
-    } catch (...) {
-        vm_.delete_memory_region(slot_);
-        throw;
-    }
-    gpa_.store(gpa, std::memory_order_release);
-    spdlog::debug("{}: ring area at {:#x} ({} bytes)", name_, gpa, kSize);
+    slot_->place(gpa);
+    if (gpa) spdlog::debug("{}: ring area at {:#x} ({} bytes)", name_, gpa, kSize);
 }
 
 }  // namespace xover::crossover

@@ -96,13 +96,16 @@ bool PcmStream::period(sound::Backend& backend, const Complete& complete) {
     } else {
         // A source that waits for the guest gives only what the queued
         // requests take (in whole frames), so none of it is lost.
-        if (backend_took_ && backend.capture_waits_for_guest()) period = period.first(capture_room());
-        if (backend_took_)
-            backend.capture(period);
-        else
+        if (backend_took_ && backend.capture_waits_for_guest())
+            period = period.first(capture_room());  // empty with no room: nothing is read
+        if (!backend_took_)
             std::fill(period.begin(), period.end(), std::uint8_t{0});
+        else if (!period.empty())
+            backend.capture(period);
         std::size_t put = 0;
-        while (put < period.size() && !requests_.empty()) {
+        // Until a request has room left (a full period fills nothing more);
+        // a request with no room at all completes when its turn comes.
+        while (!requests_.empty()) {
             auto& r = requests_.front();
             put += r.fill(period.subspan(put));
             if (r.remaining() != 0) break;

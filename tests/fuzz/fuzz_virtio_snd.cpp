@@ -57,7 +57,9 @@ public:
         std::memset(period.data(), 0x5a, period.size());
     }
     bool plugged(sound::Direction) const override { return true; }
+    bool capture_waits_for_guest() const override { return waits; }
     bool accept = true;
+    bool waits = false;  // a file-like input, read only for the guest's buffers
 
 private:
     void check(sound::Direction d, std::size_t bytes) {
@@ -117,6 +119,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     test::FakeIrqLine intx;
     CheckingBackend backend;
     backend.accept = in.ConsumeBool();
+    backend.waits = in.ConsumeBool();
     std::optional<sound::PcmFormat> only;
     if (in.ConsumeBool()) only = sound::PcmFormat{.channels = in.ConsumeIntegralInRange<unsigned>(1, 2), .rate = 48000};
     VirtioSnd snd(mem, msi, intx, backend, only);

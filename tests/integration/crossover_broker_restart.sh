@@ -23,7 +23,6 @@ restart_broker() {
 	broker_pid=${lib_pids[-1]}
 }
 # until SECONDS CONDITION...: polls CONDITION every 0.1 s.
-links_are() { [ "$(links)" = "$1" ]; }
 until_ok() { local i; for i in $(seq $(($1 * 10))); do "${@:2}" && return 0; sleep 0.1; done; return 1; }
 adopted_pair() { status_json | grep -q "\"b\":{\"vm\":\"$1\",\"nic\":0}.*\"origin\":\"adopted\"\|\"a\":{\"vm\":\"$1\",\"nic\":0},\"b\":{\"vm\":\"$2\".*\"origin\":\"adopted\""; }
 registered_again() { status_json | grep -q "\"name\":\"$1\",\"pid\":[0-9]*,\"registration\":2,"; }
@@ -33,7 +32,7 @@ registered_again() { status_json | grep -q "\"name\":\"$1\",\"pid\":[0-9]*,\"reg
 N=500000
 vm rx e1000 $RX tx+c "role=rx count=$N timeout_ms=20000"; sleep 0.3
 vm tx virtio $TX rx "role=tx count=$N size=64 dst=$RX gap_ns=$((30000 * $EMULATION_SCALE)) timeout_ms=20000"
-until_ok 30 links_are 1 || fail "no link before the broker was killed"
+wait_links 1 "before the broker was killed"
 sleep 1
 before=$(crossed)
 [ "$before" -gt 0 ] || fail "no frames crossed before the broker was killed"
@@ -53,7 +52,7 @@ echo "ok: rx and tx registered again, link adopted; $((after - before)) more fra
 
 # 3. A third VM asks for a link to a running one (rx lists it) and gets it.
 vm c e1000 $C rx "role=rx count=1 timeout_ms=2000"
-until_ok 10 links_are 2 || fail "c got no link to rx: $("$X" status --broker "$BROKER")"
+wait_links 2 "c's link to rx" 10
 grep -q "link [0-9]* up: rx#0 <-> c#0" "$tmp/broker.log" || fail "no rx <-> c link in the broker's log"
 echo "ok: a new VM linked to a running one after the restart"
 
@@ -71,7 +70,7 @@ wait_vm c >/dev/null
 # grace period ends, and links again when a peer of that name returns.
 vm surv e1000 $S gone "role=rx count=10 timeout_ms=60000"; sleep 0.3
 vm gone e1000 $D surv "role=rx count=10 timeout_ms=60000"
-until_ok 30 links_are 1 || fail "surv and gone did not link"
+wait_links 1 "surv and gone"
 gone_pid=$(vmpid gone)
 [ -n "$gone_pid" ] || fail "cannot find gone's pid"
 kill -9 "$broker_pid"; wait "$broker_pid" 2>/dev/null
@@ -83,7 +82,7 @@ broker_pid=${lib_pids[-1]}
 until_ok 10 registered_again surv || fail "surv did not register again: $(status_json)"
 until_ok 10 grep -q "link [0-9]* of surv#0 not adopted: VM 'gone' did not register again" "$tmp/broker.log" ||
 	fail "the broker did not give up on surv's link to its dead peer"
-until_ok 2 links_are 0 || fail "a link to the dead VM is left: $("$X" status --broker "$BROKER")"
+wait_links 0 "a link to the dead VM" 2
 echo "ok: surv was sent LinkDown for its peer killed while no broker ran"
 # A new 'gone' links with surv and sends it the 10 frames it waits for.
 rm -f "$tmp/gone.rc"

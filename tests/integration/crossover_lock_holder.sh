@@ -55,7 +55,7 @@ sleep 1000 >/dev/null 2>&1 & holder=$!  # not holding ctest's output open if the
 lib_pids+=("$holder")  # killed at exit, whatever happens
 hold_lock "$(vmpid liverx)" "$holder"
 vm livetx virtio $TX liverx "role=tx count=$N size=64 dst=$RX timeout_ms=15000"
-for i in $(seq 100); do [ "$(links)" = 1 ] && break; sleep 0.1; done
+wait_links 1 "the pair with a live lock holder"
 sleep 2  # the sender's frames meet the held lock
 kill -9 "$holder"; wait "$holder" 2>/dev/null
 [ "$(wait_vm livetx)" = 0 ] && [ "$(wait_vm liverx)" = 0 ] || fail "the pair with a live lock holder failed"

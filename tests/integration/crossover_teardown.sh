@@ -18,8 +18,7 @@ echo "ok: ping/echo e1000 <-> virtio-net: $(result ping)"
 N=1000000
 vm rx e1000 $E tx "role=rx count=$N timeout_ms=2000"; sleep 0.3
 vm tx e1000 $P rx "role=tx count=$N size=64 dst=$E timeout_ms=20000"
-for i in $(seq 300); do [ "$(links)" = 1 ] && break; sleep 0.1; done
-[ "$(links)" = 1 ] || fail "no link before the kill"
+wait_links 1 "before the kill"
 sleep 1.5
 txpid=$(cat "$tmp/broker.log" "$tmp"/*.out | grep -o "VM 'tx' (pid [0-9]*" | tail -1 | grep -o '[0-9]*$')
 [ -n "$txpid" ] || fail "cannot find tx's pid"

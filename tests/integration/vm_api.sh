@@ -53,8 +53,7 @@ vm tx virtio $Bm rx "role=tx count=$N size=64 dst=$A gap_ns=$((25000 * EMULATION
 wait_api tx
 
 rx_frames() { ctl rx counters | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["nic0-e1000"]["rx_frames"])'; }
-for i in $(seq 300); do [ "$(links)" = 1 ] && break; sleep 0.1; done
-[ "$(links)" = 1 ] || fail "no link"
+wait_links 1 "the paused pair"
 for i in $(seq 300); do [ "$(rx_frames)" -gt 0 ] && break; sleep 0.1; done
 # The sender paused mid-stream; then the receiver paused while the sender
 # runs again (its frames wait: the link is lossless); then both go on.
@@ -85,11 +84,6 @@ vm l1 e1000 52:54:00:a9:00:03 l2 "role=rx count=1 timeout_ms=120000 start_timeou
 vm l2 virtio 52:54:00:a9:00:04 l1 "role=rx count=1 timeout_ms=120000 start_timeout_ms=120000"
 wait_api l1
 wait_api l2
-wait_links() {  # wait_links N WHAT
-	local i
-	for i in $(seq 100); do [ "$(links)" = "$1" ] && return; sleep 0.1; done
-	fail "$2: the broker has $(links) link(s), not $1"
-}
 link_state() { curl -sf --unix-socket "$(api l1)" "http://localhost/links/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 # wait_link_state PEER STATE WHAT: l1's agent learns of a link just after the broker made it.
 wait_link_state() {

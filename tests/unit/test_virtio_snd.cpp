@@ -30,6 +30,7 @@ public:
     void stop(sound::Direction d) override { stopped.push_back(d); }
     void play(std::span<const std::uint8_t> period) override { played.insert(played.end(), period.begin(), period.end()); }
     void capture(std::span<std::uint8_t> period) override {
+        REQUIRE(!period.empty());  // the card never asks for nothing
         for (auto& b : period) b = next_capture++;
     }
     bool plugged(sound::Direction d) const override { return d == sound::Direction::Output ? headphone : mic; }
@@ -389,6 +390,13 @@ TEST_CASE("virtio-snd: a source that waits for the guest loses nothing when the 
     first.insert(first.end(), second.begin(), second.end());
     for (std::size_t i = 0; i < first.size(); ++i) REQUIRE(first[i] == std::uint8_t(1 + i));
     CHECK(r.counter("capture_bytes") == 2880);
+    SECTION("a request with no room completes in its turn, reading nothing") {
+        auto [d3, s3] = r.record(1, 0);
+        r.snd->period_elapsed(1);
+        REQUIRE(r.rx.used_idx() == 3);
+        CHECK(r.io_status(r.rx, s3) == VIRTIO_SND_S_OK);
+        CHECK(r.backend.next_capture == std::uint8_t(1 + 2880));
+    }
 }
 
 TEST_CASE("virtio-snd: each completion's latency is what the device still holds", "[virtio][snd]") {

@@ -26,8 +26,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "xover/crossover/bar_memory_slot.hpp"
 #include "xover/kvm/unique_fd.hpp"
 #include "xover/kvm/vm.hpp"
 #include "xover/vmm/ram_memory.hpp"
@@ -87,14 +89,11 @@ public:
 private:
     std::uint64_t offset(Half half) const { return half == Half::Tx ? 0 : size_ / 2; }
     void map_fixed(Half half, int fd, std::uint64_t fd_offset);
-    void reregister(Half half);
     void to_private(Half half, bool recreate_slot);
+    BarMemorySlot& slot(Half half) { return *slots_[unsigned(half)]; }
 
     std::string name_;
     std::uint64_t size_;
-    kvm::Vm& vm_;
-    vmm::RamMemory& memory_;
-    std::uint32_t first_slot_;
     kvm::UniqueFd private_;
     kvm::UniqueFd tx_element_;
     std::uint8_t* base_ = nullptr;          // the reserved range the guest's window lives in
@@ -102,7 +101,7 @@ private:
     std::uint8_t* element_view_ = nullptr;  // the TX element, always mapped (half_size() bytes)
     std::atomic<std::uint64_t> gpa_{0};
     std::array<bool, 2> attached_{};
-    std::array<int, 2> region_{-1, -1};
+    std::array<std::optional<BarMemorySlot>, 2> slots_;  // one per half, made once base_ is reserved
     std::atomic<std::uint64_t> remaps_{0};
     bool kvm_follows_mappings_ = false;  // KVM_CAP_SYNC_MMU
 };

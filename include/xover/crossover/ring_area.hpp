@@ -15,10 +15,11 @@
 // config write); gpa() from any thread.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "xover/crossover/bar_memory_slot.hpp"
 #include "xover/kvm/unique_fd.hpp"
 #include "xover/kvm/vm.hpp"
 #include "xover/vmm/ram_memory.hpp"
@@ -43,22 +44,16 @@ public:
     // KVM or the memory map refuses leaves the area unplaced. Throws
     // xover::Error.
     void place(std::uint64_t gpa);
-    std::uint64_t gpa() const { return gpa_.load(std::memory_order_acquire); }
+    std::uint64_t gpa() const { return slot_->gpa(); }
     std::uint64_t size() const { return kSize; }
     int fd() const { return memfd_.get(); }
     std::uint8_t* host() const { return host_; }
 
 private:
-    void unplace();
-
     std::string name_;
-    kvm::Vm& vm_;
-    vmm::RamMemory& memory_;
-    std::uint32_t slot_;
     kvm::UniqueFd memfd_;
     std::uint8_t* host_ = nullptr;
-    int region_ = -1;
-    std::atomic<std::uint64_t> gpa_{0};
+    std::optional<BarMemorySlot> slot_;  // made once host_ is mapped
 };
 
 }  // namespace xover::crossover
