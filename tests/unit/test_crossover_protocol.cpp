@@ -2,7 +2,9 @@
 // socket pair with its fds, and malformed packets are refused cleanly.
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstring>
@@ -171,6 +173,29 @@ TEST_CASE("PeerLink: a window link maps no RAM, whatever the broker sent", "[cro
         up.peer_rings.reset();
         CHECK_THROWS_WITH(PeerLink::from_message(std::move(up)), Catch::Contains("without the peer's window"));
     }
+}
+
+TEST_CASE("PeerLink: memory its owner could shrink under us is refused", "[crossover][protocol]") {
+    FakeNic peer("peer");
+    // Large enough, but the owner could truncate it later: our next access
+    // would be SIGBUS.
+    auto unsealed = [](std::uint64_t size) {
+        xover::kvm::UniqueFd fd(::memfd_create("unsealed", MFD_CLOEXEC));
+        REQUIRE(::ftruncate(fd.get(), off_t(size)) == 0);
+        return fd;
+    };
+    LinkUp up = link_up_from(peer, LinkMode::Copy);
+    SECTION("RAM") { up.peer_ram = unsealed(up.peer_ram_size); }
+    SECTION("the state page") { up.peer_state = unsealed(xover::nic::kSharedStateSize); }
+    SECTION("the ring area") {
+        up.mode = LinkMode::Window;
+        up.peer_rings = unsealed(up.peer_rings_size);
+    }
+    SECTION("the window") {
+        up.mode = LinkMode::Window;
+        up.peer_window = unsealed(up.peer_window_size);
+    }
+    CHECK_THROWS_WITH(PeerLink::from_message(std::move(up)), Catch::Contains("not sealed against shrinking"));
 }
 
 TEST_CASE("small messages round trip", "[crossover][protocol]") {

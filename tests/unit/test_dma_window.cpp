@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -127,6 +128,21 @@ TEST_CASE("DMA window: a running detach copies back and keeps the slot", "[windo
     Page probe;
     CHECK_FALSE(slot_free(vm, at, probe));  // the slot never went away
     CHECK(ram.span(at, 1).data() == tx);
+}
+
+// A peer's element that its owner could shrink is refused: our guest's
+// half would fault on the memory cut away.
+TEST_CASE("DMA window: an element not sealed against shrinking is refused", "[window][kvm]") {
+    using Half = crossover::DmaWindow::Half;
+    auto system = kvm::System::open();
+    kvm::Vm vm = system.create_vm();
+    vmm::RamMemory ram(1 << 20);
+    crossover::DmaWindow window("test", kWindow, vm, ram, kWindowSlots);
+    window.place(0x40000000);
+    kvm::UniqueFd unsealed(::memfd_create("unsealed", MFD_CLOEXEC));
+    REQUIRE(::ftruncate(unsealed.get(), kWindow / 2) == 0);
+    CHECK_THROWS_WITH(window.attach(Half::Rx, unsealed.get(), false), Catch::Contains("not sealed"));
+    CHECK_FALSE(window.attached(Half::Rx));
 }
 
 // The ring area follows its BAR: a memory slot and a translation where it

@@ -25,7 +25,8 @@ bool memfd_shrink_sealed(int fd);
 
 // A MAP_SHARED read-write mapping of a whole memfd (or its first `size`
 // bytes); munmap on destruction. Checks that the memfd is at least `size`
-// bytes long, so a lying peer cannot make us map past its end.
+// bytes long and sealed against shrinking, so a lying peer can make us
+// neither map past its end nor fault on memory it cut away later.
 class SharedMapping {
 public:
     SharedMapping() = default;
