@@ -6,7 +6,8 @@
 #  - record: IN.wav holds a 1 kHz sine (48 kHz stereo) or 440 Hz (44.1 kHz
 #    mono); sndtest role=record expect= must find it within 1%, at its level,
 #    continuous across periods, and have captured IN.wav's first periods
-#    exactly (rx_fnv=); told expect=1100 for the 1 kHz file it must fail;
+#    exactly (rx_fnv=), also when the guest stalls for 0.4 s mid-stream;
+#    told expect=1100 for the 1 kHz file it must fail;
 #  - silence: backend=none, and wav without in=, capture only silence;
 #  - play: sndtest role=play freq=440 (1000) writes OUT.wav, which must hold
 #    exactly the periods played, byte for byte what the guest sent (tx_fnv=),
@@ -25,13 +26,14 @@ vm() {
 	rc=$(wait_vm "$1")
 }
 
-# record NAME RATE CHANNELS FREQ PERIODS: IN.wav of FREQ, role=record expect=FREQ.
+# record NAME RATE CHANNELS FREQ PERIODS [WORDS]: IN.wav of FREQ, role=record
+# expect=FREQ (and sndtest's WORDS).
 record() {
-	local name=$1 rate=$2 ch=$3 freq=$4 periods=$5 rc frames want dom
+	local name=$1 rate=$2 ch=$3 freq=$4 periods=$5 words=${6:-} rc frames want dom
 	frames=$((periods * rate / 100))
 	python3 "$W" sine "$tmp/$name-in.wav" --rate "$rate" --channels "$ch" --freq "$freq" --seconds 3 --amp 12000 \
 		>/dev/null || fail "$name: wavtool sine"
-	vm "$name" "role=record rate=$rate channels=$ch periods=$periods expect=$freq min_level=5000 continuous=1" \
+	vm "$name" "role=record rate=$rate channels=$ch periods=$periods expect=$freq min_level=5000 continuous=1 $words" \
 		"virtio-snd,backend=wav:$tmp/$name-out.wav,in=$tmp/$name-in.wav"
 	[ "$rc" = 0 ] || fail "$name: exit status $rc"
 	said "$name" "^sndtest: recorded $periods periods dominant=[0-9]+\.[0-9] Hz level=[0-9]+ continuous=yes\$" ||
@@ -69,6 +71,9 @@ play() {
 
 record rec-1k-48k 48000 2 1000 100
 record rec-440-44k 44100 1 440 150
+# A guest that stops taking periods for 0.4 s (its 4 queued buffers fill in
+# 40 ms) still captures IN.wav without a gap: a file input waits for it.
+record rec-stalled 48000 2 1000 60 "stall_at=10 stall_ms=400 pace=0"
 
 # A wrong expectation must fail: the guest's check is not a rubber stamp.
 python3 "$W" sine "$tmp/wrong-in.wav" --rate 48000 --channels 2 --freq 1000 --seconds 2 >/dev/null || fail "wavtool sine"

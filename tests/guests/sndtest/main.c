@@ -12,6 +12,8 @@
  *           silence=1 (pass only if every period is silent) silence_max=A (0)
  *           continuous=1 (a discontinuity across periods fails the run)
  *           scan_lo=HZ scan_hi=HZ (50..5000, or up to 2*expect: the search range)
+ *           stall_at=K stall_ms=S (0: none): after the K-th period came back, wait S ms
+ *           before queuing again (a guest that falls behind: a file input must lose nothing)
  *   loop:   prefill=P (2: captured periods queued before playback starts)
  *   events=1          print jack events as they arrive: `sndtest: jack J connected|disconnected`
  *   wait_jack=connected|disconnected [jack=J] [wait_jack_ms=T (30000)]
@@ -158,6 +160,10 @@ static bool parse_options(struct options *o, struct extra *x)
 	o->pace = cmdline_uint("pace", 1) != 0;
 	o->scan_lo = (uint32_t)cmdline_uint("scan_lo", 50);
 	o->scan_hi = (uint32_t)cmdline_uint("scan_hi", o->expect * 2 > 5000 ? o->expect * 2 : 5000);
+	o->stall_at = (uint32_t)cmdline_uint("stall_at", 0);
+	o->stall_ms = (uint32_t)cmdline_uint("stall_ms", 0);
+	if (o->stall_ms > 60000)
+		return USAGE("stall_ms=%u: at most 60000", o->stall_ms);
 	if (o->silence && (o->expect || o->min_level))
 		return USAGE("silence=1 goes with neither expect= nor min_level=");
 

@@ -241,6 +241,12 @@ int role_record(const struct options *o)
 		memcpy(rec + (uint64_t)s.completed * spp, r->data, pb);
 		fnv = tone_fnv1a(fnv, r->data, pb);
 		account(&s, r, true, n);
+		if (o->stall_ms && s.completed == o->stall_at) {
+			uint64_t until = deadline_ms(o->stall_ms);
+
+			while (!deadline_passed(until))
+				cpu_relax();
+		}
 		if (s.submitted < n) {
 			snd_io_submit(VSND_VQ_RX, STREAM_IN, r);
 			s.submitted++;

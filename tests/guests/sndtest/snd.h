@@ -113,6 +113,7 @@ struct options {
 	bool continuous;         /* continuous=1 (record): a discontinuity fails the run */
 	bool pace;               /* pace=0 turns the real-time check off */
 	uint32_t scan_lo, scan_hi; /* scan_lo= scan_hi= (record): the frequency search range */
+	uint32_t stall_at, stall_ms; /* stall_at=K stall_ms=S (record): after period K, S ms before re-queuing */
 };
 
 int role_play(const struct options *o);
