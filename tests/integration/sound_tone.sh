@@ -73,7 +73,9 @@ record rec-1k-48k 48000 2 1000 100
 record rec-440-44k 44100 1 440 150
 # A guest that stops taking periods for 0.4 s (its 4 queued buffers fill in
 # 40 ms) still captures IN.wav without a gap: a file input waits for it.
-record rec-stalled 48000 2 1000 60 "stall_at=10 stall_ms=400 pace=0"
+# 997 Hz: a 10 ms period holds no whole number of its cycles, so a skipped
+# period shows (1 kHz periods are all alike: a gap would pass unseen).
+record rec-stalled 48000 2 997 60 "stall_at=10 stall_ms=400 pace=0"
 
 # A wrong expectation must fail: the guest's check is not a rubber stamp.
 python3 "$W" sine "$tmp/wrong-in.wav" --rate 48000 --channels 2 --freq 1000 --seconds 2 >/dev/null || fail "wavtool sine"
