@@ -79,9 +79,12 @@ void DmaWindow::place(std::uint64_t gpa) {
 }
 
 void DmaWindow::attach(Half half, int fd, bool copy_in) {
-    if (memfd_size(fd) < half_size()) throw Error("{}: window element smaller than a half", name_);
-    // The guest's half would fault (and KVM_RUN fail) if it shrank later.
-    if (!memfd_shrink_sealed(fd)) throw Error("{}: window element not sealed against shrinking", name_);
+    // The guest's half would fault (and KVM_RUN fail) on memory cut away.
+    try {
+        require_shareable_memfd(fd, half_size());
+    } catch (const Error& e) {
+        throw Error("{}: window element: {}", name_, e.what());
+    }
     if (copy_in) {
         SharedMapping element(fd, half_size());
         std::memcpy(element.data(), base_ + offset(half), half_size());

@@ -32,13 +32,15 @@ bool memfd_shrink_sealed(int fd) {
     return seals >= 0 && (seals & F_SEAL_SHRINK) != 0;
 }
 
-SharedMapping::SharedMapping(int fd, std::uint64_t size) {
-    if (size == 0) throw Error("cannot map an empty shared memory region");
+void require_shareable_memfd(int fd, std::uint64_t size) {
     std::uint64_t actual = memfd_size(fd);
     if (actual < size) throw Error("shared memory fd is {} bytes, {} expected", actual, size);
-    // Its owner (a peer, through a broker) could otherwise truncate it and
-    // turn our next access into SIGBUS.
     if (!memfd_shrink_sealed(fd)) throw Error("shared memory fd is not sealed against shrinking (F_SEAL_SHRINK)");
+}
+
+SharedMapping::SharedMapping(int fd, std::uint64_t size) {
+    if (size == 0) throw Error("cannot map an empty shared memory region");
+    require_shareable_memfd(fd, size);
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) throw system_error("mmap shared memory");
     data_ = static_cast<std::uint8_t*>(p);

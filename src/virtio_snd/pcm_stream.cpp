@@ -133,11 +133,7 @@ void PcmStream::reset(sound::Backend& backend) {
 
 std::size_t PcmStream::capture_room() const {
     const std::size_t frame = format_.frame_bytes();
-    std::size_t room = 0;
-    for (const auto& r : requests_) {
-        room += r.remaining();
-        if (room >= scratch_.size()) return scratch_.size();
-    }
+    const std::size_t room = std::min<std::size_t>(queued_bytes(), scratch_.size());
     // Up to a whole frame: a request that ends mid-frame (no correct
     // driver sends one) gets its bytes, and the rest of that frame is lost.
     return std::min(scratch_.size(), (room + frame - 1) / frame * frame);

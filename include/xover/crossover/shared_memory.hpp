@@ -22,6 +22,10 @@ kvm::UniqueFd create_sealed_memfd(const std::string& name, std::uint64_t size);
 // Size of a memfd (fstat), and whether it is sealed against shrinking.
 std::uint64_t memfd_size(int fd);
 bool memfd_shrink_sealed(int fd);
+// Throws xover::Error unless memfd `fd` (another process's) holds at least
+// `size` bytes and is sealed against shrinking: mapped, it can then be
+// neither shorter than we think nor cut away under us (SIGBUS).
+void require_shareable_memfd(int fd, std::uint64_t size);
 
 // A MAP_SHARED read-write mapping of a whole memfd (or its first `size`
 // bytes); munmap on destruction. Checks that the memfd is at least `size`
