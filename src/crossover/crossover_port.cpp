@@ -62,7 +62,7 @@ std::shared_ptr<PeerLink> CrossoverPort::remove_link(std::uint64_t link_id) {
         if (!p.link || p.link->id != link_id) continue;
         if (open_ == &p) close_open();  // never happens between batches; be safe
         if (handoff().run.load(std::memory_order_relaxed) == link_id) complete_parked_locally();
-        if (window_peer_ == &p) {  // the model completes every lent head (window_reclaim: no peer)
+        if (window_peer_ == &p) {  // every lent slot comes back (complete_window_tx: no peer)
             window_peer_ = nullptr, window_link_ = 0;
             window_tx_pending_.store(false, std::memory_order_relaxed);
             window_tx_leaving_ = false;

@@ -297,72 +297,51 @@ bool CrossoverPort::complete_window_peer_tx() {
     // The sender's batches hold it (complete_window's rule); a batch in
     // progress means the sender is awake and completes at its end.
     if (!nic::try_lock_producer_briefly(own)) return false;
-    auto done = peer->tx_view->complete_window(peer->link->peer_memory, sender, *own_memory_, own);
+    auto done = peer->tx_view->complete_window(nic::TxView::Completer::Receiver, peer->link->peer_memory, sender,
+                                               own_memory_, &own);
     own.unlock_producer();
     c_.window_completed_for_peer += done.completed;
     // The doorbell (our false) makes the peer raise what only it may.
     if (done.reported && raise_peer_tx(*peer, peer->tx_view->signal_remote(sender))) return false;
-    return !done.unreachable;
+    return !done.busy && !done.unreachable;
 }
 
-bool CrossoverPort::window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) {
-    Peer* peer = window_peer_;
-    if (!peer) return false;
-    nic::SharedNicState& state = peer->link->peer_state();
-    if (arm) {
-        // Set the flag, then read RDT: the peer publishes RDT, then takes
-        // the flag (one side sees the other, as in to_peer()).
-        state.mark_producer_waiting();
-    }
-    rdt = state.load_rdt();
-    rdh = state.rdh.load(std::memory_order_acquire);
-    return true;
-}
-
-// Virtio-net: the peer's guest returns RX buffer k (holding our TX head
-// k's frame) by making head k available again; our view's loans
-// (virtio_net/window_loans.hpp) see that. The peer's process takes
-// returned heads too, holding the same producer lock.
-std::size_t CrossoverPort::window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& still_lent) {
+// Our own lent TX slots, from our TX work: the same completion as the
+// peer's process does (complete_window_peer_tx), through our model's view,
+// holding the peer's producer lock as it does (our batch may hold it
+// already). With no window peer every lent slot comes back: a completer in
+// the former peer's process (an unlink, not a death) may still be
+// mid-batch, and the view waits for its record lock.
+nic::NicPort::WindowCompleted CrossoverPort::complete_window_tx(bool arm) {
     nic::SharedNicState& own = page_.state();
-    still_lent = false;
-    if (!own_tx_view_->window_any(own)) return 0;
-    Peer* peer = window_peer_;
-    std::size_t n = 0;
-    if (!peer) {
-        // No peer: every head is back. A completer in the former peer's
-        // process (an unlink, not a death) may still be mid-batch, publishing
-        // heads it took: it holds our handoff lock until it has settled them.
-        nic::TxHandoff& h = handoff();
-        if (!h.try_lock_briefly()) {
-            ++c_.tx_completion_locked;
-            retry_later(std::chrono::milliseconds(1));
-            still_lent = true;
-            return 0;
-        }
-        n = own_tx_view_->window_take_back(own, nullptr, nullptr, heads);
-        h.unlock();
-    } else {
+    if (!own_memory_ || !own_tx_view_->window_any(own)) return {};
+    using Completer = nic::TxView::Completer;
+    nic::TxView::WindowCompletion done;
+    if (Peer* peer = window_peer_) {
         nic::SharedNicState& state = peer->link->peer_state();
         vmm::GuestMemory& memory = peer->link->peer_memory;
-        bool held = open_ == peer;  // this batch holds the peer's producer lock already
-        if (held || nic::try_lock_producer_briefly(state)) {
-            // The peer's guest notifies at its next return (the peer's own
-            // producers write the same notification fields, under this
-            // lock); the peer's process then completes what came back and
-            // rings our doorbell only if it could not (complete_window).
-            if (arm) own_tx_view_->window_arm(own, memory, state);
-            n = own_tx_view_->window_take_back(own, &memory, &state, heads);
-            if (!held) state.unlock_producer();
-        } else {
+        bool held = open_ == peer;
+        if (!held && !nic::try_lock_producer_briefly(state)) {
             // A live producer is mid-batch in the peer's ring: never wait
             // for it with our device lock held; look again in 1 ms.
             ++c_.reclaim_peer_locked;
             retry_later(std::chrono::milliseconds(1));
+            return {.still_lent = true};
         }
+        if (arm) own_tx_view_->window_arm(own, memory, state);
+        done = own_tx_view_->complete_window(Completer::Sender, *own_memory_, own, &memory, &state);
+        if (!held) state.unlock_producer();
+    } else {
+        done = own_tx_view_->complete_window(Completer::Sender, *own_memory_, own, nullptr, nullptr);
     }
-    still_lent = own_tx_view_->window_any(own);
-    return n;
+    if (done.busy) {
+        ++c_.tx_completion_locked;
+        retry_later(std::chrono::milliseconds(1));
+    }
+    return {.completed = done.completed,
+            .reported = done.reported,
+            .all_delayed = done.all_delayed,
+            .still_lent = own_tx_view_->window_any(own)};
 }
 
 bool CrossoverPort::window_holds(std::uint16_t head) const { return own_tx_view_->window_holds(page_.state(), head); }

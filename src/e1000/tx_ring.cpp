@@ -90,27 +90,21 @@ bool E1000::peer_may_complete_tx() const {
 
 // Completes window slots up to the first one whose buffer the peer's guest
 // still holds (RX descriptors [RDT, RDH) of the peer are the guest's); the
-// peer gone, everything. The receiver's process does the same on its RDT
-// writes when it may (window_tx_ledger.hpp): then we never ask it for a
-// doorbell. Slots in between that took the copy path were completed
+// peer gone, everything: the port does it through our TX view
+// (window_tx_ledger.hpp's walk). The receiver's process does the same on
+// its RDT writes when it may (peer_may_complete): then we never ask it for
+// a doorbell. Slots in between that took the copy path were completed
 // already; completing again only sets DD once more.
 void E1000::complete_window_slots() {
-    if (!shared_) return;
-    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
-    namespace wtx = window_tx;
-    if (!wtx::lent(ledger).any()) return;
+    if (!shared_ || !port_) return;
+    const nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
+    if (!window_tx::lent(ledger).any()) return;
     for (int attempt = 0; attempt < 2; ++attempt) {
         bool peer_walks = ledger.peer_may_complete.load(std::memory_order_relaxed) != 0;
-        std::uint32_t rdt = 0, rdh = 0;
-        bool present = port_->window_returned(rdt, rdh, attempt == 1 && !peer_walks);
-        // Held by a live walker: it is completing for us right now (a
-        // dead one's lock was recovered by lock()).
-        if (!wtx::lock(ledger)) return;
-        auto walked = wtx::walk(ledger, memory_, rdt, rdh, !present);
-        wtx::unlock(ledger);
-        counters_.tx_window_completed += walked.completed;
-        if (walked.reported) signal_tx_written_back(walked.all_delayed);
-        if (!wtx::lent(ledger).any() || (peer_walks && present)) return;
+        auto done = port_->complete_window_tx(attempt == 1 && !peer_walks);
+        counters_.tx_window_completed += done.completed;
+        if (done.reported) signal_tx_written_back(done.all_delayed);
+        if (!done.still_lent || peer_walks) return;
     }
 }
 

@@ -75,17 +75,37 @@ public:
                ledger.link.load(std::memory_order_relaxed) == link;
     }
 
-    WindowCompletion complete_window(vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
-                                     vmm::GuestMemory& /*receiver_memory*/,
-                                     const nic::SharedNicState& receiver) override {
+    // The ledger's lock: a receiver only tries (on failure it rings our
+    // doorbell, and we walk with its newer RDT); the sender spins briefly,
+    // which also recovers a lock a dead walker left (owned_lock.hpp).
+    WindowCompletion complete_window(Completer who, vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
+                                     vmm::GuestMemory* /*receiver_memory*/,
+                                     nic::SharedNicState* receiver) override {
         nic::WindowTxLedger& ledger = sender.e1000.window_tx;
-        if (!window_tx::try_lock(ledger)) return {.unreachable = true};  // the sender walks with a newer RDT
-        auto walked = window_tx::walk(ledger, sender_memory, receiver.load_rdt(), receiver.load_rdh(), false);
+        bool locked = who == Completer::Receiver ? window_tx::try_lock(ledger) : window_tx::lock(ledger);
+        if (!locked) return {.busy = true};  // a live walker is completing them now
+        auto walked = receiver ? window_tx::walk(ledger, sender_memory, receiver->load_rdt(), receiver->load_rdh(), false)
+                               : window_tx::walk(ledger, sender_memory, 0, 0, true);
         window_tx::unlock(ledger);
-        if (walked.completed) ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
-        // The ledger's rule for TXDW (peer_may_complete), not the handoff's.
-        throttled_ = false;
-        return {walked.completed, walked.reported, walked.unreachable};
+        if (who == Completer::Receiver) {
+            if (walked.completed) ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
+            // The ledger's rule for TXDW (peer_may_complete), not the handoff's.
+            throttled_ = false;
+        }
+        return {.completed = walked.completed,
+                .reported = walked.reported,
+                .all_delayed = walked.all_delayed,
+                .unreachable = walked.unreachable};
+    }
+
+    // Its next RDT write rings our doorbell (the flag, then we read RDT:
+    // it publishes RDT, then takes the flag).
+    void window_arm(nic::SharedNicState&, vmm::GuestMemory&, nic::SharedNicState& receiver) override {
+        receiver.mark_producer_waiting();
+    }
+
+    bool window_any(const nic::SharedNicState& own) const override {
+        return window_tx::lent(own.e1000.window_tx).any();
     }
 
     std::uint64_t window_completed_by_peer(const nic::SharedNicState& own) const override {

@@ -69,23 +69,30 @@ public:
         return loans.link() == link && loans.any();
     }
 
-    // In the receiver's process, holding its producer lock. The sender's
-    // TX used ring has one writer at a time: whoever holds its handoff
-    // lock, at TxHandoff::completion_pos (the sender takes the same lock
-    // for its own completions while it lends, nic_port.hpp:
-    // begin_tx_completion).
-    WindowCompletion complete_window(vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
-                                     vmm::GuestMemory& receiver_memory,
-                                     const nic::SharedNicState& receiver) override {
+    // Holding the receiver's producer lock (when there is a receiver). The
+    // sender's TX used ring has one writer at a time: whoever holds its
+    // handoff lock, at TxHandoff::completion_pos (the sender takes the
+    // same lock for its own completions while it lends, nic_port.hpp:
+    // begin_tx_completion, and adopts that position).
+    WindowCompletion complete_window(Completer who, vmm::GuestMemory& sender_memory, nic::SharedNicState& sender,
+                                     vmm::GuestMemory* receiver_memory, nic::SharedNicState* receiver) override {
         nic::TxHandoff& h = nic::tx_handoff(sender);
-        if (!h.try_lock_briefly()) return {.unreachable = true};  // the sender completes them itself
+        if (!h.try_lock_briefly()) return {.busy = true};  // another completer is at it
         WindowLoans loans(sender.virtio_net.window_loans);
         loans.recover_taken(h.completion_pos.load(std::memory_order_relaxed));  // a completer killed mid-batch
-        WindowCompletion done;
-        if (loans.look(receiver_memory, receiver) == WindowLoans::Look::Gone || !begin(sender_memory, h)) {
+        bool gone = !receiver_memory || !receiver;
+        if (gone)
+            loans.give_back_all();
+        // A receiver whose ring went away leaves the loans to the sender.
+        else if (loans.look(*receiver_memory, *receiver) == WindowLoans::Look::Gone && who == Completer::Receiver) {
             h.unlock();
             return {.unreachable = true};
         }
+        if (!begin(sender_memory, h)) {
+            h.unlock();
+            return {.unreachable = true};
+        }
+        WindowCompletion done;
         std::uint16_t heads[64];
         for (int pass = 0; pass < 2; ++pass) {
             std::size_t n;
@@ -94,21 +101,22 @@ public:
                 for (std::size_t i = 0; i < n; ++i) complete(heads[i]);
                 done.completed += std::uint32_t(n);
             } while (n == std::size(heads));
-            // Heads still out: our guest must notify at its next return
-            // too (the sender's arm was used up by this one, and the
-            // sender may be waiting without an exit); then one more look
-            // for a return made before the arm.
-            if (pass == 1 || !loans.any()) break;
-            loans.arm(receiver_memory, receiver);
-            loans.look(receiver_memory, receiver);
+            // Heads still out: the receiver's guest must notify at its
+            // next return (an arm is used up by the return it announced,
+            // and the sender may be waiting without an exit); then one
+            // more look for a return made before the arm.
+            if (pass == 1 || gone || !loans.any()) break;
+            loans.arm(*receiver_memory, *receiver);
+            loans.look(*receiver_memory, *receiver);
         }
         loans.will_publish_at(queue_.used_index());
         bool interrupt = finish();
         loans.settle_taken();
         h.unlock();
-        if (done.completed)
+        if (done.completed && who == Completer::Receiver)
             sender.virtio_net.window_loans.completed_by_peer.fetch_add(done.completed, std::memory_order_relaxed);
         done.reported = interrupt ? done.completed : 0;
+        done.all_delayed = false;
         return done;
     }
 
@@ -119,26 +127,12 @@ public:
             .lend(link, std::uint16_t(token), std::uint16_t(position), receiver_memory, receiver);
     }
 
-    std::size_t window_take_back(nic::SharedNicState& own, vmm::GuestMemory* receiver_memory,
-                                 const nic::SharedNicState* receiver, std::span<std::uint16_t> out) override {
-        WindowLoans loans(own.virtio_net.window_loans);
-        // No completer is mid-batch: it would hold the receiver's producer
-        // lock, which the caller holds; or, with the link gone, our handoff
-        // lock, which the caller holds then.
-        loans.recover_taken(nic::tx_handoff(own).completion_pos.load(std::memory_order_relaxed));
-        if (!receiver_memory || !receiver)
-            loans.give_back_all();
-        else
-            loans.look(*receiver_memory, *receiver);
-        return loans.take_back(out);
-    }
-
     void window_recover(nic::SharedNicState& own, std::uint32_t completion_pos) override {
         WindowLoans(own.virtio_net.window_loans).recover_taken(completion_pos);
     }
 
     void window_arm(nic::SharedNicState& own, vmm::GuestMemory& receiver_memory,
-                    const nic::SharedNicState& receiver) override {
+                    nic::SharedNicState& receiver) override {
         WindowLoans(own.virtio_net.window_loans).arm(receiver_memory, receiver);
     }
 

@@ -54,35 +54,23 @@ VirtioNet::WindowTx VirtioNet::try_window(const DescriptorChain& chain) {
 }
 
 // Uses every lent head the peer's guest has given back (all of them once
-// the window peer is gone), then interrupts per the ring's rules. If some
-// are still out, asks the peer to ring our doorbell and looks once more
-// (the peer may have returned buffers just before the request). The peer's
-// process completes returned heads too, while it serves its guest's RX
-// notify; this is the path for when it could not.
+// the window peer is gone): the port does it through our TX view, at the
+// shared used position, and asks the peer's guest to notify at its next
+// return while heads are still out. The peer's process does the same while
+// it serves its guest's RX notify; this is the path for when it could not.
 void VirtioNet::complete_window_heads() {
     if (!port_) return;
-    std::size_t total = 0;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        bool arm = attempt == 1, still_lent = false;
-        for (;;) {
-            std::size_t n = port_->window_reclaim(tx_reclaimed_, arm, still_lent);
-            arm = false;
-            if (n == 0) break;
-            complete_tx_heads({tx_reclaimed_.data(), n});
-            total += n;
-            if (n < tx_reclaimed_.size()) break;
-        }
-        if (!still_lent) break;
-    }
-    if (total == 0) return;
-    stats_.tx_window_completed += total;
-    maybe_interrupt(kTxQueue);
+    auto done = port_->complete_window_tx(false);
+    if (done.completed == 0) return;
+    stats_.tx_window_completed += done.completed;
+    if (done.reported) interrupt_queue(kTxQueue);  // the view asked the ring's event index already
 }
 
 // Adds used elements for `heads` to the TX ring and publishes them. While
-// a window peer's process may be completing our lent heads too, the ring
-// is written under the port's lock, where the last writer left it; while
-// that peer holds the lock, the heads wait (complete_waiting_tx_heads).
+// lent heads may be completed too (by our TX view or a window peer's
+// process), the ring is written under the port's lock, where the last
+// writer left it; while a peer holds the lock, the heads wait
+// (complete_waiting_tx_heads).
 void VirtioNet::complete_tx_heads(std::span<const std::uint16_t> heads) {
     using Writer = nic::NicPort::TxCompletion;
     Virtqueue& q = queue(kTxQueue);

@@ -64,10 +64,7 @@ void WindowLoans::scan(const Ring& ring, std::uint16_t until) {
     l_.cursor.store(cursor, relaxed);
 }
 
-std::size_t WindowLoans::take_back(std::span<std::uint16_t> out) { return take_from_back(out, false); }
-std::size_t WindowLoans::take_back_taken(std::span<std::uint16_t> out) { return take_from_back(out, true); }
-
-std::size_t WindowLoans::take_from_back(std::span<std::uint16_t> out, bool record_taken) {
+std::size_t WindowLoans::take_back_taken(std::span<std::uint16_t> out) {
     std::size_t n = 0;
     for (unsigned w = 0; w < nic::WindowLoanLedger::kWords && n < out.size(); ++w) {
         std::uint64_t bits = l_.back[w].load(relaxed), moved = 0;
@@ -78,14 +75,10 @@ std::size_t WindowLoans::take_from_back(std::span<std::uint16_t> out, bool recor
             out[n++] = std::uint16_t(w * 64 + b);
         }
         if (moved == 0) continue;
-        if (record_taken) {
-            // Marked, then taken, then gone from `back`: a kill anywhere
-            // leaves each head recorded at least once (recovered once),
-            // never nowhere.
-            if (l_.taken_until.load(relaxed) == 0)
-                l_.taken_until.store(nic::WindowLoanLedger::kTakenPending, relaxed);
-            l_.taken[w].store(l_.taken[w].load(relaxed) | moved, relaxed);
-        }
+        // Marked, then taken, then gone from `back`: a kill anywhere leaves
+        // each head recorded at least once (recovered once), never nowhere.
+        if (l_.taken_until.load(relaxed) == 0) l_.taken_until.store(nic::WindowLoanLedger::kTakenPending, relaxed);
+        l_.taken[w].store(l_.taken[w].load(relaxed) | moved, relaxed);
         l_.back[w].store(bits, relaxed);
     }
     return n;

@@ -96,13 +96,13 @@ void transmit_side(nic::ModelId model, vmm::GuestMemory& memory, nic::SharedNicS
         tx->tx_route(sender);
     }
     const auto link = in.ConsumeIntegralInRange<std::uint64_t>(0, 3);
-    if (tx->window_lent(sender, link)) tx->complete_window(memory, sender, memory, receiver);
+    using Completer = nic::TxView::Completer;
+    if (tx->window_lent(sender, link)) tx->complete_window(Completer::Receiver, memory, sender, &memory, &receiver);
     tx->window_lend(sender, link, in.ConsumeIntegral<std::uint16_t>(), in.ConsumeIntegral<std::uint16_t>(), memory,
                     receiver);
-    std::array<std::uint16_t, 64> back;
-    tx->window_take_back(sender, &memory, &receiver, back);
     tx->window_arm(sender, memory, receiver);
-    tx->window_take_back(sender, nullptr, nullptr, back);
+    tx->complete_window(Completer::Sender, memory, sender, &memory, &receiver);
+    tx->complete_window(Completer::Sender, memory, sender, nullptr, nullptr);  // the link gone
     tx->window_holds(sender, in.ConsumeIntegral<std::uint16_t>());
     tx->window_any(sender);
     tx->window_forget(sender);

@@ -9,6 +9,7 @@
 #include "xover/crossover/shared_memory.hpp"
 #include "xover/e1000/window_tx_ledger.hpp"
 #include "xover/nic/nic_port.hpp"
+#include "xover/nic/tx_view.hpp"
 #include "xover/vmm/ram_memory.hpp"
 
 using namespace xover;
@@ -19,26 +20,38 @@ namespace {
 constexpr std::uint64_t kTxHalf = 0x200000;  // fake TX half in the rig's memory
 
 // Places every frame whose buffer is TX-half slot k (k = its descriptor);
-// the peer's RDT/RDH are whatever the test says.
+// the peer's RDT/RDH (in its state page) are whatever the test says. Lent
+// slots complete through the e1000's real TX view, as the port does it.
 struct FakeWindowPort final : FakeNicPort {
-    FakeWindowPort() : FakeNicPort("window-test", 0) {}
+    explicit FakeWindowPort(vmm::GuestMemory& sender_memory)
+        : FakeNicPort("window-test", 0), memory(sender_memory) {}
+    vmm::GuestMemory& memory;
+    crossover::SharedStatePage peer = crossover::SharedStatePage::create("window-test-peer", 0);
+    std::unique_ptr<nic::TxView> view = e1000::make_tx_view();
     bool peer_present = true;
-    std::uint32_t peer_rdt = 0, peer_rdh = 0;
     int placed = 0, armed = 0;
 
+    void peer_rdt(std::uint32_t rdt) { peer.state().publish_rdt(rdt); }
     WindowSend send_in_window(std::uint32_t index, std::uint64_t gpa, std::uint32_t,
                               std::span<const std::uint8_t>) override {
         if (!peer_present || gpa != kTxHalf + std::uint64_t(index) * 2048) return WindowSend::NotApplicable;
         ++placed;
-        peer_rdh = index + 1;
+        peer.state().publish_rdh(index + 1);
         return WindowSend::Placed;
     }
-    bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override {
-        if (!peer_present) return false;
-        armed += arm;
-        rdt = peer_rdt;
-        rdh = peer_rdh;
-        return true;
+    WindowCompleted complete_window_tx(bool arm) override {
+        nic::SharedNicState& own = page.state();
+        if (!view->window_any(own)) return {};
+        using Completer = nic::TxView::Completer;
+        nic::TxView::WindowCompletion done;
+        if (peer_present) {
+            armed += arm;
+            if (arm) view->window_arm(own, memory, peer.state());
+            done = view->complete_window(Completer::Sender, memory, own, &memory, &peer.state());
+        } else {
+            done = view->complete_window(Completer::Sender, memory, own, nullptr, nullptr);
+        }
+        return {done.completed, done.reported, done.all_delayed, view->window_any(own)};
     }
 };
 
@@ -46,7 +59,7 @@ struct FakeWindowPort final : FakeNicPort {
 
 TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them") {
     E1000Rig rig;
-    FakeWindowPort port;
+    FakeWindowPort port{rig.memory};
     rig.nic.attach_crossover(port);
     TxRing tx(rig, 16);
     auto frame = ethernet(kNicMac, kNicMac, 0x88b5, 64);
@@ -55,7 +68,7 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
         tx.legacy_raw(kTxHalf + k * 2048, std::uint16_t(frame.size()));
     }
     tx.legacy(frame);  // slot 4: its buffer is elsewhere, copied
-    port.peer_rdt = 15;  // the peer's guest holds nothing yet: RX [15, 0) is its
+    port.peer_rdt(15);  // the peer's guest holds nothing yet: RX [15, 0) is its
     tx.kick();
     CHECK(port.placed == 4);
     CHECK(port.copied == 1);
@@ -69,7 +82,7 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
     CHECK(e1000::window_tx::lent(ledger).done == 0);
     CHECK(e1000::window_tx::lent(ledger).end == 4);
 
-    port.peer_rdt = 2;  // the peer's guest returned RX 0 and 1
+    port.peer_rdt(2);  // the peer's guest returned RX 0 and 1
     rig.nic.resume_tx();
     CHECK((tx.status(0) & e1000::txd::STA_DD) != 0);
     CHECK((tx.status(1) & e1000::txd::STA_DD) != 0);
@@ -87,14 +100,14 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
 TEST_CASE("window: with TX interrupt delays on, the peer is asked to ring instead") {
     E1000Rig rig;
     rig.use_fake_timer();
-    FakeWindowPort port;
+    FakeWindowPort port{rig.memory};
     rig.nic.attach_crossover(port);
     rig.wr(e1000::reg::TIDV, 8);
     TxRing tx(rig, 16);
     auto frame = ethernet(kNicMac, kNicMac, 0x88b5, 64);
     rig.memory.poke(kTxHalf, frame.data(), frame.size());
     tx.legacy_raw(kTxHalf, std::uint16_t(frame.size()));
-    port.peer_rdt = 15;
+    port.peer_rdt(15);
     tx.kick();
     CHECK(port.placed == 1);
     CHECK(port.page.state().e1000.window_tx.peer_may_complete.load() == 0);

@@ -122,7 +122,8 @@ TEST_CASE("window ledger: the receiver completes lent slots through the sender m
     nic::SharedNicState& receiver = receiver_page.state();
     receiver.publish_rdt(2);
     receiver.publish_rdh(3);
-    auto done = view->complete_window(ring.memory, sender, ring.memory, receiver);
+    using Completer = nic::TxView::Completer;
+    auto done = view->complete_window(Completer::Receiver, ring.memory, sender, &ring.memory, &receiver);
     CHECK(done.completed == 2);
     CHECK(done.reported == 2);
     CHECK_FALSE(done.unreachable);
@@ -139,10 +140,40 @@ TEST_CASE("window ledger: the receiver completes lent slots through the sender m
     REQUIRE(wtx::try_lock(ring.ledger));
     receiver.publish_rdt(0);
     receiver.publish_rdh(0);
-    CHECK(view->complete_window(ring.memory, sender, ring.memory, receiver).unreachable);
+    CHECK(view->complete_window(Completer::Receiver, ring.memory, sender, &ring.memory, &receiver).busy);
     wtx::unlock(ring.ledger);
     // A model that keeps no ledger lends nothing.
     CHECK_FALSE(virtio_net::make_tx_view()->window_lent(sender, 7));
+}
+
+TEST_CASE("window ledger: the sender completes its own lent slots through the same view") {
+    LentRing ring;
+    auto view = e1000::make_tx_view();
+    using Completer = nic::TxView::Completer;
+    for (std::uint32_t k = 0; k < 4; ++k) ring.lend(k);
+    nic::SharedNicState& sender = ring.page.state();
+    crossover::SharedStatePage receiver_page = crossover::SharedStatePage::create("ledger-receiver", 0);
+    nic::SharedNicState& receiver = receiver_page.state();
+    CHECK(view->window_any(sender));
+    // Asked to ring: the receiver's next RDT write finds the flag.
+    view->window_arm(sender, ring.memory, receiver);
+    CHECK(receiver.producer_waiting.load() != 0);
+    // RX 0 given back (RDT 1, RDH 4): slot 0 only.
+    receiver.publish_rdt(1);
+    receiver.publish_rdh(4);
+    auto done = view->complete_window(Completer::Sender, ring.memory, sender, &ring.memory, &receiver);
+    CHECK(done.completed == 1);
+    CHECK(done.reported == 1);
+    CHECK(ring.dd(0));
+    CHECK_FALSE(ring.dd(1));
+    CHECK(ring.ledger.completed_by_peer.load() == 0);  // not the peer's doing
+    // A dead walker's lock does not stop the sender (it is recovered).
+    ring.ledger.lock.word.store(std::uint64_t(0x7ffffff0) << 32 | 1);
+    // The link gone: every lent slot completes.
+    done = view->complete_window(Completer::Sender, ring.memory, sender, nullptr, nullptr);
+    CHECK(done.completed == 3);
+    for (std::uint32_t k = 0; k < 4; ++k) CHECK(ring.dd(k));
+    CHECK_FALSE(view->window_any(sender));
 }
 
 

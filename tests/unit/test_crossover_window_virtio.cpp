@@ -45,54 +45,81 @@ std::vector<std::uint8_t> with_header(std::span<const std::uint8_t> frame, spec:
     return out;
 }
 
-// Places every frame whose buffer is TX-half slot `head` after a 12-byte
-// header; hands back whatever heads the test says the peer returned.
-struct FakeVirtioWindowPort final : FakeNicPort {
-    FakeVirtioWindowPort() : FakeNicPort("virtio-window-test", 1) {}
-    bool peer_present = true, peer_full = false;
-    std::vector<std::uint16_t> placed, returned, lent;
-    int arms = 0;
+// A virtio-net receiver's RX queue (8 entries) as a sender sees it: its
+// RAM and its shared state page with the ring published.
+struct WindowReceiver {
+    FakeGuestMemory mem{1 << 20};
+    crossover::SharedStatePage page = crossover::SharedStatePage::create("virtio-window-rx", 1);
+    VirtqueueBuilder vq{mem, 0x1000, 8};
 
+    WindowReceiver() { publish_virtio_rx(page.state(), vq, nic::kRxEventIdx); }
+    // RX buffer k: one device-writable descriptor at RX-half slot k.
+    void post(std::uint16_t k, std::uint32_t len = 2048) {
+        vq.write_desc(k, kRxHalf + std::uint64_t(k) * 2048, len, spec::kDescWrite, 0);
+        vq.publish(k);
+    }
+    std::uint64_t slot(std::uint16_t k) const { return kRxHalf + std::uint64_t(k) * 2048; }
+};
+
+// Places every frame whose buffer is TX-half slot `head` after a 12-byte
+// header, into a receiver whose RX ring it keeps: RX buffer `head` is
+// posted as the frame lands, and the loan recorded, as the port does. Lent
+// heads complete through virtio-net's real TX view once the test gives
+// their RX buffers back, as the port's complete_window_tx does.
+struct FakeVirtioWindowPort final : FakeNicPort {
+    explicit FakeVirtioWindowPort(vmm::GuestMemory& sender_memory)
+        : FakeNicPort("virtio-window-test", 1), memory(sender_memory) {}
+    vmm::GuestMemory& memory;
+    WindowReceiver peer;
+    std::unique_ptr<nic::TxView> view = virtio_net::make_tx_view();
+    bool peer_present = true, peer_full = false;
+    std::vector<std::uint16_t> placed;
+
+    void publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring, std::uint64_t avail,
+                          std::uint64_t used, std::uint32_t flags, std::uint32_t irq_interval_ns) override {
+        // What the view reads (no ring resets here: generation 0).
+        nic::TxQueueDescription q{kind, entries, ring, avail, used, flags, irq_interval_ns, 0};
+        nic::publish_tx_queue(nic::tx_handoff(page.state()).queue, q);
+    }
     WindowSend send_in_window(std::uint32_t head, std::uint64_t gpa, std::uint32_t offset,
                               std::span<const std::uint8_t> frame) override {
         if (!peer_present || offset != kHdr || gpa != kTxHalf + std::uint64_t(head) * 2048 || frame.size() < 14)
             return WindowSend::NotApplicable;
         if (peer_full) return WindowSend::Busy;
         placed.push_back(std::uint16_t(head));
-        lent.push_back(std::uint16_t(head));
+        peer.post(std::uint16_t(head));
+        view->window_lend(page.state(), kLink, head, peer.vq.avail_idx(), peer.mem, peer.page.state());
         return WindowSend::Placed;
     }
-    // As the real port: only lent heads come back, each once; all of them
-    // once the peer is gone.
-    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& still_lent) override {
-        arms += arm;
-        if (!peer_present) returned = lent;
-        std::size_t n = 0;
-        for (std::uint16_t h : returned) {
-            auto it = std::find(lent.begin(), lent.end(), h);
-            if (it == lent.end() || n == heads.size()) continue;
-            lent.erase(it);
-            heads[n++] = h;
-        }
-        returned.clear();
-        still_lent = !lent.empty();
-        return n;
+    // The peer's guest makes RX buffer `head` available again.
+    void give_back(std::uint16_t head) { peer.vq.publish(head); }
+    WindowCompleted complete_window_tx(bool) override {
+        nic::SharedNicState& own = page.state();
+        if (!view->window_any(own)) return {};
+        using Completer = nic::TxView::Completer;
+        auto done = peer_present
+                        ? view->complete_window(Completer::Sender, memory, own, &peer.mem, &peer.page.state())
+                        : view->complete_window(Completer::Sender, memory, own, nullptr, nullptr);
+        return {done.completed, done.reported, done.all_delayed, view->window_any(own)};
     }
-    bool window_holds(std::uint16_t head) const override {
-        return std::find(lent.begin(), lent.end(), head) != lent.end();
-    }
-    // A peer's process writing our TX used ring (completing lent heads).
+    bool window_holds(std::uint16_t head) const override { return view->window_holds(page.state(), head); }
+    // The writers' lock of our TX used ring (CrossoverPort::begin_tx_completion):
+    // held by a peer's process while `writer_busy`.
     bool writer_busy = false;
     int completion_tries = 0;
-    TxCompletion begin_tx_completion(std::uint32_t&) override {
+    TxCompletion begin_tx_completion(std::uint32_t& used) override {
         ++completion_tries;
-        return writer_busy ? TxCompletion::Busy : TxCompletion::Own;
+        if (writer_busy) return TxCompletion::Busy;
+        used = nic::tx_handoff(page.state()).completion_pos.load();
+        view->window_recover(page.state(), used);
+        return TxCompletion::Shared;
     }
+    void end_tx_completion(std::uint32_t used) override { nic::tx_handoff(page.state()).completion_pos.store(used); }
 };
 
 struct WindowSender {
     VirtioNetRig rig;
-    FakeVirtioWindowPort port;
+    FakeVirtioWindowPort port{rig.mem};
     explicit WindowSender(std::uint64_t features = VirtioNetRig::kFeatures) {
         rig.net.attach_crossover(port);
         rig.bring_up(features);
@@ -128,17 +155,19 @@ TEST_CASE("virtio window: lent TX heads are used when the peer's guest returns t
     CHECK(s.port.placed == std::vector<std::uint16_t>{0, 1, 2});
     CHECK(s.port.copied == 1);
     CHECK(s.used_ids() == std::vector<std::uint32_t>{3});  // the lent heads are not done
-    CHECK(s.port.arms > 0);                                // the peer was asked to ring us
+    // The peer's guest is asked to notify at its next return.
+    CHECK(s.port.peer.vq.avail_event() == s.port.peer.vq.avail_idx());
     CHECK(s.rig.counter("tx_window_frames") == 3);
     CHECK(s.rig.counter("tx_frames") == 4);
 
     unsigned irqs = s.rig.msi.count(1);
-    s.port.returned = {1};  // out of order: the peer's guest returned RX buffer 1 first
+    s.port.give_back(1);  // out of order: the peer's guest returned RX buffer 1 first
     s.rig.net.resume_tx();  // what the doorbell does
     CHECK(s.used_ids() == std::vector<std::uint32_t>{3, 1});
     CHECK(s.rig.msi.count(1) == irqs + 1);  // the TX queue's vector
 
-    s.port.returned = {1, 7};  // again, and one never lent: both ignored
+    s.port.give_back(1);  // again, and one never lent: both ignored
+    s.port.give_back(7);
     s.rig.net.resume_tx();
     CHECK(s.rig.tx.used_idx() == 2);
 
@@ -193,7 +222,8 @@ TEST_CASE("virtio window: a full peer ring stops TX at that chain until the peer
     s.port.peer_full = false;
     s.rig.net.resume_tx();
     CHECK(s.port.placed == std::vector<std::uint16_t>{0, 1});
-    s.port.returned = {0, 1};
+    s.port.give_back(0);
+    s.port.give_back(1);
     s.rig.net.resume_tx();
     CHECK(s.used_ids() == std::vector<std::uint32_t>{0, 1});
 }
@@ -237,25 +267,6 @@ TEST_CASE("virtio window: a head reused while lent goes the normal way and count
 
 // ------------------------------------------------------------ RX view
 
-namespace {
-
-// A virtio-net receiver's RX queue (8 entries) as a sender sees it: its
-// RAM and its shared state page with the ring published.
-struct WindowReceiver {
-    FakeGuestMemory mem{1 << 20};
-    crossover::SharedStatePage page = crossover::SharedStatePage::create("virtio-window-rx", 1);
-    VirtqueueBuilder vq{mem, 0x1000, 8};
-
-    WindowReceiver() { publish_virtio_rx(page.state(), vq, nic::kRxEventIdx); }
-    // RX buffer k: one device-writable descriptor at RX-half slot k.
-    void post(std::uint16_t k, std::uint32_t len = 2048) {
-        vq.write_desc(k, kRxHalf + std::uint64_t(k) * 2048, len, spec::kDescWrite, 0);
-        vq.publish(k);
-    }
-    std::uint64_t slot(std::uint16_t k) const { return kRxHalf + std::uint64_t(k) * 2048; }
-};
-
-}  // namespace
 
 TEST_CASE("virtio window: the RX view places only the chain that is the sender's slot", "[virtio][window]") {
     WindowReceiver r;
@@ -378,7 +389,8 @@ TEST_CASE("virtio window: a lent head is back once its RX buffer is made availab
     std::array<std::uint16_t, 8> out{};
     auto reclaim = [&] {
         loans.look(r.mem, r.page.state());
-        std::size_t n = loans.take_back(out);
+        std::size_t n = loans.take_back_taken(out);
+        loans.settle_taken();
         return std::vector<std::uint16_t>(out.begin(), out.begin() + std::ptrdiff_t(n));
     };
     for (std::uint16_t k = 0; k < 8; ++k) r.post(k);  // positions 0..7 hold heads 0..7
@@ -440,9 +452,10 @@ TEST_CASE("virtio window: returns that do not fit come on the next call", "[virt
     for (std::uint16_t k = 0; k < 4; ++k) r.vq.publish(k);
     std::array<std::uint16_t, 3> out{};
     loans.look(r.mem, r.page.state());
-    CHECK(loans.take_back(out) == 3);
-    CHECK(loans.take_back(out) == 1);
+    CHECK(loans.take_back_taken(out) == 3);
+    CHECK(loans.take_back_taken(out) == 1);
     CHECK(out[0] == 3);
+    loans.settle_taken();
     CHECK(loans.outstanding() == 0);
 }
 
@@ -488,7 +501,8 @@ TEST_CASE("virtio window: the receiver's process completes returned heads in the
     CHECK_FALSE(view->window_holds(sender, 4));
 
     r.vq.publish(5);  // the receiver's guest returns RX buffer 5
-    auto done = view->complete_window(smem, sender, r.mem, r.page.state());
+    using Completer = nic::TxView::Completer;
+    auto done = view->complete_window(Completer::Receiver, smem, sender, &r.mem, &r.page.state());
     CHECK(done.completed == 1);
     CHECK_FALSE(done.unreachable);
     CHECK(tx.used_idx() == 2);  // continued at the shared position
@@ -504,25 +518,35 @@ TEST_CASE("virtio window: the receiver's process completes returned heads in the
     SECTION("the sender's writers hold the lock: the sender completes them itself") {
         REQUIRE(h.try_lock());
         r.vq.publish(2);
-        CHECK(view->complete_window(smem, sender, r.mem, r.page.state()).unreachable);
+        CHECK(view->complete_window(Completer::Receiver, smem, sender, &r.mem, &r.page.state()).busy);
         h.unlock();
-        std::array<std::uint16_t, 4> out{};
-        CHECK(view->window_take_back(sender, &r.mem, &r.page.state(), out) == 1);
-        CHECK(out[0] == 2);
+        auto own = view->complete_window(Completer::Sender, smem, sender, &r.mem, &r.page.state());
+        CHECK(own.completed == 1);
+        CHECK(tx.used_idx() == 3);
+        CHECK(tx.used(2).id == 2);
+        CHECK(h.completion_pos.load() == 3);
+        CHECK(sender.virtio_net.window_loans.completed_by_peer.load() == 1);  // the sender's own
+        CHECK_FALSE(view->window_any(sender));
+    }
+    SECTION("the link gone: the sender completes every loan") {
+        auto own = view->complete_window(Completer::Sender, smem, sender, nullptr, nullptr);
+        CHECK(own.completed == 1);
+        CHECK(tx.used(2).id == 2);
         CHECK_FALSE(view->window_any(sender));
     }
     SECTION("a reset of the sender's TX queue forgets every loan") {
         view->window_forget(sender);
         r.vq.publish(2);
-        CHECK(view->complete_window(smem, sender, r.mem, r.page.state()).completed == 0);
+        CHECK(view->complete_window(Completer::Receiver, smem, sender, &r.mem, &r.page.state()).completed == 0);
         CHECK(tx.used_idx() == 2);
     }
     SECTION("no usable TX queue: nothing is written") {
         h.queue.kind.store(std::uint32_t(nic::TxQueueKind::None));
         r.vq.publish(2);
-        CHECK(view->complete_window(smem, sender, r.mem, r.page.state()).unreachable);
+        CHECK(view->complete_window(Completer::Receiver, smem, sender, &r.mem, &r.page.state()).unreachable);
+        CHECK(view->complete_window(Completer::Sender, smem, sender, &r.mem, &r.page.state()).unreachable);
         CHECK(tx.used_idx() == 2);
-        CHECK(view->window_holds(sender, 2));  // still the sender's to complete
+        CHECK(view->window_holds(sender, 2));  // kept until the queue is usable again
     }
 }
 
@@ -549,27 +573,33 @@ TEST_CASE("virtio window: heads a completer took when it was killed are complete
         return ids;
     };
 
+    using Completer = nic::TxView::Completer;
     SECTION("before it published them: the next completer does") {
-        CHECK(p.view->complete_window(p.smem, p.sender, p.r.mem, p.r.page.state()).completed == 2);
+        CHECK(p.view->complete_window(Completer::Receiver, p.smem, p.sender, &p.r.mem, &p.r.page.state()).completed ==
+              2);
         CHECK(used_ids() == std::vector<std::uint32_t>{2, 5});
         CHECK_FALSE(p.view->window_any(p.sender));
     }
     SECTION("before it published them: the sender does, its peer gone") {
-        CHECK(p.view->window_take_back(p.sender, nullptr, nullptr, out) == 2);
-        std::sort(out.begin(), out.begin() + 2);
-        CHECK((out[0] == 2 && out[1] == 5));
+        CHECK(p.view->complete_window(Completer::Sender, p.smem, p.sender, nullptr, nullptr).completed == 2);
+        CHECK(used_ids() == std::vector<std::uint32_t>{2, 5});
         CHECK_FALSE(p.view->window_any(p.sender));
     }
     SECTION("after it published them: nobody completes them again") {
         dead.will_publish_at(3);
         p.h.completion_pos.store(3);  // what its finish() stored
-        CHECK(p.view->complete_window(p.smem, p.sender, p.r.mem, p.r.page.state()).completed == 0);
-        CHECK(p.view->window_take_back(p.sender, nullptr, nullptr, out) == 0);
+        CHECK(p.view->complete_window(Completer::Receiver, p.smem, p.sender, &p.r.mem, &p.r.page.state()).completed ==
+              0);
+        CHECK(p.view->complete_window(Completer::Sender, p.smem, p.sender, nullptr, nullptr).completed == 0);
+        CHECK(used_ids().empty());
         CHECK_FALSE(p.view->window_any(p.sender));
     }
     SECTION("the sender's own completions settle them first") {
         p.view->window_recover(p.sender, 1);  // begin_tx_completion, at the position it found
-        CHECK(p.view->window_take_back(p.sender, &p.r.mem, &p.r.page.state(), out) == 2);
+        CHECK(p.view->window_holds(p.sender, 2));
+        CHECK(p.view->complete_window(Completer::Sender, p.smem, p.sender, &p.r.mem, &p.r.page.state()).completed ==
+              2);
+        CHECK(used_ids() == std::vector<std::uint32_t>{2, 5});
     }
 }
 

@@ -85,8 +85,7 @@ public:
                               std::span<const std::uint8_t> frame) override;
     std::uint64_t window_link_id() const override { return window_peer_ ? window_link_ : 0; }
     bool shared_with_window_peer(std::uint64_t gpa, std::uint64_t length) const override;
-    bool window_returned(std::uint32_t& rdt, std::uint32_t& rdh, bool arm) override;
-    std::size_t window_reclaim(std::span<std::uint16_t> heads, bool arm, bool& still_lent) override;
+    WindowCompleted complete_window_tx(bool arm) override;
     bool window_holds(std::uint16_t head) const override;
     void window_forget() override;
     TxCompletion begin_tx_completion(std::uint32_t& used) override;
@@ -319,8 +318,8 @@ private:
     X(dropped_bad_descriptor, "frames dropped: a peer RX buffer lies outside what we can reach")          \
     X(dropped_bad_ring, "frames dropped: the peer's RX ring is broken")                                   \
     X(busy_peer_locked, "sends answered Busy: a live producer kept the peer's ring locked (the frame waits)") \
-    X(reclaim_peer_locked, "window heads looked for later: a live producer kept the peer's ring locked") \
-    X(tx_completion_locked, "TX completions put off: a window peer was writing our used ring")           \
+    X(reclaim_peer_locked, "window TX completions put off: a live producer kept the peer's ring locked") \
+    X(tx_completion_locked, "TX completions put off: a window peer was completing our TX slots")         \
     X(dropped_peer_locked, "group frames a peer missed: a live producer kept its ring locked")            \
     X(dropped_group_peer_full, "group frames a peer missed: its ring stayed full or not ready")           \
     X(dropped_backend, "frames the backend dropped")                                                      \

@@ -1,9 +1,9 @@
 // The e1000 sender's record of TX slots lent over a window link, and the
 // walk that completes them (sets DD once the receiver's guest has given the
-// buffer back). Either process may walk:
+// buffer back). Either process may walk, through the e1000's TX view
+// (nic/tx_view.hpp: complete_window):
 //   - the sender itself (its TDT write, its doorbell, the link going down);
-//   - the receiver, right after its guest wrote RDT, through the e1000's
-//     TX view (nic/tx_view.hpp: complete_window): it is already in
+//   - the receiver, right after its guest wrote RDT: it is already in
 //     userspace then, so the sender completes without any thread of its own
 //     waking. (A wake-up is an io thread preempting a vCPU on this host,
 //     and on the sender's own core it halved the sender's rate.)
@@ -17,12 +17,13 @@
 //             DD; a second walker doing the same after the guest reused the
 //             slot would complete the new frame. The receiver only
 //             try-locks (on failure it rings the sender's doorbell, and the
-//             sender walks with the newer RDT); the sender spins briefly,
-//             and leaves the walk to a walker that is busy (the receiver
-//             walks again at its guest's next RDT write).
-//   The receiver walks holding its own producer_lock, which the sender
-//   holds for a whole batch: it sees `end` and its RDH from the same side
-//   of a batch, never a lent slot whose frame its guest cannot see yet.
+//             sender walks with the newer RDT); the sender spins briefly
+//             (recovering a dead walker's lock), and looks again 1 ms later
+//             while a live walker keeps it.
+//   Both walk holding the receiver's producer_lock, which the sender
+//   holds for a whole batch: a walk sees `end` and the receiver's RDH from
+//   the same side of a batch, never a lent slot whose frame the
+//   receiver's guest cannot see yet.
 //   peer_may_complete  the sender's TXDW needs none of its own timers
 //             (TIDV/TADV/ITR): a receiver that completed slots raises TXDW
 //             like a producer raises RXT0 (nic/shared_nic_state.hpp's rule).

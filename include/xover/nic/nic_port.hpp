@@ -137,23 +137,22 @@ public:
     virtual bool shared_with_window_peer(std::uint64_t /*gpa*/, std::uint64_t /*length*/) const { return false; }
     // The window link our in-place TX slots go over (0: none).
     virtual std::uint64_t window_link_id() const { return 0; }
-    // Where the window peer's guest has returned its RX buffers up to
-    // (its RDT): TX slots placed in window mode before it may complete.
-    // False when there is no window peer any more (complete everything).
-    // `arm`: ask the peer to ring our doorbell when it returns more.
-    virtual bool window_returned(std::uint32_t& /*rdt*/, std::uint32_t& /*rdh*/, bool /*arm*/) { return false; }
-    // Virtio-net (a used RX buffer goes back by its head id, in any order):
-    // fills `heads` with TX heads placed by send_in_window whose RX buffer
-    // the peer's guest has made available again since (every lent head
-    // once there is no window peer), and returns how many (more may follow
-    // on the next call). `still_lent`: heads remain out. `arm`: ask the
-    // peer to ring our doorbell when its guest returns more buffers. The
-    // peer's process completes returned heads itself too
-    // (virtio_net/window_loans.hpp): see begin_tx_completion.
-    virtual std::size_t window_reclaim(std::span<std::uint16_t> /*heads*/, bool /*arm*/, bool& still_lent) {
-        still_lent = false;
-        return 0;
-    }
+    // Completes our TX slots placed by send_in_window whose buffers the
+    // window peer's guest has given back (every lent one once there is no
+    // window peer), in place, through our model's TX view: the e1000's DD
+    // bits, virtio-net's used elements. The model then raises its TX
+    // interrupt when `reported` (the view applied the guest's suppression).
+    // The peer's process does the same right after its guest returns
+    // buffers, so in steady state this finds the work done. `arm`: ask
+    // the peer to tell us at its guest's next return. When another
+    // completer held the record, retry_later() is due.
+    struct WindowCompleted {
+        std::uint32_t completed = 0;  // the guest may reuse these slots now
+        std::uint32_t reported = 0;   // of those, reported to the guest
+        bool all_delayed = true;      // every reported one asked for a delayed interrupt (e1000 IDE)
+        bool still_lent = false;      // slots remain out
+    };
+    virtual WindowCompleted complete_window_tx(bool /*arm*/) { return {}; }
     // Whether TX head `head` is still lent (not completed yet).
     virtual bool window_holds(std::uint16_t /*head*/) const { return false; }
     // Forgets every lent head: the model's TX queue was reset.
@@ -161,7 +160,8 @@ public:
     // Virtio-net: who may write our TX used ring now.
     enum class TxCompletion {
         Own,     // only we: complete as usual
-        Shared,  // a window peer's process too: we hold the writers' lock,
+        Shared,  // window completions too (complete_window_tx, and the
+                 // window peer's process): we hold the writers' lock,
                  // `used` is the index to continue at; add the elements
                  // there and hand the new index to end_tx_completion()
         Busy,    // a live peer holds that lock now: keep the heads and

@@ -13,12 +13,14 @@
 //
 // Window mode (zero copy) has a second way in: a sender's TX slots lent to
 // its window peer, whose buffers are the peer's RX buffers, complete when
-// the peer's guest gives those buffers back. The peer's process completes
-// them right there (window_lent / complete_window), from the record the
-// sender keeps in its page: the e1000's ledger (e1000/window_tx_ledger.hpp,
-// kept by the e1000 model itself), virtio-net's loans
-// (virtio_net/window_loans.hpp, kept by the engine through the window_lend
-// family below, since a loan is known only where the frame is placed).
+// the peer's guest gives those buffers back. Whoever is awake completes
+// them, through this one call (complete_window), in place: the peer's
+// process right after its guest returned buffers, the sender's in its own
+// TX work. The record is in the sender's page: the e1000's ledger
+// (e1000/window_tx_ledger.hpp, kept by the e1000 model itself),
+// virtio-net's loans (virtio_net/window_loans.hpp, kept by the engine
+// through window_lend, since a loan is known only where the frame is
+// placed).
 #pragma once
 
 #include <cstdint>
@@ -62,13 +64,18 @@ public:
     // With TxIrq::Routed: the sender's TX interrupt route in its page.
     virtual PeerInterrupt* tx_route(SharedNicState& /*sender_state*/) { return nullptr; }
 
-    // --- window mode, from the receiver's process ---
+    // --- window mode: completing lent slots, from either process ---
     struct WindowCompletion {
         std::uint32_t completed = 0;  // lent slots completed: the sender's guest may reuse them
-        std::uint32_t reported = 0;   // of those, reported to its guest: raise its TX cause (signal_remote)
-        bool unreachable = false;     // the sender must walk the rest itself (its walker is busy, or a
-                                      // descriptor is out of our reach): ring its doorbell
+        std::uint32_t reported = 0;   // of those, reported to its guest: raise its TX cause
+        bool all_delayed = true;      // every reported one asked for a delayed interrupt (e1000:
+                                      // IDE), which the sender may raise through its delay timers
+        bool busy = false;            // another completer holds the record now (it completes them)
+        bool unreachable = false;     // some were left: a descriptor or ring is out of reach
     };
+    // Who calls complete_window: the process that owns the sender's NIC, or
+    // its window peer's (the receiver's).
+    enum class Completer { Sender, Receiver };
     // Whether the sender lent TX slots over window link `link` that the
     // receiver's process may complete. Cheap and lock-free: asked on every
     // RX buffer return. Default (a model without a record): nothing lent.
@@ -76,19 +83,32 @@ public:
     // Completes the lent slots whose buffers the receiver's guest gave
     // back (e1000: RX descriptors [RDT, RDH) of a ring as large as the
     // sender's are still its guest's; virtio-net: heads made available
-    // again). The caller holds the receiver's producer lock (the sender
-    // holds that lock for a whole batch, so the walk sees the lent range
-    // and the receiver's ring from the same side of a batch). Then, if
-    // anything was reported, signal_remote() says how TX reaches the
-    // sender's guest.
-    virtual WindowCompletion complete_window(vmm::GuestMemory& /*sender_memory*/, SharedNicState& /*sender_state*/,
-                                             vmm::GuestMemory& /*receiver_memory*/,
-                                             const SharedNicState& /*receiver_state*/) {
+    // again); with no receiver (the link is gone), every lent slot. The
+    // caller holds the receiver's producer lock (the sender holds that
+    // lock for a whole batch, so the walk sees the lent range and the
+    // receiver's ring from the same side of a batch). Then, if anything
+    // was reported: the receiver asks signal_remote() how TX reaches the
+    // sender's guest; the sender raises it as its model does (the view
+    // has applied the guest's suppression: e1000 RS, virtio event index).
+    // A Receiver gives up at once on a busy record (it rings the sender's
+    // doorbell instead) and counts what it did in the sender's page
+    // (window_completed_by_peer).
+    virtual WindowCompletion complete_window(Completer /*who*/, vmm::GuestMemory& /*sender_memory*/,
+                                             SharedNicState& /*sender_state*/, vmm::GuestMemory* /*receiver_memory*/,
+                                             SharedNicState* /*receiver_state*/) {
         return {};
     }
+    // From the sender, before complete_window: asks the receiver's side to
+    // tell it at the receiver's guest's next buffer return (e1000: its
+    // next RDT write rings our doorbell; virtio-net: its guest notifies).
+    // The caller holds the receiver's producer lock.
+    virtual void window_arm(SharedNicState& /*own*/, vmm::GuestMemory& /*receiver_memory*/,
+                            SharedNicState& /*receiver*/) {}
 
-    // --- window mode, loans the engine records in the sender's process
-    // (virtio-net); `own` is the sender's page. The defaults record nothing.
+    // --- window mode, the sender's record; `own` is the sender's page. The
+    // defaults record nothing. Only virtio-net's loans are recorded here,
+    // by the engine in the sender's process (the e1000 model keeps its
+    // ledger itself, and its view answers the questions below from it).
     // The frame of TX token `token` now sits in the receiver's RX buffer of
     // the same number, placed over window link `link`; the receiver's ring
     // was consumed up to `position`. The caller holds the receiver's
@@ -98,17 +118,6 @@ public:
                              const SharedNicState& /*receiver*/) {
         return false;
     }
-    // Takes up to out.size() lent tokens whose buffers came back (all of
-    // them with no `receiver`: the link is gone); how many. The caller
-    // holds the receiver's producer lock.
-    virtual std::size_t window_take_back(SharedNicState& /*own*/, vmm::GuestMemory* /*receiver_memory*/,
-                                         const SharedNicState* /*receiver*/, std::span<std::uint16_t> /*out*/) {
-        return 0;
-    }
-    // Asks the receiver's guest to notify at its next buffer return (the
-    // caller then sets producer_waiting and takes back once more).
-    virtual void window_arm(SharedNicState& /*own*/, vmm::GuestMemory& /*receiver_memory*/,
-                            const SharedNicState& /*receiver*/) {}
     // How many lent slots the receiver's process completed (counted in
     // the sender's page since its process started).
     virtual std::uint64_t window_completed_by_peer(const SharedNicState& /*own*/) const { return 0; }

@@ -145,9 +145,6 @@ private:
     nic::NicPort* port_ = nullptr;           // set: crossover configured
     nic::SharedNicState* shared_ = nullptr;  // port_->shared()
 
-    // Window mode: TX heads whose frame sat in the peer's RX buffer and
-    // came back (the port keeps the loans: virtio_net/window_loans.hpp).
-    std::array<std::uint16_t, kQueueSize> tx_reclaimed_{};
     std::vector<std::uint16_t> tx_heads_waiting_;  // completions put off: a window peer writes our used ring
 
     DescriptorChain tx_chain_;

@@ -7,10 +7,10 @@
 // any order.
 //
 // The record (nic::WindowLoanLedger) lives in the sender's shared page, so
-// whoever is awake completes a returned head: the receiver's process while
-// it serves its guest's RX notify (TxView::complete_window), or the
-// sender's process in its own TX work (its model's complete_window_heads).
-// No thread is woken for it.
+// whoever is awake completes a returned head, through the same
+// TxView::complete_window: the receiver's process while it serves its
+// guest's RX notify, or the sender's process in its own TX work. No thread
+// is woken for it.
 //
 // How "made available again" is seen: a cursor walks the receiver's avail
 // ring from where it stood when the head was lent; a lent head found at a
@@ -21,10 +21,10 @@
 // description changes or RX goes off) gives every loan back.
 //
 // Locks: lend() and look() hold the receiver's producer lock (the page of
-// the ring they read). The receiver's process also holds the sender's TX
-// handoff lock around look() and take_back(): it writes the sender's TX
-// used ring, and the sender's forget() (a reset, in the sender's process)
-// holds that lock too.
+// the ring they read). A completer, in either process, also holds the
+// sender's TX handoff lock around look() and the taking: it writes the
+// sender's TX used ring, and the sender's forget() (a reset, in the
+// sender's process) holds that lock too.
 #pragma once
 
 #include <cstddef>
@@ -54,10 +54,9 @@ public:
     // changed, look later.
     enum class Look { Ok, Busy, Gone };
     Look look(vmm::GuestMemory& receiver_memory, const nic::SharedNicState& receiver);
-    // Up to out.size() heads that came back, no longer recorded; how many.
-    std::size_t take_back(std::span<std::uint16_t> out);
-    // The receiver's process completing them in the sender's used ring, in
-    // three steps a SIGKILL may cut anywhere: take_back_taken() (the heads
+    // A completer (either process) completing heads that came back in the
+    // sender's used ring, in three steps a SIGKILL may cut anywhere:
+    // take_back_taken() (up to out.size() heads; how many; the heads
     // stay recorded as taken), will_publish_at(the completion position
     // after them), and, once published, settle_taken(). recover_taken()
     // settles what a dead completer left, at the first look after it (the
@@ -93,7 +92,6 @@ private:
     };
     Look view(vmm::GuestMemory& memory, const nic::SharedNicState& receiver, Ring& ring) const;
     void scan(const Ring& ring, std::uint16_t until);
-    std::size_t take_from_back(std::span<std::uint16_t> out, bool record_taken);
 
     nic::WindowLoanLedger& l_;
 };
