@@ -3,11 +3,14 @@
 # Tones through xover's virtio-snd and the wav backend, each analysed at
 # the other end (Goertzel: the guest's in integer arithmetic, tone.c; the
 # host's in python3, wavtool.py):
-#  - record: IN.wav holds a 1 kHz sine (48 kHz stereo) or 440 Hz (44.1 kHz
+#  - record: IN.wav holds a 997 Hz sine (48 kHz stereo) or 440 Hz (44.1 kHz
 #    mono); sndtest role=record expect= must find it within 1%, at its level,
 #    continuous across periods, and have captured IN.wav's first periods
 #    exactly (rx_fnv=), also when the guest stalls for 0.4 s mid-stream;
-#    told expect=1100 for the 1 kHz file it must fail;
+#    told expect=1100 for a 1 kHz file it must fail. Neither tone has a
+#    whole number of cycles in a 10 ms period, so no two periods are alike
+#    and a skipped or repeated one changes rx_fnv (1 kHz at 48 kHz would
+#    hide it);
 #  - silence: backend=none, and wav without in=, capture only silence;
 #  - play: sndtest role=play freq=440 (1000) writes OUT.wav, which must hold
 #    exactly the periods played, byte for byte what the guest sent (tx_fnv=),
@@ -69,12 +72,10 @@ play() {
 	echo "ok $name: $freq Hz at $rate Hz, $ch ch: OUT.wav $frames frames as sent, dominant $dom Hz"
 }
 
-record rec-1k-48k 48000 2 1000 100
+record rec-997-48k 48000 2 997 100
 record rec-440-44k 44100 1 440 150
 # A guest that stops taking periods for 0.4 s (its 4 queued buffers fill in
 # 40 ms) still captures IN.wav without a gap: a file input waits for it.
-# 997 Hz: a 10 ms period holds no whole number of its cycles, so a skipped
-# period shows (1 kHz periods are all alike: a gap would pass unseen).
 record rec-stalled 48000 2 997 60 "stall_at=10 stall_ms=400 pace=0"
 
 # A wrong expectation must fail: the guest's check is not a rubber stamp.
