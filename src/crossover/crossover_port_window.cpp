@@ -253,8 +253,8 @@ nic::NicPort::WindowSend CrossoverPort::send_in_window(std::uint32_t tx_index, s
         ++c_.window_not_in_place;
         return window_out_of_step();
     }
-    // A model whose loans the engine records (virtio-net); the e1000 keeps
-    // its own ledger, and its view records nothing.
+    // Recorded before the batch ends: the receiver must not see the frame
+    // before it can see the loan (its process completes from the record).
     own_tx_view_->window_lend(page_.state(), peer->link->id, tx_index, peer->rx_view->position(),
                               peer->link->peer_memory, state);
     tx_taken_ = true;

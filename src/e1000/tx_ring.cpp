@@ -61,6 +61,12 @@ bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t
     if (length < net::kEthernetHeader || ((r(reg::TCTL) & tctl::PSP) && length < kMinFrame)) return false;
     auto frame = memory_.span(address, length);
     if (frame.empty()) return false;
+    // Before the port lends the slot (window_tx_ledger.hpp): whether the
+    // receiver may complete it and raise TXDW itself.
+    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
+    std::uint32_t may = peer_may_complete_tx() ? 1 : 0;
+    if (ledger.peer_may_complete.load(std::memory_order_relaxed) != may)
+        ledger.peer_may_complete.store(may, std::memory_order_release);
     switch (port_->send_in_window(index, address, 0, frame)) {
     case nic::NicPort::WindowSend::NotApplicable: return false;
     case nic::NicPort::WindowSend::Busy:
@@ -71,14 +77,6 @@ bool E1000::try_window(std::uint32_t index, std::uint64_t address, std::uint32_t
     }
     ++counters_.tx_window_frames;
     account_tx(frame, net::Backend::SendResult::Sent);
-    // Before the batch ends: the receiver must not see the frame (its RDH)
-    // before it can see the slot lent (see window_tx_ledger.hpp).
-    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
-    std::uint32_t may = peer_may_complete_tx() ? 1 : 0;
-    if (ledger.peer_may_complete.load(std::memory_order_relaxed) != may)
-        ledger.peer_may_complete.store(may, std::memory_order_release);
-    window_tx::lend(ledger, index, tx_ring_size(), (std::uint64_t(r(reg::TDBAH)) << 32) | r(reg::TDBAL),
-                    port_->window_link_id());
     return true;
 }
 
@@ -108,16 +106,11 @@ void E1000::complete_window_slots() {
     }
 }
 
-// A reset, a TDH write or a new ring: nothing is lent any more. Under the
-// walkers' lock, unless a live walker keeps it past a short spin (it then
-// finds nothing lent, or slots of the ring the guest is replacing).
+// A reset, a TDH write or a new ring: nothing is lent any more.
 void E1000::forget_window_slots() {
-    if (!shared_) return;
+    if (!port_) return;
     port_->abandon_tx();  // parked frames name descriptors of the old ring
-    nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
-    bool locked = window_tx::lock(ledger);
-    window_tx::forget(ledger, r(reg::TDH));
-    if (locked) window_tx::unlock(ledger);
+    port_->window_forget();
 }
 
 void E1000::process_tx_ring() {

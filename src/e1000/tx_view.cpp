@@ -104,8 +104,30 @@ public:
         receiver.mark_producer_waiting();
     }
 
+    // The sender's TX ring as its model published it (every ring register
+    // write publishes): the ledger's walk reads descriptors there.
+    bool window_lend(nic::SharedNicState& own, std::uint64_t link, std::uint32_t token, std::uint32_t /*position*/,
+                     vmm::GuestMemory&, const nic::SharedNicState&) override {
+        nic::TxQueueDescription q;
+        if (!nic::read_tx_queue(nic::tx_handoff(own).queue, q) || q.kind != nic::TxQueueKind::E1000Legacy ||
+            token >= q.entries)
+            return false;
+        window_tx::lend(own.e1000.window_tx, token, q.entries, q.ring_gpa, link);
+        return true;
+    }
+
     bool window_any(const nic::SharedNicState& own) const override {
         return window_tx::lent(own.e1000.window_tx).any();
+    }
+
+    // Under the walkers' lock, unless a live walker keeps it past a short
+    // spin (it then finds nothing lent, or slots of the ring the guest is
+    // replacing).
+    void window_forget(nic::SharedNicState& own) override {
+        nic::WindowTxLedger& ledger = own.e1000.window_tx;
+        bool locked = window_tx::lock(ledger);
+        window_tx::forget(ledger);
+        if (locked) window_tx::unlock(ledger);
     }
 
     std::uint64_t window_completed_by_peer(const nic::SharedNicState& own) const override {

@@ -7,6 +7,7 @@
 
 #include "virtqueue_builder.hpp"
 #include "xover/nic/nic_port.hpp"
+#include "xover/nic/tx_handoff.hpp"
 #include "xover/crossover/shared_memory.hpp"
 
 namespace xover::test {
@@ -20,6 +21,13 @@ struct FakeNicPort : nic::NicPort {
     int copied = 0;
 
     nic::SharedNicState& shared() override { return page.state(); }
+    // As the real port: where a TX view finds the model's TX queue (no
+    // ring resets here: generation 0).
+    void publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring, std::uint64_t avail,
+                          std::uint64_t used, std::uint32_t flags, std::uint32_t irq_interval_ns) override {
+        nic::TxQueueDescription q{kind, entries, ring, avail, used, flags, irq_interval_ns, 0};
+        nic::publish_tx_queue(nic::tx_handoff(page.state()).queue, q);
+    }
     net::Backend::SendResult send(std::span<const std::uint8_t>) override {
         ++copied;
         return net::Backend::SendResult::Sent;

@@ -37,6 +37,7 @@ struct FakeWindowPort final : FakeNicPort {
         if (!peer_present || gpa != kTxHalf + std::uint64_t(index) * 2048) return WindowSend::NotApplicable;
         ++placed;
         peer.state().publish_rdh(index + 1);
+        view->window_lend(page.state(), 7, index, 0, memory, peer.state());  // as the port records it
         return WindowSend::Placed;
     }
     WindowCompleted complete_window_tx(bool arm) override {

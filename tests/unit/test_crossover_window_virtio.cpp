@@ -75,12 +75,6 @@ struct FakeVirtioWindowPort final : FakeNicPort {
     bool peer_present = true, peer_full = false;
     std::vector<std::uint16_t> placed;
 
-    void publish_tx_queue(nic::TxQueueKind kind, std::uint32_t entries, std::uint64_t ring, std::uint64_t avail,
-                          std::uint64_t used, std::uint32_t flags, std::uint32_t irq_interval_ns) override {
-        // What the view reads (no ring resets here: generation 0).
-        nic::TxQueueDescription q{kind, entries, ring, avail, used, flags, irq_interval_ns, 0};
-        nic::publish_tx_queue(nic::tx_handoff(page.state()).queue, q);
-    }
     WindowSend send_in_window(std::uint32_t head, std::uint64_t gpa, std::uint32_t offset,
                               std::span<const std::uint8_t> frame) override {
         if (!peer_present || offset != kHdr || gpa != kTxHalf + std::uint64_t(head) * 2048 || frame.size() < 14)

@@ -78,10 +78,9 @@ inline bool lock(nic::WindowTxLedger& ledger) { return ledger.lock.try_lock_brie
 inline void unlock(nic::WindowTxLedger& ledger) { ledger.lock.unlock(); }
 
 // Sender, under the lock (or with the peer known gone): nothing is lent
-// any more, from slot `head` on (a reset, a TDH write, a new ring).
-inline void forget(nic::WindowTxLedger& ledger, std::uint32_t head) {
-    ledger.lent.store(pack({head, head}), std::memory_order_release);
-}
+// any more (a reset, a TDH write, a new ring). The next lend() starts the
+// range at its own slot.
+inline void forget(nic::WindowTxLedger& ledger) { ledger.lent.store(pack({}), std::memory_order_release); }
 
 struct WalkResult {
     std::uint32_t completed = 0;  // slots that left the lent range

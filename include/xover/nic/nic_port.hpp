@@ -155,7 +155,7 @@ public:
     virtual WindowCompleted complete_window_tx(bool /*arm*/) { return {}; }
     // Whether TX head `head` is still lent (not completed yet).
     virtual bool window_holds(std::uint16_t /*head*/) const { return false; }
-    // Forgets every lent head: the model's TX queue was reset.
+    // Forgets every lent slot: the model's TX queue was reset or moved.
     virtual void window_forget() {}
     // Virtio-net: who may write our TX used ring now.
     enum class TxCompletion {

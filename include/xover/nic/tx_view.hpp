@@ -16,11 +16,10 @@
 // the peer's guest gives those buffers back. Whoever is awake completes
 // them, through this one call (complete_window), in place: the peer's
 // process right after its guest returned buffers, the sender's in its own
-// TX work. The record is in the sender's page: the e1000's ledger
-// (e1000/window_tx_ledger.hpp, kept by the e1000 model itself),
-// virtio-net's loans (virtio_net/window_loans.hpp, kept by the engine
-// through window_lend, since a loan is known only where the frame is
-// placed).
+// TX work. The record is in the sender's page, kept through the sender's
+// own view (window_lend: a loan is known only where the frame is placed):
+// the e1000's ledger (e1000/window_tx_ledger.hpp), virtio-net's loans
+// (virtio_net/window_loans.hpp).
 #pragma once
 
 #include <cstdint>
@@ -105,14 +104,14 @@ public:
     virtual void window_arm(SharedNicState& /*own*/, vmm::GuestMemory& /*receiver_memory*/,
                             SharedNicState& /*receiver*/) {}
 
-    // --- window mode, the sender's record; `own` is the sender's page. The
-    // defaults record nothing. Only virtio-net's loans are recorded here,
-    // by the engine in the sender's process (the e1000 model keeps its
-    // ledger itself, and its view answers the questions below from it).
+    // --- window mode, the sender's record, kept by the engine in the
+    // sender's process; `own` is the sender's page. The defaults record
+    // nothing.
     // The frame of TX token `token` now sits in the receiver's RX buffer of
     // the same number, placed over window link `link`; the receiver's ring
     // was consumed up to `position`. The caller holds the receiver's
-    // producer lock. False: not recorded, complete it at once.
+    // producer lock. False: not recorded (a token outside the TX ring the
+    // model published; models never lend one).
     virtual bool window_lend(SharedNicState& /*own*/, std::uint64_t /*link*/, std::uint32_t /*token*/,
                              std::uint32_t /*position*/, vmm::GuestMemory& /*receiver_memory*/,
                              const SharedNicState& /*receiver*/) {
@@ -124,7 +123,7 @@ public:
     // Whether `token` is lent or back and not completed yet; whether any is.
     virtual bool window_holds(const SharedNicState& /*own*/, std::uint32_t /*token*/) const { return false; }
     virtual bool window_any(const SharedNicState& /*own*/) const { return false; }
-    // Forgets every loan (the sender's TX queue was reset).
+    // Forgets every loan (the sender's TX queue was reset or moved).
     virtual void window_forget(SharedNicState& /*own*/) {}
     // Holding our handoff lock, at `completion_pos`: settles what a peer's
     // completer killed mid-batch left taken (before anything moves the
