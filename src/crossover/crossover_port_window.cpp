@@ -312,7 +312,7 @@ bool CrossoverPort::complete_window_peer_tx() {
 // already). With no window peer every lent slot comes back: a completer in
 // the former peer's process (an unlink, not a death) may still be
 // mid-batch, and the view waits for its record lock.
-nic::NicPort::WindowCompleted CrossoverPort::complete_window_tx(bool arm) {
+nic::TxView::WindowCompletion CrossoverPort::complete_window_tx() {
     nic::SharedNicState& own = page_.state();
     if (!own_memory_ || !own_tx_view_->window_any(own)) return {};
     using Completer = nic::TxView::Completer;
@@ -326,9 +326,8 @@ nic::NicPort::WindowCompleted CrossoverPort::complete_window_tx(bool arm) {
             // for it with our device lock held; look again in 1 ms.
             ++c_.reclaim_peer_locked;
             retry_later(std::chrono::milliseconds(1));
-            return {.still_lent = true};
+            return {.busy = true};
         }
-        if (arm) own_tx_view_->window_arm(own, memory, state);
         done = own_tx_view_->complete_window(Completer::Sender, *own_memory_, own, &memory, &state);
         if (!held) state.unlock_producer();
     } else {
@@ -338,10 +337,7 @@ nic::NicPort::WindowCompleted CrossoverPort::complete_window_tx(bool arm) {
         ++c_.tx_completion_locked;
         retry_later(std::chrono::milliseconds(1));
     }
-    return {.completed = done.completed,
-            .reported = done.reported,
-            .all_delayed = done.all_delayed,
-            .still_lent = own_tx_view_->window_any(own)};
+    return done;
 }
 
 bool CrossoverPort::window_holds(std::uint16_t head) const { return own_tx_view_->window_holds(page_.state(), head); }

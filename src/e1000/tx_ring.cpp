@@ -95,15 +95,10 @@ bool E1000::peer_may_complete_tx() const {
 // already; completing again only sets DD once more.
 void E1000::complete_window_slots() {
     if (!shared_ || !port_) return;
-    const nic::WindowTxLedger& ledger = shared_->e1000.window_tx;
-    if (!window_tx::lent(ledger).any()) return;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        bool peer_walks = ledger.peer_may_complete.load(std::memory_order_relaxed) != 0;
-        auto done = port_->complete_window_tx(attempt == 1 && !peer_walks);
-        counters_.tx_window_completed += done.completed;
-        if (done.reported) signal_tx_written_back(done.all_delayed);
-        if (!done.still_lent || peer_walks) return;
-    }
+    if (!window_tx::lent(shared_->e1000.window_tx).any()) return;
+    auto done = port_->complete_window_tx();
+    counters_.tx_window_completed += done.completed;
+    if (done.reported) signal_tx_written_back(done.all_delayed);
 }
 
 // A reset, a TDH write or a new ring: nothing is lent any more.

@@ -18,6 +18,14 @@ namespace xover::e1000 {
 
 namespace {
 
+// Adds one walk of the ledger to what a completion reports.
+void add(nic::TxView::WindowCompletion& done, const window_tx::WalkResult& walked) {
+    done.completed += walked.completed;
+    done.reported += walked.reported;
+    done.all_delayed = done.all_delayed && walked.all_delayed;
+    done.unreachable = done.unreachable || walked.unreachable;
+}
+
 class E1000TxView final : public nic::TxView {
 public:
     bool begin(vmm::GuestMemory& memory, nic::TxHandoff& handoff) override {
@@ -84,24 +92,29 @@ public:
         nic::WindowTxLedger& ledger = sender.e1000.window_tx;
         bool locked = who == Completer::Receiver ? window_tx::try_lock(ledger) : window_tx::lock(ledger);
         if (!locked) return {.busy = true};  // a live walker is completing them now
-        auto walked = receiver ? window_tx::walk(ledger, sender_memory, receiver->load_rdt(), receiver->load_rdh(), false)
-                               : window_tx::walk(ledger, sender_memory, 0, 0, true);
+        WindowCompletion done;
+        if (!receiver) {
+            add(done, window_tx::walk(ledger, sender_memory, 0, 0, true));
+        } else {
+            add(done, window_tx::walk(ledger, sender_memory, receiver->load_rdt(), receiver->load_rdh(), false));
+            // Slots still out while TXDW needs the sender's timers (the
+            // receiver does not complete them, peer_may_complete): the
+            // receiver's next RDT write must ring the sender's doorbell
+            // (it publishes RDT, then takes the flag); then one more walk
+            // for a write made before the flag.
+            if (who == Completer::Sender && window_tx::lent(ledger).any() &&
+                !ledger.peer_may_complete.load(std::memory_order_relaxed)) {
+                receiver->mark_producer_waiting();
+                add(done, window_tx::walk(ledger, sender_memory, receiver->load_rdt(), receiver->load_rdh(), false));
+            }
+        }
         window_tx::unlock(ledger);
         if (who == Completer::Receiver) {
-            if (walked.completed) ledger.completed_by_peer.fetch_add(walked.completed, std::memory_order_relaxed);
+            if (done.completed) ledger.completed_by_peer.fetch_add(done.completed, std::memory_order_relaxed);
             // The ledger's rule for TXDW (peer_may_complete), not the handoff's.
             throttled_ = false;
         }
-        return {.completed = walked.completed,
-                .reported = walked.reported,
-                .all_delayed = walked.all_delayed,
-                .unreachable = walked.unreachable};
-    }
-
-    // Its next RDT write rings our doorbell (the flag, then we read RDT:
-    // it publishes RDT, then takes the flag).
-    void window_arm(nic::SharedNicState&, vmm::GuestMemory&, nic::SharedNicState& receiver) override {
-        receiver.mark_producer_waiting();
+        return done;
     }
 
     // The sender's TX ring as its model published it (every ring register

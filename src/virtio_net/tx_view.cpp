@@ -116,7 +116,7 @@ public:
         if (done.completed && who == Completer::Receiver)
             sender.virtio_net.window_loans.completed_by_peer.fetch_add(done.completed, std::memory_order_relaxed);
         done.reported = interrupt ? done.completed : 0;
-        done.all_delayed = false;
+        done.all_delayed = false;  // virtio-net has no delayed TX interrupt
         return done;
     }
 
@@ -129,11 +129,6 @@ public:
 
     void window_recover(nic::SharedNicState& own, std::uint32_t completion_pos) override {
         WindowLoans(own.virtio_net.window_loans).recover_taken(completion_pos);
-    }
-
-    void window_arm(nic::SharedNicState& own, vmm::GuestMemory& receiver_memory,
-                    nic::SharedNicState& receiver) override {
-        WindowLoans(own.virtio_net.window_loans).arm(receiver_memory, receiver);
     }
 
     bool window_holds(const nic::SharedNicState& own, std::uint32_t token) const override {

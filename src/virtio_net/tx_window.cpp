@@ -60,7 +60,7 @@ VirtioNet::WindowTx VirtioNet::try_window(const DescriptorChain& chain) {
 // it serves its guest's RX notify; this is the path for when it could not.
 void VirtioNet::complete_window_heads() {
     if (!port_) return;
-    auto done = port_->complete_window_tx(false);
+    auto done = port_->complete_window_tx();
     if (done.completed == 0) return;
     stats_.tx_window_completed += done.completed;
     if (done.reported) interrupt_queue(kTxQueue);  // the view asked the ring's event index already

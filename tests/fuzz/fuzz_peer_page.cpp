@@ -100,7 +100,6 @@ void transmit_side(nic::ModelId model, vmm::GuestMemory& memory, nic::SharedNicS
     if (tx->window_lent(sender, link)) tx->complete_window(Completer::Receiver, memory, sender, &memory, &receiver);
     tx->window_lend(sender, link, in.ConsumeIntegral<std::uint16_t>(), in.ConsumeIntegral<std::uint16_t>(), memory,
                     receiver);
-    tx->window_arm(sender, memory, receiver);
     tx->complete_window(Completer::Sender, memory, sender, &memory, &receiver);
     tx->complete_window(Completer::Sender, memory, sender, nullptr, nullptr);  // the link gone
     tx->window_holds(sender, in.ConsumeIntegral<std::uint16_t>());

@@ -29,7 +29,7 @@ struct FakeWindowPort final : FakeNicPort {
     crossover::SharedStatePage peer = crossover::SharedStatePage::create("window-test-peer", 0);
     std::unique_ptr<nic::TxView> view = e1000::make_tx_view();
     bool peer_present = true;
-    int placed = 0, armed = 0;
+    int placed = 0;
 
     void peer_rdt(std::uint32_t rdt) { peer.state().publish_rdt(rdt); }
     WindowSend send_in_window(std::uint32_t index, std::uint64_t gpa, std::uint32_t,
@@ -40,19 +40,12 @@ struct FakeWindowPort final : FakeNicPort {
         view->window_lend(page.state(), 7, index, 0, memory, peer.state());  // as the port records it
         return WindowSend::Placed;
     }
-    WindowCompleted complete_window_tx(bool arm) override {
+    nic::TxView::WindowCompletion complete_window_tx() override {
         nic::SharedNicState& own = page.state();
         if (!view->window_any(own)) return {};
         using Completer = nic::TxView::Completer;
-        nic::TxView::WindowCompletion done;
-        if (peer_present) {
-            armed += arm;
-            if (arm) view->window_arm(own, memory, peer.state());
-            done = view->complete_window(Completer::Sender, memory, own, &memory, &peer.state());
-        } else {
-            done = view->complete_window(Completer::Sender, memory, own, nullptr, nullptr);
-        }
-        return {done.completed, done.reported, done.all_delayed, view->window_any(own)};
+        return peer_present ? view->complete_window(Completer::Sender, memory, own, &memory, &peer.state())
+                            : view->complete_window(Completer::Sender, memory, own, nullptr, nullptr);
     }
 };
 
@@ -78,7 +71,7 @@ TEST_CASE("window: TX slots lent to the peer complete when its RDT passes them")
     // TXDW needs no timer of ours: the peer's process completes the slots
     // on its RDT writes, so it is not asked for a doorbell.
     auto& ledger = port.page.state().e1000.window_tx;
-    CHECK(port.armed == 0);
+    CHECK(port.peer.state().producer_waiting.load() == 0);
     CHECK(ledger.peer_may_complete.load() == 1);
     CHECK(e1000::window_tx::lent(ledger).done == 0);
     CHECK(e1000::window_tx::lent(ledger).end == 4);
@@ -112,7 +105,7 @@ TEST_CASE("window: with TX interrupt delays on, the peer is asked to ring instea
     tx.kick();
     CHECK(port.placed == 1);
     CHECK(port.page.state().e1000.window_tx.peer_may_complete.load() == 0);
-    CHECK(port.armed > 0);
+    CHECK(port.peer.state().producer_waiting.load() != 0);
 }
 
 TEST_CASE("window: frames from elsewhere never land in RX buffers the window peer's TX shares") {

@@ -155,18 +155,27 @@ TEST_CASE("window ledger: the sender completes its own lent slots through the sa
     crossover::SharedStatePage receiver_page = crossover::SharedStatePage::create("ledger-receiver", 0);
     nic::SharedNicState& receiver = receiver_page.state();
     CHECK(view->window_any(sender));
-    // Asked to ring: the receiver's next RDT write finds the flag.
-    view->window_arm(sender, ring.memory, receiver);
-    CHECK(receiver.producer_waiting.load() != 0);
     // RX 0 given back (RDT 1, RDH 4): slot 0 only.
     receiver.publish_rdt(1);
     receiver.publish_rdh(4);
+    ring.ledger.peer_may_complete.store(1);  // the receiver completes the rest for us: no doorbell
     auto done = view->complete_window(Completer::Sender, ring.memory, sender, &ring.memory, &receiver);
     CHECK(done.completed == 1);
     CHECK(done.reported == 1);
     CHECK(ring.dd(0));
     CHECK_FALSE(ring.dd(1));
     CHECK(ring.ledger.completed_by_peer.load() == 0);  // not the peer's doing
+    CHECK(receiver.producer_waiting.load() == 0);
+    // TXDW needs the sender's timers: with slots still out, the receiver's
+    // next RDT write must ring our doorbell.
+    ring.ledger.peer_may_complete.store(0);
+    done = view->complete_window(Completer::Sender, ring.memory, sender, &ring.memory, &receiver);
+    CHECK(done.completed == 0);
+    CHECK(receiver.producer_waiting.load() != 0);
+    receiver.producer_waiting.store(0);
+    // A receiver never asks itself to ring.
+    done = view->complete_window(Completer::Receiver, ring.memory, sender, &ring.memory, &receiver);
+    CHECK(receiver.producer_waiting.load() == 0);
     // A dead walker's lock does not stop the sender (it is recovered).
     ring.ledger.lock.word.store(std::uint64_t(0x7ffffff0) << 32 | 1);
     // The link gone: every lent slot completes.

@@ -87,14 +87,14 @@ struct FakeVirtioWindowPort final : FakeNicPort {
     }
     // The peer's guest makes RX buffer `head` available again.
     void give_back(std::uint16_t head) { peer.vq.publish(head); }
-    WindowCompleted complete_window_tx(bool) override {
+    nic::TxView::WindowCompletion complete_window_tx() override {
         nic::SharedNicState& own = page.state();
         if (!view->window_any(own)) return {};
         using Completer = nic::TxView::Completer;
         auto done = peer_present
                         ? view->complete_window(Completer::Sender, memory, own, &peer.mem, &peer.page.state())
                         : view->complete_window(Completer::Sender, memory, own, nullptr, nullptr);
-        return {done.completed, done.reported, done.all_delayed, view->window_any(own)};
+        return done;
     }
     bool window_holds(std::uint16_t head) const override { return view->window_holds(page.state(), head); }
     // The writers' lock of our TX used ring (CrossoverPort::begin_tx_completion):

@@ -85,7 +85,7 @@ public:
                               std::span<const std::uint8_t> frame) override;
     std::uint64_t window_link_id() const override { return window_peer_ ? window_link_ : 0; }
     bool shared_with_window_peer(std::uint64_t gpa, std::uint64_t length) const override;
-    WindowCompleted complete_window_tx(bool arm) override;
+    nic::TxView::WindowCompletion complete_window_tx() override;
     bool window_holds(std::uint16_t head) const override;
     void window_forget() override;
     TxCompletion begin_tx_completion(std::uint32_t& used) override;

@@ -18,6 +18,7 @@
 #include "xover/net/backend.hpp"
 #include "xover/nic/shared_nic_state.hpp"
 #include "xover/nic/tx_handoff.hpp"
+#include "xover/nic/tx_view.hpp"
 
 namespace xover::nic {
 
@@ -143,16 +144,11 @@ public:
     // bits, virtio-net's used elements. The model then raises its TX
     // interrupt when `reported` (the view applied the guest's suppression).
     // The peer's process does the same right after its guest returns
-    // buffers, so in steady state this finds the work done. `arm`: ask
-    // the peer to tell us at its guest's next return. When another
-    // completer held the record, retry_later() is due.
-    struct WindowCompleted {
-        std::uint32_t completed = 0;  // the guest may reuse these slots now
-        std::uint32_t reported = 0;   // of those, reported to the guest
-        bool all_delayed = true;      // every reported one asked for a delayed interrupt (e1000 IDE)
-        bool still_lent = false;      // slots remain out
-    };
-    virtual WindowCompleted complete_window_tx(bool /*arm*/) { return {}; }
+    // buffers, so in steady state this finds the work done. While slots
+    // stay out that only we may complete, the view asks the peer to tell
+    // us at its guest's next return. When another completer held the
+    // record, retry_later() is due.
+    virtual TxView::WindowCompletion complete_window_tx() { return {}; }
     // Whether TX head `head` is still lent (not completed yet).
     virtual bool window_holds(std::uint16_t /*head*/) const { return false; }
     // Forgets every lent slot: the model's TX queue was reset or moved.

@@ -89,6 +89,12 @@ public:
     // was reported: the receiver asks signal_remote() how TX reaches the
     // sender's guest; the sender raises it as its model does (the view
     // has applied the guest's suppression: e1000 RS, virtio event index).
+    // With slots still out, the view asks the receiver's side to tell the
+    // sender at its guest's next buffer return, where only the sender may
+    // complete them (e1000: TXDW needs the sender's timers, and the
+    // receiver's next RDT write rings its doorbell; virtio-net: the
+    // receiver's guest must notify), and looks once more for a return
+    // made before it asked.
     // A Receiver gives up at once on a busy record (it rings the sender's
     // doorbell instead) and counts what it did in the sender's page
     // (window_completed_by_peer).
@@ -97,12 +103,6 @@ public:
                                              SharedNicState* /*receiver_state*/) {
         return {};
     }
-    // From the sender, before complete_window: asks the receiver's side to
-    // tell it at the receiver's guest's next buffer return (e1000: its
-    // next RDT write rings our doorbell; virtio-net: its guest notifies).
-    // The caller holds the receiver's producer lock.
-    virtual void window_arm(SharedNicState& /*own*/, vmm::GuestMemory& /*receiver_memory*/,
-                            SharedNicState& /*receiver*/) {}
 
     // --- window mode, the sender's record, kept by the engine in the
     // sender's process; `own` is the sender's page. The defaults record
