@@ -93,10 +93,13 @@ public:
         bool locked = who == Completer::Receiver ? window_tx::try_lock(ledger) : window_tx::lock(ledger);
         if (!locked) return {.busy = true};  // a live walker is completing them now
         WindowCompletion done;
+        auto walk_returned = [&] {
+            add(done, window_tx::walk(ledger, sender_memory, receiver->load_rdt(), receiver->load_rdh(), false));
+        };
         if (!receiver) {
             add(done, window_tx::walk(ledger, sender_memory, 0, 0, true));
         } else {
-            add(done, window_tx::walk(ledger, sender_memory, receiver->load_rdt(), receiver->load_rdh(), false));
+            walk_returned();
             // Slots still out while TXDW needs the sender's timers (the
             // receiver does not complete them, peer_may_complete): the
             // receiver's next RDT write must ring the sender's doorbell
@@ -105,7 +108,7 @@ public:
             if (who == Completer::Sender && window_tx::lent(ledger).any() &&
                 !ledger.peer_may_complete.load(std::memory_order_relaxed)) {
                 receiver->mark_producer_waiting();
-                add(done, window_tx::walk(ledger, sender_memory, receiver->load_rdt(), receiver->load_rdh(), false));
+                walk_returned();
             }
         }
         window_tx::unlock(ledger);
