@@ -24,13 +24,13 @@
 # (default 8G) and XOVER_KVM_HOST_CPUS (default: this machine's) size it;
 # XOVER_KVM_HOST_TCG_THREAD=single emulates its CPUs on one thread (half
 # the speed; for telling MTTCG's faults from xover's).
-# XOVER_KVM_HOST_9P_CACHE (default mmap: each open and exec reads the
-# file over 9p again). `loose` keeps what the host read in its page cache:
-# tests that poll with tools (`xover status`, curl, python3) ran up to 3x
-# faster, but in both whole runs tried the host died as soon as
-# crossover_broker_restart started; mmap runs have lost it too since, so
-# the deaths look like emulation's, yet mmap stays the default until a
-# whole loose run passes.
+# XOVER_KVM_HOST_9P_CACHE (default loose): the host keeps what it read
+# over 9p in its page cache, so a tool run again (`xover status`, curl,
+# python3, in tests' polling loops) is not read over 9p again; tests
+# that poll ran up to 3x faster. `mmap` reads every open and exec over 9p
+# again. (Two whole runs with loose, long ago, lost the host as
+# crossover_broker_restart started; mmap runs lost it the same way since:
+# emulation's deaths, not the cache's.)
 # XOVER_KVM_HOST_HEARTBEAT (default 180): seconds without the host's
 # heartbeat (touched every 10 s) before it counts as frozen;
 # XOVER_KVM_HOST_SILENCE (default 660): seconds without a console line.
@@ -118,7 +118,7 @@ prepare() {
 		mount -t devtmpfs dev /dev
 		for m in $(cat /modules/order); do insmod "/modules/${m##*/}"; done
 		cache=$(sed -n 's/.*kvm_host_9p_cache=\([a-z]*\).*/\1/p' /proc/cmdline)
-		mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000,cache=${cache:-mmap}" root /root ||
+		mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000,cache=${cache:-loose}" root /root ||
 			{ echo "kvm-host: no 9p root"; poweroff -f; }
 		stage2=$(sed -n 's/.*kvm_host_stage2=\([^ ]*\).*/\1/p' /proc/cmdline)
 		umount /proc /dev
@@ -185,7 +185,7 @@ run() {
 		"$qemu" -L "$(dirname "$qemu")/../share/qemu" -accel "tcg,thread=${XOVER_KVM_HOST_TCG_THREAD:-multi}" -cpu "$cpu_model" -smp "${XOVER_KVM_HOST_CPUS:-$(nproc)}" \
 		-m "${XOVER_KVM_HOST_MEM:-8G}" -display none -serial stdio -monitor none -no-reboot \
 		-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio" \
-		-append "console=ttyS0 quiet panic=-1 $kernel_args kvm_host_stage2=$dir/stage2 kvm_host_9p_cache=${XOVER_KVM_HOST_9P_CACHE:-mmap} ${XOVER_KVM_HOST_APPEND:-}" \
+		-append "console=ttyS0 quiet panic=-1 $kernel_args kvm_host_stage2=$dir/stage2 kvm_host_9p_cache=${XOVER_KVM_HOST_9P_CACHE:-loose} ${XOVER_KVM_HOST_APPEND:-}" \
 		-virtfs local,path=/,mount_tag=root,security_model=passthrough,multidevs=remap,id=root </dev/null \
 		> >(while IFS= read -r line; do printf '%s\n' "${line%$'\r'}"; touch "$beat" 2>/dev/null; done) &
 	local qemu_pid=$!
