@@ -117,8 +117,8 @@ prepare() {
 		mount -t proc proc /proc
 		mount -t devtmpfs dev /dev
 		for m in $(cat /modules/order); do insmod "/modules/${m##*/}"; done
-		cache=$(sed -n 's/.*kvm_host_9p_cache=\([a-z]*\).*/\1/p' /proc/cmdline)
-		mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000,cache=${cache:-loose}" root /root ||
+		cache=$(sed -n 's/.*kvm_host_9p_cache=\([a-z]*\).*/\1/p' /proc/cmdline)  # run() always passes it
+		mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000,cache=$cache" root /root ||
 			{ echo "kvm-host: no 9p root"; poweroff -f; }
 		stage2=$(sed -n 's/.*kvm_host_stage2=\([^ ]*\).*/\1/p' /proc/cmdline)
 		umount /proc /dev
