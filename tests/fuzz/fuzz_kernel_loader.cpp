@@ -7,13 +7,11 @@
 // Input: one options byte (initrd, memory size), one command-line length
 // byte and the command line, then the kernel image.
 #include <fuzzer/FuzzedDataProvider.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "fake_guest_memory.hpp"
+#include "mem_file.hpp"
 #include "xover/error.hpp"
 #include "xover/vmm/loader.hpp"
 
@@ -22,22 +20,6 @@ using namespace xover;
 namespace {
 
 constexpr std::size_t kMemoryBytes = 32 << 20;
-
-// A file the loader can open by path: a memfd rewritten each run.
-class MemFile {
-public:
-    explicit MemFile(const char* name) : fd_(::memfd_create(name, MFD_CLOEXEC)) {
-        if (fd_ < 0) std::abort();
-    }
-    std::filesystem::path write(std::span<const std::uint8_t> bytes) {
-        if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, bytes.data(), bytes.size(), 0) != ssize_t(bytes.size()))
-            std::abort();
-        return "/proc/self/fd/" + std::to_string(fd_);
-    }
-
-private:
-    int fd_;
-};
 
 }  // namespace
 
