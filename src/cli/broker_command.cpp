@@ -32,8 +32,8 @@ std::filesystem::path socket_path(const BrokerCommandOptions& o) {
 void add_common_options(CLI::App& cmd, BrokerCommandOptions& o) {
     cmd.add_option_function<std::string>(
         "--broker", [&o](const std::string& p) { o.broker = p; },
-        "broker socket path (default $XDG_RUNTIME_DIR/xover/broker.sock or /run/xover/broker.sock)");
-    cmd.add_flag("--json", o.json, "with --status: print JSON");
+        "The broker socket (default $XDG_RUNTIME_DIR/xover/broker.sock or /run/xover/broker.sock)");
+    cmd.add_flag("--json", o.json, "Print the status as JSON (xover status, xover broker --status)");
 }
 
 }  // namespace
@@ -121,14 +121,14 @@ int run_broker_command(const BrokerCommandOptions& options) {
 void add_broker_commands(CLI::App& app) {
     auto options = std::make_shared<BrokerCommandOptions>();
 
-    CLI::App* broker = app.add_subcommand("broker", "run the crossover broker (control plane and slow-path switch)");
+    CLI::App* broker = app.add_subcommand("broker", "Run the crossover broker (control plane and slow-path switch)");
     add_common_options(*broker, *options);
-    broker->add_flag("--exit-when-idle", options->exit_when_idle, "exit when the last VM leaves");
+    broker->add_flag("--exit-when-idle", options->exit_when_idle, "Exit when the last VM leaves");
     broker->add_option("--uplink", options->uplink,
-                       "the slow-path switch's uplink: tap:NAME, an existing tap (ip tuntap add NAME mode tap); "
+                       "The slow-path switch's uplink: tap:NAME, an existing tap (ip tuntap add NAME mode tap); "
                        "frames for no VM's MAC, and broadcast, go out there");
     broker->add_flag("--link-any-uid", options->link_any_uid,
-                     "link VMs that run as different users (each side still has to name the other); by default "
+                     "Link VMs that run as different users (each side still has to name the other); by default "
                      "only VMs of one uid are linked, and only this broker's uid and root may register");
     broker->add_option("--seccomp", options->seccomp,
                        "kill (default), log or off: what a syscall outside the broker's allow-list does once it "
@@ -136,17 +136,17 @@ void add_broker_commands(CLI::App& app) {
         ->check(CLI::IsMember({"kill", "log", "off"}));
     broker->add_option_function<std::string>(
         "--api-socket", [o = options.get()](const std::string& p) { o->api_socket = p; },
-        "the broker's control API (HTTP/JSON; docs/openapi.json) (default: broker.api.sock next to the broker "
+        "The broker's control API (HTTP/JSON; docs/openapi.json) (default: broker.api.sock next to the broker "
         "socket)");
     add_jail_flags(*broker, options->jail);
-    broker->add_flag("--status", options->status, "print the running broker's VMs, NICs and links, then exit");
-    broker->add_option("--log-level", options->log_level, "trace|debug|info|warn|error")
+    broker->add_flag("--status", options->status, "Print the running broker's VMs, NICs and links, then exit");
+    broker->add_option("--log-level", options->log_level, "trace, debug, info, warn, error or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
     broker->callback([options] {
         if (int rc = run_broker_command(*options); rc != 0) throw CLI::RuntimeError(rc);
     });
 
-    CLI::App* status = app.add_subcommand("status", "print the running broker's VMs, NICs and links");
+    CLI::App* status = app.add_subcommand("status", "Print the running broker's VMs, NICs and links");
     add_common_options(*status, *options);
     status->callback([options] {
         if (int rc = run_status_command(*options); rc != 0) throw CLI::RuntimeError(rc);
